@@ -1,0 +1,123 @@
+"""The one composition root: settings in, a running bot out."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from telegram.error import TelegramError
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, ExtBot
+from telegram.request import BaseRequest, HTTPXRequest
+
+from bot.commands import publish_defaults
+from bot.config import Settings
+from bot.context import Deps, WenmingContext
+from bot.images import MediaStore
+from bot.inbox import UpdateIntake
+from bot.outbox import OutboxSender
+from bot.services.catalog import StandardCatalog
+from bot.services.inspections import InspectionService
+from db.migrate import upgrade_async
+from db.session import create_engine, create_sessionmaker
+from db.types import utcnow
+from db.uow import UnitOfWorkFactory
+from handlers import register
+
+log = logging.getLogger(__name__)
+WenmingApplication = Application[Any, WenmingContext, Any, Any, Any, Any]
+
+
+def build_application(
+    settings: Settings,
+    *,
+    request: BaseRequest | None = None,
+    catalog: StandardCatalog | None = None,
+    clock: Callable[[], datetime] = utcnow,
+) -> WenmingApplication:
+    """Build the Telegram application with its handlers and dependencies (nothing started)."""
+    if not settings.bot_token:
+        raise ValueError("TELEGRAM_BOT_TOKEN is not set")
+    builder = (
+        ApplicationBuilder()
+        .token(settings.bot_token.reveal())
+        .updater(None)  # polling is bot.inbox's job: it must not confirm before storing
+        .context_types(ContextTypes(context=WenmingContext))
+        .request(request or HTTPXRequest(connection_pool_size=64))
+        .get_updates_request(HTTPXRequest(read_timeout=settings.poll_timeout + 10))
+    )
+    if settings.api_base_url:
+        builder = builder.base_url(settings.api_base_url)
+    if settings.file_base_url:
+        builder = builder.base_file_url(settings.file_base_url)
+    application: WenmingApplication = builder.build()
+    engine = create_engine(settings.database_url.reveal())
+    sessions = create_sessionmaker(engine)
+    catalog = catalog or StandardCatalog.load(settings.standards_dir)
+    application.bot_data["deps"] = Deps(
+        settings=settings,
+        uow=UnitOfWorkFactory(sessions),
+        catalog=catalog,
+        inspections=InspectionService(catalog),
+        media=MediaStore(settings.media_dir),
+        clock=clock,
+    )
+    application.bot_data["engine"] = engine
+    register(application)
+    return application
+
+
+class Wenming:
+    """A running bot: the application, durable intake, and the outbox sender."""
+
+    def __init__(self, application: WenmingApplication) -> None:
+        self.application = application
+        deps: Deps = application.bot_data["deps"]
+        self.deps = deps
+        self.intake = UpdateIntake(
+            application, deps.uow.sessions, poll_timeout=deps.settings.poll_timeout,
+            max_concurrent_chats=deps.settings.max_concurrent_chats,
+        )
+        # Broadcasts go through Telegram's limits (30/s overall, 20/min per group); replies to
+        # someone pressing a button must not queue behind them, so they use the plain bot.
+        settings = deps.settings
+        self._limited_bot = ExtBot(
+            settings.bot_token.reveal(),
+            base_url=settings.api_base_url or "https://api.telegram.org/bot",
+            base_file_url=settings.file_base_url or "https://api.telegram.org/file/bot",
+            rate_limiter=AIORateLimiter(max_retries=0),
+        )
+        self.outbox = OutboxSender(self._limited_bot, deps.uow.sessions, deps.clock)
+        application.bot_data["outbox"] = self.outbox
+
+    async def start(self, *, migrate: bool = True, publish_commands: bool = True) -> None:
+        if migrate:
+            await upgrade_async(self.deps.settings.database_url.reveal())
+        await self.application.initialize()
+        await self._limited_bot.initialize()
+        await self.application.start()
+        if publish_commands:
+            with contextlib.suppress(TelegramError):
+                await publish_defaults(self.application.bot)
+        await self.intake.start()
+        self.outbox.start()
+        log.info("Wenming is running as @%s", self.application.bot.username)
+
+    async def stop(self) -> None:
+        await self.intake.stop()
+        await self.outbox.stop()
+        if self.application.running:
+            await self.application.stop()
+        await self.application.shutdown()
+        await self._limited_bot.shutdown()
+        await self.application.bot_data["engine"].dispose()
+
+    async def run_until(self, stop: asyncio.Event) -> None:
+        await self.start()
+        try:
+            await stop.wait()
+        finally:
+            await self.stop()

@@ -1,0 +1,193 @@
+"""The `wenming` command: run, sandbox, db, standards, import, invite."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+from bot.config import Settings, SettingsError
+from bot.domain.standards import check_files, load_standards
+
+
+def _setup_logging(verbose: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # Every request would be logged at INFO, token included in the URL.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def _check_standards(settings: Settings) -> bool:
+    problems = check_files(sorted(settings.standards_dir.glob("*.yaml")))
+    for problem in problems:
+        print(f"standard: {problem}", file=sys.stderr)
+    return not problems
+
+
+async def _run(settings: Settings) -> None:
+    from bot.app import Wenming, build_application
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await Wenming(build_application(settings)).run_until(stop)
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    if not settings.bot_token:
+        print("TELEGRAM_BOT_TOKEN is not set. To try the bot without Telegram, run "
+              "`wenming sandbox`.", file=sys.stderr)
+        return 2
+    if not _check_standards(settings):
+        print("refusing to start with an invalid standard", file=sys.stderr)
+        return 2
+    asyncio.run(_run(settings))
+    return 0
+
+
+def cmd_sandbox(args: argparse.Namespace, settings: Settings) -> int:
+    if not _check_standards(settings):
+        return 2
+    from bot.sandbox_run import run_sandbox
+
+    asyncio.run(run_sandbox(settings, host=args.host, port=args.port, web_port=None,
+                            data_dir=Path(args.data_dir), fresh=args.fresh))
+    return 0
+
+
+def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
+    from db.migrate import upgrade
+
+    upgrade(settings.database_url.reveal(), args.revision)
+    print(f"database upgraded to {args.revision}")
+    return 0
+
+
+def cmd_standards(args: argparse.Namespace, settings: Settings) -> int:
+    paths = [Path(p) for p in args.files] or sorted(settings.standards_dir.glob("*.yaml"))
+    problems = check_files(paths)
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"{len(problems)} problem(s) in {len(paths)} file(s)")
+        return 1
+    count = sum(len(s.items) for s in load_standards(settings.standards_dir).values()) \
+        if not args.files else None
+    print(f"{len(paths)} file(s) OK" + (f", {count} checklist steps" if count else ""))
+    return 0
+
+
+def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.domain.org import OrgFileError, load_org_file
+
+    standards = load_standards(settings.standards_dir)
+    try:
+        org = load_org_file(Path(args.file), set(standards))
+    except OrgFileError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 1
+
+    async def go() -> list[str]:
+        from bot.services.org_import import import_org
+        from db.migrate import upgrade_async
+        from db.session import create_engine, create_sessionmaker
+
+        await upgrade_async(settings.database_url.reveal())
+        engine = create_engine(settings.database_url.reveal())
+        try:
+            summary = await import_org(create_sessionmaker(engine), org)
+        finally:
+            await engine.dispose()
+        return summary.lines()
+
+    for line in asyncio.run(go()):
+        print(line)
+    return 0
+
+
+def cmd_invite(args: argparse.Namespace, settings: Settings) -> int:
+    """Create an invite from the command line (as the first admin, or nobody)."""
+    from bot.domain.roles import Role
+    from bot.services.people import create_invite
+    from db.migrate import upgrade_async
+    from db.models import Person
+    from db.session import create_engine, create_sessionmaker
+    from db.types import utcnow
+    from db.uow import UnitOfWork
+
+    async def go() -> str:
+        await upgrade_async(settings.database_url.reveal())
+        engine = create_engine(settings.database_url.reveal())
+        try:
+            async with UnitOfWork(create_sessionmaker(engine)) as uow:
+                # The CLI is run by whoever runs the server: it acts with admin rights.
+                operator = Person(id=0, role="admin", first_name="cli")
+                invite, _unit = await create_invite(
+                    uow, operator, Role.parse(args.role), args.unit, args.uses,
+                    timedelta(hours=settings.invite_ttl_hours), utcnow(),
+                )
+                await uow.commit()
+                return invite.code
+        finally:
+            await engine.dispose()
+
+    code = asyncio.run(go())
+    print(f"https://t.me/{args.bot_username}?start={code}" if args.bot_username else code)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="wenming", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="run the bot (long polling) against the configured Bot API")
+    sb = sub.add_parser("sandbox", help="run the bot against a local Bot API sandbox + web chat")
+    sb.add_argument("--host", default="127.0.0.1")
+    sb.add_argument("--port", type=int, default=8081, help="preferred port (next free if taken)")
+    sb.add_argument("--data-dir", default="var/sandbox")
+    sb.add_argument("--fresh", action="store_true", help="start from an empty sandbox database")
+    db = sub.add_parser("db", help="database maintenance")
+    dbs = db.add_subparsers(dest="db_command", required=True)
+    up = dbs.add_parser("upgrade", help="apply migrations")
+    up.add_argument("revision", nargs="?", default="head")
+    st = sub.add_parser("standards", help="standards (checklists)")
+    sts = st.add_subparsers(dest="standards_command", required=True)
+    chk = sts.add_parser("check", help="validate standard YAML files")
+    chk.add_argument("files", nargs="*")
+    imp = sub.add_parser("import", help="import units, sites, people and groups from YAML")
+    imp.add_argument("file")
+    inv = sub.add_parser("invite", help="create an invite code")
+    inv.add_argument("role", choices=["inspector", "unit_member", "admin"])
+    inv.add_argument("--unit", help="unit code or name (for unit_member)")
+    inv.add_argument("--uses", type=int, default=1)
+    inv.add_argument("--bot-username", help="print a t.me deep link for this bot")
+    return parser
+
+
+COMMANDS = {"run": cmd_run, "sandbox": cmd_sandbox, "db": cmd_db, "standards": cmd_standards,
+            "import": cmd_import, "invite": cmd_invite}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    return COMMANDS[args.command](args, settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""Settings from the environment: one frozen object, built at start-up, secrets hidden."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DEFAULT_DB_PATH = Path("var/wenming.db")
+STANDARDS_DIR = Path(__file__).resolve().parent.parent / "standards"
+
+
+class Secret:
+    """A string that never shows itself in repr, str or logs."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __repr__(self) -> str:
+        return "Secret('***')" if self._value else "Secret('')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+class SettingsError(ValueError):
+    """A setting has a value the bot cannot use; the message names the variable."""
+
+
+def _ids(raw: str, name: str) -> frozenset[int]:
+    try:
+        return frozenset(int(part) for part in raw.replace(";", ",").split(",") if part.strip())
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be comma-separated Telegram user ids, got {raw!r}") from exc
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from exc
+    if value <= 0:
+        raise SettingsError(f"{name} must be positive, got {value}")
+    return value
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite+aiosqlite:///{path}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    bot_token: Secret = field(default_factory=lambda: Secret(""))
+    api_base_url: str | None = None
+    file_base_url: str | None = None
+    database_url: Secret = field(default_factory=lambda: Secret(sqlite_url(DEFAULT_DB_PATH)))
+    admin_ids: frozenset[int] = frozenset()
+    timezone: str = "Asia/Shanghai"
+    media_dir: Path = Path("var/media")
+    standards_dir: Path = STANDARDS_DIR
+    default_language: str = "zh-hans"
+    admin_chat_id: int | None = None
+    invite_ttl_hours: int = 72
+    # Long-poll timeout for getUpdates; Telegram holds the request up to this many seconds.
+    poll_timeout: int = 10
+    # How many chats are served at once; updates of one chat are always handled in order.
+    max_concurrent_chats: int = 64
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        tz = env.get("WENMING_TIMEZONE", "").strip() or "Asia/Shanghai"
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise SettingsError(f"WENMING_TIMEZONE {tz!r} is not a known time zone") from exc
+        admin_chat = env.get("WENMING_ADMIN_CHAT_ID", "").strip()
+        try:
+            admin_chat_id = int(admin_chat) if admin_chat else None
+        except ValueError as exc:
+            raise SettingsError("WENMING_ADMIN_CHAT_ID must be a chat id") from exc
+        lang = (env.get("WENMING_DEFAULT_LANGUAGE", "") or "zh-hans").strip().lower()
+        if lang not in ("zh-hans", "en"):
+            raise SettingsError("WENMING_DEFAULT_LANGUAGE must be zh-hans or en")
+        return cls(
+            bot_token=Secret(env.get("TELEGRAM_BOT_TOKEN", "").strip()),
+            api_base_url=env.get("TELEGRAM_API_BASE_URL", "").strip() or None,
+            file_base_url=env.get("TELEGRAM_FILE_BASE_URL", "").strip() or None,
+            database_url=Secret(
+                env.get("DATABASE_URL", "").strip() or sqlite_url(DEFAULT_DB_PATH)
+            ),
+            admin_ids=_ids(env.get("WENMING_ADMIN_IDS", ""), "WENMING_ADMIN_IDS"),
+            timezone=tz,
+            media_dir=Path(env.get("WENMING_MEDIA_DIR", "").strip() or "var/media"),
+            standards_dir=Path(env.get("WENMING_STANDARDS_DIR", "").strip() or STANDARDS_DIR),
+            default_language=lang,
+            admin_chat_id=admin_chat_id,
+            invite_ttl_hours=_positive_int(env, "WENMING_INVITE_TTL_HOURS", 72),
+            poll_timeout=_positive_int(env, "WENMING_POLL_TIMEOUT", 10),
+            max_concurrent_chats=_positive_int(env, "WENMING_MAX_CONCURRENT_CHATS", 64),
+        )
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]

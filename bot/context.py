@@ -1,0 +1,59 @@
+"""The typed callback context: `.deps` for services, `.person` and `.lang` set by the gatekeeper."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from telegram.ext import Application, CallbackContext, ExtBot
+
+from bot.config import Settings
+from bot.i18n import DEFAULT_LANGUAGE
+from bot.images import MediaStore
+from bot.services.catalog import StandardCatalog
+from bot.services.inspections import InspectionService
+from db.models import Person
+from db.uow import UnitOfWorkFactory
+
+
+@dataclass
+class Deps:
+    settings: Settings
+    uow: UnitOfWorkFactory
+    catalog: StandardCatalog
+    inspections: InspectionService
+    media: MediaStore
+    clock: Callable[[], datetime]
+
+
+class WenmingContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], dict[Any, Any]]):
+    """Per-update context. The gatekeeper fills `person` and `lang` before any handler runs."""
+
+    def __init__(
+        self,
+        application: Application[Any, Any, Any, Any, Any, Any],
+        chat_id: int | None = None,
+        user_id: int | None = None,
+    ) -> None:
+        super().__init__(application=application, chat_id=chat_id, user_id=user_id)
+        self.person: Person | None = None
+        self.lang: str = DEFAULT_LANGUAGE
+
+    @property
+    def deps(self) -> Deps:
+        deps = self.application.bot_data["deps"]
+        assert isinstance(deps, Deps)
+        return deps
+
+    @property
+    def me(self) -> Person:
+        if self.person is None:
+            raise RuntimeError("no person: the gatekeeper did not run for this update")
+        return self.person
+
+    def t(self, key: str, /, **values: object) -> str:
+        from bot.i18n import t
+
+        return t(self.lang, key, **values)

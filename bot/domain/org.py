@@ -1,0 +1,593 @@
+"""The organisation file: units, sites, people and group bindings, parsed and validated.
+
+Pure: stdlib and PyYAML only. The file is composed (not loaded) so every node keeps its line,
+and every problem in the file is collected before anything is rejected: an admin fixing an
+import wants the whole list at once, not one error per attempt. The format is documented in
+``examples/README.md``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterable
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+SCHEMA_VERSION = 1
+
+UNIT_KINDS: frozenset[str] = frozenset(
+    {"city", "district", "subdistrict", "community", "department", "office", "liaison_group"}
+)
+ROLES: frozenset[str] = frozenset({"admin", "inspector", "unit_member"})
+
+# Codes are stable keys that re-imports match on; they also end up in callback data and logs,
+# so keep them to a plain slug.
+CODE_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+
+# Column widths in db/models.py. Checked here so PostgreSQL never rejects a row mid-import
+# (SQLite would silently accept it, and the two backends would disagree).
+MAX_CODE = 64
+MAX_NAME = 200
+MAX_ADDRESS = 300
+MAX_TITLE = 200
+
+# Telegram ids fit a signed 64-bit column (BigInteger).
+_INT64_MAX = 2**63 - 1
+
+_TOP_KEYS = ("schema", "units", "sites", "people", "groups")
+_UNIT_KEYS = ("code", "name", "kind", "parent")
+_SITE_KEYS = ("code", "name", "type", "address", "location", "unit")
+_PERSON_KEYS = ("telegram_id", "name", "role", "unit", "sites")
+_GROUP_KEYS = ("chat_id", "title", "unit")
+_NAME_KEYS = ("zh", "en")
+
+
+@dataclass(frozen=True)
+class UnitSpec:
+    code: str
+    name_zh: str
+    name_en: str
+    kind: str
+    parent: str | None
+    line: int
+
+
+@dataclass(frozen=True)
+class SiteSpec:
+    code: str
+    name: str
+    site_type: str
+    address: str
+    latitude: float | None
+    longitude: float | None
+    unit: str
+    line: int
+
+
+@dataclass(frozen=True)
+class PersonSpec:
+    telegram_id: int
+    name: str
+    role: str
+    unit: str | None
+    sites: tuple[str, ...]
+    line: int
+
+
+@dataclass(frozen=True)
+class GroupSpec:
+    chat_id: int
+    title: str
+    unit: str
+    line: int
+
+
+@dataclass(frozen=True)
+class OrgFile:
+    source: str
+    units: tuple[UnitSpec, ...]
+    sites: tuple[SiteSpec, ...]
+    people: tuple[PersonSpec, ...]
+    groups: tuple[GroupSpec, ...]
+
+
+class OrgFileError(Exception):
+    """The file has problems; each names file:line, the entry and what is wrong."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        count = len(problems)
+        head = f"{count} problem{'s' if count != 1 else ''} in the organisation file"
+        super().__init__(head + ":\n" + "\n".join(problems))
+
+
+def load_org_file(path: Path, known_site_types: AbstractSet[str]) -> OrgFile:
+    """Read, parse and validate an organisation file; raise OrgFileError listing every problem."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise OrgFileError([f"{path}: cannot read the file: {exc}"]) from exc
+    return parse_org(text, source=str(path), known_site_types=known_site_types)
+
+
+def parse_org(text: str, *, source: str, known_site_types: AbstractSet[str]) -> OrgFile:
+    """Parse an organisation file's text; raise OrgFileError listing every problem."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f"{mark.line + 1}" if mark is not None else "?"
+        raise OrgFileError([f"{source}:{line}: not valid YAML: {exc.problem or exc}"]) from exc
+    except yaml.YAMLError as exc:
+        raise OrgFileError([f"{source}: not valid YAML: {exc}"]) from exc
+    parser = _Parser(source, known_site_types)
+    org = parser.parse(root)
+    if parser.problems or org is None:
+        raise OrgFileError(parser.problems)
+    return org
+
+
+# --- parsing ------------------------------------------------------------------------------------
+
+T = TypeVar("T")
+
+
+class _Missing:
+    """A field that is absent or invalid; distinct from a valid null."""
+
+
+_BAD = _Missing()
+
+
+@dataclass
+class _Entry:
+    """One list entry: its label for messages, its own node and its fields by key."""
+
+    label: str
+    node: Node
+    fields: dict[str, tuple[Node, Node]]
+    # The entry's code, parsed once by _Parser.codes so its problems are reported once.
+    code: str | _Missing = _BAD
+
+    def line(self, key: str | None = None) -> int:
+        if key is not None and key in self.fields:
+            return _line(self.fields[key][1])
+        return _line(self.node)
+
+
+def _line(node: Node) -> int:
+    return int(node.start_mark.line) + 1
+
+
+class _Parser:
+    def __init__(self, source: str, known_site_types: AbstractSet[str]) -> None:
+        self.source = source
+        self.known_site_types = known_site_types
+        self._problems: list[tuple[int, str]] = []
+        # Builds Python values of scalar nodes exactly as yaml.safe_load would.
+        self._constructor = yaml.SafeLoader("")
+
+    # -- reporting and node helpers --
+
+    @property
+    def problems(self) -> list[str]:
+        """In file order, whatever pass found them: easier to work through top to bottom."""
+        return [text for _line_no, text in sorted(self._problems, key=lambda p: p[0])]
+
+    def problem(self, line: int, where: str, message: str) -> None:
+        self._problems.append((line, f"{self.source}:{line}: {where}: {message}"))
+
+    def scalar(self, node: Node, where: str, what: str) -> object:
+        if not isinstance(node, ScalarNode):
+            self.problem(_line(node), where, f"{what} must be a single value, not a list or map")
+            return _BAD
+        try:
+            return self._constructor.construct_object(node, deep=True)
+        except yaml.YAMLError as exc:
+            self.problem(_line(node), where, f"{what}: {exc}")
+            return _BAD
+
+    def mapping(
+        self, node: Node, where: str, allowed: Iterable[str]
+    ) -> dict[str, tuple[Node, Node]] | None:
+        """Fields of a map by key, reporting non-map nodes, duplicate and unknown keys."""
+        if not isinstance(node, MappingNode):
+            self.problem(_line(node), where, "expected a map of fields (key: value)")
+            return None
+        allowed = tuple(allowed)
+        fields: dict[str, tuple[Node, Node]] = {}
+        for key_node, value_node in node.value:
+            key = self.scalar(key_node, where, "a key")
+            if not isinstance(key, str):
+                if key is not _BAD:
+                    self.problem(_line(key_node), where, f"key {key!r} is not a name")
+                continue
+            if key in fields:
+                first = _line(fields[key][0])
+                self.problem(_line(key_node), where,
+                             f"key '{key}' repeated (first at line {first})")
+                continue
+            if key not in allowed:
+                self.problem(
+                    _line(key_node), where,
+                    f"unknown key '{key}' (allowed: {', '.join(allowed)})",
+                )
+                continue
+            fields[key] = (key_node, value_node)
+        return fields
+
+    def entries(
+        self, top: dict[str, tuple[Node, Node]], section: str, singular: str,
+        allowed: Iterable[str], ident: str,
+    ) -> list[_Entry]:
+        """The map entries of a top-level list, each labelled by its identifying field."""
+        if section not in top:
+            return []
+        key_node, node = top[section]
+        if isinstance(node, ScalarNode) and node.tag == "tag:yaml.org,2002:null":
+            return []  # "people:" with nothing under it is an empty list, not an error
+        if not isinstance(node, SequenceNode):
+            self.problem(_line(key_node), section, "expected a list of entries (- ...)")
+            return []
+        result: list[_Entry] = []
+        for index, item in enumerate(node.value, start=1):
+            label = f"{singular} #{index}"
+            if isinstance(item, MappingNode):
+                # Label by the identifying field (a code or a Telegram id) when it reads well.
+                for k_node, v_node in item.value:
+                    if isinstance(k_node, ScalarNode) and k_node.value == ident:
+                        if isinstance(v_node, ScalarNode) and v_node.value:
+                            shown = repr(v_node.value) if ident == "code" else v_node.value
+                            label = f"{singular} {shown}"
+                        break
+            fields = self.mapping(item, label, allowed)
+            if fields is not None:
+                result.append(_Entry(label, item, fields))
+        return result
+
+    def field(
+        self, entry: _Entry, key: str, convert: Callable[[object], T | _Problem],
+        *, required: bool = True, default: T | _Missing = _BAD,
+    ) -> T | _Missing:
+        """One field, converted; `convert` returns the value or a _Problem saying what is wrong."""
+        if key not in entry.fields:
+            if required:
+                self.problem(entry.line(), entry.label, f"missing field '{key}'")
+                return _BAD
+            return default
+        node = entry.fields[key][1]
+        raw = self.scalar(node, entry.label, f"'{key}'")
+        if raw is _BAD:
+            return _BAD
+        result = convert(raw)
+        if isinstance(result, _Problem):
+            self.problem(_line(node), entry.label, f"'{key}' {result.message}")
+            return _BAD
+        return result
+
+    def codes(self, entries: list[_Entry], kind: str) -> dict[str, int]:
+        """Valid codes of a section with their lines; reports bad and duplicate codes."""
+        seen: dict[str, int] = {}
+        for entry in entries:
+            code = entry.code = self.field(entry, "code", _code)
+            if isinstance(code, str):
+                if code in seen:
+                    self.problem(
+                        entry.line("code"), entry.label,
+                        f"duplicate {kind} code '{code}' (first at line {seen[code]})",
+                    )
+                else:
+                    seen[code] = entry.line("code")
+        return seen
+
+    # -- the document --
+
+    def parse(self, root: Node | None) -> OrgFile | None:
+        if root is None:
+            self.problem(1, "file", "the file is empty")
+            return None
+        top = self.mapping(root, "file", _TOP_KEYS)
+        if top is None:
+            return None
+        self._check_schema(top, root)
+
+        unit_entries = self.entries(top, "units", "unit", _UNIT_KEYS, "code")
+        site_entries = self.entries(top, "sites", "site", _SITE_KEYS, "code")
+        person_entries = self.entries(top, "people", "person", _PERSON_KEYS, "telegram_id")
+        group_entries = self.entries(top, "groups", "group", _GROUP_KEYS, "chat_id")
+
+        # Codes first, so references may point forward in the file (a parent below its child).
+        unit_codes = self.codes(unit_entries, "unit")
+        site_codes = self.codes(site_entries, "site")
+
+        units = [self._unit(e, unit_codes) for e in unit_entries]
+        self._check_cycles([u for u in units if u is not None])
+        sites = [self._site(e, unit_codes) for e in site_entries]
+        people = [self._person(e, unit_codes, site_codes) for e in person_entries]
+        self._unique([(p.telegram_id, p.line) for p in people if p], "person", "telegram_id")
+        groups = [self._group(e, unit_codes) for e in group_entries]
+        self._unique([(g.chat_id, g.line) for g in groups if g], "group", "chat_id")
+        if self._problems:
+            return None
+        return OrgFile(
+            source=self.source,
+            units=tuple(u for u in units if u is not None),
+            sites=tuple(s for s in sites if s is not None),
+            people=tuple(p for p in people if p is not None),
+            groups=tuple(g for g in groups if g is not None),
+        )
+
+    def _check_schema(self, top: dict[str, tuple[Node, Node]], root: Node) -> None:
+        if "schema" not in top:
+            self.problem(_line(root), "file", f"missing 'schema: {SCHEMA_VERSION}'")
+            return
+        node = top["schema"][1]
+        value = self.scalar(node, "file", "'schema'")
+        if value is not _BAD and (isinstance(value, bool) or value != SCHEMA_VERSION):
+            self.problem(
+                _line(node), "file",
+                f"schema {value!r} is not supported (this version reads schema {SCHEMA_VERSION})",
+            )
+
+    def _unique(self, keyed: list[tuple[int, int]], singular: str, key: str) -> None:
+        """Report repeated ids among (id, line) pairs; the first occurrence wins."""
+        seen: dict[int, int] = {}
+        for value, line in keyed:
+            if value in seen:
+                self.problem(line, f"{singular} {value}",
+                             f"duplicate {key} {value} (first at line {seen[value]})")
+            else:
+                seen[value] = line
+
+    # -- sections --
+
+    def _unit(self, entry: _Entry, unit_codes: dict[str, int]) -> UnitSpec | None:
+        code = entry.code
+        name = self._unit_name(entry)
+        kind = self.field(entry, "kind", _one_of(UNIT_KINDS))
+        parent = self.field(entry, "parent", _optional_code, required=False, default=None)
+        if isinstance(parent, str) and parent not in unit_codes:
+            self.problem(entry.line("parent"), entry.label, f"parent '{parent}' is not a unit "
+                         "in this file")
+            parent = _BAD
+        if (isinstance(code, _Missing) or isinstance(name, _Missing)
+                or isinstance(kind, _Missing) or isinstance(parent, _Missing)):
+            return None
+        return UnitSpec(code, name[0], name[1], kind, parent, entry.line())
+
+    def _unit_name(self, entry: _Entry) -> tuple[str, str] | _Missing:
+        """A unit's name: {zh: …, en: …} (en optional), or a plain string taken as zh."""
+        if "name" not in entry.fields:
+            self.problem(entry.line(), entry.label, "missing field 'name'")
+            return _BAD
+        node = entry.fields["name"][1]
+        if isinstance(node, ScalarNode):
+            zh = self.field(entry, "name", _text(MAX_NAME))
+            return _BAD if isinstance(zh, _Missing) else (zh, "")
+        fields = self.mapping(node, entry.label, _NAME_KEYS)
+        if fields is None:
+            return _BAD
+        sub = _Entry(entry.label, node, fields)
+        zh = self.field(sub, "zh", _text(MAX_NAME))
+        en = self.field(sub, "en", _text(MAX_NAME, empty_ok=True), required=False, default="")
+        if isinstance(zh, _Missing) or isinstance(en, _Missing):
+            return _BAD
+        return zh, en
+
+    def _check_cycles(self, units: list[UnitSpec]) -> None:
+        parent_of = {u.code: u.parent for u in units}
+        line_of = {u.code: u.line for u in units}
+        reported: set[str] = set()
+        for start in parent_of:
+            path: list[str] = []
+            code: str | None = start
+            while code is not None and code in parent_of and code not in path:
+                if code in reported:
+                    break
+                path.append(code)
+                code = parent_of[code]
+            if code is not None and code in path and code not in reported:
+                cycle = path[path.index(code):]
+                reported.update(cycle)
+                shown = " → ".join([*cycle, code])
+                self.problem(line_of[code], f"unit {code!r}", f"parent cycle: {shown}")
+            reported.update(path)
+
+    def _site(self, entry: _Entry, unit_codes: dict[str, int]) -> SiteSpec | None:
+        code = entry.code
+        name = self.field(entry, "name", _text(MAX_NAME))
+        site_type = self.field(entry, "type", _known_site_type(self.known_site_types))
+        address = self.field(entry, "address", _text(MAX_ADDRESS, empty_ok=True),
+                             required=False, default="")
+        location = self._location(entry)
+        unit = self.field(entry, "unit", _code)
+        if not self._known_unit(entry, "unit", unit, unit_codes):
+            unit = _BAD
+        if (isinstance(code, _Missing) or isinstance(name, _Missing)
+                or isinstance(site_type, _Missing) or isinstance(address, _Missing)
+                or isinstance(location, _Missing) or isinstance(unit, _Missing)):
+            return None
+        lat, lon = location if location is not None else (None, None)
+        return SiteSpec(code, name, site_type, address, lat, lon, unit, entry.line())
+
+    def _location(self, entry: _Entry) -> tuple[float, float] | _Missing | None:
+        if "location" not in entry.fields:
+            return None
+        node = entry.fields["location"][1]
+        if isinstance(node, ScalarNode) and node.tag == "tag:yaml.org,2002:null":
+            return None
+        if not isinstance(node, SequenceNode) or len(node.value) != 2:
+            self.problem(_line(node), entry.label,
+                         "'location' must be [latitude, longitude], two numbers")
+            return _BAD
+        values: list[float] = []
+        for part, (what, limit) in zip(
+            node.value, (("latitude", 90.0), ("longitude", 180.0)), strict=True
+        ):
+            raw = self.scalar(part, entry.label, f"'location' {what}")
+            if raw is _BAD:
+                return _BAD
+            if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
+                self.problem(_line(part), entry.label, f"{what} {raw!r} is not a number")
+                return _BAD
+            if not -limit <= raw <= limit:
+                self.problem(
+                    _line(part), entry.label,
+                    f"{what} {raw} is out of range -{limit:g}..{limit:g} "
+                    "(location is [latitude, longitude])",
+                )
+                return _BAD
+            values.append(float(raw))
+        return values[0], values[1]
+
+    def _known_unit(self, entry: _Entry, key: str, value: object, codes: dict[str, int]) -> bool:
+        """False (and a problem reported) when `value` is a code not among the file's units."""
+        if isinstance(value, str) and value not in codes:
+            self.problem(entry.line(key), entry.label,
+                         f"'{key}': no unit with code '{value}' in this file")
+            return False
+        return True
+
+    def _person(
+        self, entry: _Entry, unit_codes: dict[str, int], site_codes: dict[str, int]
+    ) -> PersonSpec | None:
+        telegram_id = self.field(entry, "telegram_id", _int_id(positive=True))
+        name = self.field(entry, "name", _text(MAX_NAME, empty_ok=True),
+                          required=False, default="")
+        role = self.field(entry, "role", _one_of(ROLES))
+        unit = self.field(entry, "unit", _optional_code, required=False, default=None)
+        if not self._known_unit(entry, "unit", unit, unit_codes):
+            unit = _BAD
+        if role == "unit_member" and unit is None:
+            self.problem(entry.line(), entry.label,
+                         "a unit_member needs 'unit': the unit whose tasks they handle")
+            unit = _BAD
+        sites = self._site_list(entry, site_codes)
+        if role == "unit_member" and isinstance(sites, tuple) and sites:
+            # Assignments steer what /inspect offers; a unit member does not inspect.
+            self.problem(entry.line("sites"), entry.label,
+                         "'sites' are inspection assignments; a unit_member has none")
+            sites = _BAD
+        if (isinstance(telegram_id, _Missing) or isinstance(name, _Missing)
+                or isinstance(role, _Missing) or isinstance(unit, _Missing)
+                or isinstance(sites, _Missing)):
+            return None
+        return PersonSpec(telegram_id, name, role, unit, sites, entry.line())
+
+    def _site_list(self, entry: _Entry, site_codes: dict[str, int]) -> tuple[str, ...] | _Missing:
+        if "sites" not in entry.fields:
+            return ()
+        node = entry.fields["sites"][1]
+        if isinstance(node, ScalarNode) and node.tag == "tag:yaml.org,2002:null":
+            return ()
+        if not isinstance(node, SequenceNode):
+            self.problem(_line(node), entry.label, "'sites' must be a list of site codes")
+            return _BAD
+        result: list[str] = []
+        ok = True
+        for part in node.value:
+            raw = self.scalar(part, entry.label, "a site code")
+            code = _code(raw) if raw is not _BAD else _Problem("")
+            if isinstance(code, _Problem):
+                if raw is not _BAD:
+                    self.problem(_line(part), entry.label, f"'sites': {raw!r} {code.message}")
+                ok = False
+            elif code not in site_codes:
+                self.problem(_line(part), entry.label,
+                             f"'sites': no site with code '{code}' in this file")
+                ok = False
+            elif code in result:
+                self.problem(_line(part), entry.label, f"'sites': '{code}' listed twice")
+                ok = False
+            else:
+                result.append(code)
+        return tuple(result) if ok else _BAD
+
+    def _group(self, entry: _Entry, unit_codes: dict[str, int]) -> GroupSpec | None:
+        chat_id = self.field(entry, "chat_id", _int_id(positive=False))
+        title = self.field(entry, "title", _text(MAX_TITLE, empty_ok=True),
+                           required=False, default="")
+        unit = self.field(entry, "unit", _code)
+        if not self._known_unit(entry, "unit", unit, unit_codes):
+            unit = _BAD
+        if (isinstance(chat_id, _Missing) or isinstance(title, _Missing)
+                or isinstance(unit, _Missing)):
+            return None
+        return GroupSpec(chat_id, title, unit, entry.line())
+
+
+# --- field converters: return the value, or a _Problem saying what is wrong -------------------
+
+
+@dataclass(frozen=True)
+class _Problem:
+    message: str
+
+
+def _code(raw: object) -> str | _Problem:
+    if not isinstance(raw, str):
+        return _Problem(f"must be a code like 'xx_subdistrict', not {raw!r}")
+    if len(raw) > MAX_CODE:
+        return _Problem(f"is longer than {MAX_CODE} characters")
+    if not CODE_RE.match(raw):
+        return _Problem(f"{raw!r} is not a code: use lower-case letters, digits and _, "
+                        "starting with a letter")
+    return raw
+
+
+def _optional_code(raw: object) -> str | _Problem | None:
+    return None if raw is None else _code(raw)
+
+
+def _text(limit: int, *, empty_ok: bool = False) -> Callable[[object], str | _Problem]:
+    def inner(raw: object) -> str | _Problem:
+        if raw is None and empty_ok:
+            return ""
+        if not isinstance(raw, str):
+            return _Problem(f"must be text, not {raw!r}")
+        value = raw.strip()
+        if not value and not empty_ok:
+            return _Problem("is empty")
+        if len(value) > limit:
+            return _Problem(f"is longer than {limit} characters")
+        return value
+
+    return inner
+
+
+def _one_of(choices: AbstractSet[str]) -> Callable[[object], str | _Problem]:
+    def inner(raw: object) -> str | _Problem:
+        if not isinstance(raw, str) or raw not in choices:
+            return _Problem(f"{raw!r} is not one of {', '.join(sorted(choices))}")
+        return raw
+
+    return inner
+
+
+def _known_site_type(known: AbstractSet[str]) -> Callable[[object], str | _Problem]:
+    def inner(raw: object) -> str | _Problem:
+        if not isinstance(raw, str) or raw not in known:
+            shown = ", ".join(sorted(known)) or "(no standards loaded)"
+            return _Problem(f"{raw!r} is not a site type with a standard (known: {shown})")
+        return raw
+
+    return inner
+
+
+def _int_id(*, positive: bool) -> Callable[[object], int | _Problem]:
+    def inner(raw: object) -> int | _Problem:
+        if isinstance(raw, bool) or not isinstance(raw, int):
+            return _Problem(f"must be a whole number, not {raw!r}")
+        if positive and not 0 < raw <= _INT64_MAX:
+            return _Problem(f"{raw} is not a Telegram user id (a positive number)")
+        if not positive and not -_INT64_MAX <= raw < 0:
+            return _Problem(f"{raw} is not a group chat id (group ids are negative numbers)")
+        return raw
+
+    return inner

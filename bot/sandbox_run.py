@@ -1,0 +1,133 @@
+"""`wenming sandbox`: the local Bot API sandbox, a demo city, and the real bot pointed at it.
+
+This is how a newcomer first meets the bot without a Telegram token: it prints the address of
+the sandbox's web chat page, where one can be an inspector, a resident or a unit's group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+from pathlib import Path
+
+from bot.config import Secret, Settings, sqlite_url
+from bot.domain.org import OrgFile, load_org_file
+from bot.domain.standards import load_standards
+from sandbox.client import SandboxClient
+from sandbox.server import SandboxServer
+
+log = logging.getLogger(__name__)
+DEMO_CITY = Path(__file__).resolve().parent.parent / "examples" / "demo-city.yaml"
+SANDBOX_TOKEN = "7000000001:WenmingSandboxLocalToken"
+# A few residents who are in no import file, so the demo has people to report problems.
+DEMO_RESIDENTS = ((20001, "赵居民"), (20002, "Alice"))
+
+
+def free_port(host: str, preferred: int) -> int:
+    """The preferred port if it is free, else one the OS picks."""
+    for port in (preferred, 0):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+            return int(s.getsockname()[1])
+    raise OSError("no free port")
+
+
+async def seed_sandbox(client: SandboxClient, org: OrgFile) -> None:
+    """Create the org file's people and group chats in the sandbox, with the bot in each group."""
+    existing_users = {u["id"] for u in await client.users()}
+    for person in org.people:
+        if person.telegram_id not in existing_users:
+            lang = "en" if person.name.isascii() else "zh-hans"
+            await client.create_user(person.name, user_id=person.telegram_id,
+                                     language_code=lang)
+    for user_id, name in DEMO_RESIDENTS:
+        if user_id not in existing_users:
+            await client.create_user(name, user_id=user_id,
+                                     language_code="en" if name.isascii() else "zh-hans")
+    chats = {c["id"]: c for c in await client.chats()}
+    admin = next((p.telegram_id for p in org.people if p.role == "admin"), None)
+    for group in org.groups:
+        if group.chat_id not in chats:
+            await client.create_group(group.title, chat_id=group.chat_id)
+        members = [p.telegram_id for p in org.people
+                   if p.unit == group.unit or p.role == "admin"]
+        for user_id in members:
+            with contextlib.suppress(Exception):
+                await client.add_member(group.chat_id, user_id)
+        if not chats.get(group.chat_id, {}).get("bot_member") and admin is not None:
+            await client.add_bot(group.chat_id, admin)
+
+
+async def run_sandbox(
+    settings: Settings, *, host: str, port: int, web_port: int | None, data_dir: Path,
+    fresh: bool = False,
+) -> None:
+    from bot.app import Wenming, build_application
+    from bot.services.org_import import import_org
+    from db.migrate import upgrade_async
+    from db.session import create_engine, create_sessionmaker
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    db_path = data_dir / "sandbox.db"
+    if fresh:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+    # The sandbox never touches the real database: it has its own, seeded with the demo city.
+    db_url = sqlite_url(db_path)
+    await upgrade_async(db_url)
+    org = load_org_file(DEMO_CITY, set(load_standards(settings.standards_dir)))
+    engine = create_engine(db_url)
+    try:
+        await import_org(create_sessionmaker(engine), org)
+    finally:
+        await engine.dispose()
+
+    server = SandboxServer(host, free_port(host, port))
+    await server.start()
+    sandbox_settings = settings.with_(
+        bot_token=Secret(SANDBOX_TOKEN), api_base_url=server.api_base_url,
+        file_base_url=server.file_base_url, database_url=Secret(db_url),
+        media_dir=data_dir / "media",
+        admin_ids=settings.admin_ids | {p.telegram_id for p in org.people if p.role == "admin"},
+    )
+    # The sandbox forgets its chats on restart but the bot's database remembers; the updates
+    # offset must start again from zero with the new emulator.
+    engine = create_engine(db_url)
+    try:
+        from sqlalchemy import delete
+
+        from db.models import IntakeState
+
+        async with create_sessionmaker(engine)() as s, s.begin():
+            await s.execute(delete(IntakeState))
+    finally:
+        await engine.dispose()
+    async with SandboxClient(server.url) as client:
+        await seed_sandbox(client, org)
+    bot = Wenming(build_application(sandbox_settings))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await bot.start()
+    print(
+        "\n  Wenming sandbox is running.\n"
+        f"  Open the web chat:   {server.url}/\n"
+        f"  Bot API endpoint:    {server.api_base_url}<token>/<method>\n"
+        f"  Sandbox database:    {db_path}\n"
+        "  Demo people: 王管理 admin (10000), 张督查 / 李测评 inspectors (10001, 10002),\n"
+        "  unit members 10011-10013, residents 20001-20002. Ctrl-C stops everything.\n",
+        flush=True,
+    )
+    try:
+        await stop.wait()
+    finally:
+        print("stopping…", flush=True)
+        await bot.stop()
+        await server.stop()

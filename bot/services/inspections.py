@@ -1,0 +1,342 @@
+"""Inspection use cases: start or resume, answer, attach evidence, review, submit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.exc import IntegrityError
+
+from bot.domain import checklist
+from bot.domain.checklist import Awaiting, ItemState, Progress
+from bot.domain.errors import DomainError, NotFound, StaleAction
+from bot.domain.roles import Role, require
+from bot.domain.scoring import Score, compute_score
+from bot.domain.standards import Standard, Verdict
+from bot.services.catalog import StandardCatalog
+from db.models import Answer, Inspection, Person, Photo, Site, Task
+from db.repositories import InspectionRepository, OutboxRepository, PeopleRepository
+from db.uow import UnitOfWork
+
+
+@dataclass(frozen=True)
+class InspectionView:
+    """What the chat shows for an inspection right now."""
+
+    inspection_id: int
+    site: Site
+    standard: Standard
+    progress: Progress
+    status: str
+    score: Score
+
+    @property
+    def step(self) -> int:
+        return self.progress.step
+
+
+@dataclass(frozen=True)
+class OpenInspection:
+    inspection_id: int
+    site_name: str
+    answered: int
+    total: int
+
+
+@dataclass(frozen=True)
+class PhotoMeta:
+    """A photo already verified and stored; where it came from in Telegram."""
+
+    sha256: str
+    file_id: str | None
+    width: int
+    height: int
+    size: int
+    phash: int
+    chat_id: int
+    message_id: int
+
+
+@dataclass(frozen=True)
+class Submitted:
+    view: InspectionView
+    tasks: list[Task]
+    notified_groups: int
+
+
+# Renders the group notice for new tasks; the chat layer supplies the wording and language.
+TaskTexts = Callable[[InspectionView, list[Task]], str]
+
+ACTIONS = ("back", "skip", "note", "photo", "done", "cancel", "pause", "submit", "goto")
+
+
+class InspectionService:
+    def __init__(self, catalog: StandardCatalog) -> None:
+        self.catalog = catalog
+
+    # ---- reading -------------------------------------------------------------------------
+
+    async def open_inspections(self, uow: UnitOfWork, person: Person) -> list[OpenInspection]:
+        repo = InspectionRepository(uow.session)
+        out = []
+        for insp in await repo.open_of(person.id):
+            standard = await self.catalog.resolve(repo, insp.standard_hash)
+            answers = await repo.answers(insp.id)
+            done = sum(1 for a in answers.values() if a.verdict is not None)
+            out.append(OpenInspection(insp.id, insp.site.name, done, len(standard.items)))
+        return out
+
+    async def view(self, uow: UnitOfWork, person: Person, inspection_id: int) -> InspectionView:
+        insp = await self._own(uow, person, inspection_id)
+        return await self._view(uow, insp)
+
+    # ---- starting ------------------------------------------------------------------------
+
+    async def start(
+        self, uow: UnitOfWork, person: Person, site_id: int, chat_id: int, now: datetime
+    ) -> InspectionView:
+        """Start an inspection of a site, or resume the open one there."""
+        require(Role(_rank(person)), Role.INSPECTOR)
+        repo = InspectionRepository(uow.session)
+        site = await uow.session.get(Site, site_id)
+        if site is None:
+            raise NotFound("inspect.site_not_found")
+        insp = await repo.open_at(person.id, site.id)
+        if insp is None:
+            standard = self.catalog.for_site_type(site.site_type)
+            await self.catalog.pin(repo, standard)
+            insp = Inspection(
+                site_id=site.id, inspector_id=person.id, standard_id=standard.id,
+                standard_hash=standard.content_hash, status="open", step=0,
+                chat_id=chat_id, started_at=now, updated_at=now,
+            )
+            try:
+                async with uow.session.begin_nested():
+                    await repo.add(insp)
+            except IntegrityError:
+                # The same start pressed twice at once: the other press created it.
+                found = await repo.open_at(person.id, site.id)
+                if found is None:
+                    raise
+                insp = found
+        insp.updated_at = now
+        person.active_inspection_id = insp.id
+        person.pending = None
+        return await self._view(uow, insp)
+
+    # ---- answering -----------------------------------------------------------------------
+
+    async def act(
+        self,
+        uow: UnitOfWork,
+        person: Person,
+        inspection_id: int,
+        step: int,
+        action: str,
+        *,
+        verdict: Verdict | None = None,
+        target: int | None = None,
+        now: datetime,
+    ) -> InspectionView:
+        """Apply a button press. A press repeated by Telegram changes nothing the second time."""
+        insp = await self._own(uow, person, inspection_id)
+        if insp.status != "open":
+            raise StaleAction("inspect.already_submitted")
+        view = await self._view(uow, insp)
+        progress = view.progress
+        if verdict is not None:
+            item_index = step
+            if step != progress.step and 0 <= step < progress.total:
+                # A re-sent press of the verdict already recorded is not an error.
+                st = progress.answers.get(progress.standard.items[item_index].key)
+                if st is not None and st.verdict is verdict:
+                    return view
+            checklist.choose(progress, step, verdict)
+        elif action == "back":
+            checklist.back(progress, step)
+        elif action == "skip":
+            checklist.skip(progress, step)
+        elif action == "note":
+            checklist.ask_note(progress, step)
+        elif action == "photo":
+            checklist.ask_photo(progress, step)
+        elif action == "done":
+            checklist.finish_photos(progress, step)
+        elif action == "cancel":
+            checklist.cancel_input(progress, step)
+        elif action == "goto" and target is not None:
+            checklist.goto(progress, step, target)
+        elif action == "pause":
+            checklist.expect_step(progress, step)
+            person.active_inspection_id = None
+        else:
+            raise StaleAction("error.stale_button")
+        if action != "pause":
+            person.active_inspection_id = insp.id
+        await self._save(uow, insp, progress, now)
+        return await self._view(uow, insp)
+
+    async def active(self, uow: UnitOfWork, person: Person) -> Inspection | None:
+        if person.active_inspection_id is None:
+            return None
+        insp = await InspectionRepository(uow.session).get(person.active_inspection_id)
+        if insp is None or insp.status != "open" or insp.inspector_id != person.id:
+            return None
+        return insp
+
+    async def text(
+        self, uow: UnitOfWork, person: Person, text: str, now: datetime
+    ) -> InspectionView | None:
+        """Typed text for the active inspection (a remark or a note); None if not wanted."""
+        insp = await self.active(uow, person)
+        if insp is None:
+            return None
+        view = await self._view(uow, insp)
+        if not checklist.give_text(view.progress, text):
+            return None
+        await self._save(uow, insp, view.progress, now)
+        return await self._view(uow, insp)
+
+    async def wants_photo(self, uow: UnitOfWork, person: Person) -> bool:
+        insp = await self.active(uow, person)
+        return insp is not None and insp.awaiting in (Awaiting.PHOTO, Awaiting.EXTRA_PHOTO)
+
+    async def photo(
+        self, uow: UnitOfWork, person: Person, meta: PhotoMeta, now: datetime
+    ) -> InspectionView | None:
+        """Attach a stored photo to the current item; a redelivered message attaches nothing."""
+        insp = await self.active(uow, person)
+        if insp is None:
+            return None
+        repo = InspectionRepository(uow.session)
+        view = await self._view(uow, insp)
+        if await repo.photo_from_message(meta.chat_id, meta.message_id) is not None:
+            return view
+        if not checklist.give_photo(view.progress):
+            return None
+        photo = await repo.add_photo(
+            Photo(sha256=meta.sha256, telegram_file_id=meta.file_id, width=meta.width,
+                  height=meta.height, size=meta.size, phash=_signed64(meta.phash),
+                  chat_id=meta.chat_id, message_id=meta.message_id, uploaded_by=person.id,
+                  created_at=now)
+        )
+        await repo.attach(insp.id, view.progress.item.key, photo.id)
+        await self._save(uow, insp, view.progress, now)
+        return await self._view(uow, insp)
+
+    # ---- submitting ----------------------------------------------------------------------
+
+    async def submit(
+        self, uow: UnitOfWork, person: Person, inspection_id: int, step: int, now: datetime,
+        texts: TaskTexts,
+    ) -> Submitted:
+        """Lock the inspection, turn each non-compliant item into a task, tell the unit."""
+        insp = await self._own(uow, person, inspection_id)
+        if insp.status != "open":
+            raise StaleAction("inspect.already_submitted")
+        view = await self._view(uow, insp)
+        checklist.expect_step(view.progress, step)
+        checklist.require_submittable(view.progress)
+        insp.status = "submitted"
+        insp.submitted_at = now
+        insp.updated_at = now
+        insp.awaiting = None
+        insp.score_overall = view.score.overall
+        insp.score_static = view.score.static
+        insp.score_dynamic = view.score.dynamic
+        if person.active_inspection_id == insp.id:
+            person.active_inspection_id = None
+        repo = InspectionRepository(uow.session)
+        tasks = []
+        for item in view.standard.items:
+            st = view.progress.answers.get(item.key)
+            if st is None or st.verdict is not Verdict.NONCOMPLIANT:
+                continue
+            existing = await repo.task_for(insp.id, item.key)
+            if existing is not None:
+                tasks.append(existing)
+                continue
+            tasks.append(await repo.add_task(Task(
+                source="inspection", inspection_id=insp.id, item_key=item.key,
+                site_id=insp.site_id, unit_id=insp.site.unit_id,
+                title=f"{item.number} {item.text.zh}", status="open",
+                due_at=now + timedelta(days=item.deadline_days), created_by=person.id,
+                created_at=now,
+            )))
+        groups = 0
+        if tasks:
+            people = PeopleRepository(uow.session)
+            outbox = OutboxRepository(uow.session)
+            for group in await people.active_groups_of_unit(insp.site.unit_id):
+                text = texts(view, tasks)
+                if await outbox.enqueue(f"inspection:{insp.id}:group:{group.chat_id}",
+                                        group.chat_id, "sendMessage",
+                                        {"text": text, "parse_mode": "HTML"}):
+                    groups += 1
+        return Submitted(await self._view(uow, insp), tasks, groups)
+
+    # ---- internals -----------------------------------------------------------------------
+
+    async def _own(self, uow: UnitOfWork, person: Person, inspection_id: int) -> Inspection:
+        insp = await InspectionRepository(uow.session).get(inspection_id)
+        if insp is None:
+            raise StaleAction("error.stale_button")
+        if insp.inspector_id != person.id:
+            raise StaleAction("inspect.not_yours")
+        return insp
+
+    async def _view(self, uow: UnitOfWork, insp: Inspection) -> InspectionView:
+        repo = InspectionRepository(uow.session)
+        standard = await self.catalog.resolve(repo, insp.standard_hash)
+        answers = await repo.answers(insp.id)
+        photos = await repo.evidence_counts(insp.id)
+        states = {}
+        for key in set(answers) | set(photos):
+            a = answers.get(key)
+            states[key] = ItemState(
+                verdict=Verdict(a.verdict) if a and a.verdict else None,
+                skipped=bool(a and a.skipped),
+                remark=a.remark if a else None,
+                photos=photos.get(key, 0),
+            )
+        progress = Progress(
+            standard=standard, step=insp.step,
+            awaiting=Awaiting(insp.awaiting) if insp.awaiting else None, answers=states,
+        )
+        verdicts = {k: s.verdict for k, s in states.items() if s.verdict is not None}
+        return InspectionView(insp.id, insp.site, standard, progress, insp.status,
+                              compute_score(standard, verdicts))
+
+    async def _save(
+        self, uow: UnitOfWork, insp: Inspection, progress: Progress, now: datetime
+    ) -> None:
+        repo = InspectionRepository(uow.session)
+        existing = await repo.answers(insp.id)
+        for key, st in progress.answers.items():
+            row = existing.get(key)
+            verdict = st.verdict.value if st.verdict else None
+            if row is None:
+                if verdict is None and not st.skipped and not st.remark:
+                    continue
+                uow.session.add(Answer(inspection_id=insp.id, item_key=key, verdict=verdict,
+                                       skipped=st.skipped, remark=st.remark, answered_at=now))
+            elif (row.verdict, row.skipped, row.remark) != (verdict, st.skipped, st.remark):
+                row.verdict, row.skipped, row.remark, row.answered_at = (
+                    verdict, st.skipped, st.remark, now)
+        insp.step = progress.step
+        insp.awaiting = progress.awaiting.value if progress.awaiting else None
+        insp.updated_at = now
+        await uow.session.flush()
+
+
+def _rank(person: Person) -> int:
+    try:
+        return int(Role.parse(person.role))
+    except KeyError as exc:
+        raise DomainError("error.unknown_role") from exc
+
+
+def _signed64(value: int) -> int:
+    """A 64-bit hash stored in a signed BIGINT column."""
+    return value - (1 << 64) if value >= (1 << 63) else value

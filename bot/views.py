@@ -1,0 +1,241 @@
+"""What the inspector sees: the item, the prompts, the review. Text + inline keyboard, HTML."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+from bot import callbacks as cb
+from bot.domain.checklist import Awaiting, Gap, gaps
+from bot.domain.scoring import Score
+from bot.domain.standards import Indicator, Item, Verdict
+from bot.i18n import Html, h, t
+from bot.services.inspections import InspectionView, OpenInspection
+from db.models import Site, Task
+
+Screen = tuple[str, InlineKeyboardMarkup | None]
+
+VERDICT_ICONS = {
+    Verdict.COMPLIANT: "✅", Verdict.BASIC: "🟡", Verdict.NONCOMPLIANT: "❌", Verdict.NA: "➖",
+}
+MAX_REVIEW_LINES = 30
+
+
+def verdict_label(lang: str, v: Verdict) -> str:
+    return f"{VERDICT_ICONS[v]} {t(lang, f'verdict.{v.value}')}"
+
+
+def fmt_score(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f}"
+
+
+def inspection_screen(view: InspectionView, lang: str) -> Screen:
+    """The one message an inspection lives in, for its current step."""
+    p = view.progress
+    if view.status != "open":
+        return submitted_screen(view, lang, []), None
+    if p.in_review:
+        return review_screen(view, lang)
+    item = p.item
+    st = p.answers.get(item.key)
+    head = _item_text(view, item, lang)
+    if p.awaiting is Awaiting.PHOTO:
+        body = t(lang, "inspect.ask_evidence", count=st.photos if st else 0)
+        return f"{head}\n\n{body}", _keyboard(
+            [(t(lang, "button.photos_done"), cb.step_action(view.inspection_id, p.step, "done"))]
+            if st and st.photos else [],
+            [(t(lang, "button.cancel_verdict"),
+              cb.step_action(view.inspection_id, p.step, "cancel"))],
+        )
+    if p.awaiting is Awaiting.REMARK:
+        return f"{head}\n\n{t(lang, 'inspect.ask_remark')}", _keyboard(
+            [(t(lang, "button.cancel_verdict"),
+              cb.step_action(view.inspection_id, p.step, "cancel"))],
+        )
+    if p.awaiting is Awaiting.NOTE:
+        return f"{head}\n\n{t(lang, 'inspect.ask_note')}", _keyboard(
+            [(t(lang, "button.back_to_item"),
+              cb.step_action(view.inspection_id, p.step, "cancel"))],
+        )
+    if p.awaiting is Awaiting.EXTRA_PHOTO:
+        return f"{head}\n\n{t(lang, 'inspect.ask_extra_photo', count=st.photos if st else 0)}", \
+            _keyboard([(t(lang, "button.back_to_item"),
+                        cb.step_action(view.inspection_id, p.step, "done"))])
+    verdict_row = [(verdict_label(lang, v), cb.verdict(view.inspection_id, p.step, v))
+                   for v in item.verdicts if v is not Verdict.NA]
+    rows = [verdict_row[:2], verdict_row[2:]] if len(verdict_row) > 2 else [verdict_row]
+    if Verdict.NA in item.verdicts:
+        rows[-1].append((verdict_label(lang, Verdict.NA),
+                         cb.verdict(view.inspection_id, p.step, Verdict.NA)))
+    nav = []
+    if p.step > 0:
+        nav.append((t(lang, "button.back"), cb.step_action(view.inspection_id, p.step, "back")))
+    nav.append((t(lang, "button.skip"), cb.step_action(view.inspection_id, p.step, "skip")))
+    extra = [
+        (t(lang, "button.note"), cb.step_action(view.inspection_id, p.step, "note")),
+        (t(lang, "button.photo"), cb.step_action(view.inspection_id, p.step, "photo")),
+        (t(lang, "button.pause"), cb.step_action(view.inspection_id, p.step, "pause")),
+    ]
+    return head, _keyboard(*rows, nav, extra)
+
+
+def _item_text(view: InspectionView, item: Item, lang: str) -> str:
+    p = view.progress
+    st = p.answers.get(item.key)
+    lines = [
+        t(lang, "inspect.header", site=view.site.name, standard=view.standard.name.get(lang),
+          step=p.step + 1, total=p.total,
+          indicator=t(lang, f"indicator.{item.indicator.value}")),
+        "",
+    ]
+    if item.parent_text is not None:
+        lines.append(f"<i>{h(item.parent_text.get(lang))}</i>")
+    lines.append(f"<b>{h(item.number)}.</b> {h(item.text.get(lang))}")
+    if lang != "zh-hans":
+        lines.append(f"<i>{h(item.text.zh)}</i>")
+    for verdict, rule in item.rules.items():
+        lines.append(f"{VERDICT_ICONS[verdict]} {h(rule.get(lang))}")
+    for hint in item.hints:
+        lines.append(t(lang, "inspect.hint", hint=hint.get(lang)))
+    if item.indicator is Indicator.DYNAMIC and item.photo_on_fail:
+        lines.append(t(lang, "inspect.photo_rule"))
+    if st is not None and (st.verdict or st.remark or st.photos):
+        lines.append("")
+        if st.verdict is not None:
+            lines.append(t(lang, "inspect.current_answer", verdict=verdict_label(lang, st.verdict)))
+        if st.remark:
+            lines.append(t(lang, "inspect.current_remark", remark=st.remark))
+        if st.photos:
+            lines.append(t(lang, "inspect.current_photos", count=st.photos))
+    return "\n".join(lines)
+
+
+def score_lines(score: Score, lang: str) -> list[str]:
+    return [
+        t(lang, "inspect.score", overall=fmt_score(score.overall),
+          static=fmt_score(score.static), dynamic=fmt_score(score.dynamic)),
+        t(lang, "inspect.counts",
+          compliant=score.counts.get(Verdict.COMPLIANT, 0),
+          basic=score.counts.get(Verdict.BASIC, 0),
+          noncompliant=score.counts.get(Verdict.NONCOMPLIANT, 0),
+          na=score.counts.get(Verdict.NA, 0)),
+    ]
+
+
+def review_screen(view: InspectionView, lang: str) -> Screen:
+    p = view.progress
+    lines = [t(lang, "inspect.review_title", site=view.site.name,
+               standard=view.standard.name.get(lang)), ""]
+    lines += score_lines(view.score, lang)
+    below = [(i, it) for i, it in enumerate(view.standard.items)
+             if (st := p.answers.get(it.key)) is not None and st.verdict in
+             (Verdict.BASIC, Verdict.NONCOMPLIANT, Verdict.NA)]
+    if below:
+        lines += ["", t(lang, "inspect.review_below")]
+        for _, it in below[:MAX_REVIEW_LINES]:
+            st = p.answers[it.key]
+            assert st.verdict is not None
+            extra = []
+            if st.photos:
+                extra.append(t(lang, "inspect.photos_short", count=st.photos))
+            if st.remark:
+                extra.append(h(_clip(st.remark, 60)))
+            lines.append(f"{VERDICT_ICONS[st.verdict]} <b>{h(it.number)}</b> "
+                         f"{h(_clip(it.text.get(lang), 40))}"
+                         + (f" — {'; '.join(extra)}" if extra else ""))
+        if len(below) > MAX_REVIEW_LINES:
+            lines.append(t(lang, "inspect.and_more", count=len(below) - MAX_REVIEW_LINES))
+    missing = gaps(p)
+    rows: list[list[tuple[str, str]]] = []
+    if missing:
+        lines += ["", t(lang, "inspect.review_missing", count=len(missing))]
+        buttons = []
+        for item, g in missing[:8]:
+            lines.append(f"• <b>{h(item.number)}</b> {t(lang, f'gap.{g.value}')}")
+            buttons.append((t(lang, "button.goto", number=item.number),
+                            cb.step_action(view.inspection_id, p.step, "goto",
+                                           view.standard.index(item.key))))
+        rows += [buttons[i:i + 4] for i in range(0, len(buttons), 4)]
+    else:
+        fails = sum(1 for it in view.standard.items
+                    if (st := p.answers.get(it.key)) and st.verdict is Verdict.NONCOMPLIANT)
+        lines += ["", t(lang, "inspect.review_ready", tasks=fails)]
+        rows.append([(t(lang, "button.submit"),
+                      cb.step_action(view.inspection_id, p.step, "submit"))])
+    rows.append([(t(lang, "button.back"), cb.step_action(view.inspection_id, p.step, "back")),
+                 (t(lang, "button.pause"), cb.step_action(view.inspection_id, p.step, "pause"))])
+    return "\n".join(lines), _keyboard(*rows)
+
+
+def submitted_screen(view: InspectionView, lang: str, tasks: list[Task]) -> str:
+    lines = [t(lang, "inspect.submitted", site=view.site.name,
+               standard=view.standard.name.get(lang)), ""]
+    lines += score_lines(view.score, lang)
+    if tasks:
+        lines += ["", t(lang, "inspect.tasks_created", count=len(tasks),
+                        unit=view.site.unit.name_zh if lang == "zh-hans"
+                        else (view.site.unit.name_en or view.site.unit.name_zh))]
+    return "\n".join(lines)
+
+
+def paused_screen(view: InspectionView, lang: str) -> str:
+    return t(lang, "inspect.paused", site=view.site.name, answered=view.progress.answered,
+             total=view.progress.total)
+
+
+def group_notice(view: InspectionView, tasks: list[Task], tz: ZoneInfo) -> str:
+    """The unit group's notice of new tasks; groups read Chinese (the campaign's language)."""
+    lang = "zh-hans"
+    lines = [t(lang, "group.new_tasks", site=view.site.name, count=len(tasks),
+               standard=view.standard.name.zh), ""]
+    for task in tasks:
+        lines.append(t(lang, "group.task_line", id=task.id, title=_clip(task.title, 80),
+                       due=_local(task.due_at, tz)))
+    return "\n".join(lines)
+
+
+def open_list_screen(items: list[OpenInspection], lang: str) -> Screen:
+    lines = [t(lang, "inspect.open_list")]
+    rows = []
+    for it in items:
+        rows.append([(t(lang, "button.resume", site=_clip(it.site_name, 24),
+                         answered=it.answered, total=it.total), cb.pack(cb.RESUME, it.inspection_id))])
+    rows.append([(t(lang, "button.new_inspection"), cb.pack(cb.FIND, "new"))])
+    return "\n".join(lines), _keyboard(*rows)
+
+
+def site_choice_screen(sites: list[Site], lang: str, title_key: str) -> Screen:
+    rows = [[(f"{_clip(s.name, 28)}", cb.pack(cb.SITE, s.id))] for s in sites]
+    rows.append([(t(lang, "button.search_site"), cb.pack(cb.FIND, "search")),
+                 (t(lang, "button.near_site"), cb.pack(cb.FIND, "near"))])
+    return t(lang, title_key), _keyboard(*rows)
+
+
+def nearest_screen(pairs: list[tuple[Site, float]], lang: str) -> Screen:
+    rows = [[(f"{_clip(s.name, 24)} · {_distance(d)}", cb.pack(cb.SITE, s.id))]
+            for s, d in pairs]
+    rows.append([(t(lang, "button.search_site"), cb.pack(cb.FIND, "search"))])
+    return t(lang, "inspect.nearest"), _keyboard(*rows)
+
+
+def _distance(metres: float) -> str:
+    return f"{metres:.0f} m" if metres < 1000 else f"{metres / 1000:.1f} km"
+
+
+def _keyboard(*rows: list[tuple[str, str]]) -> InlineKeyboardMarkup | None:
+    buttons = [[InlineKeyboardButton(text, callback_data=data) for text, data in row]
+               for row in rows if row]
+    return InlineKeyboardMarkup(buttons) if buttons else None
+
+
+def _clip(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _local(when: datetime, tz: ZoneInfo) -> str:
+    return when.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+
+
+__all__ = ["Gap", "Html", "inspection_screen"]

@@ -1,0 +1,280 @@
+"""The schema. Changed only together with an Alembic migration (a test fails on drift)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import JSON
+
+from db.types import UTCDateTime, utcnow
+
+# Named constraints keep migrations deterministic on both SQLite and PostgreSQL.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict: JSON, list: JSON}
+
+
+class Unit(Base):
+    """A responsible unit: district, sub-district, community, department, the campaign office."""
+
+    __tablename__ = "units"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name_zh: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str] = mapped_column(String(200), default="")
+    kind: Mapped[str] = mapped_column(String(32))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)
+
+
+class Site(Base):
+    """A place that is inspected against one standard (its site type)."""
+
+    __tablename__ = "sites"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    site_type: Mapped[str] = mapped_column(String(64))
+    address: Mapped[str] = mapped_column(String(300), default="")
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    unit: Mapped[Unit] = relationship(lazy="joined")
+
+
+class Person(Base):
+    """Anyone who has talked to the bot; the primary key is the Telegram user id."""
+
+    __tablename__ = "people"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    first_name: Mapped[str] = mapped_column(String(200), default="")
+    username: Mapped[str | None] = mapped_column(String(64))
+    telegram_language: Mapped[str | None] = mapped_column(String(16))
+    language: Mapped[str | None] = mapped_column(String(16))  # chosen with /lang
+    role: Mapped[str] = mapped_column(String(16), default="resident")
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    blocked: Mapped[bool] = mapped_column(Boolean, default=False)
+    # What free input (text, location) is awaited outside an inspection step, e.g. a site search.
+    pending: Mapped[str | None] = mapped_column(String(32))
+    active_inspection_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Assignment(Base):
+    """An inspector is assigned to a site (offered first in /inspect)."""
+
+    __tablename__ = "assignments"
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), primary_key=True)
+
+
+class PendingAssignment(Base):
+    """An assignment named in an import file for someone who has not yet met the bot."""
+
+    __tablename__ = "pending_assignments"
+    telegram_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    role: Mapped[str] = mapped_column(String(16))
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    site_codes: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+
+class GroupBinding(Base):
+    """A group chat that speaks for a unit: it receives that unit's tasks and bulletins."""
+
+    __tablename__ = "group_bindings"
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    title: Mapped[str] = mapped_column(String(200), default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    bound_by: Mapped[int | None] = mapped_column(BigInteger)
+    bound_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Invite(Base):
+    """A deep-link code that grants a role: expiring, with limited uses."""
+
+    __tablename__ = "invites"
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    created_by: Mapped[int | None] = mapped_column(BigInteger)
+    expires_at: Mapped[datetime]
+    max_uses: Mapped[int] = mapped_column(Integer, default=1)
+    uses: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class InviteUse(Base):
+    """Who used an invite, so a repeated /start with the same code costs nothing."""
+
+    __tablename__ = "invite_uses"
+    code: Mapped[str] = mapped_column(ForeignKey("invites.code"), primary_key=True)
+    person_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+
+
+class StandardVersion(Base):
+    """A snapshot of every standard version an inspection has used, keyed by content hash."""
+
+    __tablename__ = "standard_versions"
+    content_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    standard_id: Mapped[str] = mapped_column(String(64), index=True)
+    body: Mapped[dict[str, object]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Inspection(Base):
+    """One inspector's checklist run at one site; progress lives here, not in memory."""
+
+    __tablename__ = "inspections"
+    __table_args__ = (
+        # At most one open inspection per inspector and site.
+        Index(
+            "uq_inspections_open_per_site",
+            "site_id",
+            "inspector_id",
+            unique=True,
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
+        ),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
+    inspector_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    standard_id: Mapped[str] = mapped_column(String(64))
+    standard_hash: Mapped[str] = mapped_column(ForeignKey("standard_versions.content_hash"))
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    step: Mapped[int] = mapped_column(Integer, default=0)
+    # Free input the current step waits for: "photo" (evidence), "remark" (na), "note".
+    awaiting: Mapped[str | None] = mapped_column(String(16))
+    chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    message_id: Mapped[int | None] = mapped_column(Integer)  # the prompt edited in place
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    submitted_at: Mapped[datetime | None]
+    score_overall: Mapped[float | None] = mapped_column(Float)
+    score_static: Mapped[float | None] = mapped_column(Float)
+    score_dynamic: Mapped[float | None] = mapped_column(Float)
+    site: Mapped[Site] = relationship(lazy="joined")
+
+
+class Answer(Base):
+    """The answer to one item of one inspection; the business key makes re-sends harmless."""
+
+    __tablename__ = "answers"
+    __table_args__ = (UniqueConstraint("inspection_id", "item_key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    inspection_id: Mapped[int] = mapped_column(ForeignKey("inspections.id", ondelete="CASCADE"))
+    item_key: Mapped[str] = mapped_column(String(16))
+    verdict: Mapped[str | None] = mapped_column(String(16))
+    skipped: Mapped[bool] = mapped_column(Boolean, default=False)
+    remark: Mapped[str | None] = mapped_column(Text)
+    answered_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Photo(Base):
+    """A stored, metadata-free image; (chat, message) identifies the Telegram message it came in."""
+
+    __tablename__ = "photos"
+    __table_args__ = (UniqueConstraint("chat_id", "message_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    telegram_file_id: Mapped[str | None] = mapped_column(String(255))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(Integer)
+    phash: Mapped[int] = mapped_column(BigInteger)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    message_id: Mapped[int] = mapped_column(Integer)
+    uploaded_by: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Evidence(Base):
+    """A photo attached to an inspection item."""
+
+    __tablename__ = "evidence"
+    inspection_id: Mapped[int] = mapped_column(
+        ForeignKey("inspections.id", ondelete="CASCADE"), primary_key=True
+    )
+    item_key: Mapped[str] = mapped_column(String(16), primary_key=True)
+    photo_id: Mapped[int] = mapped_column(ForeignKey("photos.id"), primary_key=True)
+
+
+class Task(Base):
+    """A rectification task: a problem with a responsible unit and a deadline."""
+
+    __tablename__ = "tasks"
+    __table_args__ = (UniqueConstraint("inspection_id", "item_key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(16))  # inspection | report | finding
+    inspection_id: Mapped[int | None] = mapped_column(ForeignKey("inspections.id"))
+    item_key: Mapped[str | None] = mapped_column(String(16))
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"), index=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    title: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    due_at: Mapped[datetime]
+    created_by: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    closed_at: Mapped[datetime | None]
+
+
+class InboxUpdate(Base):
+    """Every update from Telegram, written before its batch is confirmed; done when handled."""
+
+    __tablename__ = "inbox"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    update_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    chat_key: Mapped[int] = mapped_column(BigInteger)
+    payload: Mapped[dict[str, object]] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    processed_at: Mapped[datetime | None] = mapped_column(index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class IntakeState(Base):
+    """The getUpdates offset, advanced only after a batch is stored."""
+
+    __tablename__ = "intake_state"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    next_offset: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class OutboxMessage(Base):
+    """A message decided on inside a transaction and sent after it, retried until delivered."""
+
+    __tablename__ = "outbox"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dedup_key: Mapped[str] = mapped_column(String(128), unique=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    method: Mapped[str] = mapped_column(String(32))
+    params: Mapped[dict[str, object]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    not_before: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+    sent_message_id: Mapped[int | None] = mapped_column(Integer)

@@ -1,0 +1,41 @@
+"""The outbox: messages decided inside a transaction, sent after it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import OutboxMessage
+
+
+class OutboxRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def enqueue(
+        self, dedup_key: str, chat_id: int, method: str, params: dict[str, object]
+    ) -> bool:
+        """Queue a message once per dedup key; returns False if it was queued before."""
+        exists = await self.session.scalar(
+            select(OutboxMessage.id).where(OutboxMessage.dedup_key == dedup_key)
+        )
+        if exists is not None:
+            return False
+        self.session.add(
+            OutboxMessage(dedup_key=dedup_key, chat_id=chat_id, method=method, params=params)
+        )
+        return True
+
+    async def due(self, now: datetime, limit: int = 50) -> list[OutboxMessage]:
+        stmt = (
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.status == "pending",
+                or_(OutboxMessage.not_before.is_(None), OutboxMessage.not_before <= now),
+            )
+            .order_by(OutboxMessage.id)
+            .limit(limit)
+        )
+        return list((await self.session.scalars(stmt)).all())

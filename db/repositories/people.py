@@ -1,0 +1,77 @@
+"""People, invites and group bindings."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import GroupBinding, Invite, InviteUse, Person, Unit
+
+
+class PeopleRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, person_id: int) -> Person | None:
+        return await self.session.get(Person, person_id)
+
+    async def add(self, person: Person) -> Person:
+        self.session.add(person)
+        await self.session.flush()
+        return person
+
+    async def admins(self) -> list[Person]:
+        return list((await self.session.scalars(select(Person).where(Person.role == "admin"))).all())
+
+    async def invite(self, code: str) -> Invite | None:
+        return await self.session.get(Invite, code)
+
+    async def add_invite(self, invite: Invite) -> None:
+        self.session.add(invite)
+
+    async def invite_used_by(self, code: str, person_id: int) -> bool:
+        return await self.session.get(InviteUse, (code, person_id)) is not None
+
+    async def record_invite_use(self, invite: Invite, person_id: int) -> None:
+        invite.uses += 1
+        self.session.add(InviteUse(code=invite.code, person_id=person_id))
+
+    async def unit(self, unit_id: int) -> Unit | None:
+        return await self.session.get(Unit, unit_id)
+
+    async def unit_by_code(self, code: str) -> Unit | None:
+        return await self.session.scalar(select(Unit).where(Unit.code == code))
+
+    async def find_units(self, query: str, limit: int = 10) -> list[Unit]:
+        like = f"%{query}%"
+        stmt = (
+            select(Unit)
+            .where((Unit.code == query) | Unit.name_zh.like(like) | Unit.name_en.like(like))
+            .order_by(Unit.id)
+            .limit(limit)
+        )
+        return list((await self.session.scalars(stmt)).all())
+
+    async def group(self, chat_id: int) -> GroupBinding | None:
+        return await self.session.get(GroupBinding, chat_id)
+
+    async def bind_group(
+        self, chat_id: int, unit_id: int, title: str, by: int, now: datetime
+    ) -> GroupBinding:
+        binding = await self.group(chat_id)
+        if binding is None:
+            binding = GroupBinding(chat_id=chat_id, unit_id=unit_id, title=title, bound_by=by,
+                                   bound_at=now, active=True)
+            self.session.add(binding)
+        else:
+            binding.unit_id, binding.title, binding.bound_by = unit_id, title, by
+            binding.bound_at, binding.active = now, True
+        return binding
+
+    async def active_groups_of_unit(self, unit_id: int) -> list[GroupBinding]:
+        stmt = select(GroupBinding).where(
+            GroupBinding.unit_id == unit_id, GroupBinding.active.is_(True)
+        )
+        return list((await self.session.scalars(stmt)).all())

@@ -1,0 +1,62 @@
+"""Sites: assigned, searched by name, or nearest to a shared location."""
+
+from __future__ import annotations
+
+import math
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import Assignment, Site
+
+EARTH_RADIUS_M = 6_371_000.0
+
+
+def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in metres (haversine)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(a))
+
+
+class SiteRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, site_id: int) -> Site | None:
+        return await self.session.get(Site, site_id)
+
+    async def assigned_to(self, person_id: int) -> list[Site]:
+        stmt = (
+            select(Site)
+            .join(Assignment, Assignment.site_id == Site.id)
+            .where(Assignment.person_id == person_id)
+            .order_by(Site.name)
+        )
+        return list((await self.session.scalars(stmt)).all())
+
+    async def search(self, query: str, limit: int = 8) -> list[Site]:
+        words = [w for w in query.split() if w]
+        stmt = select(Site)
+        for word in words:
+            like = f"%{word}%"
+            stmt = stmt.where(Site.name.like(like) | Site.address.like(like) | (Site.code == word))
+        return list((await self.session.scalars(stmt.order_by(Site.name).limit(limit))).all())
+
+    async def nearest(
+        self, lat: float, lon: float, limit: int = 6, within_m: float = 5000
+    ) -> list[tuple[Site, float]]:
+        # A bounding box narrows the candidates in SQL; exact distance is computed here.
+        dlat = within_m / 111_000
+        dlon = within_m / (111_000 * max(math.cos(math.radians(lat)), 0.01))
+        stmt = select(Site).where(
+            Site.latitude.between(lat - dlat, lat + dlat),
+            Site.longitude.between(lon - dlon, lon + dlon),
+        )
+        sites = (await self.session.scalars(stmt)).all()
+        ranked = sorted(
+            ((s, distance_m(lat, lon, s.latitude or 0, s.longitude or 0)) for s in sites),
+            key=lambda pair: pair[1],
+        )
+        return [pair for pair in ranked if pair[1] <= within_m][:limit]

@@ -1,0 +1,49 @@
+"""Small helpers shared by handlers: replying, editing in place, sending a screen."""
+
+from __future__ import annotations
+
+import contextlib
+
+from telegram import InlineKeyboardMarkup, Message, Update
+from telegram.constants import ParseMode
+from telegram.error import BadRequest
+
+from bot.context import WenmingContext
+
+
+async def reply(update: Update, text: str, markup: InlineKeyboardMarkup | None = None) -> Message:
+    """Answer in the chat the update came from."""
+    chat = update.effective_chat
+    assert chat is not None
+    return await chat.send_message(text, parse_mode=ParseMode.HTML, reply_markup=markup)
+
+
+async def show(
+    update: Update, text: str, markup: InlineKeyboardMarkup | None = None
+) -> Message | None:
+    """Edit the pressed message in place; for a typed message, send a new one."""
+    query = update.callback_query
+    if query is not None and query.message is not None:
+        try:
+            edited = await query.edit_message_text(text, parse_mode=ParseMode.HTML,
+                                                   reply_markup=markup)
+        except BadRequest as exc:
+            if "not modified" in str(exc).lower():
+                return None
+            if "not found" not in str(exc).lower() and "can't be edited" not in str(exc).lower():
+                raise
+        else:
+            return edited if isinstance(edited, Message) else None
+    return await reply(update, text, markup)
+
+
+async def drop_keyboard(context: WenmingContext, chat_id: int, message_id: int) -> None:
+    """Take the buttons off an older prompt so only the newest one can be pressed."""
+    with contextlib.suppress(BadRequest):
+        await context.bot.edit_message_reply_markup(chat_id, message_id, reply_markup=None)
+
+
+async def answer_query(update: Update, text: str | None = None, alert: bool = False) -> None:
+    if update.callback_query is not None:
+        with contextlib.suppress(BadRequest):
+            await update.callback_query.answer(text, show_alert=alert)

@@ -1,0 +1,55 @@
+"""The one error handler: log first, show domain errors to the user, report the rest."""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import logging
+import traceback
+
+from telegram import Update
+from telegram.constants import MessageLimit, ParseMode
+from telegram.error import BadRequest, Forbidden, TelegramError
+
+from bot.context import WenmingContext
+from bot.domain.errors import DomainError
+from bot.i18n import t
+
+log = logging.getLogger(__name__)
+
+
+async def on_error(update: object, context: WenmingContext) -> None:
+    """Handle anything a handler raised; the process never dies on a bad update."""
+    error = context.error
+    if isinstance(error, BadRequest) and "not modified" in str(error).lower():
+        return
+    lang = context.lang
+    if isinstance(error, DomainError):
+        log.info("refused: %s %s", error.key, error.values)
+        values = {k: t(lang, v) if isinstance(v, str) and v.startswith("role.") else v
+                  for k, v in error.values.items()}
+        await _tell(update, t(lang, error.key, **values))
+        return
+    log.error("unhandled error for update %r", update, exc_info=error)
+    if isinstance(error, Forbidden):
+        return
+    await _tell(update, t(lang, "error.internal"))
+    chat_id = context.deps.settings.admin_chat_id if "deps" in context.bot_data else None
+    if chat_id is not None and error is not None:
+        trace = "".join(traceback.format_exception(None, error, error.__traceback__))
+        limit = MessageLimit.MAX_TEXT_LENGTH - 200
+        text = f"<b>Wenming error</b>\n<pre>{html.escape(trace[-limit:])}</pre>"
+        with contextlib.suppress(TelegramError):
+            await context.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML)
+
+
+async def _tell(update: object, text: str) -> None:
+    if not isinstance(update, Update):
+        return
+    with contextlib.suppress(TelegramError):
+        if update.callback_query is not None:
+            # A short refusal fits the toast; a long one needs the alert dialog (200 chars).
+            await update.callback_query.answer(text[:200], show_alert=True)
+            return
+        if update.effective_chat is not None:
+            await update.effective_chat.send_message(text, parse_mode=ParseMode.HTML)

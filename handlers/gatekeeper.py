@@ -1,0 +1,41 @@
+"""Runs first for every update: who is this, in which language, are they allowed in at all."""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import ApplicationHandlerStop, BaseHandler, TypeHandler
+
+from bot.context import WenmingContext
+from bot.i18n import normalize_language
+from bot.services.people import TelegramUser, ensure_person
+from handlers.common import answer_query, reply
+
+
+async def identify(update: Update, context: WenmingContext) -> None:
+    """Load or create the person; stop here for blocked people."""
+    user = update.effective_user
+    if user is None or user.is_bot:
+        return
+    deps = context.deps
+    async with deps.uow() as uow:
+        person, changed = await ensure_person(
+            uow,
+            TelegramUser(user.id, user.first_name, user.username, user.language_code),
+            deps.settings.admin_ids,
+            deps.clock(),
+        )
+        if changed:
+            # Not the update's own effect: the handler's commit is what marks it handled.
+            await uow.commit(mark_update_handled=False)
+    context.person = person
+    context.lang = person.language or normalize_language(
+        user.language_code, deps.settings.default_language
+    )
+    if person.blocked:
+        if update.effective_chat is not None and update.effective_chat.type == "private":
+            await answer_query(update)
+            await reply(update, context.t("error.blocked"))
+        raise ApplicationHandlerStop
+
+
+HANDLERS: list[BaseHandler[Update, WenmingContext, None]] = [TypeHandler(Update, identify)]

@@ -1,0 +1,293 @@
+"""The inspection conversation: choose a site, answer item by item, evidence, review, submit."""
+
+from __future__ import annotations
+
+from telegram import (
+    KeyboardButton,
+    Message,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+    Update,
+)
+from telegram.constants import ParseMode
+from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, MessageHandler, filters
+
+from bot import callbacks as cb
+from bot import views
+from bot.context import WenmingContext
+from bot.domain.roles import Role, require
+from bot.images import ImageRejected
+from bot.services.inspections import InspectionView, PhotoMeta
+from bot.services.people import attached, role_of
+from db.models import Inspection, Site
+from db.repositories import SiteRepository
+from db.uow import UnitOfWork
+from handlers.common import answer_query, drop_keyboard, reply, show
+
+MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024  # Telegram's getFile limit
+
+
+async def inspect(update: Update, context: WenmingContext) -> None:
+    """/inspect: resume an open inspection, or choose a site."""
+    require(role_of(context.me), Role.INSPECTOR)
+    deps = context.deps
+    async with deps.uow() as uow:
+        person = await attached(uow, context.me)
+        person.pending = None
+        open_ones = await deps.inspections.open_inspections(uow, person)
+        sites = await SiteRepository(uow.session).assigned_to(person.id) if not open_ones else []
+        await uow.commit()
+    if open_ones:
+        await reply(update, *views.open_list_screen(open_ones, context.lang))
+        return
+    await _offer_sites(update, context, sites)
+
+
+async def _offer_sites(update: Update, context: WenmingContext, sites: list[Site]) -> None:
+    key = "inspect.choose_site" if sites else "inspect.no_assigned_sites"
+    await show(update, *views.site_choice_screen(sites, context.lang, key))
+
+
+async def on_find(update: Update, context: WenmingContext) -> None:
+    """The site-finding buttons: a new inspection, search by name, or nearest to me."""
+    require(role_of(context.me), Role.INSPECTOR)
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    mode = query.data.split(":", 1)[1]
+    deps = context.deps
+    async with deps.uow() as uow:
+        person = await attached(uow, context.me)
+        sites = await SiteRepository(uow.session).assigned_to(person.id)
+        person.pending = {"search": "site_search", "near": "site_near"}.get(mode)
+        await uow.commit()
+    await answer_query(update)
+    if mode == "search":
+        await reply(update, context.t("inspect.type_site_name"))
+    elif mode == "near":
+        keyboard = ReplyKeyboardMarkup(
+            [[KeyboardButton(context.t("button.share_location"), request_location=True)]],
+            resize_keyboard=True, one_time_keyboard=True,
+        )
+        chat = update.effective_chat
+        assert chat is not None
+        await chat.send_message(context.t("inspect.share_location"), reply_markup=keyboard)
+    else:
+        await _offer_sites(update, context, sites)
+
+
+async def on_location(update: Update, context: WenmingContext) -> None:
+    """A shared location: the nearest sites to inspect."""
+    msg = update.effective_message
+    assert msg is not None and msg.location is not None
+    if role_of(context.me) < Role.INSPECTOR:
+        await reply(update, context.t("error.location_unexpected"))
+        return
+    deps = context.deps
+    async with deps.uow() as uow:
+        person = await attached(uow, context.me)
+        person.pending = None
+        pairs = await SiteRepository(uow.session).nearest(msg.location.latitude,
+                                                          msg.location.longitude)
+        await uow.commit()
+    await msg.reply_text(context.t("inspect.location_received"),
+                         reply_markup=ReplyKeyboardRemove())
+    if not pairs:
+        await reply(update, context.t("inspect.none_near"))
+        return
+    await reply(update, *views.nearest_screen(pairs, context.lang))
+
+
+async def on_site(update: Update, context: WenmingContext) -> None:
+    """Start (or resume) an inspection at the chosen site."""
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    site_id = cb.parse_int(query.data, cb.SITE)
+    deps = context.deps
+    chat = update.effective_chat
+    assert chat is not None
+    async with deps.uow() as uow:
+        person = await attached(uow, context.me)
+        view = await deps.inspections.start(uow, person, site_id, chat.id, deps.clock())
+        await uow.commit()
+    await answer_query(update)
+    await _present(update, context, view)
+
+
+async def on_resume(update: Update, context: WenmingContext) -> None:
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    inspection_id = cb.parse_int(query.data, cb.RESUME)
+    deps = context.deps
+    async with deps.uow() as uow:
+        person = await attached(uow, context.me)
+        view = await deps.inspections.view(uow, person, inspection_id)
+        if view.status == "open":
+            person.active_inspection_id = inspection_id
+        await uow.commit()
+    await answer_query(update)
+    await _present(update, context, view)
+
+
+async def on_step(update: Update, context: WenmingContext) -> None:
+    """A press on the inspection message: a verdict or a navigation action."""
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    press = cb.parse_step(query.data)
+    deps = context.deps
+    now = deps.clock()
+    async with deps.uow() as uow:
+        person = await attached(uow, context.me)
+        if press.action == "submit":
+            result = await deps.inspections.submit(
+                uow, person, press.inspection_id, press.step, now,
+                lambda v, tasks: views.group_notice(v, tasks, deps.settings.tz),
+            )
+            await uow.commit()
+            await answer_query(update, context.t("inspect.submitted_toast"))
+            await show(update, views.submitted_screen(result.view, context.lang, result.tasks))
+            sender = context.application.bot_data.get("outbox")
+            if sender is not None:
+                sender.wake()
+            return
+        view = await deps.inspections.act(
+            uow, person, press.inspection_id, press.step, press.action,
+            verdict=press.verdict, target=press.target, now=now,
+        )
+        await uow.commit()
+    await answer_query(update)
+    if press.action == "pause":
+        await show(update, views.paused_screen(view, context.lang))
+        return
+    await _present(update, context, view)
+
+
+async def on_text(update: Update, context: WenmingContext) -> None:
+    """Typed text: a remark or note for the current item, or a site name being searched."""
+    msg = update.effective_message
+    assert msg is not None and msg.text is not None
+    deps = context.deps
+    async with deps.uow() as uow:
+        person = await attached(uow, context.me)
+        view = await deps.inspections.text(uow, person, msg.text, deps.clock())
+        sites = None
+        if view is None and person.pending == "site_search":
+            sites = await SiteRepository(uow.session).search(msg.text.strip())
+        old = await _prompt_of(uow, view)
+        await uow.commit()
+    if view is not None:
+        await _present(update, context, view, replace=old)
+        return
+    if sites is not None:
+        if not sites:
+            await reply(update, context.t("inspect.no_site_found", query=msg.text.strip()))
+            return
+        await reply(update, *views.site_choice_screen(sites, context.lang, "inspect.found_sites"))
+        return
+    await _hint_unexpected(update, context)
+
+
+async def on_photo(update: Update, context: WenmingContext) -> None:
+    """A photo (or an image sent as a file) as evidence for the current item."""
+    msg = update.effective_message
+    assert msg is not None
+    deps = context.deps
+    async with deps.uow() as uow:
+        wanted = await deps.inspections.wants_photo(uow, await attached(uow, context.me))
+    if not wanted:
+        await _hint_unexpected(update, context, photo=True)
+        return
+    data, file_id = await _download_image(msg, context)
+    if data is None:
+        return
+    try:
+        stored = await deps.media.aput(bytes(data))
+    except ImageRejected as exc:
+        await msg.reply_text(context.t(f"image.{exc.reason}"), parse_mode=ParseMode.HTML)
+        return
+    chat = update.effective_chat
+    assert chat is not None
+    meta = PhotoMeta(stored.sha256, file_id, stored.width, stored.height, stored.size,
+                     stored.phash, chat.id, msg.message_id)
+    async with deps.uow() as uow:
+        person = await attached(uow, context.me)
+        view = await deps.inspections.photo(uow, person, meta, deps.clock())
+        old = await _prompt_of(uow, view)
+        await uow.commit()
+    if view is None:
+        await _hint_unexpected(update, context, photo=True)
+        return
+    await _present(update, context, view, replace=old)
+
+
+async def _download_image(msg: Message, context: WenmingContext) -> tuple[bytes | None, str | None]:
+    if msg.photo:
+        largest = max(msg.photo, key=lambda p: (p.width * p.height, p.file_size or 0))
+        size, file_id = largest.file_size, largest.file_id
+        getter = largest.get_file
+    elif msg.document is not None:
+        doc = msg.document
+        if not (doc.mime_type or "").startswith("image/"):
+            await msg.reply_text(context.t("image.not_an_image"))
+            return None, None
+        size, file_id, getter = doc.file_size, doc.file_id, doc.get_file
+    else:
+        return None, None
+    if size is not None and size > MAX_DOWNLOAD_BYTES:
+        await msg.reply_text(context.t("image.too_large"))
+        return None, None
+    tg_file = await getter()
+    data = await tg_file.download_as_bytearray()
+    return bytes(data), file_id
+
+
+async def _prompt_of(uow: UnitOfWork, view: InspectionView | None) -> tuple[int, int] | None:
+    """The message that carried this inspection's buttons until now."""
+    if view is None:
+        return None
+    insp = await uow.session.get(Inspection, view.inspection_id)
+    if insp is None or insp.chat_id is None or insp.message_id is None:
+        return None
+    return insp.chat_id, insp.message_id
+
+
+async def _present(
+    update: Update, context: WenmingContext, view: InspectionView,
+    replace: tuple[int, int] | None = None,
+) -> None:
+    """Show the inspection's current screen and remember which message carries it."""
+    text, markup = views.inspection_screen(view, context.lang)
+    if update.callback_query is not None:
+        sent = await show(update, text, markup)
+    else:
+        if replace is not None:
+            await drop_keyboard(context, *replace)
+        sent = await reply(update, text, markup)
+    if sent is not None:
+        async with context.deps.uow() as uow:
+            insp = await uow.session.get(Inspection, view.inspection_id)
+            if insp is not None:
+                insp.chat_id, insp.message_id = sent.chat_id, sent.message_id
+                await uow.commit(mark_update_handled=False)
+
+
+async def _hint_unexpected(update: Update, context: WenmingContext, photo: bool = False) -> None:
+    role = role_of(context.me)
+    if role >= Role.INSPECTOR:
+        key = "inspect.photo_unexpected" if photo else "inspect.text_unexpected"
+    else:
+        key = "error.photo_unexpected" if photo else "error.text_unexpected"
+    await reply(update, context.t(key))
+
+
+PRIVATE = filters.ChatType.PRIVATE
+IMAGES = filters.PHOTO | filters.Document.ALL
+HANDLERS: list[BaseHandler[Update, WenmingContext, None]] = [
+    CommandHandler("inspect", inspect, filters=PRIVATE),
+    CallbackQueryHandler(on_find, pattern=rf"^{cb.FIND}:(new|search|near)$"),
+    CallbackQueryHandler(on_site, pattern=rf"^{cb.SITE}:"),
+    CallbackQueryHandler(on_resume, pattern=rf"^{cb.RESUME}:"),
+    CallbackQueryHandler(on_step, pattern=rf"^({cb.VERDICT}|{cb.STEP}):"),
+    MessageHandler(PRIVATE & filters.LOCATION, on_location),
+    MessageHandler(PRIVATE & IMAGES, on_photo),
+    MessageHandler(PRIVATE & filters.TEXT & ~filters.COMMAND, on_text),
+]

@@ -1,0 +1,101 @@
+"""/start (with invite links), /help, /lang, /cancel."""
+
+from __future__ import annotations
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, filters
+
+from bot import callbacks as cb
+from bot.commands import publish_for
+from bot.context import WenmingContext
+from bot.i18n import LANGUAGES
+from bot.services.people import attached, redeem_invite, role_of
+from handlers.common import answer_query, reply, show
+
+
+async def start(update: Update, context: WenmingContext) -> None:
+    """Greet by role; a deep-link payload is an invite code."""
+    deps = context.deps
+    code = context.args[0] if context.args else None
+    granted = None
+    if code:
+        async with deps.uow() as uow:
+            person = await attached(uow, context.me)
+            role, unit, new = await redeem_invite(uow, person, code, deps.clock())
+            await uow.commit()
+        context.person = person
+        granted = (role, unit, new)
+        await publish_for(context.bot, person.id, role_of(person), context.lang)
+    role = role_of(context.me)
+    lines = [context.t(f"start.greeting.{role.key}", name=context.me.first_name)]
+    if granted is not None:
+        g_role, unit, new = granted
+        key = "start.invite_granted" if new else "start.invite_already"
+        lines.append(context.t(key, role=context.t(f"role.{g_role.key}"),
+                               unit=unit.name_zh if unit else "—"))
+    lines.append(context.t(f"help.{role.key}"))
+    await reply(update, "\n\n".join(lines))
+
+
+async def help_command(update: Update, context: WenmingContext) -> None:
+    """What this person can do here."""
+    chat = update.effective_chat
+    if chat is not None and chat.type != "private":
+        await reply(update, context.t("help.group"))
+        return
+    await reply(update, context.t(f"help.{role_of(context.me).key}"))
+
+
+async def lang_command(update: Update, context: WenmingContext) -> None:
+    """Offer the languages."""
+    markup = InlineKeyboardMarkup([[
+        InlineKeyboardButton(context.t(f"lang.name.{code}"), callback_data=cb.pack(cb.LANG, code))
+        for code in LANGUAGES
+    ]])
+    await reply(update, context.t("lang.choose"), markup)
+
+
+async def on_lang(update: Update, context: WenmingContext) -> None:
+    """Remember the chosen language."""
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    code = query.data.split(":", 1)[1]
+    if code not in LANGUAGES:
+        await answer_query(update, context.t("error.stale_button"))
+        return
+    async with context.deps.uow() as uow:
+        person = await attached(uow, context.me)
+        person.language = code
+        await uow.commit()
+    context.lang = code
+    await answer_query(update)
+    await show(update, context.t("lang.set"))
+    await publish_for(context.bot, person.id, role_of(person), code)
+
+
+async def cancel(update: Update, context: WenmingContext) -> None:
+    """Leave whatever input is awaited; nothing entered is lost."""
+    deps = context.deps
+    async with deps.uow() as uow:
+        person = await attached(uow, context.me)
+        person.pending = None
+        insp = await deps.inspections.active(uow, person)
+        paused = insp is not None
+        if insp is not None:
+            view = await deps.inspections.view(uow, person, insp.id)
+            if view.progress.awaiting is not None and not view.progress.in_review:
+                await deps.inspections.act(uow, person, insp.id, view.step, "cancel",
+                                           now=deps.clock())
+            person.active_inspection_id = None
+        await uow.commit()
+    await reply(update, context.t("cancel.paused" if paused else "cancel.done"))
+
+
+PRIVATE = filters.ChatType.PRIVATE
+HANDLERS: list[BaseHandler[Update, WenmingContext, None]] = [
+    CommandHandler("start", start, filters=PRIVATE),
+    CommandHandler("help", help_command),
+    CommandHandler("lang", lang_command, filters=PRIVATE),
+    CommandHandler("cancel", cancel, filters=PRIVATE),
+    CallbackQueryHandler(on_lang, pattern=rf"^{cb.LANG}:"),
+]

