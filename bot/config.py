@@ -46,7 +46,9 @@ def _ids(raw: str, name: str) -> frozenset[int]:
     try:
         return frozenset(int(part) for part in raw.replace(";", ",").split(",") if part.strip())
     except ValueError as exc:
-        raise SettingsError(f"{name} must be comma-separated Telegram user ids, got {raw!r}") from exc
+        raise SettingsError(
+            f"{name} must be comma-separated Telegram user ids, got {raw!r}"
+        ) from exc
 
 
 def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:

@@ -1,4 +1,4 @@
-"""The typed callback context: `.deps` for services, `.person` and `.lang` set by the gatekeeper."""
+"""The typed callback context: `.deps` for services; `.person` and `.lang` from the gatekeeper."""
 
 from __future__ import annotations
 
@@ -28,7 +28,10 @@ class Deps:
     clock: Callable[[], datetime]
 
 
-class WenmingContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], dict[Any, Any]]):
+Data = dict[Any, Any]
+
+
+class WenmingContext(CallbackContext[ExtBot[None], Data, Data, Data]):
     """Per-update context. The gatekeeper fills `person` and `lang` before any handler runs."""
 
     def __init__(

@@ -104,7 +104,8 @@ def _item_text(view: InspectionView, item: Item, lang: str) -> str:
     if st is not None and (st.verdict or st.remark or st.photos):
         lines.append("")
         if st.verdict is not None:
-            lines.append(t(lang, "inspect.current_answer", verdict=verdict_label(lang, st.verdict)))
+            lines.append(t(lang, "inspect.current_answer",
+                           verdict=verdict_label(lang, st.verdict)))
         if st.remark:
             lines.append(t(lang, "inspect.current_remark", remark=st.remark))
         if st.photos:
@@ -200,8 +201,9 @@ def open_list_screen(items: list[OpenInspection], lang: str) -> Screen:
     lines = [t(lang, "inspect.open_list")]
     rows = []
     for it in items:
-        rows.append([(t(lang, "button.resume", site=_clip(it.site_name, 24),
-                         answered=it.answered, total=it.total), cb.pack(cb.RESUME, it.inspection_id))])
+        label = t(lang, "button.resume", site=_clip(it.site_name, 24), answered=it.answered,
+                  total=it.total)
+        rows.append([(label, cb.pack(cb.RESUME, it.inspection_id))])
     rows.append([(t(lang, "button.new_inspection"), cb.pack(cb.FIND, "new"))])
     return "\n".join(lines), _keyboard(*rows)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     BigInteger,
@@ -34,7 +35,9 @@ NAMING = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {datetime: UTCDateTime(), dict: JSON, list: JSON}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(), dict: JSON, list: JSON
+    }
 
 
 class Unit(Base):
@@ -193,7 +196,7 @@ class Answer(Base):
 
 
 class Photo(Base):
-    """A stored, metadata-free image; (chat, message) identifies the Telegram message it came in."""
+    """A stored, metadata-free image; (chat, message) names the Telegram message it came in."""
 
     __tablename__ = "photos"
     __table_args__ = (UniqueConstraint("chat_id", "message_id"),)

@@ -1,4 +1,4 @@
-"""Engine and session factory. SQLite gets WAL, foreign keys, a busy timeout and BEGIN IMMEDIATE."""
+"""Engine and session factory; SQLite gets WAL, foreign keys, busy timeout, BEGIN IMMEDIATE."""
 
 from __future__ import annotations
 
@@ -7,7 +7,12 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 

@@ -13,7 +13,6 @@ from db.models import InboxUpdate
 from db.types import utcnow
 
 
-
 @dataclass
 class InboxMark:
     """The inbox row of the update being handled, and whether a commit has marked it done."""

@@ -19,4 +19,4 @@ def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     application.add_handlers(inspect.HANDLERS, group=0)
     # 0, last: whatever no feature wanted gets a helpful answer.
     application.add_handlers(fallback.HANDLERS, group=0)
-    application.add_error_handler(on_error)  # type: ignore[arg-type]
+    application.add_error_handler(on_error)

@@ -219,7 +219,9 @@ async def on_photo(update: Update, context: WenmingContext) -> None:
     await _present(update, context, view, replace=old)
 
 
-async def _download_image(msg: Message, context: WenmingContext) -> tuple[bytes | None, str | None]:
+async def _download_image(
+    msg: Message, context: WenmingContext
+) -> tuple[bytes | None, str | None]:
     if msg.photo:
         largest = max(msg.photo, key=lambda p: (p.width * p.height, p.file_size or 0))
         size, file_id = largest.file_size, largest.file_id

@@ -1,5 +1,3 @@
-# ruff: noqa: ASYNC109
-# (the wait_* helpers take `timeout=`: a deadline for a condition, part of the agreed API)
 """Async client for the sandbox's user-side API (/_sandbox/...), for tests and tools.
 
     async with SandboxClient(server.url) as sb:

@@ -23,7 +23,8 @@ class PeopleRepository:
         return person
 
     async def admins(self) -> list[Person]:
-        return list((await self.session.scalars(select(Person).where(Person.role == "admin"))).all())
+        rows = await self.session.scalars(select(Person).where(Person.role == "admin"))
+        return list(rows.all())
 
     async def invite(self, code: str) -> Invite | None:
         return await self.session.get(Invite, code)

@@ -12,9 +12,10 @@ import { renderMessageText, safeUrl } from "./format.js";
 // Fixed ids for the quick-create personas, so a launcher can configure e.g. the admin id
 // in the bot's settings and the "管理员 admin" button then really is the admin.
 const PRESETS = {
-  admin: { id: 10001, first_name: "王", last_name: "管理员", username: "wang_admin" },
-  inspector: { id: 10002, first_name: "李", last_name: "督查员", username: "li_inspector" },
-  resident: { id: 10003, first_name: "张", last_name: "居民", username: "zhang_resident" },
+  // The demo city's people (examples/demo-city.yaml), so a persona has its role in the bot.
+  admin: { id: 10000, first_name: "王管理" },
+  inspector: { id: 10001, first_name: "张督查" },
+  resident: { id: 20001, first_name: "赵居民" },
 };
 const UNIT_GROUP_TITLE = "责任单位群 Unit group";
 const DEMO_LOCATION = { latitude: 39.908722, longitude: 116.397499 }; // Tiananmen Square

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from bot.i18n import t
 from db.models import Answer, Evidence, Inspection, Photo, Task
 from tests.conftest import Harness
-from tests.e2e.chat import Chat, body, buttons, data_where
+from tests.e2e.chat import Chat, body, data_where
 from tests.imagegen import jpeg_with_gps, png_bomb, truncated_jpeg
 
 INSPECTOR = 10001  # 张督查, assigned to 东岭皇冠假日酒店 (a hotel) in the demo city
@@ -16,11 +16,11 @@ LIAISON_GROUP = -1001003  # the hotel's responsible unit's group
 ZH = "zh-hans"
 
 
-def verdict(code: str):  # noqa: ANN201 - a predicate for data_where
+def verdict(code: str):
     return lambda _text, data: data.startswith("v:") and data.endswith(f":{code}")
 
 
-def action(name: str):  # noqa: ANN201
+def action(name: str):
     return lambda _text, data: data.startswith("i:") and data.split(":")[3] == name
 
 

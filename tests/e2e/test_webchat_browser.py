@@ -8,6 +8,8 @@ The sandbox and a real PTB bot run on their own asyncio loop in a background thr
 from __future__ import annotations
 
 import asyncio
+import logging
+import tempfile
 import shutil
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -26,14 +28,20 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.ext import ApplicationBuilder, CallbackQueryHandler, CommandHandler, ContextTypes
-
+from bot.app import Wenming, build_application
+from bot.config import Secret, Settings, sqlite_url
+from bot.domain.org import load_org_file
+from bot.domain.standards import load_standards
+from bot.i18n import t
+from bot.services.org_import import import_org
+from db.migrate import upgrade_async
+from db.session import create_engine, create_sessionmaker
 from sandbox.server import SandboxServer
+from tests.conftest import DEMO_CITY, ROOT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
-TOKEN = "123456:TESTtoken"
+TOKEN = "123456:TESTtokenWebChat"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 INSTALL_HINT = (
@@ -43,7 +51,6 @@ INSTALL_HINT = (
 )
 LEAD_SCREENSHOT = Path("/tmp/webchat.png")
 WAIT_S = 10
-BOT_BOLD = "#messages li.msg.from-bot .text b"
 
 
 # --------------------------------------------------------------------------- the bot under test
@@ -51,51 +58,40 @@ BOT_BOLD = "#messages li.msg.from-bot .text b"
 
 @asynccontextmanager
 async def run_bot(sandbox: SandboxServer) -> AsyncIterator[list[BaseException]]:
-    """Run a bot against `sandbox` until the block exits; yields the errors its handlers raised.
+    """Run the real Wenming bot (demo city, fresh SQLite) against `sandbox` until the block exits.
 
-    This is the seam for swapping in the real Wenming bot: build its Application with the
-    sandbox's base URLs instead of this tiny one.
+    Yields the errors its handlers raised (collected from the error handler's log records).
     """
     errors: list[BaseException] = []
 
-    async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        assert update.effective_message is not None
-        await update.effective_message.reply_html(
-            "你好 <b>welcome</b>",
-            reply_markup=InlineKeyboardMarkup(
-                [[InlineKeyboardButton("继续", callback_data="go")]]
-            ),
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.exc_info and record.exc_info[1] is not None:
+                errors.append(record.exc_info[1])
+            else:
+                errors.append(RuntimeError(record.getMessage()))
+
+    handler = Collect(level=logging.ERROR)
+    logging.getLogger().addHandler(handler)
+    with tempfile.TemporaryDirectory() as tmp:
+        url = sqlite_url(Path(tmp) / "webchat.db")
+        await upgrade_async(url)
+        org = load_org_file(DEMO_CITY, set(load_standards(ROOT / "standards")))
+        engine = create_engine(url)
+        await import_org(create_sessionmaker(engine), org)
+        await engine.dispose()
+        settings = Settings(
+            bot_token=Secret(TOKEN), api_base_url=sandbox.api_base_url,
+            file_base_url=sandbox.file_base_url, database_url=Secret(url),
+            media_dir=Path(tmp) / "media", poll_timeout=1,
         )
-
-    async def go(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        query = update.callback_query
-        assert query is not None
-        await query.answer("已收到 Got it")
-        await query.edit_message_text("已继续")
-
-    async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if context.error is not None:
-            errors.append(context.error)
-
-    app = (
-        ApplicationBuilder()
-        .token(TOKEN)
-        .base_url(sandbox.api_base_url)
-        .base_file_url(sandbox.file_base_url)
-        .build()
-    )
-    app.add_handler(CommandHandler("start", start))
-    app.add_handler(CallbackQueryHandler(go, pattern="^go$"))
-    app.add_error_handler(on_error)
-    async with app:  # initialize() ... shutdown()
-        await app.start()
-        assert app.updater is not None
-        await app.updater.start_polling(poll_interval=0)
+        bot = Wenming(build_application(settings))
+        await bot.start(migrate=False)
         try:
             yield errors
         finally:
-            await app.updater.stop()
-            await app.stop()
+            await bot.stop()
+            logging.getLogger().removeHandler(handler)
 
 
 BotRunner = Callable[[SandboxServer], AbstractAsyncContextManager[list[BaseException]]]
@@ -253,29 +249,27 @@ def test_newcomer_talks_to_the_bot_in_the_web_chat(
         lambda d: d.find_elements(By.CSS_SELECTOR, "#messages li.msg.from-me"),
         "the user's own bubble",
     )
-    bold = wait_for(
-        driver,
-        lambda d: next(iter(d.find_elements(By.CSS_SELECTOR, BOT_BOLD)), None),
-        "the bot's reply with bold text",
-    )
-    assert bold.text == "welcome"
-    reply = bot_bubbles(driver)[-1]
-    assert "你好" in reply.text and "<b>" not in reply.text
+    greeting = t("zh-hans", "start.greeting.resident", name="赵居民")
+    wait_for(driver, lambda d: any(greeting in b.text for b in bot_bubbles(d)),
+             "the bot's greeting for a resident")
 
-    # The inline button: a callback, a toast with the bot's answer, the message edited in place.
-    reply.find_element(By.XPATH, ".//button[normalize-space()='继续']").click()
-    wait_for(
-        driver, lambda d: any("已继续" in b.text for b in bot_bubbles(d)), "the edited message"
+    # /lang answers with buttons; pressing one edits that message in place.
+    box.send_keys("/lang")
+    box.send_keys(Keys.ENTER)
+    choose = wait_for(
+        driver,
+        lambda d: next((b for b in bot_bubbles(d) if b.find_elements(
+            By.XPATH, ".//button[normalize-space()='English']")), None),
+        "the language buttons",
     )
-    edited = bot_bubbles(driver)[-1]
+    bubbles_before = len(bot_bubbles(driver))
+    choose.find_element(By.XPATH, ".//button[normalize-space()='English']").click()
+    done = t("en", "lang.set")
+    wait_for(driver, lambda d: any(done in b.text for b in bot_bubbles(d)), "the edited message")
+    edited = next(b for b in bot_bubbles(driver) if done in b.text)
     assert "已编辑" in edited.find_element(By.CSS_SELECTOR, ".meta").text
     assert not edited.find_elements(By.CSS_SELECTOR, ".inline-keyboard"), "edit drops the keyboard"
-    assert len(bot_bubbles(driver)) == 1, "the edit must replace the message, not add one"
-    wait_for(
-        driver,
-        lambda d: "已收到" in d.find_element(By.ID, "toasts").text,
-        "the callback answer toast",
-    )
+    assert len(bot_bubbles(driver)) == bubbles_before, "the edit replaces the message"
 
     # A photo through the (hidden) file input behind the 🖼 button.
     driver.find_element(By.ID, "photo-input").send_keys(str(make_png(tmp_path / "red.png")))
@@ -307,7 +301,7 @@ def test_newcomer_talks_to_the_bot_in_the_web_chat(
         driver,
         lambda d: (
             "居民" in d.find_element(By.ID, "chat-title").text
-            and any("已继续" in b.text for b in bot_bubbles(d))
+            and any(t("en", "lang.set") in b.text for b in bot_bubbles(d))
         ),
         "the remembered persona + history",
     )
@@ -373,17 +367,18 @@ def test_unit_group_is_created_with_members_and_a_chosen_sender(
         lambda d: len(sender.find_elements(By.TAG_NAME, "option")) == 3,
         "three members in the sender select",
     )
-    sender.find_element(By.XPATH, "./option[contains(., '督查员')]").click()
+    sender.find_element(By.XPATH, "./option[contains(., '督查')]").click()
     box = driver.find_element(By.ID, "composer-text")
-    box.send_keys("/start")
+    box.send_keys("/help")
     box.send_keys(Keys.ENTER)
+    group_help = t("zh-hans", "help.group").replace("&lt;", "<").replace("&gt;", ">")
     wait_for(
         driver,
-        lambda d: d.find_elements(By.CSS_SELECTOR, BOT_BOLD),
+        lambda d: any(group_help in b.text for b in bot_bubbles(d)),
         "the bot's reply in the group",
     )
     mine = driver.find_elements(By.CSS_SELECTOR, "#messages li.msg.from-me")
-    assert [m.text.split("\n")[0] for m in mine] == ["/start"]
+    assert [m.text.split("\n")[0] for m in mine] == ["/help"]
     # In a group the bot's bubble is labelled with its name.
     assert bot_bubbles(driver)[-1].find_element(By.CSS_SELECTOR, ".sender").text
     driver.save_screenshot(str(LEAD_SCREENSHOT.with_name("webchat-group.png")))

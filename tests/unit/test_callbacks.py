@@ -1,0 +1,106 @@
+"""Callback data: every packed press fits Telegram's 64 bytes and garbage is a stale button."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot import callbacks as cb
+from bot.domain.errors import DomainError, StaleAction
+from bot.domain.standards import Verdict
+from bot.services.inspections import ACTIONS
+
+BIG_ID = 10**12
+BIG_STEP = 999
+
+
+def fits(data: str) -> bool:
+    return len(data.encode("utf-8")) <= 64
+
+
+@pytest.mark.parametrize("verdict", list(Verdict))
+def test_verdict_press_fits_and_round_trips(verdict: Verdict) -> None:
+    data = cb.verdict(BIG_ID, BIG_STEP, verdict)
+    assert fits(data)
+    press = cb.parse_step(data)
+    assert press == cb.StepPress(BIG_ID, BIG_STEP, "verdict", verdict, None)
+
+
+@pytest.mark.parametrize("action", ACTIONS)
+def test_step_action_fits_and_round_trips(action: str) -> None:
+    data = cb.step_action(BIG_ID, BIG_STEP, action)
+    assert fits(data)
+    assert cb.parse_step(data) == cb.StepPress(BIG_ID, BIG_STEP, action, None, None)
+
+
+def test_goto_with_a_target_fits_and_round_trips() -> None:
+    data = cb.step_action(BIG_ID, BIG_STEP, "goto", BIG_STEP - 1)
+    assert fits(data)
+    assert cb.parse_step(data) == cb.StepPress(BIG_ID, BIG_STEP, "goto", None, BIG_STEP - 1)
+
+
+@pytest.mark.parametrize("prefix", [cb.SITE, cb.RESUME])
+def test_id_presses_fit_and_round_trip(prefix: str) -> None:
+    data = cb.pack(prefix, BIG_ID)
+    assert fits(data)
+    assert cb.parse_int(data, prefix) == BIG_ID
+
+
+def test_other_packed_presses_fit() -> None:
+    for data in (
+        cb.pack(cb.FIND, "search"),
+        cb.pack(cb.FIND, "near"),
+        cb.pack(cb.FIND, "new"),
+        cb.pack(cb.LANG, "zh-hans"),
+        cb.pack(cb.LANG, "en"),
+    ):
+        assert fits(data)
+
+
+def test_verdict_codes_are_distinct_and_cover_every_verdict() -> None:
+    assert set(cb.VERDICT_CODES) == set(Verdict)
+    assert len(set(cb.VERDICT_CODES.values())) == len(Verdict)
+
+
+def test_pack_refuses_data_over_64_bytes() -> None:
+    with pytest.raises(ValueError):
+        cb.pack(cb.STEP, "x" * 70)
+    with pytest.raises(ValueError):
+        cb.pack(cb.STEP, "文" * 22)  # 66 bytes in UTF-8, 24 characters
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        "v:x:1:c",
+        "v:1:2:z",
+        "i:1",
+        "",
+        "s:abc",
+        "v:1:2",
+        "v:1:2:c:extra",
+        "i:1:2:goto:x",
+        "i:1:2:goto:3:4",
+        "i:a:2:skip",
+        "x:1:2:skip",
+        ":::",
+        "v:1.5:2:c",
+    ],
+)
+def test_garbage_is_a_stale_button(data: str) -> None:
+    with pytest.raises(StaleAction) as exc:
+        cb.parse_step(data)
+    assert exc.value.key == "error.stale_button"
+
+
+@pytest.mark.parametrize(
+    ("data", "prefix"),
+    [("s:abc", cb.SITE), ("s:", cb.SITE), ("s:1:2", cb.SITE), ("r:1", cb.SITE), ("", cb.RESUME)],
+)
+def test_parse_int_garbage_is_a_stale_button(data: str, prefix: str) -> None:
+    with pytest.raises(StaleAction):
+        cb.parse_int(data, prefix)
+
+
+def test_stale_button_is_a_domain_error_the_user_can_read() -> None:
+    with pytest.raises(DomainError):
+        cb.parse_step("garbage")
