@@ -644,3 +644,16 @@ async def test_community_sub_items_are_answered_as_steps(
         keys = list(await s.scalars(select(Answer.item_key)))
     assert keys == ["12.1"]
     assert view.score == compute_score(view.standard, {"12.1": N})
+
+
+async def test_a_misconfigured_role_is_refused_politely(
+    sessions: Sessions, service: InspectionService, world: World, clock: FakeClock
+) -> None:
+    async with UnitOfWork(sessions) as uow:
+        person = await uow.session.get(Person, INSPECTOR)
+        assert person is not None
+        person.role = "boss"
+        await uow.commit()
+    with pytest.raises(DomainError) as exc:
+        await start(sessions, service, INSPECTOR, world.hotel_id, clock.now)
+    assert exc.value.key == "error.unknown_role"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from typing import Any
 
 from sandbox.client import SandboxClient
@@ -90,3 +92,8 @@ class Chat:
             if m.get("from", {}).get("is_bot") and buttons(m):
                 return m
         raise AssertionError("no bot message with buttons")
+
+
+def shown(html_text: str) -> str:
+    """What a catalogue text looks like on screen: tags gone, entities decoded."""
+    return html.unescape(re.sub(r"<[^>]+>", "", html_text))

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import tempfile
 import shutil
+import tempfile
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -28,6 +28,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
+
 from bot.app import Wenming, build_application
 from bot.config import Secret, Settings, sqlite_url
 from bot.domain.org import load_org_file
