@@ -482,8 +482,10 @@ def verdict(ok: bool) -> str:
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     started = datetime.now(UTC)
+    load_before = os.getloadavg()
     print(f"Inspection benchmark: {args.inspectors} inspectors x {ITEMS} items at once, "
-          f"database={args.db}, flood control off, {os.cpu_count()} CPUs")
+          f"database={args.db}, flood control off, {os.cpu_count()} CPUs, "
+          f"load average {load_before[0]:.2f} before the run")
     print("Each bot runs in its own subprocess (peak RSS = that process's VmHWM); the sandbox "
           "and the simulated inspectors run in this process.\n", flush=True)
     floors = []
@@ -517,12 +519,17 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
           f"{verdict(tp_ok)}; p99 x{p99_ratio:.2f} (target <= {P99_TARGET}) {verdict(p99_ok)}; "
           f"peak RSS x{wenming.peak_rss_kb / best.peak_rss_kb:.2f}")
     print(f"overall: {verdict(tp_ok and p99_ok)}")
+    load_after = os.getloadavg()
+    if max(load_before[0], load_after[0]) > (os.cpu_count() or 1) + 0.5:
+        print(f"note: load average {load_before[0]:.2f} before / {load_after[0]:.2f} after "
+              "(this run keeps ~2 cores busy itself); other work on the machine skews figures")
     if wenming.errors or best.errors:
         for e in (wenming.errors + best.errors)[:5]:
             print(f"  error: {e}")
     return {"date": started.isoformat(timespec="seconds"), "inspectors": args.inspectors,
             "items": ITEMS, "db": args.db, "cpus": os.cpu_count(),
             "python": sys.version.split()[0], "memory": "per-bot subprocess VmHWM",
+            "loadavg_before": round(load_before[0], 2), "loadavg_after": round(load_after[0], 2),
             "floors": [r.summary() for r in floors], "floor_best": best.label,
             "wenming": wenming.summary(),
             "ratios": {"throughput": round(ratio, 3), "p99": round(p99_ratio, 3),

@@ -17,12 +17,12 @@ from bot.domain.roles import Role
 from bot.i18n import t
 
 COMMANDS: dict[Role, tuple[str, ...]] = {
-    Role.RESIDENT: ("start", "help", "lang", "cancel"),
-    Role.UNIT_MEMBER: ("start", "help", "lang", "cancel"),
-    Role.INSPECTOR: ("inspect", "help", "lang", "cancel"),
-    Role.ADMIN: ("inspect", "invite", "help", "lang", "cancel"),
+    Role.RESIDENT: ("report", "myreports", "help", "lang", "cancel"),
+    Role.UNIT_MEMBER: ("tasks", "report", "myreports", "help", "lang", "cancel"),
+    Role.INSPECTOR: ("inspect", "tasks", "task", "report", "myreports", "help", "lang", "cancel"),
+    Role.ADMIN: ("inspect", "tasks", "task", "invite", "block", "help", "lang", "cancel"),
 }
-GROUP_COMMANDS = ("bind", "help")
+GROUP_COMMANDS = ("tasks", "bind", "help")
 TELEGRAM_LANGS = {"zh-hans": "zh", "en": "en"}
 
 

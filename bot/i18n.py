@@ -14,7 +14,8 @@ import yaml
 LOCALES_DIR = Path(__file__).resolve().parent / "locales"
 LANGUAGES = ("zh-hans", "en")
 DEFAULT_LANGUAGE = "zh-hans"
-_FILES = {"zh-hans": "zh-Hans.yaml", "en": "en.yaml"}
+# One folder per language; each feature keeps its own file (core.yaml, tasks.yaml, ...).
+_DIRS = {"zh-hans": "zh-Hans", "en": "en"}
 
 
 class Html(str):
@@ -37,10 +38,16 @@ def normalize_language(code: str | None, default: str = DEFAULT_LANGUAGE) -> str
 
 @cache
 def catalogue(lang: str) -> Mapping[str, str]:
-    with (LOCALES_DIR / _FILES[lang]).open(encoding="utf-8") as fh:
-        data = yaml.safe_load(fh)
     flat: dict[str, str] = {}
-    _flatten("", data, flat)
+    for path in sorted((LOCALES_DIR / _DIRS[lang]).glob("*.yaml")):
+        with path.open(encoding="utf-8") as fh:
+            data = yaml.safe_load(fh) or {}
+        part: dict[str, str] = {}
+        _flatten("", data, part)
+        clash = set(part) & set(flat)
+        if clash:
+            raise ValueError(f"{path}: keys defined in another file too: {sorted(clash)}")
+        flat.update(part)
     return flat
 
 
@@ -61,7 +68,7 @@ def placeholders(template: str) -> set[str]:
 
 def t(lang: str, key: str, /, **values: object) -> str:
     """The catalogue text for `key`, with values HTML-escaped unless wrapped in `Html`."""
-    lang = lang if lang in _FILES else DEFAULT_LANGUAGE
+    lang = lang if lang in _DIRS else DEFAULT_LANGUAGE
     template = catalogue(lang).get(key) or catalogue(DEFAULT_LANGUAGE).get(key)
     if template is None:
         raise KeyError(f"no message {key!r}")

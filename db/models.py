@@ -80,7 +80,7 @@ class Person(Base):
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
     blocked: Mapped[bool] = mapped_column(Boolean, default=False)
     # What free input (text, location) is awaited outside an inspection step, e.g. a site search.
-    pending: Mapped[str | None] = mapped_column(String(32))
+    pending: Mapped[str | None] = mapped_column(String(64))
     active_inspection_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -233,15 +233,156 @@ class Task(Base):
     source: Mapped[str] = mapped_column(String(16))  # inspection | report | finding
     inspection_id: Mapped[int | None] = mapped_column(ForeignKey("inspections.id"))
     item_key: Mapped[str | None] = mapped_column(String(16))
+    report_id: Mapped[int | None] = mapped_column(ForeignKey("reports.id"), index=True)
     site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"), index=True)
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
     title: Mapped[str] = mapped_column(Text)
+    description: Mapped[str] = mapped_column(Text, default="", server_default="")
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
     status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    # Bumped on every transition: two presses of the same button race on it, one wins.
+    version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     escalation_level: Mapped[int] = mapped_column(Integer, default=0)
     due_at: Mapped[datetime]
+    extension_until: Mapped[datetime | None]  # requested, awaiting an admin's decision
     created_by: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    accepted_by: Mapped[int | None] = mapped_column(BigInteger)
+    accepted_at: Mapped[datetime | None]
+    fixed_by: Mapped[int | None] = mapped_column(BigInteger)
+    fixed_at: Mapped[datetime | None]
+    verified_by: Mapped[int | None] = mapped_column(BigInteger)
+    verified_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
+    reopen_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # rework (返工)
+    relapse_of_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id"))  # 反弹
+    # The task's card in the unit's group, edited in place as the task moves.
+    card_chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    card_message_id: Mapped[int | None] = mapped_column(Integer)
+    # What the scheduler has already said about this deadline (so it never says it twice).
+    reminded_before_at: Mapped[datetime | None]
+    reminded_due_at: Mapped[datetime | None]
+    last_overdue_reminder_at: Mapped[datetime | None]
+    escalated_at: Mapped[datetime | None]
+
+
+class TaskEvent(Base):
+    """One transition of a task: who, when, from and to which state, why, with what evidence."""
+
+    __tablename__ = "task_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor_id: Mapped[int | None] = mapped_column(BigInteger)  # None: the system (scheduler)
+    action: Mapped[str] = mapped_column(String(32))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str | None] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+
+
+class TaskPhoto(Base):
+    """Before (整改前) and after (整改后) photos of a task."""
+
+    __tablename__ = "task_photos"
+    task_id: Mapped[int] = mapped_column(
+        ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True
+    )
+    photo_id: Mapped[int] = mapped_column(ForeignKey("photos.id"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))  # before | after
+
+
+class SiteItem(Base):
+    """The current verdict of each item at a site: from its last inspection or re-check."""
+
+    __tablename__ = "site_items"
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), primary_key=True)
+    standard_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    item_key: Mapped[str] = mapped_column(String(16), primary_key=True)
+    standard_hash: Mapped[str] = mapped_column(ForeignKey("standard_versions.content_hash"))
+    verdict: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(16))  # inspection | verification
+    source_id: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Report(Base):
+    """A resident's report (随手拍): a draft while being written, then a ticket."""
+
+    __tablename__ = "reports"
+    __table_args__ = (
+        # One draft per resident at a time: a half-written report survives restarts.
+        Index(
+            "uq_reports_one_draft",
+            "reporter_id",
+            unique=True,
+            sqlite_where=text("status = 'draft'"),
+            postgresql_where=text("status = 'draft'"),
+        ),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket: Mapped[str | None] = mapped_column(String(24), unique=True)  # R-2026-000123
+    reporter_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="draft", index=True)
+    step: Mapped[str | None] = mapped_column(String(16))  # the draft's current question
+    category: Mapped[str | None] = mapped_column(String(32))
+    description: Mapped[str | None] = mapped_column(Text)
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    address: Mapped[str | None] = mapped_column(Text)
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"))
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id", use_alter=True))
+    duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("reports.id"))
+    media_group_id: Mapped[str | None] = mapped_column(String(64))
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    reason: Mapped[str | None] = mapped_column(Text)  # rejection or dispute reason
+    decided_by: Mapped[int | None] = mapped_column(BigInteger)
+    decided_at: Mapped[datetime | None]
+    confirm_until: Mapped[datetime | None]  # the reporter may confirm or dispute a fix until
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    submitted_at: Mapped[datetime | None]
+
+
+class ReportPhoto(Base):
+    __tablename__ = "report_photos"
+    report_id: Mapped[int] = mapped_column(
+        ForeignKey("reports.id", ondelete="CASCADE"), primary_key=True
+    )
+    photo_id: Mapped[int] = mapped_column(ForeignKey("photos.id"), primary_key=True)
+
+
+class ReportFollower(Base):
+    """A resident who said "me too" (+1) instead of filing the same problem again."""
+
+    __tablename__ = "report_followers"
+    report_id: Mapped[int] = mapped_column(
+        ForeignKey("reports.id", ondelete="CASCADE"), primary_key=True
+    )
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Counter(Base):
+    """Named sequences, e.g. the ticket numbers of one year (report:2026)."""
+
+    __tablename__ = "counters"
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class JobRun(Base):
+    """A scheduled job's run for one period (a week's bulletin, a day's digest): at most once."""
+
+    __tablename__ = "job_runs"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    period: Mapped[str] = mapped_column(String(32), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+    detail: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
 
 
 class InboxUpdate(Base):
@@ -281,3 +422,6 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
     sent_message_id: Mapped[int | None] = mapped_column(Integer)
+    # Who wants to know the sent message's id (e.g. purpose "task_card", ref_id the task id).
+    purpose: Mapped[str | None] = mapped_column(String(32))
+    ref_id: Mapped[int | None] = mapped_column(Integer)

@@ -6,17 +6,21 @@ from typing import Any
 
 from telegram.ext import Application
 
-from handlers import admin, fallback, gatekeeper, inspect, start
+from handlers import admin, fallback, gatekeeper, inputs, inspect, reports, start, tasks
 from handlers.errors import on_error
 
 
 def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     # -1: the gatekeeper identifies every sender (and stops blocked people) before anything.
     application.add_handlers(gatekeeper.HANDLERS, group=-1)
-    # 0: the features. Commands first, then buttons, then free input (text, photos, places).
+    # 0: the features' commands and buttons (each matches its own commands and prefixes).
     application.add_handlers(start.HANDLERS, group=0)
     application.add_handlers(admin.HANDLERS, group=0)
     application.add_handlers(inspect.HANDLERS, group=0)
+    application.add_handlers(tasks.HANDLERS, group=0)
+    application.add_handlers(reports.HANDLERS, group=0)
+    # 0, then: free input in private chats, routed to whichever feature is waiting for it.
+    application.add_handlers(inputs.HANDLERS, group=0)
     # 0, last: whatever no feature wanted gets a helpful answer.
     application.add_handlers(fallback.HANDLERS, group=0)
     application.add_error_handler(on_error)

@@ -10,13 +10,13 @@ from telegram import (
     Update,
 )
 from telegram.constants import ParseMode
-from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, MessageHandler, filters
+from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, filters
 
 from bot import callbacks as cb
 from bot import views
 from bot.context import WenmingContext
 from bot.domain.roles import Role, require
-from bot.images import ImageRejected
+from bot.images import ImageRejected, StoredImage
 from bot.services.inspections import InspectionView, PhotoMeta
 from bot.services.people import attached, role_of
 from db.models import Inspection, Site
@@ -75,13 +75,26 @@ async def on_find(update: Update, context: WenmingContext) -> None:
         await _offer_sites(update, context, sites)
 
 
-async def on_location(update: Update, context: WenmingContext) -> None:
-    """A shared location: the nearest sites to inspect."""
+async def claim_location(update: Update, context: WenmingContext) -> bool:
+    """A location sent after "sites near me": the nearest sites."""
+    if context.me.pending != "site_near":
+        return False
+    await _nearest(update, context)
+    return True
+
+
+async def claim_nearest(update: Update, context: WenmingContext) -> bool:
+    """Any other location from an inspector: offer the nearest sites too."""
+    if role_of(context.me) < Role.INSPECTOR:
+        return False
+    await _nearest(update, context)
+    return True
+
+
+async def _nearest(update: Update, context: WenmingContext) -> None:
     msg = update.effective_message
     assert msg is not None and msg.location is not None
-    if role_of(context.me) < Role.INSPECTOR:
-        await reply(update, context.t("error.location_unexpected"))
-        return
+    require(role_of(context.me), Role.INSPECTOR)
     deps = context.deps
     async with deps.uow() as uow:
         person = await attached(uow, context.me)
@@ -161,62 +174,86 @@ async def on_step(update: Update, context: WenmingContext) -> None:
     await _present(update, context, view)
 
 
-async def on_text(update: Update, context: WenmingContext) -> None:
-    """Typed text: a remark or note for the current item, or a site name being searched."""
+async def claim_text(update: Update, context: WenmingContext) -> bool:
+    """Typed text while the current inspection item waits for a remark or a note."""
     msg = update.effective_message
     assert msg is not None and msg.text is not None
+    if context.me.active_inspection_id is None:
+        return False
     deps = context.deps
     async with deps.uow() as uow:
         person = await attached(uow, context.me)
         view = await deps.inspections.text(uow, person, msg.text, deps.clock())
-        sites = None
-        if view is None and person.pending == "site_search":
-            sites = await SiteRepository(uow.session).search(msg.text.strip())
+        if view is None:
+            return False
         old = await _prompt_of(uow, view)
         await uow.commit()
-    if view is not None:
-        await _present(update, context, view, replace=old)
-        return
-    if sites is not None:
-        if not sites:
-            await reply(update, context.t("inspect.no_site_found", query=msg.text.strip()))
-            return
+    await _present(update, context, view, replace=old)
+    return True
+
+
+async def claim_search(update: Update, context: WenmingContext) -> bool:
+    """Typed text after "search by name": the sites whose name contains it."""
+    msg = update.effective_message
+    assert msg is not None and msg.text is not None
+    if context.me.pending != "site_search":
+        return False
+    query = msg.text.strip()
+    async with context.deps.uow() as uow:
+        sites = await SiteRepository(uow.session).search(query)
+    if not sites:
+        await reply(update, context.t("inspect.no_site_found", query=query))
+    else:
         await reply(update, *views.site_choice_screen(sites, context.lang, "inspect.found_sites"))
-        return
-    await _hint_unexpected(update, context)
+    return True
 
 
-async def on_photo(update: Update, context: WenmingContext) -> None:
+async def claim_photo(update: Update, context: WenmingContext) -> bool:
     """A photo (or an image sent as a file) as evidence for the current item."""
     msg = update.effective_message
     assert msg is not None
+    if context.me.active_inspection_id is None:
+        return False
     deps = context.deps
     async with deps.uow() as uow:
-        wanted = await deps.inspections.wants_photo(uow, await attached(uow, context.me))
-    if not wanted:
-        await _hint_unexpected(update, context, photo=True)
-        return
-    data, file_id = await _download_image(msg, context)
-    if data is None:
-        return
-    try:
-        stored = await deps.media.aput(bytes(data))
-    except ImageRejected as exc:
-        await msg.reply_text(context.t(f"image.{exc.reason}"), parse_mode=ParseMode.HTML)
-        return
+        if not await deps.inspections.wants_photo(uow, await attached(uow, context.me)):
+            return False
+    stored = await receive_image(msg, context)
+    if stored is None:
+        return True
+    image, file_id = stored
     chat = update.effective_chat
     assert chat is not None
-    meta = PhotoMeta(stored.sha256, file_id, stored.width, stored.height, stored.size,
-                     stored.phash, chat.id, msg.message_id)
+    meta = PhotoMeta(image.sha256, file_id, image.width, image.height, image.size,
+                     image.phash, chat.id, msg.message_id)
     async with deps.uow() as uow:
         person = await attached(uow, context.me)
         view = await deps.inspections.photo(uow, person, meta, deps.clock())
         old = await _prompt_of(uow, view)
         await uow.commit()
     if view is None:
-        await _hint_unexpected(update, context, photo=True)
-        return
+        await reply(update, context.t("inspect.photo_unexpected"))
+        return True
     await _present(update, context, view, replace=old)
+    return True
+
+
+async def receive_image(
+    msg: Message, context: WenmingContext
+) -> tuple[StoredImage, str | None] | None:
+    """Download, verify and store the image in a message; tell the user if it is refused.
+
+    Returns None when the user has been told why the image was not taken.
+    """
+    data, file_id = await _download_image(msg, context)
+    if data is None:
+        return None
+    try:
+        stored = await context.deps.media.aput(data)
+    except ImageRejected as exc:
+        await msg.reply_text(context.t(f"image.{exc.reason}"), parse_mode=ParseMode.HTML)
+        return None
+    return stored, file_id
 
 
 async def _download_image(
@@ -272,24 +309,12 @@ async def _present(
                 await uow.commit(mark_update_handled=False)
 
 
-async def _hint_unexpected(update: Update, context: WenmingContext, photo: bool = False) -> None:
-    role = role_of(context.me)
-    if role >= Role.INSPECTOR:
-        key = "inspect.photo_unexpected" if photo else "inspect.text_unexpected"
-    else:
-        key = "error.photo_unexpected" if photo else "error.text_unexpected"
-    await reply(update, context.t(key))
-
-
 PRIVATE = filters.ChatType.PRIVATE
-IMAGES = filters.PHOTO | filters.Document.ALL
+# Free input (text, photos, locations) reaches the claim_* functions through handlers/inputs.
 HANDLERS: list[BaseHandler[Update, WenmingContext, None]] = [
     CommandHandler("inspect", inspect, filters=PRIVATE),
     CallbackQueryHandler(on_find, pattern=rf"^{cb.FIND}:(new|search|near)$"),
     CallbackQueryHandler(on_site, pattern=rf"^{cb.SITE}:"),
     CallbackQueryHandler(on_resume, pattern=rf"^{cb.RESUME}:"),
     CallbackQueryHandler(on_step, pattern=rf"^({cb.VERDICT}|{cb.STEP}):"),
-    MessageHandler(PRIVATE & filters.LOCATION, on_location),
-    MessageHandler(PRIVATE & IMAGES, on_photo),
-    MessageHandler(PRIVATE & filters.TEXT & ~filters.COMMAND, on_text),
 ]

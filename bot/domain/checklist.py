@@ -187,7 +187,7 @@ def skip(progress: Progress, step: int) -> None:
     if st.verdict is None:
         st.skipped = True
     progress.awaiting = None
-    advance(progress)
+    advance(progress, after_skip=True)
 
 
 def back(progress: Progress, step: int) -> None:
@@ -209,9 +209,20 @@ def goto(progress: Progress, step: int, target: int) -> None:
     progress.step = target
 
 
-def advance(progress: Progress) -> None:
-    """Next unanswered item after this one; then skipped or unfinished ones; then review."""
+def advance(progress: Progress, *, after_skip: bool = False) -> None:
+    """Next unanswered item after this one; then skipped or unfinished ones; then review.
+
+    Skipped items come round once more at the end. Skipping one of them again moves on to the
+    review, where every item still open is listed with a button to go back to it.
+    """
     items = progress.standard.items
+    if after_skip:
+        for i in range(progress.step + 1, len(items)):
+            if gap(progress, items[i]) is not None:
+                progress.step = i
+                return
+        progress.step = len(items)
+        return
     for i in range(progress.step + 1, len(items)):
         if gap(progress, items[i]) is not None and not progress.state(items[i].key).skipped:
             progress.step = i

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from sqlalchemy.exc import IntegrityError
+
 from bot.domain.errors import DomainError
 from bot.domain.standards import Standard, load_standards
 from db.models import StandardVersion
@@ -29,11 +31,17 @@ class StandardCatalog:
 
     async def pin(self, repo: InspectionRepository, standard: Standard) -> None:
         """Keep a snapshot of the version an inspection is about to use."""
-        if await repo.snapshot(standard.content_hash) is None:
-            await repo.add_snapshot(
-                StandardVersion(content_hash=standard.content_hash, standard_id=standard.id,
-                                body=standard.to_dict(), created_at=utcnow())
-            )
+        if await repo.snapshot(standard.content_hash) is not None:
+            return
+        try:
+            async with repo.session.begin_nested():
+                await repo.add_snapshot(
+                    StandardVersion(content_hash=standard.content_hash, standard_id=standard.id,
+                                    body=standard.to_dict(), created_at=utcnow())
+                )
+        except IntegrityError:
+            # Another inspection pinned the same version at the same moment: same content.
+            pass
 
     async def resolve(self, repo: InspectionRepository, content_hash: str) -> Standard:
         """The exact version an inspection was started with, even if the YAML changed since."""

@@ -114,7 +114,8 @@ async def redeem_invite(
         raise DomainError("invite.expired")
     if invite.uses >= invite.max_uses:
         raise DomainError("invite.used_up")
-    await repo.record_invite_use(invite, person.id)
+    if not await repo.record_invite_use(invite, person.id):
+        raise DomainError("invite.used_up")
     # An invite never lowers someone: an admin who opens an inspector link stays admin.
     if role >= role_of(person):
         person.role = role.key

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import GroupBinding, Invite, InviteUse, Person, Unit
@@ -35,9 +35,19 @@ class PeopleRepository:
     async def invite_used_by(self, code: str, person_id: int) -> bool:
         return await self.session.get(InviteUse, (code, person_id)) is not None
 
-    async def record_invite_use(self, invite: Invite, person_id: int) -> None:
+    async def record_invite_use(self, invite: Invite, person_id: int) -> bool:
+        """Count one use, atomically: False if the last use was taken meanwhile."""
+        result = await self.session.execute(
+            update(Invite)
+            .where(Invite.code == invite.code, Invite.uses < Invite.max_uses)
+            .values(uses=Invite.uses + 1)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            return False
         invite.uses += 1
         self.session.add(InviteUse(code=invite.code, person_id=person_id))
+        return True
 
     async def unit(self, unit_id: int) -> Unit | None:
         return await self.session.get(Unit, unit_id)
@@ -46,10 +56,14 @@ class PeopleRepository:
         return await self.session.scalar(select(Unit).where(Unit.code == code))
 
     async def find_units(self, query: str, limit: int = 10) -> list[Unit]:
-        like = f"%{query}%"
+        like = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         stmt = (
             select(Unit)
-            .where((Unit.code == query) | Unit.name_zh.like(like) | Unit.name_en.like(like))
+            .where(
+                (Unit.code == query)
+                | Unit.name_zh.ilike(like, escape="\\")
+                | Unit.name_en.ilike(like, escape="\\")
+            )
             .order_by(Unit.id)
             .limit(limit)
         )

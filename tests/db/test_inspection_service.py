@@ -304,12 +304,6 @@ async def test_two_first_ever_starts_racing_create_one_inspection(
     database_url: str, request: pytest.FixtureRequest,
 ) -> None:
     """The very first inspection of a standard: both presses also pin its snapshot."""
-    if database_url.startswith("postgresql"):
-        request.applymarker(pytest.mark.xfail(
-            strict=True,
-            reason="BUG: catalog.pin inserts the standard_versions row outside the savepoint; "
-            "a concurrent first start fails with IntegrityError instead of resuming",
-        ))
     # Make the interleaving certain: the first start has written (not committed) when the
     # second one runs; then the first commits.
     async with UnitOfWork(sessions) as uow1:

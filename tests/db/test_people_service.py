@@ -406,11 +406,5 @@ async def test_bind_group_by_english_name_ignores_letter_case(
     sessions: Sessions, world: World, clock: FakeClock, database_url: str,
     request: pytest.FixtureRequest,
 ) -> None:
-    if database_url.startswith("postgresql"):
-        request.applymarker(pytest.mark.xfail(
-            strict=True,
-            reason="BUG: find_units uses LIKE, case-insensitive on SQLite but case-sensitive "
-            "on PostgreSQL, so '/bind dongfeng street' finds the unit only on SQLite",
-        ))
     binding = await bind(sessions, ADMIN_ID, -100, "dongfeng street", clock.now)
     assert binding.unit_id == world.dongfeng_street
