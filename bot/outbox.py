@@ -25,6 +25,21 @@ from db.repositories import OutboxRepository
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
 
+# purpose -> what to record once a message with that purpose is delivered (in the same
+# transaction that marks the row sent), e.g. "task_card": remember the card's message id.
+SentHook = Callable[[AsyncSession, int, Message], Awaitable[None]]
+SENT_HOOKS: dict[str, SentHook] = {}
+
+
+def on_sent(purpose: str) -> Callable[[SentHook], SentHook]:
+    """Register what happens when a message queued with `purpose` has been delivered."""
+
+    def register(hook: SentHook) -> SentHook:
+        SENT_HOOKS[purpose] = hook
+        return hook
+
+    return register
+
 
 class OutboxSender:
     def __init__(
@@ -80,6 +95,9 @@ class OutboxSender:
                 if row is None or row.status != "pending":
                     continue
                 self._record(row, outcome)
+                hook = SENT_HOOKS.get(row.purpose or "")
+                if outcome.message is not None and hook is not None and row.ref_id is not None:
+                    await hook(session, row.ref_id, outcome.message)
                 if outcome.forbidden:
                     group = await session.get(GroupBinding, chat_id)
                     if group is not None:

@@ -15,7 +15,8 @@ class OutboxRepository:
         self.session = session
 
     async def enqueue(
-        self, dedup_key: str, chat_id: int, method: str, params: dict[str, object]
+        self, dedup_key: str, chat_id: int, method: str, params: dict[str, object],
+        *, purpose: str | None = None, ref_id: int | None = None,
     ) -> bool:
         """Queue a message once per dedup key; returns False if it was queued before."""
         exists = await self.session.scalar(
@@ -24,7 +25,8 @@ class OutboxRepository:
         if exists is not None:
             return False
         self.session.add(
-            OutboxMessage(dedup_key=dedup_key, chat_id=chat_id, method=method, params=params)
+            OutboxMessage(dedup_key=dedup_key, chat_id=chat_id, method=method, params=params,
+                          purpose=purpose, ref_id=ref_id)
         )
         return True
 
