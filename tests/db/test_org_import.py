@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import os
-import secrets
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.domain.org import OrgFile, load_org_file, parse_org
 from bot.services.org_import import ImportSummary, apply_pending, import_org
-from db.migrate import upgrade
 from db.models import Assignment, GroupBinding, PendingAssignment, Person, Site, Unit
-from db.session import create_engine, create_sessionmaker
 from db.types import utcnow
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,40 +23,7 @@ SITE_TYPES = {
 
 Sessions = async_sessionmaker[AsyncSession]
 
-# TODO(lead): move this fixture to tests/conftest.py with the other database tests.
-BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
-
-
-@pytest.fixture(params=BACKENDS)
-async def sessions(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Sessions]:
-    """A fresh database migrated with Alembic: a temp SQLite file, or a throwaway PG database."""
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'wenming.db'}"
-        await asyncio.to_thread(upgrade, url)
-        engine = create_engine(url)
-        try:
-            yield create_sessionmaker(engine)
-        finally:
-            await engine.dispose()
-        return
-
-    server_url = os.environ["TEST_DATABASE_URL"]
-    name = f"wenming_t_{secrets.token_hex(6)}"  # hex only, so safe to splice into DDL
-    server = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
-    try:
-        async with server.connect() as conn:
-            await conn.execute(text(f'CREATE DATABASE "{name}"'))
-        url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
-        await asyncio.to_thread(upgrade, url)
-        engine = create_engine(url)
-        try:
-            yield create_sessionmaker(engine)
-        finally:
-            await engine.dispose()
-    finally:
-        async with server.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await server.dispose()
+# `sessions` (a migrated database on every backend) comes from tests/conftest.py.
 
 
 @pytest.fixture(scope="module")
