@@ -33,7 +33,8 @@ from db.uow import InboxMark, current_inbox
 
 log = logging.getLogger(__name__)
 
-ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
+# Edits of old messages are not asked for: an edited remark must not become the next input.
+ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
 # An update whose handling crashed the process this many times is set aside, not retried.
 MAX_ATTEMPTS = 3
 RETENTION = timedelta(days=7)

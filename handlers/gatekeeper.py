@@ -13,6 +13,10 @@ from handlers.common import answer_query, reply
 
 async def identify(update: Update, context: WenmingContext) -> None:
     """Load or create the person; stop here for blocked people."""
+    if update.edited_message is not None or update.edited_channel_post is not None:
+        # Polling never asks for edits; a webhook or another deployment might deliver them.
+        # Editing an old message is not new input (it would answer whatever is asked now).
+        raise ApplicationHandlerStop
     user = update.effective_user
     if user is None or user.is_bot:
         return

@@ -228,7 +228,7 @@ async def claim_photo(update: Update, context: WenmingContext) -> bool:
                      image.phash, chat.id, msg.message_id)
     async with deps.uow() as uow:
         person = await attached(uow, context.me)
-        view = await deps.inspections.photo(uow, person, meta, deps.clock())
+        view = await deps.inspections.photo(uow, person, meta, deps.clock(), msg.caption)
         old = await _prompt_of(uow, view)
         await uow.commit()
     if view is None:

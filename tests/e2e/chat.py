@@ -52,8 +52,8 @@ class Chat:
             self.chat_id, after_message_id=sent["message_id"], timeout=timeout)
 
     async def send_photo(self, data: bytes, *, as_document: bool = False,
-                         timeout: float = 10.0) -> JSON:
-        sent = await self.sb.send_photo(self.user_id, data, chat_id=self.chat_id,
+                         caption: str | None = None, timeout: float = 10.0) -> JSON:
+        sent = await self.sb.send_photo(self.user_id, data, caption, chat_id=self.chat_id,
                                         as_document=as_document)
         return await self.sb.wait_for_bot_message(
             self.chat_id, after_message_id=sent["message_id"], timeout=timeout)

@@ -63,7 +63,7 @@ async def test_full_hotel_inspection_creates_tasks_and_tells_the_unit(
     reply = await chat.send_photo(png_bomb(), as_document=True)
     assert body(reply) == t(ZH, "image.too_many_pixels")
     # The real photo (with GPS in its EXIF) is accepted and the prompt comes back below it.
-    msg = await chat.send_photo(jpeg_with_gps())
+    msg = await chat.send_photo(jpeg_with_gps(), caption="大堂有两处烟头")
     assert t(ZH, "inspect.ask_evidence", count=1) in body(msg)
     msg = await chat.press(msg, data_where(msg, action("done")))
     assert "第 10/17 项" in body(msg)
@@ -76,11 +76,12 @@ async def test_full_hotel_inspection_creates_tasks_and_tells_the_unit(
     assert "督查结果已提交" in body(msg)
     assert "1 项整改任务" in body(msg)
 
-    # The unit's group is told, with the item and the deadline, and without the inspector.
+    # The unit's group gets the task's card: the item, the site, the deadline, the evidence
+    # photo, and the button to accept it (the task lifecycle is tested in test_tasks.py).
     notice = await harness.sb.wait_for_bot_message(
-        LIAISON_GROUP, predicate=lambda m: "整改通知" in body(m))
-    assert "整改通知" in body(notice) and "东岭皇冠假日酒店" in body(notice)
-    assert "张督查" not in body(notice)
+        LIAISON_GROUP, predicate=lambda m: "整改任务 #" in body(m))
+    assert "东岭皇冠假日酒店" in body(notice) and "期限" in body(notice)
+    assert notice.get("photo") and any(d.endswith(":a") for _, d in buttons(notice))
 
     async with harness.sessions() as s:
         insp = (await s.scalars(select(Inspection))).one()
@@ -91,6 +92,8 @@ async def test_full_hotel_inspection_creates_tasks_and_tells_the_unit(
         assert len(answers) == 17
         assert {a.item_key: a.verdict for a in answers}["4"] == "na"
         assert {a.item_key: a.remark for a in answers}["4"] == "本店无餐厅"
+        # The photo's caption is the inspector's note on the item.
+        assert {a.item_key: a.remark for a in answers}["9"] == "大堂有两处烟头"
         task = (await s.scalars(select(Task))).one()
         assert task.item_key == "9" and task.status == "open"
         assert (await s.scalar(select(func.count()).select_from(Evidence))) == 1
