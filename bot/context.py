@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +14,7 @@ from bot.i18n import DEFAULT_LANGUAGE
 from bot.images import MediaStore
 from bot.services.catalog import StandardCatalog
 from bot.services.inspections import InspectionService
+from bot.services.people_cache import PersonCache
 from db.models import Person
 from db.uow import UnitOfWorkFactory
 
@@ -26,6 +27,7 @@ class Deps:
     inspections: InspectionService
     media: MediaStore
     clock: Callable[[], datetime]
+    people: PersonCache = field(default_factory=PersonCache)
 
 
 Data = dict[Any, Any]

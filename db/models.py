@@ -256,7 +256,8 @@ class Task(Base):
     verified_by: Mapped[int | None] = mapped_column(BigInteger)
     verified_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
-    reopen_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # rework (返工)
+    # Rework (返工): how often a fix was returned or disputed.
+    reopen_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     relapse_of_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id"))  # 反弹
     # The task's card in the unit's group, edited in place as the task moves.
     card_chat_id: Mapped[int | None] = mapped_column(BigInteger)

@@ -47,8 +47,21 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     def on_begin(conn: Any) -> None:
         # A deferred BEGIN upgrades to a write lock mid-transaction and then fails with
         # "database is locked" under concurrency; IMMEDIATE waits for the lock up front.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Read-only work (see create_read_sessionmaker) needs no lock at all in WAL mode.
+        if conn.get_execution_options().get(READ_ONLY):
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+READ_ONLY = "wenming_read_only"
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def create_read_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions for reading only: on SQLite they do not queue for the write lock."""
+    return async_sessionmaker(engine.execution_options(**{READ_ONLY: True}),
+                              expire_on_commit=False)

@@ -29,9 +29,12 @@ current_inbox: ContextVar[InboxMark | None] = ContextVar("current_inbox", defaul
 class UnitOfWork:
     """`async with uow:` opens a session; `await uow.commit()` commits; leaving rolls back."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], *, read_only: bool = False
+    ) -> None:
         self._sessions = sessions
         self._session: AsyncSession | None = None
+        self.read_only = read_only
 
     @property
     def session(self) -> AsyncSession:
@@ -58,6 +61,8 @@ class UnitOfWork:
             self._session = None
 
     async def commit(self, *, mark_update_handled: bool = True) -> None:
+        if self.read_only:
+            raise RuntimeError("a read-only unit of work cannot commit")
         mark = current_inbox.get() if mark_update_handled else None
         if mark is not None and not mark.marked:
             await self.session.execute(
@@ -76,8 +81,17 @@ class UnitOfWork:
 class UnitOfWorkFactory:
     """What handlers and jobs receive: a way to open a unit of work."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        read_sessions: async_sessionmaker[AsyncSession] | None = None,
+    ) -> None:
         self.sessions = sessions
+        self.read_sessions = read_sessions or sessions
 
     def __call__(self) -> UnitOfWork:
         return UnitOfWork(self.sessions)
+
+    def read(self) -> UnitOfWork:
+        """A unit of work that only reads (it cannot commit; on SQLite it takes no lock)."""
+        return UnitOfWork(self.read_sessions, read_only=True)

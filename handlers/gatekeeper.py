@@ -7,7 +7,7 @@ from telegram.ext import ApplicationHandlerStop, BaseHandler, TypeHandler
 
 from bot.context import WenmingContext
 from bot.i18n import normalize_language
-from bot.services.people import TelegramUser, ensure_person
+from bot.services.people import TelegramUser, ensure_person, find_person, is_current
 from handlers.common import answer_query, reply
 
 
@@ -21,16 +21,21 @@ async def identify(update: Update, context: WenmingContext) -> None:
     if user is None or user.is_bot:
         return
     deps = context.deps
-    async with deps.uow() as uow:
-        person, changed = await ensure_person(
-            uow,
-            TelegramUser(user.id, user.first_name, user.username, user.language_code),
-            deps.settings.admin_ids,
-            deps.clock(),
-        )
-        if changed:
-            # Not the update's own effect: the handler's commit is what marks it handled.
-            await uow.commit(mark_update_handled=False)
+    seen = TelegramUser(user.id, user.first_name, user.username, user.language_code)
+    # Most updates come from people the bot knows, unchanged: from the cache, or a read
+    # without a write lock.
+    person = deps.people.get(user.id)
+    if person is None or not is_current(person, seen, deps.settings.admin_ids):
+        async with deps.uow.read() as uow:
+            person = await find_person(uow, seen, deps.settings.admin_ids)
+    if person is None:
+        async with deps.uow() as uow:
+            person, changed = await ensure_person(uow, seen, deps.settings.admin_ids,
+                                                  deps.clock())
+            if changed:
+                # Not the update's own effect: the handler's commit marks it handled.
+                await uow.commit(mark_update_handled=False)
+    deps.people.put(person)
     context.person = person
     context.lang = person.language or normalize_language(
         user.language_code, deps.settings.default_language

@@ -21,7 +21,6 @@ from bot.services.inspections import InspectionView, PhotoMeta
 from bot.services.people import attached, role_of
 from db.models import Inspection, Site
 from db.repositories import SiteRepository
-from db.uow import UnitOfWork
 from handlers.common import answer_query, drop_keyboard, reply, show
 
 MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024  # Telegram's getFile limit
@@ -186,9 +185,8 @@ async def claim_text(update: Update, context: WenmingContext) -> bool:
         view = await deps.inspections.text(uow, person, msg.text, deps.clock())
         if view is None:
             return False
-        old = await _prompt_of(uow, view)
         await uow.commit()
-    await _present(update, context, view, replace=old)
+    await _present(update, context, view, replace=True)
     return True
 
 
@@ -229,12 +227,11 @@ async def claim_photo(update: Update, context: WenmingContext) -> bool:
     async with deps.uow() as uow:
         person = await attached(uow, context.me)
         view = await deps.inspections.photo(uow, person, meta, deps.clock(), msg.caption)
-        old = await _prompt_of(uow, view)
         await uow.commit()
     if view is None:
         await reply(update, context.t("inspect.photo_unexpected"))
         return True
-    await _present(update, context, view, replace=old)
+    await _present(update, context, view, replace=True)
     return True
 
 
@@ -279,34 +276,30 @@ async def _download_image(
     return bytes(data), file_id
 
 
-async def _prompt_of(uow: UnitOfWork, view: InspectionView | None) -> tuple[int, int] | None:
-    """The message that carried this inspection's buttons until now."""
-    if view is None:
-        return None
-    insp = await uow.session.get(Inspection, view.inspection_id)
-    if insp is None or insp.chat_id is None or insp.message_id is None:
-        return None
-    return insp.chat_id, insp.message_id
-
-
 async def _present(
-    update: Update, context: WenmingContext, view: InspectionView,
-    replace: tuple[int, int] | None = None,
+    update: Update, context: WenmingContext, view: InspectionView, replace: bool = False
 ) -> None:
-    """Show the inspection's current screen and remember which message carries it."""
+    """Show the inspection's current screen and remember which message carries it.
+
+    A button press edits its own message. Typed input (a remark, a photo) pushes the
+    conversation down, so the screen is sent again below it (`replace`) and the older copy
+    loses its buttons.
+    """
     text, markup = views.inspection_screen(view, context.lang)
     if update.callback_query is not None:
         sent = await show(update, text, markup)
     else:
-        if replace is not None:
-            await drop_keyboard(context, *replace)
+        chat_id, message_id = view.prompt
+        if replace and chat_id is not None and message_id is not None:
+            await drop_keyboard(context, chat_id, message_id)
         sent = await reply(update, text, markup)
-    if sent is not None:
-        async with context.deps.uow() as uow:
-            insp = await uow.session.get(Inspection, view.inspection_id)
-            if insp is not None:
-                insp.chat_id, insp.message_id = sent.chat_id, sent.message_id
-                await uow.commit(mark_update_handled=False)
+    if sent is None or (sent.chat_id, sent.message_id) == view.prompt:
+        return  # edited in place: nothing new to remember
+    async with context.deps.uow() as uow:
+        insp = await uow.session.get(Inspection, view.inspection_id)
+        if insp is not None:
+            insp.chat_id, insp.message_id = sent.chat_id, sent.message_id
+            await uow.commit(mark_update_handled=False)
 
 
 PRIVATE = filters.ChatType.PRIVATE

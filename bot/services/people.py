@@ -69,6 +69,24 @@ async def ensure_person(
     return person, changed
 
 
+async def find_person(
+    uow: UnitOfWork, user: TelegramUser, admin_ids: frozenset[int]
+) -> Person | None:
+    """The person if known and up to date; None if they must be created or refreshed."""
+    person = await PeopleRepository(uow.session).get(user.id)
+    if person is None or not is_current(person, user, admin_ids):
+        return None
+    return person
+
+
+def is_current(person: Person, user: TelegramUser, admin_ids: frozenset[int]) -> bool:
+    """Whether the stored person still matches what Telegram says about them."""
+    fresh = (user.first_name, user.username, user.language_code)
+    if (person.first_name, person.username, person.telegram_language) != fresh:
+        return False
+    return not (user.id in admin_ids and person.role != Role.ADMIN.key)
+
+
 async def attached(uow: UnitOfWork, person: Person) -> Person:
     """The same person, loaded in this unit of work so that changes are saved."""
     found = await PeopleRepository(uow.session).get(person.id)

@@ -142,14 +142,18 @@ async def test_bad_input_gets_clear_answers(harness: Harness) -> None:
     # An unknown command.
     reply = await chat.say("/frobnicate")
     assert t(ZH, "error.unknown_command") in body(reply)
-    # A photo nobody asked for.
-    reply = await chat.send_photo(jpeg_with_gps(400, 300))
-    assert body(reply) == t(ZH, "inspect.photo_unexpected")
     # The inspection is untouched: still at item 1, and answering works.
     msg = await chat.prompt()
     assert "第 1/17 项" in body(msg)
     msg = await chat.press(msg, data_where(msg, verdict("c")))
     assert "第 2/17 项" in body(msg)
+    # A photo the inspection did not ask for is not taken as evidence (it starts a report,
+    # as anyone's photo does); the inspection still waits at item 2 with no photo on it.
+    await chat.send_photo(jpeg_with_gps(400, 300))
+    async with harness.sessions() as s:
+        assert (await s.scalar(select(func.count()).select_from(Evidence))) == 0
+        insp = (await s.scalars(select(Inspection))).one()
+        assert insp.step == 1
 
 
 async def test_resident_cannot_inspect(harness: Harness) -> None:
