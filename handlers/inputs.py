@@ -44,9 +44,14 @@ async def _route(claims: list[Claim], update: Update, context: WenmingContext, k
     for claim in claims:
         if await claim(update, context):
             return
-    role = role_of(context.me)
-    prefix = "inspect" if role >= Role.INSPECTOR and kind != "location" else "error"
-    await reply(update, context.t(f"{prefix}.{kind}_unexpected"))
+    inspector = role_of(context.me) >= Role.INSPECTOR
+    if kind == "location":
+        hint = context.t("error.location_unexpected")
+    elif kind == "photo":
+        hint = context.t("inspect.photo_unexpected" if inspector else "error.photo_unexpected")
+    else:
+        hint = context.t("inspect.text_unexpected" if inspector else "error.text_unexpected")
+    await reply(update, hint)
 
 
 async def on_text(update: Update, context: WenmingContext) -> None:
