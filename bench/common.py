@@ -193,12 +193,14 @@ async def drop_database(url: str) -> None:
 
 
 async def seed_database(url: str, inspectors: Iterable[int] = (),
-                        site_code: str = "crowne_plaza") -> None:
+                        site_code: str = "crowne_plaza") -> Any:
     """Migrate, then import the demo city plus one inspector per id, each assigned site_code.
 
     The extra inspectors are appended to the parsed org file (no YAML is written): they are
     people who have not met the bot yet, so the import leaves pending assignments that the
     gatekeeper applies on their first message, exactly as for a real imported inspector.
+    Returns the demo city's OrgFile (without the extra inspectors), for bot.sandbox_run's
+    seed_sandbox.
     """
     from bot.config import STANDARDS_DIR
     from bot.domain.org import PersonSpec, load_org_file
@@ -212,9 +214,10 @@ async def seed_database(url: str, inspectors: Iterable[int] = (),
     extra = tuple(PersonSpec(telegram_id=uid, name=f"督查{uid}", role="inspector",
                              unit="district_office", sites=(site_code,), line=0)
                   for uid in inspectors)
-    org = dataclasses.replace(org, people=org.people + extra)
     engine = create_engine(url)
     try:
-        await import_org(create_sessionmaker(engine), org)
+        await import_org(create_sessionmaker(engine),
+                         dataclasses.replace(org, people=org.people + extra))
     finally:
         await engine.dispose()
+    return org

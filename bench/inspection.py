@@ -98,11 +98,11 @@ def _floor_screens() -> tuple[list[str], list[str]]:
                  f"<b>{item.get('no', item.get(False))}.</b> {item['text']['zh']}"]
         lines += [f"💡 {hint['zh']}" for hint in item.get("hints", [])]
         texts.append("\n".join(lines))
-    other = ["<b>督查汇总</b>\n东岭皇冠假日酒店 · 宾馆酒店\n\n综合得分 100.0（静态 100.0，动态 "
-             "100.0）\n符合 17 · 基本符合 0 · 不符合 0 · 不适用 0\n\n全部项目已作答，提交后将生成 0 "
-             "项整改任务。",
-             "✅ <b>督查结果已提交</b>\n东岭皇冠假日酒店 · 宾馆酒店\n\n综合得分 100.0（静态 100.0，"
-             "动态 100.0）\n符合 17 · 基本符合 0 · 不符合 0 · 不适用 0"]
+    score = ("综合得分 100.0（静态 100.0，动态 100.0）\n"
+             "符合 17 · 基本符合 0 · 不符合 0 · 不适用 0")
+    other = ["<b>督查汇总</b>\n东岭皇冠假日酒店 · 宾馆酒店\n\n" + score
+             + "\n\n全部项目已作答，提交后将生成 0 项整改任务。",
+             "✅ <b>督查结果已提交</b>\n东岭皇冠假日酒店 · 宾馆酒店\n\n" + score]
     return texts, other
 
 
@@ -175,9 +175,18 @@ async def child_main(args: argparse.Namespace) -> None:
     errors = ErrorCounter()
     logging.getLogger().addHandler(errors)
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    sql = [0]
     if args.child == "wenming":
+        from sqlalchemy import event
+        from sqlalchemy.engine import Engine
+
         from bot.app import Wenming, build_application
         from bot.config import Secret, Settings
+
+        def count_sql(*_args: Any) -> None:
+            sql[0] += 1
+
+        event.listen(Engine, "before_cursor_execute", count_sql)  # every engine, every statement
 
         settings = Settings(bot_token=Secret(TOKEN), api_base_url=args.api_url,
                             file_base_url=args.file_url, database_url=Secret(args.db_url),
@@ -203,10 +212,15 @@ async def child_main(args: argparse.Namespace) -> None:
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
 
     def say(**payload: Any) -> None:
-        payload.update(process_stats(), errors=errors.count)
+        payload.update(process_stats(), errors=errors.count, sql=sql[0])
         sys.stdout.write(json.dumps(payload) + "\n")
         sys.stdout.flush()
 
+    profiler = None
+    if args.profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
     say(event="ready")
     try:
         while True:
@@ -214,9 +228,17 @@ async def child_main(args: argparse.Namespace) -> None:
             if line == "stats":
                 say(event="stats")
                 continue
+            if line in ("profile-on", "profile-off"):
+                if profiler is not None:
+                    profiler.enable() if line == "profile-on" else profiler.disable()
+                say(event=line)
+                continue
             break  # "stop" or EOF (the parent went away)
     finally:
         final = process_stats()
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(args.profile)
         await stop_bot()
         sys.stdout.write(json.dumps({"event": "stopped", **final, "errors": errors.count}) + "\n")
         sys.stdout.flush()
@@ -239,9 +261,12 @@ class BotProcess:
 
     @classmethod
     async def spawn(cls, kind: str, server: SandboxServer, db_url: str | None = None,
-                    media_dir: Path | None = None) -> tuple[BotProcess, dict[str, Any]]:
+                    media_dir: Path | None = None, profile: str | None = None
+                    ) -> tuple[BotProcess, dict[str, Any]]:
         cmd = [sys.executable, "-m", "bench.inspection", "--child", kind,
                "--api-url", server.api_base_url, "--file-url", server.file_base_url]
+        if profile:
+            cmd += ["--profile", profile]
         if db_url:
             cmd += ["--db-url", db_url, "--media-dir", str(media_dir)]
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(
@@ -268,9 +293,9 @@ class BotProcess:
                 if isinstance(msg, dict) and "event" in msg:
                     return msg
 
-    async def stats(self) -> dict[str, Any]:
+    async def stats(self, command: str = "stats") -> dict[str, Any]:
         assert self.proc.stdin is not None
-        self.proc.stdin.write(b"stats\n")
+        self.proc.stdin.write(command.encode() + b"\n")
         await self.proc.stdin.drain()
         return await asyncio.wait_for(self._read(), 30)
 
@@ -297,6 +322,7 @@ class Phase:
     latencies_ms: list[float] = field(default_factory=list)
     bot_cpu_s: float = 0.0
     driver_cpu_s: float = 0.0
+    sql: int = 0
 
     def summary(self) -> dict[str, Any]:
         lat = self.latencies_ms
@@ -308,7 +334,8 @@ class Phase:
                 "bot_cpu_ms_per_press": round(1000 * self.bot_cpu_s / len(lat), 2)
                 if lat else None,
                 "driver_cpu_share": round(self.driver_cpu_s / self.seconds, 2)
-                if self.seconds else None}
+                if self.seconds else None,
+                "sql_per_press": round(self.sql / len(lat), 1) if lat else None}
 
 
 @dataclass
@@ -401,8 +428,8 @@ class BenchFailure(Exception):
 
 
 async def run_phase(people: list[Inspector], phase: Phase, bot: BotProcess, name: str,
-                    errors: list[str]) -> None:
-    before = await bot.stats()
+                    errors: list[str], profile: bool = False) -> None:
+    before = await bot.stats("profile-on" if profile else "stats")
     driver0 = cpu_seconds()
     t0 = time.perf_counter()
 
@@ -423,11 +450,13 @@ async def run_phase(people: list[Inspector], phase: Phase, bot: BotProcess, name
     await asyncio.gather(*(one(p) for p in people))
     phase.seconds = time.perf_counter() - t0
     phase.driver_cpu_s = cpu_seconds() - driver0
-    after = await bot.stats()
+    after = await bot.stats("profile-off" if profile else "stats")
     phase.bot_cpu_s = after["cpu_s"] - before["cpu_s"]
+    phase.sql = after.get("sql", 0) - before.get("sql", 0)
 
 
-async def run_case(label: str, kind: str, inspectors: int, db_kind: str | None) -> CaseResult:
+async def run_case(label: str, kind: str, inspectors: int, db_kind: str | None,
+                   profile: str | None = None) -> CaseResult:
     workdir = Path(tempfile.mkdtemp(prefix="wenming-inspection-bench-"))
     db_url: str | None = None
     ids = inspector_ids(inspectors)
@@ -438,16 +467,23 @@ async def run_case(label: str, kind: str, inspectors: int, db_kind: str | None) 
                 await client.create_user(f"督查{uid}", user_id=uid, started=True)
             if kind == "wenming":
                 assert db_kind is not None
+                from bot.sandbox_run import seed_sandbox
+
                 db_url = await create_database(db_kind, workdir)
-                await seed_database(db_url, ids)
-            bot, ready = await BotProcess.spawn(kind, server, db_url, workdir / "media")
+                # The demo city's people and unit groups exist in the sandbox too, with the bot
+                # in each group, as `wenming sandbox` sets it up: messages the bot sends to
+                # groups (the outbox) land instead of failing with "chat not found".
+                await seed_sandbox(client, await seed_database(db_url, ids))
+            bot, ready = await BotProcess.spawn(kind, server, db_url, workdir / "media",
+                                                profile)
             waiter = BotOutputWaiter(server)
             people = [Inspector(i, uid, client, waiter) for i, uid in enumerate(ids)]
             phases = {name: Phase() for name in ("open", "answer", "submit")}
             errors: list[str] = []
             try:
                 for name, phase in phases.items():
-                    await run_phase(people, phase, bot, name, errors)
+                    await run_phase(people, phase, bot, name, errors,
+                                    profile=bool(profile) and name == "answer")
                 final = await bot.stop()
             except BaseException:
                 await bot.kill()
@@ -473,6 +509,7 @@ def print_case(r: CaseResult) -> None:
           f"{r.rss_ready_kb / 1024:9.1f} "
           f"{a.summary()['bot_cpu_ms_per_press'] or 0:8.2f} "
           f"{a.summary()['driver_cpu_share'] or 0:6.2f} "
+          f"{a.summary()['sql_per_press'] or 0:6.1f} "
           f"{pct(s.latencies_ms, .99):8.1f} {len(r.errors) + r.bot_errors_logged:6d}")
 
 
@@ -495,19 +532,21 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         print(f"running {label} ...", flush=True)
         floors.append(await run_case(label, kind, args.inspectors, None))
     print(f"running wenming ({args.db}) ...", flush=True)
-    wenming = await run_case(f"wenming ({args.db})", "wenming", args.inspectors, args.db)
+    wenming = await run_case(f"wenming ({args.db})", "wenming", args.inspectors, args.db,
+                             str(Path(args.profile).resolve()) if args.profile else None)
     best = max(floors, key=lambda r: (not r.errors, r.rate))
 
     print()
     print(f"{'bot':34} {'answers/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'peak MB':>9} "
-          f"{'ready MB':>9} {'cpu ms/a':>8} {'drv':>6} {'sub p99':>8} {'errors':>6}")
+          f"{'ready MB':>9} {'cpu ms/a':>8} {'drv':>6} {'sql/a':>6} {'sub p99':>8} "
+          f"{'errors':>6}")
     for r in [*floors, wenming]:
         print_case(r)
     print("\nanswers/s, p50/p99: the 17 verdict presses per inspector, press -> edit showing the "
           "next item.\npeak MB: the bot process's peak RSS; ready MB: its RSS once started. "
           "cpu ms/a: bot CPU per answer;\ndrv: CPU share of the sandbox+driver process during "
-          "the answer phase (near 1.0 = it was the bottleneck).\nsub p99: submit press -> "
-          "submitted screen.")
+          "the answer phase (near 1.0 = it was the bottleneck).\nsql/a: SQL statements the bot "
+          "ran per answer (all its engines). sub p99: submit press -> submitted screen.")
     floor_p99 = pct(best.answer.latencies_ms, 0.99)
     w_p99 = pct(wenming.answer.latencies_ms, 0.99)
     ratio = wenming.rate / best.rate if best.rate else float("nan")
@@ -549,6 +588,10 @@ def main() -> None:
     parser.add_argument("--floor", choices=("both", "sequential", "concurrent"), default="both",
                         help="which bare-PTB configurations to measure (best one is the floor)")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
+    parser.add_argument("--profile", metavar="PATH",
+                        help="cProfile the Wenming bot's event-loop thread during the answer "
+                             "phase and write the stats there (read with python -m pstats); "
+                             "slows the bot, so its figures are not comparable then")
     # internal: run one bot as the measured subprocess
     parser.add_argument("--child", choices=("floor", "floor-concurrent", "wenming"),
                         help=argparse.SUPPRESS)

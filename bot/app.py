@@ -10,19 +10,21 @@ from datetime import datetime
 from typing import Any
 
 from telegram.error import TelegramError
-from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, ExtBot
+from telegram.ext import Application, ApplicationBuilder, ContextTypes, ExtBot
 from telegram.request import BaseRequest, HTTPXRequest
 
 from bot.commands import publish_defaults
 from bot.config import Settings
 from bot.context import Deps, WenmingContext
+from bot.domain.reports import load_reporting
 from bot.images import MediaStore
 from bot.inbox import UpdateIntake
-from bot.outbox import OutboxSender
+from bot.outbox import OutboxSender, broadcast_rate_limiter
 from bot.services.catalog import StandardCatalog
 from bot.services.inspections import InspectionService
+from bot.services.reports import ReportService
 from db.migrate import upgrade_async
-from db.session import create_engine, create_sessionmaker
+from db.session import create_engine, create_read_sessionmaker, create_sessionmaker
 from db.types import utcnow
 from db.uow import UnitOfWorkFactory
 from handlers import register
@@ -57,13 +59,16 @@ def build_application(
     engine = create_engine(settings.database_url.reveal())
     sessions = create_sessionmaker(engine)
     catalog = catalog or StandardCatalog.load(settings.standards_dir)
+    media = MediaStore(settings.media_dir)
     application.bot_data["deps"] = Deps(
         settings=settings,
-        uow=UnitOfWorkFactory(sessions),
+        uow=UnitOfWorkFactory(sessions, create_read_sessionmaker(engine)),
         catalog=catalog,
         inspections=InspectionService(catalog),
-        media=MediaStore(settings.media_dir),
+        media=media,
         clock=clock,
+        # config/reporting.yaml is validated here: a bad file stops the bot at start.
+        reports=ReportService(load_reporting(), media, settings.tz, settings.default_language),
     )
     application.bot_data["engine"] = engine
     register(application)
@@ -71,7 +76,7 @@ def build_application(
 
 
 class Wenming:
-    """A running bot: the application, durable intake, and the outbox sender."""
+    """A running bot: the application, durable intake, the outbox sender and the scheduler."""
 
     def __init__(self, application: WenmingApplication) -> None:
         self.application = application
@@ -88,10 +93,25 @@ class Wenming:
             settings.bot_token.reveal(),
             base_url=settings.api_base_url or "https://api.telegram.org/bot",
             base_file_url=settings.file_base_url or "https://api.telegram.org/file/bot",
-            rate_limiter=AIORateLimiter(max_retries=0),
+            rate_limiter=broadcast_rate_limiter(),
         )
-        self.outbox = OutboxSender(self._limited_bot, deps.uow.sessions, deps.clock)
+        self.outbox = OutboxSender(
+            self._limited_bot, deps.uow.sessions, deps.clock, media_dir=settings.media_dir,
+            admin_chat_id=settings.admin_chat_id, language=settings.default_language,
+        )
         application.bot_data["outbox"] = self.outbox
+        # Reminders, escalation, the weekly bulletin and the daily digest: due work is polled
+        # from the database each tick (config/schedule.yaml, validated here so a bad schedule
+        # stops the bot at start-up with the line and the problem).
+        from scheduler.config import load_schedule
+        from scheduler.runner import Scheduler
+
+        self.scheduler = Scheduler(
+            deps.uow, load_schedule(), timezone=settings.timezone,
+            language=settings.default_language, media_dir=settings.media_dir,
+            clock=deps.clock, on_queued=self.outbox.wake,
+        )
+        application.bot_data["scheduler"] = self.scheduler
 
     async def start(self, *, migrate: bool = True, publish_commands: bool = True) -> None:
         if migrate:
@@ -104,10 +124,12 @@ class Wenming:
                 await publish_defaults(self.application.bot)
         await self.intake.start()
         self.outbox.start()
+        self.scheduler.start()
         log.info("Wenming is running as @%s", self.application.bot.username)
 
     async def stop(self) -> None:
         await self.intake.stop()
+        await self.scheduler.stop()
         await self.outbox.stop()
         if self.application.running:
             await self.application.stop()

@@ -1,4 +1,4 @@
-"""The `wenming` command: run, sandbox, db, standards, import, invite."""
+"""The `wenming` command: run, sandbox, db, standards, import, invite, bulletin."""
 
 from __future__ import annotations
 
@@ -146,6 +146,61 @@ def cmd_invite(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_bulletin(args: argparse.Namespace, settings: Settings) -> int:
+    """Render a group's weekly bulletin offline, exactly as the scheduler would send it."""
+    from scheduler.config import ScheduleConfigError, load_schedule
+
+    try:
+        schedule = load_schedule(Path(args.schedule) if args.schedule else None)
+    except ScheduleConfigError as exc:
+        print(f"schedule: {exc}", file=sys.stderr)
+        return 2
+    if args.check_config:
+        print("schedule OK")
+        return 0
+    if not args.week or args.group is None or not args.out:
+        print("--week, --group and --out are required", file=sys.stderr)
+        return 2
+    from scheduler.periods import week_monday
+
+    try:
+        week_monday(args.week)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+
+    async def go() -> tuple[bytes, str] | None:
+        from bot.bulletin import caption, render_png
+        from bot.images import run_image_job
+        from db.migrate import upgrade_async
+        from db.session import create_engine, create_sessionmaker
+        from scheduler.reports import build_bulletins
+
+        await upgrade_async(settings.database_url.reveal())
+        engine = create_engine(settings.database_url.reveal())
+        try:
+            async with create_sessionmaker(engine)() as session:
+                found = await build_bulletins(session, schedule, settings.tz,
+                                              args.lang or settings.default_language,
+                                              args.week, chat_ids=[args.group])
+        finally:
+            await engine.dispose()
+        if not found:
+            return None
+        return await run_image_job(render_png, found[0].view), caption(found[0].view)
+
+    result = asyncio.run(go())
+    if result is None:
+        print(f"no group {args.group} is bound (see `wenming import`, or /bind in the group)",
+              file=sys.stderr)
+        return 1
+    png, text = result
+    Path(args.out).write_bytes(png)
+    print(text)
+    print(f"wrote {args.out} ({len(png)} bytes)", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wenming", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -171,11 +226,19 @@ def build_parser() -> argparse.ArgumentParser:
     inv.add_argument("--unit", help="unit code or name (for unit_member)")
     inv.add_argument("--uses", type=int, default=1)
     inv.add_argument("--bot-username", help="print a t.me deep link for this bot")
+    bul = sub.add_parser("bulletin", help="render a group's weekly bulletin to a PNG (offline)")
+    bul.add_argument("--week", help="ISO week, e.g. 2026-W48")
+    bul.add_argument("--group", type=int, help="the bound group's chat id, e.g. -1001001")
+    bul.add_argument("--out", help="where to write the PNG")
+    bul.add_argument("--lang", choices=["zh-hans", "en"], help="default: the bot's language")
+    bul.add_argument("--schedule", help="schedule file (default: config/schedule.yaml)")
+    bul.add_argument("--check-config", action="store_true",
+                     help="only validate the schedule file")
     return parser
 
 
 COMMANDS = {"run": cmd_run, "sandbox": cmd_sandbox, "db": cmd_db, "standards": cmd_standards,
-            "import": cmd_import, "invite": cmd_invite}
+            "import": cmd_import, "invite": cmd_invite, "bulletin": cmd_bulletin}
 
 
 def main(argv: list[str] | None = None) -> int:

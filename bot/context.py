@@ -15,6 +15,7 @@ from bot.images import MediaStore
 from bot.services.catalog import StandardCatalog
 from bot.services.inspections import InspectionService
 from bot.services.people_cache import PersonCache
+from bot.services.reports import ReportService
 from db.models import Person
 from db.uow import UnitOfWorkFactory
 
@@ -27,6 +28,7 @@ class Deps:
     inspections: InspectionService
     media: MediaStore
     clock: Callable[[], datetime]
+    reports: ReportService
     people: PersonCache = field(default_factory=PersonCache)
 
 

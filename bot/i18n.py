@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import string
 from collections.abc import Mapping
+from contextvars import ContextVar
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,11 @@ LANGUAGES = ("zh-hans", "en")
 DEFAULT_LANGUAGE = "zh-hans"
 # One folder per language; each feature keeps its own file (core.yaml, tasks.yaml, ...).
 _DIRS = {"zh-hans": "zh-Hans", "en": "en"}
+
+
+# The language of the person whose update is being handled. The error handler gets a fresh
+# context from PTB, but runs in the same task, so it reads the language from here.
+current_language: ContextVar[str] = ContextVar("current_language", default=DEFAULT_LANGUAGE)
 
 
 class Html(str):

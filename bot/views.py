@@ -186,17 +186,6 @@ def paused_screen(view: InspectionView, lang: str) -> str:
              total=view.progress.total)
 
 
-def group_notice(view: InspectionView, tasks: list[Task], tz: ZoneInfo) -> str:
-    """The unit group's notice of new tasks; groups read Chinese (the campaign's language)."""
-    lang = "zh-hans"
-    lines = [t(lang, "group.new_tasks", site=view.site.name, count=len(tasks),
-               standard=view.standard.name.zh), ""]
-    for task in tasks:
-        lines.append(t(lang, "group.task_line", id=task.id, title=_clip(task.title, 80),
-                       due=_local(task.due_at, tz)))
-    return "\n".join(lines)
-
-
 def open_list_screen(items: list[OpenInspection], lang: str) -> Screen:
     lines = [t(lang, "inspect.open_list")]
     rows = []

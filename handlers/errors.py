@@ -13,7 +13,7 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot.context import WenmingContext
 from bot.domain.errors import DomainError
-from bot.i18n import t
+from bot.i18n import current_language, t
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ async def on_error(update: object, context: WenmingContext) -> None:
     error = context.error
     if isinstance(error, BadRequest) and "not modified" in str(error).lower():
         return
-    lang = context.lang
+    lang = current_language.get()
     if isinstance(error, DomainError):
         log.info("refused: %s %s", error.key, error.values)
         values = {k: t(lang, v) if isinstance(v, str) and v.startswith("role.") else v

@@ -6,7 +6,7 @@ from telegram import Update
 from telegram.ext import ApplicationHandlerStop, BaseHandler, TypeHandler
 
 from bot.context import WenmingContext
-from bot.i18n import normalize_language
+from bot.i18n import current_language, normalize_language
 from bot.services.people import TelegramUser, ensure_person, find_person, is_current
 from handlers.common import answer_query, reply
 
@@ -40,6 +40,7 @@ async def identify(update: Update, context: WenmingContext) -> None:
     context.lang = person.language or normalize_language(
         user.language_code, deps.settings.default_language
     )
+    current_language.set(context.lang)
     if person.blocked:
         if update.effective_chat is not None and update.effective_chat.type == "private":
             await answer_query(update)

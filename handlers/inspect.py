@@ -151,8 +151,7 @@ async def on_step(update: Update, context: WenmingContext) -> None:
         person = await attached(uow, context.me)
         if press.action == "submit":
             result = await deps.inspections.submit(
-                uow, person, press.inspection_id, press.step, now,
-                lambda v, tasks: views.group_notice(v, tasks, deps.settings.tz),
+                uow, person, press.inspection_id, press.step, now
             )
             await uow.commit()
             await answer_query(update, context.t("inspect.submitted_toast"))

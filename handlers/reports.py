@@ -1,26 +1,440 @@
-"""Residents' reports (随手拍). Being built."""
+"""Residents' reports (随手拍): the resident's conversation and the unit group's buttons.
+
+Thin: each callback opens one unit of work, calls the report service, commits, and only then
+talks to Telegram. Messages to groups and pushes to residents go through the outbox.
+"""
 
 from __future__ import annotations
 
-from telegram import Update
-from telegram.ext import BaseHandler
+import contextlib
+import functools
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
 
+from telegram import Message, ReplyKeyboardRemove, Update
+from telegram.constants import ParseMode
+from telegram.error import BadRequest
+from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, filters
+
+from bot import report_views as rv
 from bot.context import WenmingContext
+from bot.domain import reports as dom
+from bot.domain.errors import DomainError
+from bot.domain.roles import Role, require
+from bot.services.inspections import PhotoMeta
+from bot.services.people import attached, role_of
+from bot.services.reports import DraftView, ReportService
+from db.models import Person
+from db.repositories import SiteRepository
+from db.uow import UnitOfWork
+from handlers.common import answer_query, reply, show
+from handlers.inspect import receive_image
+
+log = logging.getLogger(__name__)
+Callback = Callable[[Update, WenmingContext], Coroutine[Any, Any, None]]
+Claim = Callable[[Update, WenmingContext], Coroutine[Any, Any, bool]]
 
 
-async def claim_text(update: Update, context: WenmingContext) -> bool:
-    """A description or a typed address for the report being written."""
-    return False
+async def _refuse(update: Update, context: WenmingContext, exc: DomainError) -> None:
+    """Say why, in the person's language (the global error handler's context has lost it)."""
+    log.info("refused: %s %s", exc.key, exc.values)
+    values = {k: context.t(str(v)) if str(v).startswith("role.") else v
+              for k, v in exc.values.items()}
+    text = context.t(exc.key, **values)
+    if update.callback_query is not None:
+        await answer_query(update, text[:200], alert=True)
+    else:
+        await reply(update, text)
 
 
+def speaks(fn: Callback) -> Callback:
+    @functools.wraps(fn)
+    async def wrapper(update: Update, context: WenmingContext) -> None:
+        try:
+            await fn(update, context)
+        except DomainError as exc:
+            await _refuse(update, context, exc)
+
+    return wrapper
+
+
+def claims(fn: Claim) -> Claim:
+    @functools.wraps(fn)
+    async def wrapper(update: Update, context: WenmingContext) -> bool:
+        try:
+            return await fn(update, context)
+        except DomainError as exc:
+            await _refuse(update, context, exc)
+            return True
+
+    return wrapper
+
+
+def service(context: WenmingContext) -> ReportService:
+    """The application's report service (built with its configuration at start-up)."""
+    return context.deps.reports
+
+
+def _wake_outbox(context: WenmingContext) -> None:
+    sender = context.application.bot_data.get("outbox")
+    if sender is not None:
+        sender.wake()
+
+
+async def _present(update: Update, context: WenmingContext, view: DraftView,
+                   *, edit: bool = False) -> None:
+    """Show the draft's current step; asking for the place also offers the location button."""
+    svc = service(context)
+    lang = context.lang
+    if view.report.step == dom.STEP_PLACE and view.photos:
+        chat = update.effective_chat
+        assert chat is not None
+        if edit and update.callback_query is not None:
+            # The pressed message keeps what was chosen; the place question comes below it.
+            await show(update, rv.photos_done_text(lang, view))
+        await chat.send_message(context.t("reports.location_hint"),
+                                reply_markup=rv.location_keyboard(lang))
+        await reply(update, *rv.place_screen(lang, view))
+        return
+    text, markup = rv.draft_screen(lang, view, svc.config)
+    if edit:
+        await show(update, text, markup)
+    else:
+        await reply(update, text, markup)
+
+
+# ---- commands ---------------------------------------------------------------------------------
+
+
+@speaks
+async def report_command(update: Update, context: WenmingContext) -> None:
+    """/report: start a report, or show the one being written."""
+    deps = context.deps
+    svc = service(context)
+    async with deps.uow() as uow:
+        person = await attached(uow, context.me)
+        report = await svc.start(uow, person, deps.clock())
+        view = await svc.view(uow, person, report)
+        await uow.commit()
+    await _present(update, context, view)
+
+
+@speaks
+async def myreports_command(update: Update, context: WenmingContext) -> None:
+    """/myreports: the resident's reports and those they follow, with their state."""
+    deps = context.deps
+    svc = service(context)
+    async with deps.uow() as uow:
+        lines = await svc.mine(uow, await attached(uow, context.me))
+    await reply(update, rv.my_reports_text(context.lang, lines, svc.config, deps.settings.tz))
+
+
+async def _set_blocked(update: Update, context: WenmingContext, blocked: bool) -> None:
+    require(role_of(context.me), Role.ADMIN)
+    if not context.args:
+        await reply(update, context.t("reports.block_usage"))
+        return
+    deps = context.deps
+    async with deps.uow() as uow:
+        admin = await attached(uow, context.me)
+        person, number = await service(context).set_blocked(uow, admin, context.args[0], blocked)
+        await uow.commit()
+    key = "reports.blocked_done" if blocked else "reports.unblocked_done"
+    await reply(update, context.t(key, number=number, user_id=person.id))
+
+
+@speaks
+async def block_command(update: Update, context: WenmingContext) -> None:
+    """/block <user id | ticket>: refuse that person's reports (and everything else)."""
+    await _set_blocked(update, context, True)
+
+
+@speaks
+async def unblock_command(update: Update, context: WenmingContext) -> None:
+    """/unblock <user id | ticket>."""
+    await _set_blocked(update, context, False)
+
+
+@speaks
+async def reroute_command(update: Update, context: WenmingContext) -> None:
+    """/reroute <ticket> <unit>: an admin sends a report to another unit."""
+    require(role_of(context.me), Role.ADMIN)
+    args = context.args or []
+    if len(args) < 2:
+        await reply(update, context.t("reports.reroute_usage"))
+        return
+    deps = context.deps
+    async with deps.uow() as uow:
+        admin = await attached(uow, context.me)
+        report, unit, _old = await service(context).reroute(
+            uow, admin, args[0], " ".join(args[1:]), deps.clock())
+        await uow.commit()
+    _wake_outbox(context)
+    await reply(update, context.t("reports.rerouted", ticket=report.ticket or "",
+                                  unit=unit.name_zh))
+
+
+# ---- free input (through handlers/inputs.py) --------------------------------------------------
+
+
+@claims
 async def claim_photo(update: Update, context: WenmingContext) -> bool:
     """A photo starts a report, or adds to the one being written."""
-    return False
+    msg = update.effective_message
+    chat = update.effective_chat
+    assert msg is not None and chat is not None
+    deps = context.deps
+    svc = service(context)
+    stored = await receive_image(msg, context)
+    if stored is None:
+        return True
+    image, file_id = stored
+    meta = PhotoMeta(image.sha256, file_id, image.width, image.height, image.size,
+                     image.phash, chat.id, msg.message_id)
+    async with deps.uow() as uow:
+        person = await attached(uow, context.me)
+        added = await svc.add_photo(uow, person, meta, msg.media_group_id, deps.clock())
+        view = await svc.view(uow, person, added.report)
+        await uow.commit()
+    if not added.new:
+        return True  # the same message again: it was answered the first time
+    if msg.media_group_id is not None:
+        _answer_album_later(context, chat.id, person.id, msg.media_group_id)
+        return True
+    await _present(update, context, view)
+    return True
 
 
+def _answer_album_later(context: WenmingContext, chat_id: int, person_id: int,
+                        media_group_id: str) -> None:
+    """An album's photos arrive one by one: answer once, when they have stopped coming."""
+    jq = context.application.job_queue
+    name = f"report-album:{chat_id}:{media_group_id}"
+    if jq is None:
+        return
+    for job in jq.get_jobs_by_name(name):
+        job.schedule_removal()
+    jq.run_once(
+        _album_done,  # type: ignore[arg-type]  # the application's job queue is untyped here
+        service(context).config.album_wait_seconds, name=name,
+        data=(chat_id, person_id, context.lang))
+
+
+async def _album_done(context: WenmingContext) -> None:
+    """The album is complete: show the draft (re-read from the database)."""
+    job = context.job
+    assert job is not None and isinstance(job.data, tuple)
+    chat_id, person_id, lang = job.data
+    svc = service(context)
+    async with context.deps.uow() as uow:
+        person = await uow.session.get(Person, person_id)
+        report = None if person is None else await svc.draft(uow, person)
+        if person is None or report is None:
+            return
+        view = await svc.view(uow, person, report)
+    text, markup = rv.draft_screen(lang, view, svc.config)
+    await context.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML, reply_markup=markup)
+
+
+@claims
+async def claim_text(update: Update, context: WenmingContext) -> bool:
+    """A description or a typed address for the report being written."""
+    msg = update.effective_message
+    assert msg is not None and msg.text is not None
+    deps = context.deps
+    svc = service(context)
+    async with deps.uow() as uow:
+        person = await attached(uow, context.me)
+        report = await svc.text(uow, person, msg.text, deps.clock())
+        if report is None:
+            return False
+        view = await svc.view(uow, person, report)
+        await uow.commit()
+    await _present(update, context, view)
+    return True
+
+
+@claims
 async def claim_location(update: Update, context: WenmingContext) -> bool:
     """Where the reported problem is."""
-    return False
+    msg = update.effective_message
+    assert msg is not None and msg.location is not None
+    deps = context.deps
+    svc = service(context)
+    async with deps.uow() as uow:
+        person = await attached(uow, context.me)
+        report = await svc.set_location(uow, person, msg.location.latitude,
+                                        msg.location.longitude, deps.clock())
+        if report is None:
+            return False
+        view = await svc.view(uow, person, report)
+        await uow.commit()
+    await msg.reply_text(context.t("reports.location_received"),
+                         reply_markup=ReplyKeyboardRemove())
+    await _present(update, context, view)
+    return True
 
 
-HANDLERS: list[BaseHandler[Update, WenmingContext, None]] = []
+# ---- the resident's buttons -------------------------------------------------------------------
+
+
+@speaks
+async def on_resident_press(update: Update, context: WenmingContext) -> None:
+    """rp:<report>:<action>[:<arg>] — the draft's buttons, and confirming a fix."""
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    report_id, action, arg = rv.parse(query.data, rv.RESIDENT)
+    deps = context.deps
+    svc = service(context)
+    lang = context.lang
+    now = deps.clock()
+    async with deps.uow() as uow:
+        person = await attached(uow, context.me)
+        if action == "submit":
+            done = await svc.submit(uow, person, report_id, now)
+            await uow.commit()
+            await answer_query(update)
+            _wake_outbox(context)
+            await show(update, rv.submitted_text(lang, done.report, done.unit))
+            return
+        if action == "cancel":
+            dropped = await svc.cancel_draft(uow, person)
+            await uow.commit()
+            await answer_query(update)
+            await show(update, context.t("reports.cancelled" if dropped else "error.stale_button"))
+            return
+        if action == "f" and arg is not None and arg.isdigit():
+            followed = await svc.follow(uow, person, report_id, int(arg), now)
+            await uow.commit()
+            await answer_query(update)
+            _wake_outbox(context)
+            await show(update, rv.followed_text(lang, followed))
+            return
+        if action in ("ok", "still"):
+            if action == "ok":
+                await svc.confirm_fix(uow, person, report_id, now)
+            else:
+                await svc.dispute_fix(uow, person, report_id, now)
+            await uow.commit()
+            await answer_query(update)
+            _wake_outbox(context)
+            await show(update, context.t("reports.fix_ok" if action == "ok"
+                                         else "reports.fix_still"))
+            return
+        if action == "list":
+            report = await svc.own_draft(uow, person, report_id,
+                                         (dom.STEP_PLACE, dom.STEP_PLACE_PICK))
+            sites = await SiteRepository(uow.session).search("", limit=rv.MAX_SITES)
+            await answer_query(update)
+            await show(update, *rv.site_list_screen(lang, report, sites, typed=False))
+            return
+        if action == "c" and arg is not None:
+            report = await svc.choose_category(uow, person, report_id, arg, now)
+        elif action == "skip":
+            report = await svc.skip_description(uow, person, report_id, now)
+        elif action in ("s", "typed", "place"):
+            target = int(arg) if arg is not None and arg.isdigit() else None
+            report = await svc.place_action(uow, person, report_id, action, target, now)
+        else:
+            raise DomainError("error.stale_button")
+        view = await svc.view(uow, person, report)
+        await uow.commit()
+    await answer_query(update)
+    await _present(update, context, view, edit=True)
+
+
+# ---- the unit group's buttons -----------------------------------------------------------------
+
+
+def _card_html(message: Message | None) -> str:
+    if message is None:
+        return ""
+    return message.text_html or message.caption_html or ""
+
+
+@speaks
+async def on_group_press(update: Update, context: WenmingContext) -> None:
+    """rg:<report>:<action>[:<arg>] — accept, reject with a reason, duplicate, re-route."""
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    report_id, action, arg = rv.parse(query.data, rv.GROUP)
+    deps = context.deps
+    svc = service(context)
+    lang = svc.group_lang
+    now = deps.clock()
+    message = query.message if isinstance(query.message, Message) else None
+    card = _card_html(message).split("\n\n")[0]
+    async with deps.uow() as uow:
+        actor = await attached(uow, context.me)
+        if action == "acc":
+            report, task = await svc.accept(uow, actor, report_id, now)
+            await uow.commit()
+            text = rv.decided_text(card, lang, "reports.group.accepted", by=actor.first_name,
+                                   due=rv.fmt_time(task.due_at, svc.tz), task=task.id)
+        elif action == "why" and arg is not None:
+            report = await svc.reject(uow, actor, report_id, arg, now)
+            await uow.commit()
+            text = rv.decided_text(card, lang, "reports.group.rejected", by=actor.first_name,
+                                   reason=rv.reject_reason(lang, report.reason))
+        elif action == "of" and arg is not None and arg.isdigit():
+            report, original = await svc.mark_duplicate(uow, actor, report_id, int(arg), now)
+            await uow.commit()
+            text = rv.decided_text(card, lang, "reports.group.duplicate", by=actor.first_name,
+                                   original=original.ticket or "")
+        elif action == "to" and arg is not None and arg.isdigit():
+            report, unit, _old = await svc.reroute(uow, actor, report_id, int(arg), now)
+            await uow.commit()
+            text = rv.decided_text(card, lang, "reports.group.rerouted", by=actor.first_name,
+                                   unit=unit.name_zh)
+        else:
+            await _group_menu(update, context, svc, uow, actor, report_id, action)
+            return
+    await answer_query(update)
+    _wake_outbox(context)
+    if message is not None:
+        with contextlib.suppress(BadRequest):
+            await message.edit_text(text, parse_mode=ParseMode.HTML, reply_markup=None)
+
+
+async def _group_menu(update: Update, context: WenmingContext, svc: ReportService,
+                      uow: UnitOfWork, actor: Person, report_id: int, action: str) -> None:
+    """The second level of the card's buttons: reasons, earlier tickets, units (no writes)."""
+    lang = svc.group_lang
+    query = update.callback_query
+    assert query is not None
+    if action == "rej":
+        await svc.decidable(uow, actor, report_id)
+        markup = rv.reject_keyboard(lang, report_id)
+    elif action == "dup":
+        report, found = await svc.duplicate_choices(uow, actor, report_id)
+        if not found:
+            await answer_query(update, context.t("reports.no_earlier"), alert=True)
+            return
+        markup = rv.duplicate_keyboard(lang, report_id, found)
+    elif action == "rr":
+        report, units = await svc.reroute_choices(uow, actor, report_id)
+        markup = rv.reroute_keyboard(lang, report_id, units)
+    elif action == "back":
+        report = await svc.decidable(uow, actor, report_id)
+        if report.status != dom.SUBMITTED:
+            raise DomainError("reports.already_decided", ticket=report.ticket or "")
+        markup = rv.group_keyboard(lang, report_id)
+    else:
+        raise DomainError("error.stale_button")
+    await answer_query(update)
+    with contextlib.suppress(BadRequest):
+        await query.edit_message_reply_markup(reply_markup=markup)
+
+
+PRIVATE = filters.ChatType.PRIVATE
+# Free input (photos, text, locations) reaches the claim_* functions through handlers/inputs.
+HANDLERS: list[BaseHandler[Update, WenmingContext, None]] = [
+    CommandHandler("report", report_command, filters=PRIVATE),
+    CommandHandler("myreports", myreports_command, filters=PRIVATE),
+    CommandHandler("block", block_command),
+    CommandHandler("unblock", unblock_command),
+    CommandHandler("reroute", reroute_command),
+    CallbackQueryHandler(on_resident_press, pattern=rf"^{rv.RESIDENT}:"),
+    CallbackQueryHandler(on_group_press, pattern=rf"^{rv.GROUP}:"),
+]

@@ -79,6 +79,7 @@ async def cancel(update: Update, context: WenmingContext) -> None:
     async with deps.uow() as uow:
         person = await attached(uow, context.me)
         person.pending = None
+        dropped = await deps.reports.cancel_draft(uow, person)
         insp = await deps.inspections.active(uow, person)
         paused = insp is not None
         if insp is not None:
@@ -88,7 +89,10 @@ async def cancel(update: Update, context: WenmingContext) -> None:
                                            now=deps.clock())
             person.active_inspection_id = None
         await uow.commit()
-    await reply(update, context.t("cancel.paused" if paused else "cancel.done"))
+    if paused:
+        await reply(update, context.t("cancel.paused"))
+    else:
+        await reply(update, context.t("cancel.report_dropped" if dropped else "cancel.done"))
 
 
 PRIVATE = filters.ChatType.PRIVATE

@@ -1,21 +1,598 @@
-"""Rectification tasks in the units' groups (issue: the closed loop). Being built."""
+"""Rectification tasks in the units' groups (整改闭环): cards, buttons, /tasks, /task.
+
+Thin: each callback runs one unit of work through bot.services.tasks, commits, and only then
+talks to Telegram (answers the press, edits the cards, sends prompts). A button that needs
+more than a press (after-photos, a reason, a unit) asks for it in a private chat and marks the
+person's `pending` input as "task:<id>:<action>:<version>"; claim_text / claim_photo take it.
+"""
 
 from __future__ import annotations
 
-from telegram import Update
-from telegram.ext import BaseHandler
+import contextlib
+import logging
+from datetime import datetime, timedelta
 
-from bot.context import WenmingContext
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import (
+    Bot,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputMediaPhoto,
+    Message,
+    Update,
+)
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, filters
+
+from bot import task_views as tv
+from bot.context import Deps, WenmingContext
+from bot.domain.errors import DomainError, StaleAction
+from bot.domain.roles import Role, require
+from bot.domain.standards import Verdict
+from bot.domain.tasks import MAX_TASK_DAYS, Action, available, parse_extension, parse_filter
+from bot.i18n import t
+from bot.images import ImageRejected, run_image_job, side_by_side
+from bot.outbox import on_sent
+from bot.services import tasks as svc
+from bot.services.people import attached, find_one_unit, group_unit, role_of
+from bot.services.tasks import Outcome, PendingInput, parse_pending
+from db.models import GroupBinding, Person, Photo, Unit
+from db.uow import UnitOfWork
+from handlers.common import answer_query, reply
+from handlers.inspect import receive_image
+
+log = logging.getLogger(__name__)
+
+# Buttons that need something typed or sent in a private chat before they act.
+INPUT_ACTIONS = {Action.SUBMIT_FIX, Action.VERIFY_RETURN, Action.REQUEST_EXTENSION,
+                 Action.NOT_OURS, Action.REROUTE, Action.REOPEN}
+ASK_KEYS = {
+    Action.SUBMIT_FIX: "task.ask.fix",
+    Action.VERIFY_RETURN: "task.ask.return_reason",
+    Action.REQUEST_EXTENSION: "task.ask.extension",
+    Action.NOT_OURS: "task.ask.not_ours",
+    Action.REROUTE: "task.ask.reroute",
+    Action.REOPEN: "task.ask.reopen",
+}
+FINDING = "finding"  # pending "finding:<message id of the /task command>"
+
+
+# ---- the outbox tells us where a card landed -----------------------------------------------
+
+
+@on_sent(svc.CARD_PURPOSE)
+async def remember_card(session: AsyncSession, task_id: int, message: Message) -> None:
+    """A queued card was delivered: it is the one to edit from now on."""
+    await svc.remember_card(session, task_id, message.chat_id, message.message_id)
+
+
+# ---- /tasks --------------------------------------------------------------------------------
+
+
+async def tasks_command(update: Update, context: WenmingContext) -> None:
+    """/tasks: the list that fits the person (or the group's unit); /tasks <id>: one task."""
+    chat = update.effective_chat
+    assert chat is not None
+    deps = context.deps
+    now = deps.clock()
+    tz = deps.settings.tz
+    if chat.type != "private":
+        async with deps.uow() as uow:
+            unit = await group_unit(uow, chat.id)
+            listing = (await svc.tasks_for(uow, context.me, parse_filter([]), now,
+                                           group_unit_id=unit.id) if unit else None)
+        if listing is None:
+            await reply(update, context.t("task.group_unbound"))
+            return
+        await reply(update, _list_text(context, listing, now))
+        return
+    flt = parse_filter(context.args or [])
+    if flt.task_id is not None:
+        async with deps.uow() as uow:
+            person = await attached(uow, context.me)
+            task = await svc.get_task(uow, flt.task_id)
+            if not await svc.may_see(uow, person, task):
+                raise StaleAction("task.not_visible")
+            data = await svc.task_data(uow, task.id)
+            actions = await _actions_for(uow, person, task.id)
+        rows = tv.rows_for_private(data, actions, context.lang)
+        await reply(update, tv.history_text(context.lang, data, now, tz), _markup(rows))
+        return
+    async with deps.uow() as uow:
+        listing = await svc.tasks_for(uow, await attached(uow, context.me), flt, now)
+    await reply(update, _list_text(context, listing, now))
+
+
+def _list_text(context: WenmingContext, listing: svc.TaskList, now: datetime) -> str:
+    tz = context.deps.settings.tz
+    lines = [context.t(listing.title_key, unit=listing.unit_name or "—",
+                       count=len(listing.tasks))]
+    if not listing.tasks:
+        lines.append(context.t("task.list.empty"))
+    lines += [tv.list_line(context.lang, d, now, tz) for d in listing.tasks]
+    if listing.tasks:
+        lines += ["", context.t("task.list.hint")]
+    return tv.fit(lines, tv.TEXT_LIMIT)
+
+
+async def _actions_for(uow: UnitOfWork, person: Person, task_id: int) -> list[Action]:
+    task = await svc.get_task(uow, task_id)
+    claim = await svc.reroute_claim(uow, task_id)
+    return available(task.status, svc.role_of(person), svc.is_unit_member(person, task),
+                     task.fixed_by == person.id,
+                     extension_pending=task.extension_until is not None,
+                     reroute_pending=claim is not None,
+                     candidates=[a for a in tv.BUTTON_KEYS])
+
+
+# ---- button presses ------------------------------------------------------------------------
+
+
+async def on_press(update: Update, context: WenmingContext) -> None:
+    """Any t:<task>:<version>:<code> button, on a card in a group or in a private chat."""
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    try:
+        await _press(update, context, tv.parse(query.data))
+    except DomainError as exc:
+        await answer_query(update, tv.explain(context.lang, exc)[:200], alert=True)
+
+
+async def _press(update: Update, context: WenmingContext, press: tv.Press) -> None:
+    deps = context.deps
+    now = deps.clock()
+    if press.code == tv.CANCEL:
+        async with deps.uow() as uow:
+            person = await attached(uow, context.me)
+            person.pending = None
+            await svc.drop_drafts(uow, press.task_id)
+            await uow.commit()
+        await answer_query(update)
+        await _edit_pressed(update, context.t("task.cancelled"))
+        return
+    if press.code in tv.VERDICT_CODES:
+        verdict = Verdict(tv.VERDICT_CODES[press.code])
+        if verdict is Verdict.NONCOMPLIANT:
+            await _ask(update, context, press.task_id, Action.VERIFY_RETURN, press.version)
+            return
+        await _act(update, context, press.task_id, Action.VERIFY_PASS, press.version,
+                   verdict=verdict)
+        return
+    if press.code == tv.DONE:
+        await _act(update, context, press.task_id, Action.SUBMIT_FIX, press.version)
+        return
+    action = press.action
+    assert action is not None
+    if action in INPUT_ACTIONS:
+        await _ask(update, context, press.task_id, action, press.version)
+        return
+    if action is Action.VERIFY_PASS:
+        async with deps.uow() as uow:
+            person = await attached(uow, context.me)
+            task = await svc.get_task(uow, press.task_id)
+            await svc.check(uow, person, task, action, press.version)
+            checklist_task = task.inspection_id is not None
+            data = await svc.task_data(uow, task.id, with_item=True) if checklist_task else None
+        if data is not None:
+            # A checklist task is verified by answering the same item again, in its words.
+            await _ask_verdict(update, context, data)
+            return
+    await _act(update, context, press.task_id, action, press.version, now=now)
+
+
+async def _act(
+    update: Update, context: WenmingContext, task_id: int, action: Action, version: int, *,
+    verdict: Verdict | None = None, now: datetime | None = None,
+) -> None:
+    deps = context.deps
+    now = now or deps.clock()
+    async with deps.uow() as uow:
+        person = await attached(uow, context.me)
+        outcome = await svc.act(uow, person, task_id, action, expected_version=version,
+                                verdict=verdict, now=now)
+        person.pending = None
+        await uow.commit()
+    toast = context.t("task.done_toast", action=context.t(tv.ACTION_KEYS[action]))
+    if outcome.warning:
+        toast += "\n" + context.t(outcome.warning)
+    await answer_query(update, toast, alert=outcome.warning is not None)
+    await after_transition(context, outcome, pressed=_pressed_card(update))
+    chat = update.effective_chat
+    if chat is not None and chat.type == "private":
+        await _edit_pressed(update, context.t("task.done_private", id=task_id,
+                                              action=context.t(tv.ACTION_KEYS[action])))
+
+
+async def _ask(update: Update, context: WenmingContext, task_id: int, action: Action,
+               version: int) -> None:
+    """Check the person may, remember what we wait for, and ask in the private chat."""
+    deps = context.deps
+    async with deps.uow() as uow:
+        person = await attached(uow, context.me)
+        task = await svc.begin_input(uow, person, task_id, action, version)
+        data = await svc.task_data(uow, task.id)
+        await uow.commit()
+    context.person = person
+    text = context.t(ASK_KEYS[action], id=data.id, title=tv.clip(data.title, 80),
+                     due=data.due_at.astimezone(deps.settings.tz).strftime("%Y-%m-%d"))
+    rows: tv.Rows = []
+    if action is Action.SUBMIT_FIX:
+        rows.append([(context.t("task.button.fix_done"), tv.data(data.id, data.version, tv.DONE))])
+    rows.append([(context.t("task.button.cancel"), tv.data(data.id, data.version, tv.CANCEL))])
+    if not await _dm(update, context, text, rows):
+        return
+    chat = update.effective_chat
+    private = chat is not None and chat.type == "private"
+    await answer_query(update, None if private else context.t("task.see_private"))
+
+
+async def _ask_verdict(update: Update, context: WenmingContext, data: tv.TaskData) -> None:
+    text = context.t("task.ask.verdict", id=data.id, item=data.item_text or data.title,
+                     site=data.site_name or "—")
+    rows: tv.Rows = [[(context.t(tv.VERDICT_KEYS[v]), tv.data(data.id, data.version, code))
+                      for code, v in tv.VERDICT_CODES.items()]]
+    if not await _dm(update, context, text, rows):
+        return
+    chat = update.effective_chat
+    private = chat is not None and chat.type == "private"
+    await answer_query(update, None if private else context.t("task.see_private"))
+
+
+async def _dm(update: Update, context: WenmingContext, text: str, rows: tv.Rows) -> bool:
+    """Message the person privately; if they never opened a chat with the bot, say how."""
+    try:
+        await context.bot.send_message(context.me.id, text, parse_mode=ParseMode.HTML,
+                                       reply_markup=_markup(rows))
+    except Forbidden:
+        await answer_query(update, context.t("task.open_private_first",
+                                             bot=context.bot.username or ""), alert=True)
+        return False
+    return True
+
+
+async def _edit_pressed(update: Update, text: str) -> None:
+    """Replace a private prompt's buttons with what came of them."""
+    query = update.callback_query
+    if query is None or query.message is None:
+        return
+    chat = update.effective_chat
+    if chat is None or chat.type != "private":
+        return
+    with contextlib.suppress(BadRequest):
+        await query.edit_message_text(text, parse_mode=ParseMode.HTML)
+
+
+# ---- free input in the private chat --------------------------------------------------------
 
 
 async def claim_text(update: Update, context: WenmingContext) -> bool:
-    """A reason or a fix note typed for a task this person is acting on."""
-    return False
+    """A reason or a fix note typed for a task this person is acting on; or a /task line."""
+    msg = update.effective_message
+    assert msg is not None and msg.text is not None
+    pending = context.me.pending or ""
+    if pending.startswith(f"{FINDING}:"):
+        await _finding_line(update, context, msg.text, int(pending.split(":")[1]))
+        return True
+    wanted = parse_pending(pending)
+    if wanted is None:
+        return False
+    try:
+        await _typed(update, context, wanted, msg.text)
+    except StaleAction as exc:
+        await _clear_pending(context)
+        await reply(update, tv.explain(context.lang, exc))
+    except DomainError as exc:
+        # Something to correct (an unknown unit, a bad number of days): ask again.
+        await reply(update, tv.explain(context.lang, exc))
+    return True
+
+
+async def _typed(update: Update, context: WenmingContext, wanted: PendingInput,
+                 text: str) -> None:
+    deps = context.deps
+    now = deps.clock()
+    if wanted.action is Action.SUBMIT_FIX:
+        async with deps.uow() as uow:
+            person = await attached(uow, context.me)
+            await svc.add_note(uow, person, wanted.task_id, text, now)
+            count = len(await svc.drafts(uow, wanted.task_id))
+            await uow.commit()
+        await _fix_prompt(update, context, wanted, count, noted=True)
+        return
+    reason: str | None = text
+    new_due = None
+    new_unit_id = None
+    verdict = None
+    async with deps.uow() as uow:
+        person = await attached(uow, context.me)
+        task = await svc.get_task(uow, wanted.task_id)
+        if wanted.action is Action.REQUEST_EXTENSION:
+            days, reason = parse_extension(text)
+            new_due = task.due_at + timedelta(days=days)
+        elif wanted.action is Action.REROUTE:
+            query, _, rest = text.strip().partition(" ")
+            new_unit_id = (await find_one_unit(uow, query)).id
+            reason = rest.strip() or None
+        elif wanted.action is Action.VERIFY_RETURN and task.inspection_id is not None:
+            verdict = Verdict.NONCOMPLIANT
+        outcome = await svc.act(uow, person, wanted.task_id, wanted.action,
+                                expected_version=wanted.version, reason=reason,
+                                new_due=new_due, new_unit_id=new_unit_id, verdict=verdict,
+                                now=now)
+        person.pending = None
+        await uow.commit()
+    context.person = person
+    await reply(update, context.t("task.done_private", id=wanted.task_id,
+                                  action=context.t(tv.ACTION_KEYS[wanted.action])))
+    await after_transition(context, outcome)
 
 
 async def claim_photo(update: Update, context: WenmingContext) -> bool:
-    """An after-photo for a fix this person is submitting."""
-    return False
+    """An after-photo for a fix this person is submitting, or a photo for a /task finding."""
+    msg = update.effective_message
+    assert msg is not None
+    pending = context.me.pending or ""
+    wanted = parse_pending(pending)
+    finding = pending.startswith(f"{FINDING}:")
+    if not finding and (wanted is None or wanted.action is not Action.SUBMIT_FIX):
+        return False
+    stored = await receive_image(msg, context)
+    if stored is None:
+        return True
+    image, file_id = stored
+    chat = update.effective_chat
+    assert chat is not None
+    deps = context.deps
+    now = deps.clock()
+    photo = Photo(sha256=image.sha256, telegram_file_id=file_id, width=image.width,
+                  height=image.height, size=image.size, phash=_signed64(image.phash),
+                  chat_id=chat.id, message_id=msg.message_id, uploaded_by=context.me.id,
+                  created_at=now)
+    async with deps.uow() as uow:
+        person = await attached(uow, context.me)
+        if finding:
+            await svc.add_photo(uow, photo)
+            count = len(await svc.unattached_photos(uow, person, chat.id,
+                                                    int(pending.split(":")[1])))
+        else:
+            assert wanted is not None
+            count = await svc.add_draft_photo(uow, person, wanted.task_id, photo)
+        await uow.commit()
+    if finding:
+        await reply(update, context.t("task.finding_photo", count=count))
+        return True
+    assert wanted is not None
+    await _fix_prompt(update, context, wanted, count, noted=False)
+    return True
 
 
-HANDLERS: list[BaseHandler[Update, WenmingContext, None]] = []
+async def _fix_prompt(update: Update, context: WenmingContext, wanted: PendingInput,
+                      count: int, *, noted: bool) -> None:
+    key = "task.fix_noted" if noted else "task.fix_photo"
+    rows: tv.Rows = [
+        [(context.t("task.button.fix_done"), tv.data(wanted.task_id, wanted.version, tv.DONE))],
+        [(context.t("task.button.cancel"), tv.data(wanted.task_id, wanted.version, tv.CANCEL))],
+    ]
+    await reply(update, context.t(key, count=count), _markup(rows))
+
+
+async def _clear_pending(context: WenmingContext) -> None:
+    async with context.deps.uow() as uow:
+        person = await attached(uow, context.me)
+        person.pending = None
+        await uow.commit()
+    context.person = person
+
+
+# ---- /task: a finding filed directly -------------------------------------------------------
+
+
+async def task_command(update: Update, context: WenmingContext) -> None:
+    """/task <unit or site> <days> <problem>; /task alone first collects photos."""
+    require(role_of(context.me), Role.INSPECTOR)
+    msg = update.effective_message
+    assert msg is not None
+    if context.args:
+        pending = context.me.pending or ""
+        since = int(pending.split(":")[1]) if pending.startswith(f"{FINDING}:") else msg.message_id
+        await _finding_line(update, context, " ".join(context.args), since)
+        return
+    async with context.deps.uow() as uow:
+        person = await attached(uow, context.me)
+        person.pending = f"{FINDING}:{msg.message_id}"
+        await uow.commit()
+    await reply(update, context.t("task.finding_start", days=MAX_TASK_DAYS))
+
+
+async def _finding_line(update: Update, context: WenmingContext, text: str, since: int) -> None:
+    parts = text.split(maxsplit=2)
+    if len(parts) < 3 or not parts[1].isdigit() or not 1 <= int(parts[1]) <= MAX_TASK_DAYS:
+        await reply(update, context.t("task.finding_usage", days=MAX_TASK_DAYS))
+        return
+    target_query, days, problem = parts[0], int(parts[1]), parts[2].strip()
+    chat = update.effective_chat
+    assert chat is not None
+    deps = context.deps
+    now = deps.clock()
+    try:
+        async with deps.uow() as uow:
+            person = await attached(uow, context.me)
+            target = await svc.finding_target(uow, target_query)
+            photos = await svc.unattached_photos(uow, person, chat.id, since)
+            task = await svc.create_task(
+                uow, source="finding", unit_id=target.unit.id, title=problem[:500],
+                due_at=now + timedelta(days=days), created_by=person.id,
+                site_id=target.site.id if target.site else None,
+                latitude=target.site.latitude if target.site else None,
+                longitude=target.site.longitude if target.site else None,
+                before_photo_ids=photos, now=now)
+            person.pending = None
+            unit_name = target.unit.name_zh
+            groups = len(await svc.active_groups(uow, target.unit.id))
+            await uow.commit()
+    except DomainError as exc:
+        await reply(update, tv.explain(context.lang, exc))
+        return
+    context.person = person
+    key = "task.finding_created" if groups else "task.finding_created_no_group"
+    await reply(update, context.t(key, id=task.id, unit=unit_name, photos=len(photos),
+                                  due=task.due_at.astimezone(deps.settings.tz)
+                                  .strftime("%Y-%m-%d %H:%M")))
+    _wake(context)
+
+
+# ---- keeping the cards true ----------------------------------------------------------------
+
+
+def _pressed_card(update: Update) -> tuple[int, int] | None:
+    """The group card a button was pressed on. It is edited even if the outbox has not yet
+    recorded its delivery (a press can arrive in the moment between the two)."""
+    query = update.callback_query
+    chat = update.effective_chat
+    if query is None or query.message is None or chat is None or chat.type == "private":
+        return None
+    return chat.id, query.message.message_id
+
+
+async def after_transition(context: WenmingContext, outcome: Outcome,
+                           pressed: tuple[int, int] | None = None) -> None:
+    """Edit the task's cards to its new state; queue what could not be edited."""
+    await refresh_cards(context.bot, context.deps, outcome.task.id,
+                        new_media=outcome.action is Action.SUBMIT_FIX, pressed=pressed)
+    _wake(context)
+
+
+def _wake(context: WenmingContext) -> None:
+    sender = context.application.bot_data.get("outbox")
+    if sender is not None:
+        sender.wake()
+
+
+async def refresh_cards(bot: Bot, deps: Deps, task_id: int, *, new_media: bool = False,
+                        pressed: tuple[int, int] | None = None) -> None:
+    """Edit every card of the task in place (the scheduler may call this after escalate()).
+
+    A card whose message is gone is queued again through the outbox. A card in a group that no
+    longer speaks for the task (it was re-routed) says where the task went, without buttons.
+    """
+    now = deps.clock()
+    async with deps.uow() as uow:
+        data = await svc.task_data(uow, task_id)
+        cards = await svc.cards_of(uow, task_id)
+        if pressed is not None and pressed[0] not in {chat for chat, _ in cards}:
+            cards.append(pressed)
+        bound: dict[int, Unit | None] = {}
+        for chat_id, _ in cards:
+            binding = await uow.session.get(GroupBinding, chat_id)
+            bound[chat_id] = (await uow.session.get(Unit, binding.unit_id)
+                              if binding is not None else None)
+    view = tv.card(data, now, deps.settings.tz)
+    media = await _card_media(deps, data) if new_media else None
+    lost = False
+    for chat_id, message_id in cards:
+        unit = bound.get(chat_id)
+        if unit is not None and unit.id != data.unit_id:
+            moved = tv.moved_card(data, unit.name_zh)
+            await _edit(bot, chat_id, message_id, tv.Card(moved, [], None), None)
+            continue
+        outcome = await _edit(bot, chat_id, message_id, view, media)
+        if outcome == "gone":
+            lost = True
+        elif isinstance(outcome, Message):
+            async with deps.uow() as uow:
+                await svc.record_card(uow, task_id, outcome.chat_id, outcome.message_id)
+                await uow.commit(mark_update_handled=False)
+    if lost:
+        async with deps.uow() as uow:
+            task = await svc.get_task(uow, task_id)
+            await svc.queue_cards(uow, task, now, tag="again")
+            await uow.commit(mark_update_handled=False)
+
+
+async def _card_media(deps: Deps, data: tv.TaskData) -> bytes | str | None:
+    """整改前 | 整改后 side by side when both exist; otherwise the newest photo."""
+    if data.before_shas and data.after_shas:
+        try:
+            before = deps.media.read(data.before_shas[0])
+            after = deps.media.read(data.after_shas[0])
+            return await run_image_job(side_by_side, before, after,
+                                       before_label=t(tv.GROUP_LANG, "task.card.before"),
+                                       after_label=t(tv.GROUP_LANG, "task.card.after"))
+        except (OSError, ImageRejected):
+            log.warning("task %s: cannot render the before/after image", data.id,
+                        exc_info=True)
+    # The stored copy, never the file_id of what a user uploaded (it may carry EXIF and GPS).
+    sha = (data.after_shas or data.before_shas or (None,))[0]
+    if sha is None:
+        return None
+    try:
+        return deps.media.read(sha)
+    except OSError:
+        log.warning("task %s: stored photo %s is missing", data.id, sha)
+        return None
+
+
+async def _edit(
+    bot: Bot, chat_id: int, message_id: int, view: tv.Card, media: bytes | str | None
+) -> Message | str | None:
+    """Edit one card. Returns "gone" when the message no longer exists, a new Message when a
+    text card had to become a photo card, else None."""
+    markup = _markup(view.rows)
+    try:
+        if media is not None:
+            try:
+                await bot.edit_message_media(
+                    InputMediaPhoto(media, caption=view.text, parse_mode=ParseMode.HTML),
+                    chat_id=chat_id, message_id=message_id, reply_markup=markup)
+                return None
+            except BadRequest as exc:
+                if "no media" not in str(exc).lower():
+                    raise
+            # A text card cannot take a photo: replace it with a photo card.
+            sent = await bot.send_photo(chat_id, media, caption=view.text,
+                                        parse_mode=ParseMode.HTML, reply_markup=markup)
+            with contextlib.suppress(TelegramError):
+                await bot.delete_message(chat_id, message_id)
+            return sent
+        try:
+            await bot.edit_message_caption(chat_id=chat_id, message_id=message_id,
+                                           caption=view.text, parse_mode=ParseMode.HTML,
+                                           reply_markup=markup)
+        except BadRequest as exc:
+            if "no caption" not in str(exc).lower():
+                raise
+            await bot.edit_message_text(tv.fit(view.text.split("\n"), tv.TEXT_LIMIT),
+                                        chat_id=chat_id, message_id=message_id,
+                                        parse_mode=ParseMode.HTML, reply_markup=markup)
+    except BadRequest as exc:
+        text = str(exc).lower()
+        if "not modified" in text:
+            return None
+        if "not found" in text or "can't be edited" in text:
+            return "gone"
+        log.error("task card %s/%s could not be edited: %s", chat_id, message_id, exc)
+    except Forbidden:
+        log.warning("task card %s/%s: the bot is no longer in the chat", chat_id, message_id)
+    except TelegramError as exc:
+        log.warning("task card %s/%s could not be edited: %s", chat_id, message_id, exc)
+    return None
+
+
+def _markup(rows: tv.Rows) -> InlineKeyboardMarkup | None:
+    if not rows:
+        return None
+    return InlineKeyboardMarkup([[InlineKeyboardButton(label, callback_data=cb)
+                                  for label, cb in row] for row in rows])
+
+
+def _signed64(value: int) -> int:
+    """A 64-bit hash stored in a signed BIGINT column."""
+    return value - (1 << 64) if value >= (1 << 63) else value
+
+
+HANDLERS: list[BaseHandler[Update, WenmingContext, None]] = [
+    CommandHandler("tasks", tasks_command),
+    CommandHandler("task", task_command, filters=filters.ChatType.PRIVATE),
+    CallbackQueryHandler(on_press, pattern=rf"^{tv.PREFIX}:"),
+]

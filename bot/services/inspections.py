@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 
 from sqlalchemy.exc import IntegrityError
 
@@ -15,8 +15,9 @@ from bot.domain.roles import Role, require
 from bot.domain.scoring import Score, compute_score
 from bot.domain.standards import Standard, Verdict
 from bot.services.catalog import StandardCatalog
+from bot.services.tasks import create_task, record_site_items
 from db.models import Answer, Inspection, Person, Photo, Site, Task
-from db.repositories import InspectionRepository, OutboxRepository, PeopleRepository
+from db.repositories import InspectionRepository, PeopleRepository
 from db.uow import UnitOfWork
 
 
@@ -29,7 +30,17 @@ class InspectionView:
     standard: Standard
     progress: Progress
     status: str
-    score: Score
+    # Which message carries the inspection's buttons now (chat id, message id).
+    prompt: tuple[int | None, int | None] = (None, None)
+    # The answer rows as loaded, so saving needs no second read.
+    rows: dict[str, Answer] = field(default_factory=dict, repr=False, compare=False)
+
+    @cached_property
+    def score(self) -> Score:
+        """Computed when shown (the review, the submit), not on every press."""
+        verdicts = {k: s.verdict for k, s in self.progress.answers.items()
+                    if s.verdict is not None}
+        return compute_score(self.standard, verdicts)
 
     @property
     def step(self) -> int:
@@ -64,9 +75,6 @@ class Submitted:
     tasks: list[Task]
     notified_groups: int
 
-
-# Renders the group notice for new tasks; the chat layer supplies the wording and language.
-TaskTexts = Callable[[InspectionView, list[Task]], str]
 
 ACTIONS = ("back", "skip", "note", "photo", "done", "cancel", "pause", "submit", "goto")
 
@@ -174,8 +182,7 @@ class InspectionService:
             raise StaleAction("error.stale_button")
         if action != "pause":
             person.active_inspection_id = insp.id
-        await self._save(uow, insp, progress, now)
-        return await self._view(uow, insp)
+        return await self._save(uow, insp, view, now)
 
     async def active(self, uow: UnitOfWork, person: Person) -> Inspection | None:
         if person.active_inspection_id is None:
@@ -195,15 +202,15 @@ class InspectionService:
         view = await self._view(uow, insp)
         if not checklist.give_text(view.progress, text):
             return None
-        await self._save(uow, insp, view.progress, now)
-        return await self._view(uow, insp)
+        return await self._save(uow, insp, view, now)
 
     async def wants_photo(self, uow: UnitOfWork, person: Person) -> bool:
         insp = await self.active(uow, person)
         return insp is not None and insp.awaiting in (Awaiting.PHOTO, Awaiting.EXTRA_PHOTO)
 
     async def photo(
-        self, uow: UnitOfWork, person: Person, meta: PhotoMeta, now: datetime
+        self, uow: UnitOfWork, person: Person, meta: PhotoMeta, now: datetime,
+        caption: str | None = None,
     ) -> InspectionView | None:
         """Attach a stored photo to the current item; a redelivered message attaches nothing."""
         insp = await self.active(uow, person)
@@ -222,14 +229,15 @@ class InspectionService:
                   created_at=now)
         )
         await repo.attach(insp.id, view.progress.item.key, photo.id)
-        await self._save(uow, insp, view.progress, now)
-        return await self._view(uow, insp)
+        if caption:
+            # A caption on an evidence photo is the inspector's note on it.
+            checklist.give_text(view.progress, caption)
+        return await self._save(uow, insp, view, now)
 
     # ---- submitting ----------------------------------------------------------------------
 
     async def submit(
         self, uow: UnitOfWork, person: Person, inspection_id: int, step: int, now: datetime,
-        texts: TaskTexts,
     ) -> Submitted:
         """Lock the inspection, turn each non-compliant item into a task, tell the unit."""
         insp = await self._own(uow, person, inspection_id)
@@ -248,32 +256,37 @@ class InspectionService:
         if person.active_inspection_id == insp.id:
             person.active_inspection_id = None
         repo = InspectionRepository(uow.session)
+        # The site's current answers (SiteItem) become this inspection's: its score follows.
+        answered = {item.key: st.verdict for item in view.standard.items
+                    if (st := view.progress.answers.get(item.key)) is not None
+                    and st.verdict is not None}
+        await record_site_items(
+            uow, site_id=insp.site_id, standard_id=view.standard.id,
+            standard_hash=view.standard.content_hash, verdicts=answered, source="inspection",
+            source_id=insp.id, now=now)
+        evidence = await repo.evidence_photos(insp.id)
         tasks = []
         for item in view.standard.items:
-            st = view.progress.answers.get(item.key)
-            if st is None or st.verdict is not Verdict.NONCOMPLIANT:
+            if answered.get(item.key) is not Verdict.NONCOMPLIANT:
                 continue
             existing = await repo.task_for(insp.id, item.key)
             if existing is not None:
                 tasks.append(existing)
                 continue
-            tasks.append(await repo.add_task(Task(
-                source="inspection", inspection_id=insp.id, item_key=item.key,
-                site_id=insp.site_id, unit_id=insp.site.unit_id,
-                title=f"{item.number} {item.text.zh}", status="open",
+            # Each failed item is a task with its evidence as before-photos, and its own card
+            # in the unit's groups (queued through the outbox by create_task).
+            tasks.append(await create_task(
+                uow, source="inspection", unit_id=insp.site.unit_id,
+                title=f"{item.number} {item.text.zh}",
                 due_at=now + timedelta(days=item.deadline_days), created_by=person.id,
-                created_at=now,
-            )))
+                site_id=insp.site_id, inspection_id=insp.id, item_key=item.key,
+                latitude=insp.site.latitude, longitude=insp.site.longitude,
+                before_photo_ids=[p.id for p in evidence.get(item.key, [])], now=now,
+            ))
         groups = 0
         if tasks:
             people = PeopleRepository(uow.session)
-            outbox = OutboxRepository(uow.session)
-            for group in await people.active_groups_of_unit(insp.site.unit_id):
-                text = texts(view, tasks)
-                if await outbox.enqueue(f"inspection:{insp.id}:group:{group.chat_id}",
-                                        group.chat_id, "sendMessage",
-                                        {"text": text, "parse_mode": "HTML"}):
-                    groups += 1
+            groups = len(await people.active_groups_of_unit(insp.site.unit_id))
         return Submitted(await self._view(uow, insp), tasks, groups)
 
     # ---- internals -----------------------------------------------------------------------
@@ -304,23 +317,30 @@ class InspectionService:
             standard=standard, step=insp.step,
             awaiting=Awaiting(insp.awaiting) if insp.awaiting else None, answers=states,
         )
-        verdicts = {k: s.verdict for k, s in states.items() if s.verdict is not None}
+        return self._rebuild(insp, standard, progress, answers)
+
+    @staticmethod
+    def _rebuild(
+        insp: Inspection, standard: Standard, progress: Progress, rows: dict[str, Answer]
+    ) -> InspectionView:
         return InspectionView(insp.id, insp.site, standard, progress, insp.status,
-                              compute_score(standard, verdicts))
+                              (insp.chat_id, insp.message_id), rows)
 
     async def _save(
-        self, uow: UnitOfWork, insp: Inspection, progress: Progress, now: datetime
-    ) -> None:
-        repo = InspectionRepository(uow.session)
-        existing = await repo.answers(insp.id)
+        self, uow: UnitOfWork, insp: Inspection, view: InspectionView, now: datetime
+    ) -> InspectionView:
+        """Write the changed answers and the step; the view after it, without reading again."""
+        progress, rows = view.progress, view.rows
         for key, st in progress.answers.items():
-            row = existing.get(key)
+            row = rows.get(key)
             verdict = st.verdict.value if st.verdict else None
             if row is None:
                 if verdict is None and not st.skipped and not st.remark:
                     continue
-                uow.session.add(Answer(inspection_id=insp.id, item_key=key, verdict=verdict,
-                                       skipped=st.skipped, remark=st.remark, answered_at=now))
+                row = Answer(inspection_id=insp.id, item_key=key, verdict=verdict,
+                             skipped=st.skipped, remark=st.remark, answered_at=now)
+                uow.session.add(row)
+                rows[key] = row
             elif (row.verdict, row.skipped, row.remark) != (verdict, st.skipped, st.remark):
                 row.verdict, row.skipped, row.remark, row.answered_at = (
                     verdict, st.skipped, st.remark, now)
@@ -328,6 +348,7 @@ class InspectionService:
         insp.awaiting = progress.awaiting.value if progress.awaiting else None
         insp.updated_at = now
         await uow.session.flush()
+        return self._rebuild(insp, view.standard, progress, rows)
 
 
 def _rank(person: Person) -> int:

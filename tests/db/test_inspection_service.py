@@ -164,10 +164,6 @@ async def photo(
         return view
 
 
-def group_text(view: InspectionView, tasks: list[Task]) -> str:
-    return f"{view.site.name}: {len(tasks)} task(s)"
-
-
 async def submit(
     sessions: Sessions, service: InspectionService, pid: int, inspection_id: int, step: int,
     now: datetime,
@@ -175,7 +171,7 @@ async def submit(
     async with UnitOfWork(sessions) as uow:
         person = await uow.session.get(Person, pid)
         assert person is not None
-        done = await service.submit(uow, person, inspection_id, step, now, group_text)
+        done = await service.submit(uow, person, inspection_id, step, now)
         await uow.commit()
         return done.view, [task.id for task in done.tasks], done.notified_groups
 
@@ -369,17 +365,21 @@ async def test_walk_writes_one_answer_per_item_and_submit_locks(
         assert task.inspection_id == iid and item.number in task.title
     assert {hotel.item("3").deadline_days, hotel.item("9").deadline_days} == {14, 1}
 
-    # One notice per active group of the site's unit; none for the inactive or other unit.
+    # One card per task in each active group of the site's unit; none for the inactive group
+    # or another unit's. Item 9 has photo evidence, so its card is a photo; item 3's is text.
     assert groups == 1
-    assert [(m.chat_id, m.method) for m in outbox] == [(ACTIVE_GROUP, "sendMessage")]
-    assert outbox[0].params["text"] == "Hotel One: 2 task(s)"
+    assert sorted((m.chat_id, m.purpose, m.ref_id) for m in outbox) == sorted(
+        (ACTIVE_GROUP, "task_card", t.id) for t in tasks)
+    methods = {m.ref_id: m.method for m in outbox}
+    assert methods == {t.id: "sendPhoto" if t.item_key == "9" else "sendMessage"
+                       for t in tasks}
 
     # Submitting again is refused and creates nothing.
     with pytest.raises(StaleAction) as exc:
         await submit(sessions, service, INSPECTOR, iid, view.step, clock.now)
     assert exc.value.key == "inspect.already_submitted"
     assert await count(sessions, Task) == 2
-    assert await count(sessions, OutboxMessage) == 1
+    assert await count(sessions, OutboxMessage) == 2  # still one card per task
     # And the locked inspection takes no more answers.
     with pytest.raises(StaleAction) as exc2:
         await act(sessions, service, INSPECTOR, iid, view.step, "back", now=clock.now)

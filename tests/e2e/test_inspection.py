@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 from PIL import Image
 from sqlalchemy import func, select
 
@@ -82,6 +84,13 @@ async def test_full_hotel_inspection_creates_tasks_and_tells_the_unit(
         LIAISON_GROUP, predicate=lambda m: "整改任务 #" in body(m))
     assert "东岭皇冠假日酒店" in body(notice) and "期限" in body(notice)
     assert notice.get("photo") and any(d.endswith(":a") for _, d in buttons(notice))
+    assert "张督查" in body(notice)  # inspectors are named; residents never are
+    # The card's photo is the stored copy: no EXIF, no GPS, no camera serial reach the group.
+    largest = max(notice["photo"], key=lambda p: p["width"] * p["height"])
+    shown = await harness.sb.file_bytes(largest["file_id"])
+    with Image.open(io.BytesIO(shown)) as img:
+        assert not img.getexif()
+    assert b"SERIAL-123456789" not in shown and b"PhoneMaker" not in shown
 
     async with harness.sessions() as s:
         insp = (await s.scalars(select(Inspection))).one()

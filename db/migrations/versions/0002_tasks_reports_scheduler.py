@@ -61,12 +61,15 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['duplicate_of_id'], ['reports.id'], name=op.f('fk_reports_duplicate_of_id_reports')),
     sa.ForeignKeyConstraint(['reporter_id'], ['people.id'], name=op.f('fk_reports_reporter_id_people')),
     sa.ForeignKeyConstraint(['site_id'], ['sites.id'], name=op.f('fk_reports_site_id_sites')),
-    sa.ForeignKeyConstraint(['task_id'], ['tasks.id'], name=op.f('fk_reports_task_id_tasks'), use_alter=True),
     sa.ForeignKeyConstraint(['unit_id'], ['units.id'], name=op.f('fk_reports_unit_id_units')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_reports')),
     sa.UniqueConstraint('ticket', name=op.f('uq_reports_ticket'))
     )
     with op.batch_alter_table('reports', schema=None) as batch_op:
+        # reports.task_id and tasks.report_id point at each other: this one is added after
+        # the table exists (create_table leaves use_alter constraints out on PostgreSQL).
+        batch_op.create_foreign_key(batch_op.f('fk_reports_task_id_tasks'), 'tasks',
+                                    ['task_id'], ['id'])
         batch_op.create_index(batch_op.f('ix_reports_reporter_id'), ['reporter_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_reports_status'), ['status'], unique=False)
         batch_op.create_index(batch_op.f('ix_reports_unit_id'), ['unit_id'], unique=False)

@@ -1,0 +1,328 @@
+"""The rectification task lifecycle (整改闭环): states, actions, who may do what. Pure logic.
+
+    open ──accept──▶ accepted ──submit_fix──▶ fix_submitted ──verify_pass──▶ closed
+                        ▲                          │
+                        └──── returned ◀──verify_return   (closed ──reopen──▶ returned)
+
+`returned` is its own state rather than "accepted plus an event": the card, the lists and the
+scheduler must tell "rework after a failed check" (返工) from "not yet fixed", and a returned
+task needs no second 签收 — the unit goes straight to a new fix.
+
+Side flows keep the main state and carry a pending flag instead of a state of their own, so a
+task waiting for an admin's decision still counts as open for deadlines and escalation:
+
+- request_extension sets `extension_until` (the date asked for); grant_extension moves `due_at`
+  there, refuse_extension clears it.
+- not_ours records the unit's claim; the admin re-routes (reroute: the task starts over, open,
+  at the new unit) or keeps it where it is (refuse_reroute). Whether a claim is pending is
+  derived from the events, so it needs no column.
+- escalate is the scheduler's: it raises the escalation level and changes nothing else.
+
+Verification by the person who submitted the fix: an inspector may not check their own work;
+an admin may (somebody has to when the admin is the only one around), and the event is marked
+`self_verified` so the history and the card show it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Protocol, TypeVar
+
+from bot.domain.errors import DomainError, NotAllowed
+from bot.domain.roles import Role
+
+DEFAULT_RELAPSE_WEEKS = 8
+DEFAULT_EXTENSION_DAYS = 7
+MAX_EXTENSION_DAYS = 60
+MAX_TASK_DAYS = 90
+
+
+class TaskState(StrEnum):
+    OPEN = "open"
+    ACCEPTED = "accepted"
+    FIX_SUBMITTED = "fix_submitted"
+    RETURNED = "returned"
+    CLOSED = "closed"
+
+
+ACTIVE_STATES = (TaskState.OPEN, TaskState.ACCEPTED, TaskState.RETURNED, TaskState.FIX_SUBMITTED)
+# What the responsible unit still has to work on (fix_submitted waits for the verifier).
+UNIT_TODO_STATES = (TaskState.OPEN, TaskState.ACCEPTED, TaskState.RETURNED)
+
+
+class Action(StrEnum):
+    ACCEPT = "accept"
+    SUBMIT_FIX = "submit_fix"
+    VERIFY_PASS = "verify_pass"
+    VERIFY_RETURN = "verify_return"
+    REQUEST_EXTENSION = "request_extension"
+    GRANT_EXTENSION = "grant_extension"
+    REFUSE_EXTENSION = "refuse_extension"
+    NOT_OURS = "not_ours"
+    REROUTE = "reroute"
+    REFUSE_REROUTE = "refuse_reroute"
+    REOPEN = "reopen"
+    ESCALATE = "escalate"
+    CLOSE_AS_DUPLICATE = "close_as_duplicate"
+
+
+# What each action is called in the task's history (TaskEvent.action): past tense, as other
+# features read them ("task.changed" subscribers key on these). "created" and "note" (a fix
+# note written before the fix is submitted) are events without an action.
+EVENTS: Mapping[Action, str] = {
+    Action.ACCEPT: "accepted",
+    Action.SUBMIT_FIX: "fix_submitted",
+    Action.VERIFY_PASS: "verified",
+    Action.VERIFY_RETURN: "returned",
+    Action.REQUEST_EXTENSION: "extension_requested",
+    Action.GRANT_EXTENSION: "extension_granted",
+    Action.REFUSE_EXTENSION: "extension_refused",
+    Action.NOT_OURS: "not_ours",
+    Action.REROUTE: "rerouted",
+    Action.REFUSE_REROUTE: "reroute_refused",
+    Action.REOPEN: "reopened",
+    Action.ESCALATE: "escalated",
+    Action.CLOSE_AS_DUPLICATE: "closed_as_duplicate",
+}
+CREATED, NOTE = "created", "note"
+
+
+class Who(StrEnum):
+    UNIT = "unit"  # a member of the task's responsible unit, or an admin
+    VERIFIER = "verifier"  # an inspector or an admin
+    ADMIN = "admin"
+    SYSTEM = "system"  # the scheduler
+
+
+_ALL_ACTIVE = frozenset(ACTIVE_STATES)
+_UNIT_TODO = frozenset(UNIT_TODO_STATES)
+
+
+@dataclass(frozen=True)
+class Rule:
+    sources: frozenset[TaskState]
+    target: TaskState | None  # None: the state does not change
+    who: Who
+    reason_required: bool = False
+
+
+RULES: Mapping[Action, Rule] = {
+    Action.ACCEPT: Rule(frozenset({TaskState.OPEN}), TaskState.ACCEPTED, Who.UNIT),
+    Action.SUBMIT_FIX: Rule(frozenset({TaskState.ACCEPTED, TaskState.RETURNED}),
+                            TaskState.FIX_SUBMITTED, Who.UNIT),
+    Action.VERIFY_PASS: Rule(frozenset({TaskState.FIX_SUBMITTED}), TaskState.CLOSED,
+                             Who.VERIFIER),
+    Action.VERIFY_RETURN: Rule(frozenset({TaskState.FIX_SUBMITTED}), TaskState.RETURNED,
+                               Who.VERIFIER, reason_required=True),
+    Action.REQUEST_EXTENSION: Rule(_UNIT_TODO, None, Who.UNIT, reason_required=True),
+    Action.GRANT_EXTENSION: Rule(_ALL_ACTIVE, None, Who.ADMIN),
+    Action.REFUSE_EXTENSION: Rule(_ALL_ACTIVE, None, Who.ADMIN),
+    Action.NOT_OURS: Rule(_UNIT_TODO, None, Who.UNIT, reason_required=True),
+    Action.REROUTE: Rule(_ALL_ACTIVE, TaskState.OPEN, Who.ADMIN),
+    Action.REFUSE_REROUTE: Rule(_ALL_ACTIVE, None, Who.ADMIN),
+    Action.REOPEN: Rule(frozenset({TaskState.CLOSED}), TaskState.RETURNED, Who.ADMIN,
+                        reason_required=True),
+    Action.ESCALATE: Rule(_ALL_ACTIVE, None, Who.SYSTEM),
+    Action.CLOSE_AS_DUPLICATE: Rule(_ALL_ACTIVE, TaskState.CLOSED, Who.ADMIN,
+                                    reason_required=True),
+}
+
+VERIFY_ACTIONS = frozenset({Action.VERIFY_PASS, Action.VERIFY_RETURN})
+
+
+def may(who: Who, actor_role: Role | None, actor_is_unit_member: bool) -> bool:
+    """Whether someone with this role (None: the system) belongs to the group `who`."""
+    if who is Who.SYSTEM:
+        return actor_role is None
+    if actor_role is None:
+        return False
+    if actor_role >= Role.ADMIN:
+        return True
+    if who is Who.UNIT:
+        return actor_is_unit_member
+    if who is Who.VERIFIER:
+        return actor_role >= Role.INSPECTOR
+    return False
+
+
+def transition(
+    state: TaskState | str,
+    action: Action,
+    actor_role: Role | None,
+    actor_is_unit_member: bool,
+    actor_fixed_it: bool,
+    *,
+    extension_pending: bool = False,
+    reroute_pending: bool = False,
+) -> TaskState:
+    """The state after `action`, or DomainError naming why it is refused.
+
+    The state is checked before the role, so someone pressing a button that no longer fits is
+    told what happened to the task rather than that they lack a role.
+    """
+    state = TaskState(state)
+    rule = RULES[action]
+    if state not in rule.sources:
+        raise DomainError("task.not_allowed_in_state", state=state.value, action=action.value)
+    if not may(rule.who, actor_role, actor_is_unit_member):
+        raise NotAllowed("task.not_your_role", action=action.value, who=rule.who.value)
+    if action in VERIFY_ACTIONS and actor_fixed_it and actor_role is not Role.ADMIN:
+        raise NotAllowed("task.not_own_fix")
+    if action is Action.REQUEST_EXTENSION and extension_pending:
+        raise DomainError("task.extension_pending")
+    if action in (Action.GRANT_EXTENSION, Action.REFUSE_EXTENSION) and not extension_pending:
+        raise DomainError("task.no_extension_pending")
+    if action is Action.NOT_OURS and reroute_pending:
+        raise DomainError("task.reroute_pending")
+    if action is Action.REFUSE_REROUTE and not reroute_pending:
+        raise DomainError("task.no_reroute_pending")
+    return rule.target or state
+
+
+def self_verified(action: Action, actor_fixed_it: bool) -> bool:
+    """An admin checking a fix they submitted themselves: allowed, but said out loud."""
+    return action in VERIFY_ACTIONS and actor_fixed_it
+
+
+def require_reason(action: Action, reason: str | None) -> str | None:
+    """The reason, trimmed; DomainError when the action needs one and none was given."""
+    text = (reason or "").strip()
+    if RULES[action].reason_required and not text:
+        raise DomainError("task.reason_required")
+    return text or None
+
+
+def available(
+    state: TaskState | str,
+    actor_role: Role | None,
+    actor_is_unit_member: bool,
+    actor_fixed_it: bool,
+    *,
+    extension_pending: bool = False,
+    reroute_pending: bool = False,
+    candidates: Iterable[Action] = tuple(Action),
+) -> list[Action]:
+    """The actions this person could take now (the buttons that fit the state and person)."""
+    out = []
+    for action in candidates:
+        try:
+            transition(state, action, actor_role, actor_is_unit_member, actor_fixed_it,
+                       extension_pending=extension_pending, reroute_pending=reroute_pending)
+        except DomainError:
+            continue
+        out.append(action)
+    return out
+
+
+# ---- deadlines, relapses, escalation ------------------------------------------------------
+
+
+def is_overdue(state: TaskState | str, due_at: datetime, now: datetime) -> bool:
+    """Past the deadline and still the unit's to do (a submitted fix stops the clock)."""
+    return TaskState(state) in _UNIT_TODO and due_at < now
+
+
+def relapse_window(weeks: int) -> timedelta:
+    return timedelta(weeks=weeks)
+
+
+def is_relapse(closed_at: datetime | None, now: datetime, weeks: int) -> bool:
+    """The same site and item failing again within `weeks` of its task being closed (反弹)."""
+    return closed_at is not None and now - closed_at <= relapse_window(weeks)
+
+
+def parse_extension(text: str) -> tuple[int, str]:
+    """"7 等待材料" → (7, "等待材料"); without a leading number, the default number of days."""
+    head, _, rest = text.strip().partition(" ")
+    if head.isdigit():
+        days = int(head)
+        if not 1 <= days <= MAX_EXTENSION_DAYS:
+            raise DomainError("task.bad_extension_days", max=MAX_EXTENSION_DAYS)
+        return days, rest.strip()
+    return DEFAULT_EXTENSION_DAYS, text.strip()
+
+
+class HasParent(Protocol):
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def parent_id(self) -> int | None: ...
+
+
+U = TypeVar("U", bound=HasParent)
+
+
+def escalation_chain(units: Mapping[int, U] | Iterable[U], unit: U) -> list[U]:
+    """The unit and its ancestors up to the root (a cycle in bad data stops the walk)."""
+    by_id = units if isinstance(units, Mapping) else {u.id: u for u in units}
+    chain = [unit]
+    seen = {unit.id}
+    current = unit
+    while current.parent_id is not None and current.parent_id not in seen:
+        parent = by_id.get(current.parent_id)
+        if parent is None:
+            break
+        chain.append(parent)
+        seen.add(parent.id)
+        current = parent
+    return chain
+
+
+def escalation_target(
+    units: Mapping[int, U] | Iterable[U], unit: U, level: int
+) -> U | None:
+    """Level 1 is the unit's parent, level 2 its parent's parent, …, capped at the root.
+
+    None for level 0 or below (nobody above is involved) and for a root unit (nobody above it).
+    """
+    if level <= 0:
+        return None
+    chain = escalation_chain(units, unit)
+    if len(chain) == 1:
+        return None
+    return chain[min(level, len(chain) - 1)]
+
+
+# ---- /tasks filters -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TaskFilter:
+    unit_query: str | None = None
+    states: tuple[TaskState, ...] = ()
+    overdue: bool = False
+    task_id: int | None = None
+
+
+def parse_filter(args: Iterable[str]) -> TaskFilter:
+    """"/tasks overdue", "/tasks unit 后祁街社区", "/tasks state fix_submitted", "/tasks 12"."""
+    words = list(args)
+    unit: str | None = None
+    states: list[TaskState] = []
+    overdue = False
+    task_id: int | None = None
+    i = 0
+    while i < len(words):
+        word = words[i].lower().lstrip("#")
+        if word in ("overdue", "逾期"):
+            overdue = True
+        elif word in ("unit", "单位") and i + 1 < len(words):
+            unit = words[i + 1]
+            i += 1
+        elif word in ("state", "状态") and i + 1 < len(words):
+            try:
+                states.append(TaskState(words[i + 1].lower()))
+            except ValueError:
+                raise DomainError("task.bad_state", state=words[i + 1],
+                                  states=", ".join(s.value for s in TaskState)) from None
+            i += 1
+        elif word.isdigit():
+            task_id = int(word)
+        else:
+            raise DomainError("task.bad_filter")
+        i += 1
+    return TaskFilter(unit, tuple(states), overdue, task_id)

@@ -1,0 +1,367 @@
+"""What residents and units see of a report: texts and inline keyboards (HTML, catalogue-only).
+
+Callback data: "rp:<report>:<action>[:<arg>]" on the resident's side, "rg:<report>:<action>
+[:<arg>]" on the group's side; always under Telegram's 64 bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from telegram import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    ReplyKeyboardMarkup,
+)
+
+from bot.callbacks import pack
+from bot.domain import reports as dom
+from bot.domain.errors import StaleAction
+from bot.domain.reports import Category, ReportingConfig
+from bot.i18n import Html, h, t
+from db.models import Report, Site, Unit
+
+if TYPE_CHECKING:
+    from bot.services.reports import Candidate, DraftView, Followed, ReportLine
+
+Screen = tuple[str, InlineKeyboardMarkup | None]
+RESIDENT = "rp"
+GROUP = "rg"
+MAX_SITES = 10
+
+
+def rp(report_id: int, action: str, arg: object | None = None) -> str:
+    return pack(RESIDENT, report_id, action) if arg is None else pack(
+        RESIDENT, report_id, action, arg)
+
+
+def rg(report_id: int, action: str, arg: object | None = None) -> str:
+    return pack(GROUP, report_id, action) if arg is None else pack(GROUP, report_id, action, arg)
+
+
+def parse(data: str, prefix: str) -> tuple[int, str, str | None]:
+    """(report id, action, argument) of a press; anything malformed is a stale button."""
+    parts = data.split(":")
+    if len(parts) in (3, 4) and parts[0] == prefix and parts[1].isdigit() and parts[2]:
+        return int(parts[1]), parts[2], parts[3] if len(parts) == 4 else None
+    raise StaleAction("error.stale_button")
+
+
+def _kb(*rows: Sequence[tuple[str, str]]) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(text, callback_data=data) for text, data in row]
+         for row in rows if row])
+
+
+def cat_name(lang: str, cat: Category | None, code: str | None = None) -> str:
+    if cat is not None:
+        return cat.name(lang)
+    return t(lang, "reports.category_other") if code is None else code
+
+
+def fmt_time(when: datetime | None, tz: ZoneInfo) -> str:
+    return "—" if when is None else when.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+
+
+def place_text(lang: str, report: Report, site: Site | None) -> Html:
+    """Where it is: the site, the typed address, and a map link when there is a point."""
+    parts: list[str] = []
+    if site is not None:
+        parts.append(h(site.name))
+        if site.address:
+            parts.append(h(site.address))
+    elif report.address:
+        parts.append(h(report.address))
+    if report.latitude is not None and report.longitude is not None:
+        link = dom.map_link(report.latitude, report.longitude)
+        parts.append(t(lang, "reports.map_link", url=Html(h(link)),
+                       lat=f"{report.latitude:.5f}", lon=f"{report.longitude:.5f}"))
+    return Html(" · ".join(parts) if parts else t(lang, "reports.no_place"))
+
+
+# Literal keys, so the catalogue check sees every one of them.
+STATUS_KEYS = {
+    dom.DRAFT: "reports.status.draft", dom.SUBMITTED: "reports.status.submitted",
+    dom.ACCEPTED: "reports.status.accepted", dom.FIXED: "reports.status.fixed",
+    dom.REJECTED: "reports.status.rejected", dom.DUPLICATE: "reports.status.duplicate",
+    dom.CONFIRMED: "reports.status.confirmed", dom.CLOSED: "reports.status.closed",
+}
+REJECT_KEYS = {
+    "unclear": "reports.reject.unclear", "not_a_problem": "reports.reject.not_a_problem",
+    "already_fixed": "reports.reject.already_fixed", "not_public": "reports.reject.not_public",
+    "outside": "reports.reject.outside",
+}
+
+
+def status_label(lang: str, status: str) -> str:
+    return t(lang, STATUS_KEYS.get(status, "reports.status.submitted"))
+
+
+def reject_reason(lang: str, code: str | None) -> str:
+    return t(lang, REJECT_KEYS.get(code or "", "reports.reject.unclear"))
+
+
+# ---- the resident's draft ---------------------------------------------------------------------
+
+
+def ask_photos(lang: str, config: ReportingConfig) -> str:
+    return t(lang, "reports.ask_photos", max=config.max_photos)
+
+
+def photos_screen(lang: str, view: DraftView, config: ReportingConfig) -> Screen:
+    """After photos: how many, and the categories to choose from."""
+    report = view.report
+    buttons = [(c.name(lang), rp(report.id, "c", c.code)) for c in config.categories]
+    rows = [buttons[i:i + 2] for i in range(0, len(buttons), 2)]
+    more = (t(lang, "reports.more_photos", max=config.max_photos)
+            if view.photos < config.max_photos else t(lang, "reports.photos_full"))
+    text = t(lang, "reports.photos_received", count=view.photos, max=config.max_photos)
+    return f"{text}\n{more}\n\n{t(lang, 'reports.choose_category')}", _kb(
+        *rows, [(t(lang, "reports.button.cancel"), rp(report.id, "cancel"))])
+
+
+def photos_done_text(lang: str, view: DraftView) -> str:
+    """The photos message once a category is chosen (its buttons are gone)."""
+    return t(lang, "reports.photos_and_category", count=view.photos,
+             category=cat_name(lang, view.category, view.report.category))
+
+
+def location_keyboard(lang: str) -> ReplyKeyboardMarkup:
+    return ReplyKeyboardMarkup(
+        [[KeyboardButton(t(lang, "button.share_location"), request_location=True)]],
+        resize_keyboard=True, one_time_keyboard=True)
+
+
+def place_screen(lang: str, view: DraftView) -> Screen:
+    report = view.report
+    cat = view.category
+    head = t(lang, "reports.category_chosen", category=cat_name(lang, cat, report.category))
+    return f"{head}\n\n{t(lang, 'reports.ask_place')}", _kb(
+        [(t(lang, "reports.button.known_sites"), rp(report.id, "list"))],
+        [(t(lang, "reports.button.cancel"), rp(report.id, "cancel"))])
+
+
+def site_list_screen(lang: str, report: Report, sites: Sequence[Site], typed: bool) -> Screen:
+    """Known sites to pick from (matching a typed address, or the first of the list)."""
+    rows: list[list[tuple[str, str]]] = [[(s.name, rp(report.id, "s", s.id))]
+                                         for s in sites[:MAX_SITES]]
+    if typed and report.address:
+        text = t(lang, "reports.sites_matching", address=report.address)
+        rows.append([(t(lang, "reports.button.use_typed", address=report.address[:30]),
+                      rp(report.id, "typed"))])
+    else:
+        text = t(lang, "reports.sites_list")
+    rows.append([(t(lang, "reports.button.cancel"), rp(report.id, "cancel"))])
+    return text, _kb(*rows)
+
+
+def description_screen(lang: str, view: DraftView) -> Screen:
+    report = view.report
+    head = t(lang, "reports.place_set", place=place_text(lang, report, view.site))
+    return f"{head}\n\n{t(lang, 'reports.ask_description', max=dom.MAX_DESCRIPTION)}", _kb(
+        [(t(lang, "reports.button.skip"), rp(report.id, "skip"))],
+        [(t(lang, "reports.button.cancel"), rp(report.id, "cancel"))])
+
+
+def confirm_screen(lang: str, view: DraftView) -> Screen:
+    """The summary before submitting, with earlier reports that look like the same problem."""
+    report = view.report
+    lines = [
+        t(lang, "reports.confirm_title"),
+        t(lang, "reports.line.photos", count=view.photos),
+        t(lang, "reports.line.category", category=cat_name(lang, view.category,
+                                                           report.category)),
+        t(lang, "reports.line.place", place=place_text(lang, report, view.site)),
+        t(lang, "reports.line.description",
+          description=report.description or t(lang, "reports.no_description")),
+    ]
+    rows: list[list[tuple[str, str]]] = []
+    if view.candidates:
+        lines.append("")
+        lines.append(t(lang, "reports.maybe_same", count=len(view.candidates)))
+        for c in view.candidates:
+            lines.append(t(lang, "reports.candidate", ticket=c.ticket, followers=c.followers))
+            rows.append([(t(lang, "reports.button.same_as", ticket=c.ticket),
+                          rp(report.id, "f", c.report_id))])
+        rows.append([(t(lang, "reports.button.submit_new"), rp(report.id, "submit"))])
+    else:
+        lines.append("")
+        lines.append(t(lang, "reports.confirm_hint"))
+        rows.append([(t(lang, "reports.button.submit"), rp(report.id, "submit"))])
+    rows.append([(t(lang, "reports.button.change_place"), rp(report.id, "place")),
+                 (t(lang, "reports.button.cancel"), rp(report.id, "cancel"))])
+    return "\n".join(lines), _kb(*rows)
+
+
+def draft_screen(lang: str, view: DraftView, config: ReportingConfig) -> Screen:
+    """The screen for whatever step the draft is at (after /report, or a restart)."""
+    step = view.report.step
+    if view.photos == 0:
+        return ask_photos(lang, config), _kb(
+            [(t(lang, "reports.button.cancel"), rp(view.report.id, "cancel"))])
+    if step == dom.STEP_PHOTOS:
+        return photos_screen(lang, view, config)
+    if step == dom.STEP_PLACE:
+        return place_screen(lang, view)
+    if step == dom.STEP_PLACE_PICK:
+        return site_list_screen(lang, view.report, view.sites, typed=True)
+    if step == dom.STEP_DESCRIPTION:
+        return description_screen(lang, view)
+    return confirm_screen(lang, view)
+
+
+def submitted_text(lang: str, report: Report, unit: Unit) -> str:
+    return t(lang, "reports.submitted", ticket=report.ticket or "",
+             unit=unit.name_en if lang == "en" and unit.name_en else unit.name_zh)
+
+
+def followed_text(lang: str, followed: Followed) -> str:
+    key = "reports.followed_own" if followed.own else "reports.followed"
+    return t(lang, key, ticket=followed.target.ticket or "", count=followed.followers)
+
+
+def my_reports_text(lang: str, lines: Sequence[ReportLine], config: ReportingConfig,
+                    tz: ZoneInfo) -> str:
+    if not lines:
+        return t(lang, "reports.mine_empty")
+    out = [t(lang, "reports.mine_title")]
+    for line in lines:
+        r = line.report
+        out.append(t(lang, "reports.mine_line_following" if line.following
+                     else "reports.mine_line",
+                     ticket=r.ticket or "", category=cat_name(lang, config.category(r.category),
+                                                              r.category),
+                     status=status_label(lang, r.status), date=fmt_time(r.submitted_at, tz)))
+    return "\n".join(out)
+
+
+# ---- the unit's group -------------------------------------------------------------------------
+
+
+def photo_caption(lang: str, report: Report, cat: Category | None, count: int) -> str:
+    return t(lang, "reports.group.photo_caption", ticket=report.ticket or "",
+             category=cat_name(lang, cat, report.category), count=count)
+
+
+def group_card(
+    lang: str, report: Report, cat: Category | None, site: Site | None, unit: Unit,
+    resident: int, followers: int, photos: int,
+) -> tuple[str, InlineKeyboardMarkup]:
+    """The report as the unit's group sees it: never who the resident is."""
+    lines = [
+        t(lang, "reports.group.title", ticket=report.ticket or ""),
+        t(lang, "reports.line.category", category=cat_name(lang, cat, report.category)),
+        t(lang, "reports.line.place", place=place_text(lang, report, site)),
+        t(lang, "reports.line.description",
+          description=report.description or t(lang, "reports.no_description")),
+        t(lang, "reports.line.photos", count=photos),
+        t(lang, "reports.group.unit", unit=unit.name_zh),
+        t(lang, "reports.group.reporter", number=resident),
+    ]
+    if followers:
+        lines.append(t(lang, "reports.group.followers", count=followers))
+    if cat is not None:
+        lines.append(t(lang, "reports.group.deadline_days", days=cat.deadline_days))
+    return "\n".join(lines), group_keyboard(lang, report.id)
+
+
+def group_keyboard(lang: str, report_id: int) -> InlineKeyboardMarkup:
+    return _kb(
+        [(t(lang, "reports.button.accept"), rg(report_id, "acc")),
+         (t(lang, "reports.button.reject"), rg(report_id, "rej"))],
+        [(t(lang, "reports.button.duplicate"), rg(report_id, "dup")),
+         (t(lang, "reports.button.reroute"), rg(report_id, "rr"))],
+    )
+
+
+def reject_keyboard(lang: str, report_id: int) -> InlineKeyboardMarkup:
+    rows = [[(reject_reason(lang, code), rg(report_id, "why", code))]
+            for code in dom.REJECT_REASONS]
+    return _kb(*rows, [(t(lang, "reports.button.back"), rg(report_id, "back"))])
+
+
+def duplicate_keyboard(lang: str, report_id: int,
+                       candidates: Sequence[Candidate]) -> InlineKeyboardMarkup:
+    rows = [[(t(lang, "reports.button.duplicate_of", ticket=c.ticket),
+              rg(report_id, "of", c.report_id))] for c in candidates]
+    return _kb(*rows, [(t(lang, "reports.button.back"), rg(report_id, "back"))])
+
+
+def reroute_keyboard(lang: str, report_id: int, units: Sequence[Unit]) -> InlineKeyboardMarkup:
+    names = [(u.name_en if lang == "en" and u.name_en else u.name_zh, u.id) for u in units[:20]]
+    rows = [[(name, rg(report_id, "to", uid))] for name, uid in names]
+    return _kb(*rows, [(t(lang, "reports.button.back"), rg(report_id, "back"))])
+
+
+def decided_text(card: str, lang: str, key: str, **values: object) -> str:
+    """The card as it was, with the decision below it (the buttons are gone)."""
+    return f"{card}\n\n{t(lang, key, **values)}"
+
+
+def group_follow_notice(lang: str, report: Report, cat: Category | None, count: int) -> str:
+    return t(lang, "reports.group.follow_notice", ticket=report.ticket or "",
+             category=cat_name(lang, cat, report.category), count=count)
+
+
+def group_confirmed(lang: str, report: Report) -> str:
+    return t(lang, "reports.group.confirmed", ticket=report.ticket or "")
+
+
+def group_disputed(lang: str, report: Report) -> str:
+    return t(lang, "reports.group.disputed", ticket=report.ticket or "")
+
+
+# ---- pushed to the reporter and followers -----------------------------------------------------
+
+
+def push_accepted(lang: str, report: Report, cat: Category | None, due: datetime,
+                  tz: ZoneInfo) -> str:
+    return t(lang, "reports.push.accepted", ticket=report.ticket or "",
+             category=cat_name(lang, cat, report.category), due=fmt_time(due, tz))
+
+
+def push_rejected(lang: str, report: Report, cat: Category | None) -> str:
+    return t(lang, "reports.push.rejected", ticket=report.ticket or "",
+             category=cat_name(lang, cat, report.category),
+             reason=reject_reason(lang, report.reason))
+
+
+def push_duplicate(lang: str, report: Report, original: Report) -> str:
+    return t(lang, "reports.push.duplicate", ticket=report.ticket or "",
+             original=original.ticket or "")
+
+
+def push_fixed(lang: str, report: Report, cat: Category | None, until: datetime | None,
+               tz: ZoneInfo) -> str:
+    return t(lang, "reports.push.fixed", ticket=report.ticket or "",
+             category=cat_name(lang, cat, report.category), until=fmt_time(until, tz))
+
+
+def push_closed(lang: str, report: Report, cat: Category | None) -> str:
+    return t(lang, "reports.push.closed", ticket=report.ticket or "",
+             category=cat_name(lang, cat, report.category))
+
+
+def push_reopened(lang: str, report: Report, cat: Category | None) -> str:
+    return t(lang, "reports.push.reopened", ticket=report.ticket or "",
+             category=cat_name(lang, cat, report.category))
+
+
+def push_deadline(lang: str, report: Report, cat: Category | None, due: datetime,
+                  tz: ZoneInfo) -> str:
+    return t(lang, "reports.push.deadline", ticket=report.ticket or "",
+             category=cat_name(lang, cat, report.category), due=fmt_time(due, tz))
+
+
+def push_in_progress(lang: str, report: Report, cat: Category | None) -> str:
+    return t(lang, "reports.push.in_progress", ticket=report.ticket or "",
+             category=cat_name(lang, cat, report.category))
+
+
+def confirm_keyboard(lang: str, report: Report) -> InlineKeyboardMarkup:
+    return _kb([(t(lang, "reports.button.fixed_ok"), rp(report.id, "ok")),
+                (t(lang, "reports.button.still_there"), rp(report.id, "still"))])

@@ -1,0 +1,400 @@
+"""What a task looks like: its card in the unit's group, its history, the /tasks list.
+
+Pure rendering (no Telegram objects): a card is HTML text plus rows of (label, callback data),
+so the service can queue it through the outbox as JSON and the handlers can turn it into an
+InlineKeyboardMarkup. Cards in groups are in Chinese, the campaign's working language (as the
+inspection notice was); private replies use the reader's language.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from bot.domain.errors import DomainError, StaleAction
+from bot.domain.tasks import CREATED, EVENTS, NOTE, Action, TaskState, is_overdue
+from bot.i18n import Html, h, t
+
+GROUP_LANG = "zh-hans"
+CAPTION_LIMIT = 1024  # Telegram's limit for a photo caption, counted after HTML parsing
+TEXT_LIMIT = 4096
+PREFIX = "t"
+
+# Callback codes: t:<task>:<version>:<code>. Short, so the data stays far below 64 bytes.
+CODES: dict[str, Action] = {
+    "a": Action.ACCEPT,
+    "f": Action.SUBMIT_FIX,
+    "x": Action.REQUEST_EXTENSION,
+    "n": Action.NOT_OURS,
+    "p": Action.VERIFY_PASS,
+    "r": Action.VERIFY_RETURN,
+    "g": Action.GRANT_EXTENSION,
+    "d": Action.REFUSE_EXTENSION,
+    "m": Action.REROUTE,
+    "k": Action.REFUSE_REROUTE,
+    "o": Action.REOPEN,
+}
+ACTION_CODES = {a: c for c, a in CODES.items()}
+# Further codes that are not lifecycle actions of their own.
+DONE = "done"  # the fix's after-photos are all sent: submit it
+VERDICT_CODES = {"vc": "compliant", "vb": "basic", "vn": "noncompliant"}
+CANCEL = "q"  # leave the input this person was asked for
+
+STATE_ICONS = {
+    TaskState.OPEN: "🔴", TaskState.ACCEPTED: "🟠", TaskState.FIX_SUBMITTED: "🔵",
+    TaskState.RETURNED: "🟣", TaskState.CLOSED: "🟢",
+}
+
+# Catalogue keys, spelled out so a test can check every one exists in both languages.
+STATE_KEYS = {
+    TaskState.OPEN: "task.state.open",
+    TaskState.ACCEPTED: "task.state.accepted",
+    TaskState.FIX_SUBMITTED: "task.state.fix_submitted",
+    TaskState.RETURNED: "task.state.returned",
+    TaskState.CLOSED: "task.state.closed",
+}
+ACTION_KEYS = {
+    Action.ACCEPT: "task.action.accept",
+    Action.SUBMIT_FIX: "task.action.submit_fix",
+    Action.VERIFY_PASS: "task.action.verify_pass",
+    Action.VERIFY_RETURN: "task.action.verify_return",
+    Action.REQUEST_EXTENSION: "task.action.request_extension",
+    Action.GRANT_EXTENSION: "task.action.grant_extension",
+    Action.REFUSE_EXTENSION: "task.action.refuse_extension",
+    Action.NOT_OURS: "task.action.not_ours",
+    Action.REROUTE: "task.action.reroute",
+    Action.REFUSE_REROUTE: "task.action.refuse_reroute",
+    Action.REOPEN: "task.action.reopen",
+    Action.ESCALATE: "task.action.escalate",
+    Action.CLOSE_AS_DUPLICATE: "task.action.close_as_duplicate",
+}
+EVENT_KEYS = {**{EVENTS[a]: k for a, k in ACTION_KEYS.items()},
+              CREATED: "task.action.created", NOTE: "task.action.note"}
+BUTTON_KEYS = {
+    Action.ACCEPT: "task.button.accept",
+    Action.SUBMIT_FIX: "task.button.submit_fix",
+    Action.REQUEST_EXTENSION: "task.button.request_extension",
+    Action.NOT_OURS: "task.button.not_ours",
+    Action.VERIFY_PASS: "task.button.verify_pass",
+    Action.VERIFY_RETURN: "task.button.verify_return",
+    Action.GRANT_EXTENSION: "task.button.grant_extension",
+    Action.REFUSE_EXTENSION: "task.button.refuse_extension",
+    Action.REROUTE: "task.button.reroute",
+    Action.REFUSE_REROUTE: "task.button.refuse_reroute",
+    Action.REOPEN: "task.button.reopen",
+}
+WHO_KEYS = {"unit": "task.who.unit", "verifier": "task.who.verifier",
+            "admin": "task.who.admin", "system": "task.who.system"}
+SOURCE_KEYS = {"inspection": "task.source.inspection", "report": "task.source.report",
+               "finding": "task.source.finding"}
+VERDICT_KEYS = {"compliant": "verdict.compliant", "basic": "verdict.basic",
+                "noncompliant": "verdict.noncompliant"}
+
+Rows = list[list[tuple[str, str]]]
+
+
+def default_tz() -> ZoneInfo:
+    """The campaign's time zone, read as Settings reads it (the service has no Settings)."""
+    return ZoneInfo(os.environ.get("WENMING_TIMEZONE", "").strip() or "Asia/Shanghai")
+
+
+def data(task_id: int, version: int, code: str) -> str:
+    value = f"{PREFIX}:{task_id}:{version}:{code}"
+    assert len(value.encode()) <= 64, value
+    return value
+
+
+@dataclass(frozen=True)
+class Press:
+    task_id: int
+    version: int
+    code: str
+
+    @property
+    def action(self) -> Action | None:
+        return CODES.get(self.code)
+
+
+def parse(value: str) -> Press:
+    """Parse t:<task>:<version>:<code>; anything else is a stale button, never a crash."""
+    parts = value.split(":")
+    if len(parts) == 4 and parts[0] == PREFIX and parts[1].isdigit() and parts[2].isdigit():
+        code = parts[3]
+        if code in CODES or code in VERDICT_CODES or code in (DONE, CANCEL):
+            return Press(int(parts[1]), int(parts[2]), code)
+    raise StaleAction("task.stale")
+
+
+@dataclass(frozen=True)
+class EventLine:
+    at: datetime
+    actor: str | None  # a name; None for the system or a resident (never named)
+    actor_id: int | None
+    action: str
+    reason: str | None
+    data: dict[str, object]
+
+
+@dataclass(frozen=True)
+class TaskData:
+    """A task with everything its card and history need, read inside one unit of work."""
+
+    id: int
+    version: int
+    state: TaskState
+    source: str
+    title: str
+    description: str
+    unit_name: str
+    unit_id: int
+    site_name: str | None
+    due_at: datetime
+    extension_until: datetime | None
+    escalation_level: int
+    escalation_unit: str | None
+    reopen_count: int
+    relapse_of_id: int | None
+    relapse_closed_at: datetime | None
+    inspector: str | None  # for inspection tasks only (inspectors' names are fine in groups)
+    before_file_ids: tuple[str, ...]
+    after_file_ids: tuple[str, ...]
+    before_shas: tuple[str, ...]
+    after_shas: tuple[str, ...]
+    reroute_claim: str | None
+    events: tuple[EventLine, ...] = field(default_factory=tuple)
+    item_text: str | None = None  # the checklist item, for re-asking at verification
+
+    @property
+    def has_photos(self) -> bool:
+        return bool(self.before_file_ids or self.after_file_ids)
+
+
+@dataclass(frozen=True)
+class Card:
+    text: str
+    rows: Rows
+    # The stored (metadata-free) photo the first card shows; None: a text message. Never a
+    # file_id from a user's upload: a photo sent as a file keeps its EXIF and GPS there.
+    photo_sha: str | None
+
+    def markup(self) -> dict[str, object] | None:
+        """The inline keyboard as the Bot API's JSON (for the outbox)."""
+        if not self.rows:
+            return None
+        return {"inline_keyboard": [[{"text": label, "callback_data": cb} for label, cb in row]
+                                    for row in self.rows]}
+
+
+def _local(when: datetime, tz: ZoneInfo) -> str:
+    return when.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+
+
+def _short(when: datetime, tz: ZoneInfo) -> str:
+    return when.astimezone(tz).strftime("%m-%d %H:%M")
+
+
+def clip(text: str, n: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def time_left(lang: str, task: TaskData, now: datetime) -> str:
+    if task.state is TaskState.CLOSED:
+        return ""
+    if task.state is TaskState.FIX_SUBMITTED:
+        return t(lang, "task.card.awaiting_check")
+    delta = task.due_at - now
+    if is_overdue(task.state, task.due_at, now):
+        return t(lang, "task.card.overdue", span=_span(lang, -delta))
+    return t(lang, "task.card.left", span=_span(lang, delta))
+
+
+def _span(lang: str, delta: timedelta) -> str:
+    hours = max(int(delta.total_seconds() // 3600), 0)
+    days, hours = divmod(hours, 24)
+    if days:
+        return t(lang, "task.span.days_hours", days=days, hours=hours)
+    minutes = max(int(delta.total_seconds() // 60), 0)
+    if hours:
+        return t(lang, "task.span.hours", hours=hours)
+    return t(lang, "task.span.minutes", minutes=minutes)
+
+
+def state_label(lang: str, state: TaskState | str) -> str:
+    state = TaskState(state)
+    return f"{STATE_ICONS[state]} {t(lang, STATE_KEYS[state])}"
+
+
+def event_line(lang: str, e: EventLine, tz: ZoneInfo, *, reason_chars: int = 60) -> str:
+    key = EVENT_KEYS.get(e.action)
+    label = t(lang, key) if key else h(e.action)
+    if e.actor_id is None:
+        who = t(lang, "task.who.system")
+    else:
+        # Residents are never named (a resident disputing a fix reopens the task).
+        who = h(e.actor) if e.actor else t(lang, "task.who.resident")
+    line = f"{_short(e.at, tz)} {who} {label}"
+    if e.action == EVENTS[Action.ESCALATE] and "level" in e.data:
+        line += " " + t(lang, "task.card.level", level=str(e.data["level"]))
+    verdict = e.data.get("verdict")
+    if isinstance(verdict, str) and verdict in VERDICT_KEYS:
+        line += f"（{t(lang, VERDICT_KEYS[verdict])}）"
+    if e.data.get("self_verified"):
+        line += " " + t(lang, "task.card.self_verified")
+    photos = e.data.get("photos")
+    if isinstance(photos, list) and photos:
+        line += " " + t(lang, "task.card.photos_short", count=len(photos))
+    if e.reason:
+        line += f"：{h(clip(e.reason, reason_chars))}"
+    return line
+
+
+def card_lines(lang: str, task: TaskData, now: datetime, tz: ZoneInfo, *,
+               history: int = 3) -> list[str]:
+    lines = [t(lang, "task.card.title", id=task.id) + " · " + state_label(lang, task.state)]
+    if task.relapse_of_id is not None:
+        lines.append(t(lang, "task.card.relapse", id=task.relapse_of_id,
+                       closed=_local(task.relapse_closed_at, tz) if task.relapse_closed_at
+                       else "—"))
+    if task.reopen_count:
+        lines.append(t(lang, "task.card.rework", count=task.reopen_count))
+    lines.append(t(lang, "task.card.problem", title=clip(task.title, 200)))
+    if task.description:
+        lines.append(f"<i>{h(clip(task.description, 200))}</i>")
+    if task.site_name:
+        lines.append(t(lang, "task.card.site", site=clip(task.site_name, 60)))
+    lines.append(t(lang, "task.card.unit", unit=clip(task.unit_name, 60)))
+    source = t(lang, SOURCE_KEYS.get(task.source, "task.source.finding"))
+    if task.inspector:
+        source += f"（{h(task.inspector)}）"
+    lines.append(t(lang, "task.card.source", source=Html(source)))
+    if task.state is not TaskState.CLOSED:
+        lines.append(t(lang, "task.card.due", due=_local(task.due_at, tz),
+                       left=Html(time_left(lang, task, now))))
+    if task.escalation_level and task.state is not TaskState.CLOSED:
+        lines.append(t(lang, "task.card.escalated", level=task.escalation_level,
+                       unit=task.escalation_unit or "—"))
+    if task.extension_until is not None:
+        lines.append(t(lang, "task.card.extension_pending",
+                       until=_local(task.extension_until, tz)))
+    if task.reroute_claim is not None:
+        lines.append(t(lang, "task.card.reroute_pending", reason=clip(task.reroute_claim, 100)))
+    if task.before_file_ids or task.after_file_ids:
+        lines.append(t(lang, "task.card.photos", before=len(task.before_file_ids),
+                       after=len(task.after_file_ids)))
+    recent = task.events[-history:] if history else ()
+    if recent:
+        lines.append("")
+        lines += [event_line(lang, e, tz) for e in recent]
+    return lines
+
+
+def shown_length(html_text: str) -> int:
+    """Characters Telegram counts: tags dropped, entities decoded."""
+    return len(html.unescape(re.sub(r"<[^>]+>", "", html_text)))
+
+
+def fit(lines: list[str], limit: int) -> str:
+    """Join lines, dropping the oldest history lines first, then clipping, to fit `limit`."""
+    text = "\n".join(lines)
+    work = list(lines)
+    while shown_length(text) > limit and len(work) > 6:
+        del work[-len(work) + 6]  # history sits at the end: drop from its oldest line on
+        text = "\n".join(work)
+    if shown_length(text) > limit:
+        text = h(clip(html.unescape(re.sub(r"<[^>]+>", "", text)), limit))
+    return text
+
+
+def card_rows(task: TaskData) -> Rows:
+    """The buttons that fit the state. A group message shows everyone the same buttons; who
+    may press them is checked on the press, with a clear refusal."""
+    lang = GROUP_LANG
+
+    def b(action: Action) -> tuple[str, str]:
+        return t(lang, BUTTON_KEYS[action]), data(task.id, task.version, ACTION_CODES[action])
+
+    rows: Rows = []
+    if task.state is TaskState.OPEN:
+        rows.append([b(Action.ACCEPT)])
+        rows.append([b(Action.REQUEST_EXTENSION), b(Action.NOT_OURS)])
+    elif task.state in (TaskState.ACCEPTED, TaskState.RETURNED):
+        rows.append([b(Action.SUBMIT_FIX)])
+        rows.append([b(Action.REQUEST_EXTENSION), b(Action.NOT_OURS)])
+    elif task.state is TaskState.FIX_SUBMITTED:
+        rows.append([b(Action.VERIFY_PASS), b(Action.VERIFY_RETURN)])
+    if task.state is not TaskState.CLOSED:
+        if task.extension_until is not None:
+            rows.append([b(Action.GRANT_EXTENSION), b(Action.REFUSE_EXTENSION)])
+        if task.reroute_claim is not None:
+            rows.append([b(Action.REROUTE), b(Action.REFUSE_REROUTE)])
+        # An extension or a claim is asked once; hide the button while one waits.
+        for row in rows:
+            row[:] = [(label, cb) for label, cb in row
+                      if not (task.extension_until is not None and cb.endswith(":x"))
+                      and not (task.reroute_claim is not None and cb.endswith(":n"))]
+    return [row for row in rows if row]
+
+
+def card(task: TaskData, now: datetime, tz: ZoneInfo | None = None) -> Card:
+    """The task's card in its unit's group."""
+    tz = tz or default_tz()
+    lines = card_lines(GROUP_LANG, task, now, tz)
+    photo = (task.before_shas or task.after_shas or (None,))[0]
+    text = fit(lines, CAPTION_LIMIT if photo else TEXT_LIMIT)
+    return Card(text, card_rows(task), photo)
+
+
+def moved_card(task: TaskData, old_unit: str, tz: ZoneInfo | None = None) -> str:
+    """What an old card says once the task has been re-routed to another unit's group."""
+    lang = GROUP_LANG
+    return "\n".join([
+        t(lang, "task.card.title", id=task.id),
+        t(lang, "task.card.problem", title=clip(task.title, 200)),
+        t(lang, "task.card.moved", old=old_unit, unit=task.unit_name),
+    ])
+
+
+def history_text(lang: str, task: TaskData, now: datetime, tz: ZoneInfo) -> str:
+    lines = card_lines(lang, task, now, tz, history=0)
+    lines += ["", t(lang, "task.history_title")]
+    lines += [event_line(lang, e, tz, reason_chars=300) for e in task.events]
+    return fit(lines, TEXT_LIMIT)
+
+
+def list_line(lang: str, task: TaskData, now: datetime, tz: ZoneInfo) -> str:
+    left = time_left(lang, task, now)
+    relapse = " " + t(lang, "task.list.relapse") if task.relapse_of_id else ""
+    return t(lang, "task.list.line", id=task.id, state=Html(state_label(lang, task.state)),
+             title=clip(task.title, 40), unit=clip(task.unit_name, 20),
+             due=_short(task.due_at, tz), left=Html(left)) + relapse
+
+
+def explain(lang: str, error: DomainError) -> str:
+    """A task refusal with its state, action and role names translated."""
+    values: dict[str, object] = {}
+    for key, value in error.values.items():
+        if key == "state" and isinstance(value, str) and value in STATE_KEYS:
+            values[key] = t(lang, STATE_KEYS[TaskState(value)])
+        elif key == "action" and isinstance(value, str) and value in ACTION_KEYS:
+            values[key] = t(lang, ACTION_KEYS[Action(value)])
+        elif key == "action" and isinstance(value, str) and value in EVENT_KEYS:
+            values[key] = t(lang, EVENT_KEYS[value])
+        elif key == "who" and isinstance(value, str) and value in WHO_KEYS:
+            values[key] = t(lang, WHO_KEYS[value])
+        elif isinstance(value, str) and value.startswith("role."):
+            values[key] = t(lang, value)
+        else:
+            values[key] = value
+    return t(lang, error.key, **values)
+
+
+def rows_for_private(task: TaskData, actions: Sequence[Action], lang: str) -> Rows:
+    buttons = [(t(lang, BUTTON_KEYS[a]), data(task.id, task.version, ACTION_CODES[a]))
+               for a in actions if a in BUTTON_KEYS]
+    return [buttons[i:i + 2] for i in range(0, len(buttons), 2)]

@@ -1,0 +1,138 @@
+"""The weekly bulletin and the daily digest: figures from the database, views for the groups.
+
+`build_bulletins` is shared by the scheduled job and `wenming bulletin` (offline), so both
+render the same thing. Reading happens in one short session; rendering happens afterwards, off
+the event loop; writing (JobRun + outbox rows) is the job's own single transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.bulletin import BulletinView, PhaseInfo, format_date
+from bot.domain.ranking import UnitFigures, rank_units
+from bot.i18n import t
+from db.models import GroupBinding
+from db.repositories.stats import StatsRepository, UnitTree
+from scheduler.config import ScheduleConfig
+from scheduler.periods import Week, bulletin_issue_date, day_bounds
+
+
+@dataclass(frozen=True)
+class GroupBulletin:
+    chat_id: int
+    unit_id: int
+    view: BulletinView
+
+
+def phase_info(cfg: ScheduleConfig, day: dt.date, lang: str) -> PhaseInfo | None:
+    phase = cfg.phase_on(day)
+    return PhaseInfo(phase.name.get(lang), phase.days_left(day)) if phase else None
+
+
+def covered_units(tree: UnitTree, unit_id: int, site_counts: dict[int, int],
+                  figures: dict[int, UnitFigures]) -> list[int]:
+    """The group's unit and the units below it that have something to rank: sites of their
+    own, or tasks, inspections or reports this week. (Departments with no sites and nothing
+    happening would only fill the "not ranked" list.)"""
+    out = []
+    for uid in tree.subtree(unit_id):
+        f = figures.get(uid)
+        active = f is not None and (f.inspections or f.tasks_due or f.overdue or f.closed
+                                    or f.reports)
+        if site_counts.get(uid) or active:
+            out.append(uid)
+    return out
+
+
+async def build_bulletins(
+    session: AsyncSession, cfg: ScheduleConfig, tz: ZoneInfo, lang: str, week_key: str,
+    *, chat_ids: list[int] | None = None,
+) -> list[GroupBulletin]:
+    """One bulletin view per active bound group (or per chat in `chat_ids`)."""
+    week = Week.of(week_key, tz)
+    before = week.previous(tz)
+    stats = StatsRepository(session)
+    tree = await stats.unit_tree()
+    names = {uid: n.name(lang) for uid, n in tree.nodes.items()}
+    level = cfg.office_level()
+    current = await stats.week_figures(week.start, week.end, level, names)
+    previous = await stats.week_figures(before.start, before.end, level, names)
+    site_counts = await stats.site_counts()
+    stmt = select(GroupBinding).order_by(GroupBinding.chat_id)
+    if chat_ids is None:
+        stmt = stmt.where(GroupBinding.active.is_(True))
+    else:
+        stmt = stmt.where(GroupBinding.chat_id.in_(chat_ids))
+    groups = (await session.scalars(stmt)).all()
+    issue = bulletin_issue_date(week.key, cfg.bulletin.weekday)
+    phase = phase_info(cfg, issue, lang)
+    out = []
+    for g in groups:
+        units = covered_units(tree, g.unit_id, site_counts, current)
+        ranking = rank_units([current[u] for u in units], [previous[u] for u in units],
+                             min_inspections=cfg.bulletin.min_inspections,
+                             laggards=cfg.bulletin.laggards)
+        audience = g.title or names.get(g.unit_id, "")
+        unit_name = names.get(g.unit_id, "")
+        if unit_name and unit_name not in audience:
+            audience = f"{audience} · {unit_name}" if audience else unit_name
+        view = BulletinView(lang, week.key, week.first, week.last, audience, phase, ranking,
+                            cfg.bulletin.min_inspections)
+        out.append(GroupBulletin(g.chat_id, g.unit_id, view))
+    return out
+
+
+WEEKDAY_KEYS = ("scheduler.weekday.0", "scheduler.weekday.1", "scheduler.weekday.2",
+                "scheduler.weekday.3", "scheduler.weekday.4", "scheduler.weekday.5",
+                "scheduler.weekday.6")
+
+
+async def digest_text(
+    session: AsyncSession, cfg: ScheduleConfig, tz: ZoneInfo, lang: str, issue: dt.date,
+    now: dt.datetime, *, max_rows: int = 10,
+) -> str:
+    """The morning digest for the office: the day before `issue`, and the overdue backlog."""
+    day = issue - dt.timedelta(days=1)
+    start, end = day_bounds(day, tz)
+    stats = StatsRepository(session)
+    figures = await stats.day_figures(start, end)
+    label = f"{format_date(lang, day)} {t(lang, WEEKDAY_KEYS[day.weekday()])}"
+    lines = [t(lang, "scheduler.digest.title", day=label)]
+    phase = phase_info(cfg, issue, lang)
+    if phase is not None:
+        lines.append(t(lang, "scheduler.digest.phase", phase=phase.name, days=phase.days_left))
+    lines.append("")
+    if figures.inspections:
+        score = "—" if figures.average is None else f"{figures.average:.1f}"
+        lines.append(t(lang, "scheduler.digest.inspections", count=figures.inspections,
+                       score=score))
+        for site, value in await stats.day_inspections(start, end, max_rows):
+            lines.append(t(lang, "scheduler.digest.inspection_row", site=site,
+                           score="—" if value is None else f"{value:.1f}"))
+        if figures.inspections > max_rows:
+            lines.append(t(lang, "scheduler.digest.inspection_more",
+                           count=figures.inspections - max_rows))
+    else:
+        lines.append(t(lang, "scheduler.digest.inspections_none"))
+    lines.append(t(lang, "scheduler.digest.new", tasks=figures.new_tasks,
+                   reports=figures.new_reports))
+    lines.append(t(lang, "scheduler.digest.closed", count=figures.closed))
+    overdue = await stats.overdue_by_unit(now)
+    total = sum(n for _, n, _ in overdue)
+    if total:
+        tree = await stats.unit_tree()
+        lines.append(t(lang, "scheduler.digest.overdue", count=total))
+        for uid, n, oldest in overdue[:max_rows]:
+            node = tree.nodes.get(uid)
+            lines.append(t(lang, "scheduler.digest.overdue_row",
+                           unit=node.name(lang) if node else uid, count=n,
+                           days=max(1, (now - oldest) // dt.timedelta(days=1))))
+    else:
+        lines.append(t(lang, "scheduler.digest.overdue_none"))
+    return "\n".join(lines)

@@ -1,0 +1,232 @@
+"""The scheduler: one asyncio tick loop that turns due work in the database into outbox rows.
+
+Nothing here is an in-memory timer that must fire: PTB's JobQueue (APScheduler, 1 s misfire
+grace) silently skipped a reminder after a 2.5 s event-loop stall. Instead, every tick
+(`tick_seconds`, 20 s by default) asks the database what is due:
+
+1. deadline reminders and escalations, from the task rows (scheduler.deadlines);
+2. each recurring job (weekly bulletin, daily digest): the latest period whose send time has
+   passed, in the configured zone; if no JobRun(name, period) row exists, the JobRun and the
+   outbox rows are inserted in one transaction. A period missed while the bot was down
+   therefore runs once on start, and never twice: the JobRun's primary key sees to that, and
+   each bulletin's outbox dedup key ("bulletin:<week>:<chat>") does too.
+
+Only the latest missed period runs: a bot down for three days sends today's digest, not three
+stale ones. Tests drive it with a FakeClock and `await scheduler.tick()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import hashlib
+import logging
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from bot.bulletin import caption, is_tall, render_png
+from bot.i18n import t
+from bot.images import run_image_job
+from db.models import GroupBinding, JobRun
+from db.repositories import OutboxRepository
+from db.repositories.stats import StatsRepository
+from db.uow import UnitOfWorkFactory
+from scheduler.config import ScheduleConfig
+from scheduler.deadlines import Escalate, remind_and_escalate
+from scheduler.periods import Due, latest_bulletin, latest_digest
+from scheduler.reports import build_bulletins, digest_text
+
+log = logging.getLogger(__name__)
+
+BULLETIN = "bulletin"
+DIGEST = "digest"
+BULLETIN_DIR = "bulletins"
+
+
+@dataclass
+class TickResult:
+    reminders: int = 0
+    bulletins: int = 0
+    digests: int = 0
+    ran: list[str] = field(default_factory=list)  # "bulletin:2026-W48", "digest:2026-11-23"
+
+    @property
+    def queued(self) -> int:
+        return self.reminders + self.bulletins + self.digests
+
+
+def store_png(media_dir: Path, png: bytes) -> str:
+    """Write the PNG under the media dir by content hash (atomically); its relative path."""
+    sha = hashlib.sha256(png).hexdigest()
+    rel = f"{BULLETIN_DIR}/{sha}.png"
+    target = media_dir / rel
+    if not target.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(png)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+    return rel
+
+
+def _render_and_store(media_dir: Path, view: object) -> tuple[str, bool]:
+    from bot.bulletin import BulletinView
+
+    assert isinstance(view, BulletinView)
+    png = render_png(view)
+    return store_png(media_dir, png), is_tall(png)
+
+
+class Scheduler:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        config: ScheduleConfig,
+        *,
+        timezone: str,
+        language: str,
+        media_dir: Path,
+        clock: Callable[[], dt.datetime],
+        on_queued: Callable[[], None] | None = None,
+        escalate: Escalate | None = None,
+        tick_seconds: float | None = None,
+    ) -> None:
+        self._uow = uow
+        self.config = config
+        self.tz = ZoneInfo(timezone)
+        self.lang = language
+        self.media_dir = Path(media_dir)
+        self._clock = clock
+        self._on_queued = on_queued
+        self._escalate = escalate
+        self.tick_seconds = tick_seconds or config.tick_seconds
+        self._task: asyncio.Task[None] | None = None
+
+    # ---- the loop --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="wenming-scheduler")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        # The first tick comes one interval after start, not at once: start-up (migrations,
+        # intake, a backlog of updates) comes first, and a missed period still runs "on start".
+        while True:
+            await asyncio.sleep(self.tick_seconds)
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("scheduler tick failed; trying again next tick")
+
+    async def tick(self) -> TickResult:
+        """Queue whatever is due now. Each step is its own short transaction."""
+        now = self._clock()
+        result = TickResult()
+        result.reminders = await remind_and_escalate(
+            self._uow, self.config, self.tz, self.lang, now, escalate=self._escalate)
+        bulletin = latest_bulletin(now, self.config.bulletin.weekday, self.config.bulletin.time,
+                                   self.tz)
+        sent = await self.run_bulletin(bulletin, now)
+        if sent is not None:
+            result.bulletins = sent
+            result.ran.append(f"{BULLETIN}:{bulletin.period}")
+        digest = latest_digest(now, self.config.digest.time, self.tz)
+        sent = await self.run_digest(digest, now)
+        if sent is not None:
+            result.digests = sent
+            result.ran.append(f"{DIGEST}:{digest.period}")
+        if result.queued and self._on_queued is not None:
+            self._on_queued()
+        return result
+
+    async def _has_run(self, name: str, period: str) -> bool:
+        async with self._uow() as uow:
+            return await uow.session.get(JobRun, (name, period)) is not None
+
+    # ---- the weekly bulletin --------------------------------------------------------------
+
+    async def run_bulletin(self, due: Due, now: dt.datetime) -> int | None:
+        """Send the bulletin for `due.period` unless it ran; None when it had already run."""
+        if await self._has_run(BULLETIN, due.period):
+            return None
+        async with self._uow() as uow:
+            bulletins = await build_bulletins(uow.session, self.config, self.tz, self.lang,
+                                              due.period)
+        # Rendering takes ~0.1 s per group: in worker threads, before the transaction.
+        rendered = await asyncio.gather(*(
+            run_image_job(_render_and_store, self.media_dir, b.view) for b in bulletins))
+        async with self._uow() as uow:
+            uow.session.add(JobRun(name=BULLETIN, period=due.period, started_at=now,
+                                   finished_at=now, detail={"groups": len(bulletins)}))
+            try:
+                await uow.session.flush()
+            except IntegrityError:
+                return None  # another runner got there first
+            outbox = OutboxRepository(uow.session)
+            queued = 0
+            for b, (rel, tall) in zip(bulletins, rendered, strict=True):
+                if b.chat_id is None:
+                    continue
+                file_param = "document" if tall else "photo"
+                params: dict[str, object] = {
+                    "file": rel, "file_param": file_param,
+                    "filename": t(self.lang, "scheduler.bulletin.filename", week=due.period),
+                    "caption": caption(b.view), "parse_mode": "HTML",
+                }
+                method = "sendDocument" if tall else "sendPhoto"
+                if await outbox.enqueue(f"bulletin:{due.period}:{b.chat_id}", b.chat_id,
+                                        method, params, purpose="bulletin"):
+                    queued += 1
+            await uow.commit(mark_update_handled=False)
+        log.info("bulletin %s queued for %d group(s)", due.period, queued)
+        return queued
+
+    # ---- the daily digest ------------------------------------------------------------------
+
+    async def run_digest(self, due: Due, now: dt.datetime) -> int | None:
+        if await self._has_run(DIGEST, due.period):
+            return None
+        async with self._uow() as uow:
+            stats = StatsRepository(uow.session)
+            office = (await stats.unit_tree()).office(self.config.office_unit)
+            chats = [] if office is None else list((await uow.session.scalars(
+                select(GroupBinding.chat_id).where(GroupBinding.unit_id == office.id,
+                                                   GroupBinding.active.is_(True))
+                .order_by(GroupBinding.chat_id))).all())
+            text = await digest_text(uow.session, self.config, self.tz, self.lang,
+                                     due.issue_date, now)
+            uow.session.add(JobRun(name=DIGEST, period=due.period, started_at=now,
+                                   finished_at=now, detail={"groups": len(chats)}))
+            try:
+                await uow.session.flush()
+            except IntegrityError:
+                return None
+            outbox = OutboxRepository(uow.session)
+            queued = 0
+            for chat in chats:
+                if await outbox.enqueue(f"digest:{due.period}:{chat}", chat, "sendMessage",
+                                        {"text": text, "parse_mode": "HTML"}, purpose="digest"):
+                    queued += 1
+            await uow.commit(mark_update_handled=False)
+        return queued

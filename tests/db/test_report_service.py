@@ -1,0 +1,294 @@
+"""ReportService against a real, migrated database (SQLite, and PostgreSQL), on the demo city."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.domain import reports as dom
+from bot.domain.errors import DomainError, NotAllowed, StaleAction
+from bot.domain.org import load_org_file
+from bot.domain.standards import load_standards
+from bot.images import MediaStore
+from bot.services.inspections import PhotoMeta
+from bot.services.org_import import import_org
+from bot.services.reports import ReportService, cancel_draft, next_counter, resident_number
+from db.models import (
+    OutboxMessage,
+    Person,
+    Photo,
+    Report,
+    ReportFollower,
+    Task,
+    TaskEvent,
+    TaskPhoto,
+    Unit,
+)
+from db.uow import UnitOfWork
+from tests.conftest import FakeClock
+
+ROOT = Path(__file__).resolve().parents[2]
+Sessions = async_sessionmaker[AsyncSession]
+RESIDENT, ALICE, BOB = 20001, 20002, 20003
+HOUQIJIE = (34.3660, 107.1950)
+FAR_AWAY = (35.0, 108.0)  # no site, no community within reach
+
+
+@pytest.fixture
+async def city(sessions: Sessions, clock: FakeClock) -> Sessions:
+    standards = set(load_standards(ROOT / "standards"))
+    await import_org(sessions, load_org_file(ROOT / "examples" / "demo-city.yaml", standards))
+    async with sessions() as s, s.begin():
+        houqijie = await s.scalar(select(Unit.id).where(Unit.code == "houqijie"))
+        for pid, name in ((RESIDENT, "赵居民"), (ALICE, "Alice"), (BOB, "Bob")):
+            s.add(Person(id=pid, first_name=name, role="resident", created_at=clock()))
+        s.add(Person(id=10013, first_name="杨社区", role="unit_member", unit_id=houqijie,
+                     created_at=clock()))
+        s.add(Person(id=10000, first_name="王管理", role="admin", created_at=clock()))
+    return sessions
+
+
+@pytest.fixture
+def svc(tmp_path: Path) -> ReportService:
+    from zoneinfo import ZoneInfo
+
+    return ReportService(dom.load_reporting(), MediaStore(tmp_path / "media"),
+                         ZoneInfo("Asia/Shanghai"))
+
+
+_message_ids = iter(range(1, 10_000))
+
+
+async def draft_with_photo(uow: UnitOfWork, svc: ReportService, pid: int, clock: FakeClock,
+                           phash: int = 0x1234_5678_9ABC_DEF0) -> Report:
+    person = await uow.session.get(Person, pid)
+    assert person is not None
+    meta = PhotoMeta("a" * 64, None, 100, 100, 1000, phash, pid, next(_message_ids))
+    added = await svc.add_photo(uow, person, meta, None, clock())
+    return added.report
+
+
+async def file(sessions: Sessions, svc: ReportService, pid: int, clock: FakeClock, category: str,
+               at: tuple[float, float] | None = HOUQIJIE, address: str | None = None,
+               phash: int = 0x1234_5678_9ABC_DEF0) -> Report:
+    async with UnitOfWork(sessions) as uow:
+        person = await uow.session.get(Person, pid)
+        assert person is not None
+        report = await draft_with_photo(uow, svc, pid, clock, phash)
+        await svc.choose_category(uow, person, report.id, category, clock())
+        if at is not None:
+            await svc.set_location(uow, person, *at, clock())
+        else:
+            assert address is not None
+            await svc.text(uow, person, address, clock())
+        await svc.skip_description(uow, person, report.id, clock())
+        done = await svc.submit(uow, person, report.id, clock())
+        await uow.commit()
+    return done.report
+
+
+async def test_tickets_count_up_per_year_and_concurrently_never_repeat(
+    city: Sessions, database_url: str
+) -> None:
+    async def one() -> int:
+        async with UnitOfWork(city) as uow:
+            value = await next_counter(uow, "report:2026")
+            await uow.commit()
+            return value
+
+    first = await one()
+    assert first == 1
+    if database_url.startswith("sqlite"):
+        values = [await one() for _ in range(5)]
+    else:
+        values = list(await asyncio.gather(*(one() for _ in range(5))))
+    assert sorted(values) == [2, 3, 4, 5, 6]
+    async with UnitOfWork(city) as uow:
+        assert await next_counter(uow, "report:2027") == 1
+
+
+async def test_a_report_gets_a_ticket_and_goes_to_the_unit_whose_area_holds_it(
+    city: Sessions, svc: ReportService, clock: FakeClock
+) -> None:
+    report = await file(city, svc, RESIDENT, clock, "stairwell")
+    assert report.ticket == "R-2026-000001" and report.status == dom.SUBMITTED
+    async with city() as s:
+        unit = await s.get(Unit, report.unit_id)
+        assert unit is not None and unit.code == "houqijie"
+        rows = (await s.scalars(select(OutboxMessage).order_by(OutboxMessage.id))).all()
+    # Photo, location, card; all to the community's group, nothing to the resident yet.
+    assert [(r.chat_id, r.method) for r in rows] == [
+        (-1001004, "sendPhoto"), (-1001004, "sendLocation"), (-1001004, "sendMessage")]
+    assert str(rows[0].params["photo"]).endswith("a" * 64 + ".jpg")
+    assert "赵居民" not in str(rows[2].params) and str(RESIDENT) not in str(rows[2].params)
+    # Traffic violations go to the traffic police first, who have no group here; next the
+    # area. A typed address far from everything goes to the campaign office.
+    far = await file(city, svc, ALICE, clock, "parking", at=None, address="某某路100号")
+    async with city() as s:
+        office = await s.get(Unit, far.unit_id)
+    assert office is not None and office.code == "district_office"
+    assert far.ticket == "R-2026-000002"
+
+
+async def test_submit_is_idempotent_and_one_draft_per_resident(
+    city: Sessions, svc: ReportService, clock: FakeClock
+) -> None:
+    async with UnitOfWork(city) as uow:
+        person = await uow.session.get(Person, RESIDENT)
+        assert person is not None
+        first = await svc.start(uow, person, clock())
+        await uow.commit()
+    async with UnitOfWork(city) as uow:
+        person = await uow.session.get(Person, RESIDENT)
+        assert person is not None
+        assert (await svc.start(uow, person, clock())).id == first.id
+        with pytest.raises(DomainError):
+            await svc.choose_category(uow, person, first.id, "litter", clock())  # no photo yet
+    report = await file(city, svc, RESIDENT, clock, "litter")
+    async with UnitOfWork(city) as uow:
+        person = await uow.session.get(Person, RESIDENT)
+        assert person is not None
+        again = await svc.submit(uow, person, report.id, clock())
+        assert not again.new and again.report.ticket == report.ticket
+        await uow.commit()
+    async with city() as s:
+        assert await s.scalar(select(func.count()).select_from(Report)) == 1
+        assert await s.scalar(select(func.count()).select_from(OutboxMessage)) == 3
+
+
+async def test_cancel_drops_the_draft_and_nothing_else(
+    city: Sessions, svc: ReportService, clock: FakeClock
+) -> None:
+    async with UnitOfWork(city) as uow:
+        await draft_with_photo(uow, svc, RESIDENT, clock)
+        await uow.commit()
+    async with UnitOfWork(city) as uow:
+        person = await uow.session.get(Person, RESIDENT)
+        assert person is not None
+        assert await cancel_draft(uow, person)
+        assert not await cancel_draft(uow, person)
+        await uow.commit()
+    async with city() as s:
+        assert await s.scalar(select(func.count()).select_from(Report)) == 0
+        assert await s.scalar(select(func.count()).select_from(Photo)) == 1
+
+
+async def test_a_duplicate_is_offered_and_following_raises_priority(
+    city: Sessions, svc: ReportService, clock: FakeClock
+) -> None:
+    original = await file(city, svc, RESIDENT, clock, "litter")
+    async with UnitOfWork(city) as uow:
+        alice = await uow.session.get(Person, ALICE)
+        assert alice is not None
+        # A near-identical photo (2 bits apart), another category, no location yet.
+        draft = await draft_with_photo(uow, svc, ALICE, clock, phash=0x1234_5678_9ABC_DEF3)
+        await svc.choose_category(uow, alice, draft.id, "posters", clock())
+        await svc.text(uow, alice, "某某路100号", clock())
+        await svc.skip_description(uow, alice, draft.id, clock())
+        view = await svc.view(uow, alice, draft)
+        assert [c.ticket for c in view.candidates] == [original.ticket]
+        followed = await svc.follow(uow, alice, draft.id, original.id, clock())
+        assert followed.followers == 1 and not followed.own
+        await uow.commit()
+    async with city() as s:
+        assert (await s.get(Report, original.id)).priority == 1  # type: ignore[union-attr]
+        assert [f.person_id for f in (await s.scalars(select(ReportFollower))).all()] == [ALICE]
+        assert await s.scalar(select(func.count()).select_from(Report)
+                              .where(Report.status == dom.DRAFT)) == 0
+    # A different photo, far away: nothing offered.
+    async with UnitOfWork(city) as uow:
+        bob = await uow.session.get(Person, BOB)
+        assert bob is not None
+        draft = await draft_with_photo(uow, svc, BOB, clock, phash=~0x1234_5678_9ABC_DEF0
+                                       & (2**64 - 1))
+        await svc.choose_category(uow, bob, draft.id, "litter", clock())
+        await svc.set_location(uow, bob, *FAR_AWAY, clock())
+        await svc.skip_description(uow, bob, draft.id, clock())
+        assert (await svc.view(uow, bob, draft)).candidates == []
+
+
+async def test_the_unit_rejects_with_a_reason_and_the_reporter_and_followers_hear_it(
+    city: Sessions, svc: ReportService, clock: FakeClock
+) -> None:
+    report = await file(city, svc, RESIDENT, clock, "posters")
+    async with UnitOfWork(city) as uow:
+        bob = await uow.session.get(Person, BOB)
+        assert bob is not None
+        uow.session.add(ReportFollower(report_id=report.id, person_id=ALICE))
+        # A resident of another unit may not decide.
+        with pytest.raises(NotAllowed):
+            await svc.reject(uow, bob, report.id, "unclear", clock())
+        member = await uow.session.get(Person, 10013)  # 杨社区, 后祁街社区
+        assert member is not None
+        await svc.reject(uow, member, report.id, "already_fixed", clock())
+        with pytest.raises(StaleAction):
+            await svc.accept(uow, member, report.id, clock())
+        await uow.commit()
+    async with city() as s:
+        pushes = (await s.scalars(select(OutboxMessage).where(
+            OutboxMessage.purpose == "report_push"))).all()
+    assert sorted(p.chat_id for p in pushes) == sorted([ALICE, RESIDENT])
+    assert all("已经处理完毕" in str(p.params["text"]) for p in pushes)
+
+
+async def test_task_events_reach_the_reporter_with_the_after_photo_and_buttons(
+    city: Sessions, svc: ReportService, clock: FakeClock
+) -> None:
+    report = await file(city, svc, RESIDENT, clock, "charging")
+    async with UnitOfWork(city) as uow:
+        r = await uow.session.get(Report, report.id)
+        assert r is not None and r.unit_id is not None
+        task = Task(source="report", report_id=r.id, unit_id=r.unit_id, title="t",
+                    due_at=clock(), status="fix_submitted")
+        uow.session.add(task)
+        await uow.session.flush()
+        r.task_id, r.status = task.id, dom.ACCEPTED
+        after = Photo(sha256="b" * 64, width=10, height=10, size=10, phash=0, chat_id=1,
+                      message_id=1, uploaded_by=10013)
+        uow.session.add(after)
+        await uow.session.flush()
+        uow.session.add(TaskPhoto(task_id=task.id, photo_id=after.id, kind="after"))
+        event = TaskEvent(task_id=task.id, at=clock(), actor_id=10013, action="fix_submitted")
+        uow.session.add(event)
+        await uow.session.flush()
+        await svc.task_changed(uow, task, event)
+        await svc.task_changed(uow, task, event)  # published twice: told once
+        await uow.commit()
+    async with city() as s:
+        r = await s.get(Report, report.id)
+        assert r is not None and r.status == dom.FIXED and r.confirm_until is not None
+        to_resident = (await s.scalars(select(OutboxMessage).where(
+            OutboxMessage.chat_id == RESIDENT).order_by(OutboxMessage.id))).all()
+    assert [m.method for m in to_resident] == ["sendPhoto", "sendMessage"]
+    assert str(to_resident[0].params["photo"]).endswith("b" * 64 + ".jpg")
+    keyboard = str(to_resident[1].params["reply_markup"])
+    assert f"rp:{report.id}:ok" in keyboard and f"rp:{report.id}:still" in keyboard
+    # Confirming after the window is refused; within it, it is recorded.
+    async with UnitOfWork(city) as uow:
+        person = await uow.session.get(Person, RESIDENT)
+        assert person is not None
+        clock.advance(days=4)
+        with pytest.raises(StaleAction):
+            await svc.confirm_fix(uow, person, report.id, clock())
+        clock.advance(days=-2)
+        assert (await svc.confirm_fix(uow, person, report.id, clock())).status == dom.CONFIRMED
+
+
+async def test_resident_numbers_are_stable_and_not_telegram_ids(
+    city: Sessions, svc: ReportService, clock: FakeClock
+) -> None:
+    async with UnitOfWork(city) as uow:
+        first = await resident_number(uow, RESIDENT)
+        assert first > 0 and first != RESIDENT
+        assert await resident_number(uow, RESIDENT) == first
+        assert await resident_number(uow, ALICE) != first
+        admin = await uow.session.get(Person, 10000)
+        assert admin is not None
+        person, number = await svc.set_blocked(uow, admin, str(ALICE), True)
+        assert person.blocked and number == await resident_number(uow, ALICE)
+        with pytest.raises(NotAllowed):
+            await svc.start(uow, person, clock())

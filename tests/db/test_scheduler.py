@@ -1,0 +1,399 @@
+"""The scheduler against a real database (SQLite, and PostgreSQL), driven by a FakeClock.
+
+Each test moves the clock and calls `await scheduler.tick()`, then reads the outbox: what the
+groups would receive, and when. Texts are compared with the catalogue, not with literals.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.domain.org import load_org_file
+from bot.domain.standards import load_standards
+from bot.i18n import t
+from bot.services.org_import import import_org
+from db.models import (
+    GroupBinding,
+    Inspection,
+    JobRun,
+    OutboxMessage,
+    Person,
+    Report,
+    Site,
+    StandardVersion,
+    Task,
+    TaskEvent,
+    Unit,
+)
+from db.uow import UnitOfWorkFactory
+from scheduler.config import parse_schedule
+from scheduler.reports import build_bulletins
+from scheduler.runner import Scheduler
+from tests.conftest import DEMO_CITY, ROOT, FakeClock
+
+Sessions = async_sessionmaker[AsyncSession]
+UTC = dt.UTC
+OFFICE, WOLONGSI, LIAISON1, HOUQIJIE = -1001001, -1001002, -1001003, -1001004
+SCHEDULE = """
+reminder_before_hours: 24
+overdue_reminder_hour: 9
+escalation:
+  - {after_overdue_hours: 48, level: 1, notify: parent}
+  - {after_overdue_hours: 120, level: 2, notify: office}
+office_unit: district_office
+bulletin: {weekday: monday, time: "09:00", min_inspections: 2, laggards: 3}
+digest: {time: "08:30"}
+phases:
+  - {name: {zh: 巩固阶段, en: Consolidation}, start: 2026-07-01, end: 2026-12-31}
+"""
+
+
+def at(y: int, mo: int, d: int, h: int = 0, mi: int = 0) -> dt.datetime:
+    return dt.datetime(y, mo, d, h, mi, tzinfo=UTC)
+
+
+@pytest.fixture
+async def city(sessions: Sessions) -> dict[str, int]:
+    org = load_org_file(DEMO_CITY, set(load_standards(ROOT / "standards")))
+    await import_org(sessions, org)
+    async with sessions() as s, s.begin():
+        s.add(StandardVersion(content_hash="h" * 64, standard_id="community", body={}))
+        s.add(Person(id=10002, first_name="李测评", role="inspector"))
+        units = {u.code: u.id for u in (await s.scalars(select(Unit))).all()}
+        sites = {x.code: x.id for x in (await s.scalars(select(Site))).all()}
+    return {**{f"unit:{k}": v for k, v in units.items()},
+            **{f"site:{k}": v for k, v in sites.items()}}
+
+
+def make_scheduler(sessions: Sessions, clock: FakeClock, tmp_path: Path,
+                   schedule: str = SCHEDULE, tz: str = "Asia/Shanghai",
+                   lang: str = "zh-hans") -> Scheduler:
+    return Scheduler(UnitOfWorkFactory(sessions), parse_schedule(schedule), timezone=tz,
+                     language=lang, media_dir=tmp_path / "media", clock=clock)
+
+
+async def add_task(sessions: Sessions, unit_id: int, due: dt.datetime, created: dt.datetime,
+                   site_id: int | None = None, title: str = "楼道堆物未清理") -> int:
+    async with sessions() as s, s.begin():
+        task = Task(source="inspection", unit_id=unit_id, site_id=site_id, title=title,
+                    status="open", due_at=due, created_at=created)
+        s.add(task)
+        await s.flush()
+        return task.id
+
+
+async def messages(sessions: Sessions, *purposes: str) -> list[tuple[int, str]]:
+    async with sessions() as s:
+        rows = (await s.scalars(select(OutboxMessage).order_by(OutboxMessage.id))).all()
+    return [(r.chat_id, str(r.params.get("text", r.params.get("caption"))))
+            for r in rows if not purposes or r.purpose in purposes]
+
+
+async def test_reminders_before_at_and_after_the_deadline(
+    sessions: Sessions, city: dict[str, int], tmp_path: Path
+) -> None:
+    # Deadline Wednesday 2026-11-25 10:00 Shanghai (02:00 UTC); created Monday morning.
+    clock = FakeClock(at(2026, 11, 23, 1))
+    due = at(2026, 11, 25, 2)
+    task_id = await add_task(sessions, city["unit:houqijie"], due, at(2026, 11, 23, 0),
+                             city["site:houqijie_community"])
+    sched = make_scheduler(sessions, clock, tmp_path)
+    kinds = ("task_reminder", "task_escalation")
+
+    await sched.tick()
+    assert await messages(sessions, *kinds) == []  # 49 h to go: nothing yet
+
+    clock.now = due - dt.timedelta(hours=23)
+    await sched.tick()
+    await sched.tick()  # a second tick in the same window says nothing more
+    before = t("zh-hans", "scheduler.reminder.before", unit="后祁街社区", task=task_id,
+               title="楼道堆物未清理", due="11月25日 10:00", hours=23)
+    before += "\n" + t("zh-hans", "scheduler.reminder.site", site="后祁街社区")
+    assert await messages(sessions, *kinds) == [(HOUQIJIE, before)]
+
+    clock.now = due + dt.timedelta(minutes=1)
+    await sched.tick()
+    sent = await messages(sessions, *kinds)
+    assert len(sent) == 2 and sent[1][0] == HOUQIJIE
+    assert sent[1][1].startswith(t("zh-hans", "scheduler.reminder.due", unit="后祁街社区",
+                                   task=task_id, title="楼道堆物未清理", due="11月25日 10:00"))
+
+    # Same day, later: no overdue reminder on the day the deadline reminder went out.
+    clock.now = at(2026, 11, 25, 10)
+    await sched.tick()
+    assert len(await messages(sessions, *kinds)) == 2
+
+    # Thursday 09:00 local: the first daily overdue reminder; once only that day.
+    clock.now = at(2026, 11, 26, 0, 59)
+    await sched.tick()
+    assert len(await messages(sessions, *kinds)) == 2
+    clock.now = at(2026, 11, 26, 1, 0)
+    await sched.tick()
+    clock.now = at(2026, 11, 26, 9)
+    await sched.tick()
+    sent = await messages(sessions, *kinds)
+    assert len(sent) == 3
+    assert sent[2] == (HOUQIJIE, t("zh-hans", "scheduler.reminder.overdue", unit="后祁街社区",
+                                   task=task_id, title="楼道堆物未清理", due="11月25日 10:00",
+                                   days=1)
+                       + "\n" + t("zh-hans", "scheduler.reminder.site", site="后祁街社区"))
+    async with sessions() as s:
+        task = await s.get(Task, task_id)
+        assert task is not None
+        assert task.reminded_before_at == due - dt.timedelta(hours=23)
+        assert task.reminded_due_at == due + dt.timedelta(minutes=1)
+        assert task.last_overdue_reminder_at == at(2026, 11, 26, 1)
+
+
+async def test_escalation_ladder_parent_then_office(
+    sessions: Sessions, city: dict[str, int], tmp_path: Path
+) -> None:
+    due = at(2026, 11, 25, 2)
+    task_id = await add_task(sessions, city["unit:houqijie"], due, at(2026, 11, 20))
+    clock = FakeClock(due + dt.timedelta(hours=47, minutes=59))
+    sched = make_scheduler(sessions, clock, tmp_path)
+    await sched.tick()
+    assert await messages(sessions, "task_escalation") == []
+
+    clock.now = due + dt.timedelta(hours=48)
+    await sched.tick()
+    await sched.tick()
+    parent = t("zh-hans", "scheduler.escalation.parent", unit="后祁街社区", task=task_id,
+               title="楼道堆物未清理", due="11月25日 10:00", days=2)
+    # The parent (卧龙寺街道) is told, once; the office is not, yet.
+    assert await messages(sessions, "task_escalation") == [(WOLONGSI, parent)]
+
+    clock.now = due + dt.timedelta(hours=120)
+    await sched.tick()
+    office = t("zh-hans", "scheduler.escalation.office", unit="后祁街社区", task=task_id,
+               title="楼道堆物未清理", due="11月25日 10:00", days=5, level=2)
+    assert await messages(sessions, "task_escalation") == [(WOLONGSI, parent), (OFFICE, office)]
+    async with sessions() as s:
+        task = await s.get(Task, task_id)
+        assert task is not None and task.escalation_level == 2
+        events = (await s.scalars(select(TaskEvent).where(TaskEvent.task_id == task_id)
+                                  .order_by(TaskEvent.id))).all()
+        assert [e.data["level"] for e in events if e.action == "escalated"] == [1, 2]
+
+
+async def test_a_bot_down_for_a_week_catches_up_once(
+    sessions: Sessions, city: dict[str, int], tmp_path: Path
+) -> None:
+    """Down from before the deadline until 6 days after: one overdue reminder (not before +
+    due + five dailies), both escalation steps in order, and nothing more on the next tick."""
+    due = at(2026, 11, 25, 2)
+    task_id = await add_task(sessions, city["unit:houqijie"], due, at(2026, 11, 20))
+    clock = FakeClock(due + dt.timedelta(days=6))
+    sched = make_scheduler(sessions, clock, tmp_path)
+    await sched.tick()
+    await sched.tick()
+    sent = await messages(sessions, "task_reminder", "task_escalation")
+    assert [chat for chat, _ in sent] == [HOUQIJIE, WOLONGSI, OFFICE]
+    assert sent[0][1].startswith(t("zh-hans", "scheduler.reminder.overdue", unit="后祁街社区",
+                                   task=task_id, title="楼道堆物未清理",
+                                   due="11月25日 10:00", days=6))
+
+
+async def test_closed_and_waiting_tasks_are_left_alone(
+    sessions: Sessions, city: dict[str, int], tmp_path: Path
+) -> None:
+    due = at(2026, 11, 25, 2)
+    closed = await add_task(sessions, city["unit:houqijie"], due, at(2026, 11, 20))
+    waiting = await add_task(sessions, city["unit:houqijie"], due, at(2026, 11, 20))
+    async with sessions() as s, s.begin():
+        c, w = await s.get(Task, closed), await s.get(Task, waiting)
+        assert c is not None and w is not None
+        c.status, c.closed_at = "closed", due
+        w.status = "fix_submitted"
+    sched = make_scheduler(sessions, FakeClock(due + dt.timedelta(days=6)), tmp_path)
+    await sched.tick()
+    assert await messages(sessions, "task_reminder", "task_escalation") == []
+
+
+async def test_a_unit_without_a_group_is_reminded_through_its_parent(
+    sessions: Sessions, city: dict[str, int], tmp_path: Path
+) -> None:
+    due = at(2026, 11, 25, 2)
+    await add_task(sessions, city["unit:xinjianlu"], due, at(2026, 11, 20))
+    sched = make_scheduler(sessions, FakeClock(due + dt.timedelta(minutes=5)), tmp_path)
+    await sched.tick()
+    [(chat, text)] = await messages(sessions, "task_reminder")
+    assert chat == WOLONGSI
+    assert text.endswith(t("zh-hans", "scheduler.reminder.routed", unit="新建路社区"))
+
+
+# ---- bulletin ---------------------------------------------------------------------------------
+
+
+async def add_inspections(sessions: Sessions, site_id: int, when: dt.datetime,
+                          scores: list[float]) -> None:
+    async with sessions() as s, s.begin():
+        for i, score in enumerate(scores):
+            s.add(Inspection(site_id=site_id, inspector_id=10002, standard_id="community",
+                             standard_hash="h" * 64, status="submitted",
+                             submitted_at=when + dt.timedelta(hours=i),
+                             started_at=when, updated_at=when, score_overall=score,
+                             score_static=min(100.0, score + 5),
+                             score_dynamic=score - 5))
+
+
+async def seed_week(sessions: Sessions, city: dict[str, int]) -> None:
+    w47, w48 = at(2026, 11, 17, 2), at(2026, 11, 24, 2)  # Tue of each week, local morning
+    # Week 47: 后祁街 leads, 龙泉巷 second, 卧龙寺 third.
+    await add_inspections(sessions, city["site:houqijie_community"], w47, [95, 93])
+    await add_inspections(sessions, city["site:longquanxiang_community"], w47, [85, 87])
+    await add_inspections(sessions, city["site:wolongsi_office"], w47, [80, 82])
+    # Week 48: 龙泉巷 moves up; 卧龙寺 stays last; 新建路 has one inspection: not ranked.
+    await add_inspections(sessions, city["site:houqijie_community"], w48, [88, 90])
+    await add_inspections(sessions, city["site:longquanxiang_community"], w48, [96, 94])
+    await add_inspections(sessions, city["site:wolongsi_office"], w48, [60, 70, 65])
+    await add_inspections(sessions, city["site:xinjianlu_community"], w48, [99])
+    # 卧龙寺: one task due in week 48 closed late, one closed on time and reworked, one
+    # overdue at the end of the week and escalated to the office.
+    async with sessions() as s, s.begin():
+        u = city["unit:wolongsi"]
+        s.add_all([
+            Task(source="inspection", unit_id=u, title="a", status="closed",
+                 due_at=at(2026, 11, 25), created_at=at(2026, 11, 20),
+                 closed_at=at(2026, 11, 26)),
+            Task(source="inspection", unit_id=u, title="b", status="closed",
+                 due_at=at(2026, 11, 26), created_at=at(2026, 11, 20),
+                 closed_at=at(2026, 11, 25), reopen_count=1),
+            Task(source="inspection", unit_id=u, title="c", status="open",
+                 due_at=at(2026, 11, 18), created_at=at(2026, 11, 10), escalation_level=2),
+        ])
+        s.add(Report(reporter_id=10002, status="submitted", unit_id=city["unit:houqijie"],
+                     submitted_at=at(2026, 11, 25), created_at=at(2026, 11, 25),
+                     updated_at=at(2026, 11, 25)))
+
+
+async def test_weekly_bulletin_ranks_compares_and_names(
+    sessions: Sessions, city: dict[str, int], tmp_path: Path
+) -> None:
+    await seed_week(sessions, city)
+    clock = FakeClock(at(2026, 11, 30, 0, 59))  # Monday 08:59 Shanghai: not yet
+    sched = make_scheduler(sessions, clock, tmp_path)
+    result = await sched.tick()
+    # A fresh bot runs the latest bulletin it missed (week 47's) at once, but not week 48's.
+    assert result.ran == ["bulletin:2026-W47", "digest:2026-11-30"]
+    clock.now = at(2026, 11, 30, 1, 0)
+    result = await sched.tick()
+    assert "bulletin:2026-W48" in result.ran
+    async with sessions() as s:
+        rows = (await s.scalars(select(OutboxMessage)
+                                .where(OutboxMessage.dedup_key.like("bulletin:2026-W48:%"))
+                                .order_by(OutboxMessage.chat_id))).all()
+        view = (await build_bulletins(s, sched.config, sched.tz, "zh-hans", "2026-W48",
+                                      chat_ids=[WOLONGSI]))[0].view
+    # Every bound group, once, keyed by week and chat.
+    assert sorted(r.dedup_key for r in rows) == sorted(
+        f"bulletin:2026-W48:{c}" for c in (OFFICE, WOLONGSI, LIAISON1, HOUQIJIE))
+    ranked = [(r.rank, r.figures.name, r.rank_change) for r in view.ranking.ranked]
+    assert ranked == [(1, "龙泉巷社区", 1), (2, "后祁街社区", -1), (3, "卧龙寺街道", 0)]
+    wolongsi = view.ranking.ranked[2].figures
+    assert (wolongsi.score, wolongsi.static, wolongsi.dynamic) == (65.0, 70.0, 60.0)
+    assert (wolongsi.tasks_due, wolongsi.closed_on_time, wolongsi.on_time_rate) == (2, 1, 0.5)
+    assert (wolongsi.overdue, wolongsi.escalated, wolongsi.rework_rate) == (1, 1, 0.5)
+    assert view.ranking.ranked[1].figures.reports == 1
+    assert view.ranking.ranked[0].score_change == 9.0
+    # Too few inspections: listed apart, not ranked.
+    assert [r.figures.name for r in view.ranking.unranked] == ["新建路社区"]
+    # The caption names the unit whose overdue task reached the office; the phase is there.
+    caption = next(str(r.params["caption"]) for r in rows if r.chat_id == WOLONGSI)
+    # 卧龙寺 is last of three (a third of the ranked are named) and its overdue task went up.
+    assert "• " + t("zh-hans", "scheduler.bulletin.laggard_both", unit="卧龙寺街道", rank=3,
+                    score="65.0", count=1) in caption
+    assert t("zh-hans", "scheduler.bulletin.phase", phase="巩固阶段", days=32) in caption
+    # The picture: a PNG a phone shows at full width, sent as a photo.
+    row = next(r for r in rows if r.chat_id == WOLONGSI)
+    assert row.method == "sendPhoto"
+    png = (tmp_path / "media" / str(row.params["file"])).read_bytes()
+    with Image.open(io.BytesIO(png)) as img:
+        assert img.format == "PNG" and img.width == 1080 and 800 < img.height <= 2560
+
+    # The next tick, and the one after a restart, send nothing again.
+    clock.advance(minutes=5)
+    again = make_scheduler(sessions, clock, tmp_path)
+    assert (await again.tick()).bulletins == 0
+    async with sessions() as s:
+        count = await s.scalar(select(func.count()).select_from(OutboxMessage)
+                               .where(OutboxMessage.purpose == "bulletin"))
+        runs = (await s.scalars(select(JobRun).where(JobRun.name == "bulletin")
+                                .order_by(JobRun.period))).all()
+    assert count == 8 and [r.period for r in runs] == ["2026-W47", "2026-W48"]
+
+
+async def test_a_missed_bulletin_runs_once_on_start_and_inactive_groups_get_none(
+    sessions: Sessions, city: dict[str, int], tmp_path: Path
+) -> None:
+    async with sessions() as s, s.begin():
+        group = await s.get(GroupBinding, LIAISON1)
+        assert group is not None
+        group.active = False
+    # Down over Monday morning; back on Wednesday afternoon.
+    clock = FakeClock(at(2026, 12, 2, 7))
+    sched = make_scheduler(sessions, clock, tmp_path)
+    result = await sched.tick()
+    assert "bulletin:2026-W48" in result.ran and result.bulletins == 3
+    assert (await sched.tick()).bulletins == 0
+
+
+async def test_daily_digest_for_the_office(
+    sessions: Sessions, city: dict[str, int], tmp_path: Path
+) -> None:
+    await seed_week(sessions, city)
+    # Tuesday 2026-11-24 08:30 Shanghai: yesterday is Monday 23rd (nothing); Wednesday 25th
+    # 08:30: Tuesday 24th had the week-48 inspections.
+    clock = FakeClock(at(2026, 11, 25, 0, 30))
+    sched = make_scheduler(sessions, clock, tmp_path)
+    await sched.tick()
+    [(chat, text)] = await messages(sessions, "digest")
+    assert chat == OFFICE
+    assert t("zh-hans", "scheduler.digest.title", day="11月24日 星期二") in text
+    assert t("zh-hans", "scheduler.digest.inspections", count=8, score="82.8") in text
+    assert t("zh-hans", "scheduler.digest.inspection_row", site="龙泉巷社区", score="96.0") in text
+    assert t("zh-hans", "scheduler.digest.overdue", count=1) in text
+    assert t("zh-hans", "scheduler.digest.overdue_row", unit="卧龙寺街道", count=1,
+             days=7) in text
+    await sched.tick()
+    assert len(await messages(sessions, "digest")) == 1
+
+
+async def test_bulletin_time_follows_daylight_saving(
+    sessions: Sessions, city: dict[str, int], tmp_path: Path
+) -> None:
+    """Europe/Berlin: Monday 09:00 is 07:00 UTC in summer time and 08:00 UTC after the
+    change on Sunday 2026-10-25; the overdue reminder hour moves with it."""
+    schedule = SCHEDULE.replace("office_unit: district_office", "office_unit: district_office")
+    clock = FakeClock(at(2026, 10, 19, 6, 59))
+    sched = make_scheduler(sessions, clock, tmp_path, schedule, tz="Europe/Berlin")
+    assert "bulletin:2026-W42" not in (await sched.tick()).ran
+    clock.now = at(2026, 10, 19, 7, 0)
+    assert "bulletin:2026-W42" in (await sched.tick()).ran
+    clock.now = at(2026, 10, 26, 7, 0)  # 08:00 CET: one hour early after the change
+    assert "bulletin:2026-W43" not in (await sched.tick()).ran
+    clock.now = at(2026, 10, 26, 7, 59)
+    assert "bulletin:2026-W43" not in (await sched.tick()).ran
+    clock.now = at(2026, 10, 26, 8, 0)
+    assert "bulletin:2026-W43" in (await sched.tick()).ran
+
+    # A task due Saturday 24 Oct 12:00 CEST: Sunday's 09:00 CET overdue reminder is 08:00 UTC.
+    task_id = await add_task(sessions, city["unit:houqijie"], at(2026, 10, 24, 10),
+                             at(2026, 10, 20))
+    async with sessions() as s, s.begin():
+        task = await s.get(Task, task_id)
+        assert task is not None
+        task.reminded_due_at = at(2026, 10, 24, 10)
+    clock.now = at(2026, 10, 25, 7, 59)
+    await sched.tick()
+    assert await messages(sessions, "task_reminder") == []
+    clock.now = at(2026, 10, 25, 8, 0)
+    await sched.tick()
+    assert len(await messages(sessions, "task_reminder")) == 1

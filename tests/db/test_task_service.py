@@ -1,0 +1,595 @@
+"""The task service against a real, migrated database (SQLite, and PostgreSQL when set)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.domain.errors import DomainError, NotAllowed, StaleAction
+from bot.domain.scoring import compute_score
+from bot.domain.standards import Verdict
+from bot.domain.tasks import Action, TaskFilter, TaskState
+from bot.images import MediaStore
+from bot.services import events
+from bot.services import tasks as svc
+from bot.services.catalog import StandardCatalog
+from bot.services.inspections import InspectionService
+from db.models import (
+    GroupBinding,
+    OutboxMessage,
+    Person,
+    Photo,
+    Site,
+    SiteItem,
+    Task,
+    TaskEvent,
+    TaskPhoto,
+    Unit,
+)
+from db.uow import UnitOfWork
+from tests.conftest import FakeClock
+from tests.db.test_inspection_service import plan, start, submit, walk
+
+ROOT = Path(__file__).resolve().parents[2]
+Sessions = async_sessionmaker[AsyncSession]
+C, B, N = Verdict.COMPLIANT, Verdict.BASIC, Verdict.NONCOMPLIANT
+
+INSPECTOR, INSPECTOR_2, RESIDENT, MEMBER, ADMIN, OTHER_MEMBER, MEMBER_2 = (
+    501, 502, 503, 504, 505, 506, 507)
+GROUP, OTHER_GROUP = -1001, -1002
+
+
+@dataclass(frozen=True)
+class World:
+    office: int
+    subdistrict: int
+    community: int
+    other: int
+    hotel: int
+
+
+@pytest.fixture(scope="module")
+def catalog() -> StandardCatalog:
+    return StandardCatalog.load(ROOT / "standards")
+
+
+@pytest.fixture
+async def world(sessions: Sessions, clock: FakeClock) -> World:
+    async with UnitOfWork(sessions) as uow:
+        s = uow.session
+        office = Unit(code="office", name_zh="区创文办", kind="office")
+        s.add(office)
+        await s.flush()
+        sub = Unit(code="sub", name_zh="卧龙寺街道", kind="subdistrict", parent_id=office.id)
+        s.add(sub)
+        await s.flush()
+        community = Unit(code="hq", name_zh="后祁街社区", kind="community", parent_id=sub.id)
+        other = Unit(code="xj", name_zh="新建路社区", kind="community", parent_id=sub.id)
+        s.add_all([community, other])
+        await s.flush()
+        hotel = Site(code="h1", name="东岭皇冠假日酒店", site_type="hotel", unit_id=community.id)
+        s.add(hotel)
+        people = [
+            (INSPECTOR, "张督查", "inspector", office.id),
+            (INSPECTOR_2, "李测评", "inspector", office.id),
+            (RESIDENT, "居民甲", "resident", None),
+            (MEMBER, "杨社区", "unit_member", community.id),
+            (MEMBER_2, "钱社区", "unit_member", community.id),
+            (ADMIN, "王管理", "admin", office.id),
+            (OTHER_MEMBER, "赵新建", "unit_member", other.id),
+        ]
+        s.add_all(Person(id=i, first_name=n, role=r, unit_id=u, created_at=clock.now)
+                  for i, n, r, u in people)
+        s.add_all([
+            GroupBinding(chat_id=GROUP, unit_id=community.id, title="后祁街", active=True,
+                         bound_at=clock.now),
+            GroupBinding(chat_id=OTHER_GROUP, unit_id=other.id, title="新建路", active=True,
+                         bound_at=clock.now),
+        ])
+        await s.flush()
+        w = World(office.id, sub.id, community.id, other.id, hotel.id)
+        await uow.commit()
+    return w
+
+
+@pytest.fixture
+async def published() -> AsyncIterator[list[tuple[int, str]]]:
+    """Every "task.changed" published: (task id, event action)."""
+    seen: list[tuple[int, str]] = []
+
+    async def collect(uow: UnitOfWork, **payload: Any) -> None:
+        seen.append((payload["task"].id, payload["event"].action))
+
+    events.subscribe("task.changed", collect)
+    yield seen
+    events._subscribers["task.changed"].remove(collect)
+
+
+# ---- helpers: one unit of work per update, as the handlers do --------------------------------
+
+
+async def new_task(sessions: Sessions, world: World, now: datetime, **kw: Any) -> int:
+    async with UnitOfWork(sessions) as uow:
+        args: dict[str, Any] = dict(source="finding", unit_id=world.community, title="楼道堆物",
+                                    due_at=now + timedelta(days=3), created_by=INSPECTOR,
+                                    now=now)
+        args.update(kw)
+        task = await svc.create_task(uow, **args)
+        await uow.commit()
+        return task.id
+
+
+async def do(sessions: Sessions, pid: int | None, task_id: int, action: Action, now: datetime,
+             *, version: int | None = None, **kw: Any) -> svc.Outcome:
+    async with UnitOfWork(sessions) as uow:
+        person = await uow.session.get(Person, pid) if pid is not None else None
+        if version is None:
+            version = (await svc.get_task(uow, task_id)).version
+        outcome = await svc.act(uow, person, task_id, action, expected_version=version,
+                                now=now, **kw)
+        await uow.commit()
+        return outcome
+
+
+async def photo(sessions: Sessions, pid: int, message_id: int) -> int:
+    async with UnitOfWork(sessions) as uow:
+        p = await svc.add_photo(uow, Photo(
+            sha256=f"{message_id:064x}", telegram_file_id=f"file-{message_id}", width=640,
+            height=480, size=1000, phash=1, chat_id=pid, message_id=message_id,
+            uploaded_by=pid))
+        await uow.commit()
+        return p.id
+
+
+async def fix(sessions: Sessions, pid: int, task_id: int, now: datetime, message_id: int,
+              note: str = "已清理") -> svc.Outcome:
+    """The unit member's private flow: press, send a photo, write a note, press Done."""
+    async with UnitOfWork(sessions) as uow:
+        person = await uow.session.get(Person, pid)
+        assert person is not None
+        task = await svc.get_task(uow, task_id)
+        await svc.begin_input(uow, person, task_id, Action.SUBMIT_FIX, task.version)
+        await uow.commit()
+    async with UnitOfWork(sessions) as uow:
+        person = await uow.session.get(Person, pid)
+        assert person is not None
+        await svc.add_draft_photo(uow, person, task_id, Photo(
+            sha256=f"{message_id:064x}", telegram_file_id=f"after-{message_id}", width=640,
+            height=480, size=1000, phash=1, chat_id=pid, message_id=message_id,
+            uploaded_by=pid))
+        await svc.add_note(uow, person, task_id, note, now)
+        await uow.commit()
+    return await do(sessions, pid, task_id, Action.SUBMIT_FIX, now)
+
+
+async def load(sessions: Sessions, task_id: int) -> Task:
+    async with sessions() as s:
+        task = await s.get(Task, task_id)
+        assert task is not None
+        return task
+
+
+async def outbox(sessions: Sessions) -> list[OutboxMessage]:
+    async with sessions() as s:
+        return list((await s.scalars(select(OutboxMessage).order_by(OutboxMessage.id))).all())
+
+
+async def task_events(sessions: Sessions, task_id: int) -> list[TaskEvent]:
+    async with UnitOfWork(sessions) as uow:
+        return await svc.history(uow, task_id)
+
+
+# ---- creating -------------------------------------------------------------------------------
+
+
+async def test_create_records_queues_a_card_and_publishes(
+    sessions: Sessions, world: World, clock: FakeClock, published: list[tuple[int, str]]
+) -> None:
+    before = await photo(sessions, INSPECTOR, 1)
+    tid = await new_task(sessions, world, clock.now, before_photo_ids=[before],
+                         site_id=world.hotel)
+    task = await load(sessions, tid)
+    assert (task.status, task.version, task.unit_id) == ("open", 0, world.community)
+    [event] = await task_events(sessions, tid)
+    assert (event.action, event.actor_id, event.to_status) == ("created", INSPECTOR, "open")
+    # One card, as a photo with the before photo, in the unit's group only.
+    [card] = await outbox(sessions)
+    assert (card.chat_id, card.method, card.purpose, card.ref_id) == (
+        GROUP, "sendPhoto", "task_card", tid)
+    # The stored, metadata-free copy, never the uploader's own file id.
+    assert card.params["file"] == MediaStore.relpath(f"{1:064x}")
+    assert "photo" not in card.params
+    assert f"#{tid}" in str(card.params["caption"]) and "楼道堆物" in str(card.params["caption"])
+    labels = [b["text"] for row in card.params["reply_markup"]["inline_keyboard"]  # type: ignore[index]
+              for b in row]
+    assert any("签收" in label for label in labels)
+    assert published == [(tid, "created")]
+
+
+async def test_a_card_without_photos_is_a_text_message(
+    sessions: Sessions, world: World, clock: FakeClock
+) -> None:
+    await new_task(sessions, world, clock.now)
+    [card] = await outbox(sessions)
+    assert card.method == "sendMessage" and "楼道堆物" in str(card.params["text"])
+
+
+async def test_the_delivered_card_is_remembered_for_editing(
+    sessions: Sessions, world: World, clock: FakeClock
+) -> None:
+    tid = await new_task(sessions, world, clock.now)
+    async with sessions() as s, s.begin():
+        await svc.remember_card(s, tid, GROUP, 77)
+        # A card that lands in a group of another unit (re-routed meanwhile) is not taken.
+        await svc.remember_card(s, tid, OTHER_GROUP, 78)
+    task = await load(sessions, tid)
+    assert (task.card_chat_id, task.card_message_id) == (GROUP, 77)
+
+
+# ---- the whole loop -------------------------------------------------------------------------
+
+
+async def test_accept_fix_verify_close_with_history(
+    sessions: Sessions, world: World, clock: FakeClock, published: list[tuple[int, str]]
+) -> None:
+    tid = await new_task(sessions, world, clock.now)
+    clock.advance(hours=1)
+    await do(sessions, MEMBER, tid, Action.ACCEPT, clock.now)
+    clock.advance(hours=5)
+    fixed = await fix(sessions, MEMBER_2, tid, clock.now, 500, note="杂物已清运")
+    assert fixed.task.status == "fix_submitted" and fixed.task.fixed_by == MEMBER_2
+    # Whoever filed it (an inspector) is asked in private to check it.
+    told = (await outbox(sessions))[-1]
+    assert told.chat_id == INSPECTOR and "待复核" in str(told.params["text"])
+    clock.advance(hours=1)
+    done = await do(sessions, INSPECTOR_2, tid, Action.VERIFY_PASS, clock.now)
+    assert done.task.status == "closed" and done.task.closed_at == clock.now
+    assert done.warning is None
+    history = await task_events(sessions, tid)
+    assert [(e.action, e.actor_id) for e in history] == [
+        ("created", INSPECTOR), ("accepted", MEMBER), ("note", MEMBER_2),
+        ("fix_submitted", MEMBER_2), ("verified", INSPECTOR_2)]
+    submitted = history[3]
+    assert submitted.reason == "杂物已清运" and len(submitted.data["photos"]) == 1  # type: ignore[arg-type]
+    async with sessions() as s:
+        kinds = list(await s.scalars(select(TaskPhoto.kind).where(TaskPhoto.task_id == tid)))
+    assert kinds == ["after"]
+    assert [a for _, a in published] == ["created", "accepted", "fix_submitted", "verified"]
+    async with UnitOfWork(sessions) as uow:
+        data = await svc.task_data(uow, tid)
+    assert data.state is TaskState.CLOSED and data.after_file_ids == ("after-500",)
+
+
+async def test_a_fix_needs_an_after_photo(
+    sessions: Sessions, world: World, clock: FakeClock
+) -> None:
+    tid = await new_task(sessions, world, clock.now)
+    await do(sessions, MEMBER, tid, Action.ACCEPT, clock.now)
+    with pytest.raises(DomainError) as exc:
+        await do(sessions, MEMBER, tid, Action.SUBMIT_FIX, clock.now)
+    assert exc.value.key == "task.after_photo_required"
+    assert (await load(sessions, tid)).status == "accepted"
+
+
+async def test_return_then_rework_then_close(
+    sessions: Sessions, world: World, clock: FakeClock
+) -> None:
+    tid = await new_task(sessions, world, clock.now)
+    await do(sessions, MEMBER, tid, Action.ACCEPT, clock.now)
+    await fix(sessions, MEMBER, tid, clock.now, 600)
+    with pytest.raises(DomainError) as exc:
+        await do(sessions, INSPECTOR, tid, Action.VERIFY_RETURN, clock.now, reason="")
+    assert exc.value.key == "task.reason_required"
+    back = await do(sessions, INSPECTOR, tid, Action.VERIFY_RETURN, clock.now,
+                    reason="地面仍有杂物")
+    assert back.task.status == "returned" and back.task.reopen_count == 1
+    # Returned work goes straight to a new fix, no second 签收.
+    with pytest.raises(DomainError) as exc:
+        await do(sessions, MEMBER, tid, Action.ACCEPT, clock.now)
+    assert exc.value.key == "task.not_allowed_in_state"
+    await fix(sessions, MEMBER, tid, clock.now, 601)
+    await do(sessions, INSPECTOR, tid, Action.VERIFY_PASS, clock.now)
+    async with UnitOfWork(sessions) as uow:
+        data = await svc.task_data(uow, tid)
+    # The newest after photo is the one the card shows first.
+    assert data.after_file_ids == ("after-601", "after-600") and data.reopen_count == 1
+
+
+async def test_refusals_name_what_is_wrong(
+    sessions: Sessions, world: World, clock: FakeClock
+) -> None:
+    tid = await new_task(sessions, world, clock.now)
+    for pid in (RESIDENT, OTHER_MEMBER, INSPECTOR):
+        with pytest.raises(NotAllowed) as exc:
+            await do(sessions, pid, tid, Action.ACCEPT, clock.now)
+        assert exc.value.key == "task.not_your_role"
+    with pytest.raises(DomainError) as exc:
+        await do(sessions, INSPECTOR, tid, Action.VERIFY_PASS, clock.now)
+    assert exc.value.key == "task.not_allowed_in_state"
+    assert (await load(sessions, tid)).version == 0  # nothing moved
+
+
+async def test_the_fixer_cannot_check_their_own_fix_unless_admin(
+    sessions: Sessions, world: World, clock: FakeClock
+) -> None:
+    tid = await new_task(sessions, world, clock.now)
+    await do(sessions, ADMIN, tid, Action.ACCEPT, clock.now)
+    await fix(sessions, ADMIN, tid, clock.now, 700)
+    outcome = await do(sessions, ADMIN, tid, Action.VERIFY_PASS, clock.now)
+    assert outcome.warning == "task.self_verified_warning"
+    assert outcome.event.data == {"self_verified": True}
+    assert outcome.task.status == "closed"
+
+
+async def test_an_old_button_is_stale_and_a_repeat_says_who_did_it(
+    sessions: Sessions, world: World, clock: FakeClock
+) -> None:
+    tid = await new_task(sessions, world, clock.now)
+    await do(sessions, MEMBER, tid, Action.ACCEPT, clock.now, version=0)
+    with pytest.raises(StaleAction) as exc:
+        await do(sessions, MEMBER_2, tid, Action.ACCEPT, clock.now, version=0)
+    assert exc.value.key == "task.already_done"
+    assert exc.value.values == {"who": "杨社区", "action": "accepted"}
+    with pytest.raises(StaleAction) as exc:
+        await do(sessions, MEMBER_2, tid, Action.NOT_OURS, clock.now, version=0, reason="x")
+    assert exc.value.key == "task.stale"
+
+
+async def test_two_people_pressing_at_once_move_the_task_once(
+    sessions: Sessions, world: World, clock: FakeClock
+) -> None:
+    tid = await new_task(sessions, world, clock.now)
+    results = await asyncio.gather(
+        do(sessions, MEMBER, tid, Action.ACCEPT, clock.now, version=0),
+        do(sessions, MEMBER_2, tid, Action.ACCEPT, clock.now, version=0),
+        return_exceptions=True,
+    )
+    wins = [r for r in results if isinstance(r, svc.Outcome)]
+    losses = [r for r in results if isinstance(r, StaleAction)]
+    assert len(wins) == 1 and len(losses) == 1, results
+    winner = wins[0].task.accepted_by
+    assert losses[0].key == "task.already_done"
+    assert losses[0].values["who"] == {MEMBER: "杨社区", MEMBER_2: "钱社区"}[winner or 0]
+    task = await load(sessions, tid)
+    assert task.version == 1
+    assert [e.action for e in await task_events(sessions, tid)] == ["created", "accepted"]
+
+
+# ---- side flows -----------------------------------------------------------------------------
+
+
+async def test_extension_requested_then_granted_or_refused(
+    sessions: Sessions, world: World, clock: FakeClock
+) -> None:
+    tid = await new_task(sessions, world, clock.now)
+    due = (await load(sessions, tid)).due_at
+    asked = await do(sessions, MEMBER, tid, Action.REQUEST_EXTENSION, clock.now,
+                     reason="等待材料", new_due=due + timedelta(days=7))
+    assert asked.task.status == "open" and asked.task.extension_until == due + timedelta(days=7)
+    with pytest.raises(DomainError) as exc:
+        await do(sessions, MEMBER, tid, Action.REQUEST_EXTENSION, clock.now, reason="再等等")
+    assert exc.value.key == "task.extension_pending"
+    with pytest.raises(NotAllowed):
+        await do(sessions, MEMBER, tid, Action.GRANT_EXTENSION, clock.now)
+    granted = await do(sessions, ADMIN, tid, Action.GRANT_EXTENSION, clock.now)
+    assert granted.task.due_at == due + timedelta(days=7)
+    assert granted.task.extension_until is None
+    # A second request can be refused; the deadline stays.
+    await do(sessions, MEMBER, tid, Action.REQUEST_EXTENSION, clock.now, reason="还要等")
+    refused = await do(sessions, ADMIN, tid, Action.REFUSE_EXTENSION, clock.now)
+    assert refused.task.due_at == due + timedelta(days=7) and refused.task.extension_until is None
+    actions = [e.action for e in await task_events(sessions, tid)]
+    assert actions[1:] == ["extension_requested", "extension_granted", "extension_requested",
+                           "extension_refused"]
+
+
+async def test_not_ours_then_rerouted_gets_a_card_in_the_new_units_group(
+    sessions: Sessions, world: World, clock: FakeClock
+) -> None:
+    tid = await new_task(sessions, world, clock.now)
+    await do(sessions, MEMBER, tid, Action.ACCEPT, clock.now)
+    await do(sessions, MEMBER, tid, Action.NOT_OURS, clock.now, reason="属于新建路社区")
+    async with UnitOfWork(sessions) as uow:
+        assert (await svc.task_data(uow, tid)).reroute_claim == "属于新建路社区"
+    with pytest.raises(DomainError) as exc:
+        await do(sessions, ADMIN, tid, Action.REROUTE, clock.now, new_unit_id=world.community)
+    assert exc.value.key == "task.reroute_same_unit"
+    moved = await do(sessions, ADMIN, tid, Action.REROUTE, clock.now, new_unit_id=world.other)
+    assert (moved.task.unit_id, moved.task.status, moved.task.accepted_by) == (
+        world.other, "open", None)
+    assert moved.old_unit_id == world.community
+    sent = [(m.chat_id, m.purpose) for m in await outbox(sessions)]
+    # The card in the first unit's group, the admin asked in private, the new unit's card.
+    assert sent == [(GROUP, "task_card"), (ADMIN, None), (OTHER_GROUP, "task_card")]
+    asked = (await outbox(sessions))[1]
+    assert "属于新建路社区" in str(asked.params["text"])
+    async with UnitOfWork(sessions) as uow:
+        assert (await svc.task_data(uow, tid)).reroute_claim is None
+    # The old unit can no longer act; the new one can.
+    with pytest.raises(NotAllowed):
+        await do(sessions, MEMBER, tid, Action.ACCEPT, clock.now)
+    await do(sessions, OTHER_MEMBER, tid, Action.ACCEPT, clock.now)
+
+
+async def test_a_claim_can_be_refused(sessions: Sessions, world: World, clock: FakeClock) -> None:
+    tid = await new_task(sessions, world, clock.now)
+    await do(sessions, MEMBER, tid, Action.NOT_OURS, clock.now, reason="不归我们")
+    kept = await do(sessions, ADMIN, tid, Action.REFUSE_REROUTE, clock.now, reason="属地负责")
+    assert kept.task.unit_id == world.community
+    with pytest.raises(DomainError) as exc:
+        await do(sessions, ADMIN, tid, Action.REFUSE_REROUTE, clock.now)
+    assert exc.value.key == "task.no_reroute_pending"
+
+
+async def test_reopen_by_an_admin_and_by_a_reporter(
+    sessions: Sessions, world: World, clock: FakeClock
+) -> None:
+    tid = await new_task(sessions, world, clock.now)
+    await do(sessions, MEMBER, tid, Action.ACCEPT, clock.now)
+    await fix(sessions, MEMBER, tid, clock.now, 800)
+    await do(sessions, INSPECTOR, tid, Action.VERIFY_PASS, clock.now)
+    reopened = await do(sessions, ADMIN, tid, Action.REOPEN, clock.now, reason="复查又发现")
+    assert reopened.task.status == "returned" and reopened.task.closed_at is None
+    await fix(sessions, MEMBER, tid, clock.now, 801)
+    async with UnitOfWork(sessions) as uow:
+        task = await svc.reopen_task(uow, tid, actor_id=RESIDENT, reason="还在", now=clock.now)
+        await uow.commit()
+    assert task is not None and task.status == "returned" and task.reopen_count == 2
+    async with UnitOfWork(sessions) as uow:
+        assert await svc.reopen_task(uow, tid, actor_id=RESIDENT, reason="x",
+                                     now=clock.now) is None
+        data = await svc.task_data(uow, tid)
+    # The resident who disputed is not named on the card.
+    assert data.events[-1].actor is None and data.events[-1].actor_id == RESIDENT
+
+
+# ---- relapse, escalation ---------------------------------------------------------------------
+
+
+async def close_one(sessions: Sessions, world: World, clock: FakeClock, item: str) -> int:
+    tid = await new_task(sessions, world, clock.now, site_id=world.hotel, item_key=item)
+    await do(sessions, MEMBER, tid, Action.ACCEPT, clock.now)
+    await fix(sessions, MEMBER, tid, clock.now, 900 + tid)
+    await do(sessions, INSPECTOR, tid, Action.VERIFY_PASS, clock.now)
+    return tid
+
+
+async def test_the_same_item_failing_within_the_window_is_a_relapse(
+    sessions: Sessions, world: World, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = await close_one(sessions, world, clock, "9")
+    clock.advance(weeks=7)
+    again = await new_task(sessions, world, clock.now, site_id=world.hotel, item_key="9")
+    assert (await load(sessions, again)).relapse_of_id == first
+    other_item = await new_task(sessions, world, clock.now, site_id=world.hotel, item_key="3")
+    assert (await load(sessions, other_item)).relapse_of_id is None
+    # Outside the window it is a new problem; the window is configurable.
+    clock.advance(weeks=2)
+    late = await new_task(sessions, world, clock.now, site_id=world.hotel, item_key="9")
+    assert (await load(sessions, late)).relapse_of_id is None
+    monkeypatch.setenv("WENMING_RELAPSE_WEEKS", "12")
+    longer = await new_task(sessions, world, clock.now, site_id=world.hotel, item_key="9")
+    assert (await load(sessions, longer)).relapse_of_id == first
+    [created] = [e for e in await task_events(sessions, longer) if e.action == "created"]
+    assert created.data["relapse_of"] == first
+
+
+async def test_escalate_is_recorded_once_and_not_for_closed_tasks(
+    sessions: Sessions, world: World, clock: FakeClock
+) -> None:
+    tid = await new_task(sessions, world, clock.now)
+    async with sessions() as s, s.begin():
+        await svc.remember_card(s, tid, GROUP, 41)
+    async with UnitOfWork(sessions) as uow:
+        task = await svc.escalate(uow, tid, 1, clock.now)
+        await uow.commit()
+    assert task is not None and task.escalation_level == 1 and task.escalated_at == clock.now
+    # The card in the group is edited (through the outbox: a job has no bot at hand).
+    edit = (await outbox(sessions))[-1]
+    assert (edit.chat_id, edit.method, edit.params["message_id"]) == (
+        GROUP, "editMessageText", 41)
+    assert "已升级督办" in str(edit.params["text"]) and "卧龙寺街道" in str(edit.params["text"])
+    async with UnitOfWork(sessions) as uow:
+        assert await svc.escalate(uow, tid, 1, clock.now) is None
+        assert await svc.escalate(uow, tid, 0, clock.now) is None
+        data = await svc.task_data(uow, tid)
+        await uow.commit()
+    assert data.escalation_unit == "卧龙寺街道"
+    escalated = [e for e in await task_events(sessions, tid) if e.action == "escalated"]
+    assert len(escalated) == 1 and escalated[0].data["level"] == 1
+    assert escalated[0].data["target_unit_id"] == world.subdistrict
+    closed = await close_one(sessions, world, clock, "5")
+    async with UnitOfWork(sessions) as uow:
+        assert await svc.escalate(uow, closed, 2, clock.now) is None
+        units = list((await uow.session.scalars(select(Unit))).all())
+        community = await uow.session.get(Unit, world.community)
+        assert community is not None
+        target = svc.escalation_target(units, community, 2)
+        assert target is not None and target.id == world.office
+
+
+# ---- inspection tasks: re-answering the item moves the site's score ------------------------
+
+
+async def test_inspection_failures_become_tasks_and_verification_updates_the_score(
+    sessions: Sessions, world: World, clock: FakeClock, catalog: StandardCatalog
+) -> None:
+    service = InspectionService(catalog)
+    hotel = catalog.current["hotel"]
+    started = await start(sessions, service, INSPECTOR, world.hotel, clock.now)
+    verdicts = plan(hotel)  # items 3 and 9 fail
+    view = await walk(sessions, service, started, clock, verdicts)
+    _, task_ids, groups = await submit(sessions, service, INSPECTOR, view.inspection_id,
+                                       view.step, clock.now)
+    assert groups == 1 and len(task_ids) == 2
+    cards = [m for m in await outbox(sessions) if m.purpose == "task_card"]
+    assert sorted(m.ref_id or 0 for m in cards) == sorted(task_ids)
+    # Item 9 had photo evidence: its card shows it; item 3 (static) has none.
+    by_task = {m.ref_id: m for m in cards}
+    async with sessions() as s:
+        nine = (await s.scalars(select(Task).where(Task.item_key == "9"))).one()
+        rows = list((await s.scalars(select(SiteItem))).all())
+    assert by_task[nine.id].method == "sendPhoto"
+    assert len(rows) == len(verdicts)
+    async with UnitOfWork(sessions) as uow:
+        score = await svc.current_site_score(uow, world.hotel)
+    assert score == compute_score(hotel, verdicts)
+
+    await do(sessions, MEMBER, nine.id, Action.ACCEPT, clock.now)
+    await fix(sessions, MEMBER, nine.id, clock.now, 950)
+    with pytest.raises(DomainError) as exc:
+        await do(sessions, INSPECTOR_2, nine.id, Action.VERIFY_PASS, clock.now)
+    assert exc.value.key == "task.verdict_required"
+    with pytest.raises(DomainError) as exc:
+        await do(sessions, INSPECTOR_2, nine.id, Action.VERIFY_PASS, clock.now, verdict=N)
+    assert exc.value.key == "task.verdict_mismatch"
+    await do(sessions, INSPECTOR_2, nine.id, Action.VERIFY_PASS, clock.now, verdict=B)
+    async with UnitOfWork(sessions) as uow:
+        score = await svc.current_site_score(uow, world.hotel)
+        row = await uow.session.get(SiteItem, (world.hotel, "hotel", "9"))
+    assert row is not None and (row.verdict, row.source, row.source_id) == (
+        "basic", "verification", nine.id)
+    assert score == compute_score(hotel, {**verdicts, "9": B})
+    assert score is not None and score.overall is not None
+    assert score.overall > (compute_score(hotel, verdicts).overall or 0)
+
+
+# ---- lists ------------------------------------------------------------------------------------
+
+
+async def test_lists_fit_the_person(sessions: Sessions, world: World, clock: FakeClock) -> None:
+    late = await new_task(sessions, world, clock.now, title="晚的", due_at=clock.now
+                          + timedelta(days=5))
+    soon = await new_task(sessions, world, clock.now, title="早的", due_at=clock.now
+                          + timedelta(days=1))
+    elsewhere = await new_task(sessions, world, clock.now, unit_id=world.other, title="别处")
+    await do(sessions, MEMBER, late, Action.ACCEPT, clock.now)
+    await fix(sessions, MEMBER, late, clock.now, 990)
+    clock.advance(days=2)
+
+    async def ids(pid: int, flt: TaskFilter | None = None, group: int | None = None
+                  ) -> tuple[str, list[int]]:
+        flt = flt or TaskFilter()
+        async with UnitOfWork(sessions) as uow:
+            person = await uow.session.get(Person, pid)
+            assert person is not None
+            got = await svc.tasks_for(uow, person, flt, clock.now, group_unit_id=group)
+            return got.title_key, [d.id for d in got.tasks]
+
+    assert await ids(MEMBER) == ("task.list.unit", [soon])  # the fixed one waits for a check
+    assert await ids(INSPECTOR) == ("task.list.to_verify", [late])
+    assert await ids(ADMIN) == ("task.list.filtered", [soon, elsewhere, late])
+    assert await ids(ADMIN, TaskFilter(overdue=True)) == ("task.list.filtered", [soon])
+    assert (await ids(ADMIN, TaskFilter(unit_query="新建路社区")))[1] == [elsewhere]
+    assert (await ids(ADMIN, TaskFilter(states=(TaskState.FIX_SUBMITTED,))))[1] == [late]
+    assert await ids(RESIDENT, group=world.community) == ("task.list.group", [soon, late])
+    with pytest.raises(NotAllowed):
+        await ids(RESIDENT)

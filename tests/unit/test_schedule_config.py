@@ -1,0 +1,119 @@
+"""config/schedule.yaml: validation with line numbers, and calendar arithmetic across DST."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from scheduler.config import (
+    DEFAULT_SCHEDULE_FILE,
+    ScheduleConfigError,
+    load_schedule,
+    parse_schedule,
+)
+from scheduler.periods import (
+    Week,
+    day_bounds,
+    latest_bulletin,
+    latest_digest,
+    latest_slot,
+    week_monday,
+)
+from scheduler.policy import Deadline, decide
+
+UTC = dt.UTC
+SHANGHAI, BERLIN = ZoneInfo("Asia/Shanghai"), ZoneInfo("Europe/Berlin")
+
+
+def test_the_shipped_schedule_loads() -> None:
+    cfg = load_schedule(DEFAULT_SCHEDULE_FILE)
+    assert cfg.reminder_before_hours == 24 and cfg.overdue_reminder_hour == 9
+    assert [(s.after_overdue_hours, s.level, s.notify) for s in cfg.escalation] == [
+        (48, 1, "parent"), (120, 2, "office")]
+    assert cfg.bulletin.weekday == 0 and cfg.bulletin.time == dt.time(9, 0)
+    assert [p.name.zh for p in cfg.phases] == ["部署阶段", "攻坚阶段", "巩固阶段"]
+    phase = cfg.phase_on(dt.date(2026, 11, 30))
+    assert phase is not None and phase.name.en == "Consolidation"
+    assert phase.days_left(dt.date(2026, 11, 30)) == 32
+    assert cfg.office_level() == 2
+
+
+@pytest.mark.parametrize(("text", "line", "problem"), [
+    ("reminder_before_hours: soon\n", 1, "reminder_before_hours must be a number"),
+    ("schema: 1\noverdue_reminder_hour: 25\n", 2, "at most 23"),
+    ("bulletin:\n  weekday: funday\n", 2, "weekday must be one of"),
+    ("bulletin:\n  time: noon\n", 2, 'time must be a time like "09:00"'),
+    ("escalation:\n  - {after_overdue_hours: 48, level: 1, notify: mayor}\n", 2,
+     "notify must be parent or office"),
+    ("escalation:\n  - {after_overdue_hours: 48, level: 2, notify: parent}\n"
+     "  - {after_overdue_hours: 24, level: 3, notify: office}\n", 3, "must rise"),
+    ("phases:\n  - name: {zh: 攻坚}\n    start: 2026-04-20\n    end: 2026-06-30\n", 2,
+     "non-empty en"),
+    ("phases:\n  - name: {zh: 攻坚, en: A}\n    start: 2026-06-20\n    end: 2026-04-30\n", 4,
+     "ends (2026-04-30) before it starts"),
+    ("digest:\n  time: \"08:30\"\n  when: daily\n", 3, "unknown key 'when'"),
+    ("bulletin: [1, 2]\n", 1, "bulletin must be a mapping"),
+    ("tick_seconds: 5\n  bad: [\n", 2, "not valid YAML"),
+])
+def test_errors_name_the_line_and_the_problem(text: str, line: int, problem: str) -> None:
+    with pytest.raises(ScheduleConfigError) as caught:
+        parse_schedule(text, "schedule.yaml")
+    assert caught.value.line == line, str(caught.value)
+    assert problem in caught.value.problem
+    assert str(caught.value).startswith(f"schedule.yaml:{line}: ")
+
+
+def test_unquoted_times_are_read_as_times() -> None:
+    # YAML 1.1 turns 09:00 into 540; the loader turns it back.
+    assert parse_schedule("digest:\n  time: 08:30\n").digest.time == dt.time(8, 30)
+
+
+def test_weeks_and_the_bulletin_period() -> None:
+    assert week_monday("2026-W48") == dt.date(2026, 11, 23)
+    with pytest.raises(ValueError, match="2026-W48"):
+        week_monday("48")
+    # Monday 2026-11-30 09:00 Shanghai is 01:00 UTC: the bulletin for week 48 falls due.
+    due = latest_bulletin(dt.datetime(2026, 11, 30, 1, tzinfo=UTC), 0, dt.time(9), SHANGHAI)
+    assert (due.period, due.due_at) == ("2026-W48", dt.datetime(2026, 11, 30, 1, tzinfo=UTC))
+    before = latest_bulletin(dt.datetime(2026, 11, 30, 0, 59, tzinfo=UTC), 0, dt.time(9),
+                             SHANGHAI)
+    assert before.period == "2026-W47"
+    # Across the new year: ISO week 53 of 2026 is covered on Monday 2027-01-04.
+    assert latest_bulletin(dt.datetime(2027, 1, 4, 2, tzinfo=UTC), 0, dt.time(9),
+                           SHANGHAI).period == "2026-W53"
+
+
+def test_dst_weeks_and_days_in_berlin() -> None:
+    # Summer time ends on Sunday 2026-10-25: that week is 169 hours long, the day 25.
+    week = Week.of("2026-W43", BERLIN)
+    assert week.end - week.start == dt.timedelta(hours=169)
+    start, end = day_bounds(dt.date(2026, 10, 25), BERLIN)
+    assert end - start == dt.timedelta(hours=25)
+    start, end = day_bounds(dt.date(2026, 3, 29), BERLIN)
+    assert end - start == dt.timedelta(hours=23)
+    # Monday 09:00 on the wall: 07:00 UTC in summer, 08:00 UTC in winter.
+    assert latest_bulletin(dt.datetime(2026, 10, 19, 7, tzinfo=UTC), 0, dt.time(9),
+                           BERLIN).period == "2026-W42"
+    assert latest_bulletin(dt.datetime(2026, 10, 26, 7, 30, tzinfo=UTC), 0, dt.time(9),
+                           BERLIN).period == "2026-W42"
+    assert latest_bulletin(dt.datetime(2026, 10, 26, 8, tzinfo=UTC), 0, dt.time(9),
+                           BERLIN).period == "2026-W43"
+    # The digest at 02:30, which does not exist on 2026-03-29, runs at 03:30 local instead.
+    due = latest_digest(dt.datetime(2026, 3, 29, 2, tzinfo=UTC), dt.time(2, 30), BERLIN)
+    assert due.period == "2026-03-29"
+    assert due.due_at == dt.datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
+    assert latest_slot(dt.datetime(2026, 10, 25, 8, tzinfo=UTC), 9, BERLIN) == \
+        dt.datetime(2026, 10, 25, 8, tzinfo=UTC)
+
+
+def test_policy_skips_a_before_reminder_for_a_task_created_inside_the_window() -> None:
+    cfg = parse_schedule("")
+    now = dt.datetime(2026, 11, 23, 1, tzinfo=UTC)
+    fresh = Deadline(now + dt.timedelta(hours=12), now - dt.timedelta(minutes=5), 0,
+                     None, None, None)
+    decision = decide(fresh, now, cfg, SHANGHAI)
+    assert decision.reminder is None and decision.skip_before
+    old = Deadline(now + dt.timedelta(hours=12), now - dt.timedelta(days=3), 0, None, None, None)
+    assert decide(old, now, cfg, SHANGHAI).reminder == "before"

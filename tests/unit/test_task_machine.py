@@ -1,0 +1,258 @@
+"""The task lifecycle as a pure state machine: every allowed and every refused transition."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot import task_views as tv
+from bot.domain.errors import DomainError, NotAllowed, StaleAction
+from bot.domain.roles import Role
+from bot.domain.tasks import (
+    EVENTS,
+    RULES,
+    Action,
+    TaskFilter,
+    TaskState,
+    available,
+    escalation_chain,
+    escalation_target,
+    is_overdue,
+    is_relapse,
+    parse_extension,
+    parse_filter,
+    require_reason,
+    self_verified,
+    transition,
+)
+from bot.i18n import LANGUAGES, catalogue
+
+S = TaskState
+A = Action
+
+# The table as a reader would write it down: (from, action) -> to. None: the state stays.
+ALLOWED: dict[tuple[TaskState, Action], TaskState | None] = {
+    (S.OPEN, A.ACCEPT): S.ACCEPTED,
+    (S.ACCEPTED, A.SUBMIT_FIX): S.FIX_SUBMITTED,
+    (S.RETURNED, A.SUBMIT_FIX): S.FIX_SUBMITTED,
+    (S.FIX_SUBMITTED, A.VERIFY_PASS): S.CLOSED,
+    (S.FIX_SUBMITTED, A.VERIFY_RETURN): S.RETURNED,
+    (S.CLOSED, A.REOPEN): S.RETURNED,
+    **{(s, A.REQUEST_EXTENSION): None for s in (S.OPEN, S.ACCEPTED, S.RETURNED)},
+    **{(s, A.NOT_OURS): None for s in (S.OPEN, S.ACCEPTED, S.RETURNED)},
+    **{(s, A.GRANT_EXTENSION): None for s in (S.OPEN, S.ACCEPTED, S.RETURNED,
+                                              S.FIX_SUBMITTED)},
+    **{(s, A.REFUSE_EXTENSION): None for s in (S.OPEN, S.ACCEPTED, S.RETURNED,
+                                               S.FIX_SUBMITTED)},
+    **{(s, A.REROUTE): S.OPEN for s in (S.OPEN, S.ACCEPTED, S.RETURNED, S.FIX_SUBMITTED)},
+    **{(s, A.REFUSE_REROUTE): None for s in (S.OPEN, S.ACCEPTED, S.RETURNED,
+                                             S.FIX_SUBMITTED)},
+    **{(s, A.ESCALATE): None for s in (S.OPEN, S.ACCEPTED, S.RETURNED, S.FIX_SUBMITTED)},
+    **{(s, A.CLOSE_AS_DUPLICATE): S.CLOSED for s in (S.OPEN, S.ACCEPTED, S.RETURNED,
+                                                     S.FIX_SUBMITTED)},
+}
+
+
+@dataclass(frozen=True)
+class Actor:
+    role: Role | None
+    member: bool = False
+    fixed: bool = False
+
+
+UNIT_MEMBER = Actor(Role.UNIT_MEMBER, member=True)
+OTHER_UNIT_MEMBER = Actor(Role.UNIT_MEMBER, member=False)
+INSPECTOR = Actor(Role.INSPECTOR)
+ADMIN = Actor(Role.ADMIN)
+RESIDENT = Actor(Role.RESIDENT)
+SYSTEM = Actor(None)
+
+# Who the table allows for each action (the first one is used for the state checks).
+WHO: dict[Action, list[Actor]] = {
+    A.ACCEPT: [UNIT_MEMBER, ADMIN],
+    A.SUBMIT_FIX: [UNIT_MEMBER, ADMIN],
+    A.REQUEST_EXTENSION: [UNIT_MEMBER, ADMIN],
+    A.NOT_OURS: [UNIT_MEMBER, ADMIN],
+    A.VERIFY_PASS: [INSPECTOR, ADMIN],
+    A.VERIFY_RETURN: [INSPECTOR, ADMIN],
+    A.GRANT_EXTENSION: [ADMIN],
+    A.REFUSE_EXTENSION: [ADMIN],
+    A.REROUTE: [ADMIN],
+    A.REFUSE_REROUTE: [ADMIN],
+    A.REOPEN: [ADMIN],
+    A.CLOSE_AS_DUPLICATE: [ADMIN],
+    A.ESCALATE: [SYSTEM],
+}
+EVERYONE = [UNIT_MEMBER, OTHER_UNIT_MEMBER, INSPECTOR, ADMIN, RESIDENT, SYSTEM]
+
+
+def flags(action: Action) -> dict[str, bool]:
+    """The pending flags under which an action is possible at all."""
+    return {
+        "extension_pending": action in (A.GRANT_EXTENSION, A.REFUSE_EXTENSION),
+        "reroute_pending": action is A.REFUSE_REROUTE,
+    }
+
+
+def run(state: TaskState, action: Action, who: Actor, **kw: bool) -> TaskState:
+    return transition(state, action, who.role, who.member, who.fixed, **{**flags(action), **kw})
+
+
+@pytest.mark.parametrize("state", list(TaskState))
+@pytest.mark.parametrize("action", list(Action))
+def test_every_state_and_action(state: TaskState, action: Action) -> None:
+    who = WHO[action][0]
+    if (state, action) in ALLOWED:
+        expected = ALLOWED[(state, action)] or state
+        assert run(state, action, who) is expected
+    else:
+        with pytest.raises(DomainError) as exc:
+            run(state, action, who)
+        assert exc.value.key == "task.not_allowed_in_state"
+        assert exc.value.values == {"state": state.value, "action": action.value}
+
+
+@pytest.mark.parametrize("action", list(Action))
+def test_only_the_right_people_may(action: Action) -> None:
+    state = next(s for (s, a) in ALLOWED if a is action)
+    for who in EVERYONE:
+        if who in WHO[action]:
+            assert run(state, action, who) in TaskState
+            continue
+        with pytest.raises(NotAllowed) as exc:
+            run(state, action, who)
+        assert exc.value.key == "task.not_your_role", (action, who)
+
+
+def test_the_table_matches_the_rules() -> None:
+    derived = {(s, a): (r.target if r.target is not None else None)
+               for a, r in RULES.items() for s in r.sources}
+    assert derived == ALLOWED
+
+
+def test_a_member_of_another_unit_cannot_accept() -> None:
+    with pytest.raises(NotAllowed):
+        run(S.OPEN, A.ACCEPT, OTHER_UNIT_MEMBER)
+
+
+def test_an_inspector_may_not_check_their_own_fix_but_an_admin_may_with_a_warning() -> None:
+    own = Actor(Role.INSPECTOR, fixed=True)
+    for action in (A.VERIFY_PASS, A.VERIFY_RETURN):
+        with pytest.raises(NotAllowed) as exc:
+            run(S.FIX_SUBMITTED, action, own)
+        assert exc.value.key == "task.not_own_fix"
+    admin_own = Actor(Role.ADMIN, fixed=True)
+    assert run(S.FIX_SUBMITTED, A.VERIFY_PASS, admin_own) is S.CLOSED
+    assert self_verified(A.VERIFY_PASS, True) and not self_verified(A.VERIFY_PASS, False)
+    assert not self_verified(A.ACCEPT, True)
+
+
+def test_one_extension_and_one_claim_at_a_time() -> None:
+    with pytest.raises(DomainError) as exc:
+        run(S.ACCEPTED, A.REQUEST_EXTENSION, UNIT_MEMBER, extension_pending=True)
+    assert exc.value.key == "task.extension_pending"
+    for action in (A.GRANT_EXTENSION, A.REFUSE_EXTENSION):
+        with pytest.raises(DomainError) as exc:
+            run(S.ACCEPTED, action, ADMIN, extension_pending=False)
+        assert exc.value.key == "task.no_extension_pending"
+    with pytest.raises(DomainError) as exc:
+        run(S.OPEN, A.NOT_OURS, UNIT_MEMBER, reroute_pending=True)
+    assert exc.value.key == "task.reroute_pending"
+    with pytest.raises(DomainError) as exc:
+        run(S.OPEN, A.REFUSE_REROUTE, ADMIN, reroute_pending=False)
+    assert exc.value.key == "task.no_reroute_pending"
+    # An admin may re-route with or without a claim.
+    assert run(S.ACCEPTED, A.REROUTE, ADMIN, reroute_pending=False) is S.OPEN
+
+
+def test_reasons_are_required_where_the_issue_says() -> None:
+    for action in (A.VERIFY_RETURN, A.REQUEST_EXTENSION, A.NOT_OURS, A.REOPEN,
+                   A.CLOSE_AS_DUPLICATE):
+        with pytest.raises(DomainError) as exc:
+            require_reason(action, "   ")
+        assert exc.value.key == "task.reason_required"
+        assert require_reason(action, " 材料未到 ") == "材料未到"
+    assert require_reason(A.ACCEPT, None) is None
+
+
+def test_the_buttons_that_fit_the_state_and_the_person() -> None:
+    assert available(S.OPEN, Role.UNIT_MEMBER, True, False) == [
+        A.ACCEPT, A.REQUEST_EXTENSION, A.NOT_OURS]
+    assert available(S.FIX_SUBMITTED, Role.INSPECTOR, False, False) == [
+        A.VERIFY_PASS, A.VERIFY_RETURN]
+    assert available(S.FIX_SUBMITTED, Role.UNIT_MEMBER, True, True) == []
+    assert A.GRANT_EXTENSION in available(S.ACCEPTED, Role.ADMIN, False, False,
+                                          extension_pending=True)
+    assert available(S.CLOSED, Role.UNIT_MEMBER, True, False) == []
+
+
+def test_every_action_has_an_event_name_and_labels_in_both_languages() -> None:
+    assert set(EVENTS) == set(Action)
+    keys = (set(tv.STATE_KEYS.values()) | set(tv.ACTION_KEYS.values())
+            | set(tv.EVENT_KEYS.values()) | set(tv.BUTTON_KEYS.values())
+            | set(tv.WHO_KEYS.values()) | set(tv.SOURCE_KEYS.values()))
+    for lang in LANGUAGES:
+        assert sorted(keys - set(catalogue(lang))) == [], lang
+
+
+def test_overdue_and_relapse() -> None:
+    now = datetime(2026, 11, 23, tzinfo=UTC)
+    assert is_overdue(S.ACCEPTED, now - timedelta(minutes=1), now)
+    assert not is_overdue(S.FIX_SUBMITTED, now - timedelta(days=3), now)  # waits for a check
+    assert not is_overdue(S.OPEN, now + timedelta(minutes=1), now)
+    assert is_relapse(now - timedelta(weeks=8), now, 8)
+    assert not is_relapse(now - timedelta(weeks=8, seconds=1), now, 8)
+    assert not is_relapse(None, now, 8)
+
+
+@dataclass(frozen=True)
+class U:
+    id: int
+    parent_id: int | None
+
+
+def test_escalation_walks_up_the_parents_and_stops_at_the_root() -> None:
+    office, subdistrict, community = U(1, None), U(2, 1), U(3, 2)
+    units = [office, subdistrict, community]
+    assert escalation_target(units, community, 0) is None
+    assert escalation_target(units, community, 1) == subdistrict
+    assert escalation_target(units, community, 2) == office
+    assert escalation_target(units, community, 5) == office  # capped at the root
+    assert escalation_target({u.id: u for u in units}, subdistrict, 1) == office
+    assert escalation_target(units, office, 1) is None
+    # Bad data with a cycle does not hang.
+    a, b = U(7, 8), U(8, 7)
+    assert escalation_chain([a, b], a) == [a, b]
+
+
+def test_extension_text() -> None:
+    assert parse_extension("7 等待材料到货") == (7, "等待材料到货")
+    assert parse_extension("等待材料到货") == (7, "等待材料到货")
+    with pytest.raises(DomainError) as exc:
+        parse_extension("90 太久")
+    assert exc.value.key == "task.bad_extension_days"
+
+
+def test_tasks_filters() -> None:
+    assert parse_filter([]) == TaskFilter()
+    assert parse_filter(["overdue"]).overdue
+    assert parse_filter(["unit", "后祁街社区"]).unit_query == "后祁街社区"
+    assert parse_filter(["state", "fix_submitted"]).states == (S.FIX_SUBMITTED,)
+    assert parse_filter(["#12"]).task_id == 12
+    with pytest.raises(DomainError) as exc:
+        parse_filter(["state", "nonsense"])
+    assert exc.value.key == "task.bad_state"
+    with pytest.raises(DomainError):
+        parse_filter(["banana"])
+
+
+def test_callback_data_round_trips_and_stays_short() -> None:
+    value = tv.data(123456789, 99999, "a")
+    assert len(value.encode()) <= 64
+    press = tv.parse(value)
+    assert (press.task_id, press.version, press.action) == (123456789, 99999, A.ACCEPT)
+    for bad in ("t:1:2", "t:x:1:a", "t:1:1:zz", "v:1:1:a"):
+        with pytest.raises(StaleAction):
+            tv.parse(bad)
