@@ -55,8 +55,12 @@ _CHANGED = "wenming_people_changed"
 @event.listens_for(Session, "after_flush")
 def _note_people(session: Session, _context: Any) -> None:
     changed = session.info.setdefault(_CHANGED, set())
-    for obj in (*session.new, *session.dirty, *session.deleted):
+    for obj in (*session.new, *session.deleted):
         if isinstance(obj, Person):
+            changed.add(obj.id)
+    # `dirty` also holds objects whose attributes were set to the value they had.
+    for obj in session.dirty:
+        if isinstance(obj, Person) and session.is_modified(obj, include_collections=False):
             changed.add(obj.id)
 
 
