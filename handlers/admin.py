@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from telegram import ChatMemberUpdated, Update
@@ -24,7 +25,7 @@ async def invite(update: Update, context: WenmingContext) -> None:
         raise DomainError("invite.usage")
     role = INVITE_ROLES[args.pop(0)]
     uses = 1
-    if args and args[-1].isdigit():
+    if args and re.fullmatch(r"[0-9]{1,4}", args[-1]):
         uses = int(args.pop())
     unit_query = " ".join(args) or None
     deps = context.deps

@@ -25,8 +25,9 @@ Claim = Callable[[Update, WenmingContext], Awaitable[bool]]
 TEXT_CLAIMS: list[Claim] = [
     inspect.claim_text,  # a remark or note for the current inspection item
     tasks.claim_text,  # a reason (return, extension, not our unit) or a fix note
-    reports.claim_text,  # a report's description or typed address
+    # A search just asked for wins over a report draft left open in the background.
     inspect.claim_search,  # a site name being searched for
+    reports.claim_text,  # a report's description or typed address
 ]
 PHOTO_CLAIMS: list[Claim] = [
     inspect.claim_photo,  # evidence for the current inspection item

@@ -8,6 +8,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import GroupBinding, Invite, InviteUse, Person, Unit
+from db.repositories.sites import escape_like
 
 
 class PeopleRepository:
@@ -56,7 +57,7 @@ class PeopleRepository:
         return await self.session.scalar(select(Unit).where(Unit.code == code))
 
     async def find_units(self, query: str, limit: int = 10) -> list[Unit]:
-        like = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        like = f"%{escape_like(query)}%"
         stmt = (
             select(Unit)
             .where(

@@ -20,6 +20,11 @@ def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(a))
 
 
+def escape_like(text: str) -> str:
+    """Typed text matched literally inside LIKE: % and _ are not wildcards here."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 class SiteRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -40,8 +45,12 @@ class SiteRepository:
         words = [w for w in query.split() if w]
         stmt = select(Site)
         for word in words:
-            like = f"%{word}%"
-            stmt = stmt.where(Site.name.like(like) | Site.address.like(like) | (Site.code == word))
+            like = f"%{escape_like(word)}%"
+            stmt = stmt.where(
+                Site.name.ilike(like, escape="\\")
+                | Site.address.ilike(like, escape="\\")
+                | (Site.code == word)
+            )
         return list((await self.session.scalars(stmt.order_by(Site.name).limit(limit))).all())
 
     async def nearest(
