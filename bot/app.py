@@ -62,7 +62,8 @@ def build_application(
     media = MediaStore(settings.media_dir)
     application.bot_data["deps"] = Deps(
         settings=settings,
-        uow=UnitOfWorkFactory(sessions, create_read_sessionmaker(engine)),
+        uow=UnitOfWorkFactory(sessions, create_read_sessionmaker(engine),
+                              serialize_writes=engine.dialect.name == "sqlite"),
         catalog=catalog,
         inspections=InspectionService(catalog),
         media=media,
