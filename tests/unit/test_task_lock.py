@@ -30,7 +30,8 @@ async def test_one_writer_at_a_time_in_arrival_order() -> None:
 async def test_the_holder_may_take_it_again() -> None:
     lock = TaskLock()
     await lock.acquire()
-    await asyncio.wait_for(lock.acquire(), 0.5)  # nested: no deadlock
+    async with asyncio.timeout(0.5):
+        await lock.acquire()  # nested, in the same task: no deadlock
     lock.release()
     other = asyncio.create_task(lock.acquire())
     await asyncio.sleep(0.01)
