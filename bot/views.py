@@ -90,6 +90,8 @@ def _item_text(view: InspectionView, item: Item, lang: str) -> str:
           indicator=t(lang, f"indicator.{item.indicator.value}")),
         "",
     ]
+    if st is not None and st.skipped and st.verdict is None:
+        lines[1:1] = [t(lang, "inspect.skipped_again")]
     if item.parent_text is not None:
         lines.append(f"<i>{h(item.parent_text.get(lang))}</i>")
     lines.append(f"<b>{h(item.number)}.</b> {h(item.text.get(lang))}")
@@ -142,7 +144,7 @@ def review_screen(view: InspectionView, lang: str) -> Screen:
             if st.photos:
                 extra.append(t(lang, "inspect.photos_short", count=st.photos))
             if st.remark:
-                extra.append(h(_clip(st.remark, 60)))
+                extra.append(h(_clip(" / ".join(st.remark.split()), 60)))
             lines.append(f"{VERDICT_ICONS[st.verdict]} <b>{h(it.number)}</b> "
                          f"{h(_clip(it.text.get(lang), 40))}"
                          + (f" — {'; '.join(extra)}" if extra else ""))

@@ -10,7 +10,7 @@ from telegram.ext import BaseHandler, ChatMemberHandler, CommandHandler, filters
 
 from bot.context import WenmingContext
 from bot.domain.errors import DomainError
-from bot.domain.roles import Role
+from bot.domain.roles import Role, require
 from bot.i18n import h
 from bot.services.people import bind_group, create_invite, deactivate_group, group_unit, role_of
 from handlers.common import reply
@@ -20,6 +20,7 @@ INVITE_ROLES = {"inspector": Role.INSPECTOR, "unit": Role.UNIT_MEMBER, "admin": 
 
 async def invite(update: Update, context: WenmingContext) -> None:
     """/invite inspector [uses] | /invite unit <unit> [uses] | /invite admin."""
+    require(role_of(context.me), Role.ADMIN)  # before the usage: residents learn nothing
     args = list(context.args or [])
     if not args or args[0] not in INVITE_ROLES:
         raise DomainError("invite.usage")

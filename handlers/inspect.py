@@ -137,6 +137,11 @@ async def on_resume(update: Update, context: WenmingContext) -> None:
             person.active_inspection_id = inspection_id
         await uow.commit()
     await answer_query(update)
+    # The inspection moves to this message; its older copy must not stay answerable.
+    chat_id, message_id = view.prompt
+    pressed = query.message.message_id if query.message is not None else None
+    if chat_id is not None and message_id is not None and message_id != pressed:
+        await drop_keyboard(context, chat_id, message_id)
     await _present(update, context, view)
 
 

@@ -8,8 +8,9 @@ from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, filt
 from bot import callbacks as cb
 from bot.commands import publish_for
 from bot.context import WenmingContext
-from bot.i18n import LANGUAGES
+from bot.i18n import LANGUAGES, Html
 from bot.services.people import attached, redeem_invite, role_of
+from db.models import Unit
 from handlers.common import answer_query, reply, show
 
 
@@ -27,14 +28,28 @@ async def start(update: Update, context: WenmingContext) -> None:
         granted = (role, unit, new)
         await publish_for(context.bot, person.id, role_of(person), context.lang)
     role = role_of(context.me)
-    lines = [context.t(f"start.greeting.{role.key}", name=context.me.first_name)]
+    unit_name = await _unit_name(context)
+    lines = [context.t(f"start.greeting.{role.key}", name=context.me.first_name,
+                       unit=unit_name or "—")]
     if granted is not None:
         g_role, unit, new = granted
         key = "start.invite_granted" if new else "start.invite_already"
-        lines.append(context.t(key, role=context.t(f"role.{g_role.key}"),
-                               unit=unit.name_zh if unit else "—"))
+        suffix = context.t("start.unit_suffix", unit=_name(unit, context.lang)) if unit else ""
+        lines.append(context.t(key, role=context.t(f"role.{g_role.key}"), unit=Html(suffix)))
     lines.append(context.t(f"help.{role.key}"))
     await reply(update, "\n\n".join(lines))
+
+
+async def _unit_name(context: WenmingContext) -> str | None:
+    if context.me.unit_id is None:
+        return None
+    async with context.deps.uow.read() as uow:
+        unit = await uow.session.get(Unit, context.me.unit_id)
+    return _name(unit, context.lang) if unit else None
+
+
+def _name(unit: Unit, lang: str) -> str:
+    return unit.name_zh if lang == "zh-hans" or not unit.name_en else unit.name_en
 
 
 async def help_command(update: Update, context: WenmingContext) -> None:

@@ -26,7 +26,7 @@ async def test_admin_invites_an_inspector_who_then_can_inspect(harness: Harness)
     assert link, body(reply)
     code = link.group(1)
     granted = await resident.say(f"/start {code}")
-    assert shown(t(ZH, "start.invite_granted", role=t(ZH, "role.inspector"), unit="—")) in body(
+    assert shown(t(ZH, "start.invite_granted", role=t(ZH, "role.inspector"), unit="")) in body(
         granted)
     # Their own command menu now offers /inspect.
     commands = await harness.sb.commands()
@@ -34,7 +34,7 @@ async def test_admin_invites_an_inspector_who_then_can_inspect(harness: Harness)
     assert mine and any(cmd["command"] == "inspect" for cmd in mine[0]["commands"])
     # The same link again is harmless; a second person finds it used up.
     again = await resident.say(f"/start {code}")
-    assert shown(t(ZH, "start.invite_already", role=t(ZH, "role.inspector"), unit="—")) in body(
+    assert shown(t(ZH, "start.invite_already", role=t(ZH, "role.inspector"), unit="")) in body(
         again)
     used = await Chat(harness.sb, OTHER_RESIDENT).say(f"/start {code}")
     assert body(used) == t("en", "invite.used_up")  # Alice's Telegram speaks English
@@ -49,10 +49,14 @@ async def test_admin_invites_an_inspector_who_then_can_inspect(harness: Harness)
     assert "第 1/19 项" in body(first)  # the mall standard: 16 items, item 14 in four parts
 
 
-async def test_unknown_and_expired_invites(harness: Harness, clock: object) -> None:
+async def test_unknown_invites_and_a_residents_typed_complaint(harness: Harness) -> None:
     resident = Chat(harness.sb, RESIDENT)
     reply = await resident.say("/start nosuchcode")
     assert body(reply) == t(ZH, "invite.unknown")
+    # Typing a complaint instead of sending a photo: told how to report it.
+    reply = await resident.say("你好，路灯坏了")
+    assert body(reply) == t(ZH, "error.text_unexpected")
+    assert "/report" in body(reply)
 
 
 async def test_unit_invite_needs_a_unit_and_names_ambiguity(harness: Harness) -> None:
@@ -63,6 +67,13 @@ async def test_unit_invite_needs_a_unit_and_names_ambiguity(harness: Harness) ->
     assert "社区" in body(reply) and "匹配到多个单位" in body(reply)
     reply = await admin.say("/invite unit houqijie 5")
     assert "后祁街社区" in body(reply) and "可用 5 次" in body(reply)
+    code = re.search(r"start=(\w+)", body(reply))
+    assert code
+    # The member is greeted as a member of that unit, named.
+    welcome = await Chat(harness.sb, RESIDENT).say(f"/start {code.group(1)}")
+    assert shown(t(ZH, "start.greeting.unit_member", name="赵居民", unit="后祁街社区")) in body(
+        welcome)
+    assert "（单位：后祁街社区）" in body(welcome)
 
 
 async def test_admin_binds_a_new_group_and_a_member_cannot(harness: Harness) -> None:
