@@ -6,6 +6,7 @@ Callback data: "rp:<report>:<action>[:<arg>]" on the resident's side, "rg:<repor
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -20,9 +21,9 @@ from telegram import (
 
 from bot.callbacks import pack
 from bot.domain import reports as dom
-from bot.domain.errors import StaleAction
+from bot.domain.errors import DomainError, StaleAction
 from bot.domain.reports import Category, ReportingConfig
-from bot.i18n import Html, h, t
+from bot.i18n import Html, catalogue, h, t
 from db.models import Report, Site, Unit
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ Screen = tuple[str, InlineKeyboardMarkup | None]
 RESIDENT = "rp"
 GROUP = "rg"
 MAX_SITES = 10
+ID_RE = re.compile(r"[0-9]{1,16}")
 
 
 def rp(report_id: int, action: str, arg: object | None = None) -> str:
@@ -43,10 +45,15 @@ def rg(report_id: int, action: str, arg: object | None = None) -> str:
     return pack(GROUP, report_id, action) if arg is None else pack(GROUP, report_id, action, arg)
 
 
+def number(text: str | None) -> int | None:
+    """An id carried in callback data: ASCII digits only (never "③"), at most 16 of them."""
+    return int(text) if text is not None and ID_RE.fullmatch(text) else None
+
+
 def parse(data: str, prefix: str) -> tuple[int, str, str | None]:
     """(report id, action, argument) of a press; anything malformed is a stale button."""
     parts = data.split(":")
-    if len(parts) in (3, 4) and parts[0] == prefix and parts[1].isdigit() and parts[2]:
+    if len(parts) in (3, 4) and parts[0] == prefix and ID_RE.fullmatch(parts[1]) and parts[2]:
         return int(parts[1]), parts[2], parts[3] if len(parts) == 4 else None
     raise StaleAction("error.stale_button")
 
@@ -67,19 +74,31 @@ def fmt_time(when: datetime | None, tz: ZoneInfo) -> str:
     return "—" if when is None else when.astimezone(tz).strftime("%Y-%m-%d %H:%M")
 
 
-def place_text(lang: str, report: Report, site: Site | None) -> Html:
-    """Where it is: the site, the typed address, and a map link when there is a point."""
+def place_text(lang: str, report: Report, site: Site | None, near: Site | None = None) -> Html:
+    """Where it is: the site, the typed address, and a map link when there is a point.
+
+    A shared location that is no picked site is named by `near`, the site or area routing
+    found there ("后祁街社区附近 · 地图"); only without one are its coordinates shown."""
     parts: list[str] = []
+    named = False
     if site is not None:
         parts.append(h(site.name))
         if site.address:
             parts.append(h(site.address))
+        named = True
     elif report.address:
         parts.append(h(report.address))
+        named = True
+    elif near is not None:
+        parts.append(t(lang, "reports.near_site", site=near.name))
+        named = True
     if report.latitude is not None and report.longitude is not None:
         link = dom.map_link(report.latitude, report.longitude)
-        parts.append(t(lang, "reports.map_link", url=Html(h(link)),
-                       lat=f"{report.latitude:.5f}", lon=f"{report.longitude:.5f}"))
+        if named:
+            parts.append(t(lang, "reports.map_link_short", url=Html(h(link))))
+        else:
+            parts.append(t(lang, "reports.map_link", url=Html(h(link)),
+                           lat=f"{report.latitude:.5f}", lon=f"{report.longitude:.5f}"))
     return Html(" · ".join(parts) if parts else t(lang, "reports.no_place"))
 
 
@@ -95,6 +114,31 @@ REJECT_KEYS = {
     "already_fixed": "reports.reject.already_fixed", "not_public": "reports.reject.not_public",
     "outside": "reports.reject.outside",
 }
+
+
+# How a report was decided, for "already decided by …" (later states follow an acceptance).
+DECISION_KEYS = {
+    dom.ACCEPTED: "reports.decision.accepted", dom.FIXED: "reports.decision.accepted",
+    dom.CONFIRMED: "reports.decision.accepted", dom.CLOSED: "reports.decision.accepted",
+    dom.REJECTED: "reports.decision.rejected", dom.DUPLICATE: "reports.decision.duplicate",
+}
+# Values of a refusal that are themselves catalogue keys, translated before filling it in.
+_KEYED_VALUES = ("role.", "reports.decision.", "reports.status.")
+
+
+def refusal(lang: str, error: DomainError) -> str:
+    """Any refusal met in a report flow, in `lang`: its text and every value it names.
+
+    Task refusals (a report's task reopened, verified …) go through the task feature's own
+    translation, so the resident never reads a raw state or action name.
+    """
+    if error.key.startswith("task."):
+        from bot.task_views import explain
+
+        return explain(lang, error)
+    values = {k: t(lang, v) if isinstance(v, str) and v.startswith(_KEYED_VALUES)
+              and v in catalogue(lang) else v for k, v in error.values.items()}
+    return t(lang, error.key, **values)
 
 
 def status_label(lang: str, status: str) -> str:
@@ -159,15 +203,30 @@ def site_list_screen(lang: str, report: Report, sites: Sequence[Site], typed: bo
     return text, _kb(*rows)
 
 
-def description_screen(lang: str, view: DraftView) -> Screen:
+def _outside_warning(lang: str, view: DraftView, config: ReportingConfig | None) -> list[str]:
+    if not view.outside:
+        return []
+    km = (config.outside_radius_m if config is not None else 15000.0) / 1000
+    return [t(lang, "reports.outside_city", km=f"{km:g}")]
+
+
+def description_screen(lang: str, view: DraftView,
+                       config: ReportingConfig | None = None) -> Screen:
+    """Ask for the description: it is forwarded verbatim to the unit (no personal details).
+    A location far from every known site is questioned first, with a way to change it."""
     report = view.report
-    head = t(lang, "reports.place_set", place=place_text(lang, report, view.site))
-    return f"{head}\n\n{t(lang, 'reports.ask_description', max=dom.MAX_DESCRIPTION)}", _kb(
-        [(t(lang, "reports.button.skip"), rp(report.id, "skip"))],
-        [(t(lang, "reports.button.cancel"), rp(report.id, "cancel"))])
+    head = t(lang, "reports.place_set", place=place_text(lang, report, view.site, view.near))
+    parts = [head, *_outside_warning(lang, view, config),
+             t(lang, "reports.ask_description", max=dom.MAX_DESCRIPTION)]
+    rows: list[list[tuple[str, str]]] = [
+        [(t(lang, "reports.button.skip"), rp(report.id, "skip"))]]
+    if view.outside:
+        rows.append([(t(lang, "reports.button.change_place"), rp(report.id, "place"))])
+    rows.append([(t(lang, "reports.button.cancel"), rp(report.id, "cancel"))])
+    return "\n\n".join(parts), _kb(*rows)
 
 
-def confirm_screen(lang: str, view: DraftView) -> Screen:
+def confirm_screen(lang: str, view: DraftView, config: ReportingConfig | None = None) -> Screen:
     """The summary before submitting, with earlier reports that look like the same problem."""
     report = view.report
     lines = [
@@ -175,10 +234,15 @@ def confirm_screen(lang: str, view: DraftView) -> Screen:
         t(lang, "reports.line.photos", count=view.photos),
         t(lang, "reports.line.category", category=cat_name(lang, view.category,
                                                            report.category)),
-        t(lang, "reports.line.place", place=place_text(lang, report, view.site)),
+        t(lang, "reports.line.place", place=place_text(lang, report, view.site, view.near)),
         t(lang, "reports.line.description",
           description=report.description or t(lang, "reports.no_description")),
     ]
+    if report.description:
+        lines.append(t(lang, "reports.description_forwarded"))
+    warning = _outside_warning(lang, view, config)
+    if warning:
+        lines += ["", *warning]
     rows: list[list[tuple[str, str]]] = []
     if view.candidates:
         lines.append("")
@@ -210,8 +274,8 @@ def draft_screen(lang: str, view: DraftView, config: ReportingConfig) -> Screen:
     if step == dom.STEP_PLACE_PICK:
         return site_list_screen(lang, view.report, view.sites, typed=True)
     if step == dom.STEP_DESCRIPTION:
-        return description_screen(lang, view)
-    return confirm_screen(lang, view)
+        return description_screen(lang, view, config)
+    return confirm_screen(lang, view, config)
 
 
 def submitted_text(lang: str, report: Report, unit: Unit) -> str:
@@ -249,13 +313,13 @@ def photo_caption(lang: str, report: Report, cat: Category | None, count: int) -
 
 def group_card(
     lang: str, report: Report, cat: Category | None, site: Site | None, unit: Unit,
-    resident: int, followers: int, photos: int,
+    resident: int, followers: int, photos: int, *, near: Site | None = None,
 ) -> tuple[str, InlineKeyboardMarkup]:
     """The report as the unit's group sees it: never who the resident is."""
     lines = [
         t(lang, "reports.group.title", ticket=report.ticket or ""),
         t(lang, "reports.line.category", category=cat_name(lang, cat, report.category)),
-        t(lang, "reports.line.place", place=place_text(lang, report, site)),
+        t(lang, "reports.line.place", place=place_text(lang, report, site, near)),
         t(lang, "reports.line.description",
           description=report.description or t(lang, "reports.no_description")),
         t(lang, "reports.line.photos", count=photos),
@@ -315,6 +379,11 @@ def group_disputed(lang: str, report: Report) -> str:
     return t(lang, "reports.group.disputed", ticket=report.ticket or "")
 
 
+def checker_confirmed(lang: str, report: Report, task_id: int) -> str:
+    """To those who may pass the fix: the reporter says it is solved; the check is theirs."""
+    return t(lang, "reports.checker_confirmed", ticket=report.ticket or "", task=task_id)
+
+
 # ---- pushed to the reporter and followers -----------------------------------------------------
 
 
@@ -336,9 +405,13 @@ def push_duplicate(lang: str, report: Report, original: Report) -> str:
 
 
 def push_fixed(lang: str, report: Report, cat: Category | None, until: datetime | None,
-               tz: ZoneInfo) -> str:
-    return t(lang, "reports.push.fixed", ticket=report.ticket or "",
+               tz: ZoneInfo, note: str | None = None) -> str:
+    """The fix, with the unit's note about it when there is one (the photos come before)."""
+    text = t(lang, "reports.push.fixed", ticket=report.ticket or "",
              category=cat_name(lang, cat, report.category), until=fmt_time(until, tz))
+    if note and note.strip():
+        text += "\n" + t(lang, "reports.push.fix_note", note=note.strip()[:500])
+    return text
 
 
 def push_closed(lang: str, report: Report, cat: Category | None) -> str:

@@ -14,11 +14,12 @@ def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     # -1: the gatekeeper identifies every sender (and stops blocked people) before anything.
     application.add_handlers(gatekeeper.HANDLERS, group=-1)
     # 0: the features' commands and buttons (each matches its own commands and prefixes).
+    # Reports first: its "/start report" deep link must win over /start's invite codes.
+    application.add_handlers(reports.HANDLERS, group=0)
     application.add_handlers(start.HANDLERS, group=0)
     application.add_handlers(admin.HANDLERS, group=0)
     application.add_handlers(inspect.HANDLERS, group=0)
     application.add_handlers(tasks.HANDLERS, group=0)
-    application.add_handlers(reports.HANDLERS, group=0)
     # 0, then: free input in private chats, routed to whichever feature is waiting for it.
     application.add_handlers(inputs.HANDLERS, group=0)
     # 0, last: whatever no feature wanted gets a helpful answer.

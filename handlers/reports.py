@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from telegram import Message, ReplyKeyboardRemove, Update
+from telegram import InlineKeyboardMarkup, Message, ReplyKeyboardRemove, Update
 from telegram.constants import ParseMode
 from telegram.error import BadRequest
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, filters
@@ -22,6 +22,7 @@ from bot.context import WenmingContext
 from bot.domain import reports as dom
 from bot.domain.errors import DomainError
 from bot.domain.roles import Role, require
+from bot.i18n import Html, h
 from bot.services.inspections import PhotoMeta
 from bot.services.people import attached, role_of
 from bot.services.reports import DraftView, ReportService
@@ -39,9 +40,9 @@ Claim = Callable[[Update, WenmingContext], Coroutine[Any, Any, bool]]
 async def _refuse(update: Update, context: WenmingContext, exc: DomainError) -> None:
     """Say why, in the person's language (the global error handler's context has lost it)."""
     log.info("refused: %s %s", exc.key, exc.values)
-    values = {k: context.t(str(v)) if str(v).startswith("role.") else v
-              for k, v in exc.values.items()}
-    text = context.t(exc.key, **values)
+    # Every refusal, the task feature's too (a reopened or verified task), through the
+    # catalogues: its values are translated, never shown as raw state or action names.
+    text = rv.refusal(context.lang, exc)
     if update.callback_query is not None:
         await answer_query(update, text[:200], alert=True)
     else:
@@ -120,12 +121,20 @@ async def report_command(update: Update, context: WenmingContext) -> None:
     await _present(update, context, view)
 
 
+async def report_in_group(update: Update, context: WenmingContext) -> None:
+    """/report in a group: reports are made in private (the photos, the place, the answers are
+    the resident's own); a deep link opens the private chat and starts one (/start report)."""
+    username = context.bot.username
+    url = f"https://t.me/{username}?start={START_PAYLOAD}"
+    await reply(update, context.t("reports.group_report", url=Html(h(url))))
+
+
 @speaks
 async def myreports_command(update: Update, context: WenmingContext) -> None:
     """/myreports: the resident's reports and those they follow, with their state."""
     deps = context.deps
     svc = service(context)
-    async with deps.uow() as uow:
+    async with deps.uow.read() as uow:
         lines = await svc.mine(uow, await attached(uow, context.me))
     await reply(update, rv.my_reports_text(context.lang, lines, svc.config, deps.settings.tz))
 
@@ -142,6 +151,17 @@ async def _set_blocked(update: Update, context: WenmingContext, blocked: bool) -
         await uow.commit()
     key = "reports.blocked_done" if blocked else "reports.unblocked_done"
     await reply(update, context.t(key, number=number, user_id=person.id))
+
+
+async def private_only(update: Update, context: WenmingContext) -> None:
+    """/block, /unblock, /reroute outside a private chat: their answers name residents (and
+    /block's names the Telegram account), which every member of a group would read. Say
+    where to use them instead, naming nobody."""
+    msg = update.effective_message
+    command = "block"
+    if msg is not None and msg.text:
+        command = msg.text.split()[0].lstrip("/").split("@")[0][:32] or command
+    await reply(update, context.t("reports.private_only", command=command))
 
 
 @speaks
@@ -194,7 +214,8 @@ async def claim_photo(update: Update, context: WenmingContext) -> bool:
                      image.phash, chat.id, msg.message_id)
     async with deps.uow() as uow:
         person = await attached(uow, context.me)
-        added = await svc.add_photo(uow, person, meta, msg.media_group_id, deps.clock())
+        added = await svc.add_photo(uow, person, meta, msg.media_group_id, deps.clock(),
+                                    caption=msg.caption)
         view = await svc.view(uow, person, added.report)
         await uow.commit()
     if not added.new:
@@ -289,59 +310,57 @@ async def on_resident_press(update: Update, context: WenmingContext) -> None:
     svc = service(context)
     lang = context.lang
     now = deps.clock()
+    screen: tuple[str, InlineKeyboardMarkup | None] | None = None
+    view: DraftView | None = None
+    wake = False
+    # Decide what to show inside the unit of work; talk to Telegram only after leaving it.
     async with deps.uow() as uow:
         person = await attached(uow, context.me)
         if action == "submit":
             done = await svc.submit(uow, person, report_id, now)
             await uow.commit()
-            await answer_query(update)
-            _wake_outbox(context)
-            await show(update, rv.submitted_text(lang, done.report, done.unit))
-            return
-        if action == "cancel":
+            screen, wake = (rv.submitted_text(lang, done.report, done.unit), None), True
+        elif action == "cancel":
             dropped = await svc.cancel_draft(uow, person)
             await uow.commit()
-            await answer_query(update)
-            await show(update, context.t("reports.cancelled" if dropped else "error.stale_button"))
-            return
-        if action == "f" and arg is not None and arg.isdigit():
-            followed = await svc.follow(uow, person, report_id, int(arg), now)
+            screen = (context.t("reports.cancelled" if dropped else "error.stale_button"), None)
+        elif action == "f" and rv.number(arg) is not None:
+            followed = await svc.follow(uow, person, report_id, rv.number(arg) or 0, now)
             await uow.commit()
-            await answer_query(update)
-            _wake_outbox(context)
-            await show(update, rv.followed_text(lang, followed))
-            return
-        if action in ("ok", "still"):
+            screen, wake = (rv.followed_text(lang, followed), None), True
+        elif action in ("ok", "still"):
             if action == "ok":
                 await svc.confirm_fix(uow, person, report_id, now)
             else:
                 await svc.dispute_fix(uow, person, report_id, now)
             await uow.commit()
-            await answer_query(update)
-            _wake_outbox(context)
-            await show(update, context.t("reports.fix_ok" if action == "ok"
-                                         else "reports.fix_still"))
-            return
-        if action == "list":
+            screen = (context.t("reports.fix_ok" if action == "ok" else "reports.fix_still"),
+                      None)
+            wake = True
+        elif action == "list":
             report = await svc.own_draft(uow, person, report_id,
                                          (dom.STEP_PLACE, dom.STEP_PLACE_PICK))
             sites = await SiteRepository(uow.session).search("", limit=rv.MAX_SITES)
-            await answer_query(update)
-            await show(update, *rv.site_list_screen(lang, report, sites, typed=False))
-            return
-        if action == "c" and arg is not None:
-            report = await svc.choose_category(uow, person, report_id, arg, now)
-        elif action == "skip":
-            report = await svc.skip_description(uow, person, report_id, now)
-        elif action in ("s", "typed", "place"):
-            target = int(arg) if arg is not None and arg.isdigit() else None
-            report = await svc.place_action(uow, person, report_id, action, target, now)
+            screen = rv.site_list_screen(lang, report, sites, typed=False)
         else:
-            raise DomainError("error.stale_button")
-        view = await svc.view(uow, person, report)
-        await uow.commit()
+            if action == "c" and arg is not None:
+                report = await svc.choose_category(uow, person, report_id, arg, now)
+            elif action == "skip":
+                report = await svc.skip_description(uow, person, report_id, now)
+            elif action in ("s", "typed", "place"):
+                report = await svc.place_action(uow, person, report_id, action,
+                                                rv.number(arg), now)
+            else:
+                raise DomainError("error.stale_button")
+            view = await svc.view(uow, person, report)
+            await uow.commit()
     await answer_query(update)
-    await _present(update, context, view, edit=True)
+    if wake:
+        _wake_outbox(context)
+    if screen is not None:
+        await show(update, *screen)
+    elif view is not None:
+        await _present(update, context, view, edit=True)
 
 
 # ---- the unit group's buttons -----------------------------------------------------------------
@@ -365,6 +384,20 @@ async def on_group_press(update: Update, context: WenmingContext) -> None:
     now = deps.clock()
     message = query.message if isinstance(query.message, Message) else None
     card = _card_html(message).split("\n\n")[0]
+    if action in MENU_ACTIONS:
+        # The second level of the card's buttons only reads: no write lock, and Telegram is
+        # answered after the unit of work is left.
+        async with deps.uow.read() as uow:
+            actor = await attached(uow, context.me)
+            markup = await _group_menu(svc, uow, actor, report_id, action)
+        if markup is None:
+            await answer_query(update, context.t("reports.no_earlier"), alert=True)
+            return
+        await answer_query(update)
+        with contextlib.suppress(BadRequest):
+            await query.edit_message_reply_markup(reply_markup=markup)
+        return
+    target = rv.number(arg)
     async with deps.uow() as uow:
         actor = await attached(uow, context.me)
         if action == "acc":
@@ -377,19 +410,18 @@ async def on_group_press(update: Update, context: WenmingContext) -> None:
             await uow.commit()
             text = rv.decided_text(card, lang, "reports.group.rejected", by=actor.first_name,
                                    reason=rv.reject_reason(lang, report.reason))
-        elif action == "of" and arg is not None and arg.isdigit():
-            report, original = await svc.mark_duplicate(uow, actor, report_id, int(arg), now)
+        elif action == "of" and target is not None:
+            report, original = await svc.mark_duplicate(uow, actor, report_id, target, now)
             await uow.commit()
             text = rv.decided_text(card, lang, "reports.group.duplicate", by=actor.first_name,
                                    original=original.ticket or "")
-        elif action == "to" and arg is not None and arg.isdigit():
-            report, unit, _old = await svc.reroute(uow, actor, report_id, int(arg), now)
+        elif action == "to" and target is not None:
+            report, unit, _old = await svc.reroute(uow, actor, report_id, target, now)
             await uow.commit()
             text = rv.decided_text(card, lang, "reports.group.rerouted", by=actor.first_name,
                                    unit=unit.name_zh)
         else:
-            await _group_menu(update, context, svc, uow, actor, report_id, action)
-            return
+            raise DomainError("error.stale_button")
     await answer_query(update)
     _wake_outbox(context)
     if message is not None:
@@ -397,44 +429,46 @@ async def on_group_press(update: Update, context: WenmingContext) -> None:
             await message.edit_text(text, parse_mode=ParseMode.HTML, reply_markup=None)
 
 
-async def _group_menu(update: Update, context: WenmingContext, svc: ReportService,
-                      uow: UnitOfWork, actor: Person, report_id: int, action: str) -> None:
-    """The second level of the card's buttons: reasons, earlier tickets, units (no writes)."""
+MENU_ACTIONS = ("rej", "dup", "rr", "back")
+
+
+async def _group_menu(svc: ReportService, uow: UnitOfWork, actor: Person, report_id: int,
+                      action: str) -> InlineKeyboardMarkup | None:
+    """The keyboard for the card's second level: reasons, earlier tickets, units (no writes).
+    None when there is no earlier ticket to mark it a duplicate of."""
     lang = svc.group_lang
-    query = update.callback_query
-    assert query is not None
     if action == "rej":
         await svc.decidable(uow, actor, report_id)
-        markup = rv.reject_keyboard(lang, report_id)
-    elif action == "dup":
-        report, found = await svc.duplicate_choices(uow, actor, report_id)
-        if not found:
-            await answer_query(update, context.t("reports.no_earlier"), alert=True)
-            return
-        markup = rv.duplicate_keyboard(lang, report_id, found)
-    elif action == "rr":
-        report, units = await svc.reroute_choices(uow, actor, report_id)
-        markup = rv.reroute_keyboard(lang, report_id, units)
-    elif action == "back":
+        return rv.reject_keyboard(lang, report_id)
+    if action == "dup":
+        _report, found = await svc.duplicate_choices(uow, actor, report_id)
+        return rv.duplicate_keyboard(lang, report_id, found) if found else None
+    if action == "rr":
+        _report, units = await svc.reroute_choices(uow, actor, report_id)
+        return rv.reroute_keyboard(lang, report_id, units)
+    if action == "back":
         report = await svc.decidable(uow, actor, report_id)
         if report.status != dom.SUBMITTED:
             raise DomainError("reports.already_decided", ticket=report.ticket or "")
-        markup = rv.group_keyboard(lang, report_id)
-    else:
-        raise DomainError("error.stale_button")
-    await answer_query(update)
-    with contextlib.suppress(BadRequest):
-        await query.edit_message_reply_markup(reply_markup=markup)
+        return rv.group_keyboard(lang, report_id)
+    raise DomainError("error.stale_button")
 
 
 PRIVATE = filters.ChatType.PRIVATE
+START_PAYLOAD = "report"  # https://t.me/<bot>?start=report: the private chat starts a report
 # Free input (photos, text, locations) reaches the claim_* functions through handlers/inputs.
 HANDLERS: list[BaseHandler[Update, WenmingContext, None]] = [
     CommandHandler("report", report_command, filters=PRIVATE),
+    CommandHandler("report", report_in_group, filters=~PRIVATE),
+    # The deep link from a group. It only takes effect when these handlers are registered
+    # before handlers/start.py's CommandHandler("start"), which would take it for an invite.
+    CommandHandler("start", report_command,
+                   filters=PRIVATE & filters.Regex(rf"^/start {START_PAYLOAD}$")),
     CommandHandler("myreports", myreports_command, filters=PRIVATE),
-    CommandHandler("block", block_command),
-    CommandHandler("unblock", unblock_command),
-    CommandHandler("reroute", reroute_command),
+    CommandHandler("block", block_command, filters=PRIVATE),
+    CommandHandler("unblock", unblock_command, filters=PRIVATE),
+    CommandHandler("reroute", reroute_command, filters=PRIVATE),
+    CommandHandler(["block", "unblock", "reroute"], private_only, filters=~PRIVATE),
     CallbackQueryHandler(on_resident_press, pattern=rf"^{rv.RESIDENT}:"),
     CallbackQueryHandler(on_group_press, pattern=rf"^{rv.GROUP}:"),
 ]

@@ -82,6 +82,9 @@ class ReportingConfig:
     fallback_unit: str
     area_site_types: tuple[str, ...]
     area_radius_m: float
+    # A shared location farther than this from every known site is "outside the city": the
+    # resident is warned (and may correct it) before submitting. Default: area_radius_m × 10.
+    outside_radius_m: float = 15000.0
     max_photos: int = 5
     reports_per_hour: int = 10
     confirm_days: int = 3
@@ -172,7 +175,9 @@ class _Reader:
         return tuple(out)
 
 
-_TOP = ("schema", "fallback_unit", "area_site_types", "area_radius_m", "limits", "categories")
+_TOP = ("schema", "fallback_unit", "area_site_types", "area_radius_m", "outside_radius_m",
+        "limits", "categories")
+OUTSIDE_FACTOR: Final = 10  # outside_radius_m, when not given: area_radius_m × this
 _LIMITS = ("max_photos", "reports_per_hour", "confirm_days", "duplicate_window_days",
            "album_wait_seconds")
 _CATEGORY = ("code", "name", "seed", "deadline_days", "duplicate_radius_m", "site_radius_m",
@@ -219,6 +224,7 @@ def _parse(text: str, file: str) -> tuple[ReportingConfig | None, list[ReportCon
     area_types = r.codes(top.get("area_site_types"), None, "area_site_types") or (
         "community", "subdistrict_office")
     area_radius = r.number(top.get("area_radius_m"), None, "area_radius_m", minimum=0)
+    outside = r.number(top.get("outside_radius_m"), None, "outside_radius_m", minimum=1)
     limits: dict[str, float] = {}
     if "limits" in top:
         lim = r.mapping(top["limits"], None, "limits", _LIMITS, ())
@@ -246,6 +252,8 @@ def _parse(text: str, file: str) -> tuple[ReportingConfig | None, list[ReportCon
     return ReportingConfig(
         categories=tuple(categories), fallback_unit=fallback, area_site_types=area_types,
         area_radius_m=1500.0 if area_radius is None else area_radius,
+        outside_radius_m=outside if outside is not None else OUTSIDE_FACTOR * (
+            area_radius or 1500.0),
         max_photos=int(limits.get("max_photos", 5)),
         reports_per_hour=int(limits.get("reports_per_hour", 10)),
         confirm_days=int(limits.get("confirm_days", 3)),

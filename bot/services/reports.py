@@ -7,6 +7,7 @@ queued in the outbox inside the same transaction, so they go out once, after it 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -23,7 +24,7 @@ from bot.domain import reports as dom
 from bot.domain.errors import DomainError, NotAllowed, NotFound, StaleAction
 from bot.domain.reports import Category, DupFacts, Place, ReportingConfig
 from bot.domain.roles import Role
-from bot.i18n import DEFAULT_LANGUAGE, normalize_language
+from bot.i18n import DEFAULT_LANGUAGE, normalize_language, t
 from bot.images import DUPLICATE_MAX_DISTANCE, MediaStore, hamming
 from bot.services import events
 from bot.services.inspections import PhotoMeta
@@ -48,6 +49,13 @@ from db.repositories.sites import distance_m
 from db.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
+
+
+# A Telegram user id as an admin types it: ASCII digits only (str.isdigit() also takes "③",
+# which int() refuses), and short enough for a BIGINT (Telegram's ids fit in 52 bits).
+USER_ID_RE = re.compile(r"[0-9]{1,16}")
+# The task event the reporter's 👍 leaves in the task's history (no actor: never named).
+REPORTER_CONFIRMED = "reporter_confirmed"
 
 
 @cache
@@ -82,6 +90,8 @@ class DraftView:
     site: Site | None
     candidates: list[Candidate] = field(default_factory=list)
     sites: list[Site] = field(default_factory=list)  # sites matching a typed address
+    near: Site | None = None  # for a shared location: the site or area routing finds there
+    outside: bool = False  # the shared location is far from every known site: warn
 
 
 @dataclass(frozen=True)
@@ -163,9 +173,11 @@ class ReportService:
 
     async def add_photo(
         self, uow: UnitOfWork, person: Person, meta: PhotoMeta, media_group_id: str | None,
-        now: datetime,
+        now: datetime, caption: str | None = None,
     ) -> PhotoAdded:
-        """Add a stored photo to the draft (creating it); a redelivered message adds nothing."""
+        """Add a stored photo to the draft (creating it); a redelivered message adds nothing.
+
+        The first caption becomes the description (changed on the confirm screen by typing)."""
         known = await uow.session.scalar(select(Photo).where(
             Photo.chat_id == meta.chat_id, Photo.message_id == meta.message_id))
         report = await self.draft(uow, person)
@@ -195,6 +207,9 @@ class ReportService:
         uow.session.add(photo)
         await uow.session.flush()
         uow.session.add(ReportPhoto(report_id=report.id, photo_id=photo.id))
+        caption = (caption or "").strip()
+        if caption and not report.description:
+            report.description = caption[:dom.MAX_DESCRIPTION]
         report.updated_at = now
         await uow.session.flush()
         return PhotoAdded(report, count + 1, True, first_of_album)
@@ -208,7 +223,40 @@ class ReportService:
             v.candidates = await self.candidates(uow, report, person)
         if report.step == dom.STEP_PLACE_PICK and report.address:
             v.sites = await SiteRepository(uow.session).search(report.address, limit=6)
+        if (report.step in (dom.STEP_DESCRIPTION, dom.STEP_CONFIRM) and site is None
+                and report.latitude is not None and report.longitude is not None):
+            v.near = await self.landmark(uow, report)
+            v.outside = v.near is None and await self.outside(
+                uow, report.latitude, report.longitude)
         return v
+
+    async def landmark(self, uow: UnitOfWork, report: Report) -> Site | None:
+        """What routing finds at a shared location, to name it: the nearest site within the
+        category's site radius, else the community or sub-district site whose area holds it."""
+        if report.latitude is None or report.longitude is None:
+            return None
+        cat = self._cat(report)
+        reach = max(self.config.area_radius_m, cat.site_radius_m if cat else 0.0)
+        pairs = await SiteRepository(uow.session).nearest(
+            report.latitude, report.longitude, limit=50, within_m=reach)
+        if cat is not None:
+            for site, dist in pairs:
+                if dist <= cat.site_radius_m:
+                    return site
+        for site, dist in pairs:
+            if site.site_type in self.config.area_site_types and (
+                    dist <= self.config.area_radius_m):
+                return site
+        return None
+
+    async def outside(self, uow: UnitOfWork, lat: float, lon: float) -> bool:
+        """Whether a point is farther than outside_radius_m from every known site (a city with
+        no sites yet warns nobody)."""
+        repo = SiteRepository(uow.session)
+        if await repo.nearest(lat, lon, limit=1, within_m=self.config.outside_radius_m):
+            return False
+        return bool(await uow.session.scalar(
+            select(func.count()).select_from(Site).where(Site.latitude.is_not(None))))
 
     async def own_draft(
         self, uow: UnitOfWork, person: Person, report_id: int, steps: Sequence[str]
@@ -251,7 +299,7 @@ class ReportService:
         report.site_id = None
         if report.step != dom.STEP_CONFIRM:
             report.address = None
-            report.step = dom.STEP_DESCRIPTION
+            report.step = _after_place(report)
         report.updated_at = now
         return report
 
@@ -270,12 +318,16 @@ class ReportService:
             report.latitude = report.longitude = None
             report.site_id = None
             sites = await SiteRepository(uow.session).search(text, limit=6)
-            report.step = dom.STEP_PLACE_PICK if sites else dom.STEP_DESCRIPTION
+            report.step = dom.STEP_PLACE_PICK if sites else _after_place(report)
         elif report.step in (dom.STEP_DESCRIPTION, dom.STEP_CONFIRM):
             if len(text) > dom.MAX_DESCRIPTION:
                 raise DomainError("reports.description_too_long", max=dom.MAX_DESCRIPTION)
             report.description = text
             report.step = dom.STEP_CONFIRM
+        elif await self._photo_count(uow, report.id) == 0:
+            # Every photo so far was refused (or none was sent after /report): no category
+            # buttons were shown, a photo is what is missing.
+            raise DomainError("reports.send_photo_first")
         else:
             raise DomainError("reports.photos_first")
         report.updated_at = now
@@ -287,17 +339,18 @@ class ReportService:
     ) -> Report:
         """The place buttons: a known site, the address as typed, or the list of sites."""
         report = await self.own_draft(uow, person, report_id,
-                                       (dom.STEP_PLACE, dom.STEP_PLACE_PICK, dom.STEP_CONFIRM))
-        if action == "site" and arg is not None:
+                                       (dom.STEP_PLACE, dom.STEP_PLACE_PICK,
+                                        dom.STEP_DESCRIPTION, dom.STEP_CONFIRM))
+        if action == "site" and arg is not None and report.step != dom.STEP_DESCRIPTION:
             site = await uow.session.get(Site, arg)
             if site is None:
                 raise NotFound("reports.site_gone")
             report.site_id = site.id
             report.latitude, report.longitude = site.latitude, site.longitude
             report.address = site.address or site.name
-            report.step = dom.STEP_DESCRIPTION
-        elif action == "typed" and report.address:
-            report.step = dom.STEP_DESCRIPTION
+            report.step = _after_place(report)
+        elif action == "typed" and report.address and report.step != dom.STEP_DESCRIPTION:
+            report.step = _after_place(report)
         elif action == "place":
             report.step = dom.STEP_PLACE
         else:
@@ -464,9 +517,10 @@ class ReportService:
         site = await uow.session.get(Site, report.site_id) if report.site_id else None
         followers = await self._followers(uow, report.id)
         resident = await resident_number(uow, report.reporter_id)
+        near = None if site is not None else await self.landmark(uow, report)
         lang = self.group_lang
         text, markup = rv.group_card(lang, report, cat, site, unit, resident, followers,
-                                     len(photos))
+                                     len(photos), near=near)
         for group in groups:
             chat = group.chat_id
             for i, photo in enumerate(photos, 1):
@@ -507,18 +561,50 @@ class ReportService:
             raise NotAllowed("reports.not_your_unit")
         return report
 
+    async def _decide(
+        self, uow: UnitOfWork, report: Report, status: str, actor: Person, now: datetime,
+        **values: object,
+    ) -> bool:
+        """The guarded transition out of "submitted": one UPDATE … WHERE status='submitted'.
+
+        True when this transaction won (the report is re-read with the decision); False when
+        someone else decided first (the report is re-read with theirs). On PostgreSQL a
+        concurrent decision waits for the first one's commit and then finds no row to change.
+        """
+        result = await uow.session.execute(
+            update(Report).where(Report.id == report.id, Report.status == dom.SUBMITTED)
+            .values(status=status, decided_by=actor.id, decided_at=now, updated_at=now,
+                    **values)
+            .execution_options(synchronize_session=False))
+        await uow.session.refresh(report)
+        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+    async def _decided_by(self, uow: UnitOfWork, report: Report) -> DomainError:
+        """The refusal for a press on a report someone already decided: who, and how."""
+        ticket = report.ticket or ""
+        decider = (await uow.session.get(Person, report.decided_by)
+                   if report.decided_by is not None else None)
+        if decider is None:
+            return StaleAction("reports.already_decided", ticket=ticket)
+        return StaleAction("reports.decided_by", ticket=ticket, who=decider.first_name,
+                           decision=rv.DECISION_KEYS.get(report.status,
+                                                         "reports.decision.accepted"))
+
     async def accept(
         self, uow: UnitOfWork, actor: Person, report_id: int, now: datetime
     ) -> tuple[Report, Task]:
         """The unit accepts: the report becomes a rectification task with the category's
         deadline. A second press returns the same task."""
         report = await self.decidable(uow, actor, report_id)
-        if report.task_id is not None:
-            task = await uow.session.get(Task, report.task_id)
-            if task is not None:
-                return report, task
-        if report.status != dom.SUBMITTED:
-            raise StaleAction("reports.already_decided", ticket=report.ticket or "")
+        if report.status != dom.SUBMITTED or not await self._decide(
+                uow, report, dom.ACCEPTED, actor, now):
+            # Decided already (or just now, by someone else): only the same member pressing
+            # again gets the same task back; anyone else is told who decided and how.
+            if report.task_id is not None and report.decided_by == actor.id:
+                task = await uow.session.get(Task, report.task_id)
+                if task is not None:
+                    return report, task
+            raise await self._decided_by(uow, report)
         cat = self._cat(report)
         assert report.unit_id is not None
         from bot.services import tasks as task_service  # the task engineer's module
@@ -537,27 +623,45 @@ class ReportService:
             before_photo_ids=[p.id for p in photos],
             priority=dom.priority_for(followers), now=now,
         )
+        task = await self._take_on(uow, actor, task, now)
         report.task_id = task.id
-        report.status = dom.ACCEPTED
-        report.decided_by, report.decided_at, report.updated_at = actor.id, now, now
         await self._tell_residents(uow, report, "accepted", lambda lang: rv.push_accepted(
             lang, report, self._cat(report), task.due_at, self.tz))
         return report, task
+
+    async def _take_on(self, uow: UnitOfWork, actor: Person, task: Task, now: datetime) -> Task:
+        """Accepting a report is the unit taking it on: the new task is accepted (签收) by the
+        member who pressed 受理, in the same transaction, so nobody has to press 签收 again.
+
+        The task service has no "create already accepted" yet: its ACCEPT action is applied
+        right after creation, and the card create_task queued (still showing 签收, not sent:
+        this transaction has not committed) is queued again as the accepted task's. An admin
+        who is not a member of the unit leaves the task open for the unit to take."""
+        from bot.domain.tasks import Action
+        from bot.services import tasks as task_service
+
+        if not task_service.is_unit_member(actor, task):
+            return task
+        outcome = await task_service.act(uow, actor, task.id, Action.ACCEPT,
+                                         expected_version=task.version, now=now)
+        await uow.session.execute(delete(OutboxMessage).where(
+            OutboxMessage.purpose == task_service.CARD_PURPOSE,
+            OutboxMessage.ref_id == task.id, OutboxMessage.status == "pending"))
+        await task_service.queue_cards(uow, outcome.task, now, tag="accepted")
+        return outcome.task
 
     async def reject(
         self, uow: UnitOfWork, actor: Person, report_id: int, reason: str, now: datetime
     ) -> Report:
         """The unit rejects with a reason; the reporter and followers are told why."""
         report = await self.decidable(uow, actor, report_id)
-        if report.status == dom.REJECTED:
-            return report
-        if report.status != dom.SUBMITTED:
-            raise StaleAction("reports.already_decided", ticket=report.ticket or "")
         if reason not in dom.REJECT_REASONS:
             raise StaleAction("error.stale_button")
-        report.status = dom.REJECTED
-        report.reason = reason
-        report.decided_by, report.decided_at, report.updated_at = actor.id, now, now
+        if report.status != dom.SUBMITTED or not await self._decide(
+                uow, report, dom.REJECTED, actor, now, reason=reason):
+            if report.status == dom.REJECTED and report.decided_by == actor.id:
+                return report
+            raise await self._decided_by(uow, report)
         await self._tell_residents(uow, report, "rejected", lambda lang: rv.push_rejected(
             lang, report, self._cat(report)))
         return report
@@ -570,13 +674,11 @@ class ReportService:
         original = await uow.session.get(Report, of_id)
         if original is None or original.id == report.id or original.ticket is None:
             raise StaleAction("error.stale_button")
-        if report.status == dom.DUPLICATE and report.duplicate_of_id == original.id:
-            return report, original
-        if report.status != dom.SUBMITTED:
-            raise StaleAction("reports.already_decided", ticket=report.ticket or "")
-        report.status = dom.DUPLICATE
-        report.duplicate_of_id = original.id
-        report.decided_by, report.decided_at, report.updated_at = actor.id, now, now
+        if report.status != dom.SUBMITTED or not await self._decide(
+                uow, report, dom.DUPLICATE, actor, now, duplicate_of_id=original.id):
+            if report.status == dom.DUPLICATE and report.duplicate_of_id == original.id:
+                return report, original
+            raise await self._decided_by(uow, report)
         movers = [report.reporter_id, *await self._follower_ids(uow, report.id)]
         for pid in movers:
             if pid != original.reporter_id and not await self._is_follower(uow, original.id, pid):
@@ -616,9 +718,14 @@ class ReportService:
         old = await uow.session.get(Unit, report.unit_id) if report.unit_id else None
         if old is not None and old.id == unit.id:
             return report, unit, old
-        report.unit_id = unit.id
-        report.updated_at = now
-        await uow.session.flush()
+        # Guarded like a decision: a report accepted meanwhile is not posted anew elsewhere.
+        moved = await uow.session.execute(
+            update(Report).where(Report.id == report.id, Report.status == dom.SUBMITTED)
+            .values(unit_id=unit.id, updated_at=now)
+            .execution_options(synchronize_session=False))
+        await uow.session.refresh(report)
+        if moved.rowcount != 1:  # type: ignore[attr-defined]
+            raise await self._decided_by(uow, report)
         await self._post_to_groups(uow, report, unit,
                                    f"report:{report.id}:reroute:{int(now.timestamp())}")
         return report, unit, old
@@ -651,14 +758,42 @@ class ReportService:
     async def confirm_fix(
         self, uow: UnitOfWork, person: Person, report_id: int, now: datetime
     ) -> Report:
+        """👍 "Solved": recorded on the task, the checkers and the unit are told. The fix still
+        needs its check by someone else (待复核); the report is closed when the task is."""
         report = await self._fixed_of(uow, person, report_id, now)
         if report.status == dom.CONFIRMED:
             return report
         report.status = dom.CONFIRMED
         report.updated_at = now
+        task = await uow.session.get(Task, report.task_id) if report.task_id else None
+        if task is not None:
+            # In the task's history, never naming the resident (data["by"] marks the reporter).
+            uow.session.add(TaskEvent(task_id=task.id, at=now, actor_id=None,
+                                      action=REPORTER_CONFIRMED, from_status=task.status,
+                                      to_status=task.status, data={"by": "reporter"}))
+            await uow.session.flush()
+            await self._tell_checkers(uow, report, task)
         await self._tell_unit(uow, report, f"report:{report.id}:confirmed",
                               rv.group_confirmed(self.group_lang, report))
         return report
+
+    async def _tell_checkers(self, uow: UnitOfWork, report: Report, task: Task) -> None:
+        """Those who may pass the fix (inspectors and admins): the reporter confirmed it."""
+        from bot.domain.tasks import TaskState
+
+        if task.status != TaskState.FIX_SUBMITTED.value:
+            return
+        checkers = (await uow.session.scalars(select(Person).where(
+            Person.role.in_(("inspector", "admin")), Person.blocked.is_(False))
+            .order_by(Person.id))).all()
+        outbox = OutboxRepository(uow.session)
+        for checker in checkers:
+            if checker.id in (task.fixed_by, report.reporter_id):
+                continue
+            lang = checker.language or normalize_language(checker.telegram_language)
+            await outbox.enqueue(
+                f"report:{report.id}:to-checker:{checker.id}", checker.id, "sendMessage",
+                {"text": rv.checker_confirmed(lang, report, task.id), "parse_mode": "HTML"})
 
     async def dispute_fix(
         self, uow: UnitOfWork, person: Person, report_id: int, now: datetime
@@ -677,7 +812,8 @@ class ReportService:
 
             # Back to the unit as rework (returned, reopen_count + 1); cards are edited.
             await reopen_task(uow, task.id, actor_id=person.id,
-                              reason=f"{report.ticket}: still there", now=now)
+                              reason=t(self.group_lang, "reports.still_there_reason",
+                                           ticket=report.ticket or ""), now=now)
         await self._tell_unit(uow, report, f"report:{report.id}:disputed:{int(now.timestamp())}",
                               rv.group_disputed(self.group_lang, report))
         return report
@@ -719,7 +855,7 @@ class ReportService:
         if role_of(admin) < Role.ADMIN:
             raise NotAllowed("error.role_required", role="role.admin")
         target = target.strip()
-        if target.lstrip("-").isdigit():
+        if USER_ID_RE.fullmatch(target):
             person = await uow.session.get(Person, int(target))
         else:
             report = await self.by_ref(uow, target)
@@ -755,12 +891,13 @@ class ReportService:
                 .order_by(Photo.id))).all()
             await self._tell_residents(
                 uow, report, key,
-                lambda lang: rv.push_fixed(lang, report, cat, report.confirm_until, self.tz),
+                lambda lang: rv.push_fixed(lang, report, cat, report.confirm_until, self.tz,
+                                           note=event.reason),
                 photos=[str(self.media.path(p.sha256).resolve()) for p in after[:3]],
                 reporter_markup=lambda lang: rv.confirm_keyboard(lang, report).to_dict())
         elif action in ("verified", "closed", "closed_as_duplicate"):
-            if report.status not in (dom.CONFIRMED, dom.CLOSED):
-                report.status = dom.CLOSED
+            # Closed only now, when the task is: a reporter's 👍 alone is "confirmed".
+            report.status = dom.CLOSED
             await self._tell_residents(uow, report, key,
                                        lambda lang: rv.push_closed(lang, report, cat))
         elif action in ("returned", "reopened", "disputed"):
@@ -777,8 +914,16 @@ class ReportService:
                                        lambda lang: rv.push_deadline(lang, report, cat, due,
                                                                      self.tz))
         elif action == "accepted":
+            if event.at == task.created_at:
+                return  # taken on with the report (受理): "accepted" has told them already
             await self._tell_residents(uow, report, key,
                                        lambda lang: rv.push_in_progress(lang, report, cat))
+        elif action == "rerouted":
+            # The task moved to another unit: so does the report, so that follow-up notices
+            # (+1, confirmed, still there) reach the unit now responsible.
+            if task.unit_id == report.unit_id:
+                return
+            report.unit_id = task.unit_id
         else:
             return
         report.updated_at = now
@@ -905,6 +1050,12 @@ async def sent_card(uow: UnitOfWork, report_id: int) -> list[OutboxMessage]:
     return list((await uow.session.scalars(select(OutboxMessage).where(
         OutboxMessage.purpose == "report_card", OutboxMessage.ref_id == report_id,
         OutboxMessage.status == "sent"))).all())
+
+
+def _after_place(report: Report) -> str:
+    """The step after the place: the description, unless a photo's caption already gave one
+    (the confirm screen shows it and typing replaces it)."""
+    return dom.STEP_CONFIRM if report.description else dom.STEP_DESCRIPTION
 
 
 def _has_place(report: Report) -> bool:

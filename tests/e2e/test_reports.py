@@ -220,9 +220,10 @@ async def test_accept_fix_and_dispute_reach_the_reporter_and_followers(harness: 
         # The stairwell category's deadline (3 days) became the task's.
         assert timedelta(days=2, hours=23) < task.due_at - report.decided_at <= timedelta(days=3)
 
-    # The unit accepts the task, fixes it and sends an after photo (the task engineer's flow,
-    # driven through its service here).
-    await _task_act(harness, task.id, Action.ACCEPT)
+    # Accepting the report took the task on (签收) for the unit: nobody presses 签收 again.
+    assert task.status == "accepted" and task.accepted_by == HOUQIJIE_MEMBER
+    # The unit fixes it and sends an after photo (the task engineer's flow, driven through
+    # its service here).
     stored = harness.bot.deps.media.put(jpeg_with_gps(800, 600, "#f0f0f0"))  # type: ignore[attr-defined]
     async with harness.sessions() as s, s.begin():
         photo = Photo(sha256=stored.sha256, width=stored.width, height=stored.height,
@@ -296,3 +297,80 @@ async def test_blocked_and_rate_limited_residents_are_told_why(harness: Harness)
     async with harness.sessions() as s:
         assert await s.scalar(select(func.count()).select_from(Report)
                               .where(Report.status == "draft")) == 0
+
+
+async def test_block_in_a_group_reveals_no_id_and_blocks_nobody(harness: Harness) -> None:
+    ticket, _ = await file_report(harness, RESIDENT, "litter")
+    await group_card(harness, ticket)
+    group = Chat(harness.sb, ADMIN, HOUQIJIE_GROUP)
+    for command in (f"/block {ticket}", f"/unblock {ticket}", f"/block {RESIDENT}",
+                    f"/reroute {ticket} 卧龙寺"):
+        answer = await group.say(command)
+        name = command.split()[0].lstrip("/")
+        assert body(answer) == shown(t(ZH, "reports.private_only", command=name))
+    transcript = " ".join(body(m) for m in await harness.sb.bot_messages(HOUQIJIE_GROUP))
+    assert str(RESIDENT) not in transcript and "用户ID" not in transcript
+    async with harness.sessions() as s:
+        person = await s.get(Person, RESIDENT)
+        report = (await s.scalars(select(Report))).one()
+        assert person is not None and not person.blocked
+        unit = await s.get(Unit, report.unit_id)
+        assert unit is not None and unit.code == "houqijie"  # not re-routed either
+    # In the admin's private chat /block still works (and may name the account there).
+    reply = await Chat(harness.sb, ADMIN).say(f"/block {ticket}")
+    assert "已停用居民 #" in body(reply)
+
+
+async def test_no_telegram_call_is_made_inside_a_unit_of_work(
+    harness: Harness, monkeypatch: Any
+) -> None:
+    """The group card's second-level buttons and the resident's "known sites" button read the
+    database and answer; the answer must come after the unit of work is left (on SQLite an
+    open one may hold the write lock across the Telegram round trip)."""
+    import handlers.reports as hr
+
+    open_uows: dict[object, int] = {}
+    inside: list[str] = []
+    enter, leave = UnitOfWork.__aenter__, UnitOfWork.__aexit__
+
+    async def tracked_enter(self: UnitOfWork) -> UnitOfWork:
+        task = asyncio.current_task()
+        open_uows[task] = open_uows.get(task, 0) + 1
+        return await enter(self)
+
+    async def tracked_leave(self: UnitOfWork, *exc: Any) -> None:
+        task = asyncio.current_task()
+        open_uows[task] = open_uows.get(task, 1) - 1
+        await leave(self, *exc)
+
+    def watched(name: str, fn: Any) -> Any:
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            if open_uows.get(asyncio.current_task(), 0):
+                inside.append(name)
+            return await fn(*args, **kwargs)
+        return call
+
+    monkeypatch.setattr(UnitOfWork, "__aenter__", tracked_enter)
+    monkeypatch.setattr(UnitOfWork, "__aexit__", tracked_leave)
+    for name in ("answer_query", "show", "reply"):
+        monkeypatch.setattr(hr, name, watched(name, getattr(hr, name)))
+
+    ticket, _ = await file_report(harness, RESIDENT, "litter")
+    card = await group_card(harness, ticket)
+    admin = Chat(harness.sb, ADMIN, HOUQIJIE_GROUP)
+    for action in ("rej", "back", "dup", "rr", "back"):
+        await press(admin, card, data_where(card, button(f":{action}")) if action != "back"
+                    else f"rg:{card_report_id(card)}:back")
+    # The resident's "choose a known site" button.
+    chat = Chat(harness.sb, ALICE)
+    msg = await chat.send_photo(jpeg_with_gps(640, 480, "#405060"))
+    last = await chat.last_id()
+    await press(chat, msg, data_where(msg, button(":c:litter")))
+    place = await latest(chat, has("reports.ask_place", EN), after=last)
+    await press(chat, place, data_where(place, button(":list")))
+    await latest(chat, has("reports.sites_list", EN), after=last)
+    assert inside == []
+
+
+def card_report_id(card: JSON) -> int:
+    return int(buttons(card)[0][1].split(":")[1])
