@@ -3,6 +3,12 @@
 Each batch of tasks is one short transaction: the messages are queued in the outbox and the
 task's bookkeeping column is set in the same commit, so a crash either leaves both undone (the
 next tick does them) or both done (nothing is said twice). Telegram is never called here.
+
+The bookkeeping is a guarded UPDATE: it lands only while the row is still the one the decision
+was read from (same version, deadline and bookkeeping). An extension or a re-route that resets
+the deadline in between wins; the scheduler then queues nothing for that task and decides again
+from the fresh row on the next tick. On PostgreSQL the batch is also locked (SKIP LOCKED), so a
+task being changed right now is simply left for the next tick.
 """
 
 from __future__ import annotations
@@ -14,10 +20,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy.orm import InstrumentedAttribute
 
 from bot.i18n import t
-from db.models import GroupBinding, Site, Task, TaskEvent
+from bot.services.tasks import cards_of, queue_card_edits, task_data
+from bot.services.tasks import escalate as task_service_escalate
+from bot.task_views import card
+from db.models import GroupBinding, OutboxMessage, Site, Task
 from db.repositories import OutboxRepository
 from db.repositories.stats import (
     DONE_STATUSES,
@@ -32,37 +42,6 @@ from scheduler.policy import Deadline, decide, overdue_days
 
 log = logging.getLogger(__name__)
 Escalate = Callable[[UnitOfWork, int, int, dt.datetime], Awaitable[Task | None]]
-
-
-async def _fallback_escalate(
-    uow: UnitOfWork, task_id: int, level: int, now: dt.datetime
-) -> Task | None:
-    """FALLBACK until bot.services.tasks.escalate exists: raise the level, record the event.
-
-    Same contract as the task service's: None when the task is gone, closed, or already at
-    that level. It does not notify anyone; the scheduler does.
-    """
-    task = await uow.session.get(Task, task_id)
-    if task is None or task.closed_at is not None or task.status in DONE_STATUSES:
-        return None
-    if task.escalation_level >= level:
-        return None
-    task.escalation_level = level
-    task.escalated_at = now
-    uow.session.add(TaskEvent(task_id=task.id, at=now, actor_id=None, action="escalated",
-                              from_status=task.status, to_status=task.status,
-                              reason="overdue", data={"level": level}))
-    return task
-
-
-def task_service_escalate() -> Escalate:
-    """The task service's escalate() when it is there; the marked fallback otherwise."""
-    try:
-        from bot.services import tasks as task_service
-    except ImportError:
-        return _fallback_escalate
-    found: Escalate | None = getattr(task_service, "escalate", None)
-    return found if found is not None else _fallback_escalate
 
 
 @dataclass(frozen=True)
@@ -121,32 +100,83 @@ async def remind_and_escalate(
     now: dt.datetime, *, escalate: Escalate | None = None, batch: int = 100,
 ) -> int:
     """Queue every reminder and escalation that is due; returns how many messages."""
-    escalate = escalate or task_service_escalate()
+    escalate = escalate or task_service_escalate
+    where = _candidates(now, cfg, tz)
     async with uow_factory() as uow:
         ids = list((await uow.session.scalars(
-            select(Task.id).where(_candidates(now, cfg, tz))  # type: ignore[arg-type]
+            select(Task.id).where(where)  # type: ignore[arg-type]
             .order_by(Task.due_at, Task.id))).all())
     queued = 0
     for start in range(0, len(ids), batch):
         async with uow_factory() as uow:
             routing = await load_routing(uow, cfg)
             chunk = ids[start:start + batch]
+            # Re-read with the same filter (a task may have moved since the ids were taken);
+            # PostgreSQL locks the rows and skips those another transaction holds.
             tasks = (await uow.session.scalars(
-                select(Task).where(Task.id.in_(chunk)).order_by(Task.due_at, Task.id))).all()
+                select(Task).where(Task.id.in_(chunk), where)  # type: ignore[arg-type]
+                .order_by(Task.due_at, Task.id)
+                .with_for_update(skip_locked=True))).all()
             for task in tasks:
-                queued += await _one(uow, task, routing, cfg, tz, lang, now, escalate)
+                queued += await remind_one(uow, task, routing, cfg, tz, lang, now, escalate)
             await uow.commit(mark_update_handled=False)
     return queued
 
 
-async def _one(
+def _same(column: InstrumentedAttribute[dt.datetime | None], value: dt.datetime | None
+          ) -> ColumnElement[bool]:
+    return column.is_(None) if value is None else column == value
+
+
+async def _claim(uow: UnitOfWork, task: Task, marks: dict[str, dt.datetime]) -> bool:
+    """Write the bookkeeping only if the row is still what `task` says; True when it was.
+
+    The version catches every transition (an extension, a re-route, a fix submitted, a
+    closure); the deadline and bookkeeping columns are compared too, so a reset of either, or
+    another scheduler run, makes this one lose. With nothing to mark, the same guard still
+    checks (and, on PostgreSQL, locks) the row before anything is queued.
+    """
+    values: dict[str, object] = dict(marks) or {"version": Task.version}
+    result = await uow.session.execute(
+        update(Task)
+        .where(Task.id == task.id, Task.version == task.version, Task.due_at == task.due_at,
+               Task.closed_at.is_(None),
+               _same(Task.reminded_before_at, task.reminded_before_at),
+               _same(Task.reminded_due_at, task.reminded_due_at),
+               _same(Task.last_overdue_reminder_at, task.last_overdue_reminder_at))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+async def remind_one(
     uow: UnitOfWork, task: Task, routing: Routing, cfg: ScheduleConfig, tz: ZoneInfo,
     lang: str, now: dt.datetime, escalate: Escalate,
 ) -> int:
+    """Queue what `task` is owed now; returns how many messages.
+
+    `task` is the row as read, possibly earlier or in another transaction: the decision is
+    taken from it, and nothing is written or queued unless the guarded bookkeeping UPDATE
+    finds the row unchanged (see _claim). `task` itself is not modified.
+    """
     decision = decide(Deadline(task.due_at, task.created_at, task.escalation_level,
                                task.reminded_before_at, task.reminded_due_at,
                                task.last_overdue_reminder_at), now, cfg, tz)
     if decision.empty:
+        return 0
+    kind = decision.reminder
+    marks: dict[str, dt.datetime] = {}
+    if decision.skip_before or kind == "before":
+        marks["reminded_before_at"] = now
+    if kind == "due":
+        marks["reminded_due_at"] = now
+    # A "due" reminder a day or more late is worded (and counted) as an overdue one.
+    late = kind == "overdue" or (kind == "due" and now - task.due_at >= dt.timedelta(days=1))
+    if late:
+        marks["last_overdue_reminder_at"] = now
+    if not await _claim(uow, task, marks):
+        log.info("task %s changed since it was read; left for the next tick", task.id)
         return 0
     outbox = OutboxRepository(uow.session)
     site = await uow.session.get(Site, task.site_id) if task.site_id else None
@@ -154,42 +184,36 @@ async def _one(
     due_text = _when(task.due_at, tz, lang)
     days = overdue_days(task.due_at, now)
     queued = 0
-    if decision.skip_before:
-        task.reminded_before_at = now
-    if decision.reminder is not None:
-        kind = decision.reminder
+    # The period in the key: one "before"/"due" per deadline (an extension moves it), one
+    # overdue reminder per local day.
+    stamp = local_date(now, tz).isoformat() if kind == "overdue" else task.due_at.isoformat()
+    if kind is not None:
         if kind == "before":
             hours = max(1, round((task.due_at - now) / dt.timedelta(hours=1)))
             text = t(lang, "scheduler.reminder.before", unit=unit_name, task=task.id,
                      title=task.title, due=due_text, hours=hours)
-            task.reminded_before_at = now
-        elif kind == "due" and now - task.due_at < dt.timedelta(days=1):
+        elif not late:
             text = t(lang, "scheduler.reminder.due", unit=unit_name, task=task.id,
                      title=task.title, due=due_text)
-            task.reminded_due_at = now
         else:
             text = t(lang, "scheduler.reminder.overdue", unit=unit_name, task=task.id,
                      title=task.title, due=due_text, days=days)
-            if kind == "due":
-                task.reminded_due_at = now
-            task.last_overdue_reminder_at = now
         if site is not None:
             text += "\n" + t(lang, "scheduler.reminder.site", site=site.name)
         groups, owner = routing.chats(task.unit_id)
         if owner is not None and owner != task.unit_id:
             text += "\n" + t(lang, "scheduler.reminder.routed", unit=unit_name)
-        # The period in the key: one "before"/"due" per deadline (an extension moves it), one
-        # overdue reminder per local day.
-        stamp = local_date(now, tz).isoformat() if kind == "overdue" else task.due_at.isoformat()
         for g in groups:
             if await outbox.enqueue(f"remind:{kind}:{task.id}:{stamp}:{g.chat_id}", g.chat_id,
                                     "sendMessage", {"text": text, "parse_mode": "HTML"},
                                     purpose="task_reminder", ref_id=task.id):
                 queued += 1
+    escalated = False
     for step in decision.escalations:
         changed = await escalate(uow, task.id, step.level, now)
         if changed is None:
             continue
+        escalated = True
         if step.notify == "office":
             target = routing.office_unit
             text = t(lang, "scheduler.escalation.office", unit=unit_name, task=task.id,
@@ -209,6 +233,54 @@ async def _one(
                                     "sendMessage", {"text": text, "parse_mode": "HTML"},
                                     purpose="task_escalation", ref_id=task.id):
                 queued += 1
+    if escalated:
+        # The escalation raised the version; the version's card edit is new (the task service
+        # may have queued it already, then this finds it and queues nothing).
+        await queue_card_edits(uow, task.id, now)
+    elif kind in ("due", "overdue"):
+        await refresh_cards(uow, task.id, task.version, now, f"{kind}:{stamp}")
+    return queued
+
+
+def _edit_key(task_id: int, chat_id: int, version: int) -> str:
+    """bot.services.tasks.queue_card_edits' dedup key: one edit per card per task version."""
+    return f"task:{task_id}:edit:{chat_id}:{version}"
+
+
+async def refresh_cards(uow: UnitOfWork, task_id: int, version: int, now: dt.datetime,
+                        notice: str) -> int:
+    """Edit the task's cards for a notice just queued (in its transaction), so a card says
+    "overdue" when the group is told so; returns how many edits were queued.
+
+    Called once per notice, and a notice is claimed once (the guarded bookkeeping), so this
+    neither loops nor repeats: nothing here leads to another notice. The task service keys
+    card edits by task version, and a reminder does not change the version (that would make
+    every button on the card stale); for a card already edited at this version (by an
+    earlier notice, e.g. the "due" one before today's "overdue" one) the edit is queued again
+    under a key naming this notice, with the same method and the card's current text. The
+    key keeps the "task:<id>:edit:" prefix, so a handler's later edit still queues behind it.
+    """
+    cards = await cards_of(uow, task_id)
+    keys = {_edit_key(task_id, chat, version): (chat, message_id) for chat, message_id in cards}
+    earlier = {} if not keys else {
+        row.dedup_key: row for row in (await uow.session.scalars(
+            select(OutboxMessage).where(OutboxMessage.dedup_key.in_(list(keys))))).all()}
+    queued = await queue_card_edits(uow, task_id, now)
+    if not earlier:
+        return queued
+    view = card(await task_data(uow, task_id), now)
+    outbox = OutboxRepository(uow.session)
+    for key, row in earlier.items():
+        chat, message_id = keys[key]
+        params: dict[str, object] = {
+            k: v for k, v in row.params.items() if k not in ("text", "caption", "reply_markup")}
+        params["message_id"] = message_id
+        params["caption" if row.method == "editMessageCaption" else "text"] = view.text
+        markup = view.markup()
+        if markup is not None:
+            params["reply_markup"] = markup
+        if await outbox.enqueue(f"{key}:{notice}", chat, row.method, params):
+            queued += 1
     return queued
 
 

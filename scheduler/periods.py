@@ -108,6 +108,18 @@ def latest_digest(now: dt.datetime, wall: dt.time, tz: ZoneInfo) -> Due:
     return Due(today.isoformat(), at_local(today, wall, tz), today)
 
 
+def digest_still_timely(due: Due, now: dt.datetime, tz: ZoneInfo) -> bool:
+    """A missed digest goes out only on the local day it was due: it says "yesterday", and
+    a day later that would be the day before yesterday."""
+    return local_date(now, tz) == due.issue_date
+
+
+def bulletin_still_timely(due: Due, now: dt.datetime, tz: ZoneInfo) -> bool:
+    """A missed weekly bulletin goes out only within the ISO week it was due in (Monday's can
+    still go out on Tuesday); by the next week the next bulletin is due."""
+    return local_date(now, tz).isocalendar()[:2] == due.issue_date.isocalendar()[:2]
+
+
 def latest_slot(now: dt.datetime, hour: int, tz: ZoneInfo) -> dt.datetime:
     """The last instant at the local hour `hour` that is not after `now`."""
     today = local_date(now, tz)

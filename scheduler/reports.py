@@ -52,9 +52,12 @@ def covered_units(tree: UnitTree, unit_id: int, site_counts: dict[int, int],
 
 async def build_bulletins(
     session: AsyncSession, cfg: ScheduleConfig, tz: ZoneInfo, lang: str, week_key: str,
-    *, chat_ids: list[int] | None = None,
+    *, chat_ids: list[int] | None = None, sent_on: dt.date | None = None,
 ) -> list[GroupBulletin]:
-    """One bulletin view per active bound group (or per chat in `chat_ids`)."""
+    """One bulletin view per active bound group (or per chat in `chat_ids`).
+
+    The phase's days left count from `sent_on` (the local day it goes out; the scheduler
+    passes today), by default from the day the bulletin is scheduled to be issued."""
     week = Week.of(week_key, tz)
     before = week.previous(tz)
     stats = StatsRepository(session)
@@ -70,7 +73,7 @@ async def build_bulletins(
     else:
         stmt = stmt.where(GroupBinding.chat_id.in_(chat_ids))
     groups = (await session.scalars(stmt)).all()
-    issue = bulletin_issue_date(week.key, cfg.bulletin.weekday)
+    issue = sent_on or bulletin_issue_date(week.key, cfg.bulletin.weekday)
     phase = phase_info(cfg, issue, lang)
     out = []
     for g in groups:
@@ -97,12 +100,16 @@ async def digest_text(
     session: AsyncSession, cfg: ScheduleConfig, tz: ZoneInfo, lang: str, issue: dt.date,
     now: dt.datetime, *, max_rows: int = 10,
 ) -> str:
-    """The morning digest for the office: the day before `issue`, and the overdue backlog."""
+    """The morning digest for the office: the day before `issue` (the digest's period, the
+    local day it is sent on: the scheduler sends it on no other day, so "yesterday" holds),
+    and the overdue backlog as of `now`. The header's date comes from the period, never from
+    `now`."""
     day = issue - dt.timedelta(days=1)
     start, end = day_bounds(day, tz)
     stats = StatsRepository(session)
     figures = await stats.day_figures(start, end)
-    label = f"{format_date(lang, day)} {t(lang, WEEKDAY_KEYS[day.weekday()])}"
+    label = t(lang, "scheduler.digest.day", date=format_date(lang, day),
+              weekday=t(lang, WEEKDAY_KEYS[day.weekday()]))
     lines = [t(lang, "scheduler.digest.title", day=label)]
     phase = phase_info(cfg, issue, lang)
     if phase is not None:

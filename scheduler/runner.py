@@ -11,8 +11,16 @@ grace) silently skipped a reminder after a 2.5 s event-loop stall. Instead, ever
    therefore runs once on start, and never twice: the JobRun's primary key sees to that, and
    each bulletin's outbox dedup key ("bulletin:<week>:<chat>") does too.
 
-Only the latest missed period runs: a bot down for three days sends today's digest, not three
-stale ones. Tests drive it with a FakeClock and `await scheduler.tick()`.
+Only the latest missed period is considered, and only while it is still timely:
+
+* a digest only on the local day it was due (it reports "yesterday");
+* a weekly bulletin only within the ISO week it was due (Monday's may go out on Tuesday);
+* on a database where no job has ever run (no JobRun rows at all: a fresh install), nothing
+  that fell due before this scheduler started.
+
+A period that is no longer timely is skipped: its JobRun row is written with
+detail {"skipped": "stale" | "before_first_start", ...} and nothing is queued. Tests drive it
+with a FakeClock and `await scheduler.tick()`.
 """
 
 from __future__ import annotations
@@ -41,7 +49,14 @@ from db.repositories.stats import StatsRepository
 from db.uow import UnitOfWorkFactory
 from scheduler.config import ScheduleConfig
 from scheduler.deadlines import Escalate, remind_and_escalate
-from scheduler.periods import Due, latest_bulletin, latest_digest
+from scheduler.periods import (
+    Due,
+    bulletin_still_timely,
+    digest_still_timely,
+    latest_bulletin,
+    latest_digest,
+    local_date,
+)
 from scheduler.reports import build_bulletins, digest_text
 
 log = logging.getLogger(__name__)
@@ -49,6 +64,8 @@ log = logging.getLogger(__name__)
 BULLETIN = "bulletin"
 DIGEST = "digest"
 BULLETIN_DIR = "bulletins"
+STALE = "stale"
+BEFORE_FIRST_START = "before_first_start"
 
 
 @dataclass
@@ -57,6 +74,7 @@ class TickResult:
     bulletins: int = 0
     digests: int = 0
     ran: list[str] = field(default_factory=list)  # "bulletin:2026-W48", "digest:2026-11-23"
+    skipped: list[str] = field(default_factory=list)  # periods recorded as skipped
 
     @property
     def queued(self) -> int:
@@ -116,6 +134,11 @@ class Scheduler:
         self._escalate = escalate
         self.tick_seconds = tick_seconds or config.tick_seconds
         self._task: asyncio.Task[None] | None = None
+        # When this scheduler started; on a database that has never run a job, nothing due
+        # before it is backfilled. Decided once, at the first tick (see _backfill_from).
+        self.started_at = clock()
+        self._fresh_checked = False
+        self._no_backfill_before: dt.datetime | None = None
 
     # ---- the loop --------------------------------------------------------------------------
 
@@ -145,20 +168,68 @@ class Scheduler:
         result = TickResult()
         result.reminders = await remind_and_escalate(
             self._uow, self.config, self.tz, self.lang, now, escalate=self._escalate)
+        await self._check_fresh()
         bulletin = latest_bulletin(now, self.config.bulletin.weekday, self.config.bulletin.time,
                                    self.tz)
-        sent = await self.run_bulletin(bulletin, now)
-        if sent is not None:
-            result.bulletins = sent
-            result.ran.append(f"{BULLETIN}:{bulletin.period}")
+        if await self._runnable(BULLETIN, bulletin, now, bulletin_still_timely, result):
+            sent = await self.run_bulletin(bulletin, now)
+            if sent is not None:
+                result.bulletins = sent
+                result.ran.append(f"{BULLETIN}:{bulletin.period}")
         digest = latest_digest(now, self.config.digest.time, self.tz)
-        sent = await self.run_digest(digest, now)
-        if sent is not None:
-            result.digests = sent
-            result.ran.append(f"{DIGEST}:{digest.period}")
+        if await self._runnable(DIGEST, digest, now, digest_still_timely, result):
+            sent = await self.run_digest(digest, now)
+            if sent is not None:
+                result.digests = sent
+                result.ran.append(f"{DIGEST}:{digest.period}")
         if result.queued and self._on_queued is not None:
             self._on_queued()
         return result
+
+    async def _check_fresh(self) -> None:
+        """Once per scheduler: a database with no JobRun row at all has never run a job (a
+        fresh install), so periods that fell due before this scheduler started are not
+        backfilled."""
+        if self._fresh_checked:
+            return
+        async with self._uow() as uow:
+            any_run = await uow.session.scalar(select(JobRun.name).limit(1))
+        self._no_backfill_before = self.started_at if any_run is None else None
+        self._fresh_checked = True
+
+    def skip_reason(self, due: Due, now: dt.datetime,
+                    timely: Callable[[Due, dt.datetime, ZoneInfo], bool]) -> str | None:
+        """Why the period `due` must not be sent now, or None when it may."""
+        if self._no_backfill_before is not None and due.due_at < self._no_backfill_before:
+            return BEFORE_FIRST_START
+        if not timely(due, now, self.tz):
+            return STALE
+        return None
+
+    async def _runnable(self, name: str, due: Due, now: dt.datetime,
+                        timely: Callable[[Due, dt.datetime, ZoneInfo], bool],
+                        result: TickResult) -> bool:
+        """True when the period may run; a period too late to send is recorded as skipped
+        (once: the JobRun's primary key) and False is returned."""
+        reason = self.skip_reason(due, now, timely)
+        if reason is None:
+            return True
+        if await self._has_run(name, due.period):
+            return False
+        async with self._uow() as uow:
+            uow.session.add(JobRun(name=name, period=due.period, started_at=now,
+                                   finished_at=now,
+                                   detail={"skipped": reason, "due_at": due.due_at.isoformat(),
+                                           "groups": 0}))
+            try:
+                await uow.session.flush()
+            except IntegrityError:
+                return False
+            await uow.commit(mark_update_handled=False)
+        log.info("%s %s skipped (%s): due %s, now %s", name, due.period, reason,
+                 due.due_at.isoformat(), now.isoformat())
+        result.skipped.append(f"{name}:{due.period}")
+        return False
 
     async def _has_run(self, name: str, period: str) -> bool:
         async with self._uow() as uow:
@@ -171,8 +242,9 @@ class Scheduler:
         if await self._has_run(BULLETIN, due.period):
             return None
         async with self._uow() as uow:
+            # The phase countdown counts from the day it is sent, as the digest's does.
             bulletins = await build_bulletins(uow.session, self.config, self.tz, self.lang,
-                                              due.period)
+                                              due.period, sent_on=local_date(now, self.tz))
         # Rendering takes ~0.1 s per group: in worker threads, before the transaction.
         rendered = await asyncio.gather(*(
             run_image_job(_render_and_store, self.media_dir, b.view) for b in bulletins))

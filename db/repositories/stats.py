@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.ranking import UnitFigures
@@ -32,6 +32,13 @@ sites = Site.__table__
 tasks = Task.__table__
 reports = Report.__table__
 units_t = Unit.__table__
+
+
+def _not_waiting(at: datetime) -> ColumnElement[bool]:
+    """Leaves out a task that, at `at`, was waiting for its check: the unit had done its part
+    and the task card says the clock has stopped, so it is not overdue. A fix submitted after
+    `at` did not stop that earlier clock (fixed_at is set by every fix submitted)."""
+    return or_(tasks.c.status.not_in(WAITING_STATUSES), tasks.c.fixed_at >= at)
 
 
 @dataclass(frozen=True)
@@ -154,11 +161,13 @@ class StatsRepository:
 
         # The overdue backlog as it stood at the end of the week (so last week's figure does
         # not change when a task is closed later), and how much of it went up to the office.
+        # Tasks waiting for their check are not overdue: the unit has done its part.
         backlog = (
             select(tasks.c.unit_id, func.count(),
                    func.sum(case((tasks.c.escalation_level >= office_level, 1), else_=0)))
             .where(live, tasks.c.created_at < end, tasks.c.due_at < end,
-                   or_(tasks.c.closed_at.is_(None), tasks.c.closed_at >= end))
+                   or_(tasks.c.closed_at.is_(None), tasks.c.closed_at >= end),
+                   _not_waiting(end))
             .group_by(tasks.c.unit_id)
         )
         for uid, n, escalated in (await self.session.execute(backlog)).all():
@@ -202,7 +211,7 @@ class StatsRepository:
         overdue = await self.session.scalar(
             select(func.count()).select_from(tasks)
             .where(tasks.c.status.not_in(DONE_STATUSES), tasks.c.closed_at.is_(None),
-                   tasks.c.due_at < end))
+                   tasks.c.due_at < end, _not_waiting(end)))
         return DayFigures(n, _f(avg), new_tasks or 0, new_reports or 0, closed or 0,
                           overdue or 0)
 
@@ -218,11 +227,12 @@ class StatsRepository:
         return [(name, _f(score)) for name, score in rows.all()]
 
     async def overdue_by_unit(self, now: datetime) -> list[tuple[int, int, datetime]]:
-        """(unit, open overdue tasks, oldest deadline), most overdue first."""
+        """(unit, open overdue tasks, oldest deadline), most overdue first; tasks waiting for
+        their check are not overdue."""
         rows = await self.session.execute(
             select(tasks.c.unit_id, func.count(), func.min(tasks.c.due_at))
             .where(tasks.c.status.not_in(DONE_STATUSES), tasks.c.closed_at.is_(None),
-                   tasks.c.due_at < now)
+                   tasks.c.due_at < now, _not_waiting(now))
             .group_by(tasks.c.unit_id)
             .order_by(func.count().desc(), tasks.c.unit_id))
         # min() keeps the column's type, so the deadline comes back as an aware UTC datetime.

@@ -15,7 +15,9 @@ from scheduler.config import (
 )
 from scheduler.periods import (
     Week,
+    bulletin_still_timely,
     day_bounds,
+    digest_still_timely,
     latest_bulletin,
     latest_digest,
     latest_slot,
@@ -117,3 +119,24 @@ def test_policy_skips_a_before_reminder_for_a_task_created_inside_the_window() -
     assert decision.reminder is None and decision.skip_before
     old = Deadline(now + dt.timedelta(hours=12), now - dt.timedelta(days=3), 0, None, None, None)
     assert decide(old, now, cfg, SHANGHAI).reminder == "before"
+
+
+def test_a_missed_digest_is_timely_only_on_its_day_and_a_bulletin_only_in_its_week() -> None:
+    # The digest due 2026-11-28 08:30 Shanghai: still fine at 23:59 that day, not at 05:45
+    # the next morning (it would call the 27th "yesterday").
+    digest = latest_digest(dt.datetime(2026, 11, 28, 1, tzinfo=UTC), dt.time(8, 30), SHANGHAI)
+    assert digest.period == "2026-11-28"
+    assert digest_still_timely(digest, dt.datetime(2026, 11, 28, 15, 59, tzinfo=UTC), SHANGHAI)
+    assert not digest_still_timely(digest, dt.datetime(2026, 11, 28, 21, 45, tzinfo=UTC),
+                                   SHANGHAI)
+    # Week 47's bulletin, due Monday 11-23 09:00: fine on Tuesday and on Sunday of that week,
+    # not on Monday 11-30 at 08:00 (the next ISO week, before week 48's is due).
+    bulletin = latest_bulletin(dt.datetime(2026, 11, 23, 1, tzinfo=UTC), 0, dt.time(9),
+                               SHANGHAI)
+    assert bulletin.period == "2026-W47"
+    for now in (dt.datetime(2026, 11, 24, 2, tzinfo=UTC),
+                dt.datetime(2026, 11, 29, 15, 59, tzinfo=UTC)):
+        assert bulletin_still_timely(bulletin, now, SHANGHAI)
+    late = dt.datetime(2026, 11, 30, 0, tzinfo=UTC)
+    assert latest_bulletin(late, 0, dt.time(9), SHANGHAI).period == "2026-W47"
+    assert not bulletin_still_timely(bulletin, late, SHANGHAI)
