@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.domain.errors import DomainError, StaleAction
-from bot.domain.tasks import CREATED, EVENTS, NOTE, Action, TaskState, is_overdue
+from bot.domain.tasks import CREATED, EVENTS, NOTE, Action, TaskState, is_overdue, parse_number
 from bot.i18n import Html, h, t
 
 GROUP_LANG = "zh-hans"
@@ -89,7 +89,8 @@ BUTTON_KEYS = {
     Action.REOPEN: "task.button.reopen",
 }
 WHO_KEYS = {"unit": "task.who.unit", "verifier": "task.who.verifier",
-            "admin": "task.who.admin", "system": "task.who.system"}
+            "admin": "task.who.admin", "system": "task.who.system",
+            "resident": "task.who.resident"}
 SOURCE_KEYS = {"inspection": "task.source.inspection", "report": "task.source.report",
                "finding": "task.source.finding"}
 VERDICT_KEYS = {"compliant": "verdict.compliant", "basic": "verdict.basic",
@@ -123,10 +124,12 @@ class Press:
 def parse(value: str) -> Press:
     """Parse t:<task>:<version>:<code>; anything else is a stale button, never a crash."""
     parts = value.split(":")
-    if len(parts) == 4 and parts[0] == PREFIX and parts[1].isdigit() and parts[2].isdigit():
+    if len(parts) == 4 and parts[0] == PREFIX:
+        task_id, version = parse_number(parts[1]), parse_number(parts[2])
         code = parts[3]
-        if code in CODES or code in VERDICT_CODES or code in (DONE, CANCEL):
-            return Press(int(parts[1]), int(parts[2]), code)
+        if (task_id is not None and version is not None
+                and (code in CODES or code in VERDICT_CODES or code in (DONE, CANCEL))):
+            return Press(task_id, version, code)
     raise StaleAction("task.stale")
 
 
@@ -138,6 +141,14 @@ class EventLine:
     action: str
     reason: str | None
     data: dict[str, object]
+    # The actor filed or followed the task's report: shown as "a resident" whatever their role.
+    resident: bool = False
+
+    @property
+    def anonymous(self) -> bool:
+        """Whether the actor must not be named: a reporter or follower of the task's report,
+        or an event the reporter caused (a disputed fix: data["by"] == "reporter")."""
+        return self.resident or self.data.get("by") == "reporter"
 
 
 @dataclass(frozen=True)
@@ -233,10 +244,13 @@ def state_label(lang: str, state: TaskState | str) -> str:
 def event_line(lang: str, e: EventLine, tz: ZoneInfo, *, reason_chars: int = 60) -> str:
     key = EVENT_KEYS.get(e.action)
     label = t(lang, key) if key else h(e.action)
-    if e.actor_id is None:
+    if e.anonymous:
+        # Whoever reported the problem is never named (cards are read in the unit's group),
+        # also when they are staff and also when the name was handed in by mistake.
+        who = t(lang, "task.who.resident")
+    elif e.actor_id is None:
         who = t(lang, "task.who.system")
     else:
-        # Residents are never named (a resident disputing a fix reopens the task).
         who = h(e.actor) if e.actor else t(lang, "task.who.resident")
     line = f"{_short(e.at, tz)} {who} {label}"
     if e.action == EVENTS[Action.ESCALATE] and "level" in e.data:
@@ -256,6 +270,17 @@ def event_line(lang: str, e: EventLine, tz: ZoneInfo, *, reason_chars: int = 60)
 
 def card_lines(lang: str, task: TaskData, now: datetime, tz: ZoneInfo, *,
                history: int = 3) -> list[str]:
+    """The card's header lines, then (after a blank line) its `history` most recent events."""
+    lines = card_header(lang, task, now, tz)
+    recent = task.events[-history:] if history else ()
+    if recent:
+        lines.append("")
+        lines += [event_line(lang, e, tz) for e in recent]
+    return lines
+
+
+def card_header(lang: str, task: TaskData, now: datetime, tz: ZoneInfo) -> list[str]:
+    """What the task is, where, whose, until when: the lines a card never drops."""
     lines = [t(lang, "task.card.title", id=task.id) + " · " + state_label(lang, task.state)]
     if task.relapse_of_id is not None:
         lines.append(t(lang, "task.card.relapse", id=task.relapse_of_id,
@@ -287,10 +312,6 @@ def card_lines(lang: str, task: TaskData, now: datetime, tz: ZoneInfo, *,
     if task.before_file_ids or task.after_file_ids:
         lines.append(t(lang, "task.card.photos", before=len(task.before_file_ids),
                        after=len(task.after_file_ids)))
-    recent = task.events[-history:] if history else ()
-    if recent:
-        lines.append("")
-        lines += [event_line(lang, e, tz) for e in recent]
     return lines
 
 
@@ -299,13 +320,15 @@ def shown_length(html_text: str) -> int:
     return len(html.unescape(re.sub(r"<[^>]+>", "", html_text)))
 
 
-def fit(lines: list[str], limit: int) -> str:
-    """Join lines, dropping the oldest history lines first, then clipping, to fit `limit`."""
-    text = "\n".join(lines)
+def fit(lines: list[str], limit: int, *, history_from: int | None = None) -> str:
+    """Join lines to fit `limit`: first drop history lines (lines[history_from:], oldest
+    first), never a header line before them; clip the text only if that is not enough."""
     work = list(lines)
-    while shown_length(text) > limit and len(work) > 6:
-        del work[-len(work) + 6]  # history sits at the end: drop from its oldest line on
-        text = "\n".join(work)
+    text = "\n".join(work)
+    if history_from is not None:
+        while shown_length(text) > limit and len(work) > history_from:
+            del work[history_from]
+            text = "\n".join(work).rstrip("\n")  # no blank line left after the header
     if shown_length(text) > limit:
         text = h(clip(html.unescape(re.sub(r"<[^>]+>", "", text)), limit))
     return text
@@ -344,9 +367,11 @@ def card_rows(task: TaskData) -> Rows:
 def card(task: TaskData, now: datetime, tz: ZoneInfo | None = None) -> Card:
     """The task's card in its unit's group."""
     tz = tz or default_tz()
+    header = card_header(GROUP_LANG, task, now, tz)
     lines = card_lines(GROUP_LANG, task, now, tz)
     photo = (task.before_shas or task.after_shas or (None,))[0]
-    text = fit(lines, CAPTION_LIMIT if photo else TEXT_LIMIT)
+    # History follows the header and a blank line.
+    text = fit(lines, CAPTION_LIMIT if photo else TEXT_LIMIT, history_from=len(header) + 1)
     return Card(text, card_rows(task), photo)
 
 
@@ -361,10 +386,11 @@ def moved_card(task: TaskData, old_unit: str, tz: ZoneInfo | None = None) -> str
 
 
 def history_text(lang: str, task: TaskData, now: datetime, tz: ZoneInfo) -> str:
-    lines = card_lines(lang, task, now, tz, history=0)
+    lines = card_header(lang, task, now, tz)
     lines += ["", t(lang, "task.history_title")]
+    start = len(lines)
     lines += [event_line(lang, e, tz, reason_chars=300) for e in task.events]
-    return fit(lines, TEXT_LIMIT)
+    return fit(lines, TEXT_LIMIT, history_from=start)
 
 
 def list_line(lang: str, task: TaskData, now: datetime, tz: ZoneInfo) -> str:

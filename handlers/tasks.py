@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from datetime import datetime, timedelta
+from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import (
@@ -30,7 +31,14 @@ from bot.context import Deps, WenmingContext
 from bot.domain.errors import DomainError, StaleAction
 from bot.domain.roles import Role, require
 from bot.domain.standards import Verdict
-from bot.domain.tasks import MAX_TASK_DAYS, Action, available, parse_extension, parse_filter
+from bot.domain.tasks import (
+    MAX_TASK_DAYS,
+    Action,
+    available,
+    parse_extension,
+    parse_filter,
+    parse_number,
+)
 from bot.i18n import t
 from bot.images import ImageRejected, run_image_job, side_by_side
 from bot.outbox import on_sent
@@ -146,7 +154,7 @@ async def _press(update: Update, context: WenmingContext, press: tv.Press) -> No
         async with deps.uow() as uow:
             person = await attached(uow, context.me)
             person.pending = None
-            await svc.drop_drafts(uow, press.task_id)
+            await svc.drop_drafts(uow, press.task_id, person.id)  # only this person's
             await uow.commit()
         await answer_query(update)
         await _edit_pressed(update, context.t("task.cancelled"))
@@ -296,7 +304,7 @@ async def _typed(update: Update, context: WenmingContext, wanted: PendingInput,
         async with deps.uow() as uow:
             person = await attached(uow, context.me)
             await svc.add_note(uow, person, wanted.task_id, text, now)
-            count = len(await svc.drafts(uow, wanted.task_id))
+            count = len(await svc.drafts(uow, wanted.task_id, person.id))
             await uow.commit()
         await _fix_prompt(update, context, wanted, count, noted=True)
         return
@@ -407,10 +415,11 @@ async def task_command(update: Update, context: WenmingContext) -> None:
 
 async def _finding_line(update: Update, context: WenmingContext, text: str, since: int) -> None:
     parts = text.split(maxsplit=2)
-    if len(parts) < 3 or not parts[1].isdigit() or not 1 <= int(parts[1]) <= MAX_TASK_DAYS:
+    days = parse_number(parts[1]) if len(parts) == 3 else None
+    if days is None or not 1 <= days <= MAX_TASK_DAYS:
         await reply(update, context.t("task.finding_usage", days=MAX_TASK_DAYS))
         return
-    target_query, days, problem = parts[0], int(parts[1]), parts[2].strip()
+    target_query, problem = parts[0], parts[2].strip()
     chat = update.effective_chat
     assert chat is not None
     deps = context.deps
@@ -473,7 +482,10 @@ async def refresh_cards(bot: Bot, deps: Deps, task_id: int, *, new_media: bool =
                         pressed: tuple[int, int] | None = None) -> None:
     """Edit every card of the task in place (the scheduler may call this after escalate()).
 
-    A card whose message is gone is queued again through the outbox. A card in a group that no
+    The direct edit is the fast path. A card that could not be edited (flood control, a network
+    error, …) is edited through the outbox instead, which retries it; so is a card that already
+    has an edit waiting there (the outbox keeps a chat's edits in order). A card whose message
+    is gone is posted again through the outbox, in that group only. A card in a group that no
     longer speaks for the task (it was re-routed) says where the task went, without buttons.
     """
     now = deps.clock()
@@ -487,26 +499,36 @@ async def refresh_cards(bot: Bot, deps: Deps, task_id: int, *, new_media: bool =
             binding = await uow.session.get(GroupBinding, chat_id)
             bound[chat_id] = (await uow.session.get(Unit, binding.unit_id)
                               if binding is not None else None)
+        queued_before = await svc.chats_with_queued_edits(uow, task_id)
     view = tv.card(data, now, deps.settings.tz)
     media = await _card_media(deps, data) if new_media else None
-    lost = False
+    lost: set[int] = set()
+    retry: set[int] = set(queued_before) & {chat for chat, _ in cards}
     for chat_id, message_id in cards:
         unit = bound.get(chat_id)
         if unit is not None and unit.id != data.unit_id:
             moved = tv.moved_card(data, unit.name_zh)
             await _edit(bot, chat_id, message_id, tv.Card(moved, [], None), None)
             continue
+        if chat_id in retry:
+            continue
         outcome = await _edit(bot, chat_id, message_id, view, media)
         if outcome == "gone":
-            lost = True
+            lost.add(chat_id)
+        elif outcome == "failed":
+            retry.add(chat_id)
         elif isinstance(outcome, Message):
             async with deps.uow() as uow:
                 await svc.record_card(uow, task_id, outcome.chat_id, outcome.message_id)
                 await uow.commit(mark_update_handled=False)
+    if retry:
+        async with deps.uow() as uow:
+            await svc.queue_card_edits(uow, task_id, now, chats=retry)
+            await uow.commit(mark_update_handled=False)
     if lost:
         async with deps.uow() as uow:
             task = await svc.get_task(uow, task_id)
-            await svc.queue_cards(uow, task, now, tag="again")
+            await svc.queue_cards(uow, task, now, tag="again", chats=lost)
             await uow.commit(mark_update_handled=False)
 
 
@@ -533,11 +555,16 @@ async def _card_media(deps: Deps, data: tv.TaskData) -> bytes | str | None:
         return None
 
 
+EditOutcome = Literal["edited", "gone", "failed"]
+
+
 async def _edit(
     bot: Bot, chat_id: int, message_id: int, view: tv.Card, media: bytes | str | None
-) -> Message | str | None:
-    """Edit one card. Returns "gone" when the message no longer exists, a new Message when a
-    text card had to become a photo card, else None."""
+) -> Message | EditOutcome:
+    """Edit one card. Returns "edited" (or unchanged: "message is not modified"), "gone" when
+    the message no longer exists, "failed" when the edit did not happen for any other reason
+    (flood control, a network error, …; the caller retries it through the outbox), or a new
+    Message when a text card had to become a photo card."""
     markup = _markup(view.rows)
     try:
         if media is not None:
@@ -545,7 +572,7 @@ async def _edit(
                 await bot.edit_message_media(
                     InputMediaPhoto(media, caption=view.text, parse_mode=ParseMode.HTML),
                     chat_id=chat_id, message_id=message_id, reply_markup=markup)
-                return None
+                return "edited"
             except BadRequest as exc:
                 if "no media" not in str(exc).lower():
                     raise
@@ -568,15 +595,18 @@ async def _edit(
     except BadRequest as exc:
         text = str(exc).lower()
         if "not modified" in text:
-            return None
+            return "edited"
         if "not found" in text or "can't be edited" in text:
             return "gone"
-        log.error("task card %s/%s could not be edited: %s", chat_id, message_id, exc)
+        log.warning("task card %s/%s could not be edited now: %s", chat_id, message_id, exc)
+        return "failed"
     except Forbidden:
         log.warning("task card %s/%s: the bot is no longer in the chat", chat_id, message_id)
-    except TelegramError as exc:
-        log.warning("task card %s/%s could not be edited: %s", chat_id, message_id, exc)
-    return None
+        return "failed"
+    except TelegramError as exc:  # RetryAfter, NetworkError, TimedOut, …
+        log.warning("task card %s/%s could not be edited now: %s", chat_id, message_id, exc)
+        return "failed"
+    return "edited"
 
 
 def _markup(rows: tv.Rows) -> InlineKeyboardMarkup | None:

@@ -18,6 +18,14 @@ task waiting for an admin's decision still counts as open for deadlines and esca
   derived from the events, so it needs no column.
 - escalate is the scheduler's: it raises the escalation level and changes nothing else.
 
+Rework gets a fresh deadline. A task returned by its verifier (verify_return) or reopened (an
+admin's reopen, or the reporter disputing the fix) gets `due_at = now + allowance`, where the
+allowance is the time the task was first given (its deadline at creation minus its creation
+time, at least one day: see `rework_allowance`), and the scheduler's reminder marks are
+cleared, so the unit is not told it is overdue for the time the check took. The escalation
+level stays as it is: an escalation already announced is not taken back, and the scheduler
+only escalates above the current level once the fresh deadline has passed.
+
 Verification by the person who submitted the fix: an inspector may not check their own work;
 an admin may (somebody has to when the admin is the only one around), and the event is marked
 `self_verified` so the history and the card show it.
@@ -25,19 +33,30 @@ an admin may (somebody has to when the admin is the only one around), and the ev
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol, TypeVar
 
-from bot.domain.errors import DomainError, NotAllowed
+from bot.domain.errors import DomainError, NotAllowed, NotFound
 from bot.domain.roles import Role
 
 DEFAULT_RELAPSE_WEEKS = 8
 DEFAULT_EXTENSION_DAYS = 7
 MAX_EXTENSION_DAYS = 60
 MAX_TASK_DAYS = 90
+MIN_REWORK_ALLOWANCE = timedelta(days=1)
+# Numbers typed by people: ASCII digits only (str.isdigit() also takes ③ and ², which int()
+# refuses), and at most 9 of them, so an id always fits the database's 32-bit integer.
+_NUMBER = re.compile(r"[0-9]{1,9}")
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def parse_number(text: str) -> int | None:
+    """A small non-negative number typed as ASCII digits; None for anything else."""
+    return int(text) if _NUMBER.fullmatch(text) else None
 
 
 class TaskState(StrEnum):
@@ -234,12 +253,18 @@ def is_relapse(closed_at: datetime | None, now: datetime, weeks: int) -> bool:
     return closed_at is not None and now - closed_at <= relapse_window(weeks)
 
 
+def rework_allowance(created_at: datetime, first_due_at: datetime) -> timedelta:
+    """The time a returned or reopened task gets again: what it was given when it was created
+    (its first deadline minus its creation time), never less than MIN_REWORK_ALLOWANCE."""
+    return max(first_due_at - created_at, MIN_REWORK_ALLOWANCE)
+
+
 def parse_extension(text: str) -> tuple[int, str]:
     """"7 等待材料" → (7, "等待材料"); without a leading number, the default number of days."""
     head, _, rest = text.strip().partition(" ")
-    if head.isdigit():
-        days = int(head)
-        if not 1 <= days <= MAX_EXTENSION_DAYS:
+    if _DIGITS.fullmatch(head):
+        days = parse_number(head)
+        if days is None or not 1 <= days <= MAX_EXTENSION_DAYS:
             raise DomainError("task.bad_extension_days", max=MAX_EXTENSION_DAYS)
         return days, rest.strip()
     return DEFAULT_EXTENSION_DAYS, text.strip()
@@ -320,8 +345,10 @@ def parse_filter(args: Iterable[str]) -> TaskFilter:
                 raise DomainError("task.bad_state", state=words[i + 1],
                                   states=", ".join(s.value for s in TaskState)) from None
             i += 1
-        elif word.isdigit():
-            task_id = int(word)
+        elif _DIGITS.fullmatch(word):
+            task_id = parse_number(word)
+            if task_id is None:  # more digits than any task id has
+                raise NotFound("task.not_found", id=word)
         else:
             raise DomainError("task.bad_filter")
         i += 1

@@ -40,6 +40,7 @@ from bot.domain.tasks import (
     escalation_target,
     relapse_window,
     require_reason,
+    rework_allowance,
     self_verified,
     transition,
 )
@@ -52,6 +53,8 @@ from db.models import (
     OutboxMessage,
     Person,
     Photo,
+    Report,
+    ReportFollower,
     Site,
     SiteItem,
     StandardVersion,
@@ -70,6 +73,8 @@ RELAPSE_WEEKS_ENV = "WENMING_RELAPSE_WEEKS"
 CARD_PURPOSE = "task_card"
 # TaskPhoto.kind: "before", "after", and "draft" for after-photos sent while a fix is being
 # written (they become "after" when it is submitted; a cancelled fix leaves them unused).
+# Drafts belong to whoever sent them (Photo.uploaded_by): two members writing a fix for the
+# same task at once each see, drop and submit only their own.
 BEFORE, AFTER, DRAFT = "before", "after", "draft"
 LIST_LIMIT = 30
 VERIFY_PASS_VERDICTS = (Verdict.COMPLIANT, Verdict.BASIC)
@@ -140,7 +145,8 @@ async def create_task(
     await uow.session.flush()
     for photo_id in dict.fromkeys(before_photo_ids):
         uow.session.add(TaskPhoto(task_id=task.id, photo_id=photo_id, kind=BEFORE))
-    data: dict[str, object] = {"source": source}
+    # The first deadline: a returned or reopened task is given the same time again.
+    data: dict[str, object] = {"source": source, "due_at": due_at.isoformat()}
     if relapse is not None:
         data["relapse_of"] = relapse.id
     event = TaskEvent(task_id=task.id, at=now, actor_id=created_by, action=CREATED,
@@ -166,9 +172,14 @@ async def _relapse_of(uow: UnitOfWork, site_id: int, item_key: str, now: datetim
     )
 
 
-async def queue_cards(uow: UnitOfWork, task: Task, now: datetime, *, tag: str = "new") -> int:
-    """Queue the task's card for each active group of its unit; returns how many."""
+async def queue_cards(uow: UnitOfWork, task: Task, now: datetime, *, tag: str = "new",
+                      chats: Iterable[int] | None = None) -> int:
+    """Queue the task's card for each active group of its unit (or only for those of `chats`,
+    e.g. the groups whose card was deleted); returns how many."""
     groups = await PeopleRepository(uow.session).active_groups_of_unit(task.unit_id)
+    if chats is not None:
+        wanted = set(chats)
+        groups = [g for g in groups if g.chat_id in wanted]
     if not groups:
         return 0
     view = card(await task_data(uow, task.id), now)
@@ -217,6 +228,17 @@ async def remember_card(session: AsyncSession, task_id: int, chat_id: int,
     task.card_chat_id, task.card_message_id = chat_id, message_id
 
 
+async def chats_with_queued_edits(uow: UnitOfWork, task_id: int) -> set[int]:
+    """Chats where an edit of the task's card waits in the outbox. A handler edits such a card
+    through the outbox too, behind it, so an older edit never lands after a newer one."""
+    rows = await uow.session.scalars(
+        select(OutboxMessage.chat_id)
+        .where(OutboxMessage.dedup_key.startswith(f"task:{task_id}:edit:"),
+               OutboxMessage.status == "pending")
+    )
+    return {int(chat_id) for chat_id in rows.all()}
+
+
 async def active_groups(uow: UnitOfWork, unit_id: int) -> list[GroupBinding]:
     return await PeopleRepository(uow.session).active_groups_of_unit(unit_id)
 
@@ -258,14 +280,37 @@ async def history(uow: UnitOfWork, task_id: int) -> list[TaskEvent]:
 
 
 async def names(uow: UnitOfWork, ids: Iterable[int | None]) -> dict[int, str]:
+    """First names by person id. Who must stay unnamed is decided from the task's report
+    (report_people, EventLine.resident), not from anyone's current role: a unit member can
+    file a report too, and a role changes after the fact."""
     wanted = {i for i in ids if i is not None}
     if not wanted:
         return {}
     rows = await uow.session.execute(
-        select(Person.id, Person.first_name, Person.role).where(Person.id.in_(wanted))
+        select(Person.id, Person.first_name).where(Person.id.in_(wanted))
     )
-    # Residents are never named: cards are read in groups.
-    return {pid: name for pid, name, role in rows.all() if role != Role.RESIDENT.key}
+    return {pid: name for pid, name in rows.all()}
+
+
+async def report_people(uow: UnitOfWork, task: Task) -> set[int]:
+    """Who filed or followed (+1) the report(s) behind this task: never named on its card or in
+    its history, whatever their role (cards are read in groups)."""
+    report_ids = set(await uow.session.scalars(select(Report.id).where(Report.task_id == task.id)))
+    if task.report_id is not None:
+        report_ids.add(task.report_id)
+    if not report_ids:
+        return set()
+    reporters = await uow.session.scalars(select(Report.reporter_id)
+                                          .where(Report.id.in_(report_ids)))
+    followers = await uow.session.scalars(select(ReportFollower.person_id)
+                                          .where(ReportFollower.report_id.in_(report_ids)))
+    return set(reporters.all()) | set(followers.all())
+
+
+def by_resident(event: TaskEvent, private: set[int]) -> bool:
+    """Whether the event's actor is shown as "a resident" rather than by name."""
+    return ((event.data or {}).get("by") == "reporter"
+            or (event.actor_id is not None and event.actor_id in private))
 
 
 async def task_data(uow: UnitOfWork, task_id: int, *, with_item: bool = False) -> TaskData:
@@ -282,7 +327,8 @@ async def task_data(uow: UnitOfWork, task_id: int, *, with_item: bool = False) -
     )).all()
     inspection = (await uow.session.get(Inspection, task.inspection_id)
                   if task.inspection_id else None)
-    who = await names(uow, [e.actor_id for e in events]
+    private = await report_people(uow, task)
+    who = await names(uow, [e.actor_id for e in events if not by_resident(e, private)]
                       + [inspection.inspector_id if inspection else None])
     relapse_closed = None
     if task.relapse_of_id is not None:
@@ -314,8 +360,10 @@ async def task_data(uow: UnitOfWork, task_id: int, *, with_item: bool = False) -
         before_shas=tuple(s for _, s in before), after_shas=tuple(s for _, s in after),
         reroute_claim=(claim.reason or "") if claim else None,
         events=tuple(
-            EventLine(e.at, who.get(e.actor_id) if e.actor_id else None, e.actor_id, e.action,
-                      e.reason, dict(e.data or {}))
+            EventLine(e.at,
+                      None if by_resident(e, private) else who.get(e.actor_id or 0),
+                      e.actor_id, e.action, e.reason, dict(e.data or {}),
+                      resident=by_resident(e, private))
             for e in events
             # Who filed a report never appears; the event stays in the database.
             if not (e.action == CREATED and task.source == "report")
@@ -383,7 +431,10 @@ async def _explain_stale(uow: UnitOfWork, task: Task, action: Action) -> None:
     if action in (Action.VERIFY_PASS, Action.VERIFY_RETURN):
         same = {EVENTS[Action.VERIFY_PASS], EVENTS[Action.VERIFY_RETURN]}
     if last is not None and last.action in same:
-        who = (await names(uow, [last.actor_id])).get(last.actor_id or 0, "—")
+        if by_resident(last, await report_people(uow, task)):
+            who = "resident"  # task_views.explain words it; a reporter is never named
+        else:
+            who = (await names(uow, [last.actor_id])).get(last.actor_id or 0, "—")
         raise StaleAction("task.already_done", who=who, action=last.action)
     raise StaleAction("task.stale")
 
@@ -397,8 +448,9 @@ async def begin_input(
     await check(uow, person, task, action, expected_version)
     person.pending = pending_key(task.id, action, task.version)
     if action is Action.SUBMIT_FIX:
-        # Drafts left from an abandoned attempt are not this fix's evidence.
-        await drop_drafts(uow, task.id)
+        # This person's drafts from an abandoned attempt are not this fix's evidence (another
+        # member's drafts, for a fix they are still writing, stay theirs).
+        await drop_drafts(uow, task.id, person.id)
     return task
 
 
@@ -435,7 +487,7 @@ async def add_draft_photo(uow: UnitOfWork, person: Person, task_id: int, photo: 
     if await uow.session.get(TaskPhoto, (task_id, existing.id)) is None:
         uow.session.add(TaskPhoto(task_id=task_id, photo_id=existing.id, kind=DRAFT))
         await uow.session.flush()
-    return len(await drafts(uow, task_id))
+    return len(await drafts(uow, task_id, person.id))
 
 
 async def add_note(uow: UnitOfWork, person: Person, task_id: int, text: str,
@@ -447,16 +499,21 @@ async def add_note(uow: UnitOfWork, person: Person, task_id: int, text: str,
                               reason=text.strip()[:2000], data={}))
 
 
-async def drafts(uow: UnitOfWork, task_id: int) -> list[int]:
+async def drafts(uow: UnitOfWork, task_id: int, person_id: int) -> list[int]:
+    """The after-photos this person has sent for the fix they are writing."""
     rows = await uow.session.scalars(
-        select(TaskPhoto.photo_id).where(TaskPhoto.task_id == task_id, TaskPhoto.kind == DRAFT)
+        select(TaskPhoto.photo_id)
+        .join(Photo, Photo.id == TaskPhoto.photo_id)
+        .where(TaskPhoto.task_id == task_id, TaskPhoto.kind == DRAFT,
+               Photo.uploaded_by == person_id)
         .order_by(TaskPhoto.photo_id)
     )
     return list(rows.all())
 
 
-async def drop_drafts(uow: UnitOfWork, task_id: int) -> None:
-    for photo_id in await drafts(uow, task_id):
+async def drop_drafts(uow: UnitOfWork, task_id: int, person_id: int) -> None:
+    """Forget this person's drafts for the task (a cancelled or restarted fix)."""
+    for photo_id in await drafts(uow, task_id, person_id):
         row = await uow.session.get(TaskPhoto, (task_id, photo_id))
         if row is not None:
             await uow.session.delete(row)
@@ -508,7 +565,8 @@ async def act(
     if action is Action.ACCEPT:
         values.update(accepted_by=actor, accepted_at=now)
     elif action is Action.SUBMIT_FIX:
-        photos = list(after_photo_ids) or await drafts(uow, task.id)
+        photos = list(after_photo_ids) or (await drafts(uow, task.id, person.id)
+                                           if person is not None else [])
         if not photos:
             raise DomainError("task.after_photo_required")
         if person is not None and reason is None:
@@ -524,6 +582,7 @@ async def act(
             values["closed_at"] = now
         else:
             values["reopen_count"] = task.reopen_count + 1
+            values.update(await rework_deadline(uow, task, now))
         if self_verified(action, fixed_it):
             data["self_verified"] = True
             warning = "task.self_verified_warning"
@@ -554,6 +613,7 @@ async def act(
         data.update(from_unit=task.unit_id, to_unit=new_unit_id)
     elif action is Action.REOPEN:
         values.update(closed_at=None, reopen_count=task.reopen_count + 1)
+        values.update(await rework_deadline(uow, task, now))
     elif action is Action.CLOSE_AS_DUPLICATE:
         values["closed_at"] = now
     elif action is Action.ESCALATE:
@@ -619,6 +679,33 @@ async def _notify(uow: UnitOfWork, task: Task, action: Action, event: TaskEvent)
         await outbox.enqueue(f"task:{task.id}:notify:{event.id}:{person.id}", person.id,
                              "sendMessage", {"text": text, "parse_mode": "HTML",
                                              "reply_markup": {"inline_keyboard": keyboard}})
+
+
+async def first_due_at(uow: UnitOfWork, task: Task) -> datetime:
+    """The deadline the task was created with (kept in its "created" event); for a task
+    created before that was recorded, its current deadline."""
+    data = await uow.session.scalar(
+        select(TaskEvent.data).where(TaskEvent.task_id == task.id, TaskEvent.action == CREATED)
+        .order_by(TaskEvent.id).limit(1)
+    )
+    raw = (data or {}).get("due_at")
+    if isinstance(raw, str):
+        try:
+            return datetime.fromisoformat(raw)
+        except ValueError:
+            log.warning("task %s: unreadable first deadline %r", task.id, raw)
+    return task.due_at
+
+
+async def rework_deadline(uow: UnitOfWork, task: Task, now: datetime) -> dict[str, object]:
+    """The columns a returned or reopened task gets: a fresh deadline, as long from now as the
+    task was first given (bot.domain.tasks.rework_allowance), and the scheduler's marks about
+    the old deadline cleared so it reminds about the new one. escalation_level is left as it
+    is: an escalation already announced stands, and the scheduler escalates further only once
+    the new deadline has passed."""
+    allowance = rework_allowance(task.created_at, await first_due_at(uow, task))
+    return {"due_at": now + allowance, "reminded_before_at": None, "reminded_due_at": None,
+            "last_overdue_reminder_at": None}
 
 
 async def _bump(
@@ -778,7 +865,8 @@ async def reopen_task(
     from_state = task.status
     await _bump(uow, task, task.version, Action.REOPEN,
                 {"status": TaskState.RETURNED.value, "closed_at": None,
-                 "reopen_count": task.reopen_count + 1})
+                 "reopen_count": task.reopen_count + 1,
+                 **await rework_deadline(uow, task, now)})
     event = TaskEvent(task_id=task.id, at=now, actor_id=actor_id, action=EVENTS[Action.REOPEN],
                       from_status=from_state, to_status=TaskState.RETURNED.value,
                       reason=reason, data={"by": "reporter"})
@@ -789,14 +877,23 @@ async def reopen_task(
     return task
 
 
-async def queue_card_edits(uow: UnitOfWork, task_id: int, now: datetime) -> int:
-    """Edit the cards through the outbox, for changes made where no bot is at hand (a job,
-    another feature's service). A card posted with a photo has a caption; others text."""
+async def queue_card_edits(uow: UnitOfWork, task_id: int, now: datetime, *,
+                           chats: Iterable[int] | None = None) -> int:
+    """Edit the cards (all of them, or those in `chats`) through the outbox: for changes made
+    where no bot is at hand (a job, another feature's service), and for a card a handler
+    could not edit directly (flood control, a network error), so it is retried.
+
+    A card posted as a photo has a caption, one posted as a text message text; a card the
+    outbox did not post (a handler's replacement photo card) goes by whether the task has
+    photos."""
     data = await task_data(uow, task_id)
     view = card(data, now)
     outbox = OutboxRepository(uow.session)
+    wanted = set(chats) if chats is not None else None
     queued = 0
     for chat_id, message_id in await cards_of(uow, task_id):
+        if wanted is not None and chat_id not in wanted:
+            continue
         binding = await uow.session.get(GroupBinding, chat_id)
         if binding is not None and binding.unit_id != data.unit_id:
             continue
@@ -804,7 +901,13 @@ async def queue_card_edits(uow: UnitOfWork, task_id: int, now: datetime) -> int:
         markup = view.markup()
         if markup is not None:
             params["reply_markup"] = markup
-        if data.has_photos:
+        posted_as = await uow.session.scalar(
+            select(OutboxMessage.method)
+            .where(OutboxMessage.chat_id == chat_id, OutboxMessage.sent_message_id == message_id,
+                   OutboxMessage.purpose == CARD_PURPOSE, OutboxMessage.ref_id == task_id)
+            .limit(1))
+        photo_card = posted_as == "sendPhoto" if posted_as is not None else data.has_photos
+        if photo_card:
             method, params["caption"] = "editMessageCaption", view.text
         else:
             method, params["text"] = "editMessageText", view.text

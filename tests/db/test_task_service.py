@@ -593,3 +593,172 @@ async def test_lists_fit_the_person(sessions: Sessions, world: World, clock: Fak
     assert await ids(RESIDENT, group=world.community) == ("task.list.group", [soon, late])
     with pytest.raises(NotAllowed):
         await ids(RESIDENT)
+
+
+# ---- review fixes ------------------------------------------------------------------------------
+
+
+async def test_who_reported_and_disputed_is_never_named_whatever_their_role(
+    sessions: Sessions, world: World, clock: FakeClock
+) -> None:
+    """A unit member (杨社区) files a report, follows it up and disputes the fix; a colleague
+    who also said "me too" (钱社区) fixes it. Neither is named on the card or in /tasks <id>,
+    although neither is a resident: the decision comes from the task's report."""
+    from bot import task_views as tv
+    from db.models import Report, ReportFollower
+
+    async with UnitOfWork(sessions) as uow:
+        report = Report(reporter_id=MEMBER, status="accepted", description="楼道堆物",
+                        created_at=clock.now, updated_at=clock.now)
+        uow.session.add(report)
+        await uow.session.flush()
+        uow.session.add(ReportFollower(report_id=report.id, person_id=MEMBER_2,
+                                       created_at=clock.now))
+        report_id = report.id
+        await uow.commit()
+    tid = await new_task(sessions, world, clock.now, source="report", report_id=report_id,
+                         created_by=ADMIN)
+    await do(sessions, ADMIN, tid, Action.ACCEPT, clock.now)
+    await fix(sessions, MEMBER_2, tid, clock.now, 1200)
+    await do(sessions, INSPECTOR, tid, Action.VERIFY_PASS, clock.now)
+    async with UnitOfWork(sessions) as uow:
+        task = await svc.reopen_task(uow, tid, actor_id=MEMBER, reason="问题仍在", now=clock.now)
+        await uow.commit()
+    assert task is not None and task.status == "returned"
+    async with UnitOfWork(sessions) as uow:
+        data = await svc.task_data(uow, tid)
+    tz = tv.default_tz()
+    card = tv.card(data, clock.now, tz).text
+    history = tv.history_text("zh-hans", data, clock.now, tz)
+    resident = tv.t("zh-hans", "task.who.resident")
+    for text in (card, history):
+        assert "杨社区" not in text and "钱社区" not in text, text
+        assert resident in text
+        assert "张督查" in text  # staff acting are named as before
+    assert "王管理" in history
+    # The admin pressing an old 重新打开 button is told "a resident" did it, not who.
+    with pytest.raises(StaleAction) as exc:
+        await do(sessions, ADMIN, tid, Action.REOPEN, clock.now, version=data.version - 1,
+                 reason="x")
+    assert exc.value.values.get("who") == "resident"
+    assert "杨社区" not in tv.explain("zh-hans", exc.value)
+
+
+async def test_after_photo_drafts_belong_to_whoever_sent_them(
+    sessions: Sessions, world: World, clock: FakeClock
+) -> None:
+    tid = await new_task(sessions, world, clock.now)
+    await do(sessions, MEMBER, tid, Action.ACCEPT, clock.now)
+    version = (await load(sessions, tid)).version
+
+    async def start_fix(pid: int) -> None:
+        async with UnitOfWork(sessions) as uow:
+            person = await uow.session.get(Person, pid)
+            assert person is not None
+            await svc.begin_input(uow, person, tid, Action.SUBMIT_FIX, version)
+            await uow.commit()
+
+    async def send(pid: int, message_id: int) -> int:
+        async with UnitOfWork(sessions) as uow:
+            person = await uow.session.get(Person, pid)
+            assert person is not None
+            count = await svc.add_draft_photo(uow, person, tid, Photo(
+                sha256=f"{message_id:064x}", telegram_file_id=f"after-{message_id}",
+                width=640, height=480, size=1000, phash=1, chat_id=pid,
+                message_id=message_id, uploaded_by=pid))
+            await uow.commit()
+            return count
+
+    await start_fix(MEMBER)
+    assert await send(MEMBER, 1301) == 1
+    # A colleague starts the same fix: the first member's photo stays theirs.
+    await start_fix(MEMBER_2)
+    assert await send(MEMBER_2, 1302) == 1
+    assert await send(MEMBER_2, 1303) == 2
+    async with UnitOfWork(sessions) as uow:
+        mine = await svc.drafts(uow, tid, MEMBER)
+        theirs = await svc.drafts(uow, tid, MEMBER_2)
+        # The colleague cancels: only their own drafts go.
+        await svc.drop_drafts(uow, tid, MEMBER_2)
+        await uow.commit()
+    assert len(mine) == 1 and len(theirs) == 2
+    done = await do(sessions, MEMBER, tid, Action.SUBMIT_FIX, clock.now)
+    assert done.event.data["photos"] == mine
+    async with UnitOfWork(sessions) as uow:
+        data = await svc.task_data(uow, tid)
+    assert data.after_file_ids == ("after-1301",)
+
+
+async def test_a_returned_or_reopened_task_gets_a_fresh_deadline(
+    sessions: Sessions, world: World, clock: FakeClock
+) -> None:
+    from bot.domain.tasks import is_overdue
+
+    start_at = clock.now
+    tid = await new_task(sessions, world, clock.now)  # due in 3 days
+    await do(sessions, MEMBER, tid, Action.ACCEPT, clock.now)
+    # An extension does not change what the task was first given.
+    await do(sessions, MEMBER, tid, Action.REQUEST_EXTENSION, clock.now, reason="等材料",
+             new_due=start_at + timedelta(days=10))
+    await do(sessions, ADMIN, tid, Action.GRANT_EXTENSION, clock.now)
+    await fix(sessions, MEMBER, tid, clock.now, 1400)
+    clock.advance(days=12)  # the verifier took their time: past even the extended deadline
+    async with sessions() as s, s.begin():
+        task = await s.get(Task, tid)
+        assert task is not None
+        task.reminded_before_at = task.reminded_due_at = clock.now
+        task.last_overdue_reminder_at = clock.now
+    async with UnitOfWork(sessions) as uow:
+        await svc.escalate(uow, tid, 1, clock.now)
+        await uow.commit()
+
+    def fresh(task: Task) -> None:
+        assert task.due_at == clock.now + timedelta(days=3)
+        assert not is_overdue(task.status, task.due_at, clock.now)
+        assert (task.reminded_before_at, task.reminded_due_at,
+                task.last_overdue_reminder_at) == (None, None, None)
+        assert task.escalation_level == 1  # an announced escalation stands
+
+    back = await do(sessions, INSPECTOR, tid, Action.VERIFY_RETURN, clock.now, reason="仍有")
+    fresh(back.task)
+    fresh(await load(sessions, tid))
+    await fix(sessions, MEMBER, tid, clock.now, 1401)
+    await do(sessions, INSPECTOR, tid, Action.VERIFY_PASS, clock.now)
+    clock.advance(days=20)
+    reopened = await do(sessions, ADMIN, tid, Action.REOPEN, clock.now, reason="复查又发现")
+    fresh(reopened.task)
+    await fix(sessions, MEMBER, tid, clock.now, 1402)
+    clock.advance(days=9)
+    async with UnitOfWork(sessions) as uow:
+        disputed = await svc.reopen_task(uow, tid, actor_id=RESIDENT, reason="还在",
+                                         now=clock.now)
+        await uow.commit()
+    assert disputed is not None
+    fresh(await load(sessions, tid))
+    # A task given less than a day gets a day.
+    short = await new_task(sessions, world, clock.now, due_at=clock.now + timedelta(hours=2))
+    await do(sessions, MEMBER, short, Action.ACCEPT, clock.now)
+    await fix(sessions, MEMBER, short, clock.now, 1403)
+    clock.advance(days=1)
+    back = await do(sessions, INSPECTOR, short, Action.VERIFY_RETURN, clock.now, reason="没好")
+    assert back.task.due_at == clock.now + timedelta(days=1)
+
+
+async def test_queued_edits_only_for_the_chats_asked_and_in_the_cards_own_kind(
+    sessions: Sessions, world: World, clock: FakeClock
+) -> None:
+    """A card posted as text is edited as text even once the task has photos."""
+    tid = await new_task(sessions, world, clock.now)
+    async with sessions() as s, s.begin():
+        card = (await s.scalars(select(OutboxMessage))).one()
+        card.status, card.sent_message_id = "sent", 61
+    await do(sessions, MEMBER, tid, Action.ACCEPT, clock.now)
+    await fix(sessions, MEMBER, tid, clock.now, 1500)
+    async with UnitOfWork(sessions) as uow:
+        assert await svc.queue_card_edits(uow, tid, clock.now, chats=[OTHER_GROUP]) == 0
+        assert await svc.queue_card_edits(uow, tid, clock.now, chats=[GROUP]) == 1
+        assert await svc.chats_with_queued_edits(uow, tid) == {GROUP}
+        await uow.commit()
+    edit = (await outbox(sessions))[-1]
+    assert (edit.chat_id, edit.method, edit.params["message_id"]) == (
+        GROUP, "editMessageText", 61)

@@ -256,3 +256,82 @@ def test_callback_data_round_trips_and_stays_short() -> None:
     for bad in ("t:1:2", "t:x:1:a", "t:1:1:zz", "v:1:1:a"):
         with pytest.raises(StaleAction):
             tv.parse(bad)
+
+
+# ---- review fixes: typed numbers, rework deadlines, card fitting, anonymity -----------------
+
+
+def test_typed_numbers_are_ascii_digits_of_a_sane_length() -> None:
+    # ③ is a "digit" to str.isdigit() but not to int(): it is text, never a crash.
+    assert parse_extension("③ 等待材料") == (7, "③ 等待材料")
+    assert parse_extension("²") == (7, "²")
+    with pytest.raises(DomainError) as exc:
+        parse_extension("99999999999999999999 等等")
+    assert exc.value.key == "task.bad_extension_days"
+    with pytest.raises(DomainError) as exc:
+        parse_filter(["99999999999999999999"])
+    assert exc.value.key == "task.not_found"  # too long for any task id: a clear message
+    with pytest.raises(DomainError) as exc:
+        parse_filter(["③"])
+    assert exc.value.key == "task.bad_filter"
+    assert parse_filter(["999999999"]).task_id == 999999999
+    for bad in ("t:③:1:a", "t:1:③:a", "t:99999999999999999999:1:a", "t:1:9999999999:a"):
+        with pytest.raises(StaleAction):
+            tv.parse(bad)
+
+
+def test_rework_gets_the_first_allowance_again_at_least_a_day() -> None:
+    from bot.domain.tasks import rework_allowance
+
+    created = datetime(2026, 11, 1, tzinfo=UTC)
+    assert rework_allowance(created, created + timedelta(days=3)) == timedelta(days=3)
+    assert rework_allowance(created, created + timedelta(hours=2)) == timedelta(days=1)
+    assert rework_allowance(created, created - timedelta(days=1)) == timedelta(days=1)
+
+
+def _long_task(events: tuple[tv.EventLine, ...]) -> tv.TaskData:
+    now = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
+    return tv.TaskData(
+        id=7, version=3, state=S.ACCEPTED, source="finding", title="楼道堆物" * 60,
+        description="说明" * 120, unit_name="后祁街社区", unit_id=1, site_name="东岭皇冠假日酒店",
+        due_at=now + timedelta(days=2), extension_until=None, escalation_level=0,
+        escalation_unit=None, reopen_count=0, relapse_of_id=None, relapse_closed_at=None,
+        inspector=None, before_file_ids=("f",), after_file_ids=(), before_shas=("a" * 64,),
+        after_shas=(), reroute_claim=None, events=events)
+
+
+def test_a_long_card_drops_history_before_any_header_line() -> None:
+    now = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
+    tz = tv.default_tz()
+    events = tuple(tv.EventLine(now, "很长的名字" * 40, 500 + i, "accepted", "理由" * 40, {})
+                   for i in range(3))
+    task = _long_task(events)
+    view = tv.card(task, now, tz)
+    assert tv.shown_length(view.text) <= tv.CAPTION_LIMIT
+    # Every header line survives (the deadline above all); history goes first.
+    for line in tv.card_header(tv.GROUP_LANG, task, now, tz):
+        assert line in view.text, line
+    assert "⏰" in view.text
+    assert not view.text.endswith("\n")
+    history = tv.history_text("zh-hans", task, now, tz)
+    assert "⏰" in history and tv.shown_length(history) <= tv.TEXT_LIMIT
+
+
+def test_who_reported_is_never_named_whatever_the_name_says() -> None:
+    now = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
+    tz = tv.default_tz()
+    resident = t_zh("task.who.resident")
+    # A dispute (reopen_task marks it "by reporter") even if a name was handed in.
+    disputed = tv.EventLine(now, "杨社区", 504, "reopened", "还在", {"by": "reporter"})
+    assert "杨社区" not in tv.event_line("zh-hans", disputed, tz)
+    assert resident in tv.event_line("zh-hans", disputed, tz)
+    follower = tv.EventLine(now, "钱社区", 507, "fix_submitted", None, {}, resident=True)
+    assert "钱社区" not in tv.event_line("zh-hans", follower, tz)
+    staff = tv.EventLine(now, "王管理", 505, "accepted", None, {})
+    assert "王管理" in tv.event_line("zh-hans", staff, tz)
+
+
+def t_zh(key: str) -> str:
+    from bot.i18n import t
+
+    return t("zh-hans", key)
