@@ -268,6 +268,11 @@ class OutboxSender:
             log.warning("chat %s refused the bot: %s", row.chat_id, exc)
             return _Outcome(forbidden=True, error=str(exc), final=True)
         except BadRequest as exc:
+            if "message is not modified" in str(exc).lower():
+                # An edit to what the message already says (a card edited directly meanwhile,
+                # a keyboard already taken away): nothing to change, so it is done.
+                log.debug("outbox row %s changed nothing: %s", row.id, exc)
+                return _Outcome(delivered=True)
             gone = "chat not found" in str(exc).lower()
             log.log(logging.WARNING if gone else logging.ERROR,
                     "outbox message to %s rejected: %s", row.chat_id, exc)

@@ -17,7 +17,16 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.domain.errors import DomainError, StaleAction
-from bot.domain.tasks import CREATED, EVENTS, NOTE, Action, TaskState, is_overdue, parse_number
+from bot.domain.tasks import (
+    CREATED,
+    EVENTS,
+    NOTE,
+    REPORTER_CONFIRMED,
+    Action,
+    TaskState,
+    is_overdue,
+    parse_number,
+)
 from bot.i18n import Html, h, t
 
 GROUP_LANG = "zh-hans"
@@ -74,7 +83,8 @@ ACTION_KEYS = {
     Action.CLOSE_AS_DUPLICATE: "task.action.close_as_duplicate",
 }
 EVENT_KEYS = {**{EVENTS[a]: k for a, k in ACTION_KEYS.items()},
-              CREATED: "task.action.created", NOTE: "task.action.note"}
+              CREATED: "task.action.created", NOTE: "task.action.note",
+              REPORTER_CONFIRMED: "task.action.reporter_confirmed"}
 BUTTON_KEYS = {
     Action.ACCEPT: "task.button.accept",
     Action.SUBMIT_FIX: "task.button.submit_fix",
@@ -262,17 +272,35 @@ def event_line(lang: str, e: EventLine, tz: ZoneInfo, *, reason_chars: int = 60)
         line += " " + t(lang, "task.card.self_verified")
     photos = e.data.get("photos")
     if isinstance(photos, list) and photos:
-        line += " " + t(lang, "task.card.photos_short", count=len(photos))
+        # The catalogue carries its own spacing: "（1 张照片）" takes no space before it.
+        line += t(lang, "task.card.photos_short", count=len(photos))
     if e.reason:
         line += f"：{h(clip(e.reason, reason_chars))}"
     return line
 
 
+def shown_events(events: Sequence[EventLine]) -> list[EventLine]:
+    """The events worth a line: a fix note is folded into the "fix submitted" event that took it
+    (its reason), so a note shows only while its fix is still being written."""
+    out = []
+    for i, e in enumerate(events):
+        if e.action == NOTE and any(
+                later.action == EVENTS[Action.SUBMIT_FIX] and later.actor_id == e.actor_id
+                for later in events[i + 1:]):
+            continue
+        out.append(e)
+    return out
+
+
 def card_lines(lang: str, task: TaskData, now: datetime, tz: ZoneInfo, *,
                history: int = 3) -> list[str]:
-    """The card's header lines, then (after a blank line) its `history` most recent events."""
+    """The card's header lines, then (after a blank line) its first event (派发: where the task
+    came from) and its `history` most recent ones."""
     lines = card_header(lang, task, now, tz)
-    recent = task.events[-history:] if history else ()
+    events = shown_events(task.events)
+    recent = events[-history:] if history else []
+    if history and len(events) > history:
+        recent = [events[0], *recent]
     if recent:
         lines.append("")
         lines += [event_line(lang, e, tz) for e in recent]
@@ -376,12 +404,17 @@ def card(task: TaskData, now: datetime, tz: ZoneInfo | None = None) -> Card:
 
 
 def moved_card(task: TaskData, old_unit: str, tz: ZoneInfo | None = None) -> str:
-    """What an old card says once the task has been re-routed to another unit's group."""
+    """What an old card says once the task has been re-routed to another unit's group: who
+    moved it (an admin), from where to where."""
     lang = GROUP_LANG
+    moved = [e for e in task.events if e.action == EVENTS[Action.REROUTE]]
+    admin = t(lang, "task.who.admin")  # only an admin re-routes
+    name = moved[-1].actor if moved else None
+    by = f"{admin} {name}" if name else admin
     return "\n".join([
         t(lang, "task.card.title", id=task.id),
         t(lang, "task.card.problem", title=clip(task.title, 200)),
-        t(lang, "task.card.moved", old=old_unit, unit=task.unit_name),
+        t(lang, "task.card.moved", by=by, old=old_unit, unit=task.unit_name),
     ])
 
 
@@ -389,7 +422,7 @@ def history_text(lang: str, task: TaskData, now: datetime, tz: ZoneInfo) -> str:
     lines = card_header(lang, task, now, tz)
     lines += ["", t(lang, "task.history_title")]
     start = len(lines)
-    lines += [event_line(lang, e, tz, reason_chars=300) for e in task.events]
+    lines += [event_line(lang, e, tz, reason_chars=300) for e in shown_events(task.events)]
     return fit(lines, TEXT_LIMIT, history_from=start)
 
 
@@ -418,6 +451,18 @@ def explain(lang: str, error: DomainError) -> str:
         else:
             values[key] = value
     return t(lang, error.key, **values)
+
+
+# What the person who acted reads in private; a return or refusal is not a green check.
+DONE_KEYS = {Action.VERIFY_RETURN: "task.done_private_return",
+             Action.REFUSE_EXTENSION: "task.done_private_refused",
+             Action.REFUSE_REROUTE: "task.done_private_refused",
+             Action.REOPEN: "task.done_private_return"}
+
+
+def done_private(lang: str, task_id: int, action: Action) -> str:
+    return t(lang, DONE_KEYS.get(action, "task.done_private"), id=task_id,
+             action=t(lang, ACTION_KEYS[action]))
 
 
 def rows_for_private(task: TaskData, actions: Sequence[Action], lang: str) -> Rows:

@@ -14,8 +14,10 @@ def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     # -1: the gatekeeper identifies every sender (and stops blocked people) before anything.
     application.add_handlers(gatekeeper.HANDLERS, group=-1)
     # 0: the features' commands and buttons (each matches its own commands and prefixes).
-    # Reports first: its "/start report" deep link must win over /start's invite codes.
+    # Deep links first ("/start report", "/start task_<id>"): they must win over /start's
+    # invite codes.
     application.add_handlers(reports.HANDLERS, group=0)
+    application.add_handlers([tasks.START_HANDLER], group=0)
     application.add_handlers(start.HANDLERS, group=0)
     application.add_handlers(admin.HANDLERS, group=0)
     application.add_handlers(inspect.HANDLERS, group=0)

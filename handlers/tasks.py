@@ -34,6 +34,7 @@ from bot.domain.standards import Verdict
 from bot.domain.tasks import (
     MAX_TASK_DAYS,
     Action,
+    TaskState,
     available,
     parse_extension,
     parse_filter,
@@ -84,7 +85,6 @@ async def tasks_command(update: Update, context: WenmingContext) -> None:
     assert chat is not None
     deps = context.deps
     now = deps.clock()
-    tz = deps.settings.tz
     if chat.type != "private":
         async with deps.uow() as uow:
             unit = await group_unit(uow, chat.id)
@@ -104,12 +104,41 @@ async def tasks_command(update: Update, context: WenmingContext) -> None:
                 raise StaleAction("task.not_visible")
             data = await svc.task_data(uow, task.id)
             actions = await _actions_for(uow, person, task.id)
-        rows = tv.rows_for_private(data, actions, context.lang)
-        await reply(update, tv.history_text(context.lang, data, now, tz), _markup(rows))
+        await show_task(update, context, data, actions)
         return
     async with deps.uow() as uow:
         listing = await svc.tasks_for(uow, await attached(uow, context.me), flt, now)
     await reply(update, _list_text(context, listing, now))
+
+
+async def show_task(update: Update, context: WenmingContext, data: tv.TaskData,
+                    actions: list[Action]) -> None:
+    """One task in private: 整改前/整改后 side by side (or its one stored photo) with the
+    history as the caption, or the photo and then the text when the text is too long."""
+    deps = context.deps
+    text = tv.history_text(context.lang, data, deps.clock(), deps.settings.tz)
+    rows = tv.rows_for_private(data, actions, context.lang)
+    chat = update.effective_chat
+    assert chat is not None
+    await send_private(context.bot, deps, chat.id, data, text, rows)
+
+
+async def send_private(bot: Bot, deps: Deps, chat_id: int, data: tv.TaskData, text: str,
+                       rows: tv.Rows) -> None:
+    """A private message about a task, with its photos when it has any: always the stored
+    copies (never a user's file_id), side by side when there are before and after photos.
+    Forbidden propagates (the person never opened the private chat)."""
+    media = await _card_media(deps, data) if data.has_photos else None
+    markup = _markup(rows)
+    if media is None:
+        await bot.send_message(chat_id, text, parse_mode=ParseMode.HTML, reply_markup=markup)
+        return
+    if tv.shown_length(text) <= tv.CAPTION_LIMIT:
+        await bot.send_photo(chat_id, media, caption=text, parse_mode=ParseMode.HTML,
+                             reply_markup=markup)
+        return
+    await bot.send_photo(chat_id, media)
+    await bot.send_message(chat_id, text, parse_mode=ParseMode.HTML, reply_markup=markup)
 
 
 def _list_text(context: WenmingContext, listing: svc.TaskList, now: datetime) -> str:
@@ -208,8 +237,7 @@ async def _act(
     await after_transition(context, outcome, pressed=_pressed_card(update))
     chat = update.effective_chat
     if chat is not None and chat.type == "private":
-        await _edit_pressed(update, context.t("task.done_private", id=task_id,
-                                              action=context.t(tv.ACTION_KEYS[action])))
+        await _edit_pressed(update, tv.done_private(context.lang, task_id, action))
 
 
 async def _ask(update: Update, context: WenmingContext, task_id: int, action: Action,
@@ -220,15 +248,22 @@ async def _ask(update: Update, context: WenmingContext, task_id: int, action: Ac
         person = await attached(uow, context.me)
         task = await svc.begin_input(uow, person, task_id, action, version)
         data = await svc.task_data(uow, task.id)
+        returned = (await svc.last_return(uow, task.id)
+                    if action is Action.SUBMIT_FIX and data.state is TaskState.RETURNED
+                    else None)
         await uow.commit()
     context.person = person
     text = context.t(ASK_KEYS[action], id=data.id, title=tv.clip(data.title, 80),
                      due=data.due_at.astimezone(deps.settings.tz).strftime("%Y-%m-%d"))
+    if returned is not None and returned.reason:
+        # Fixing again: what was wrong last time, in the prompt itself.
+        text += "\n" + context.t("task.ask.returned_because",
+                                 reason=tv.clip(returned.reason, 300))
     rows: tv.Rows = []
     if action is Action.SUBMIT_FIX:
         rows.append([(context.t("task.button.fix_done"), tv.data(data.id, data.version, tv.DONE))])
     rows.append([(context.t("task.button.cancel"), tv.data(data.id, data.version, tv.CANCEL))])
-    if not await _dm(update, context, text, rows):
+    if not await _dm(update, context, text, rows, task_id=data.id):
         return
     chat = update.effective_chat
     private = chat is not None and chat.type == "private"
@@ -240,21 +275,34 @@ async def _ask_verdict(update: Update, context: WenmingContext, data: tv.TaskDat
                      site=data.site_name or "—")
     rows: tv.Rows = [[(context.t(tv.VERDICT_KEYS[v]), tv.data(data.id, data.version, code))
                       for code, v in tv.VERDICT_CODES.items()]]
-    if not await _dm(update, context, text, rows):
+    # The verifier sees what they check: 整改前 | 整改后, from the stored copies.
+    if not await _dm(update, context, text, rows, task_id=data.id, task=data):
         return
     chat = update.effective_chat
     private = chat is not None and chat.type == "private"
     await answer_query(update, None if private else context.t("task.see_private"))
 
 
-async def _dm(update: Update, context: WenmingContext, text: str, rows: tv.Rows) -> bool:
-    """Message the person privately; if they never opened a chat with the bot, say how."""
+async def _dm(update: Update, context: WenmingContext, text: str, rows: tv.Rows, *,
+              task_id: int, task: tv.TaskData | None = None) -> bool:
+    """Message the person privately (with the task's photos when `task` is given). If they
+    never opened a chat with the bot, the press is answered with a link that opens it with
+    /start task_<id>, which continues from here (start_task)."""
     try:
-        await context.bot.send_message(context.me.id, text, parse_mode=ParseMode.HTML,
-                                       reply_markup=_markup(rows))
+        if task is not None:
+            await send_private(context.bot, context.deps, context.me.id, task, text, rows)
+        else:
+            await context.bot.send_message(context.me.id, text, parse_mode=ParseMode.HTML,
+                                           reply_markup=_markup(rows))
     except Forbidden:
-        await answer_query(update, context.t("task.open_private_first",
-                                             bot=context.bot.username or ""), alert=True)
+        username = context.bot.username
+        query = update.callback_query
+        if username and query is not None:
+            with contextlib.suppress(BadRequest):
+                await query.answer(url=f"https://t.me/{username}?start={START_PREFIX}{task_id}")
+            return False
+        await answer_query(update, context.t("task.open_private_first", bot=username or ""),
+                           alert=True)
         return False
     return True
 
@@ -268,7 +316,10 @@ async def _edit_pressed(update: Update, text: str) -> None:
     if chat is None or chat.type != "private":
         return
     with contextlib.suppress(BadRequest):
-        await query.edit_message_text(text, parse_mode=ParseMode.HTML)
+        if getattr(query.message, "photo", None):  # a prompt sent with the task's photos
+            await query.edit_message_caption(caption=text, parse_mode=ParseMode.HTML)
+        else:
+            await query.edit_message_text(text, parse_mode=ParseMode.HTML)
 
 
 # ---- free input in the private chat --------------------------------------------------------
@@ -331,8 +382,13 @@ async def _typed(update: Update, context: WenmingContext, wanted: PendingInput,
         person.pending = None
         await uow.commit()
     context.person = person
-    await reply(update, context.t("task.done_private", id=wanted.task_id,
-                                  action=context.t(tv.ACTION_KEYS[wanted.action])))
+    if wanted.action is Action.REQUEST_EXTENSION and outcome.task.extension_until is not None:
+        local = outcome.task.extension_until.astimezone(deps.settings.tz)
+        until = context.t("task.date", month=local.month, day=local.day)
+        await reply(update, context.t("task.extension_requested", id=wanted.task_id,
+                                      until=until))
+    else:
+        await reply(update, tv.done_private(context.lang, wanted.task_id, wanted.action))
     await after_transition(context, outcome)
 
 
@@ -367,11 +423,21 @@ async def claim_photo(update: Update, context: WenmingContext) -> bool:
             assert wanted is not None
             count = await svc.add_draft_photo(uow, person, wanted.task_id, photo)
         await uow.commit()
+    caption = (msg.caption or "").strip()
     if finding:
+        if caption:  # the photo's caption is the line that files the finding, as if typed
+            await _finding_line(update, context, caption, int(pending.split(":")[1]))
+            return True
         await reply(update, context.t("task.finding_photo", count=count))
         return True
     assert wanted is not None
-    await _fix_prompt(update, context, wanted, count, noted=False)
+    if caption:
+        # A caption on an after-photo is the fix note (as in the inspection flow).
+        async with deps.uow() as uow:
+            person = await attached(uow, context.me)
+            await svc.add_note(uow, person, wanted.task_id, caption, now)
+            await uow.commit()
+    await _fix_prompt(update, context, wanted, count, noted=bool(caption))
     return True
 
 
@@ -621,7 +687,55 @@ def _signed64(value: int) -> int:
     return value - (1 << 64) if value >= (1 << 63) else value
 
 
+# ---- /start task_<id>: the private chat opened from a button ------------------------------
+
+START_PREFIX = "task_"
+
+
+async def start_task(update: Update, context: WenmingContext) -> None:
+    """/start task_<id>: someone pressed a task button before ever opening the private chat;
+    Telegram opened it for them. Continue what they started: the prompt for the input the task
+    waits for from them (photos, a reason, …), or else the task itself with its buttons (the
+    verifier's 通过/退回 among them)."""
+    payload = (context.args or [""])[0]
+    task_id = parse_number(payload.removeprefix(START_PREFIX))
+    if task_id is None:
+        await reply(update, tv.explain(context.lang, StaleAction("task.stale")))
+        return
+    try:
+        async with context.deps.uow() as uow:
+            person = await attached(uow, context.me)
+            task = await svc.get_task(uow, task_id)
+            if not await svc.may_see(uow, person, task):
+                raise StaleAction("task.not_visible")
+            wanted = parse_pending(person.pending)
+            data = await svc.task_data(uow, task.id)
+            actions = await _actions_for(uow, person, task.id)
+    except DomainError as exc:
+        await reply(update, tv.explain(context.lang, exc))
+        return
+    if wanted is not None and wanted.task_id == task_id and wanted.version == data.version:
+        rows: tv.Rows = []
+        if wanted.action is Action.SUBMIT_FIX:
+            rows.append([(context.t("task.button.fix_done"),
+                          tv.data(task_id, wanted.version, tv.DONE))])
+        rows.append([(context.t("task.button.cancel"),
+                      tv.data(task_id, wanted.version, tv.CANCEL))])
+        text = context.t(ASK_KEYS[wanted.action], id=data.id, title=tv.clip(data.title, 80),
+                         due=data.due_at.astimezone(context.deps.settings.tz)
+                         .strftime("%Y-%m-%d"))
+        await reply(update, text, _markup(rows))
+        return
+    await show_task(update, context, data, actions)
+
+
+# Must come before handlers.start's /start (whose payload is an invite code).
+START_HANDLER: BaseHandler[Update, WenmingContext, None] = CommandHandler(
+    "start", start_task,
+    filters=filters.ChatType.PRIVATE & filters.Regex(rf"^/start {START_PREFIX}\d+$"))
+
 HANDLERS: list[BaseHandler[Update, WenmingContext, None]] = [
+    START_HANDLER,
     CommandHandler("tasks", tasks_command),
     CommandHandler("task", task_command, filters=filters.ChatType.PRIVATE),
     CallbackQueryHandler(on_press, pattern=rf"^{tv.PREFIX}:"),

@@ -26,6 +26,16 @@ cleared, so the unit is not told it is overdue for the time the check took. The 
 level stays as it is: an escalation already announced is not taken back, and the scheduler
 only escalates above the current level once the fresh deadline has passed.
 
+Deadlines are days. A rectification deadline means "by 30 November", so every deadline is the
+end (23:59:59) of a local day in the campaign's time zone (WENMING_TIMEZONE, default
+Asia/Shanghai): create_task moves whatever `due_at` it is given there (`end_of_day`), an extension
+keeps it there, and rework gets as many calendar days from today as the task was first given,
+to the end of that day (`rework_due`, at least one day).
+
+Extension requests say how many days in the unit's own words: "3天 人手不足", "人手不足，需要再给
+三天", "两周" (`parse_extension`); with no number, or a vague one ("十几天"), they are asked again
+— nothing is assumed.
+
 Verification by the person who submitted the fix: an inspector may not check their own work;
 an admin may (somebody has to when the admin is the only one around), and the event is marked
 `self_verified` so the history and the card show it.
@@ -36,7 +46,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from enum import StrEnum
 from typing import Protocol, TypeVar
 
@@ -44,7 +54,6 @@ from bot.domain.errors import DomainError, NotAllowed, NotFound
 from bot.domain.roles import Role
 
 DEFAULT_RELAPSE_WEEKS = 8
-DEFAULT_EXTENSION_DAYS = 7
 MAX_EXTENSION_DAYS = 60
 MAX_TASK_DAYS = 90
 MIN_REWORK_ALLOWANCE = timedelta(days=1)
@@ -107,6 +116,9 @@ EVENTS: Mapping[Action, str] = {
     Action.CLOSE_AS_DUPLICATE: "closed_as_duplicate",
 }
 CREATED, NOTE = "created", "note"
+# The reporter confirmed the problem is solved (written by the reports feature, data["by"] is
+# "reporter"; bot.services.tasks.note_reporter_confirmed adds it and redraws the cards).
+REPORTER_CONFIRMED = "reporter_confirmed"
 
 
 class Who(StrEnum):
@@ -259,15 +271,99 @@ def rework_allowance(created_at: datetime, first_due_at: datetime) -> timedelta:
     return max(first_due_at - created_at, MIN_REWORK_ALLOWANCE)
 
 
+# Chinese numerals people type for a number of days: 一…九, 两, 十, and tens such as 十五, 二十.
+_CN_DIGITS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8,
+              "九": 9}
+_CN_NUMBER = r"[一二两三四五六七八九十]+"
+_UNIT = r"(?:个)?(?:天|日|工作日|周|星期|礼拜|days?|weeks?)"
+_WEEK_UNITS = ("周", "星期", "礼拜", "week")
+# A vague amount ("十几天", "几天", "a few days"): refused, so the unit says how many.
+_VAGUE = re.compile(r"[十]几|几(?:个)?(?:天|日|周)|数(?:天|日)|a few days|several days",
+                    re.IGNORECASE)
+_LEADING = re.compile(rf"^\s*(?P<n>[0-9]+|{_CN_NUMBER})\s*(?P<unit>{_UNIT})?(?:[\s,，。:：、]+|$)",
+                      re.IGNORECASE)
+_EMBEDDED = re.compile(rf"(?P<n>[0-9]+|{_CN_NUMBER})\s*(?P<unit>{_UNIT})", re.IGNORECASE)
+
+
+def chinese_number(text: str) -> int | None:
+    """一 → 1, 十 → 10, 十五 → 15, 二十 → 20, 三十五 → 35; None for anything else."""
+    if not text or any(c not in _CN_DIGITS and c != "十" for c in text):
+        return None
+    if "十" not in text:
+        return _CN_DIGITS[text] if len(text) == 1 else None
+    tens, _, ones = text.partition("十")
+    if len(tens) > 1 or len(ones) > 1 or "十" in ones:
+        return None
+    ten = _CN_DIGITS.get(tens, 0) if tens else 1
+    if tens and ten == 0:
+        return None
+    one = _CN_DIGITS.get(ones, 0) if ones else 0
+    if ones and one == 0:
+        return None
+    return ten * 10 + one
+
+
+def _amount(number: str, unit: str | None) -> int | None:
+    if _DIGITS.fullmatch(number):
+        # More digits than any sane number of days: out of range, not missing.
+        n: int | None = parse_number(number) or (0 if set(number) == {"0"} else 10**9)
+    else:
+        n = chinese_number(number)
+    if n is None:
+        return None
+    if unit and unit.lower().lstrip("个").startswith(_WEEK_UNITS):
+        n *= 7
+    return n
+
+
 def parse_extension(text: str) -> tuple[int, str]:
-    """"7 等待材料" → (7, "等待材料"); without a leading number, the default number of days."""
-    head, _, rest = text.strip().partition(" ")
-    if _DIGITS.fullmatch(head):
-        days = parse_number(head)
-        if days is None or not 1 <= days <= MAX_EXTENSION_DAYS:
-            raise DomainError("task.bad_extension_days", max=MAX_EXTENSION_DAYS)
-        return days, rest.strip()
-    return DEFAULT_EXTENSION_DAYS, text.strip()
+    """How many more days, and why: "7 等待材料" → (7, "等待材料"),
+    "3天 人手不足" → (3, "人手不足"), "人手不足，需要再给三天" → (3, the whole text), "两周" → 14.
+
+    DomainError "task.extension_days_missing" when no number of days can be found (the unit is
+    asked again: nothing is assumed), "task.extension_days_vague" for "十几天", and
+    "task.bad_extension_days" outside 1..MAX_EXTENSION_DAYS."""
+    text = text.strip()
+    if _VAGUE.search(text):
+        raise DomainError("task.extension_days_vague", max=MAX_EXTENSION_DAYS)
+    days: int | None = None
+    reason = text
+    leading = _LEADING.match(text)
+    if leading is not None:
+        days = _amount(leading.group("n"), leading.group("unit"))
+        reason = text[leading.end():].strip()
+    else:
+        embedded = _EMBEDDED.search(text)
+        if embedded is not None:
+            days = _amount(embedded.group("n"), embedded.group("unit"))
+    if days is None:
+        raise DomainError("task.extension_days_missing", max=MAX_EXTENSION_DAYS)
+    if not 1 <= days <= MAX_EXTENSION_DAYS:
+        raise DomainError("task.bad_extension_days", max=MAX_EXTENSION_DAYS)
+    return days, reason
+
+
+# ---- deadlines are days --------------------------------------------------------------------
+
+
+def end_of_day(when: datetime, tz: tzinfo) -> datetime:
+    """The last second (23:59:59) of the local day `when` falls on, in `when`'s own zone: a
+    rectification deadline is a day ("by 30 November"), never an odd clock time."""
+    src = when.tzinfo or UTC
+    local = when.replace(tzinfo=src).astimezone(tz)
+    end = local.replace(hour=23, minute=59, second=59, microsecond=0)
+    out = end.astimezone(src)
+    return out if when.tzinfo is not None else out.replace(tzinfo=None)
+
+
+def rework_due(created_at: datetime, first_due_at: datetime, now: datetime,
+               tz: tzinfo) -> datetime:
+    """The deadline of a returned or reopened task: as many days from today as the task was
+    first given (local calendar days from its creation to its first deadline, at least one),
+    at the end of that day."""
+    first_days = (first_due_at.astimezone(tz).date() - created_at.astimezone(tz).date()).days
+    days = max(first_days, MIN_REWORK_ALLOWANCE.days)
+    return end_of_day(now + timedelta(days=days), tz)
 
 
 class HasParent(Protocol):
@@ -315,6 +411,35 @@ def escalation_target(
 # ---- /tasks filters -----------------------------------------------------------------------
 
 
+# The state names the cards show (zh-Hans) and words people use for them, besides the internal
+# names: "/tasks state 待复核", "/tasks state Returned", "/tasks state awaiting-check".
+STATE_NAMES_ZH = {
+    TaskState.OPEN: "待签收", TaskState.ACCEPTED: "整改中", TaskState.FIX_SUBMITTED: "待复核",
+    TaskState.RETURNED: "退回重改", TaskState.CLOSED: "已销号",
+}
+_STATE_WORDS: Mapping[str, TaskState] = {
+    **{s.value: s for s in TaskState},
+    **{name: s for s, name in STATE_NAMES_ZH.items()},
+    "待签": TaskState.OPEN, "未签收": TaskState.OPEN, "new": TaskState.OPEN,
+    "awaiting acceptance": TaskState.OPEN, "unaccepted": TaskState.OPEN,
+    "已签收": TaskState.ACCEPTED, "整改": TaskState.ACCEPTED, "being fixed": TaskState.ACCEPTED,
+    "in progress": TaskState.ACCEPTED, "fixing": TaskState.ACCEPTED,
+    "复核": TaskState.FIX_SUBMITTED, "已提交": TaskState.FIX_SUBMITTED,
+    "awaiting check": TaskState.FIX_SUBMITTED, "submitted": TaskState.FIX_SUBMITTED,
+    "fixed": TaskState.FIX_SUBMITTED, "to check": TaskState.FIX_SUBMITTED,
+    "退回": TaskState.RETURNED, "返工": TaskState.RETURNED,
+    "returned for rework": TaskState.RETURNED, "rework": TaskState.RETURNED,
+    "销号": TaskState.CLOSED, "已关闭": TaskState.CLOSED, "done": TaskState.CLOSED,
+}
+
+
+def parse_state(word: str) -> TaskState | None:
+    """A state by its internal name, its name on the cards, or an English word for it;
+    case, hyphens and underscores do not matter."""
+    key = " ".join(word.strip().lower().replace("_", " ").replace("-", " ").split())
+    return _STATE_WORDS.get(key) or _STATE_WORDS.get(key.replace(" ", "_"))
+
+
 @dataclass(frozen=True)
 class TaskFilter:
     unit_query: str | None = None
@@ -339,11 +464,11 @@ def parse_filter(args: Iterable[str]) -> TaskFilter:
             unit = words[i + 1]
             i += 1
         elif word in ("state", "状态") and i + 1 < len(words):
-            try:
-                states.append(TaskState(words[i + 1].lower()))
-            except ValueError:
+            state = parse_state(words[i + 1])
+            if state is None:
                 raise DomainError("task.bad_state", state=words[i + 1],
-                                  states=", ".join(s.value for s in TaskState)) from None
+                                  states="、".join(STATE_NAMES_ZH.values()))
+            states.append(state)
             i += 1
         elif _DIGITS.fullmatch(word):
             task_id = parse_number(word)

@@ -767,11 +767,10 @@ class ReportService:
         report.updated_at = now
         task = await uow.session.get(Task, report.task_id) if report.task_id else None
         if task is not None:
-            # In the task's history, never naming the resident (data["by"] marks the reporter).
-            uow.session.add(TaskEvent(task_id=task.id, at=now, actor_id=None,
-                                      action=REPORTER_CONFIRMED, from_status=task.status,
-                                      to_status=task.status, data={"by": "reporter"}))
-            await uow.session.flush()
+            from bot.services.tasks import note_reporter_confirmed
+
+            # In the task's history (never naming the resident), and its cards redrawn.
+            await note_reporter_confirmed(uow, task.id, now)
             await self._tell_checkers(uow, report, task)
         await self._tell_unit(uow, report, f"report:{report.id}:confirmed",
                               rv.group_confirmed(self.group_lang, report))
@@ -1043,13 +1042,6 @@ async def resident_number(uow: UnitOfWork, person_id: int) -> int:
         select(func.count()).select_from(Person).where(or_(
             Person.created_at < me.created_at,
             and_(Person.created_at == me.created_at, Person.id <= me.id)))) or 0)
-
-
-async def sent_card(uow: UnitOfWork, report_id: int) -> list[OutboxMessage]:
-    """The report's cards already delivered to groups (their message ids, to edit them)."""
-    return list((await uow.session.scalars(select(OutboxMessage).where(
-        OutboxMessage.purpose == "report_card", OutboxMessage.ref_id == report_id,
-        OutboxMessage.status == "sent"))).all())
 
 
 def _after_place(report: Report) -> str:

@@ -16,7 +16,7 @@ import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -29,24 +29,26 @@ from bot.domain.standards import Standard, Verdict
 from bot.domain.tasks import (
     ACTIVE_STATES,
     CREATED,
-    DEFAULT_EXTENSION_DAYS,
     DEFAULT_RELAPSE_WEEKS,
     EVENTS,
+    MAX_EXTENSION_DAYS,
     NOTE,
+    REPORTER_CONFIRMED,
     UNIT_TODO_STATES,
     Action,
     TaskFilter,
     TaskState,
+    end_of_day,
     escalation_target,
     relapse_window,
     require_reason,
-    rework_allowance,
+    rework_due,
     self_verified,
     transition,
 )
 from bot.images import MediaStore
 from bot.services.events import publish
-from bot.task_views import Card, EventLine, TaskData, card
+from bot.task_views import Card, EventLine, TaskData, card, default_tz
 from db.models import (
     GroupBinding,
     Inspection,
@@ -71,6 +73,9 @@ log = logging.getLogger(__name__)
 RELAPSE_WEEKS_DEFAULT = DEFAULT_RELAPSE_WEEKS
 RELAPSE_WEEKS_ENV = "WENMING_RELAPSE_WEEKS"
 CARD_PURPOSE = "task_card"
+# A private message with buttons about a task (a fix to check, an extension or a claim to
+# decide): its keyboard is taken away once anyone has acted on the task.
+NOTICE_PURPOSE = "task_notice"
 # TaskPhoto.kind: "before", "after", and "draft" for after-photos sent while a fix is being
 # written (they become "after" when it is submitted; a cancelled fix leaves them unused).
 # Drafts belong to whoever sent them (Photo.uploaded_by): two members writing a fix for the
@@ -128,7 +133,11 @@ async def create_task(
     priority: int = 0,
     now: datetime,
 ) -> Task:
-    """A new open task: its "created" event, relapse check, card queued, "task.changed"."""
+    """A new open task: its "created" event, relapse check, card queued, "task.changed".
+
+    A deadline is a day: `due_at` is moved to the end (23:59:59) of its local day in the
+    campaign's time zone (WENMING_TIMEZONE), whatever the caller computed."""
+    due_at = end_of_day(due_at, default_tz())
     if await uow.session.get(Unit, unit_id) is None:
         raise NotFound("task.unit_not_found")
     relapse = None
@@ -412,7 +421,7 @@ async def check(
 ) -> TaskState:
     """Whether `person` may do `action` to the task at this version; the state it leads to."""
     if task.version != expected_version:
-        await _explain_stale(uow, task, action)
+        await _explain_stale(uow, task, action, person.id if person is not None else None)
     return transition(
         task.status, action, role_of(person), is_unit_member(person, task),
         person is not None and task.fixed_by == person.id,
@@ -421,8 +430,10 @@ async def check(
     )
 
 
-async def _explain_stale(uow: UnitOfWork, task: Task, action: Action) -> None:
-    """Someone else moved the task since this button was drawn: say who, if it was this."""
+async def _explain_stale(uow: UnitOfWork, task: Task, action: Action,
+                         presser_id: int | None = None) -> None:
+    """Someone moved the task since this button was drawn: say who, if it was this (and "you
+    already did" when it was the presser, e.g. 完成 pressed again after submitting)."""
     last = await uow.session.scalar(
         select(TaskEvent).where(TaskEvent.task_id == task.id)
         .order_by(TaskEvent.id.desc()).limit(1)
@@ -431,6 +442,8 @@ async def _explain_stale(uow: UnitOfWork, task: Task, action: Action) -> None:
     if action in (Action.VERIFY_PASS, Action.VERIFY_RETURN):
         same = {EVENTS[Action.VERIFY_PASS], EVENTS[Action.VERIFY_RETURN]}
     if last is not None and last.action in same:
+        if presser_id is not None and last.actor_id == presser_id:
+            raise StaleAction("task.already_done_self", action=last.action)
         if by_resident(last, await report_people(uow, task)):
             who = "resident"  # task_views.explain words it; a reporter is never named
         else:
@@ -587,7 +600,9 @@ async def act(
             data["self_verified"] = True
             warning = "task.self_verified_warning"
     elif action is Action.REQUEST_EXTENSION:
-        until = new_due or task.due_at + timedelta(days=DEFAULT_EXTENSION_DAYS)
+        if new_due is None:  # never a silent default: the unit says how many days
+            raise DomainError("task.extension_days_missing", max=MAX_EXTENSION_DAYS)
+        until = end_of_day(new_due, default_tz())
         if until <= task.due_at:
             raise DomainError("task.extension_not_later")
         values["extension_until"] = until
@@ -619,7 +634,7 @@ async def act(
     elif action is Action.ESCALATE:
         raise DomainError("task.use_escalate")
 
-    await _bump(uow, task, expected_version, action, values)
+    await _bump(uow, task, expected_version, action, values, actor)
     if action is Action.SUBMIT_FIX:
         for photo_id in data["photos"]:  # type: ignore[attr-defined]
             row = await uow.session.get(TaskPhoto, (task.id, photo_id))
@@ -636,6 +651,9 @@ async def act(
     await uow.session.flush()
     if action is Action.REROUTE:
         await queue_cards(uow, task, now, tag="reroute")
+    await close_notices(uow, task.id)
+    if action in (Action.VERIFY_RETURN, Action.REOPEN):
+        await tell_groups_returned(uow, task, event)
     await _notify(uow, task, action, event)
     await publish(uow, "task.changed", task=task, event=event)
     return Outcome(task, event, action, from_state, old_unit_id, warning)
@@ -655,14 +673,20 @@ async def _notify(uow: UnitOfWork, task: Task, action: Action, event: TaskEvent)
     from bot.task_views import ACTION_CODES, BUTTON_KEYS
     from bot.task_views import data as button_data
 
+    people: list[Person] = []
     if action in _DECISIONS:
         key, choices = _DECISIONS[action]
-        people = await PeopleRepository(uow.session).admins()
-    elif action is Action.SUBMIT_FIX and task.created_by not in (None, task.fixed_by):
+        people = list(await PeopleRepository(uow.session).admins())
+    elif action is Action.SUBMIT_FIX:
         key, choices = "task.notify.fix_submitted", (Action.VERIFY_PASS, Action.VERIFY_RETURN)
-        creator = await uow.session.get(Person, task.created_by)
-        people = [creator] if creator is not None and (
-            role_of(creator) or Role.RESIDENT) >= Role.INSPECTOR else []
+        # Whoever filed it, and whoever sent it back last (a re-submission is theirs to check).
+        returned = await last_return(uow, task.id)
+        for pid in (task.created_by, returned.actor_id if returned is not None else None):
+            if pid is None or pid == task.fixed_by or any(p.id == pid for p in people):
+                continue
+            someone = await uow.session.get(Person, pid)
+            if someone is not None and (role_of(someone) or Role.RESIDENT) >= Role.INSPECTOR:
+                people.append(someone)
     else:
         return
     unit = await uow.session.get(Unit, task.unit_id)
@@ -678,7 +702,74 @@ async def _notify(uow: UnitOfWork, task: Task, action: Action, event: TaskEvent)
                      for c in choices]]
         await outbox.enqueue(f"task:{task.id}:notify:{event.id}:{person.id}", person.id,
                              "sendMessage", {"text": text, "parse_mode": "HTML",
-                                             "reply_markup": {"inline_keyboard": keyboard}})
+                                             "reply_markup": {"inline_keyboard": keyboard}},
+                             purpose=NOTICE_PURPOSE, ref_id=task.id)
+
+
+async def close_notices(uow: UnitOfWork, task_id: int) -> int:
+    """Someone acted on the task: the buttons of its private notices delivered so far no longer
+    fit, so take them away (the message stays; a notice not yet sent keeps its buttons, and a
+    press on it is answered with who handled the task)."""
+    rows = (await uow.session.execute(
+        select(OutboxMessage.id, OutboxMessage.chat_id, OutboxMessage.sent_message_id)
+        .where(OutboxMessage.purpose == NOTICE_PURPOSE, OutboxMessage.ref_id == task_id,
+               OutboxMessage.status == "sent", OutboxMessage.sent_message_id.is_not(None))
+    )).all()
+    outbox = OutboxRepository(uow.session)
+    queued = 0
+    for row_id, chat_id, message_id in rows:
+        if message_id is None:
+            continue
+        if await outbox.enqueue(f"task:{task_id}:notice_done:{row_id}", int(chat_id),
+                                # No reply_markup: the keyboard is removed.
+                                "editMessageReplyMarkup", {"message_id": int(message_id)}):
+            queued += 1
+    return queued
+
+
+async def last_return(uow: UnitOfWork, task_id: int) -> TaskEvent | None:
+    """The latest event that sent the task back for rework (a failed check or a reopening)."""
+    return await uow.session.scalar(
+        select(TaskEvent)
+        .where(TaskEvent.task_id == task_id,
+               TaskEvent.action.in_((EVENTS[Action.VERIFY_RETURN], EVENTS[Action.REOPEN])))
+        .order_by(TaskEvent.id.desc()).limit(1))
+
+
+async def tell_groups_returned(uow: UnitOfWork, task: Task, event: TaskEvent) -> int:
+    """A new message in the unit's groups: the card is only edited, and Telegram tells nobody
+    about an edit, so a return would go unnoticed."""
+    from bot.i18n import t
+    from bot.task_views import GROUP_LANG, clip
+
+    outbox = OutboxRepository(uow.session)
+    queued = 0
+    for group in await active_groups(uow, task.unit_id):
+        text = t(GROUP_LANG, "task.returned_group", id=task.id, title=clip(task.title, 60),
+                 reason=clip(event.reason or "—", 300))
+        if await outbox.enqueue(f"task:{task.id}:returned:{event.id}:{group.chat_id}",
+                                group.chat_id, "sendMessage",
+                                {"text": text, "parse_mode": "HTML"}):
+            queued += 1
+    return queued
+
+
+async def note_reporter_confirmed(uow: UnitOfWork, task_id: int, now: datetime, *,
+                                  actor_id: int | None = None) -> TaskEvent | None:
+    """The reporter confirmed the problem is solved: a "reporter_confirmed" event (never naming
+    them: data["by"] is "reporter") and the task's cards redrawn through the outbox. The state
+    does not change. None when the task is gone."""
+    task = await uow.session.get(Task, task_id)
+    if task is None:
+        return None
+    event = TaskEvent(task_id=task.id, at=now, actor_id=actor_id, action=REPORTER_CONFIRMED,
+                      from_status=task.status, to_status=task.status, data={"by": "reporter"})
+    uow.session.add(event)
+    await uow.session.flush()
+    # The version stays, so the edit's key names the event (an edit for this version may
+    # already have been sent).
+    await queue_card_edits(uow, task.id, now, tag=f"e{event.id}")
+    return event
 
 
 async def first_due_at(uow: UnitOfWork, task: Task) -> datetime:
@@ -700,16 +791,18 @@ async def first_due_at(uow: UnitOfWork, task: Task) -> datetime:
 async def rework_deadline(uow: UnitOfWork, task: Task, now: datetime) -> dict[str, object]:
     """The columns a returned or reopened task gets: a fresh deadline, as long from now as the
     task was first given (bot.domain.tasks.rework_allowance), and the scheduler's marks about
-    the old deadline cleared so it reminds about the new one. escalation_level is left as it
+    the old deadline cleared so it reminds about the new one. Like every deadline it is the end
+    of a local day (bot.domain.tasks.rework_due). escalation_level is left as it
     is: an escalation already announced stands, and the scheduler escalates further only once
     the new deadline has passed."""
-    allowance = rework_allowance(task.created_at, await first_due_at(uow, task))
-    return {"due_at": now + allowance, "reminded_before_at": None, "reminded_due_at": None,
+    due = rework_due(task.created_at, await first_due_at(uow, task), now, default_tz())
+    return {"due_at": due, "reminded_before_at": None, "reminded_due_at": None,
             "last_overdue_reminder_at": None}
 
 
 async def _bump(
-    uow: UnitOfWork, task: Task, expected_version: int, action: Action, values: dict[str, object]
+    uow: UnitOfWork, task: Task, expected_version: int, action: Action, values: dict[str, object],
+    presser_id: int | None = None,
 ) -> None:
     """The guarded UPDATE: 0 rows means someone else moved the task first."""
     result = await uow.session.execute(
@@ -720,7 +813,7 @@ async def _bump(
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         await uow.session.refresh(task)
-        await _explain_stale(uow, task, action)
+        await _explain_stale(uow, task, action, presser_id)
     await uow.session.refresh(task)
 
 
@@ -872,13 +965,15 @@ async def reopen_task(
                       reason=reason, data={"by": "reporter"})
     uow.session.add(event)
     await uow.session.flush()
+    await close_notices(uow, task.id)
+    await tell_groups_returned(uow, task, event)
     await queue_card_edits(uow, task.id, now)
     await publish(uow, "task.changed", task=task, event=event)
     return task
 
 
 async def queue_card_edits(uow: UnitOfWork, task_id: int, now: datetime, *,
-                           chats: Iterable[int] | None = None) -> int:
+                           chats: Iterable[int] | None = None, tag: str = "") -> int:
     """Edit the cards (all of them, or those in `chats`) through the outbox: for changes made
     where no bot is at hand (a job, another feature's service), and for a card a handler
     could not edit directly (flood control, a network error), so it is retried.
@@ -911,7 +1006,8 @@ async def queue_card_edits(uow: UnitOfWork, task_id: int, now: datetime, *,
             method, params["caption"] = "editMessageCaption", view.text
         else:
             method, params["text"] = "editMessageText", view.text
-        if await outbox.enqueue(f"task:{task_id}:edit:{chat_id}:{data.version}", chat_id,
+        key = f"task:{task_id}:edit:{chat_id}:{data.version}" + (f":{tag}" if tag else "")
+        if await outbox.enqueue(key, chat_id,
                                 method, params):
             queued += 1
     return queued
@@ -1059,6 +1155,7 @@ __all__ = [
     "escalation_target",
     "history",
     "list_tasks",
+    "note_reporter_confirmed",
     "queue_card_edits",
     "queue_cards",
     "record_site_items",

@@ -16,8 +16,10 @@ from bot.domain.checklist import Awaiting
 from bot.domain.errors import DomainError, NotAllowed, NotFound, StaleAction
 from bot.domain.scoring import compute_score
 from bot.domain.standards import Standard, Verdict
+from bot.domain.tasks import end_of_day
 from bot.services.catalog import StandardCatalog
 from bot.services.inspections import InspectionService, InspectionView, PhotoMeta
+from bot.task_views import default_tz
 from db.models import (
     Answer,
     Evidence,
@@ -359,7 +361,9 @@ async def test_walk_writes_one_answer_per_item_and_submit_locks(
     assert [t.item_key for t in tasks] == ["3", "9"]
     for task in tasks:
         item = hotel.item(task.item_key or "")
-        assert task.due_at == submitted_at + timedelta(days=item.deadline_days)
+        # Due at the end of the local day the item's deadline falls on.
+        assert task.due_at == end_of_day(submitted_at + timedelta(days=item.deadline_days),
+                                         default_tz())
         assert (task.unit_id, task.site_id, task.status) == (world.unit_id, world.hotel_id,
                                                              "open")
         assert task.inspection_id == iid and item.number in task.title

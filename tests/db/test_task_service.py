@@ -383,7 +383,8 @@ async def test_extension_requested_then_granted_or_refused(
     assert granted.task.due_at == due + timedelta(days=7)
     assert granted.task.extension_until is None
     # A second request can be refused; the deadline stays.
-    await do(sessions, MEMBER, tid, Action.REQUEST_EXTENSION, clock.now, reason="还要等")
+    await do(sessions, MEMBER, tid, Action.REQUEST_EXTENSION, clock.now, reason="还要等",
+             new_due=due + timedelta(days=9))
     refused = await do(sessions, ADMIN, tid, Action.REFUSE_EXTENSION, clock.now)
     assert refused.task.due_at == due + timedelta(days=7) and refused.task.extension_until is None
     actions = [e.action for e in await task_events(sessions, tid)]
@@ -408,7 +409,8 @@ async def test_not_ours_then_rerouted_gets_a_card_in_the_new_units_group(
     assert moved.old_unit_id == world.community
     sent = [(m.chat_id, m.purpose) for m in await outbox(sessions)]
     # The card in the first unit's group, the admin asked in private, the new unit's card.
-    assert sent == [(GROUP, "task_card"), (ADMIN, None), (OTHER_GROUP, "task_card")]
+    assert sent == [(GROUP, "task_card"), (ADMIN, svc.NOTICE_PURPOSE),
+                    (OTHER_GROUP, "task_card")]
     asked = (await outbox(sessions))[1]
     assert "属于新建路社区" in str(asked.params["text"])
     async with UnitOfWork(sessions) as uow:
@@ -692,7 +694,8 @@ async def test_after_photo_drafts_belong_to_whoever_sent_them(
 async def test_a_returned_or_reopened_task_gets_a_fresh_deadline(
     sessions: Sessions, world: World, clock: FakeClock
 ) -> None:
-    from bot.domain.tasks import is_overdue
+    from bot.domain.tasks import end_of_day, is_overdue
+    from bot.task_views import default_tz
 
     start_at = clock.now
     tid = await new_task(sessions, world, clock.now)  # due in 3 days
@@ -713,7 +716,8 @@ async def test_a_returned_or_reopened_task_gets_a_fresh_deadline(
         await uow.commit()
 
     def fresh(task: Task) -> None:
-        assert task.due_at == clock.now + timedelta(days=3)
+        # As many days as first given, to the end of the local day.
+        assert task.due_at == end_of_day(clock.now + timedelta(days=3), default_tz())
         assert not is_overdue(task.status, task.due_at, clock.now)
         assert (task.reminded_before_at, task.reminded_due_at,
                 task.last_overdue_reminder_at) == (None, None, None)
@@ -741,7 +745,7 @@ async def test_a_returned_or_reopened_task_gets_a_fresh_deadline(
     await fix(sessions, MEMBER, short, clock.now, 1403)
     clock.advance(days=1)
     back = await do(sessions, INSPECTOR, short, Action.VERIFY_RETURN, clock.now, reason="没好")
-    assert back.task.due_at == clock.now + timedelta(days=1)
+    assert back.task.due_at == end_of_day(clock.now + timedelta(days=1), default_tz())
 
 
 async def test_queued_edits_only_for_the_chats_asked_and_in_the_cards_own_kind(
@@ -762,3 +766,88 @@ async def test_queued_edits_only_for_the_chats_asked_and_in_the_cards_own_kind(
     edit = (await outbox(sessions))[-1]
     assert (edit.chat_id, edit.method, edit.params["message_id"]) == (
         GROUP, "editMessageText", 61)
+
+
+# ---- UX review ------------------------------------------------------------------------------
+
+
+async def test_a_deadline_is_the_end_of_a_local_day(
+    sessions: Sessions, world: World, clock: FakeClock
+) -> None:
+    from bot.task_views import default_tz
+
+    tid = await new_task(sessions, world, clock.now,
+                         due_at=clock.now + timedelta(days=2, hours=5, minutes=47))
+    local = (await load(sessions, tid)).due_at.astimezone(default_tz())
+    assert (local.hour, local.minute, local.second) == (23, 59, 59)
+
+
+async def test_a_return_is_posted_in_the_group_and_the_fix_goes_back_to_the_returner(
+    sessions: Sessions, world: World, clock: FakeClock
+) -> None:
+    tid = await new_task(sessions, world, clock.now)  # filed by INSPECTOR
+    await do(sessions, MEMBER, tid, Action.ACCEPT, clock.now)
+    await fix(sessions, MEMBER, tid, clock.now, 1500)
+    before = {m.id for m in await outbox(sessions)}
+    await do(sessions, INSPECTOR_2, tid, Action.VERIFY_RETURN, clock.now, reason="东侧还有杂物")
+    new = [m for m in await outbox(sessions) if m.id not in before]
+    told = [m for m in new if m.chat_id == GROUP and m.method == "sendMessage"]
+    assert len(told) == 1 and "东侧还有杂物" in str(told[0].params["text"])
+    assert str(told[0].params["text"]).startswith("↩️")
+    before = {m.id for m in await outbox(sessions)}
+    await fix(sessions, MEMBER, tid, clock.now, 1501, note="东侧也清理了")
+    notices = [m for m in await outbox(sessions)
+               if m.id not in before and m.purpose == svc.NOTICE_PURPOSE]
+    # The filer and the one who returned it are both asked to check the re-submission.
+    assert sorted(m.chat_id for m in notices) == [INSPECTOR, INSPECTOR_2]
+    assert all("东侧也清理了" in str(m.params["text"]) for m in notices)
+
+
+async def test_a_delivered_notice_loses_its_buttons_once_someone_acts(
+    sessions: Sessions, world: World, clock: FakeClock
+) -> None:
+    tid = await new_task(sessions, world, clock.now)
+    await do(sessions, MEMBER, tid, Action.ACCEPT, clock.now)
+    await fix(sessions, MEMBER, tid, clock.now, 1600)
+    async with sessions() as s, s.begin():
+        notice = (await s.scalars(select(OutboxMessage).where(
+            OutboxMessage.purpose == svc.NOTICE_PURPOSE))).one()
+        notice.status, notice.sent_message_id = "sent", 77
+    await do(sessions, INSPECTOR_2, tid, Action.VERIFY_PASS, clock.now)
+    edits = [m for m in await outbox(sessions) if m.method == "editMessageReplyMarkup"]
+    assert [(m.chat_id, m.params["message_id"]) for m in edits] == [(INSPECTOR, 77)]
+    assert "reply_markup" not in edits[0].params  # none: the keyboard goes
+
+
+async def test_pressing_done_again_says_you_already_did(
+    sessions: Sessions, world: World, clock: FakeClock
+) -> None:
+    tid = await new_task(sessions, world, clock.now)
+    await do(sessions, MEMBER, tid, Action.ACCEPT, clock.now)
+    await fix(sessions, MEMBER, tid, clock.now, 1700)
+    with pytest.raises(StaleAction) as exc:
+        await do(sessions, MEMBER, tid, Action.SUBMIT_FIX, clock.now, version=1)
+    assert exc.value.key == "task.already_done_self"
+
+
+async def test_the_reporters_confirmation_redraws_the_card(
+    sessions: Sessions, world: World, clock: FakeClock
+) -> None:
+    tid = await new_task(sessions, world, clock.now)
+    async with sessions() as s, s.begin():
+        card_row = (await s.scalars(select(OutboxMessage).where(
+            OutboxMessage.purpose == svc.CARD_PURPOSE))).one()
+        card_row.status, card_row.sent_message_id = "sent", 55
+    # An edit for this version was queued before (e.g. a handler's retry).
+    async with UnitOfWork(sessions) as uow:
+        await svc.queue_card_edits(uow, tid, clock.now)
+        await uow.commit()
+    async with UnitOfWork(sessions) as uow:
+        event = await svc.note_reporter_confirmed(uow, tid, clock.now)
+        await uow.commit()
+    assert event is not None and event.data == {"by": "reporter"}
+    edits = [m for m in await outbox(sessions) if m.method in ("editMessageText",
+                                                              "editMessageCaption")]
+    assert len(edits) == 2
+    shown = str(edits[-1].params.get("text") or edits[-1].params.get("caption"))
+    assert "确认问题已解决" in shown

@@ -13,9 +13,10 @@ from PIL import Image
 from sqlalchemy import func, select
 from telegram import Update
 
-from bot.domain.tasks import Action
+from bot.domain.tasks import Action, end_of_day
 from bot.i18n import t
 from bot.services import tasks as task_service
+from bot.task_views import default_tz
 from db.models import OutboxMessage, Person, Photo, Report, ReportFollower, Task, Unit
 from db.types import utcnow
 from db.uow import UnitOfWork
@@ -217,8 +218,9 @@ async def test_accept_fix_and_dispute_reach_the_reporter_and_followers(harness: 
         task = await s.get(Task, report.task_id)
         assert task is not None and task.source == "report" and task.report_id == report.id
         assert report.status == "accepted"
-        # The stairwell category's deadline (3 days) became the task's.
-        assert timedelta(days=2, hours=23) < task.due_at - report.decided_at <= timedelta(days=3)
+        # The stairwell category's deadline (3 days) became the task's, to the end of that day.
+        assert report.decided_at is not None
+        assert task.due_at == end_of_day(report.decided_at + timedelta(days=3), default_tz())
 
     # Accepting the report took the task on (签收) for the unit: nobody presses 签收 again.
     assert task.status == "accepted" and task.accepted_by == HOUQIJIE_MEMBER

@@ -173,10 +173,11 @@ async def test_numbers_typed_with_circled_digits_or_too_many_digits(harness: Har
     await harness.sb.wait_for_bot_message(LIAISON_MEMBER, after_message_id=last)
     reply = await member.say(f"{huge} 等待材料")
     assert body(reply) == shown(t(ZH, "task.bad_extension_days", max=60))
-    # ③ is not a number of days: the default extension, with the whole text as the reason.
+    # ③ is not a number of days: asked again (never a silent default).
     reply = await member.say("③ 等待材料")
-    assert body(reply) == shown(t(ZH, "task.done_private", id=tid,
-                                  action=t(ZH, "task.action.request_extension")))
+    assert body(reply) == shown(t(ZH, "task.extension_days_missing", max=60))
+    reply = await member.say("3 ③ 等待材料")
+    assert "已申请延期至" in body(reply)
     async with harness.sessions() as s:
         event = (await s.scalars(select(TaskEvent).where(
             TaskEvent.task_id == tid, TaskEvent.action == "extension_requested"))).one()

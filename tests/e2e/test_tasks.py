@@ -102,12 +102,15 @@ async def test_inspection_failure_to_closed_task_in_the_group(harness: Harness) 
     assert "陈联络" in body(card)
     assert any(d.endswith(":f") for _, d in buttons(card))
 
-    # 提交整改 from someone who never opened a private chat with the bot: told to do that.
+    # 提交整改 from someone who never opened a private chat with the bot: the press opens it
+    # (a t.me link with /start task_<id>), and /start task_<id> goes on with the fix.
     answer = await press(harness, LIAISON_MEMBER, LIAISON_GROUP, card, "f")
-    assert answer["show_alert"]
-    assert shown(answer["text"]).startswith(shown(t(ZH, "task.open_private_first", bot="x"))[:8])
-    await start_private(harness, LIAISON_MEMBER)
+    assert answer["url"] == f"https://t.me/wenming_bot?start=task_{tid}"
+    use_task_start_link(harness)
     member = Chat(harness.sb, LIAISON_MEMBER)
+    resumed = await member.say(f"/start task_{tid}")
+    assert f"#{tid}" in body(resumed) and "整改后的照片" in body(resumed)
+    assert any(d.endswith(":done") for _, d in buttons(resumed))
     last = await member.last_id()
     answer = await press(harness, LIAISON_MEMBER, LIAISON_GROUP, card, "f")
     assert answer["text"] == t(ZH, "task.see_private")
@@ -144,6 +147,8 @@ async def test_inspection_failure_to_closed_task_in_the_group(harness: Harness) 
     await press(harness, INSPECTOR_2, LIAISON_GROUP, card, "p")
     ask = await harness.sb.wait_for_bot_message(INSPECTOR_2, after_message_id=last)
     assert "室内公共场所禁止吸烟" in body(ask) or "吸烟" in body(ask)
+    # The verifier sees what they check: 整改前 | 整改后 side by side, in private.
+    assert ask.get("photo") and ask["photo"][-1]["width"] > ask["photo"][-1]["height"] * 1.5
     assert [label for label, _ in buttons(ask)] == [
         t(ZH, "verdict.compliant"), t(ZH, "verdict.basic"), t(ZH, "verdict.noncompliant")]
     await checker.press(ask, data_where(ask, code("vc")))
@@ -169,6 +174,19 @@ async def test_inspection_failure_to_closed_task_in_the_group(harness: Harness) 
     relapse = await harness.sb.wait_for_bot_message(
         LIAISON_GROUP, predicate=lambda m: "整改任务 #" in body(m) and task_id_of(m) != tid)
     assert "反弹" in body(relapse) and f"#{tid}" in body(relapse)
+
+
+def use_task_start_link(harness: Harness) -> None:
+    """/start task_<id> must reach handlers.tasks before handlers.start (whose payload is an
+    invite code). Until handlers/__init__.py registers tasks.START_HANDLER ahead of
+    start.HANDLERS, put it there for the test (a second copy later in the group is harmless:
+    the first match wins)."""
+    from handlers import tasks as task_handlers
+
+    group = harness.bot.application.handlers[0]  # type: ignore[attr-defined]
+    starts = [h for h in group if getattr(h, "commands", None) == frozenset({"start"})]
+    if starts and starts[0] is not task_handlers.START_HANDLER:
+        group.insert(group.index(starts[0]), task_handlers.START_HANDLER)
 
 
 async def file_finding(harness: Harness, text: str, who: int = INSPECTOR) -> int:
@@ -305,6 +323,7 @@ async def test_extension_and_reroute(harness: Harness) -> None:
                                           predicate=lambda m: "请输入新的责任单位" in body(m))
     await admin.say("houqijie 属地管理")
     old = await card_changes(harness, card, lambda m: "转派给" in body(m))
+    assert "管理员 王管理 已将本任务从" in body(old)  # who moved it: the admin, by name
     assert buttons(old) == [] and "后祁街社区" in body(old)
     new = await card_of(harness, tid, HOUQIJIE_GROUP)
     assert t(ZH, "task.state.open") in body(new)
@@ -343,3 +362,126 @@ async def test_lists_in_private_and_in_the_group(harness: Harness) -> None:
     assert f"#{tid}" in body(by_unit)
     checks = await Chat(harness.sb, INSPECTOR_2).say("/tasks")
     assert shown(t(ZH, "task.list.to_verify", count=0, unit="")) in body(checks)
+
+
+# ---- UX review: photos in private, captions, extension days, returns, old buttons ----------
+
+
+async def test_a_fix_returned_and_fixed_again_as_the_people_involved_see_it(
+    harness: Harness
+) -> None:
+    from datetime import timedelta
+
+    from bot.task_views import default_tz
+
+    tid = await file_finding(harness, "liaison_1 3 大堂入口地面有烟头")  # 张督查 filed it
+    card = await card_of(harness, tid)
+    await press(harness, LIAISON_MEMBER, LIAISON_GROUP, card, "a")
+    card = await card_changes(harness, card, lambda m: t(ZH, "task.state.accepted") in body(m))
+    await start_private(harness, LIAISON_MEMBER)
+    member = Chat(harness.sb, LIAISON_MEMBER)
+
+    # An extension in words: three days, confirmed with the date asked for.
+    last = await member.last_id()
+    await press(harness, LIAISON_MEMBER, LIAISON_GROUP, card, "x")
+    await harness.sb.wait_for_bot_message(LIAISON_MEMBER, after_message_id=last)
+    reply = await member.say("人手不足")
+    assert body(reply) == shown(t(ZH, "task.extension_days_missing", max=60))
+    reply = await member.say("人手不足，需要再给三天")
+    async with harness.sessions() as s:
+        task = await s.get(Task, tid)
+        assert task is not None and task.extension_until is not None
+        assert task.extension_until == task.due_at + timedelta(days=3)
+        until = task.extension_until.astimezone(default_tz())
+    assert body(reply) == shown(t(ZH, "task.extension_requested", id=tid,
+                                  until=f"{until.month}月{until.day}日"))
+    card = await card_changes(harness, card, lambda m: "申请延期至" in body(m))
+
+    # The after-photo's caption is the fix note.
+    last = await member.last_id()
+    await press(harness, LIAISON_MEMBER, LIAISON_GROUP, card, "f")
+    first_prompt = await harness.sb.wait_for_bot_message(LIAISON_MEMBER, after_message_id=last)
+    reply = await member.send_photo(jpeg_with_gps(800, 600, "#30a050"), caption="东侧也清理了")
+    assert body(reply) == shown(t(ZH, "task.fix_noted", count=1))
+    done = await member.press(reply, data_where(reply, code("done")))
+    assert body(done) == shown(t(ZH, "task.done_private", id=tid,
+                                 action=t(ZH, "task.action.submit_fix")))
+    # 完成 pressed again on an older prompt: "you already did", not one's own name.
+    again = await press(harness, LIAISON_MEMBER, LIAISON_MEMBER, first_prompt, "done")
+    assert again["text"] == t(ZH, "task.already_done_self",
+                              action=t(ZH, "task.action.submit_fix"))
+
+    # 张督查 is told, with the note; /tasks state 待复核 finds it.
+    notice = await harness.sb.wait_for_bot_message(
+        INSPECTOR, predicate=lambda m: "待复核" in body(m) and "东侧也清理了" in body(m))
+    inspector = Chat(harness.sb, INSPECTOR)
+    listing = await inspector.say("/tasks state 待复核")
+    assert f"#{tid}" in body(listing)
+    # /tasks <id> shows the after-photo (a stored copy) with the history as its caption.
+    detail = await inspector.say(f"/tasks {tid}")
+    assert detail.get("photo") and body(detail).count("东侧也清理了") == 1
+    assert "提交整改（1 张照片）" in body(detail)
+
+    # 退回 from the notice: a return is not a green check; the group gets a new message; the
+    # notice's buttons go away.
+    last = await inspector.last_id()
+    await press(harness, INSPECTOR, INSPECTOR, notice, "r")
+    await harness.sb.wait_for_bot_message(INSPECTOR, after_message_id=last)
+    reply = await inspector.say("西侧还有烟头")
+    assert body(reply) == shown(t(ZH, "task.done_private_return", id=tid,
+                                  action=t(ZH, "task.action.verify_return")))
+    told = await harness.sb.wait_for_bot_message(
+        LIAISON_GROUP, predicate=lambda m: body(m).startswith(f"↩️ 任务 #{tid} 被退回"))
+    assert "西侧还有烟头" in body(told)
+    await harness.sb.wait_for(INSPECTOR, lambda ms: any(
+        m["message_id"] == notice["message_id"] and not buttons(m) for m in ms))
+
+    # Fixing again: the prompt says why it came back.
+    card = await card_changes(harness, card, lambda m: t(ZH, "task.state.returned") in body(m))
+    last = await member.last_id()
+    await press(harness, LIAISON_MEMBER, LIAISON_GROUP, card, "f")
+    prompt = await harness.sb.wait_for_bot_message(LIAISON_MEMBER, after_message_id=last)
+    assert "西侧还有烟头" in body(prompt)
+
+
+async def test_a_finding_photo_caption_files_the_finding(harness: Harness) -> None:
+    inspector = Chat(harness.sb, INSPECTOR)
+    await inspector.say("/task")
+    reply = await inspector.send_photo(jpeg_with_gps(800, 600, "#804020"),
+                                       caption="liaison_1 3 大堂入口地面有烟头")
+    tid = task_id_of(reply)
+    assert "照片 1 张" in body(reply)
+    card = await card_of(harness, tid)
+    assert card.get("photo")
+
+
+async def test_an_edit_that_changes_nothing_counts_as_delivered(harness: Harness) -> None:
+    from db.models import OutboxMessage
+
+    tid = await file_finding(harness, "liaison_1 3 消防通道堆放纸箱")
+    await card_of(harness, tid)
+
+    async def delivered() -> bool:
+        async with UnitOfWork(harness.sessions) as uow:
+            return bool(await svc.cards_of(uow, tid))
+
+    await wait_until(delivered)
+    await harness.sb.inject_fault(
+        "editMessageText", status=400,
+        description="Bad Request: message is not modified: specified new message content and "
+                    "reply markup are exactly the same as a current content and reply markup "
+                    "of the message")
+    async with UnitOfWork(harness.sessions) as uow:
+        now = harness.bot.deps.clock()  # type: ignore[attr-defined]
+        assert await svc.queue_card_edits(uow, tid, now, tag="again")
+        await uow.commit()
+    harness.bot.application.bot_data["outbox"].wake()  # type: ignore[attr-defined]
+
+    async def settled() -> str | None:
+        async with harness.sessions() as s:
+            row = (await s.scalars(select(OutboxMessage).where(
+                OutboxMessage.dedup_key.startswith(f"task:{tid}:edit:")))).one()
+        return row.status if row.status != "pending" else None
+
+    await wait_until(settled)
+    assert await settled() == "sent"  # and no ERROR logged (the error_log fixture checks)

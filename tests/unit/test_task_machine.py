@@ -229,7 +229,9 @@ def test_escalation_walks_up_the_parents_and_stops_at_the_root() -> None:
 
 def test_extension_text() -> None:
     assert parse_extension("7 等待材料到货") == (7, "等待材料到货")
-    assert parse_extension("等待材料到货") == (7, "等待材料到货")
+    with pytest.raises(DomainError) as exc:  # no number: asked again, never a silent 7
+        parse_extension("等待材料到货")
+    assert exc.value.key == "task.extension_days_missing"
     with pytest.raises(DomainError) as exc:
         parse_extension("90 太久")
     assert exc.value.key == "task.bad_extension_days"
@@ -263,8 +265,10 @@ def test_callback_data_round_trips_and_stays_short() -> None:
 
 def test_typed_numbers_are_ascii_digits_of_a_sane_length() -> None:
     # ③ is a "digit" to str.isdigit() but not to int(): it is text, never a crash.
-    assert parse_extension("③ 等待材料") == (7, "③ 等待材料")
-    assert parse_extension("²") == (7, "²")
+    for text in ("③ 等待材料", "²"):
+        with pytest.raises(DomainError) as exc:
+            parse_extension(text)
+        assert exc.value.key == "task.extension_days_missing"
     with pytest.raises(DomainError) as exc:
         parse_extension("99999999999999999999 等等")
     assert exc.value.key == "task.bad_extension_days"
@@ -335,3 +339,115 @@ def t_zh(key: str) -> str:
     from bot.i18n import t
 
     return t("zh-hans", key)
+
+
+# ---- UX review: extension days in words, state names, deadlines at the end of a day -------
+
+
+def test_extension_days_leading_embedded_and_in_chinese_numerals() -> None:
+    assert parse_extension("人手不足，需要再给三天") == (3, "人手不足，需要再给三天")
+    assert parse_extension("3天 人手不足") == (3, "人手不足")
+    assert parse_extension("三天，人手不足") == (3, "人手不足")
+    assert parse_extension("两天 等材料") == (2, "等材料")
+    assert parse_extension("再给十天吧，材料没到") == (10, "再给十天吧，材料没到")
+    assert parse_extension("十五天 工程量大") == (15, "工程量大")
+    assert parse_extension("二十天 工程量大") == (20, "工程量大")
+    assert parse_extension("需要 5 天 配合") == (5, "需要 5 天 配合")
+    assert parse_extension("一周 等待审批") == (7, "等待审批")
+    assert parse_extension("4 days short of staff") == (4, "short of staff")
+    for vague in ("十几天 人手不足", "需要几天"):
+        with pytest.raises(DomainError) as exc:
+            parse_extension(vague)
+        assert exc.value.key == "task.extension_days_vague"
+    for missing in ("人手不足", "12号楼还没清完"):
+        with pytest.raises(DomainError) as exc:
+            parse_extension(missing)
+        assert exc.value.key == "task.extension_days_missing"
+    with pytest.raises(DomainError) as exc:
+        parse_extension("九十天")
+    assert exc.value.key == "task.bad_extension_days"
+
+
+def test_tasks_state_accepts_the_names_on_the_cards_and_english_words() -> None:
+    from bot.i18n import t
+
+    for state in TaskState:
+        for lang in LANGUAGES:
+            shown = t(lang, tv.STATE_KEYS[state])
+            assert parse_filter(["state", shown]).states == (state,), (lang, shown)
+        assert parse_filter(["state", state.value.upper()]).states == (state,)
+    assert parse_filter(["状态", "待复核"]).states == (S.FIX_SUBMITTED,)
+    assert parse_filter(["state", "Returned"]).states == (S.RETURNED,)
+    assert parse_filter(["state", "awaiting-check"]).states == (S.FIX_SUBMITTED,)
+    assert parse_filter(["state", "Closed"]).states == (S.CLOSED,)
+
+
+def test_a_deadline_is_the_end_of_a_local_day() -> None:
+    from zoneinfo import ZoneInfo
+
+    from bot.domain.tasks import end_of_day, rework_due
+
+    tz = ZoneInfo("Asia/Shanghai")
+    odd = datetime(2026, 11, 29, 21, 47, tzinfo=UTC)  # 05:47 on 30 Nov in Shanghai
+    due = end_of_day(odd, tz)
+    assert due.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S") == "2026-11-30 23:59:59"
+    assert due.tzinfo is UTC
+    created = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)  # 10:00 local, 3 days given
+    first_due = end_of_day(created + timedelta(days=3), tz)
+    now = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)  # 12:00 local on the 25th
+    again = rework_due(created, first_due, now, tz)
+    assert again.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S") == "2026-11-28 23:59:59"
+    assert rework_due(created, created, now, tz).astimezone(tz).day == 26  # at least a day
+
+
+def _events_task(events: tuple[tv.EventLine, ...], **kw: object) -> tv.TaskData:
+    now = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
+    base: dict[str, object] = dict(
+        id=1, version=5, state=S.FIX_SUBMITTED, source="finding", title="楼道堆物",
+        description="", unit_name="后祁街社区", unit_id=1, site_name=None,
+        due_at=now + timedelta(days=2), extension_until=None, escalation_level=0,
+        escalation_unit=None, reopen_count=0, relapse_of_id=None, relapse_closed_at=None,
+        inspector=None, before_file_ids=(), after_file_ids=(), before_shas=(),
+        after_shas=(), reroute_claim=None, events=events)
+    base.update(kw)
+    return tv.TaskData(**base)  # type: ignore[arg-type]
+
+
+def test_card_history_reads_cleanly() -> None:
+    from bot.i18n import t
+
+    now = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
+    tz = tv.default_tz()
+    ev = tv.EventLine
+    events = (
+        ev(now, "张督查", 1, "created", None, {"source": "finding"}),
+        ev(now, "陈联络", 2, "accepted", None, {}),
+        ev(now, "陈联络", 2, "extension_requested", "人手不足", {}),
+        ev(now, "王管理", 3, "extension_granted", None, {}),
+        ev(now, "陈联络", 2, "note", "东侧也清理了", {}),
+        ev(now, "陈联络", 2, "fix_submitted", "东侧也清理了", {"photos": [9]}),
+    )
+    text = tv.card(_events_task(events), now, tz).text
+    # The fix note once, no space before the full-width parenthesis, 派发 kept.
+    assert text.count("东侧也清理了") == 1
+    assert "提交整改（1 张照片）：东侧也清理了" in text
+    assert t("zh-hans", "task.action.created") in text
+    history = tv.history_text("zh-hans", _events_task(events), now, tz)
+    assert history.count("东侧也清理了") == 1
+    assert "提交整改 （" not in history
+    # A note for a fix still being written is shown.
+    writing = _events_task(events[:5], state=S.ACCEPTED)
+    assert "东侧也清理了" in tv.history_text("zh-hans", writing, now, tz)
+    # A return is not a green check.
+    assert tv.done_private("zh-hans", 1, A.VERIFY_RETURN).startswith("↩️")
+    assert tv.done_private("zh-hans", 1, A.ACCEPT).startswith("✅")
+    # The reporter's confirmation has its words, and never names anyone.
+    confirmed = ev(now, None, None, "reporter_confirmed", None, {"by": "reporter"})
+    line = tv.event_line("zh-hans", confirmed, tz)
+    assert t("zh-hans", "task.action.reporter_confirmed") in line
+    assert "reporter_confirmed" not in line
+    # A re-routed card says the admin did it.
+    moved = _events_task((*events, ev(now, "王管理", 3, "rerouted", None, {})),
+                         unit_name="新建路社区")
+    text = tv.moved_card(moved, "后祁街社区")
+    assert "王管理" in text and t("zh-hans", "task.who.admin") in text
