@@ -41,11 +41,12 @@ async def card_of(harness: Harness, task_id: int, chat_id: int = LIAISON_GROUP) 
 
 
 async def card_changes(harness: Harness, before: JSON, predicate: Any,
-                       chat_id: int = LIAISON_GROUP) -> JSON:
+                       chat_id: int = LIAISON_GROUP, timeout: float = 10.0) -> JSON:
     """Wait until the card (same task) reads as `predicate` wants; returns it."""
     tid = task_id_of(before)
     transcript = await harness.sb.wait_for(
-        chat_id, lambda ms: any(f"整改任务 #{tid}" in body(m) and predicate(m) for m in ms))
+        chat_id, lambda ms: any(f"整改任务 #{tid}" in body(m) and predicate(m) for m in ms),
+        timeout)
     return next(m for m in transcript if f"整改任务 #{tid}" in body(m) and predicate(m))
 
 
