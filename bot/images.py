@@ -297,6 +297,16 @@ def perceptual_hash(image: Image.Image | bytes) -> int:
     return value
 
 
+def signed64(value: int) -> int:
+    """A 64-bit perceptual hash as the signed BIGINT column stores it."""
+    return value - (1 << 64) if value >= (1 << 63) else value
+
+
+def unsigned64(value: int) -> int:
+    """The stored (signed) value back as the 64-bit hash `hamming` compares."""
+    return value + (1 << 64) if value < 0 else value
+
+
 def hamming(a: int, b: int) -> int:
     """Number of differing bits between two hashes."""
     return (a ^ b).bit_count()

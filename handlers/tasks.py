@@ -41,7 +41,7 @@ from bot.domain.tasks import (
     parse_number,
 )
 from bot.i18n import t
-from bot.images import ImageRejected, run_image_job, side_by_side
+from bot.images import ImageRejected, run_image_job, side_by_side, signed64
 from bot.outbox import on_sent
 from bot.services import tasks as svc
 from bot.services.people import attached, find_one_unit, group_unit, role_of
@@ -410,7 +410,7 @@ async def claim_photo(update: Update, context: WenmingContext) -> bool:
     deps = context.deps
     now = deps.clock()
     photo = Photo(sha256=image.sha256, telegram_file_id=file_id, width=image.width,
-                  height=image.height, size=image.size, phash=_signed64(image.phash),
+                  height=image.height, size=image.size, phash=signed64(image.phash),
                   chat_id=chat.id, message_id=msg.message_id, uploaded_by=context.me.id,
                   created_at=now)
     async with deps.uow() as uow:
@@ -680,11 +680,6 @@ def _markup(rows: tv.Rows) -> InlineKeyboardMarkup | None:
         return None
     return InlineKeyboardMarkup([[InlineKeyboardButton(label, callback_data=cb)
                                   for label, cb in row] for row in rows])
-
-
-def _signed64(value: int) -> int:
-    """A 64-bit hash stored in a signed BIGINT column."""
-    return value - (1 << 64) if value >= (1 << 63) else value
 
 
 # ---- /start task_<id>: the private chat opened from a button ------------------------------

@@ -412,14 +412,6 @@ def priority_for(followers: int) -> int:
     return max(0, followers)
 
 
-def signed64(value: int) -> int:
-    """A 64-bit hash stored in a signed BIGINT column."""
-    return value - (1 << 64) if value >= (1 << 63) else value
-
-
-def unsigned64(value: int) -> int:
-    return value + (1 << 64) if value < 0 else value
-
 
 def map_link(latitude: float, longitude: float) -> str:
     """A map link that opens in Chinese map apps and browsers (Amap takes lon,lat)."""

@@ -14,6 +14,7 @@ from bot.domain.errors import DomainError, NotFound, StaleAction
 from bot.domain.roles import Role, require
 from bot.domain.scoring import Score, compute_score
 from bot.domain.standards import Standard, Verdict
+from bot.images import signed64
 from bot.services.catalog import StandardCatalog
 from bot.services.tasks import create_task, record_site_items
 from db.models import Answer, Inspection, Person, Photo, Site, Task
@@ -224,7 +225,7 @@ class InspectionService:
             return None
         photo = await repo.add_photo(
             Photo(sha256=meta.sha256, telegram_file_id=meta.file_id, width=meta.width,
-                  height=meta.height, size=meta.size, phash=_signed64(meta.phash),
+                  height=meta.height, size=meta.size, phash=signed64(meta.phash),
                   chat_id=meta.chat_id, message_id=meta.message_id, uploaded_by=person.id,
                   created_at=now)
         )
@@ -356,8 +357,3 @@ def _rank(person: Person) -> int:
         return int(Role.parse(person.role))
     except KeyError as exc:
         raise DomainError("error.unknown_role") from exc
-
-
-def _signed64(value: int) -> int:
-    """A 64-bit hash stored in a signed BIGINT column."""
-    return value - (1 << 64) if value >= (1 << 63) else value

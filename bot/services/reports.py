@@ -25,7 +25,7 @@ from bot.domain.errors import DomainError, NotAllowed, NotFound, StaleAction
 from bot.domain.reports import Category, DupFacts, Place, ReportingConfig
 from bot.domain.roles import Role
 from bot.i18n import DEFAULT_LANGUAGE, normalize_language, t
-from bot.images import DUPLICATE_MAX_DISTANCE, MediaStore, hamming
+from bot.images import DUPLICATE_MAX_DISTANCE, MediaStore, hamming, signed64, unsigned64
 from bot.services import events
 from bot.services.inspections import PhotoMeta
 from bot.services.people import find_one_unit, role_of
@@ -201,7 +201,7 @@ class ReportService:
             first_of_album = True
         report.media_group_id = media_group_id or report.media_group_id
         photo = Photo(sha256=meta.sha256, telegram_file_id=meta.file_id, width=meta.width,
-                      height=meta.height, size=meta.size, phash=dom.signed64(meta.phash),
+                      height=meta.height, size=meta.size, phash=signed64(meta.phash),
                       chat_id=meta.chat_id, message_id=meta.message_id,
                       uploaded_by=person.id, created_at=now)
         uow.session.add(photo)
@@ -981,7 +981,7 @@ class ReportService:
             .where(ReportPhoto.report_id.in_(report_ids)))).all()
         out: dict[int, list[int]] = {}
         for rid, ph in rows:
-            out.setdefault(rid, []).append(dom.unsigned64(ph))
+            out.setdefault(rid, []).append(unsigned64(ph))
         return {k: tuple(v) for k, v in out.items()}
 
     async def _followers(self, uow: UnitOfWork, report_id: int) -> int:

@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -37,6 +35,7 @@ from db.session import create_engine, create_sessionmaker
 from sandbox.client import SandboxClient
 from sandbox.server import SandboxServer
 from tests.conftest import DEMO_CITY, ROOT, TEST_TOKEN, wait_until
+from tests.e2e.process import start_bot_process
 
 EXTRA_GROUPS = 116  # + the demo city's 4 = 120 groups
 FIRST_GROUP = -1002000000
@@ -92,19 +91,8 @@ def start_bot(server: SandboxServer, database_url: str, tmp_path: Path) -> subpr
         text = text.replace('  time: "09:00"', '  time: "00:00"')
         text = text.replace('  time: "08:30"', '  time: "00:00"')
         schedule.write_text(text, encoding="utf-8")
-    env = {
-        **os.environ,
-        "TELEGRAM_BOT_TOKEN": TEST_TOKEN,
-        "TELEGRAM_API_BASE_URL": server.api_base_url,
-        "TELEGRAM_FILE_BASE_URL": server.file_base_url,
-        "DATABASE_URL": database_url,
-        "WENMING_MEDIA_DIR": str(tmp_path / "media"),
-        "WENMING_POLL_TIMEOUT": "1",
-        "WENMING_SCHEDULE_FILE": str(schedule),
-    }
-    log = (tmp_path / "bot.log").open("ab")
-    return subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], cwd=ROOT, env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
+    return start_bot_process(server, database_url, tmp_path,
+                             WENMING_SCHEDULE_FILE=str(schedule))
 
 
 def groups() -> list[int]:

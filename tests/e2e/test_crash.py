@@ -9,10 +9,8 @@ production, against the sandbox over real HTTP.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -27,8 +25,9 @@ from db.models import Answer, Assignment, InboxUpdate, Inspection, Person, Site
 from db.session import create_engine, create_sessionmaker
 from sandbox.client import SandboxClient
 from sandbox.server import SandboxServer
-from tests.conftest import DEMO_CITY, ROOT, TEST_TOKEN, wait_until
+from tests.conftest import DEMO_CITY, ROOT, wait_until
 from tests.e2e.chat import Chat, body, data_where
+from tests.e2e.process import start_bot_process
 
 INSPECTORS = 20
 NOTES = 15
@@ -36,18 +35,7 @@ FIRST_ID = 30001
 
 
 def start_bot(server: SandboxServer, database_url: str, tmp_path: Path) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "TELEGRAM_BOT_TOKEN": TEST_TOKEN,
-        "TELEGRAM_API_BASE_URL": server.api_base_url,
-        "TELEGRAM_FILE_BASE_URL": server.file_base_url,
-        "DATABASE_URL": database_url,
-        "WENMING_MEDIA_DIR": str(tmp_path / "media"),
-        "WENMING_POLL_TIMEOUT": "1",
-    }
-    log = (tmp_path / "bot.log").open("ab")
-    return subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], cwd=ROOT, env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
+    return start_bot_process(server, database_url, tmp_path)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 from bot.domain import reports as dom
 from bot.domain.reports import Place, ReportConfigError, parse_reporting
 from bot.i18n import catalogue
-from bot.images import hamming
+from bot.images import hamming, signed64, unsigned64
 from bot.report_views import REJECT_KEYS, STATUS_KEYS
 from db.repositories.sites import distance_m
 
@@ -119,6 +119,6 @@ def test_rate_limit_says_when_the_next_report_is_allowed() -> None:
 
 def test_phash_sign_round_trip() -> None:
     for h in (0, 1, (1 << 63) - 1, 1 << 63, (1 << 64) - 1):
-        s = dom.signed64(h)
+        s = signed64(h)
         assert -(1 << 63) <= s < (1 << 63)
-        assert dom.unsigned64(s) == h
+        assert unsigned64(s) == h
