@@ -48,7 +48,8 @@ import signal
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -191,6 +192,9 @@ async def child_main(args: argparse.Namespace) -> None:
         settings = Settings(bot_token=Secret(TOKEN), api_base_url=args.api_url,
                             file_base_url=args.file_url, database_url=Secret(args.db_url),
                             media_dir=Path(args.media_dir))
+        for setting in args.set or ():
+            name, _, value = setting.partition("=")
+            settings = replace(settings, **{name: int(value) if value.isdigit() else value})
         wenming = Wenming(build_application(settings))
         await wenming.start(migrate=False, publish_commands=False)
         stop_bot = wenming.stop
@@ -261,12 +265,14 @@ class BotProcess:
 
     @classmethod
     async def spawn(cls, kind: str, server: SandboxServer, db_url: str | None = None,
-                    media_dir: Path | None = None, profile: str | None = None
-                    ) -> tuple[BotProcess, dict[str, Any]]:
+                    media_dir: Path | None = None, profile: str | None = None,
+                    settings: Sequence[str] = ()) -> tuple[BotProcess, dict[str, Any]]:
         cmd = [sys.executable, "-m", "bench.inspection", "--child", kind,
                "--api-url", server.api_base_url, "--file-url", server.file_base_url]
         if profile:
             cmd += ["--profile", profile]
+        for setting in settings:
+            cmd += ["--set", setting]
         if db_url:
             cmd += ["--db-url", db_url, "--media-dir", str(media_dir)]
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(
@@ -418,9 +424,15 @@ class Inspector:
             code = "b" if step == self.index % ITEMS else "c"
             data = self.find("v:", f":{step}:{code}")
             out.append(await self.press(data))
+            if TRACE is not None:
+                TRACE.append((self.index, step, out[-1], time.perf_counter()))
 
     async def submit(self) -> list[float]:
         return [await self.press(self.find("i:", ":submit"))]
+
+
+# (inspector, step, latency ms, completed at) of every answer, when BENCH_TRACE names a file.
+TRACE: list[tuple[int, int, float, float]] | None = [] if os.environ.get("BENCH_TRACE") else None
 
 
 class BenchFailure(Exception):
@@ -456,7 +468,7 @@ async def run_phase(people: list[Inspector], phase: Phase, bot: BotProcess, name
 
 
 async def run_case(label: str, kind: str, inspectors: int, db_kind: str | None,
-                   profile: str | None = None) -> CaseResult:
+                   profile: str | None = None, settings: Sequence[str] = ()) -> CaseResult:
     workdir = Path(tempfile.mkdtemp(prefix="wenming-inspection-bench-"))
     db_url: str | None = None
     ids = inspector_ids(inspectors)
@@ -475,7 +487,7 @@ async def run_case(label: str, kind: str, inspectors: int, db_kind: str | None,
                 # groups (the outbox) land instead of failing with "chat not found".
                 await seed_sandbox(client, await seed_database(db_url, ids))
             bot, ready = await BotProcess.spawn(kind, server, db_url, workdir / "media",
-                                                profile)
+                                                profile, settings)
             waiter = BotOutputWaiter(server)
             people = [Inspector(i, uid, client, waiter) for i, uid in enumerate(ids)]
             phases = {name: Phase() for name in ("open", "answer", "submit")}
@@ -485,6 +497,11 @@ async def run_case(label: str, kind: str, inspectors: int, db_kind: str | None,
                     await run_phase(people, phase, bot, name, errors,
                                     profile=bool(profile) and name == "answer")
                 final = await bot.stop()
+                if TRACE is not None:
+                    await asyncio.to_thread(
+                        Path(f"{os.environ['BENCH_TRACE']}.{kind}.json").write_text,
+                        json.dumps(TRACE))
+                    TRACE.clear()
             except BaseException:
                 await bot.kill()
                 raise
@@ -533,7 +550,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         floors.append(await run_case(label, kind, args.inspectors, None))
     print(f"running wenming ({args.db}) ...", flush=True)
     wenming = await run_case(f"wenming ({args.db})", "wenming", args.inspectors, args.db,
-                             str(Path(args.profile).resolve()) if args.profile else None)
+                             str(Path(args.profile).resolve()) if args.profile else None,
+                             args.set or ())
     best = max(floors, key=lambda r: (not r.errors, r.rate))
 
     print()
@@ -588,6 +606,9 @@ def main() -> None:
     parser.add_argument("--floor", choices=("both", "sequential", "concurrent"), default="both",
                         help="which bare-PTB configurations to measure (best one is the floor)")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
+    parser.add_argument("--set", action="append", metavar="NAME=VALUE",
+                        help="a Settings field for the Wenming bot (repeatable), e.g. "
+                             "--set http_transport=httpx --set max_concurrent_chats=16")
     parser.add_argument("--profile", metavar="PATH",
                         help="cProfile the Wenming bot's event-loop thread during the answer "
                              "phase and write the stats there (read with python -m pstats); "

@@ -11,18 +11,22 @@ from typing import Any
 
 from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, ExtBot
-from telegram.request import BaseRequest, HTTPXRequest
+from telegram.request import BaseRequest
 
 from bot.commands import publish_defaults
 from bot.config import Settings
 from bot.context import Deps, WenmingContext
 from bot.domain.reports import load_reporting
+from bot.http import build_request
 from bot.images import MediaStore
 from bot.inbox import UpdateIntake
 from bot.outbox import OutboxSender, broadcast_rate_limiter
 from bot.services.catalog import StandardCatalog
 from bot.services.inspections import InspectionService
+from bot.services.people_cache import PersonCache
+from bot.services.press import PressService
 from bot.services.reports import ReportService
+from db.group_commit import GroupCommitter
 from db.migrate import upgrade_async
 from db.session import create_engine, create_read_sessionmaker, create_sessionmaker
 from db.types import utcnow
@@ -48,8 +52,9 @@ def build_application(
         .token(settings.bot_token.reveal())
         .updater(None)  # polling is bot.inbox's job: it must not confirm before storing
         .context_types(ContextTypes(context=WenmingContext))
-        .request(request or HTTPXRequest(connection_pool_size=64))
-        .get_updates_request(HTTPXRequest(read_timeout=settings.poll_timeout + 10))
+        .request(request or build_request(settings.http_transport, settings.http_connections))
+        .get_updates_request(build_request(settings.http_transport, 1,
+                                           read_timeout=settings.poll_timeout + 10))
     )
     if settings.api_base_url:
         builder = builder.base_url(settings.api_base_url)
@@ -60,16 +65,23 @@ def build_application(
     sessions = create_sessionmaker(engine)
     catalog = catalog or StandardCatalog.load(settings.standards_dir)
     media = MediaStore(settings.media_dir)
+    uow = UnitOfWorkFactory(sessions, create_read_sessionmaker(engine),
+                            serialize_writes=engine.dialect.name == "sqlite")
+    people = PersonCache()
+    # Small writes of concurrent updates (presses, "handled" marks) share transactions.
+    committer = GroupCommitter(engine, write_lock=uow.write_lock)
     application.bot_data["deps"] = Deps(
         settings=settings,
-        uow=UnitOfWorkFactory(sessions, create_read_sessionmaker(engine),
-                              serialize_writes=engine.dialect.name == "sqlite"),
+        uow=uow,
         catalog=catalog,
         inspections=InspectionService(catalog),
         media=media,
         clock=clock,
         # config/reporting.yaml is validated here: a bad file stops the bot at start.
         reports=ReportService(load_reporting(), media, settings.tz, settings.default_language),
+        press=PressService(catalog, engine, uow.read_sessions, committer, people),
+        committer=committer,
+        people=people,
     )
     application.bot_data["engine"] = engine
     register(application)
@@ -85,7 +97,7 @@ class Wenming:
         self.deps = deps
         self.intake = UpdateIntake(
             application, deps.uow.sessions, poll_timeout=deps.settings.poll_timeout,
-            max_concurrent_chats=deps.settings.max_concurrent_chats,
+            max_concurrent_chats=deps.settings.max_concurrent_chats, committer=deps.committer,
         )
         # Broadcasts go through Telegram's limits (30/s overall, 20/min per group); replies to
         # someone pressing a button must not queue behind them, so they use the plain bot.
@@ -95,6 +107,7 @@ class Wenming:
             base_url=settings.api_base_url or "https://api.telegram.org/bot",
             base_file_url=settings.file_base_url or "https://api.telegram.org/file/bot",
             rate_limiter=broadcast_rate_limiter(),
+            request=build_request(settings.http_transport, 8),
         )
         self.outbox = OutboxSender(
             self._limited_bot, deps.uow.sessions, deps.clock, media_dir=settings.media_dir,

@@ -85,6 +85,11 @@ class Settings:
     poll_timeout: int = 10
     # How many chats are served at once; updates of one chat are always handled in order.
     max_concurrent_chats: int = 64
+    # Connections to the Bot API (with httpx, keep it small: httpcore checks every idle
+    # connection's socket before each request; see bot/http.py).
+    http_connections: int = 64
+    # "aiohttp" (bot/http.py) or "httpx" (python-telegram-bot's default transport).
+    http_transport: str = "aiohttp"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -118,6 +123,8 @@ class Settings:
             invite_ttl_hours=_positive_int(env, "WENMING_INVITE_TTL_HOURS", 72),
             poll_timeout=_positive_int(env, "WENMING_POLL_TIMEOUT", 10),
             max_concurrent_chats=_positive_int(env, "WENMING_MAX_CONCURRENT_CHATS", 64),
+            http_connections=_positive_int(env, "WENMING_HTTP_CONNECTIONS", 64),
+            http_transport=_transport(env),
         )
 
     @property
@@ -126,3 +133,10 @@ class Settings:
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _transport(env: Mapping[str, str]) -> str:
+    value = env.get("WENMING_HTTP_TRANSPORT", "").strip().lower() or "aiohttp"
+    if value not in ("aiohttp", "httpx"):
+        raise SettingsError("WENMING_HTTP_TRANSPORT must be aiohttp or httpx")
+    return value

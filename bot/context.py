@@ -15,7 +15,9 @@ from bot.images import MediaStore
 from bot.services.catalog import StandardCatalog
 from bot.services.inspections import InspectionService
 from bot.services.people_cache import PersonCache
+from bot.services.press import PressService
 from bot.services.reports import ReportService
+from db.group_commit import GroupCommitter
 from db.models import Person
 from db.uow import UnitOfWorkFactory
 
@@ -29,6 +31,8 @@ class Deps:
     media: MediaStore
     clock: Callable[[], datetime]
     reports: ReportService
+    press: PressService
+    committer: GroupCommitter
     people: PersonCache = field(default_factory=PersonCache)
 
 

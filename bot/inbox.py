@@ -27,9 +27,10 @@ from telegram import Update
 from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TimedOut
 from telegram.ext import Application
 
+from db.group_commit import GroupCommitter, WriteSet
 from db.models import InboxUpdate, IntakeState
 from db.types import utcnow
-from db.uow import InboxMark, current_inbox
+from db.uow import MARK_HANDLED, InboxMark, current_inbox
 
 log = logging.getLogger(__name__)
 
@@ -123,9 +124,11 @@ class UpdateIntake:
         *,
         poll_timeout: int = 10,
         max_concurrent_chats: int = 64,
+        committer: GroupCommitter | None = None,
     ) -> None:
         self._app = application
         self._sessions = sessions
+        self._committer = committer
         self._poll_timeout = poll_timeout
         self._dispatcher = ChatSerialDispatcher(self._process, max_concurrent_chats)
         self._stopping = asyncio.Event()
@@ -255,12 +258,18 @@ class UpdateIntake:
             current_inbox.reset(token)
             if not mark.marked:
                 # Nothing the handler committed marked it (a read-only reply, or an error).
-                async with self._sessions() as session, session.begin():
-                    await session.execute(
-                        update(InboxUpdate)
-                        .where(InboxUpdate.id == item.inbox_id)
-                        .values(processed_at=utcnow())
-                    )
+                await self._mark_handled(item.inbox_id)
+
+    async def _mark_handled(self, inbox_id: int) -> None:
+        if self._committer is not None:  # shares a transaction with concurrent presses
+            writes = WriteSet()
+            writes.add(MARK_HANDLED, b_id=inbox_id, b_now=utcnow())
+            await self._committer.commit(writes)
+            return
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                update(InboxUpdate).where(InboxUpdate.id == inbox_id)
+                .values(processed_at=utcnow()))
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

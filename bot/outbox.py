@@ -59,7 +59,7 @@ MAX_BACKOFF = 300.0
 
 # purpose -> what to record once a message with that purpose is delivered (in the same
 # transaction that marks the row sent), e.g. "task_card": remember the card's message id.
-SentHook = Callable[[AsyncSession, int, Message], Awaitable[None]]
+SentHook = Callable[[AsyncSession, OutboxMessage, Message], Awaitable[None]]
 SENT_HOOKS: dict[str, SentHook] = {}
 
 
@@ -323,7 +323,7 @@ class OutboxSender:
                     stored.sent_message_id = outcome.message.message_id
                     hook = SENT_HOOKS.get(stored.purpose or "")
                     if hook is not None and stored.ref_id is not None:
-                        await hook(session, stored.ref_id, outcome.message)
+                        await hook(session, stored, outcome.message)
                 return
             stored.last_error = outcome.error
             if outcome.migrated_to is not None:

@@ -178,7 +178,13 @@ class Inspection(Base):
     score_overall: Mapped[float | None] = mapped_column(Float)
     score_static: Mapped[float | None] = mapped_column(Float)
     score_dynamic: Mapped[float | None] = mapped_column(Float)
+    # Checked and bumped by every UPDATE (the ORM's version counter, and the press path's
+    # guarded UPDATE in bot/services/press.py): a write based on an old read fails instead of
+    # silently undoing another.
+    version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     site: Mapped[Site] = relationship(lazy="joined")
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 (SQLAlchemy reads it)
 
 
 class Answer(Base):

@@ -7,7 +7,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from types import TracebackType
 
-from sqlalchemy import update
+from sqlalchemy import Table, bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.models import InboxUpdate
@@ -21,6 +21,15 @@ class InboxMark:
     inbox_id: int
     marked: bool = False
 
+
+_inbox: Table = InboxUpdate.__table__  # type: ignore[assignment]
+# The "handled" mark as one statement, for writes that go through the group committer
+# (db/group_commit.py): the press path, and updates whose handler committed nothing.
+MARK_HANDLED = (
+    update(_inbox)
+    .where(_inbox.c.id == bindparam("b_id"), _inbox.c.processed_at.is_(None))
+    .values(processed_at=bindparam("b_now"))
+)
 
 # The handler's own commit marks the update done, so an update's effects and its "handled"
 # mark land together or not at all.
@@ -41,6 +50,14 @@ class UnitOfWork:
         self._session: AsyncSession | None = None
         self.read_only = read_only
         self._lock = None if read_only else write_lock
+
+    @classmethod
+    def within(cls, session: AsyncSession) -> UnitOfWork:
+        """A unit of work inside a transaction someone else owns and commits (an outbox hook
+        runs in the sender's); it cannot commit, nor be entered."""
+        uow = cls(async_sessionmaker(), read_only=True)
+        uow._session = session
+        return uow
 
     @property
     def session(self) -> AsyncSession:
@@ -129,6 +146,11 @@ class UnitOfWorkFactory:
         self.sessions = sessions
         self.read_sessions = read_sessions or sessions
         self._write_lock = TaskLock() if serialize_writes else None
+
+    @property
+    def write_lock(self) -> TaskLock | None:
+        """The lock SQLite writers queue on (None on PostgreSQL); the group committer takes it."""
+        return self._write_lock
 
     def __call__(self) -> UnitOfWork:
         return UnitOfWork(self.sessions, write_lock=self._write_lock)

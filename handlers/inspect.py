@@ -19,7 +19,7 @@ from bot.domain.roles import Role, require
 from bot.images import ImageRejected, StoredImage
 from bot.services.inspections import InspectionView, PhotoMeta
 from bot.services.people import attached, role_of
-from db.models import Inspection, Site
+from db.models import Site
 from db.repositories import SiteRepository
 from handlers.common import answer_query, drop_keyboard, reply, show
 
@@ -121,6 +121,7 @@ async def on_site(update: Update, context: WenmingContext) -> None:
         person = await attached(uow, context.me)
         view = await deps.inspections.start(uow, person, site_id, chat.id, deps.clock())
         await uow.commit()
+    deps.press.remember(view)
     await answer_query(update)
     await _present(update, context, view)
 
@@ -136,6 +137,7 @@ async def on_resume(update: Update, context: WenmingContext) -> None:
         if view.status == "open":
             person.active_inspection_id = inspection_id
         await uow.commit()
+    deps.press.remember(view)
     await answer_query(update)
     # The inspection moves to this message; its older copy must not stay answerable.
     chat_id, message_id = view.prompt
@@ -152,24 +154,24 @@ async def on_step(update: Update, context: WenmingContext) -> None:
     press = cb.parse_step(query.data)
     deps = context.deps
     now = deps.clock()
-    async with deps.uow() as uow:
-        person = await attached(uow, context.me)
-        if press.action == "submit":
+    if press.action == "submit":
+        async with deps.uow() as uow:
+            person = await attached(uow, context.me)
             result = await deps.inspections.submit(
                 uow, person, press.inspection_id, press.step, now
             )
             await uow.commit()
-            await answer_query(update, context.t("inspect.submitted_toast"))
-            await show(update, views.submitted_screen(result.view, context.lang, result.tasks))
-            sender = context.application.bot_data.get("outbox")
-            if sender is not None:
-                sender.wake()
-            return
-        view = await deps.inspections.act(
-            uow, person, press.inspection_id, press.step, press.action,
-            verdict=press.verdict, target=press.target, now=now,
-        )
-        await uow.commit()
+        await answer_query(update, context.t("inspect.submitted_toast"))
+        await show(update, views.submitted_screen(result.view, context.lang, result.tasks))
+        sender = context.application.bot_data.get("outbox")
+        if sender is not None:
+            sender.wake()
+        return
+    # Every other press: the fast path (progress in memory, writes by group commit).
+    view = await deps.press.press(
+        context.me, press.inspection_id, press.step, press.action,
+        verdict=press.verdict, target=press.target, now=now,
+    )
     await answer_query(update)
     if press.action == "pause":
         await show(update, views.paused_screen(view, context.lang))
@@ -299,11 +301,7 @@ async def _present(
         sent = await reply(update, text, markup)
     if sent is None or (sent.chat_id, sent.message_id) == view.prompt:
         return  # edited in place: nothing new to remember
-    async with context.deps.uow() as uow:
-        insp = await uow.session.get(Inspection, view.inspection_id)
-        if insp is not None:
-            insp.chat_id, insp.message_id = sent.chat_id, sent.message_id
-            await uow.commit(mark_update_handled=False)
+    await context.deps.press.moved(view.inspection_id, sent.chat_id, sent.message_id)
 
 
 PRIVATE = filters.ChatType.PRIVATE

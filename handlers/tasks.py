@@ -46,7 +46,7 @@ from bot.outbox import on_sent
 from bot.services import tasks as svc
 from bot.services.people import attached, find_one_unit, group_unit, role_of
 from bot.services.tasks import Outcome, PendingInput, parse_pending
-from db.models import GroupBinding, Person, Photo, Unit
+from db.models import GroupBinding, OutboxMessage, Person, Photo, Unit
 from db.uow import UnitOfWork
 from handlers.common import answer_query, reply
 from handlers.inspect import receive_image
@@ -71,9 +71,10 @@ FINDING = "finding"  # pending "finding:<message id of the /task command>"
 
 
 @on_sent(svc.CARD_PURPOSE)
-async def remember_card(session: AsyncSession, task_id: int, message: Message) -> None:
-    """A queued card was delivered: it is the one to edit from now on."""
-    await svc.remember_card(session, task_id, message.chat_id, message.message_id)
+async def card_delivered(session: AsyncSession, row: OutboxMessage, message: Message) -> None:
+    """A queued card was delivered: it is the one to edit from now on, and it is brought up
+    to date if the task changed while it was on its way."""
+    await svc.card_delivered(session, row, message.chat_id, message.message_id)
 
 
 # ---- /tasks --------------------------------------------------------------------------------

@@ -290,9 +290,11 @@ class SandboxClient:
 
     async def inject_fault(self, method: str, *, count: int = 1, status: int | None = None,
                            description: str | None = None, retry_after: int | None = None,
-                           drop: bool = False) -> JSON:
+                           drop: bool = False, hold_ms: int | None = None,
+                           chat_id: int | None = None) -> JSON:
         body = self._drop_none(method=method, count=count, status=status,
-                               description=description, retry_after=retry_after, drop=drop)
+                               description=description, retry_after=retry_after, drop=drop,
+                               hold_ms=hold_ms, chat_id=chat_id)
         result: JSON = await self.request("POST", "/_sandbox/faults", json=body)
         return result
 

@@ -106,16 +106,20 @@ class BotApiHandler:
             params = await read_params(request)
             if self.state.latency_ms > 0:
                 await asyncio.sleep(self.state.latency_ms / 1000)
-            fault = self.faults.take(canonical)
+            fault = self.faults.take(canonical, params.get("chat_id"))
             if fault is not None and fault.drop:
                 log.info("fault injection: dropping the connection of %s", canonical)
                 if request.transport is not None:
                     request.transport.abort()
                 self.state.errors["dropped"] += 1
                 raise asyncio.CancelledError  # aiohttp ends the handler without a response
-            if fault is not None:
+            if fault is not None and fault.hold_ms is None:
                 raise fault.error()
             result = await handler(self.api, Params(params))
+            if fault is not None and fault.hold_ms:
+                log.info("fault injection: holding the answer of %s for %d ms", canonical,
+                         fault.hold_ms)
+                await asyncio.sleep(fault.hold_ms / 1000)
         except ApiError as err:
             if err.status >= 500:
                 log.info("%s -> injected %s", canonical, err.status)

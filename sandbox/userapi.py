@@ -449,7 +449,8 @@ class UserApi:
         fault = self.faults.add(
             name, count=body.opt_int("count", 1) or 1, status=body.opt_int("status"),
             description=body.opt_str("description"), retry_after=body.opt_int("retry_after"),
-            drop=body.flag("drop"))
+            drop=body.flag("drop"), hold_ms=body.opt_int("hold_ms"),
+            chat_id=body.opt_int("chat_id"))
         return ok(fault.to_dict())
 
     async def clear_faults(self, request: web.Request) -> web.StreamResponse:

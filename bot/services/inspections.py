@@ -35,6 +35,9 @@ class InspectionView:
     prompt: tuple[int | None, int | None] = (None, None)
     # The answer rows as loaded, so saving needs no second read.
     rows: dict[str, Answer] = field(default_factory=dict, repr=False, compare=False)
+    # The row it was built from (ORM paths only): after the commit, the press path's cache
+    # starts from it (`PressService.remember`) instead of reading it again.
+    record: Inspection | None = field(default=None, repr=False, compare=False)
 
     @cached_property
     def score(self) -> Score:
@@ -153,36 +156,9 @@ class InspectionService:
         if insp.status != "open":
             raise StaleAction("inspect.already_submitted")
         view = await self._view(uow, insp)
-        progress = view.progress
-        if verdict is not None:
-            item_index = step
-            if step != progress.step and 0 <= step < progress.total:
-                # A re-sent press of the verdict already recorded is not an error.
-                st = progress.answers.get(progress.standard.items[item_index].key)
-                if st is not None and st.verdict is verdict:
-                    return view
-            checklist.choose(progress, step, verdict)
-        elif action == "back":
-            checklist.back(progress, step)
-        elif action == "skip":
-            checklist.skip(progress, step)
-        elif action == "note":
-            checklist.ask_note(progress, step)
-        elif action == "photo":
-            checklist.ask_photo(progress, step)
-        elif action == "done":
-            checklist.finish_photos(progress, step)
-        elif action == "cancel":
-            checklist.cancel_input(progress, step)
-        elif action == "goto" and target is not None:
-            checklist.goto(progress, step, target)
-        elif action == "pause":
-            checklist.expect_step(progress, step)
-            person.active_inspection_id = None
-        else:
-            raise StaleAction("error.stale_button")
-        if action != "pause":
-            person.active_inspection_id = insp.id
+        if not apply_press(view.progress, step, action, verdict, target):
+            return view
+        person.active_inspection_id = None if action == "pause" else insp.id
         return await self._save(uow, insp, view, now)
 
     async def active(self, uow: UnitOfWork, person: Person) -> Inspection | None:
@@ -325,7 +301,7 @@ class InspectionService:
         insp: Inspection, standard: Standard, progress: Progress, rows: dict[str, Answer]
     ) -> InspectionView:
         return InspectionView(insp.id, insp.site, standard, progress, insp.status,
-                              (insp.chat_id, insp.message_id), rows)
+                              (insp.chat_id, insp.message_id), rows, insp)
 
     async def _save(
         self, uow: UnitOfWork, insp: Inspection, view: InspectionView, now: datetime
@@ -350,6 +326,41 @@ class InspectionService:
         insp.updated_at = now
         await uow.session.flush()
         return self._rebuild(insp, view.standard, progress, rows)
+
+
+def apply_press(
+    progress: Progress, step: int, action: str, verdict: Verdict | None, target: int | None
+) -> bool:
+    """Apply a button press to `progress`; False if it is a repeat that changes nothing.
+
+    `step` is the step the pressed message showed: a press from an older screen is refused
+    (StaleAction), except a verdict already recorded for that item (Telegram re-sent it).
+    """
+    if verdict is not None:
+        if step != progress.step and 0 <= step < progress.total:
+            st = progress.answers.get(progress.standard.items[step].key)
+            if st is not None and st.verdict is verdict:
+                return False
+        checklist.choose(progress, step, verdict)
+    elif action == "back":
+        checklist.back(progress, step)
+    elif action == "skip":
+        checklist.skip(progress, step)
+    elif action == "note":
+        checklist.ask_note(progress, step)
+    elif action == "photo":
+        checklist.ask_photo(progress, step)
+    elif action == "done":
+        checklist.finish_photos(progress, step)
+    elif action == "cancel":
+        checklist.cancel_input(progress, step)
+    elif action == "goto" and target is not None:
+        checklist.goto(progress, step, target)
+    elif action == "pause":
+        checklist.expect_step(progress, step)
+    else:
+        raise StaleAction("error.stale_button")
+    return True
 
 
 def _rank(person: Person) -> int:

@@ -1,19 +1,22 @@
 """Who sent this update, without a database round trip for every update.
 
 The gatekeeper looks people up on every update. They change rarely, and almost always through
-this process (a role from an invite, a language, a pending input); those changes evict the
-entry when their transaction commits. Changes made elsewhere (`wenming import` run beside the
-bot) are seen after at most TTL seconds.
+this process (a role from an invite, a language, a pending input); when such a change
+commits, a copy of the committed row replaces the entry (or, lacking a column, evicts it).
+Changes made elsewhere (`wenming import` run beside the bot) are seen after at most TTL
+seconds.
 """
 
 from __future__ import annotations
 
+import copy
 import time
 import weakref
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.orm import Session
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from db.models import Person
 
@@ -54,21 +57,48 @@ _CHANGED = "wenming_people_changed"
 
 @event.listens_for(Session, "after_flush")
 def _note_people(session: Session, _context: Any) -> None:
-    changed = session.info.setdefault(_CHANGED, set())
-    for obj in (*session.new, *session.deleted):
+    changed: dict[int, Person | None] = session.info.setdefault(_CHANGED, {})
+    for obj in session.new:
         if isinstance(obj, Person):
-            changed.add(obj.id)
+            changed[obj.id] = obj
+    for obj in session.deleted:
+        if isinstance(obj, Person):
+            changed[obj.id] = None
     # `dirty` also holds objects whose attributes were set to the value they had.
     for obj in session.dirty:
         if isinstance(obj, Person) and session.is_modified(obj, include_collections=False):
-            changed.add(obj.id)
+            changed[obj.id] = obj
 
 
 @event.listens_for(Session, "after_commit")
-def _evict_people(session: Session) -> None:
-    for person_id in session.info.pop(_CHANGED, ()):
+def _refresh_people(session: Session) -> None:
+    """The committed row replaces the entry: the person's next update reads nothing."""
+    for person_id, obj in session.info.pop(_CHANGED, {}).items():
+        fresh = _committed_copy(obj) if obj is not None else None
         for cache in list(_CACHES):
-            cache.evict(person_id)
+            if fresh is None:
+                cache.evict(person_id)
+            else:
+                cache.put(fresh)
+
+
+def _committed_copy(person: Person) -> Person | None:
+    """A detached copy of the row as committed, or None if not every column is at hand.
+
+    A copy, not the session's object: the handler may go on changing that one (and never
+    commit it), and the cache must only ever show what the database holds.
+    """
+    state = sa_inspect(person)
+    if state.was_deleted:
+        return None
+    values = {}
+    for attr in state.mapper.column_attrs:
+        if attr.key not in state.dict:  # e.g. a server default not fetched back
+            return None
+        values[attr.key] = copy.deepcopy(state.dict[attr.key])
+    fresh = Person(**values)
+    make_transient_to_detached(fresh)
+    return fresh
 
 
 @event.listens_for(Session, "after_rollback")

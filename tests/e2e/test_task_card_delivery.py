@@ -7,10 +7,10 @@ from sqlalchemy import select
 
 from bot.i18n import t
 from bot.services import tasks as svc
-from db.models import GroupBinding, OutboxMessage, Person, Photo, TaskEvent, Unit
+from db.models import GroupBinding, OutboxMessage, Person, Photo, Task, TaskEvent, Unit
 from db.uow import UnitOfWork
 from tests.conftest import Harness, wait_until
-from tests.e2e.chat import Chat, body, data_where, shown
+from tests.e2e.chat import Chat, body, buttons, data_where, shown
 from tests.e2e.test_tasks import (
     ADMIN,
     INSPECTOR,
@@ -35,6 +35,34 @@ async def outbox_drained(harness: Harness) -> bool:
         pending = await s.scalar(select(OutboxMessage.id)
                                  .where(OutboxMessage.status == "pending").limit(1))
     return pending is None
+
+
+async def test_a_card_still_on_its_way_when_the_task_changes_is_brought_up_to_date(
+    harness: Harness
+) -> None:
+    """The card lands in the group, but the bot hears so only later (a slow network): a
+    request typed in private meanwhile finds no card to edit. When the delivery is confirmed,
+    the card is edited to what the task is by then."""
+    # The group's greeting (sent when it was bound) is out of the way first.
+    await harness.sb.wait_for_bot_message(LIAISON_GROUP,
+                                          predicate=lambda m: "本群已绑定" in body(m))
+    await harness.sb.inject_fault("sendMessage", hold_ms=2500, chat_id=LIAISON_GROUP)
+    tid = await file_finding(harness, "liaison_1 3 大堂入口地面有烟头")
+    card = await card_of(harness, tid)
+    async with harness.sessions() as s:
+        task = await s.get(Task, tid)
+        assert task is not None and task.card_message_id is None  # not known yet
+    await start_private(harness, LIAISON_MEMBER)
+    member = Chat(harness.sb, LIAISON_MEMBER)
+    last = await member.last_id()
+    await press(harness, LIAISON_MEMBER, LIAISON_GROUP, card, "x")
+    await harness.sb.wait_for_bot_message(LIAISON_MEMBER, after_message_id=last)
+    await member.say("3天 等待材料")
+    async with harness.sessions() as s:
+        task = await s.get(Task, tid)
+        assert task is not None and task.extension_until is not None
+    card = await card_changes(harness, card, lambda m: "申请延期至" in body(m), timeout=15)
+    assert any(d.endswith(":g") for _, d in buttons(card))  # an admin can decide on it
 
 
 async def test_a_card_edit_refused_by_flood_control_or_an_error_is_retried(

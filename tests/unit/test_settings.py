@@ -1,0 +1,42 @@
+"""Settings from the environment: defaults, the token kept out of sight, bad values named."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.config import Settings, SettingsError
+
+
+def test_an_empty_environment_gives_the_embedded_defaults() -> None:
+    s = Settings.from_env({})
+    assert not s.bot_token
+    assert s.database_url.reveal().startswith("sqlite+aiosqlite:///")
+    assert (s.timezone, s.default_language) == ("Asia/Shanghai", "zh-hans")
+    assert (s.max_concurrent_chats, s.http_connections, s.http_transport) == (64, 64, "aiohttp")
+
+
+def test_the_token_and_database_url_never_show_in_the_settings_repr() -> None:
+    s = Settings.from_env({"TELEGRAM_BOT_TOKEN": "123:SECRET-TOKEN",
+                           "DATABASE_URL": "postgresql+asyncpg://u:pw-secret@db/wenming"})
+    assert s.bot_token.reveal() == "123:SECRET-TOKEN"
+    assert "SECRET-TOKEN" not in repr(s) and "pw-secret" not in repr(s)
+
+
+def test_serving_settings_are_read() -> None:
+    s = Settings.from_env({"WENMING_HTTP_TRANSPORT": " HTTPX ", "WENMING_HTTP_CONNECTIONS": "8",
+                           "WENMING_MAX_CONCURRENT_CHATS": "16", "WENMING_ADMIN_IDS": "1, 2;3"})
+    assert (s.http_transport, s.http_connections, s.max_concurrent_chats) == ("httpx", 8, 16)
+    assert s.admin_ids == frozenset({1, 2, 3})
+
+
+@pytest.mark.parametrize(("name", "value", "says"), [
+    ("WENMING_HTTP_TRANSPORT", "curl", "WENMING_HTTP_TRANSPORT must be aiohttp or httpx"),
+    ("WENMING_HTTP_CONNECTIONS", "0", "WENMING_HTTP_CONNECTIONS must be positive"),
+    ("WENMING_MAX_CONCURRENT_CHATS", "many", "must be a whole number"),
+    ("WENMING_TIMEZONE", "Mars/Olympus", "not a known time zone"),
+    ("WENMING_ADMIN_IDS", "alice", "comma-separated Telegram user ids"),
+    ("WENMING_DEFAULT_LANGUAGE", "fr", "zh-hans or en"),
+])
+def test_a_bad_value_is_refused_naming_the_variable(name: str, value: str, says: str) -> None:
+    with pytest.raises(SettingsError, match=says):
+        Settings.from_env({name: value})
