@@ -20,6 +20,8 @@ SITE = "s"  # s:<site id>         start or resume an inspection there
 RESUME = "r"  # r:<inspection>
 FIND = "f"  # f:search | f:near | f:new
 LANG = "l"  # l:<language>
+DISCARD = "d"  # d:<inspection> asks; d:<inspection>:yes discards; d:<inspection>:no goes back
+DISCARD_CHOICES = ("yes", "no")
 
 
 def pack(*parts: object) -> str:
@@ -69,4 +71,17 @@ def parse_int(data: str, prefix: str) -> int:
             return int(parts[1])
         except ValueError:
             pass
+    raise StaleAction("error.stale_button")
+
+
+def parse_discard(data: str) -> tuple[int, str | None]:
+    """(inspection id, "yes" | "no" | None for the question); malformed is a stale button."""
+    parts = data.split(":")
+    try:
+        if parts[0] == DISCARD and len(parts) in (2, 3):
+            choice = parts[2] if len(parts) == 3 else None
+            if choice is None or choice in DISCARD_CHOICES:
+                return int(parts[1]), choice
+    except ValueError:
+        pass
     raise StaleAction("error.stale_button")

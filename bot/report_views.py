@@ -21,9 +21,9 @@ from telegram import (
 
 from bot.callbacks import pack
 from bot.domain import reports as dom
-from bot.domain.errors import DomainError, StaleAction
+from bot.domain.errors import StaleAction
 from bot.domain.reports import Category, ReportingConfig
-from bot.i18n import Html, catalogue, h, t
+from bot.i18n import Html, h, t
 from db.models import Report, Site, Unit
 
 if TYPE_CHECKING:
@@ -122,25 +122,6 @@ DECISION_KEYS = {
     dom.CONFIRMED: "reports.decision.accepted", dom.CLOSED: "reports.decision.accepted",
     dom.REJECTED: "reports.decision.rejected", dom.DUPLICATE: "reports.decision.duplicate",
 }
-# Values of a refusal that are themselves catalogue keys, translated before filling it in.
-_KEYED_VALUES = ("role.", "reports.decision.", "reports.status.")
-
-
-def refusal(lang: str, error: DomainError) -> str:
-    """Any refusal met in a report flow, in `lang`: its text and every value it names.
-
-    Task refusals (a report's task reopened, verified …) go through the task feature's own
-    translation, so the resident never reads a raw state or action name.
-    """
-    if error.key.startswith("task."):
-        from bot.task_views import explain
-
-        return explain(lang, error)
-    values = {k: t(lang, v) if isinstance(v, str) and v.startswith(_KEYED_VALUES)
-              and v in catalogue(lang) else v for k, v in error.values.items()}
-    return t(lang, error.key, **values)
-
-
 def status_label(lang: str, status: str) -> str:
     return t(lang, STATUS_KEYS.get(status, "reports.status.submitted"))
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.domain.errors import DomainError, StaleAction
+from bot.domain.errors import StaleAction
 from bot.domain.tasks import (
     CREATED,
     EVENTS,
@@ -434,23 +434,18 @@ def list_line(lang: str, task: TaskData, now: datetime, tz: ZoneInfo) -> str:
              due=_short(task.due_at, tz), left=Html(left)) + relapse
 
 
-def explain(lang: str, error: DomainError) -> str:
-    """A task refusal with its state, action and role names translated."""
-    values: dict[str, object] = {}
-    for key, value in error.values.items():
-        if key == "state" and isinstance(value, str) and value in STATE_KEYS:
-            values[key] = t(lang, STATE_KEYS[TaskState(value)])
-        elif key == "action" and isinstance(value, str) and value in ACTION_KEYS:
-            values[key] = t(lang, ACTION_KEYS[Action(value)])
-        elif key == "action" and isinstance(value, str) and value in EVENT_KEYS:
-            values[key] = t(lang, EVENT_KEYS[value])
-        elif key == "who" and isinstance(value, str) and value in WHO_KEYS:
-            values[key] = t(lang, WHO_KEYS[value])
-        elif isinstance(value, str) and value.startswith("role."):
-            values[key] = t(lang, value)
-        else:
-            values[key] = value
-    return t(lang, error.key, **values)
+def value_key(name: str, value: str) -> str | None:
+    """The catalogue key of a task refusal's value (a state, an action, who may act), if any;
+    `bot.refusals.explain` puts it in words."""
+    if name == "state" and value in STATE_KEYS:
+        return STATE_KEYS[TaskState(value)]
+    if name == "action" and value in ACTION_KEYS:
+        return ACTION_KEYS[Action(value)]
+    if name == "action" and value in EVENT_KEYS:
+        return EVENT_KEYS[value]
+    if name == "who" and value in WHO_KEYS:
+        return WHO_KEYS[value]
+    return None
 
 
 # What the person who acted reads in private; a return or refusal is not a green check.

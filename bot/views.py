@@ -34,6 +34,8 @@ def fmt_score(value: float | None) -> str:
 def inspection_screen(view: InspectionView, lang: str) -> Screen:
     """The one message an inspection lives in, for its current step."""
     p = view.progress
+    if view.status == "discarded":
+        return discarded_screen(view, lang), None
     if view.status != "open":
         return submitted_screen(view, lang, []), None
     if p.in_review:
@@ -188,22 +190,41 @@ def paused_screen(view: InspectionView, lang: str) -> str:
              total=view.progress.total)
 
 
-def open_list_screen(items: list[OpenInspection], lang: str) -> Screen:
-    lines = [t(lang, "inspect.open_list")]
+def open_list_screen(items: list[OpenInspection], lang: str, note: str | None = None) -> Screen:
+    """The open inspections, each to resume or discard; `note` goes above (e.g. what was
+    just discarded)."""
+    lines = ([note, ""] if note else []) + [t(lang, "inspect.open_list")]
     rows = []
     for it in items:
-        label = t(lang, "button.resume", site=_clip(it.site_name, 24), answered=it.answered,
+        label = t(lang, "button.resume", site=_clip(it.site_name, 20), answered=it.answered,
                   total=it.total)
-        rows.append([(label, cb.pack(cb.RESUME, it.inspection_id))])
+        rows.append([(label, cb.pack(cb.RESUME, it.inspection_id)),
+                     (t(lang, "button.discard"), cb.pack(cb.DISCARD, it.inspection_id))])
     rows.append([(t(lang, "button.new_inspection"), cb.pack(cb.FIND, "new"))])
     return "\n".join(lines), _keyboard(*rows)
 
 
-def site_choice_screen(sites: list[Site], lang: str, title_key: str) -> Screen:
+def discard_question_screen(view: InspectionView, lang: str) -> Screen:
+    text = t(lang, "inspect.discard_question", site=view.site.name,
+             answered=view.progress.answered, total=view.progress.total)
+    return text, _keyboard([
+        (t(lang, "button.discard_yes"), cb.pack(cb.DISCARD, view.inspection_id, "yes")),
+        (t(lang, "button.discard_no"), cb.pack(cb.DISCARD, view.inspection_id, "no")),
+    ])
+
+
+def discarded_screen(view: InspectionView, lang: str) -> str:
+    return t(lang, "inspect.discarded", site=view.site.name,
+             answered=view.progress.answered, total=view.progress.total)
+
+
+def site_choice_screen(sites: list[Site], lang: str, title_key: str,
+                       note: str | None = None) -> Screen:
     rows = [[(f"{_clip(s.name, 28)}", cb.pack(cb.SITE, s.id))] for s in sites]
     rows.append([(t(lang, "button.search_site"), cb.pack(cb.FIND, "search")),
                  (t(lang, "button.near_site"), cb.pack(cb.FIND, "near"))])
-    return t(lang, title_key), _keyboard(*rows)
+    title = t(lang, title_key)
+    return (f"{note}\n\n{title}" if note else title), _keyboard(*rows)
 
 
 def nearest_screen(pairs: list[tuple[Site, float]], lang: str) -> Screen:

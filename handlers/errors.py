@@ -14,6 +14,7 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 from bot.context import WenmingContext
 from bot.domain.errors import DomainError
 from bot.i18n import current_language, t
+from bot.refusals import explain
 
 log = logging.getLogger(__name__)
 
@@ -26,9 +27,7 @@ async def on_error(update: object, context: WenmingContext) -> None:
     lang = current_language.get()
     if isinstance(error, DomainError):
         log.info("refused: %s %s", error.key, error.values)
-        values = {k: t(lang, v) if isinstance(v, str) and v.startswith("role.") else v
-                  for k, v in error.values.items()}
-        await _tell(update, t(lang, error.key, **values))
+        await _tell(update, explain(lang, error))
         return
     log.error("unhandled error for update %r", update, exc_info=error)
     if isinstance(error, Forbidden):

@@ -15,9 +15,10 @@ from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, filt
 from bot import callbacks as cb
 from bot import views
 from bot.context import WenmingContext
+from bot.domain.errors import StaleAction
 from bot.domain.roles import Role, require
 from bot.images import ImageRejected, StoredImage
-from bot.services.inspections import InspectionView, PhotoMeta
+from bot.services.inspections import InspectionView, PhotoMeta, closed_key
 from bot.services.people import attached, role_of
 from db.models import Site
 from db.repositories import SiteRepository
@@ -145,6 +146,43 @@ async def on_resume(update: Update, context: WenmingContext) -> None:
     if chat_id is not None and message_id is not None and message_id != pressed:
         await drop_keyboard(context, chat_id, message_id)
     await _present(update, context, view)
+
+
+async def on_discard(update: Update, context: WenmingContext) -> None:
+    """🗑 on the list of open inspections: ask, then discard (or go back to the list)."""
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    inspection_id, choice = cb.parse_discard(query.data)
+    deps = context.deps
+    if choice is None:
+        async with deps.uow.read() as uow:
+            view = await deps.inspections.view(uow, context.me, inspection_id)
+        if view.status != "open":
+            raise StaleAction(closed_key(view.status))
+        await answer_query(update)
+        await show(update, *views.discard_question_screen(view, context.lang))
+        return
+    note = None
+    async with deps.uow() as uow:
+        person = await attached(uow, context.me)
+        if choice == "yes":
+            view = await deps.inspections.discard(uow, person, inspection_id, deps.clock())
+            note = views.discarded_screen(view, context.lang)
+        open_ones = await deps.inspections.open_inspections(uow, person)
+        sites = await SiteRepository(uow.session).assigned_to(person.id) if not open_ones else []
+        await uow.commit()
+    await answer_query(update)
+    if choice == "yes":
+        # The inspection's own message must not stay answerable.
+        chat_id, message_id = view.prompt
+        pressed = query.message.message_id if query.message is not None else None
+        if chat_id is not None and message_id is not None and message_id != pressed:
+            await drop_keyboard(context, chat_id, message_id)
+    if open_ones:
+        await show(update, *views.open_list_screen(open_ones, context.lang, note))
+    else:
+        key = "inspect.choose_site" if sites else "inspect.no_assigned_sites"
+        await show(update, *views.site_choice_screen(sites, context.lang, key, note))
 
 
 async def on_step(update: Update, context: WenmingContext) -> None:
@@ -311,5 +349,6 @@ HANDLERS: list[BaseHandler[Update, WenmingContext, None]] = [
     CallbackQueryHandler(on_find, pattern=rf"^{cb.FIND}:(new|search|near)$"),
     CallbackQueryHandler(on_site, pattern=rf"^{cb.SITE}:"),
     CallbackQueryHandler(on_resume, pattern=rf"^{cb.RESUME}:"),
+    CallbackQueryHandler(on_discard, pattern=rf"^{cb.DISCARD}:"),
     CallbackQueryHandler(on_step, pattern=rf"^({cb.VERDICT}|{cb.STEP}):"),
 ]

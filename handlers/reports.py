@@ -23,6 +23,7 @@ from bot.domain import reports as dom
 from bot.domain.errors import DomainError
 from bot.domain.roles import Role, require
 from bot.i18n import Html, h
+from bot.refusals import explain
 from bot.services.inspections import PhotoMeta
 from bot.services.people import attached, role_of
 from bot.services.reports import DraftView, ReportService
@@ -42,7 +43,7 @@ async def _refuse(update: Update, context: WenmingContext, exc: DomainError) -> 
     log.info("refused: %s %s", exc.key, exc.values)
     # Every refusal, the task feature's too (a reopened or verified task), through the
     # catalogues: its values are translated, never shown as raw state or action names.
-    text = rv.refusal(context.lang, exc)
+    text = explain(context.lang, exc)
     if update.callback_query is not None:
         await answer_query(update, text[:200], alert=True)
     else:

@@ -43,6 +43,7 @@ from bot.domain.tasks import (
 from bot.i18n import t
 from bot.images import ImageRejected, run_image_job, side_by_side, signed64
 from bot.outbox import on_sent
+from bot.refusals import explain
 from bot.services import tasks as svc
 from bot.services.people import attached, find_one_unit, group_unit, role_of
 from bot.services.tasks import Outcome, PendingInput, parse_pending
@@ -174,7 +175,7 @@ async def on_press(update: Update, context: WenmingContext) -> None:
     try:
         await _press(update, context, tv.parse(query.data))
     except DomainError as exc:
-        await answer_query(update, tv.explain(context.lang, exc)[:200], alert=True)
+        await answer_query(update, explain(context.lang, exc)[:200], alert=True)
 
 
 async def _press(update: Update, context: WenmingContext, press: tv.Press) -> None:
@@ -341,10 +342,10 @@ async def claim_text(update: Update, context: WenmingContext) -> bool:
         await _typed(update, context, wanted, msg.text)
     except StaleAction as exc:
         await _clear_pending(context)
-        await reply(update, tv.explain(context.lang, exc))
+        await reply(update, explain(context.lang, exc))
     except DomainError as exc:
         # Something to correct (an unknown unit, a bad number of days): ask again.
-        await reply(update, tv.explain(context.lang, exc))
+        await reply(update, explain(context.lang, exc))
     return True
 
 
@@ -508,7 +509,7 @@ async def _finding_line(update: Update, context: WenmingContext, text: str, sinc
             groups = len(await svc.active_groups(uow, target.unit.id))
             await uow.commit()
     except DomainError as exc:
-        await reply(update, tv.explain(context.lang, exc))
+        await reply(update, explain(context.lang, exc))
         return
     context.person = person
     key = "task.finding_created" if groups else "task.finding_created_no_group"
@@ -696,7 +697,7 @@ async def start_task(update: Update, context: WenmingContext) -> None:
     payload = (context.args or [""])[0]
     task_id = parse_number(payload.removeprefix(START_PREFIX))
     if task_id is None:
-        await reply(update, tv.explain(context.lang, StaleAction("task.stale")))
+        await reply(update, explain(context.lang, StaleAction("task.stale")))
         return
     try:
         async with context.deps.uow() as uow:
@@ -708,7 +709,7 @@ async def start_task(update: Update, context: WenmingContext) -> None:
             data = await svc.task_data(uow, task.id)
             actions = await _actions_for(uow, person, task.id)
     except DomainError as exc:
-        await reply(update, tv.explain(context.lang, exc))
+        await reply(update, explain(context.lang, exc))
         return
     if wanted is not None and wanted.task_id == task_id and wanted.version == data.version:
         rows: tv.Rows = []

@@ -154,7 +154,7 @@ class InspectionService:
         """Apply a button press. A press repeated by Telegram changes nothing the second time."""
         insp = await self._own(uow, person, inspection_id)
         if insp.status != "open":
-            raise StaleAction("inspect.already_submitted")
+            raise StaleAction(closed_key(insp.status))
         view = await self._view(uow, insp)
         if not apply_press(view.progress, step, action, verdict, target):
             return view
@@ -219,7 +219,7 @@ class InspectionService:
         """Lock the inspection, turn each non-compliant item into a task, tell the unit."""
         insp = await self._own(uow, person, inspection_id)
         if insp.status != "open":
-            raise StaleAction("inspect.already_submitted")
+            raise StaleAction(closed_key(insp.status))
         view = await self._view(uow, insp)
         checklist.expect_step(view.progress, step)
         checklist.require_submittable(view.progress)
@@ -265,6 +265,24 @@ class InspectionService:
             people = PeopleRepository(uow.session)
             groups = len(await people.active_groups_of_unit(insp.site.unit_id))
         return Submitted(await self._view(uow, insp), tasks, groups)
+
+    async def discard(
+        self, uow: UnitOfWork, person: Person, inspection_id: int, now: datetime,
+    ) -> InspectionView:
+        """Give up an open inspection (the wrong site, a visit that could not go on).
+
+        The row and its answers stay, marked discarded: it scores nothing, raises no task, no
+        longer blocks a new inspection of the site, and its buttons say what happened to it.
+        """
+        insp = await self._own(uow, person, inspection_id)
+        if insp.status != "open":
+            raise StaleAction(closed_key(insp.status))
+        insp.status = "discarded"
+        insp.awaiting = None
+        insp.updated_at = now
+        if person.active_inspection_id == insp.id:
+            person.active_inspection_id = None
+        return await self._view(uow, insp)
 
     # ---- internals -----------------------------------------------------------------------
 
@@ -326,6 +344,11 @@ class InspectionService:
         insp.updated_at = now
         await uow.session.flush()
         return self._rebuild(insp, view.standard, progress, rows)
+
+
+def closed_key(status: str) -> str:
+    """The message for a press on an inspection that is no longer open."""
+    return "inspect.already_discarded" if status == "discarded" else "inspect.already_submitted"
 
 
 def apply_press(

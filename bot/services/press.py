@@ -30,7 +30,7 @@ from bot.domain.checklist import Awaiting, ItemState
 from bot.domain.errors import StaleAction
 from bot.domain.standards import Verdict
 from bot.services.catalog import StandardCatalog
-from bot.services.inspections import InspectionView, apply_press
+from bot.services.inspections import InspectionView, apply_press, closed_key
 from bot.services.people_cache import PersonCache
 from bot.services.progress_cache import ProgressCache, Snapshot
 from db.group_commit import GroupCommitter, WriteConflict, WriteSet
@@ -142,7 +142,7 @@ class PressService:
         if snap.inspector_id != person.id:
             raise StaleAction("inspect.not_yours")
         if snap.status != "open":
-            raise StaleAction("inspect.already_submitted")
+            raise StaleAction(closed_key(snap.status))
         progress = snap.progress()
         if not apply_press(progress, step, action, verdict, target):
             return _view(snap)

@@ -18,6 +18,7 @@ from bot.domain.scoring import compute_score
 from bot.domain.standards import Verdict
 from bot.domain.tasks import Action, TaskFilter, TaskState
 from bot.images import MediaStore
+from bot.refusals import explain
 from bot.services import events
 from bot.services import tasks as svc
 from bot.services.catalog import StandardCatalog
@@ -643,7 +644,7 @@ async def test_who_reported_and_disputed_is_never_named_whatever_their_role(
         await do(sessions, ADMIN, tid, Action.REOPEN, clock.now, version=data.version - 1,
                  reason="x")
     assert exc.value.values.get("who") == "resident"
-    assert "杨社区" not in tv.explain("zh-hans", exc.value)
+    assert "杨社区" not in explain("zh-hans", exc.value)
 
 
 async def test_after_photo_drafts_belong_to_whoever_sent_them(

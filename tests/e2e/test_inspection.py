@@ -194,3 +194,25 @@ async def test_a_30_mb_image_is_refused_before_download(harness: Harness) -> Non
     # Nothing entered is lost: the item still waits for photos, and a good one is taken.
     msg = await chat.send_photo(jpeg_with_gps(640, 480))
     assert t(ZH, "inspect.ask_extra_photo", count=1) in body(msg)
+
+
+async def test_discarding_an_open_inspection_through_the_sandbox(harness: Harness) -> None:
+    """Started at the wrong moment: the inspector discards it from /inspect and starts over."""
+    chat = Chat(harness.sb, INSPECTOR)
+    first = await open_hotel(chat)
+    msg = await chat.press(first, data_where(first, verdict("c")))
+    listing = await chat.say("/inspect")
+    assert body(listing) == t(ZH, "inspect.open_list")
+    question = await chat.press(
+        listing, data_where(listing, lambda _t, d: d.startswith("d:") and d.count(":") == 1))
+    assert "确定放弃" in body(question)
+    done = await chat.press(question, data_where(question, lambda _t, d: d.endswith(":yes")))
+    assert body(done).startswith("🗑 已放弃")
+    old = next(m for m in await harness.sb.messages(INSPECTOR)
+               if m["message_id"] == msg["message_id"])
+    assert buttons(old) == []  # the inspection's old screen is closed
+    again = await chat.press(done, data_where(done, lambda text, _d: "皇冠假日" in text))
+    assert "第 1/17 项" in body(again)
+    async with harness.sessions() as s:
+        statuses = sorted((await s.scalars(select(Inspection.status))).all())
+    assert statuses == ["discarded", "open"]

@@ -11,6 +11,7 @@ import handlers.reports as hr
 from bot import report_views as rv
 from bot.domain.errors import DomainError, NotAllowed, StaleAction
 from bot.i18n import t
+from bot.refusals import explain
 
 
 async def _refused(monkeypatch: pytest.MonkeyPatch, lang: str, error: DomainError) -> str:
@@ -49,7 +50,7 @@ async def test_roles_and_decisions_in_a_refusal_are_translated(
     decided = StaleAction("reports.decided_by", ticket="R-2026-000001", who="Alice",
                           decision="reports.decision.rejected")
     text = await _refused(monkeypatch, "zh-hans", decided)
-    assert text == rv.refusal("zh-hans", decided)
+    assert text == explain("zh-hans", decided)
     assert "reports.decision" not in text and t("zh-hans", "reports.decision.rejected") in text
 
 
