@@ -252,11 +252,17 @@ class UpdateIntake:
     async def _process(self, item: InboxItem) -> None:
         mark = InboxMark(item.inbox_id)
         token = current_inbox.set(mark)
+        cancelled = False
         try:
             await self._app.process_update(item.update)
+        except asyncio.CancelledError:
+            # Cut off at shutdown: left unhandled, it runs again on the next start. Whatever
+            # it had committed carried the mark with it, so nothing happens twice.
+            cancelled = True
+            raise
         finally:
             current_inbox.reset(token)
-            if not mark.marked:
+            if not mark.marked and not cancelled:
                 # Nothing the handler committed marked it (a read-only reply, or an error).
                 await self._mark_handled(item.inbox_id)
 

@@ -18,14 +18,17 @@ KEYED_PREFIXES = ("role.", "reports.decision.", "reports.status.")
 
 
 def explain(lang: str, error: DomainError) -> str:
-    values = {name: _in_words(lang, name, value) for name, value in error.values.items()}
+    # Task names only in task refusals: elsewhere a "who" may be a person called "admin".
+    task = error.key.startswith("task.")
+    values = {name: _in_words(lang, name, value, task)
+              for name, value in error.values.items()}
     return t(lang, error.key, **values)
 
 
-def _in_words(lang: str, name: str, value: object) -> object:
+def _in_words(lang: str, name: str, value: object, task: bool) -> object:
     if not isinstance(value, str):
         return value
-    key = task_views.value_key(name, value)
+    key = task_views.value_key(name, value) if task else None
     if key is not None:
         return t(lang, key)
     if value.startswith(KEYED_PREFIXES) and value in catalogue(lang):

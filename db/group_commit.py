@@ -91,27 +91,37 @@ class GroupCommitter:
         await asyncio.shield(waiting.done)
 
     async def _drain(self) -> None:
-        while self._queue:
-            batch = self._queue[: self._max_batch]
-            del self._queue[: self._max_batch]
-            try:
-                await self._commit_batch(batch)
-            except Exception as exc:  # handed to the callers below
-                if len(batch) == 1:
-                    _settle(batch[0], exc)
-                    continue
-                if not isinstance(exc, WriteConflict):
-                    log.info("a batch of %d write sets failed (%s); retrying one by one",
-                             len(batch), type(exc).__name__)
-                for one in batch:
-                    try:
-                        await self._commit_batch([one])
-                    except Exception as single:
-                        _settle(one, single)
-            except BaseException:  # cancelled (shutting down): the callers must not hang
-                for one in batch:
+        batch: list[_Waiting] = []
+        try:
+            while self._queue:
+                batch = self._queue[: self._max_batch]
+                del self._queue[: self._max_batch]
+                await self._commit_or_isolate(batch)
+                batch = []
+        finally:
+            # Cancelled (the loop is shutting down): nobody may wait forever, neither the
+            # batch under way nor whoever queued behind it. Their updates stay unhandled in
+            # the inbox and run again on the next start.
+            for one in (*batch, *self._queue):
+                if not one.done.done():
                     one.done.cancel()
-                raise
+            self._queue.clear()
+
+    async def _commit_or_isolate(self, batch: list[_Waiting]) -> None:
+        try:
+            await self._commit_batch(batch)
+        except Exception as exc:  # handed to the callers below
+            if len(batch) == 1:
+                _settle(batch[0], exc)
+                return
+            if not isinstance(exc, WriteConflict):
+                log.info("a batch of %d write sets failed (%s); retrying one by one",
+                         len(batch), type(exc).__name__)
+            for one in batch:
+                try:
+                    await self._commit_batch([one])
+                except Exception as single:
+                    _settle(one, single)
 
     async def _commit_batch(self, batch: Sequence[_Waiting]) -> None:
         async with self._locked(), self._engine.begin() as conn:

@@ -89,7 +89,7 @@ def is_current(person: Person, user: TelegramUser, admin_ids: frozenset[int]) ->
 
 async def attached(uow: UnitOfWork, person: Person) -> Person:
     """The same person, loaded in this unit of work so that changes are saved."""
-    found = await PeopleRepository(uow.session).get(person.id)
+    found = await PeopleRepository(uow.session).get_to_change(person.id)
     if found is None:
         raise DomainError("error.unknown_person")
     return found

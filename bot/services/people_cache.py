@@ -2,7 +2,8 @@
 
 The gatekeeper looks people up on every update. They change rarely, and almost always through
 this process (a role from an invite, a language, a pending input); when such a change
-commits, a copy of the committed row replaces the entry (or, lacking a column, evicts it).
+commits, a copy of the committed row replaces the entry when that copy is the row (SQLite,
+whose writers take turns, or a row locked before the change), and evicts it otherwise.
 Changes made elsewhere (`wenming import` run beside the bot) are seen after at most TTL
 seconds.
 """
@@ -19,6 +20,7 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from db.models import Person
+from db.repositories.people import LOCKED_PEOPLE
 
 TTL_SECONDS = 30.0
 MAX_ENTRIES = 50_000
@@ -72,9 +74,20 @@ def _note_people(session: Session, _context: Any) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _refresh_people(session: Session) -> None:
-    """The committed row replaces the entry: the person's next update reads nothing."""
+    """The committed row replaces the entry: the person's next update reads nothing.
+
+    Only when the session's view of the row is the row: on SQLite, whose writers take turns,
+    or when this transaction locked the row before changing it (`attached()` does). Otherwise
+    another transaction may have changed other columns meanwhile (an admin's /block), and the
+    entry is evicted and read again.
+    """
+    if session.in_nested_transaction():
+        return  # a savepoint released: the real commit comes later, or never
+    serialised = session.get_bind().dialect.name == "sqlite"
+    locked = session.info.pop(LOCKED_PEOPLE, set())
     for person_id, obj in session.info.pop(_CHANGED, {}).items():
-        fresh = _committed_copy(obj) if obj is not None else None
+        whole = serialised or person_id in locked
+        fresh = _committed_copy(obj) if obj is not None and whole else None
         for cache in list(_CACHES):
             if fresh is None:
                 cache.evict(person_id)
@@ -89,7 +102,7 @@ def _committed_copy(person: Person) -> Person | None:
     commit it), and the cache must only ever show what the database holds.
     """
     state = sa_inspect(person)
-    if state.was_deleted:
+    if state.was_deleted or not state.persistent:  # e.g. added in a savepoint rolled back
         return None
     values = {}
     for attr in state.mapper.column_attrs:
@@ -103,4 +116,7 @@ def _committed_copy(person: Person) -> Person | None:
 
 @event.listens_for(Session, "after_rollback")
 def _forget_notes(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint rolled back: the outer transaction's notes still count
     session.info.pop(_CHANGED, None)
+    session.info.pop(LOCKED_PEOPLE, None)

@@ -157,8 +157,8 @@ class PressService:
                 writes.add(self._upsert, b_inspection=inspection_id, b_key=key,
                            b_verdict=st.verdict.value if st.verdict else None,
                            b_skipped=st.skipped, b_remark=st.remark, b_now=now)
-        if person.active_inspection_id != active:
-            writes.add(ACTIVE, b_id=person.id, b_active=active)
+        # Always: the cached person may be behind, and the write costs one batched row.
+        writes.add(ACTIVE, b_id=person.id, b_active=active)
         mark = current_inbox.get()
         if mark is not None and not mark.marked:
             writes.add(MARK_HANDLED, b_id=mark.inbox_id, b_now=now)
@@ -166,7 +166,7 @@ class PressService:
         if mark is not None:
             mark.marked = True
         if person.active_inspection_id != active:
-            self._people.evict(person.id)
+            self._people.evict(person.id)  # the cached copy says otherwise now
         snap.version += 1
         snap.step, snap.awaiting, snap.answers = progress.step, progress.awaiting, progress.answers
         return _view(snap)

@@ -105,6 +105,8 @@ def _note_inspections(session: Session, _context: Any) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _evict_inspections(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint released: evict at the real commit
     for inspection_id in session.info.pop(_CHANGED, ()):
         for cache in list(_CACHES):
             cache.evict(inspection_id)
@@ -112,4 +114,6 @@ def _evict_inspections(session: Session) -> None:
 
 @event.listens_for(Session, "after_rollback")
 def _forget_inspections(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint rolled back: the outer transaction's notes still count
     session.info.pop(_CHANGED, None)

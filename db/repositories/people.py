@@ -10,6 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db.models import GroupBinding, Invite, InviteUse, Person, Unit
 from db.repositories.sites import escape_like
 
+# session.info key: ids of the people this transaction locked (PeopleRepository.get_to_change).
+LOCKED_PEOPLE = "wenming_locked_people"
+
 
 class PeopleRepository:
     def __init__(self, session: AsyncSession) -> None:
@@ -17,6 +20,16 @@ class PeopleRepository:
 
     async def get(self, person_id: int) -> Person | None:
         return await self.session.get(Person, person_id)
+
+    async def get_to_change(self, person_id: int) -> Person | None:
+        """The person, locked until this transaction ends (FOR UPDATE; SQLite's writers take
+        turns anyway): what it commits is then the whole row, and the person cache can take
+        a copy of it instead of reading it again (bot/services/people_cache.py)."""
+        person = await self.session.get(Person, person_id, with_for_update=True,
+                                        populate_existing=True)
+        if person is not None:
+            self.session.sync_session.info.setdefault(LOCKED_PEOPLE, set()).add(person_id)
+        return person
 
     async def add(self, person: Person) -> Person:
         self.session.add(person)

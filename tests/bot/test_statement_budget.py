@@ -2,8 +2,9 @@
 
 bench/inspection.py measures the speed; this test keeps a regression from creeping in. Once
 the inspection is in the progress cache, a press reads nothing: it writes the step (an UPDATE
-guarded by the inspection's version) and the answer (an upsert), in one transaction that other
-inspectors' presses may share (the inbox mark comes on top in production).
+guarded by the inspection's version), the answer (an upsert) and the person's active
+inspection, in one transaction that other inspectors' presses may share (the inbox mark comes
+on top in production).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from bot.app import WenmingApplication
 from bot.callbacks import parse_step
 from tests.bot.conftest import Chat, data_where, deps_of, open_hotel, verdict
 
-PRESS_BUDGET = 3  # SQLite's BEGIN IMMEDIATE, the step, the answer
+PRESS_BUDGET = 4  # SQLite's BEGIN IMMEDIATE, the step, the answer, the active inspection
 
 
 async def test_a_verdict_press_stays_within_its_statement_budget(zhang: Chat) -> None:
@@ -36,7 +37,8 @@ async def test_a_verdict_press_stays_within_its_statement_budget(zhang: Chat) ->
     writes = [s for s in statements if s.split()[0] in ("INSERT", "UPDATE", "DELETE")]
     assert len(statements) <= PRESS_BUDGET, statements
     assert [w.split()[0:3] for w in writes] == [["UPDATE", "inspections", "SET"],
-                                                ["INSERT", "INTO", "answers"]], writes
+                                                ["INSERT", "INTO", "answers"],
+                                                ["UPDATE", "people", "SET"]], writes
     assert not [s for s in statements if s.startswith("SELECT")], statements
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.services.people_cache import PersonCache
 from db.models import Person
+from db.repositories import PeopleRepository
 
 Sessions = async_sessionmaker[AsyncSession]
 
@@ -22,7 +24,8 @@ async def test_a_committed_change_replaces_the_entry_with_a_copy_of_the_row(
         cache.put(person)
 
     async with sessions() as s:
-        mine = await s.get(Person, 42)
+        # Locked before the change (as attached() does): what commits is the whole row.
+        mine = await PeopleRepository(s).get_to_change(42)
         assert mine is not None
         mine.language, mine.pending = "en", "site_search"
         await s.commit()
@@ -31,6 +34,29 @@ async def test_a_committed_change_replaces_the_entry_with_a_copy_of_the_row(
     cached = cache.get(42)
     assert cached is not None and cached is not mine
     assert (cached.language, cached.pending, cached.role) == ("en", "site_search", "inspector")
+
+
+async def test_a_change_to_a_row_not_locked_is_read_again_where_writers_overlap(
+    sessions: Sessions,
+) -> None:
+    """On PostgreSQL another transaction may have changed other columns (an admin's /block)
+    since this one read the row: the entry is evicted. SQLite's writers take turns."""
+    if sessions.kw["bind"].dialect.name == "sqlite":
+        pytest.skip("SQLite's writers take turns (BEGIN IMMEDIATE): the overlap cannot happen")
+    cache = PersonCache()
+    async with sessions() as s, s.begin():
+        s.add(Person(id=46, first_name="钱", role="resident"))
+    async with sessions() as s:
+        mine = await s.get(Person, 46)
+        assert mine is not None
+        cache.put(mine)
+        async with sessions() as admin, admin.begin():
+            other = await admin.get(Person, 46)
+            assert other is not None
+            other.blocked = True
+        mine.pending = "report_photo"
+        await s.commit()
+    assert cache.get(46) is None
 
 
 async def test_a_rolled_back_change_leaves_the_entry_alone(sessions: Sessions) -> None:
@@ -49,6 +75,25 @@ async def test_a_rolled_back_change_leaves_the_entry_alone(sessions: Sessions) -
         await s.rollback()
     cached = cache.get(43)
     assert cached is before and cached.role == "resident"
+
+
+async def test_a_released_savepoint_is_not_a_commit(sessions: Sessions) -> None:
+    """A change inside a transaction that later fails never reaches the cache."""
+    cache = PersonCache()
+    async with sessions() as s, s.begin():
+        s.add(Person(id=45, first_name="赵", role="inspector", active_inspection_id=None))
+    async with sessions() as s:
+        before = await s.get(Person, 45)
+        assert before is not None
+        cache.put(before)
+    async with sessions() as s:
+        mine = await s.get(Person, 45)
+        assert mine is not None
+        mine.pending = "never committed"
+        async with s.begin_nested():  # e.g. record_site_items inside a submit
+            await s.flush()
+        await s.rollback()  # the submit fails after all
+    assert cache.get(45) is before and before.pending is None
 
 
 async def test_a_deleted_person_is_evicted(sessions: Sessions) -> None:

@@ -143,3 +143,20 @@ async def test_an_empty_set_is_not_a_transaction(engine: AsyncEngine) -> None:
     committer = committer_for(engine)
     await committer.commit(WriteSet())
     assert committer.batches == 0
+
+
+async def test_cancelling_the_committer_leaves_no_caller_waiting(engine: AsyncEngine) -> None:
+    """At shutdown the leader task is cancelled: every waiter is released, none hangs."""
+    committer = committer_for(engine)
+    await committer.commit(one(ADD, b_name="taken", b_value=0))
+    bad = one(ADD, b_name="taken", b_value=1)  # fails the batch: the sets retry one by one
+    callers = [asyncio.create_task(committer.commit(ws)) for ws in (
+        one(ADD, b_name="a", b_value=1), bad, one(ADD, b_name="b", b_value=2))]
+    await asyncio.sleep(0)  # all three queued, the leader started
+    leader = committer._leader
+    assert leader is not None
+    late = asyncio.create_task(committer.commit(one(ADD, b_name="late", b_value=3)))
+    await asyncio.sleep(0)
+    leader.cancel()
+    _done, pending = await asyncio.wait([*callers, late], timeout=5)
+    assert not pending  # nobody left waiting

@@ -44,8 +44,24 @@ async def server() -> AsyncIterator[tuple[str, Seen]]:
         await asyncio.sleep(1)
         return web.json_response({"ok": True, "result": True})
 
+    async def trickle(request: web.Request) -> web.StreamResponse:
+        """A long body that keeps coming: 2 s in all, never 0.5 s without a byte."""
+        response = web.StreamResponse()
+        await response.prepare(request)
+        for _ in range(8):
+            await response.write(b"x" * 1000)
+            await asyncio.sleep(0.25)
+        await response.write_eof()
+        return response
+
+    async def raw(request: web.Request) -> web.Response:
+        seen.append({"path": request.path, "raw": await request.read()})
+        return web.json_response({"ok": True, "result": True})
+
     app = web.Application()
     app.router.add_post("/slow", slow)
+    app.router.add_get("/trickle", trickle)
+    app.router.add_post("/raw/{tail:.*}", raw)
     app.router.add_post("/{tail:.*}", record)
     app.router.add_get("/file", _file_response)
     runner = web.AppRunner(app)
@@ -117,6 +133,35 @@ async def test_a_slow_answer_is_timed_out_and_a_closed_port_is_a_network_error(
         await request.shutdown()
 
 
+async def test_a_long_download_that_keeps_coming_is_not_cut_off(
+    server: tuple[str, Seen],
+) -> None:
+    """The read timeout is per read, as with httpx, not a cap on the whole transfer."""
+    url, _ = server
+    request = AiohttpRequest(read_timeout=1.0)
+    await request.initialize()
+    try:
+        status, body = await request.do_request(f"{url}/trickle", "GET")
+    finally:
+        await request.shutdown()
+    assert (status, len(body)) == (200, 8000)
+
+
+async def test_chinese_file_names_go_out_as_utf8_not_percent_encoded(
+    server: tuple[str, Seen],
+) -> None:
+    url, seen = server
+    request = AiohttpRequest()
+    await request.initialize()
+    try:
+        await request.do_request(
+            f"{url}/raw/sendDocument", "POST",
+            data(chat_id=7, document=InputFile(b"%PNG", filename="创文考评排名-2026-W48.png")))
+    finally:
+        await request.shutdown()
+    assert 'filename="创文考评排名-2026-W48.png"'.encode() in seen[0]["raw"]
+
+
 async def test_it_must_be_initialized_and_can_be_again_after_shutdown(
     server: tuple[str, Seen],
 ) -> None:
@@ -152,3 +197,19 @@ def test_the_transport_is_chosen_by_name() -> None:
     assert isinstance(build_request("httpx", 8), HTTPXRequest)
     with pytest.raises(ValueError, match="unknown HTTP transport"):
         build_request("curl", 8)
+
+
+def test_the_environments_proxy_applies_unless_no_proxy_names_the_host(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As for PTB's httpx transport: HTTPS_PROXY for api.telegram.org, none for localhost."""
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.city.example:3128")
+    monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1")
+    request = AiohttpRequest()
+    assert request._proxy_for("https://api.telegram.org/bot1:T/getMe") == (
+        "http://proxy.city.example:3128")
+    assert request._proxy_for("http://127.0.0.1:8081/bot1:T/getMe") is None
+    assert AiohttpRequest()._proxy_for("http://api.telegram.org/bot1:T/getMe") is None

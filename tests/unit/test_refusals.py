@@ -30,3 +30,11 @@ def test_other_values_are_left_as_they_are() -> None:
     # A person's own words that happen to look like a state name stay theirs.
     text = explain("zh-hans", StaleAction("task.already_done", who="accepted", action="accept"))
     assert "accepted" in text
+
+
+def test_task_names_are_only_translated_in_task_refusals() -> None:
+    # A resident who calls himself "admin" decided on nothing; his name stays his name.
+    decided = StaleAction("reports.decided_by", ticket="R-2026-000001", who="admin",
+                          decision="reports.decision.rejected")
+    assert "admin" in explain("en", decided)
+    assert t("en", "task.who.admin") not in explain("en", decided)
