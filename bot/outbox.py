@@ -45,7 +45,7 @@ from typing import Any
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from telegram import Bot, InlineKeyboardMarkup, InputFile, Message
+from telegram import Bot, InlineKeyboardMarkup, InputFile, Message, ReplyParameters
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter
 from telegram.ext import AIORateLimiter
 
@@ -410,6 +410,9 @@ def _call(bot: Bot, method: str, chat_id: int, params: dict[str, Any]) -> Awaita
     markup = kwargs.get("reply_markup")
     if isinstance(markup, dict):
         kwargs["reply_markup"] = InlineKeyboardMarkup.de_json(markup, bot)
+    reply_to = kwargs.get("reply_parameters")
+    if isinstance(reply_to, dict):
+        kwargs["reply_parameters"] = ReplyParameters.de_json(reply_to, bot)
     name = re.sub(r"(?<!^)(?=[A-Z])", "_", method).lower()
     function = getattr(bot, name, None)
     if function is None:

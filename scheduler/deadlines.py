@@ -204,8 +204,14 @@ async def remind_one(
         if owner is not None and owner != task.unit_id:
             text += "\n" + t(lang, "scheduler.reminder.routed", unit=unit_name)
         for g in groups:
+            params: dict[str, object] = {"text": text, "parse_mode": "HTML"}
+            if task.card_chat_id == g.chat_id and task.card_message_id is not None:
+                # Under the card it is about, one tap from its buttons; sent all the same if
+                # the card was deleted.
+                params["reply_parameters"] = {"message_id": task.card_message_id,
+                                              "allow_sending_without_reply": True}
             if await outbox.enqueue(f"remind:{kind}:{task.id}:{stamp}:{g.chat_id}", g.chat_id,
-                                    "sendMessage", {"text": text, "parse_mode": "HTML"},
+                                    "sendMessage", params,
                                     purpose="task_reminder", ref_id=task.id):
                 queued += 1
     escalated = False

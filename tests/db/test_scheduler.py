@@ -101,6 +101,28 @@ async def messages(sessions: Sessions, *purposes: str) -> list[tuple[int, str]]:
             for r in rows if not purposes or r.purpose in purposes]
 
 
+async def test_a_reminder_replies_to_the_card_it_is_about(
+    sessions: Sessions, city: dict[str, int], tmp_path: Path
+) -> None:
+    clock = FakeClock(at(2026, 11, 23, 1))
+    due = at(2026, 11, 25, 2)
+    with_card = await add_task(sessions, city["unit:houqijie"], due, at(2026, 11, 23, 0))
+    without = await add_task(sessions, city["unit:houqijie"], due, at(2026, 11, 23, 0),
+                             title="垃圾桶满溢")
+    async with sessions() as s, s.begin():
+        task = await s.get(Task, with_card)
+        assert task is not None
+        task.card_chat_id, task.card_message_id = HOUQIJIE, 77
+    clock.now = due - dt.timedelta(hours=23)
+    await make_scheduler(sessions, clock, tmp_path).tick()
+    async with sessions() as s:
+        rows = {r.ref_id: r.params for r in (await s.scalars(
+            select(OutboxMessage).where(OutboxMessage.purpose == "task_reminder"))).all()}
+    assert rows[with_card]["reply_parameters"] == {"message_id": 77,
+                                                   "allow_sending_without_reply": True}
+    assert "reply_parameters" not in rows[without]  # no card known: a plain message
+
+
 async def test_reminders_before_at_and_after_the_deadline(
     sessions: Sessions, city: dict[str, int], tmp_path: Path
 ) -> None:

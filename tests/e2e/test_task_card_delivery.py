@@ -3,6 +3,8 @@ through the sandbox, as the people involved see it."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from sqlalchemy import select
 
 from bot.i18n import t
@@ -214,3 +216,27 @@ async def test_numbers_typed_with_circled_digits_or_too_many_digits(harness: Har
         event = (await s.scalars(select(TaskEvent).where(
             TaskEvent.task_id == tid, TaskEvent.action == "extension_requested"))).one()
     assert event.reason == "③ 等待材料"
+
+
+async def test_a_deadline_reminder_lands_as_a_reply_to_the_card(harness: Harness) -> None:
+    """The group sees the reminder under the card it is about (Telegram's reply), so the
+    card's buttons are one tap away."""
+    tid = await file_finding(harness, "liaison_1 3 大堂入口地面有烟头")
+    card = await card_of(harness, tid)
+
+    async def card_recorded() -> bool:
+        async with harness.sessions() as s:
+            task = await s.get(Task, tid)
+            return task is not None and task.card_message_id == card["message_id"]
+
+    await wait_until(card_recorded)
+    async with harness.sessions() as s, s.begin():
+        task = await s.get(Task, tid)
+        assert task is not None
+        task.due_at = datetime.now(UTC) - timedelta(minutes=1)  # the deadline just passed
+    await harness.bot.scheduler.tick()  # type: ignore[attr-defined]
+    harness.bot.outbox.wake()  # type: ignore[attr-defined]
+    reminder = await harness.sb.wait_for_bot_message(
+        LIAISON_GROUP, after_message_id=card["message_id"],
+        predicate=lambda m: "整改到期" in body(m))
+    assert reminder["reply_to_message"]["message_id"] == card["message_id"]
