@@ -1,0 +1,186 @@
+"""The unit's decision on a submitted report: accept, reject, or mark as a duplicate."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import delete, select, update
+
+from bot import report_views as rv
+from bot.domain import reports as dom
+from bot.domain.errors import DomainError, NotAllowed, StaleAction
+from bot.domain.roles import Role
+from bot.services.people import role_of
+from bot.services.reports.results import Candidate
+from bot.services.reports.routing import _chain
+from db.models import OutboxMessage, Person, Report, ReportFollower, Task, Unit
+from db.uow import UnitOfWork
+
+if TYPE_CHECKING:
+    from bot.services.reports.service import ReportService
+
+
+async def decidable(
+    uow: UnitOfWork, actor: Person, report_id: int, *, admin_only: bool = False
+) -> Report:
+    report = await uow.session.get(Report, report_id)
+    if report is None or report.status == dom.DRAFT:
+        raise StaleAction("error.stale_button")
+    role = role_of(actor)
+    if role >= Role.ADMIN:
+        return report
+    if admin_only:
+        raise NotAllowed("error.role_required", role="role.admin")
+    if role < Role.UNIT_MEMBER or actor.unit_id is None or report.unit_id is None:
+        raise NotAllowed("reports.not_your_unit")
+    units = {u.id: u for u in (await uow.session.scalars(select(Unit))).all()}
+    if actor.unit_id not in _chain(units, report.unit_id):
+        raise NotAllowed("reports.not_your_unit")
+    return report
+
+
+async def decide(
+    uow: UnitOfWork, report: Report, status: str, actor: Person, now: datetime,
+    **values: object,
+) -> bool:
+    """The guarded transition out of "submitted": one UPDATE … WHERE status='submitted'.
+
+    True when this transaction won (the report is re-read with the decision); False when
+    someone else decided first (the report is re-read with theirs). On PostgreSQL a
+    concurrent decision waits for the first one's commit and then finds no row to change.
+    """
+    result = await uow.session.execute(
+        update(Report).where(Report.id == report.id, Report.status == dom.SUBMITTED)
+        .values(status=status, decided_by=actor.id, decided_at=now, updated_at=now,
+                **values)
+        .execution_options(synchronize_session=False))
+    await uow.session.refresh(report)
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+async def decided_by(uow: UnitOfWork, report: Report) -> DomainError:
+    """The refusal for a press on a report someone already decided: who, and how."""
+    ticket = report.ticket or ""
+    decider = (await uow.session.get(Person, report.decided_by)
+               if report.decided_by is not None else None)
+    if decider is None:
+        return StaleAction("reports.already_decided", ticket=ticket)
+    return StaleAction("reports.decided_by", ticket=ticket, who=decider.first_name,
+                       decision=rv.DECISION_KEYS.get(report.status,
+                                                     "reports.decision.accepted"))
+
+
+async def accept(
+    svc: ReportService, uow: UnitOfWork, actor: Person, report_id: int, now: datetime
+) -> tuple[Report, Task]:
+    """The unit accepts: the report becomes a rectification task with the category's
+    deadline. A second press returns the same task."""
+    report = await svc.decidable(uow, actor, report_id)
+    if report.status != dom.SUBMITTED or not await svc._decide(
+            uow, report, dom.ACCEPTED, actor, now):
+        # Decided already (or just now, by someone else): only the same member pressing
+        # again gets the same task back; anyone else is told who decided and how.
+        if report.task_id is not None and report.decided_by == actor.id:
+            task = await uow.session.get(Task, report.task_id)
+            if task is not None:
+                return report, task
+        raise await svc._decided_by(uow, report)
+    cat = svc._cat(report)
+    assert report.unit_id is not None
+    from bot.services import tasks as task_service  # the task engineer's module
+
+    photos = await svc._photos(uow, report.id)
+    followers = await svc._followers(uow, report.id)
+    title = f"{report.ticket} {cat.name_zh if cat else report.category}"
+    description = report.description or ""
+    if report.address:
+        description = f"{report.address}\n{description}".strip()
+    task = await task_service.create_task(
+        uow, source="report", unit_id=report.unit_id, title=title, description=description,
+        due_at=now + timedelta(days=cat.deadline_days if cat else 7),
+        created_by=actor.id, site_id=report.site_id, report_id=report.id,
+        latitude=report.latitude, longitude=report.longitude,
+        before_photo_ids=[p.id for p in photos],
+        priority=dom.priority_for(followers), now=now,
+    )
+    task = await svc._take_on(uow, actor, task, now)
+    report.task_id = task.id
+    await svc._tell_residents(uow, report, "accepted", lambda lang: rv.push_accepted(
+        lang, report, svc._cat(report), task.due_at, svc.tz))
+    return report, task
+
+
+async def take_on(uow: UnitOfWork, actor: Person, task: Task, now: datetime) -> Task:
+    """Accepting a report is the unit taking it on: the new task is accepted (签收) by the
+    member who pressed 受理, in the same transaction, so nobody has to press 签收 again.
+
+    The task service has no "create already accepted" yet: its ACCEPT action is applied
+    right after creation, and the card create_task queued (still showing 签收, not sent:
+    this transaction has not committed) is queued again as the accepted task's. An admin
+    who is not a member of the unit leaves the task open for the unit to take."""
+    from bot.domain.tasks import Action
+    from bot.services import tasks as task_service
+
+    if not task_service.is_unit_member(actor, task):
+        return task
+    outcome = await task_service.act(uow, actor, task.id, Action.ACCEPT,
+                                     expected_version=task.version, now=now)
+    await uow.session.execute(delete(OutboxMessage).where(
+        OutboxMessage.purpose == task_service.CARD_PURPOSE,
+        OutboxMessage.ref_id == task.id, OutboxMessage.status == "pending"))
+    await task_service.queue_cards(uow, outcome.task, now, tag="accepted")
+    return outcome.task
+
+
+async def reject(
+    svc: ReportService, uow: UnitOfWork, actor: Person, report_id: int, reason: str, now: datetime
+) -> Report:
+    """The unit rejects with a reason; the reporter and followers are told why."""
+    report = await svc.decidable(uow, actor, report_id)
+    if reason not in dom.REJECT_REASONS:
+        raise StaleAction("error.stale_button")
+    if report.status != dom.SUBMITTED or not await svc._decide(
+            uow, report, dom.REJECTED, actor, now, reason=reason):
+        if report.status == dom.REJECTED and report.decided_by == actor.id:
+            return report
+        raise await svc._decided_by(uow, report)
+    await svc._tell_residents(uow, report, "rejected", lambda lang: rv.push_rejected(
+        lang, report, svc._cat(report)))
+    return report
+
+
+async def mark_duplicate(
+    svc: ReportService, uow: UnitOfWork, actor: Person, report_id: int, of_id: int, now: datetime
+) -> tuple[Report, Report]:
+    """The unit says it is a duplicate of an earlier ticket: its reporter follows that."""
+    report = await svc.decidable(uow, actor, report_id)
+    original = await uow.session.get(Report, of_id)
+    if original is None or original.id == report.id or original.ticket is None:
+        raise StaleAction("error.stale_button")
+    if report.status != dom.SUBMITTED or not await svc._decide(
+            uow, report, dom.DUPLICATE, actor, now, duplicate_of_id=original.id):
+        if report.status == dom.DUPLICATE and report.duplicate_of_id == original.id:
+            return report, original
+        raise await svc._decided_by(uow, report)
+    movers = [report.reporter_id, *await svc._follower_ids(uow, report.id)]
+    for pid in movers:
+        if pid != original.reporter_id and not await svc._is_follower(uow, original.id, pid):
+            uow.session.add(ReportFollower(report_id=original.id, person_id=pid,
+                                           created_at=now))
+    await uow.session.flush()
+    original.priority = dom.priority_for(await svc._followers(uow, original.id))
+    await svc._tell_residents(uow, report, "duplicate", lambda lang: rv.push_duplicate(
+        lang, report, original))
+    return report, original
+
+
+async def duplicate_choices(
+    svc: ReportService, uow: UnitOfWork, actor: Person, report_id: int
+) -> tuple[Report, list[Candidate]]:
+    report = await svc.decidable(uow, actor, report_id)
+    reporter = await uow.session.get(Person, report.reporter_id)
+    assert reporter is not None
+    found = await svc.candidates(uow, report, reporter, limit=6)
+    earlier = [c for c in found if c.report_id < report.id]
+    return report, earlier

@@ -1,0 +1,265 @@
+"""The resident's draft: photos, category, place and description, step by step."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+
+from bot.domain import reports as dom
+from bot.domain.errors import DomainError, NotAllowed, NotFound, StaleAction
+from bot.images import signed64
+from bot.services.inspections import PhotoMeta
+from bot.services.reports.results import DraftView, PhotoAdded
+from db.models import Person, Photo, Report, ReportPhoto, Site
+from db.repositories import SiteRepository
+from db.uow import UnitOfWork
+
+if TYPE_CHECKING:
+    from bot.services.reports.service import ReportService
+
+
+async def draft(uow: UnitOfWork, person: Person) -> Report | None:
+    return await uow.session.scalar(
+        select(Report).where(Report.reporter_id == person.id, Report.status == dom.DRAFT))
+
+
+async def start(svc: ReportService, uow: UnitOfWork, person: Person, now: datetime) -> Report:
+    """/report: the resident's draft, created if there is none."""
+    found = await svc.draft(uow, person)
+    if found is not None:
+        return found
+    await svc._check_allowed(uow, person, now)
+    return await svc._create_draft(uow, person, now, None)
+
+
+async def create_draft(
+    svc: ReportService, uow: UnitOfWork, person: Person, now: datetime, media_group_id: str | None
+) -> Report:
+    report = Report(reporter_id=person.id, status=dom.DRAFT, step=dom.STEP_PHOTOS,
+                    media_group_id=media_group_id, created_at=now, updated_at=now)
+    try:
+        async with uow.session.begin_nested():
+            uow.session.add(report)
+    except IntegrityError:
+        # One draft per resident (a unique index): the same update ran twice at once.
+        found = await svc.draft(uow, person)
+        if found is None:
+            raise
+        return found
+    return report
+
+
+async def check_allowed(
+    svc: ReportService, uow: UnitOfWork, person: Person, now: datetime
+) -> None:
+    if person.blocked:
+        raise NotAllowed("reports.blocked")
+    times = (await uow.session.scalars(
+        select(Report.submitted_at).where(
+            Report.reporter_id == person.id, Report.submitted_at.is_not(None),
+            Report.submitted_at > now - timedelta(hours=1)))).all()
+    when = dom.next_allowed([t for t in times if t is not None], now,
+                            svc.config.reports_per_hour)
+    if when is not None:
+        raise DomainError("reports.rate_limited", limit=svc.config.reports_per_hour,
+                          time=when.astimezone(svc.tz).strftime("%H:%M"))
+
+
+async def add_photo(
+    svc: ReportService, uow: UnitOfWork, person: Person, meta: PhotoMeta,
+    media_group_id: str | None, now: datetime, caption: str | None = None,
+) -> PhotoAdded:
+    """Add a stored photo to the draft (creating it); a redelivered message adds nothing.
+
+    The first caption becomes the description (changed on the confirm screen by typing)."""
+    known = await uow.session.scalar(select(Photo).where(
+        Photo.chat_id == meta.chat_id, Photo.message_id == meta.message_id))
+    report = await svc.draft(uow, person)
+    if known is not None:
+        if report is None:
+            report = await uow.session.scalar(
+                select(Report).join(ReportPhoto, ReportPhoto.report_id == Report.id)
+                .where(ReportPhoto.photo_id == known.id))
+        if report is None:
+            raise StaleAction("reports.photo_seen")
+        return PhotoAdded(report, await svc._photo_count(uow, report.id), False, False)
+    if report is None:
+        await svc._check_allowed(uow, person, now)
+        report = await svc._create_draft(uow, person, now, media_group_id)
+        await uow.session.flush()
+    count = await svc._photo_count(uow, report.id)
+    if count >= svc.config.max_photos:
+        raise DomainError("reports.too_many_photos", max=svc.config.max_photos)
+    first_of_album = media_group_id is not None and report.media_group_id != media_group_id
+    if count == 0 and media_group_id is not None:
+        first_of_album = True
+    report.media_group_id = media_group_id or report.media_group_id
+    photo = Photo(sha256=meta.sha256, telegram_file_id=meta.file_id, width=meta.width,
+                  height=meta.height, size=meta.size, phash=signed64(meta.phash),
+                  chat_id=meta.chat_id, message_id=meta.message_id,
+                  uploaded_by=person.id, created_at=now)
+    uow.session.add(photo)
+    await uow.session.flush()
+    uow.session.add(ReportPhoto(report_id=report.id, photo_id=photo.id))
+    caption = (caption or "").strip()
+    if caption and not report.description:
+        report.description = caption[:dom.MAX_DESCRIPTION]
+    report.updated_at = now
+    await uow.session.flush()
+    return PhotoAdded(report, count + 1, True, first_of_album)
+
+
+async def view(svc: ReportService, uow: UnitOfWork, person: Person, report: Report) -> DraftView:
+    """What the resident's chat shows for the draft at its step."""
+    site = await uow.session.get(Site, report.site_id) if report.site_id else None
+    v = DraftView(report, await svc._photo_count(uow, report.id),
+                  svc.config.category(report.category), site)
+    if report.step == dom.STEP_CONFIRM:
+        v.candidates = await svc.candidates(uow, report, person)
+    if report.step == dom.STEP_PLACE_PICK and report.address:
+        v.sites = await SiteRepository(uow.session).search(report.address, limit=6)
+    if (report.step in (dom.STEP_DESCRIPTION, dom.STEP_CONFIRM) and site is None
+            and report.latitude is not None and report.longitude is not None):
+        v.near = await svc.landmark(uow, report)
+        v.outside = v.near is None and await svc.outside(
+            uow, report.latitude, report.longitude)
+    return v
+
+
+async def own_draft(
+    uow: UnitOfWork, person: Person, report_id: int, steps: Sequence[str]
+) -> Report:
+    report = await uow.session.get(Report, report_id)
+    if report is None or report.reporter_id != person.id:
+        raise StaleAction("error.stale_button")
+    if report.status != dom.DRAFT:
+        if report.ticket:
+            raise StaleAction("reports.already_submitted", ticket=report.ticket)
+        raise StaleAction("error.stale_button")
+    if report.step not in steps:
+        raise StaleAction("error.stale_button")
+    return report
+
+
+async def choose_category(
+    svc: ReportService, uow: UnitOfWork, person: Person, report_id: int, code: str, now: datetime
+) -> Report:
+    report = await svc.own_draft(uow, person, report_id, dom.STEPS)
+    if svc.config.category(code) is None:
+        raise StaleAction("error.stale_button")
+    if await svc._photo_count(uow, report.id) == 0:
+        raise DomainError("reports.need_photo")
+    report.category = code
+    report.step = dom.STEP_CONFIRM if _has_place(report) else dom.STEP_PLACE
+    report.updated_at = now
+    return report
+
+
+async def set_location(
+    svc: ReportService, uow: UnitOfWork, person: Person, lat: float, lon: float, now: datetime
+) -> Report | None:
+    """A shared location for the draft waiting for its place; None if none waits."""
+    report = await svc.draft(uow, person)
+    if report is None or report.step not in (
+            dom.STEP_PLACE, dom.STEP_PLACE_PICK, dom.STEP_CONFIRM):
+        return None
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise DomainError("reports.bad_location")
+    report.latitude, report.longitude = lat, lon
+    report.site_id = None
+    if report.step != dom.STEP_CONFIRM:
+        report.address = None
+        report.step = _after_place(report)
+    report.updated_at = now
+    return report
+
+
+async def text(
+    svc: ReportService, uow: UnitOfWork, person: Person, text: str, now: datetime
+) -> Report | None:
+    """Typed text for the draft: an address, a description; None if the draft wants none."""
+    report = await svc.draft(uow, person)
+    if report is None:
+        return None
+    text = text.strip()
+    if report.step in (dom.STEP_PLACE, dom.STEP_PLACE_PICK):
+        if len(text) > dom.MAX_ADDRESS:
+            raise DomainError("reports.address_too_long", max=dom.MAX_ADDRESS)
+        report.address = text
+        report.latitude = report.longitude = None
+        report.site_id = None
+        sites = await SiteRepository(uow.session).search(text, limit=6)
+        report.step = dom.STEP_PLACE_PICK if sites else _after_place(report)
+    elif report.step in (dom.STEP_DESCRIPTION, dom.STEP_CONFIRM):
+        if len(text) > dom.MAX_DESCRIPTION:
+            raise DomainError("reports.description_too_long", max=dom.MAX_DESCRIPTION)
+        report.description = text
+        report.step = dom.STEP_CONFIRM
+    elif await svc._photo_count(uow, report.id) == 0:
+        # Every photo so far was refused (or none was sent after /report): no category
+        # buttons were shown, a photo is what is missing.
+        raise DomainError("reports.send_photo_first")
+    else:
+        raise DomainError("reports.photos_first")
+    report.updated_at = now
+    return report
+
+
+async def place_action(
+    svc: ReportService, uow: UnitOfWork, person: Person, report_id: int, action: str,
+    arg: int | None, now: datetime,
+) -> Report:
+    """The place buttons: a known site, the address as typed, or the list of sites."""
+    report = await svc.own_draft(uow, person, report_id,
+                                   (dom.STEP_PLACE, dom.STEP_PLACE_PICK,
+                                    dom.STEP_DESCRIPTION, dom.STEP_CONFIRM))
+    if action == "site" and arg is not None and report.step != dom.STEP_DESCRIPTION:
+        site = await uow.session.get(Site, arg)
+        if site is None:
+            raise NotFound("reports.site_gone")
+        report.site_id = site.id
+        report.latitude, report.longitude = site.latitude, site.longitude
+        report.address = site.address or site.name
+        report.step = _after_place(report)
+    elif action == "typed" and report.address and report.step != dom.STEP_DESCRIPTION:
+        report.step = _after_place(report)
+    elif action == "place":
+        report.step = dom.STEP_PLACE
+    else:
+        raise StaleAction("error.stale_button")
+    report.updated_at = now
+    return report
+
+
+async def skip_description(
+    svc: ReportService, uow: UnitOfWork, person: Person, report_id: int, now: datetime
+) -> Report:
+    report = await svc.own_draft(uow, person, report_id, (dom.STEP_DESCRIPTION,))
+    report.step = dom.STEP_CONFIRM
+    report.updated_at = now
+    return report
+
+
+async def cancel_draft(uow: UnitOfWork, person: Person) -> bool:
+    """Drop the resident's half-written report, if any (for /cancel)."""
+    found = await uow.session.scalar(
+        select(Report.id).where(Report.reporter_id == person.id, Report.status == dom.DRAFT))
+    if found is None:
+        return False
+    await uow.session.execute(delete(ReportPhoto).where(ReportPhoto.report_id == found))
+    await uow.session.execute(delete(Report).where(Report.id == found))
+    return True
+
+
+def _after_place(report: Report) -> str:
+    """The step after the place: the description, unless a photo's caption already gave one
+    (the confirm screen shows it and typing replaces it)."""
+    return dom.STEP_CONFIRM if report.description else dom.STEP_DESCRIPTION
+
+
+def _has_place(report: Report) -> bool:
+    return report.site_id is not None or report.latitude is not None or bool(report.address)

@@ -1,0 +1,106 @@
+"""Routing: which unit a report goes to, and an admin's reroute to another unit."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select, update
+
+from bot.domain import reports as dom
+from bot.domain.errors import DomainError, StaleAction
+from bot.domain.reports import Place
+from bot.services.people import find_one_unit
+from db.models import GroupBinding, Person, Report, Site, Unit
+from db.repositories import PeopleRepository, SiteRepository
+from db.uow import UnitOfWork
+
+if TYPE_CHECKING:
+    from bot.services.reports.service import ReportService
+
+
+async def route(svc: ReportService, uow: UnitOfWork, report: Report) -> Unit:
+    cat = svc.config.category(report.category)
+    assert cat is not None
+    units = {u.id: u for u in (await uow.session.scalars(select(Unit))).all()}
+    by_code = {u.code: u.id for u in units.values()}
+    with_group = set((await uow.session.scalars(
+        select(GroupBinding.unit_id).where(GroupBinding.active.is_(True)))).all())
+    site_unit = None
+    if report.site_id is not None:
+        site = await uow.session.get(Site, report.site_id)
+        site_unit = site.unit_id if site else None
+    near: list[tuple[int, float]] = []
+    areas: list[tuple[tuple[int, ...], float]] = []
+    if report.latitude is not None and report.longitude is not None:
+        reach = max(svc.config.area_radius_m, max(c.site_radius_m
+                                                    for c in svc.config.categories))
+        pairs = await SiteRepository(uow.session).nearest(
+            report.latitude, report.longitude, limit=50, within_m=reach)
+        for site, dist in pairs:
+            near.append((site.unit_id, dist))
+            if site.site_type in svc.config.area_site_types:
+                areas.append((_chain(units, site.unit_id), dist))
+    fallback = by_code.get(svc.config.fallback_unit)
+    if fallback is None:
+        # The office must exist; a city without it has no one to send reports to.
+        roots = [u.id for u in units.values() if u.parent_id is None]
+        if not roots:
+            raise DomainError("reports.no_units")
+        fallback = roots[0]
+    decision = dom.route(cat, Place(site_unit, tuple(near), tuple(areas)),
+                         units_by_code=by_code, has_group=with_group.__contains__,
+                         fallback_unit=fallback, area_radius_m=svc.config.area_radius_m)
+    return units[decision.unit_id]
+
+
+async def reroute(
+    svc: ReportService, uow: UnitOfWork, actor: Person, report_ref: int | str, unit_ref: int | str,
+    now: datetime,
+) -> tuple[Report, Unit, Unit | None]:
+    """An admin sends the report to another unit: its group gets the post anew."""
+    report = await svc.by_ref(uow, report_ref)
+    report = await svc.decidable(uow, actor, report.id, admin_only=True)
+    if report.status != dom.SUBMITTED:
+        raise StaleAction("reports.already_decided", ticket=report.ticket or "")
+    unit = (await uow.session.get(Unit, unit_ref) if isinstance(unit_ref, int)
+            else await find_one_unit(uow, unit_ref))
+    if unit is None:
+        raise StaleAction("error.stale_button")
+    if not await PeopleRepository(uow.session).active_groups_of_unit(unit.id):
+        raise DomainError("reports.unit_has_no_group", unit=unit.name_zh)
+    old = await uow.session.get(Unit, report.unit_id) if report.unit_id else None
+    if old is not None and old.id == unit.id:
+        return report, unit, old
+    # Guarded like a decision: a report accepted meanwhile is not posted anew elsewhere.
+    moved = await uow.session.execute(
+        update(Report).where(Report.id == report.id, Report.status == dom.SUBMITTED)
+        .values(unit_id=unit.id, updated_at=now)
+        .execution_options(synchronize_session=False))
+    await uow.session.refresh(report)
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        raise await svc._decided_by(uow, report)
+    await svc._post_to_groups(uow, report, unit,
+                              f"report:{report.id}:reroute:{int(now.timestamp())}")
+    return report, unit, old
+
+
+async def reroute_choices(
+    svc: ReportService, uow: UnitOfWork, actor: Person, report_id: int
+) -> tuple[Report, list[Unit]]:
+    report = await svc.decidable(uow, actor, report_id, admin_only=True)
+    units = (await uow.session.scalars(
+        select(Unit).where(Unit.id.in_(
+            select(GroupBinding.unit_id).where(GroupBinding.active.is_(True))))
+        .order_by(Unit.id))).all()
+    return report, [u for u in units if u.id != report.unit_id]
+
+
+def _chain(units: dict[int, Unit], unit_id: int) -> tuple[int, ...]:
+    """The unit and its ancestors, nearest first (a cycle-safe walk up the tree)."""
+    out: list[int] = []
+    current: int | None = unit_id
+    while current is not None and current in units and current not in out:
+        out.append(current)
+        current = units[current].parent_id
+    return tuple(out)

@@ -1,0 +1,85 @@
+"""Submitting: the ticket, routing, and the post to the unit's groups."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from bot import report_views as rv
+from bot.domain import reports as dom
+from bot.domain.errors import DomainError, StaleAction
+from bot.services.reports.drafts import _has_place
+from bot.services.reports.numbers import next_counter, resident_number
+from bot.services.reports.results import Submitted
+from db.models import Person, Report, Site, Unit
+from db.repositories import OutboxRepository, PeopleRepository
+from db.uow import UnitOfWork
+
+if TYPE_CHECKING:
+    from bot.services.reports.service import ReportService
+
+
+async def submit(
+    svc: ReportService, uow: UnitOfWork, person: Person, report_id: int, now: datetime
+) -> Submitted:
+    """Give the draft its ticket, route it, and post it to the unit's group. Idempotent."""
+    report = await uow.session.get(Report, report_id)
+    if report is None or report.reporter_id != person.id:
+        raise StaleAction("error.stale_button")
+    if report.status != dom.DRAFT:
+        unit = await uow.session.get(Unit, report.unit_id) if report.unit_id else None
+        if report.ticket is None or unit is None:
+            raise StaleAction("error.stale_button")
+        return Submitted(report, unit, False)
+    if report.step != dom.STEP_CONFIRM or report.category is None or not _has_place(report):
+        raise StaleAction("error.stale_button")
+    if await svc._photo_count(uow, report.id) == 0:
+        raise DomainError("reports.need_photo")
+    await svc._check_allowed(uow, person, now)
+    local = now.astimezone(svc.tz)
+    number = await next_counter(uow, dom.counter_name(local.year))
+    report.ticket = dom.ticket_number(local.year, number)
+    report.status = dom.SUBMITTED
+    report.step = None
+    report.submitted_at = report.updated_at = now
+    unit = await svc._route(uow, report)
+    report.unit_id = unit.id
+    await uow.session.flush()
+    await svc._post_to_groups(uow, report, unit, f"report:{report.id}:post")
+    return Submitted(report, unit, True)
+
+
+async def post_to_groups(
+    svc: ReportService, uow: UnitOfWork, report: Report, unit: Unit, key: str
+) -> int:
+    """Photos (the stored, metadata-free copies), the place, and the card with buttons."""
+    groups = await PeopleRepository(uow.session).active_groups_of_unit(unit.id)
+    outbox = OutboxRepository(uow.session)
+    photos = await svc._photos(uow, report.id)
+    cat = svc._cat(report)
+    site = await uow.session.get(Site, report.site_id) if report.site_id else None
+    followers = await svc._followers(uow, report.id)
+    resident = await resident_number(uow, report.reporter_id)
+    near = None if site is not None else await svc.landmark(uow, report)
+    lang = svc.group_lang
+    text, markup = rv.group_card(lang, report, cat, site, unit, resident, followers,
+                                 len(photos), near=near)
+    for group in groups:
+        chat = group.chat_id
+        for i, photo in enumerate(photos, 1):
+            params: dict[str, object] = {"photo": str(svc.media.path(photo.sha256)
+                                                      .resolve())}
+            if i == 1:
+                params.update(caption=rv.photo_caption(lang, report, cat, len(photos)),
+                              parse_mode="HTML")
+            await outbox.enqueue(f"{key}:{chat}:photo:{i}", chat, "sendPhoto", params,
+                                 purpose="report_photo", ref_id=report.id)
+        if report.latitude is not None and report.longitude is not None:
+            await outbox.enqueue(f"{key}:{chat}:location", chat, "sendLocation",
+                                 {"latitude": report.latitude,
+                                  "longitude": report.longitude})
+        await outbox.enqueue(f"{key}:{chat}:card", chat, "sendMessage",
+                             {"text": text, "parse_mode": "HTML",
+                              "reply_markup": markup.to_dict()},
+                             purpose="report_card", ref_id=report.id)
+    return len(groups)

@@ -1,0 +1,86 @@
+"""Rectification task use cases (整改闭环): create, act on, list, escalate, score.
+
+Every function takes a UnitOfWork and `now` and never commits: the caller commits once, then
+talks to Telegram. Each transition bumps `Task.version` with a guarded UPDATE (… WHERE id = :id
+AND version = :v), so of two people pressing the same button at the same moment exactly one
+moves the task and the other is told who did it. Every transition writes a TaskEvent and
+publishes "task.changed" (the reports feature tells residents from there).
+
+The relapse window (反弹) is RELAPSE_WEEKS_DEFAULT weeks, or the WENMING_RELAPSE_WEEKS
+environment variable: bot/config.py is shared, so the setting lives here until it moves there.
+"""
+
+from bot.domain.tasks import escalation_target
+from bot.services.tasks.cards import (
+    active_groups,
+    card_delivered,
+    cards_of,
+    chats_with_queued_edits,
+    queue_card_edits,
+    queue_cards,
+    record_card,
+    remember_card,
+)
+from bot.services.tasks.constants import CARD_PURPOSE, NOTICE_PURPOSE
+from bot.services.tasks.creation import create_task
+from bot.services.tasks.escalation import escalate, reopen_task
+from bot.services.tasks.findings import add_photo, finding_target, unattached_photos
+from bot.services.tasks.inputs import (
+    PendingInput,
+    add_draft_photo,
+    add_note,
+    begin_input,
+    drafts,
+    drop_drafts,
+    parse_pending,
+)
+from bot.services.tasks.lists import TaskList, list_tasks, may_see, tasks_for
+from bot.services.tasks.notifications import last_return
+from bot.services.tasks.permissions import check, is_unit_member, role_of
+from bot.services.tasks.reads import get_task, history, reroute_claim, task_data
+from bot.services.tasks.site_items import current_site_score, record_site_items
+from bot.services.tasks.transitions import Outcome, act, note_reporter_confirmed
+
+__all__ = [
+    "CARD_PURPOSE",
+    "NOTICE_PURPOSE",
+    "Outcome",
+    "PendingInput",
+    "TaskList",
+    "act",
+    "active_groups",
+    "add_draft_photo",
+    "add_note",
+    "add_photo",
+    "begin_input",
+    "card_delivered",
+    "cards_of",
+    "chats_with_queued_edits",
+    "check",
+    "create_task",
+    "current_site_score",
+    "drafts",
+    "drop_drafts",
+    "escalate",
+    "escalation_target",
+    "finding_target",
+    "get_task",
+    "history",
+    "is_unit_member",
+    "last_return",
+    "list_tasks",
+    "may_see",
+    "note_reporter_confirmed",
+    "parse_pending",
+    "queue_card_edits",
+    "queue_cards",
+    "record_card",
+    "record_site_items",
+    "remember_card",
+    "reopen_task",
+    "reroute_claim",
+    "role_of",
+    "task_data",
+    "tasks_for",
+    "unattached_photos",
+]

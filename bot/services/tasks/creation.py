@@ -1,0 +1,102 @@
+"""Creating a task, and the relapse window (反弹) that links it to an earlier one."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import select
+
+from bot.domain.errors import NotFound
+from bot.domain.tasks import CREATED, TaskState, end_of_day, relapse_window
+from bot.services.events import publish
+from bot.services.tasks.cards import queue_cards
+from bot.services.tasks.constants import BEFORE, RELAPSE_WEEKS_DEFAULT, RELAPSE_WEEKS_ENV
+from bot.task_views import default_tz
+from db.models import Task, TaskEvent, TaskPhoto, Unit
+from db.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+
+def relapse_weeks() -> int:
+    """How many weeks after a task is closed a new failure of the same item is a relapse."""
+    raw = os.environ.get(RELAPSE_WEEKS_ENV, "").strip()
+    if not raw:
+        return RELAPSE_WEEKS_DEFAULT
+    try:
+        weeks = int(raw)
+    except ValueError:
+        log.warning("%s=%r is not a number; using %d", RELAPSE_WEEKS_ENV, raw,
+                    RELAPSE_WEEKS_DEFAULT)
+        return RELAPSE_WEEKS_DEFAULT
+    return max(weeks, 0)
+
+
+async def create_task(
+    uow: UnitOfWork,
+    *,
+    source: str,
+    unit_id: int,
+    title: str,
+    description: str = "",
+    due_at: datetime,
+    created_by: int | None,
+    site_id: int | None = None,
+    inspection_id: int | None = None,
+    item_key: str | None = None,
+    report_id: int | None = None,
+    latitude: float | None = None,
+    longitude: float | None = None,
+    before_photo_ids: Iterable[int] = (),
+    priority: int = 0,
+    now: datetime,
+) -> Task:
+    """A new open task: its "created" event, relapse check, card queued, "task.changed".
+
+    A deadline is a day: `due_at` is moved to the end (23:59:59) of its local day in the
+    campaign's time zone (WENMING_TIMEZONE), whatever the caller computed."""
+    due_at = end_of_day(due_at, default_tz())
+    if await uow.session.get(Unit, unit_id) is None:
+        raise NotFound("task.unit_not_found")
+    relapse = None
+    if site_id is not None and item_key is not None:
+        relapse = await _relapse_of(uow, site_id, item_key, now)
+    task = Task(
+        source=source, inspection_id=inspection_id, item_key=item_key, report_id=report_id,
+        site_id=site_id, unit_id=unit_id, title=title, description=description,
+        latitude=latitude, longitude=longitude, status=TaskState.OPEN.value, version=0,
+        priority=priority, escalation_level=0, due_at=due_at, created_by=created_by,
+        created_at=now, reopen_count=0, relapse_of_id=relapse.id if relapse else None,
+    )
+    uow.session.add(task)
+    await uow.session.flush()
+    for photo_id in dict.fromkeys(before_photo_ids):
+        uow.session.add(TaskPhoto(task_id=task.id, photo_id=photo_id, kind=BEFORE))
+    # The first deadline: a returned or reopened task is given the same time again.
+    data: dict[str, object] = {"source": source, "due_at": due_at.isoformat()}
+    if relapse is not None:
+        data["relapse_of"] = relapse.id
+    event = TaskEvent(task_id=task.id, at=now, actor_id=created_by, action=CREATED,
+                      from_status=None, to_status=TaskState.OPEN.value, data=data)
+    uow.session.add(event)
+    await uow.session.flush()
+    await queue_cards(uow, task, now)
+    await publish(uow, "task.changed", task=task, event=event)
+    return task
+
+
+async def _relapse_of(uow: UnitOfWork, site_id: int, item_key: str, now: datetime) -> Task | None:
+    weeks = relapse_weeks()
+    if weeks <= 0:
+        return None
+    return await uow.session.scalar(
+        select(Task)
+        .where(Task.site_id == site_id, Task.item_key == item_key,
+               Task.status == TaskState.CLOSED.value,
+               Task.closed_at >= now - relapse_window(weeks))
+        .order_by(Task.closed_at.desc())
+        .limit(1)
+    )

@@ -1,0 +1,111 @@
+"""What a button asks for in private: pending inputs, draft after-photos and notes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+
+from bot.domain.tasks import NOTE, Action
+from bot.services.tasks.constants import DRAFT
+from bot.services.tasks.permissions import check
+from bot.services.tasks.reads import get_task
+from db.models import Person, Photo, Task, TaskEvent, TaskPhoto
+from db.uow import UnitOfWork
+
+
+async def begin_input(
+    uow: UnitOfWork, person: Person, task_id: int, action: Action, expected_version: int
+) -> Task:
+    """A button that needs more from the person (photos, a reason, a unit): check that they may,
+    and remember what their next private message is for."""
+    task = await get_task(uow, task_id)
+    await check(uow, person, task, action, expected_version)
+    person.pending = pending_key(task.id, action, task.version)
+    if action is Action.SUBMIT_FIX:
+        # This person's drafts from an abandoned attempt are not this fix's evidence (another
+        # member's drafts, for a fix they are still writing, stay theirs).
+        await drop_drafts(uow, task.id, person.id)
+    return task
+
+
+def pending_key(task_id: int, action: Action, version: int) -> str:
+    return f"task:{task_id}:{action.value}:{version}"
+
+
+@dataclass(frozen=True)
+class PendingInput:
+    task_id: int
+    action: Action
+    version: int
+
+
+def parse_pending(pending: str | None) -> PendingInput | None:
+    if not pending or not pending.startswith("task:"):
+        return None
+    parts = pending.split(":")
+    try:
+        return PendingInput(int(parts[1]), Action(parts[2]), int(parts[3]))
+    except (IndexError, ValueError):
+        return None
+
+
+async def add_draft_photo(uow: UnitOfWork, person: Person, task_id: int, photo: Photo) -> int:
+    """An after-photo sent while a fix is being written; returns how many are there now."""
+    existing = await uow.session.scalar(
+        select(Photo).where(Photo.chat_id == photo.chat_id, Photo.message_id == photo.message_id)
+    )
+    if existing is None:
+        uow.session.add(photo)
+        await uow.session.flush()
+        existing = photo
+    if await uow.session.get(TaskPhoto, (task_id, existing.id)) is None:
+        uow.session.add(TaskPhoto(task_id=task_id, photo_id=existing.id, kind=DRAFT))
+        await uow.session.flush()
+    return len(await drafts(uow, task_id, person.id))
+
+
+async def add_note(uow: UnitOfWork, person: Person, task_id: int, text: str,
+                   now: datetime) -> None:
+    """A note written with a fix, kept as an event until the fix is submitted."""
+    task = await get_task(uow, task_id)
+    uow.session.add(TaskEvent(task_id=task_id, at=now, actor_id=person.id, action=NOTE,
+                              from_status=task.status, to_status=task.status,
+                              reason=text.strip()[:2000], data={}))
+
+
+async def drafts(uow: UnitOfWork, task_id: int, person_id: int) -> list[int]:
+    """The after-photos this person has sent for the fix they are writing."""
+    rows = await uow.session.scalars(
+        select(TaskPhoto.photo_id)
+        .join(Photo, Photo.id == TaskPhoto.photo_id)
+        .where(TaskPhoto.task_id == task_id, TaskPhoto.kind == DRAFT,
+               Photo.uploaded_by == person_id)
+        .order_by(TaskPhoto.photo_id)
+    )
+    return list(rows.all())
+
+
+async def drop_drafts(uow: UnitOfWork, task_id: int, person_id: int) -> None:
+    """Forget this person's drafts for the task (a cancelled or restarted fix)."""
+    for photo_id in await drafts(uow, task_id, person_id):
+        row = await uow.session.get(TaskPhoto, (task_id, photo_id))
+        if row is not None:
+            await uow.session.delete(row)
+
+
+async def _fix_note(uow: UnitOfWork, task: Task, person: Person) -> str | None:
+    """The notes this person wrote since the task last changed state."""
+    since = await uow.session.scalar(
+        select(TaskEvent.id).where(TaskEvent.task_id == task.id, TaskEvent.action != NOTE)
+        .order_by(TaskEvent.id.desc()).limit(1)
+    )
+    rows = await uow.session.scalars(
+        select(TaskEvent.reason).where(TaskEvent.task_id == task.id, TaskEvent.action == NOTE,
+                                       TaskEvent.actor_id == person.id,
+                                       TaskEvent.id > (since or 0))
+        .order_by(TaskEvent.id)
+    )
+    notes = [r for r in rows.all() if r]
+    return "\n".join(notes) or None

@@ -1,0 +1,108 @@
+"""Telling people about a task beyond its card: private notices and group messages."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from bot.domain.roles import Role
+from bot.domain.tasks import EVENTS, Action
+from bot.services.tasks.cards import active_groups
+from bot.services.tasks.constants import NOTICE_PURPOSE
+from bot.services.tasks.permissions import role_of
+from db.models import OutboxMessage, Person, Task, TaskEvent, Unit
+from db.repositories import OutboxRepository, PeopleRepository
+from db.uow import UnitOfWork
+
+# Who is told in private, beyond the card: admins decide extensions and claims (they need not
+# be in every unit's group), and whoever filed a finding or inspection learns a fix awaits them.
+_DECISIONS = {
+    Action.REQUEST_EXTENSION: ("task.notify.extension",
+                               (Action.GRANT_EXTENSION, Action.REFUSE_EXTENSION)),
+    Action.NOT_OURS: ("task.notify.not_ours", (Action.REROUTE, Action.REFUSE_REROUTE)),
+}
+
+
+async def _notify(uow: UnitOfWork, task: Task, action: Action, event: TaskEvent) -> None:
+    from bot.i18n import normalize_language, t
+    from bot.task_views import ACTION_CODES, BUTTON_KEYS
+    from bot.task_views import data as button_data
+
+    people: list[Person] = []
+    if action in _DECISIONS:
+        key, choices = _DECISIONS[action]
+        people = list(await PeopleRepository(uow.session).admins())
+    elif action is Action.SUBMIT_FIX:
+        key, choices = "task.notify.fix_submitted", (Action.VERIFY_PASS, Action.VERIFY_RETURN)
+        # Whoever filed it, and whoever sent it back last (a re-submission is theirs to check).
+        returned = await last_return(uow, task.id)
+        for pid in (task.created_by, returned.actor_id if returned is not None else None):
+            if pid is None or pid == task.fixed_by or any(p.id == pid for p in people):
+                continue
+            someone = await uow.session.get(Person, pid)
+            if someone is not None and (role_of(someone) or Role.RESIDENT) >= Role.INSPECTOR:
+                people.append(someone)
+    else:
+        return
+    unit = await uow.session.get(Unit, task.unit_id)
+    outbox = OutboxRepository(uow.session)
+    for person in people:
+        if person.id == event.actor_id or person.blocked:
+            continue
+        lang = person.language or normalize_language(person.telegram_language)
+        text = t(lang, key, id=task.id, title=task.title[:200],
+                 unit=unit.name_zh if unit else "—", reason=(event.reason or "")[:300])
+        keyboard = [[{"text": t(lang, BUTTON_KEYS[c]),
+                      "callback_data": button_data(task.id, task.version, ACTION_CODES[c])}
+                     for c in choices]]
+        await outbox.enqueue(f"task:{task.id}:notify:{event.id}:{person.id}", person.id,
+                             "sendMessage", {"text": text, "parse_mode": "HTML",
+                                             "reply_markup": {"inline_keyboard": keyboard}},
+                             purpose=NOTICE_PURPOSE, ref_id=task.id)
+
+
+async def close_notices(uow: UnitOfWork, task_id: int) -> int:
+    """Someone acted on the task: the buttons of its private notices delivered so far no longer
+    fit, so take them away (the message stays; a notice not yet sent keeps its buttons, and a
+    press on it is answered with who handled the task)."""
+    rows = (await uow.session.execute(
+        select(OutboxMessage.id, OutboxMessage.chat_id, OutboxMessage.sent_message_id)
+        .where(OutboxMessage.purpose == NOTICE_PURPOSE, OutboxMessage.ref_id == task_id,
+               OutboxMessage.status == "sent", OutboxMessage.sent_message_id.is_not(None))
+    )).all()
+    outbox = OutboxRepository(uow.session)
+    queued = 0
+    for row_id, chat_id, message_id in rows:
+        if message_id is None:
+            continue
+        if await outbox.enqueue(f"task:{task_id}:notice_done:{row_id}", int(chat_id),
+                                # No reply_markup: the keyboard is removed.
+                                "editMessageReplyMarkup", {"message_id": int(message_id)}):
+            queued += 1
+    return queued
+
+
+async def last_return(uow: UnitOfWork, task_id: int) -> TaskEvent | None:
+    """The latest event that sent the task back for rework (a failed check or a reopening)."""
+    return await uow.session.scalar(
+        select(TaskEvent)
+        .where(TaskEvent.task_id == task_id,
+               TaskEvent.action.in_((EVENTS[Action.VERIFY_RETURN], EVENTS[Action.REOPEN])))
+        .order_by(TaskEvent.id.desc()).limit(1))
+
+
+async def tell_groups_returned(uow: UnitOfWork, task: Task, event: TaskEvent) -> int:
+    """A new message in the unit's groups: the card is only edited, and Telegram tells nobody
+    about an edit, so a return would go unnoticed."""
+    from bot.i18n import t
+    from bot.task_views import GROUP_LANG, clip
+
+    outbox = OutboxRepository(uow.session)
+    queued = 0
+    for group in await active_groups(uow, task.unit_id):
+        text = t(GROUP_LANG, "task.returned_group", id=task.id, title=clip(task.title, 60),
+                 reason=clip(event.reason or "—", 300))
+        if await outbox.enqueue(f"task:{task.id}:returned:{event.id}:{group.chat_id}",
+                                group.chat_id, "sendMessage",
+                                {"text": text, "parse_mode": "HTML"}):
+            queued += 1
+    return queued

@@ -1,0 +1,151 @@
+"""Reading a task: the task, its history, who is named, and what its card shows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import select
+
+from bot.domain.errors import NotFound
+from bot.domain.tasks import CREATED, EVENTS, Action, TaskState, escalation_target
+from bot.services.tasks.constants import AFTER, BEFORE
+from bot.services.tasks.site_items import standard_of
+from bot.task_views import EventLine, TaskData
+from db.models import (
+    Inspection,
+    Person,
+    Photo,
+    Report,
+    ReportFollower,
+    Site,
+    Task,
+    TaskEvent,
+    TaskPhoto,
+    Unit,
+)
+from db.uow import UnitOfWork
+
+
+async def get_task(uow: UnitOfWork, task_id: int) -> Task:
+    task = await uow.session.get(Task, task_id)
+    if task is None:
+        raise NotFound("task.not_found", id=task_id)
+    return task
+
+
+async def history(uow: UnitOfWork, task_id: int) -> list[TaskEvent]:
+    """Every recorded event of the task, oldest first."""
+    rows = await uow.session.scalars(
+        select(TaskEvent).where(TaskEvent.task_id == task_id).order_by(TaskEvent.id)
+    )
+    return list(rows.all())
+
+
+async def names(uow: UnitOfWork, ids: Iterable[int | None]) -> dict[int, str]:
+    """First names by person id. Who must stay unnamed is decided from the task's report
+    (report_people, EventLine.resident), not from anyone's current role: a unit member can
+    file a report too, and a role changes after the fact."""
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    rows = await uow.session.execute(
+        select(Person.id, Person.first_name).where(Person.id.in_(wanted))
+    )
+    return {pid: name for pid, name in rows.all()}
+
+
+async def report_people(uow: UnitOfWork, task: Task) -> set[int]:
+    """Who filed or followed (+1) the report(s) behind this task: never named on its card or in
+    its history, whatever their role (cards are read in groups)."""
+    report_ids = set(await uow.session.scalars(select(Report.id).where(Report.task_id == task.id)))
+    if task.report_id is not None:
+        report_ids.add(task.report_id)
+    if not report_ids:
+        return set()
+    reporters = await uow.session.scalars(select(Report.reporter_id)
+                                          .where(Report.id.in_(report_ids)))
+    followers = await uow.session.scalars(select(ReportFollower.person_id)
+                                          .where(ReportFollower.report_id.in_(report_ids)))
+    return set(reporters.all()) | set(followers.all())
+
+
+def by_resident(event: TaskEvent, private: set[int]) -> bool:
+    """Whether the event's actor is shown as "a resident" rather than by name."""
+    return ((event.data or {}).get("by") == "reporter"
+            or (event.actor_id is not None and event.actor_id in private))
+
+
+async def task_data(uow: UnitOfWork, task_id: int, *, with_item: bool = False) -> TaskData:
+    """Everything a card, a list line or the history shows, read now."""
+    task = await get_task(uow, task_id)
+    unit = await uow.session.get(Unit, task.unit_id)
+    site = await uow.session.get(Site, task.site_id) if task.site_id else None
+    events = await history(uow, task_id)
+    photos = (await uow.session.execute(
+        select(TaskPhoto.kind, Photo.telegram_file_id, Photo.sha256)
+        .join(Photo, Photo.id == TaskPhoto.photo_id)
+        .where(TaskPhoto.task_id == task_id, TaskPhoto.kind.in_((BEFORE, AFTER)))
+        .order_by(Photo.id)
+    )).all()
+    inspection = (await uow.session.get(Inspection, task.inspection_id)
+                  if task.inspection_id else None)
+    private = await report_people(uow, task)
+    who = await names(uow, [e.actor_id for e in events if not by_resident(e, private)]
+                      + [inspection.inspector_id if inspection else None])
+    relapse_closed = None
+    if task.relapse_of_id is not None:
+        earlier = await uow.session.get(Task, task.relapse_of_id)
+        relapse_closed = earlier.closed_at if earlier else None
+    escalation_unit = None
+    if task.escalation_level and unit is not None:
+        target = escalation_target(await _units(uow), unit, task.escalation_level)
+        escalation_unit = target.name_zh if target else None
+    claim = await reroute_claim(uow, task_id)
+    item_text = None
+    if with_item and inspection is not None and task.item_key:
+        item = (await standard_of(uow, inspection.standard_hash)).item(task.item_key)
+        item_text = f"{item.number} {item.text.zh}"
+    # The latest after-photos come first: the card shows the newest fix.
+    after = [(f, s) for k, f, s in photos if k == AFTER][::-1]
+    before = [(f, s) for k, f, s in photos if k == BEFORE]
+    return TaskData(
+        id=task.id, version=task.version, state=TaskState(task.status), source=task.source,
+        title=task.title, description=task.description or "",
+        unit_name=unit.name_zh if unit else "—", unit_id=task.unit_id,
+        site_name=site.name if site else None, due_at=task.due_at,
+        extension_until=task.extension_until, escalation_level=task.escalation_level,
+        escalation_unit=escalation_unit, reopen_count=task.reopen_count,
+        relapse_of_id=task.relapse_of_id, relapse_closed_at=relapse_closed,
+        inspector=who.get(inspection.inspector_id) if inspection else None,
+        before_file_ids=tuple(f for f, _ in before if f),
+        after_file_ids=tuple(f for f, _ in after if f),
+        before_shas=tuple(s for _, s in before), after_shas=tuple(s for _, s in after),
+        reroute_claim=(claim.reason or "") if claim else None,
+        events=tuple(
+            EventLine(e.at,
+                      None if by_resident(e, private) else who.get(e.actor_id or 0),
+                      e.actor_id, e.action, e.reason, dict(e.data or {}),
+                      resident=by_resident(e, private))
+            for e in events
+            # Who filed a report never appears; the event stays in the database.
+            if not (e.action == CREATED and task.source == "report")
+        ),
+        item_text=item_text,
+    )
+
+
+async def _units(uow: UnitOfWork) -> dict[int, Unit]:
+    return {u.id: u for u in (await uow.session.scalars(select(Unit))).all()}
+
+
+async def reroute_claim(uow: UnitOfWork, task_id: int) -> TaskEvent | None:
+    """The unit's "not ours" claim, if no admin has decided on it yet."""
+    last = await uow.session.scalar(
+        select(TaskEvent)
+        .where(TaskEvent.task_id == task_id,
+               TaskEvent.action.in_((EVENTS[Action.NOT_OURS], EVENTS[Action.REROUTE],
+                                     EVENTS[Action.REFUSE_REROUTE])))
+        .order_by(TaskEvent.id.desc())
+        .limit(1)
+    )
+    return last if last is not None and last.action == EVENTS[Action.NOT_OURS] else None
