@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from telegram import (
     KeyboardButton,
     Message,
@@ -10,6 +12,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ParseMode
+from telegram.error import BadRequest
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, filters
 
 from bot import callbacks as cb
@@ -18,6 +21,7 @@ from bot.context import WenmingContext
 from bot.domain.errors import StaleAction
 from bot.domain.roles import Role, require
 from bot.images import ImageRejected, StoredImage
+from bot.refusals import explain
 from bot.services.inspections import InspectionView, PhotoMeta, closed_key
 from bot.services.people import attached, role_of
 from db.models import Site
@@ -206,15 +210,36 @@ async def on_step(update: Update, context: WenmingContext) -> None:
             sender.wake()
         return
     # Every other press: the fast path (progress in memory, writes by group commit).
-    view = await deps.press.press(
-        context.me, press.inspection_id, press.step, press.action,
-        verdict=press.verdict, target=press.target, now=now,
-    )
+    try:
+        view = await deps.press.press(
+            context.me, press.inspection_id, press.step, press.action,
+            verdict=press.verdict, target=press.target, now=now,
+        )
+    except StaleAction as exc:
+        await _refused(update, context, press.inspection_id, exc)
+        return
     await answer_query(update)
     if press.action == "pause":
         await show(update, views.paused_screen(view, context.lang))
         return
     await _present(update, context, view)
+
+
+async def _refused(update: Update, context: WenmingContext, inspection_id: int,
+                   exc: StaleAction) -> None:
+    """Say why the press was refused; and if it was pressed on the inspection's own screen,
+    show that screen as it stands. A screen can fall behind (its edit was lost to a network
+    error after the answer was stored): its buttons must not stay dead."""
+    await answer_query(update, explain(context.lang, exc)[:200], alert=True)
+    query = update.callback_query
+    assert query is not None
+    current = await context.deps.press.current(context.me, inspection_id)
+    if current is None or query.message is None:
+        return
+    if (query.message.chat.id, query.message.message_id) != current.prompt:
+        return  # an older copy: the live screen is elsewhere
+    with contextlib.suppress(BadRequest):  # already up to date
+        await show(update, *views.inspection_screen(current, context.lang))
 
 
 async def claim_text(update: Update, context: WenmingContext) -> bool:

@@ -190,6 +190,15 @@ class PressService:
             writes.add(MOVED, b_id=inspection_id, b_chat=chat_id, b_message=message_id)
             await self._committer.commit(writes)
 
+    async def current(self, person: Person, inspection_id: int) -> InspectionView | None:
+        """The inspection as it stands, if it is this person's."""
+        async with self._lock(inspection_id):
+            try:
+                snap = await self._snapshot(inspection_id)
+            except StaleAction:
+                return None
+        return _view(snap) if snap.inspector_id == person.id else None
+
     def remember(self, view: InspectionView) -> None:
         """Start the cache from a view an ORM path has just committed (a start, a resume).
 

@@ -45,12 +45,13 @@ async def test_a_press_after_the_inspection_moved_on_elsewhere_is_refused_as_sta
     msg = await zhang.press(msg, data_where(msg, verdict("c")))  # item 2; the cache is warm
     await behind_the_cache(db, step=5)
 
-    still = await zhang.press(msg, data_where(msg, verdict("c")))
+    shown = await zhang.press(msg, data_where(msg, verdict("c")))
 
     # The cached step (item 2) is not written over the stored one (item 6).
     # Read again, the press is one from an older screen: the inspector is told so.
     assert api.answers[zhang.query_id]["text"] == t(ZH, "checklist.stale_step")
-    assert still["text"].startswith(header(hotel_standard, 2))  # the message is left alone
+    # ... and the screen shows where the inspection really is, with live buttons.
+    assert shown["text"].startswith(header(hotel_standard, 6))
     rec = await record(db)
     assert rec.inspection.step == 5
     assert set(rec.answers) == {hotel_standard.items[0].key}

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from bot.i18n import t
 from db.models import Answer, Evidence, Inspection, Photo, Task
-from tests.conftest import Harness
+from tests.conftest import ErrorLog, Harness
 from tests.e2e.chat import Chat, body, buttons, data_where
 from tests.imagegen import jpeg_with_gps, png_bomb, truncated_jpeg
 
@@ -216,3 +216,30 @@ async def test_discarding_an_open_inspection_through_the_sandbox(harness: Harnes
     async with harness.sessions() as s:
         statuses = sorted((await s.scalars(select(Inspection.status))).all())
     assert statuses == ["discarded", "open"]
+
+
+async def test_a_screen_left_behind_by_a_lost_edit_comes_back_to_life(
+    harness: Harness, error_log: ErrorLog,
+) -> None:
+    """The answer is stored, but the edit showing the next item is lost (Telegram answers
+    500). The screen still shows item 1; a different verdict pressed on it is refused, and
+    the screen is brought to item 2, its buttons alive again."""
+    error_log.allowed.append("unhandled error for update")  # the 500, reported as it should be
+    chat = Chat(harness.sb, INSPECTOR)
+    first = await open_hotel(chat)
+    await harness.sb.inject_fault("editMessageText", status=500)
+    await chat.press_expect_alert(first, data_where(first, verdict("c")))
+    async with harness.sessions() as s:
+        assert (await s.scalars(select(Inspection.step))).one() == 1  # stored
+    behind = next(m for m in await harness.sb.messages(INSPECTOR)
+                  if m["message_id"] == first["message_id"])
+    assert "第 1/17 项" in body(behind)  # the edit was lost
+
+    answer = await chat.press_expect_alert(behind, data_where(behind, verdict("b")))
+    assert answer["show_alert"] is True
+    fresh = await harness.sb.wait_for(
+        INSPECTOR, lambda ms: any(m["message_id"] == first["message_id"]
+                                  and "第 2/17 项" in body(m) for m in ms))
+    screen = next(m for m in fresh if m["message_id"] == first["message_id"])
+    item2 = await chat.press(screen, data_where(screen, verdict("c")))
+    assert "第 3/17 项" in body(item2)
