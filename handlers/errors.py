@@ -9,7 +9,7 @@ import traceback
 
 from telegram import Update
 from telegram.constants import MessageLimit, ParseMode
-from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError
 
 from bot.context import WenmingContext
 from bot.domain.errors import DomainError
@@ -28,6 +28,13 @@ async def on_error(update: object, context: WenmingContext) -> None:
     if isinstance(error, DomainError):
         log.info("refused: %s %s", error.key, error.values)
         await _tell(update, explain(lang, error))
+        return
+    if isinstance(error, NetworkError) and not isinstance(error, BadRequest):
+        # Telegram unreachable or failing (5xx, a timeout): not a bug to report. What the
+        # update changed is stored or not, by its own commit; a screen it could not update is
+        # redrawn at the next press (handlers/inspect._refused), a card edit goes to the outbox.
+        log.warning("the Bot API failed while handling update %s: %s",
+                    getattr(update, "update_id", "?"), error)
         return
     log.error("unhandled error for update %r", update, exc_info=error)
     if isinstance(error, Forbidden):

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from bot.i18n import t
 from db.models import Answer, Evidence, Inspection, Photo, Task
-from tests.conftest import ErrorLog, Harness
+from tests.conftest import Harness
 from tests.e2e.chat import Chat, body, buttons, data_where
 from tests.imagegen import jpeg_with_gps, png_bomb, truncated_jpeg
 
@@ -219,12 +219,12 @@ async def test_discarding_an_open_inspection_through_the_sandbox(harness: Harnes
 
 
 async def test_a_screen_left_behind_by_a_lost_edit_comes_back_to_life(
-    harness: Harness, error_log: ErrorLog,
+    harness: Harness,
 ) -> None:
     """The answer is stored, but the edit showing the next item is lost (Telegram answers
     500). The screen still shows item 1; a different verdict pressed on it is refused, and
     the screen is brought to item 2, its buttons alive again."""
-    error_log.allowed.append("unhandled error for update")  # the 500, reported as it should be
+    # (Telegram failing is logged as a warning, not reported as a bug: error_log stays empty.)
     chat = Chat(harness.sb, INSPECTOR)
     first = await open_hotel(chat)
     await harness.sb.inject_fault("editMessageText", status=500)
