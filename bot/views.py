@@ -204,6 +204,15 @@ def open_list_screen(items: list[OpenInspection], lang: str, note: str | None = 
     return "\n".join(lines), _keyboard(*rows)
 
 
+def inspect_menu(open_ones: list[OpenInspection], sites: list[Site], lang: str,
+                 note: str | None = None) -> Screen:
+    """What /inspect shows: the open inspections if any, else the sites to choose from."""
+    if open_ones:
+        return open_list_screen(open_ones, lang, note)
+    key = "inspect.choose_site" if sites else "inspect.no_assigned_sites"
+    return site_choice_screen(sites, lang, key, note)
+
+
 def discard_question_screen(view: InspectionView, lang: str) -> Screen:
     text = t(lang, "inspect.discard_question", site=view.site.name,
              answered=view.progress.answered, total=view.progress.total)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-
 from telegram import (
     KeyboardButton,
     Message,
@@ -12,20 +10,20 @@ from telegram import (
     Update,
 )
 from telegram.constants import ParseMode
-from telegram.error import BadRequest
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, filters
 
 from bot import callbacks as cb
 from bot import views
-from bot.context import WenmingContext
+from bot.context import Deps, WenmingContext
 from bot.domain.errors import StaleAction
 from bot.domain.roles import Role, require
 from bot.images import ImageRejected, StoredImage
 from bot.refusals import explain
-from bot.services.inspections import InspectionView, PhotoMeta, closed_key
+from bot.services.inspections import InspectionView, OpenInspection, PhotoMeta, closed_key
 from bot.services.people import attached, role_of
-from db.models import Site
+from db.models import Person, Site
 from db.repositories import SiteRepository
+from db.uow import UnitOfWork
 from handlers.common import answer_query, drop_keyboard, reply, show
 
 MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024  # Telegram's getFile limit
@@ -38,18 +36,31 @@ async def inspect(update: Update, context: WenmingContext) -> None:
     async with deps.uow() as uow:
         person = await attached(uow, context.me)
         person.pending = None
-        open_ones = await deps.inspections.open_inspections(uow, person)
-        sites = await SiteRepository(uow.session).assigned_to(person.id) if not open_ones else []
+        open_ones, sites = await _menu(uow, deps, person)
         await uow.commit()
-    if open_ones:
-        await reply(update, *views.open_list_screen(open_ones, context.lang))
-        return
-    await _offer_sites(update, context, sites)
+    await show(update, *views.inspect_menu(open_ones, sites, context.lang))
+
+
+async def _menu(uow: UnitOfWork, deps: Deps, person: Person
+                ) -> tuple[list[OpenInspection], list[Site]]:
+    """What /inspect offers: the open inspections, or else the assigned sites."""
+    open_ones = await deps.inspections.open_inspections(uow, person)
+    sites = await SiteRepository(uow.session).assigned_to(person.id) if not open_ones else []
+    return open_ones, sites
+
+
+async def _close_old_screen(update: Update, context: WenmingContext,
+                            view: InspectionView) -> None:
+    """The inspection's screen, if it is not the pressed message, loses its buttons."""
+    query = update.callback_query
+    chat_id, message_id = view.prompt
+    pressed = query.message.message_id if query and query.message is not None else None
+    if chat_id is not None and message_id is not None and message_id != pressed:
+        await drop_keyboard(context, chat_id, message_id)
 
 
 async def _offer_sites(update: Update, context: WenmingContext, sites: list[Site]) -> None:
-    key = "inspect.choose_site" if sites else "inspect.no_assigned_sites"
-    await show(update, *views.site_choice_screen(sites, context.lang, key))
+    await show(update, *views.inspect_menu([], sites, context.lang))
 
 
 async def on_find(update: Update, context: WenmingContext) -> None:
@@ -145,10 +156,7 @@ async def on_resume(update: Update, context: WenmingContext) -> None:
     deps.press.remember(view)
     await answer_query(update)
     # The inspection moves to this message; its older copy must not stay answerable.
-    chat_id, message_id = view.prompt
-    pressed = query.message.message_id if query.message is not None else None
-    if chat_id is not None and message_id is not None and message_id != pressed:
-        await drop_keyboard(context, chat_id, message_id)
+    await _close_old_screen(update, context, view)
     await _present(update, context, view)
 
 
@@ -172,21 +180,13 @@ async def on_discard(update: Update, context: WenmingContext) -> None:
         if choice == "yes":
             view = await deps.inspections.discard(uow, person, inspection_id, deps.clock())
             note = views.discarded_screen(view, context.lang)
-        open_ones = await deps.inspections.open_inspections(uow, person)
-        sites = await SiteRepository(uow.session).assigned_to(person.id) if not open_ones else []
+        open_ones, sites = await _menu(uow, deps, person)
         await uow.commit()
     await answer_query(update)
     if choice == "yes":
         # The inspection's own message must not stay answerable.
-        chat_id, message_id = view.prompt
-        pressed = query.message.message_id if query.message is not None else None
-        if chat_id is not None and message_id is not None and message_id != pressed:
-            await drop_keyboard(context, chat_id, message_id)
-    if open_ones:
-        await show(update, *views.open_list_screen(open_ones, context.lang, note))
-    else:
-        key = "inspect.choose_site" if sites else "inspect.no_assigned_sites"
-        await show(update, *views.site_choice_screen(sites, context.lang, key, note))
+        await _close_old_screen(update, context, view)
+    await show(update, *views.inspect_menu(open_ones, sites, context.lang, note))
 
 
 async def on_step(update: Update, context: WenmingContext) -> None:
@@ -238,8 +238,7 @@ async def _refused(update: Update, context: WenmingContext, inspection_id: int,
         return
     if (query.message.chat.id, query.message.message_id) != current.prompt:
         return  # an older copy: the live screen is elsewhere
-    with contextlib.suppress(BadRequest):  # already up to date
-        await show(update, *views.inspection_screen(current, context.lang))
+    await show(update, *views.inspection_screen(current, context.lang))  # (or unchanged)
 
 
 async def claim_text(update: Update, context: WenmingContext) -> bool:

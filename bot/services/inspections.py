@@ -295,24 +295,9 @@ class InspectionService:
         return insp
 
     async def _view(self, uow: UnitOfWork, insp: Inspection) -> InspectionView:
-        repo = InspectionRepository(uow.session)
-        standard = await self.catalog.resolve(repo, insp.standard_hash)
-        answers = await repo.answers(insp.id)
-        photos = await repo.evidence_counts(insp.id)
-        states = {}
-        for key in set(answers) | set(photos):
-            a = answers.get(key)
-            states[key] = ItemState(
-                verdict=Verdict(a.verdict) if a and a.verdict else None,
-                skipped=bool(a and a.skipped),
-                remark=a.remark if a else None,
-                photos=photos.get(key, 0),
-            )
-        progress = Progress(
-            standard=standard, step=insp.step,
-            awaiting=Awaiting(insp.awaiting) if insp.awaiting else None, answers=states,
-        )
-        return self._rebuild(insp, standard, progress, answers)
+        progress, answers = await load_progress(
+            self.catalog, InspectionRepository(uow.session), insp)
+        return self._rebuild(insp, progress.standard, progress, answers)
 
     @staticmethod
     def _rebuild(
@@ -344,6 +329,30 @@ class InspectionService:
         insp.updated_at = now
         await uow.session.flush()
         return self._rebuild(insp, view.standard, progress, rows)
+
+
+async def load_progress(
+    catalog: StandardCatalog, repo: InspectionRepository, insp: Inspection
+) -> tuple[Progress, dict[str, Answer]]:
+    """An inspection's progress as stored (its pinned standard, answers, evidence counts),
+    and the answer rows it was read from."""
+    standard = await catalog.resolve(repo, insp.standard_hash)
+    answers = await repo.answers(insp.id)
+    photos = await repo.evidence_counts(insp.id)
+    states = {}
+    for key in set(answers) | set(photos):
+        a = answers.get(key)
+        states[key] = ItemState(
+            verdict=Verdict(a.verdict) if a and a.verdict else None,
+            skipped=bool(a and a.skipped),
+            remark=a.remark if a else None,
+            photos=photos.get(key, 0),
+        )
+    progress = Progress(
+        standard=standard, step=insp.step,
+        awaiting=Awaiting(insp.awaiting) if insp.awaiting else None, answers=states,
+    )
+    return progress, answers
 
 
 def closed_key(status: str) -> str:

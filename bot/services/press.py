@@ -26,11 +26,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.sql import Executable
 
-from bot.domain.checklist import Awaiting, ItemState
+from bot.domain.checklist import ItemState, Progress
 from bot.domain.errors import StaleAction
 from bot.domain.standards import Verdict
 from bot.services.catalog import StandardCatalog
-from bot.services.inspections import InspectionView, apply_press, closed_key
+from bot.services.inspections import InspectionView, apply_press, closed_key, load_progress
 from bot.services.people_cache import PersonCache
 from bot.services.progress_cache import ProgressCache, Snapshot
 from db.group_commit import GroupCommitter, WriteConflict, WriteSet
@@ -115,18 +115,16 @@ class PressService:
     ) -> InspectionView:
         """Apply a press; a press Telegram delivers twice changes nothing the second time."""
         async with self._lock(inspection_id):
-            try:
-                return await self._apply(person, inspection_id, step, action, verdict, target,
-                                         now)
-            except WriteConflict:
-                # Someone else wrote this inspection since it was cached: read it, try again.
-                self.cache.evict(inspection_id)
-            try:
-                return await self._apply(person, inspection_id, step, action, verdict, target,
-                                         now)
-            except WriteConflict as exc:
-                self.cache.evict(inspection_id)
-                raise StaleAction("error.stale_button") from exc
+            for tries_left in (1, 0):
+                try:
+                    return await self._apply(person, inspection_id, step, action, verdict,
+                                             target, now)
+                except WriteConflict as exc:
+                    # Someone else wrote this inspection since it was cached: read it again.
+                    self.cache.evict(inspection_id)
+                    if not tries_left:
+                        raise StaleAction("error.stale_button") from exc
+        raise AssertionError("unreachable")
 
     def _lock(self, inspection_id: int) -> Lock:
         lock = self._locks.get(inspection_id)
@@ -205,15 +203,8 @@ class PressService:
         The first press then reads nothing either. Call it only after the commit: the row's
         version is the committed one then.
         """
-        insp = view.record
-        if insp is None or view.status != "open":
-            return
-        progress = view.progress
-        self.cache.put(Snapshot(
-            inspection_id=insp.id, inspector_id=insp.inspector_id, status=view.status,
-            version=insp.version, site=view.site, standard=view.standard, prompt=view.prompt,
-            step=progress.step, awaiting=progress.awaiting,
-            answers={k: replace(v) for k, v in progress.answers.items()}))
+        if view.record is not None and view.status == "open":
+            self.cache.put(_snapshot_of(view.record, view.progress))
 
     async def _snapshot(self, inspection_id: int) -> Snapshot:
         snap = self.cache.get(inspection_id)
@@ -224,23 +215,19 @@ class PressService:
             insp = await repo.get(inspection_id)
             if insp is None:
                 raise StaleAction("error.stale_button")
-            standard = await self._catalog.resolve(repo, insp.standard_hash)
-            answers = await repo.answers(inspection_id)
-            photos = await repo.evidence_counts(inspection_id)
-        states = {}
-        for key in set(answers) | set(photos):
-            a = answers.get(key)
-            states[key] = ItemState(
-                verdict=Verdict(a.verdict) if a and a.verdict else None,
-                skipped=bool(a and a.skipped), remark=a.remark if a else None,
-                photos=photos.get(key, 0))
-        snap = Snapshot(
-            inspection_id=insp.id, inspector_id=insp.inspector_id, status=insp.status,
-            version=insp.version, site=insp.site, standard=standard,
-            prompt=(insp.chat_id, insp.message_id), step=insp.step,
-            awaiting=Awaiting(insp.awaiting) if insp.awaiting else None, answers=states)
+            progress, _ = await load_progress(self._catalog, repo, insp)
+        snap = _snapshot_of(insp, progress)
         self.cache.put(snap)
         return snap
+
+
+def _snapshot_of(insp: Inspection, progress: Progress) -> Snapshot:
+    """The row and its progress, as the cache keeps them (a copy of the answers)."""
+    return Snapshot(
+        inspection_id=insp.id, inspector_id=insp.inspector_id, status=insp.status,
+        version=insp.version, site=insp.site, standard=progress.standard,
+        prompt=(insp.chat_id, insp.message_id), step=progress.step, awaiting=progress.awaiting,
+        answers={k: replace(v) for k, v in progress.answers.items()})
 
 
 def _stored(st: ItemState | None) -> tuple[Any, ...]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 from collections.abc import AsyncIterator
@@ -77,20 +78,25 @@ async def _file_response(_request: web.Request) -> web.Response:
     return web.Response(body=b"\x89PNG-bytes")
 
 
+@contextlib.asynccontextmanager
+async def running(request: AiohttpRequest) -> AsyncIterator[AiohttpRequest]:
+    await request.initialize()
+    try:
+        yield request
+    finally:
+        await request.shutdown()
+
+
 def data(**params: Any) -> RequestData:
     return RequestData([RequestParameter.from_input(k, v) for k, v in params.items()])
 
 
 async def test_fields_go_as_a_form_with_json_encoded_values(server: tuple[str, Seen]) -> None:
     url, seen = server
-    request = AiohttpRequest()
-    await request.initialize()
-    try:
+    async with running(AiohttpRequest()) as request:
         status, body = await request.do_request(
             f"{url}/sendMessage", "POST",
             data(chat_id=42, text="整改通知", reply_markup={"inline_keyboard": [[]]}))
-    finally:
-        await request.shutdown()
     assert (status, json.loads(body)) == (200, {"ok": True, "result": True})
     assert seen[0]["type"] == "application/x-www-form-urlencoded"
     assert seen[0]["fields"] == {"chat_id": "42", "text": "整改通知",
@@ -100,14 +106,10 @@ async def test_fields_go_as_a_form_with_json_encoded_values(server: tuple[str, S
 
 async def test_files_go_as_multipart_beside_the_fields(server: tuple[str, Seen]) -> None:
     url, seen = server
-    request = AiohttpRequest()
-    await request.initialize()
-    try:
+    async with running(AiohttpRequest()) as request:
         await request.do_request(
             f"{url}/sendPhoto", "POST",
             data(chat_id=7, photo=InputFile(b"\xff\xd8jpeg", filename="before.jpg")))
-    finally:
-        await request.shutdown()
     assert seen[0]["type"] == "multipart/form-data"
     assert seen[0]["fields"]["chat_id"] == "7"
     photo = seen[0]["fields"]["photo"] if "photo" in seen[0]["fields"] else next(
@@ -138,12 +140,8 @@ async def test_a_long_download_that_keeps_coming_is_not_cut_off(
 ) -> None:
     """The read timeout is per read, as with httpx, not a cap on the whole transfer."""
     url, _ = server
-    request = AiohttpRequest(read_timeout=1.0)
-    await request.initialize()
-    try:
+    async with running(AiohttpRequest(read_timeout=1.0)) as request:
         status, body = await request.do_request(f"{url}/trickle", "GET")
-    finally:
-        await request.shutdown()
     assert (status, len(body)) == (200, 8000)
 
 
@@ -151,14 +149,10 @@ async def test_chinese_file_names_go_out_as_utf8_not_percent_encoded(
     server: tuple[str, Seen],
 ) -> None:
     url, seen = server
-    request = AiohttpRequest()
-    await request.initialize()
-    try:
+    async with running(AiohttpRequest()) as request:
         await request.do_request(
             f"{url}/raw/sendDocument", "POST",
             data(chat_id=7, document=InputFile(b"%PNG", filename="创文考评排名-2026-W48.png")))
-    finally:
-        await request.shutdown()
     assert 'filename="创文考评排名-2026-W48.png"'.encode() in seen[0]["raw"]
 
 

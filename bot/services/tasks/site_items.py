@@ -33,23 +33,23 @@ async def record_site_items(
                                SiteItem.standard_id == standard_id,
                                SiteItem.item_key.in_(list(values))))}
     missing = [key for key in values if key not in existing]
+
+    def new_row(key: str) -> SiteItem:
+        return SiteItem(site_id=site_id, standard_id=standard_id, item_key=key,
+                        standard_hash=standard_hash, verdict=values[key], source=source,
+                        source_id=source_id, updated_at=now)
+
     if missing:
         try:
             async with session.begin_nested():
-                session.add_all(SiteItem(
-                    site_id=site_id, standard_id=standard_id, item_key=key,
-                    standard_hash=standard_hash, verdict=values[key], source=source,
-                    source_id=source_id, updated_at=now) for key in missing)
+                session.add_all(new_row(key) for key in missing)
         except IntegrityError:
             # Another inspection of the same site wrote some of them at the same moment.
             for key in missing:
                 row = await session.get(SiteItem, (site_id, standard_id, key))
                 if row is None:
                     async with session.begin_nested():
-                        session.add(SiteItem(
-                            site_id=site_id, standard_id=standard_id, item_key=key,
-                            standard_hash=standard_hash, verdict=values[key], source=source,
-                            source_id=source_id, updated_at=now))
+                        session.add(new_row(key))
                 else:
                     existing[key] = row
     for key, row in existing.items():
