@@ -13,14 +13,13 @@ import signal
 import socket
 from pathlib import Path
 
-from bot.config import Secret, Settings, sqlite_url
+from bot.config import DEMO_CITY, Secret, Settings, sqlite_url
 from bot.domain.org import OrgFile, load_org_file
 from bot.domain.standards import load_standards
 from sandbox.client import SandboxClient
 from sandbox.server import SandboxServer
 
 log = logging.getLogger(__name__)
-DEMO_CITY = Path(__file__).resolve().parent.parent / "examples" / "demo-city.yaml"
 SANDBOX_TOKEN = "7000000001:WenmingSandboxLocalToken"
 # A few residents who are in no import file, so the demo has people to report problems.
 DEMO_RESIDENTS = ((20001, "赵居民"), (20002, "Alice"))
