@@ -191,8 +191,9 @@ def cmd_bulletin(args: argparse.Namespace, settings: Settings) -> int:
 
     result = asyncio.run(go())
     if result is None:
-        print(f"no group {args.group} is bound (see `wenming import`, or /bind in the group)",
-              file=sys.stderr)
+        print(f"no group {args.group} is bound (see `wenming import`, or /bind in the group; "
+              "the sandbox's demo city is in its own database: "
+              "DATABASE_URL=sqlite+aiosqlite:///var/sandbox/sandbox.db)", file=sys.stderr)
         return 1
     png, text = result
     Path(args.out).write_bytes(png)
