@@ -11,13 +11,19 @@ import contextlib
 import logging
 import signal
 import socket
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.config import DEMO_CITY, Secret, Settings, sqlite_url
 from bot.domain.org import OrgFile, load_org_file
 from bot.domain.standards import load_standards
 from sandbox.client import SandboxClient
+from sandbox.clock import SandboxClock
 from sandbox.server import SandboxServer
+
+if TYPE_CHECKING:
+    from bot.app import Wenming
 
 log = logging.getLogger(__name__)
 SANDBOX_TOKEN = "7000000001:WenmingSandboxLocalToken"
@@ -61,6 +67,18 @@ async def seed_sandbox(client: SandboxClient, org: OrgFile) -> None:
                 await client.add_member(group.chat_id, user_id)
         if not chats.get(group.chat_id, {}).get("bot_member") and admin is not None:
             await client.add_bot(group.chat_id, admin)
+
+
+def follow_sandbox_clock(clock: SandboxClock, bot: Wenming) -> None:
+    """Offer "the next bulletin" as a clock jump, and look for due work at every change."""
+
+    def next_bulletin(now: float) -> float:
+        due = bot.scheduler.next_bulletin_at(datetime.fromtimestamp(now, UTC))
+        return due.timestamp() + 1
+
+    clock.add_jump("bulletin", "下次周报 next bulletin", next_bulletin)
+    clock.on_change(bot.scheduler.wake)
+    clock.on_change(bot.outbox.wake)
 
 
 async def run_sandbox(
@@ -109,7 +127,10 @@ async def run_sandbox(
         await engine.dispose()
     async with SandboxClient(server.url) as client:
         await seed_sandbox(client, org)
-    bot = Wenming(build_application(sandbox_settings))
+    # The bot runs on the sandbox's clock (real time + the offset its clock control adds);
+    # production never reads it: only here is it passed as the bot's clock.
+    bot = Wenming(build_application(sandbox_settings, clock=server.state.clock.now))
+    follow_sandbox_clock(server.state.clock, bot)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -121,7 +142,10 @@ async def run_sandbox(
         f"  Bot API endpoint:    {server.api_base_url}<token>/<method>\n"
         f"  Sandbox database:    {db_path}\n"
         "  Demo people: 王管理 admin (10000), 张督查 / 李测评 inspectors (10001, 10002),\n"
-        "  unit members 10011-10013, residents 20001-20002. Ctrl-C stops everything.\n",
+        "  unit members 10011-10013, residents 20001-20002.\n"
+        "  The bot runs on the sandbox's clock: the page's 时钟 Clock panel moves it forward\n"
+        "  (+1 hour, +1 day, to the next bulletin) to see reminders and bulletins.\n"
+        "  Ctrl-C stops everything.\n",
         flush=True,
     )
     try:
