@@ -21,7 +21,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
-from bot.config import DEMO_CITY, Secret, Settings, sqlite_url
+from bot.config import DEMO_CITY as DEMO_CITY  # the shipped demo city, for the tests
+from bot.config import Secret, Settings, sqlite_url
 from db.migrate import upgrade_async
 from db.session import create_engine, create_sessionmaker
 
