@@ -79,6 +79,14 @@ def test_installed_package_runs_from_its_own_files(installed: Path, tmp_path: Pa
     assert not (site / "config").exists() and not (site / "examples").exists()
     assert "schedule OK" in _run([str(installed), "bulletin", "--check-config"], cwd=here,
                                  env=env)
+    # A city's own directory overrides the shipped file (here, with a mistake in it).
+    own = here / "my-city"
+    own.mkdir()
+    (own / "schedule.yaml").write_text("schema: 1\ntick_seconds: -1\n", encoding="utf-8")
+    done = subprocess.run([str(installed), "bulletin", "--check-config"], cwd=here,
+                          env={**env, "WENMING_CONFIG_DIR": str(own)}, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert done.returncode != 0 and str(own / "schedule.yaml") in done.stderr, done.stderr
 
 
 async def test_installed_wenming_run_answers_start(installed: Path, tmp_path: Path) -> None:

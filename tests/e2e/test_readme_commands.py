@@ -28,7 +28,7 @@ import pytest
 
 from tests.conftest import ROOT
 
-pytestmark = [pytest.mark.e2e, pytest.mark.package]
+pytestmark = pytest.mark.e2e
 
 COMMAND = re.compile(r"^(?:[A-Z_]+=\S+\s+)*(?:wenming\s|bin/|\.venv/bin/)")
 # Placeholders the README uses in otherwise runnable commands, and what stands for them. A
