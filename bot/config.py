@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 DEFAULT_DB_PATH = Path("var/wenming.db")
 STANDARDS_DIR = Path(__file__).resolve().parent.parent / "standards"
 # The city configuration and the demo city as shipped: package data, installed with the bot
-# (bot/defaults/README.md). WENMING_CONFIG_DIR names a directory whose files override them.
+# (config/README.md). WENMING_CONFIG_DIR names a directory whose files override them.
 DEFAULTS_DIR = Path(__file__).resolve().parent / "defaults"
 DEMO_CITY = DEFAULTS_DIR / "demo-city.yaml"
 

@@ -18,8 +18,10 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -125,6 +127,10 @@ async def test_moving_the_sandbox_clock_brings_reminder_escalation_and_bulletin(
     before = await last_id(sb, LIAISON_GROUP)
     jumped = await sb.jump_clock("bulletin")
     assert jumped["offset_seconds"] > 5 * DAY
-    bulletin = await bot_says(sb, LIAISON_GROUP, before, "创文考评通报", timeout=30)
+    # It covers the week before the one jumped into (not one passed on the way).
+    issued = datetime.fromtimestamp(jumped["now"], ZoneInfo("Asia/Shanghai")).date()
+    year, week, _ = (issued - timedelta(days=7)).isocalendar()
+    bulletin = await bot_says(sb, LIAISON_GROUP, before, f"{year}年第{week}周 创文考评通报",
+                              timeout=30)
     assert bulletin.get("photo") or bulletin.get("document")
 
