@@ -1,6 +1,10 @@
 # Wenming bot image: multi-stage, non-root, migrations on start.
 #   docker build -t wenming .
 #   docker run --env-file .env -v wenming-data:/data wenming
+# The city configuration ships inside the package (bot/defaults/); a city's own reporting.yaml
+# or schedule.yaml goes in a mounted directory named by WENMING_CONFIG_DIR:
+#   docker run ... -v ./my-city:/config:ro -e WENMING_CONFIG_DIR=/config wenming
+# tests/e2e/test_installed_package.py builds and installs the wheel the same way and runs it.
 FROM python:3.11-slim-bookworm AS build
 WORKDIR /src
 RUN python -m venv /opt/wenming
@@ -11,7 +15,6 @@ COPY standards standards
 COPY scheduler scheduler
 COPY db db
 COPY sandbox sandbox
-COPY examples examples
 RUN /opt/wenming/bin/pip install --no-cache-dir --upgrade pip \
  && /opt/wenming/bin/pip install --no-cache-dir .
 
@@ -23,7 +26,6 @@ RUN apt-get update \
  && useradd --create-home --uid 10001 wenming \
  && mkdir -p /data && chown wenming:wenming /data
 COPY --from=build /opt/wenming /opt/wenming
-COPY --from=build /src/examples /app/examples
 WORKDIR /data
 ENV PATH=/opt/wenming/bin:$PATH \
     PYTHONUNBUFFERED=1 \

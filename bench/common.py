@@ -24,7 +24,6 @@ from sandbox.client import SandboxClient
 from sandbox.server import SandboxServer
 
 ROOT = Path(__file__).resolve().parent.parent
-DEMO_CITY = ROOT / "examples" / "demo-city.yaml"
 # Where a PostgreSQL run creates its throwaway database (trust auth on the local server).
 PG_SERVER_URL = os.environ.get("BENCH_PG_URL",
                                "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
@@ -202,7 +201,7 @@ async def seed_database(url: str, inspectors: Iterable[int] = (),
     Returns the demo city's OrgFile (without the extra inspectors), for bot.sandbox_run's
     seed_sandbox.
     """
-    from bot.config import STANDARDS_DIR
+    from bot.config import DEMO_CITY, STANDARDS_DIR
     from bot.domain.org import PersonSpec, load_org_file
     from bot.domain.standards import load_standards
     from bot.services.org_import import import_org

@@ -77,8 +77,9 @@ def build_application(
         inspections=InspectionService(catalog),
         media=media,
         clock=clock,
-        # config/reporting.yaml is validated here: a bad file stops the bot at start.
-        reports=ReportService(load_reporting(), media, settings.tz, settings.default_language),
+        # reporting.yaml is validated here: a bad file stops the bot at start.
+        reports=ReportService(load_reporting(settings.reporting_file), media, settings.tz,
+                              settings.default_language),
         press=PressService(catalog, engine, uow.read_sessions, committer, people),
         committer=committer,
         people=people,
@@ -115,13 +116,13 @@ class Wenming:
         )
         application.bot_data["outbox"] = self.outbox
         # Reminders, escalation, the weekly bulletin and the daily digest: due work is polled
-        # from the database each tick (config/schedule.yaml, validated here so a bad schedule
+        # from the database each tick (schedule.yaml, validated here so a bad schedule
         # stops the bot at start-up with the line and the problem).
         from scheduler.config import load_schedule
         from scheduler.runner import Scheduler
 
         self.scheduler = Scheduler(
-            deps.uow, load_schedule(), timezone=settings.timezone,
+            deps.uow, load_schedule(settings.schedule_file), timezone=settings.timezone,
             language=settings.default_language, media_dir=settings.media_dir,
             clock=deps.clock, on_queued=self.outbox.wake,
         )

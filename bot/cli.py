@@ -151,7 +151,7 @@ def cmd_bulletin(args: argparse.Namespace, settings: Settings) -> int:
     from scheduler.config import ScheduleConfigError, load_schedule
 
     try:
-        schedule = load_schedule(Path(args.schedule) if args.schedule else None)
+        schedule = load_schedule(Path(args.schedule) if args.schedule else settings.schedule_file)
     except ScheduleConfigError as exc:
         print(f"schedule: {exc}", file=sys.stderr)
         return 2
@@ -191,8 +191,9 @@ def cmd_bulletin(args: argparse.Namespace, settings: Settings) -> int:
 
     result = asyncio.run(go())
     if result is None:
-        print(f"no group {args.group} is bound (see `wenming import`, or /bind in the group)",
-              file=sys.stderr)
+        print(f"no group {args.group} is bound (see `wenming import`, or /bind in the group; "
+              "the sandbox's demo city is in its own database: "
+              "DATABASE_URL=sqlite+aiosqlite:///var/sandbox/sandbox.db)", file=sys.stderr)
         return 1
     png, text = result
     Path(args.out).write_bytes(png)
@@ -231,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     bul.add_argument("--group", type=int, help="the bound group's chat id, e.g. -1001001")
     bul.add_argument("--out", help="where to write the PNG")
     bul.add_argument("--lang", choices=["zh-hans", "en"], help="default: the bot's language")
-    bul.add_argument("--schedule", help="schedule file (default: config/schedule.yaml)")
+    bul.add_argument("--schedule", help="schedule file (default: the configured one)")
     bul.add_argument("--check-config", action="store_true",
                      help="only validate the schedule file")
     return parser

@@ -10,6 +10,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_DB_PATH = Path("var/wenming.db")
 STANDARDS_DIR = Path(__file__).resolve().parent.parent / "standards"
+# The city configuration and the demo city as shipped: package data, installed with the bot
+# (config/README.md). WENMING_CONFIG_DIR names a directory whose files override them.
+DEFAULTS_DIR = Path(__file__).resolve().parent / "defaults"
+DEMO_CITY = DEFAULTS_DIR / "demo-city.yaml"
 
 
 class Secret:
@@ -78,6 +82,10 @@ class Settings:
     timezone: str = "Asia/Shanghai"
     media_dir: Path = Path("var/media")
     standards_dir: Path = STANDARDS_DIR
+    # A city's own reporting.yaml / schedule.yaml; a file it lacks comes from DEFAULTS_DIR.
+    config_dir: Path | None = None
+    # WENMING_SCHEDULE_FILE: one schedule file, ahead of config_dir (tests, one-off runs).
+    schedule_path: Path | None = None
     default_language: str = "zh-hans"
     admin_chat_id: int | None = None
     invite_ttl_hours: int = 72
@@ -104,6 +112,10 @@ class Settings:
             admin_chat_id = int(admin_chat) if admin_chat else None
         except ValueError as exc:
             raise SettingsError("WENMING_ADMIN_CHAT_ID must be a chat id") from exc
+        config_dir = env.get("WENMING_CONFIG_DIR", "").strip()
+        if config_dir and not Path(config_dir).is_dir():
+            raise SettingsError(f"WENMING_CONFIG_DIR {config_dir!r} is not a directory")
+        schedule = env.get("WENMING_SCHEDULE_FILE", "").strip()
         lang = (env.get("WENMING_DEFAULT_LANGUAGE", "") or "zh-hans").strip().lower()
         if lang not in ("zh-hans", "en"):
             raise SettingsError("WENMING_DEFAULT_LANGUAGE must be zh-hans or en")
@@ -118,6 +130,8 @@ class Settings:
             timezone=tz,
             media_dir=Path(env.get("WENMING_MEDIA_DIR", "").strip() or "var/media"),
             standards_dir=Path(env.get("WENMING_STANDARDS_DIR", "").strip() or STANDARDS_DIR),
+            config_dir=Path(config_dir) if config_dir else None,
+            schedule_path=Path(schedule) if schedule else None,
             default_language=lang,
             admin_chat_id=admin_chat_id,
             invite_ttl_hours=_positive_int(env, "WENMING_INVITE_TTL_HOURS", 72),
@@ -130,6 +144,20 @@ class Settings:
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    def config_file(self, name: str) -> Path:
+        """The city's own `name` in config_dir if it has one, else the shipped default."""
+        if self.config_dir is not None and (self.config_dir / name).is_file():
+            return self.config_dir / name
+        return DEFAULTS_DIR / name
+
+    @property
+    def reporting_file(self) -> Path:
+        return self.config_file("reporting.yaml")
+
+    @property
+    def schedule_file(self) -> Path:
+        return self.schedule_path or self.config_file("schedule.yaml")
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]

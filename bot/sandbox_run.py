@@ -11,16 +11,21 @@ import contextlib
 import logging
 import signal
 import socket
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from bot.config import Secret, Settings, sqlite_url
+from bot.config import DEMO_CITY, Secret, Settings, sqlite_url
 from bot.domain.org import OrgFile, load_org_file
 from bot.domain.standards import load_standards
 from sandbox.client import SandboxClient
+from sandbox.clock import SandboxClock
 from sandbox.server import SandboxServer
 
+if TYPE_CHECKING:
+    from bot.app import Wenming
+
 log = logging.getLogger(__name__)
-DEMO_CITY = Path(__file__).resolve().parent.parent / "examples" / "demo-city.yaml"
 SANDBOX_TOKEN = "7000000001:WenmingSandboxLocalToken"
 # A few residents who are in no import file, so the demo has people to report problems.
 DEMO_RESIDENTS = ((20001, "赵居民"), (20002, "Alice"))
@@ -64,10 +69,23 @@ async def seed_sandbox(client: SandboxClient, org: OrgFile) -> None:
             await client.add_bot(group.chat_id, admin)
 
 
-async def run_sandbox(
-    settings: Settings, *, host: str, port: int, web_port: int | None, data_dir: Path,
-    fresh: bool = False,
-) -> None:
+def follow_sandbox_clock(clock: SandboxClock, bot: Wenming) -> None:
+    """Offer "the next bulletin" as a clock jump, and look for due work at every change."""
+
+    def next_bulletin(now: float) -> float:
+        due = bot.scheduler.next_bulletin_at(datetime.fromtimestamp(now, UTC))
+        return due.timestamp() + 1
+
+    clock.add_jump("bulletin", "下次周报 next bulletin", next_bulletin)
+    clock.on_change(bot.scheduler.wake)
+    clock.on_change(bot.outbox.wake)
+
+
+async def start_demo_bot(
+    server: SandboxServer, settings: Settings, data_dir: Path, *, fresh: bool = False
+) -> Wenming:
+    """The demo city in its own database under data_dir, its people and groups in the sandbox,
+    and the bot started against the sandbox, on the sandbox's clock."""
     from bot.app import Wenming, build_application
     from bot.services.org_import import import_org
     from db.migrate import upgrade_async
@@ -85,21 +103,8 @@ async def run_sandbox(
     engine = create_engine(db_url)
     try:
         await import_org(create_sessionmaker(engine), org)
-    finally:
-        await engine.dispose()
-
-    server = SandboxServer(host, free_port(host, port))
-    await server.start()
-    sandbox_settings = settings.with_(
-        bot_token=Secret(SANDBOX_TOKEN), api_base_url=server.api_base_url,
-        file_base_url=server.file_base_url, database_url=Secret(db_url),
-        media_dir=data_dir / "media",
-        admin_ids=settings.admin_ids | {p.telegram_id for p in org.people if p.role == "admin"},
-    )
-    # The sandbox forgets its chats on restart but the bot's database remembers; the updates
-    # offset must start again from zero with the new emulator.
-    engine = create_engine(db_url)
-    try:
+        # The sandbox forgets its chats on restart but the bot's database remembers; the
+        # updates offset must start again from zero with the new emulator.
         from sqlalchemy import delete
 
         from db.models import IntakeState
@@ -108,26 +113,50 @@ async def run_sandbox(
             await s.execute(delete(IntakeState))
     finally:
         await engine.dispose()
+    sandbox_settings = settings.with_(
+        bot_token=Secret(SANDBOX_TOKEN), api_base_url=server.api_base_url,
+        file_base_url=server.file_base_url, database_url=Secret(db_url),
+        media_dir=data_dir / "media",
+        admin_ids=settings.admin_ids | {p.telegram_id for p in org.people if p.role == "admin"},
+    )
     async with SandboxClient(server.url) as client:
         await seed_sandbox(client, org)
-    bot = Wenming(build_application(sandbox_settings))
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    # The bot runs on the sandbox's clock (real time + the offset its clock control adds);
+    # production never reads it: only here is it passed as the bot's clock.
+    bot = Wenming(build_application(sandbox_settings, clock=server.state.clock.now))
+    follow_sandbox_clock(server.state.clock, bot)
     await bot.start()
-    print(
-        "\n  Wenming sandbox is running.\n"
-        f"  Open the web chat:   {server.url}/\n"
-        f"  Bot API endpoint:    {server.api_base_url}<token>/<method>\n"
-        f"  Sandbox database:    {db_path}\n"
-        "  Demo people: 王管理 admin (10000), 张督查 / 李测评 inspectors (10001, 10002),\n"
-        "  unit members 10011-10013, residents 20001-20002. Ctrl-C stops everything.\n",
-        flush=True,
-    )
+    return bot
+
+
+async def run_sandbox(
+    settings: Settings, *, host: str, port: int, web_port: int | None, data_dir: Path,
+    fresh: bool = False,
+) -> None:
+    server = SandboxServer(host, free_port(host, port))
+    await server.start()
     try:
-        await stop.wait()
+        bot = await start_demo_bot(server, settings, data_dir, fresh=fresh)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        print(
+            "\n  Wenming sandbox is running.\n"
+            f"  Open the web chat:   {server.url}/\n"
+            f"  Bot API endpoint:    {server.api_base_url}<token>/<method>\n"
+            f"  Sandbox database:    {data_dir / 'sandbox.db'}\n"
+            "  Demo people: 王管理 admin (10000), 张督查 / 李测评 inspectors (10001, 10002),\n"
+            "  unit members 10011-10013, residents 20001-20002.\n"
+            "  The bot runs on the sandbox's clock: the page's 时钟 Clock panel moves it forward\n"
+            "  (+1 hour, +1 day, to the next bulletin) to see reminders and bulletins.\n"
+            "  Ctrl-C stops everything.\n",
+            flush=True,
+        )
+        try:
+            await stop.wait()
+        finally:
+            print("stopping…", flush=True)
+            await bot.stop()
     finally:
-        print("stopping…", flush=True)
-        await bot.stop()
         await server.stop()

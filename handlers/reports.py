@@ -12,7 +12,13 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from telegram import InlineKeyboardMarkup, Message, ReplyKeyboardRemove, Update
+from telegram import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    ReplyKeyboardRemove,
+    Update,
+)
 from telegram.constants import ParseMode
 from telegram.error import BadRequest
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, filters
@@ -127,7 +133,9 @@ async def report_in_group(update: Update, context: WenmingContext) -> None:
     the resident's own); a deep link opens the private chat and starts one (/start report)."""
     username = context.bot.username
     url = f"https://t.me/{username}?start={START_PAYLOAD}"
-    await reply(update, context.t("reports.group_report", url=Html(h(url))))
+    button = InlineKeyboardButton(context.t("reports.group_report_button"), url=url)
+    await reply(update, context.t("reports.group_report", url=Html(h(url))),
+                InlineKeyboardMarkup([[button]]))
 
 
 @speaks

@@ -546,7 +546,8 @@ async def answer_callback_query(api: BotApi, p: Params) -> bool:
     chat = api.state.chats.get(cb.chat_id)
     rec = chat.messages.get(cb.message_id) if chat else None
     api.state.events.emit("callback_answer", cb.chat_id, rec.view() if rec else {},
-                          callback_query_id=cb.id, text=cb.text, show_alert=cb.show_alert)
+                          callback_query_id=cb.id, text=cb.text, show_alert=cb.show_alert,
+                          url=cb.url)
     return True
 
 

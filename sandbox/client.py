@@ -322,6 +322,23 @@ class SandboxClient:
         result: JSON = await self.request("GET", "/_sandbox/stats")
         return result
 
+    async def clock(self) -> JSON:
+        """The sandbox's clock: {now, iso, offset_seconds, jumps: [{name, label, at}]}."""
+        result: JSON = await self.request("GET", "/_sandbox/clock")
+        return result
+
+    async def advance_clock(self, *, seconds: float = 0, hours: float = 0,
+                            days: float = 0) -> JSON:
+        """Move the clock forward (an application under the sandbox follows it)."""
+        result: JSON = await self.request("POST", "/_sandbox/clock", json={
+            "advance_seconds": seconds + 3600 * hours + 86400 * days})
+        return result
+
+    async def jump_clock(self, name: str) -> JSON:
+        """Move the clock to a moment the application named, e.g. "bulletin"."""
+        result: JSON = await self.request("POST", "/_sandbox/clock", json={"jump": name})
+        return result
+
     async def reset(self) -> None:
         await self.request("POST", "/_sandbox/reset")
 

@@ -6,11 +6,11 @@ import copy
 import hashlib
 import itertools
 import re
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from sandbox.clock import SandboxClock
 from sandbox.events import EventLog
 from sandbox.files import FileStore
 from sandbox.flood import FloodController
@@ -20,10 +20,6 @@ from sandbox.validation import bad_request, forbidden
 
 JSON = dict[str, Any]
 DEFAULT_BOT_ID = 1000000001
-
-
-def now() -> int:
-    return int(time.time())
 
 
 @dataclass
@@ -164,6 +160,10 @@ class SandboxState:
         self.updates = UpdateQueue()
         self.events = EventLog()
         self.flood = FloodController()
+        # Message dates follow it; never reset (time does not run backwards). A change is an
+        # event (chat_id 0: no chat), so every open web page shows the new time.
+        self.clock = SandboxClock()
+        self.clock.on_change(self._clock_moved)
         self.callbacks: dict[str, CallbackRec] = {}
         self.commands: dict[tuple[str, str], list[JSON]] = {}
         self.default_menu_button: JSON = {"type": "default"}
@@ -174,6 +174,9 @@ class SandboxState:
         self.errors: Counter[str] = Counter()
         self._ids = itertools.count(1)
         self._media_groups = itertools.count(13000000000000000)
+
+    def _clock_moved(self) -> None:
+        self.events.emit("clock", 0, {}, clock=self.clock.to_dict())
 
     def reset(self) -> None:
         self.users.clear()
@@ -266,7 +269,7 @@ class SandboxState:
     def _store(self, chat: ChatRec, sender: JSON, content: JSON, *, from_bot: bool,
                keyboard: JSON | None = None) -> MessageRec:
         message: JSON = {"message_id": chat.next_message_id, "from": sender, "chat":
-                         chat.to_dict(), "date": now(), **content}
+                         chat.to_dict(), "date": self.clock.unix(), **content}
         chat.next_message_id += 1
         rec = MessageRec(message, from_bot, keyboard=keyboard)
         chat.messages[rec.message_id] = rec
@@ -333,7 +336,7 @@ class SandboxState:
         for key in remove:
             rec.message.pop(key, None)
         rec.message.update(changes)
-        rec.message["edit_date"] = now()
+        rec.message["edit_date"] = self.clock.unix()
         self.events.emit("edit", chat.id, rec.view())
         return rec.message
 
@@ -391,7 +394,7 @@ class SandboxState:
         chat.bot_status = status
         bot = self.bot_user()
         self.updates.push("my_chat_member", {
-            "chat": chat.to_dict(), "from": by, "date": now(),
+            "chat": chat.to_dict(), "from": by, "date": self.clock.unix(),
             "old_chat_member": self.member_dict(chat, bot, old),
             "new_chat_member": self.member_dict(chat, bot, status)})
 
@@ -400,7 +403,7 @@ class SandboxState:
         chat.members[user.id] = status
         if chat.bot_member:
             self.updates.push("chat_member", {
-                "chat": chat.to_dict(), "from": by, "date": now(),
+                "chat": chat.to_dict(), "from": by, "date": self.clock.unix(),
                 "old_chat_member": self.member_dict(chat, user.to_dict(), old),
                 "new_chat_member": self.member_dict(chat, user.to_dict(), status)})
 

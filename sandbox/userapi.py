@@ -18,6 +18,7 @@ from aiohttp import web
 from PIL import Image
 
 from sandbox.botapi import METHODS
+from sandbox.clock import ClockError
 from sandbox.faults import FaultInjector
 from sandbox.files import document_dict, guess_document_name
 from sandbox.html_entities import u16len
@@ -483,6 +484,21 @@ class UserApi:
         return ok({"calls": dict(self.state.calls), "errors": dict(self.state.errors),
                    "pending_updates": self.state.updates.pending_count()})
 
+    async def get_clock(self, request: web.Request) -> web.StreamResponse:
+        return ok(self.state.clock.to_dict())
+
+    async def move_clock(self, request: web.Request) -> web.StreamResponse:
+        """{"advance_seconds": n} or {"jump": name}: the clock moves forward only."""
+        body = await Body.read(request)
+        try:
+            if "jump" in body.fields:
+                self.state.clock.jump(str(body.get("jump")))
+            else:
+                self.state.clock.advance(body.num("advance_seconds"))
+        except ClockError as exc:
+            raise bad_request(str(exc)) from exc
+        return ok(self.state.clock.to_dict())
+
     async def reset(self, request: web.Request) -> web.StreamResponse:
         self.state.reset()
         self.faults.clear()
@@ -537,6 +553,8 @@ def setup_user_routes(app: web.Application, state: SandboxState, faults: FaultIn
         ("POST", "/_sandbox/config", api.set_config),
         ("GET", "/_sandbox/stats", api.stats),
         ("POST", "/_sandbox/reset", api.reset),
+        ("GET", "/_sandbox/clock", api.get_clock),
+        ("POST", "/_sandbox/clock", api.move_clock),
     ]
     for verb, path, handler in routes:
         app.router.add_route(verb, path, handler)

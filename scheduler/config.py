@@ -1,4 +1,4 @@
-"""config/schedule.yaml: reminders, the escalation ladder, bulletin and digest times, phases.
+"""schedule.yaml: reminders, the escalation ladder, bulletin and digest times, phases.
 
 Validated on load into frozen dataclasses; every problem names the file, the line and what is
 wrong, so a city editing its schedule finds its mistake without reading code.
@@ -7,17 +7,16 @@ wrong, so a city editing its schedule finds its mistake without reading code.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_SCHEDULE_FILE = ROOT / "config" / "schedule.yaml"
-# Lets a deployment (or a test running the bot as a process) point at another schedule.
-SCHEDULE_FILE_ENV = "WENMING_SCHEDULE_FILE"
+from bot.config import DEFAULTS_DIR
+
+# The shipped schedule; Settings.schedule_file names the one a deployment uses.
+DEFAULT_SCHEDULE_FILE = DEFAULTS_DIR / "schedule.yaml"
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 Notify = Literal["parent", "office"]
@@ -295,11 +294,8 @@ def _phases(r: _Reader, node: object, line: int) -> tuple[Phase, ...]:
     return tuple(phases)
 
 
-def load_schedule(path: Path | None = None) -> ScheduleConfig:
-    """The schedule from `path`, $WENMING_SCHEDULE_FILE, or config/schedule.yaml."""
-    if path is None:
-        env = os.environ.get(SCHEDULE_FILE_ENV, "").strip()
-        path = Path(env) if env else DEFAULT_SCHEDULE_FILE
+def load_schedule(path: Path = DEFAULT_SCHEDULE_FILE) -> ScheduleConfig:
+    """The schedule from `path` (Settings.schedule_file), by default the shipped one."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:

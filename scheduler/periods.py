@@ -94,6 +94,15 @@ def latest_bulletin(now: dt.datetime, weekday: int, wall: dt.time, tz: ZoneInfo)
     return Due(week_key(covered), at_local(issue, wall, tz), issue)
 
 
+def next_bulletin(now: dt.datetime, weekday: int, wall: dt.time, tz: ZoneInfo) -> Due:
+    """The first weekly bulletin whose send time is still to come."""
+    ahead = 7
+    while (due := latest_bulletin(now + dt.timedelta(days=ahead), weekday, wall, tz)).due_at \
+            <= now:
+        ahead += 1  # a week shortened by daylight saving
+    return due
+
+
 def bulletin_issue_date(week: str, weekday: int) -> dt.date:
     """The date the bulletin covering `week` is sent on (in the following week)."""
     return week_monday(week) + dt.timedelta(days=7 + weekday)

@@ -56,6 +56,7 @@ from scheduler.periods import (
     latest_bulletin,
     latest_digest,
     local_date,
+    next_bulletin,
 )
 from scheduler.reports import build_bulletins, digest_text
 
@@ -134,6 +135,7 @@ class Scheduler:
         self._escalate = escalate
         self.tick_seconds = tick_seconds or config.tick_seconds
         self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
         # When this scheduler started; on a database that has never run a job, nothing due
         # before it is backfilled. Decided once, at the first tick (see _backfill_from).
         self.started_at = clock()
@@ -144,6 +146,14 @@ class Scheduler:
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="wenming-scheduler")
+
+    def wake(self) -> None:
+        """The clock moved (the sandbox's clock control): tick now, not at the next interval."""
+        self._wake.set()
+
+    def next_bulletin_at(self, now: dt.datetime) -> dt.datetime:
+        cfg = self.config.bulletin
+        return next_bulletin(now, cfg.weekday, cfg.time, self.tz).due_at
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -156,7 +166,9 @@ class Scheduler:
         # The first tick comes one interval after start, not at once: start-up (migrations,
         # intake, a backlog of updates) comes first, and a missed period still runs "on start".
         while True:
-            await asyncio.sleep(self.tick_seconds)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.tick_seconds)
+            self._wake.clear()
             try:
                 await self.tick()
             except Exception:

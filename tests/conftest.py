@@ -21,6 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
+from bot.config import DEMO_CITY as DEMO_CITY  # the shipped demo city, for the tests
 from bot.config import Secret, Settings, sqlite_url
 from db.migrate import upgrade_async
 from db.session import create_engine, create_sessionmaker
@@ -147,9 +148,6 @@ async def wait_until(predicate: object, timeout: float = 10.0, interval: float =
 
 
 # ---- the local Bot API sandbox and the real bot ---------------------------------------------
-
-DEMO_CITY = ROOT / "examples" / "demo-city.yaml"
-
 
 @dataclass
 class Harness:

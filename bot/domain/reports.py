@@ -1,6 +1,6 @@
 """Residents' reports (随手拍): categories, routing rules, tickets, duplicates, rate limits.
 
-Pure logic: no Telegram, no SQLAlchemy. The rules come from config/reporting.yaml, validated
+Pure logic: no Telegram, no SQLAlchemy. The rules come from reporting.yaml, validated
 here with errors that name the file, the line, the category and the problem.
 """
 
@@ -16,7 +16,8 @@ from typing import Final
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-CONFIG_PATH: Final = Path(__file__).resolve().parents[2] / "config" / "reporting.yaml"
+# The shipped file (bot/defaults/); Settings.reporting_file names the one a deployment uses.
+CONFIG_PATH: Final = Path(__file__).resolve().parents[1] / "defaults" / "reporting.yaml"
 TICKET_RE: Final = re.compile(r"^R-(\d{4})-(\d{6,})$", re.IGNORECASE)
 CODE_RE: Final = re.compile(r"^[a-z][a-z0-9_]*$")
 SITE: Final = "site"
@@ -49,7 +50,7 @@ MAX_ADDRESS: Final = 200
 
 
 class ReportConfigError(Exception):
-    """One problem in config/reporting.yaml; ``str()`` reads ``file:line: category X: problem``."""
+    """One problem in reporting.yaml; ``str()`` reads ``file:line: category X: problem``."""
 
     def __init__(self, file: str, line: int | None, category: str | None, problem: str) -> None:
         super().__init__(file, line, category, problem)

@@ -80,6 +80,12 @@ export const api = {
   },
 
   commands: () => request("GET", "/_sandbox/commands"),
+  config: () => request("GET", "/_sandbox/config"),
+
+  // The sandbox's clock: {now, iso, offset_seconds, jumps: [{name, label, at}]}.
+  clock: () => request("GET", "/_sandbox/clock"),
+  advanceClock: (seconds) => request("POST", "/_sandbox/clock", { json: { advance_seconds: seconds } }),
+  jumpClock: (name) => request("POST", "/_sandbox/clock", { json: { jump: name } }),
 
   fileUrl: (fileId) => `/_sandbox/files/${encodeURIComponent(fileId)}`,
 };

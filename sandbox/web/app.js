@@ -12,7 +12,7 @@ import { renderMessageText, safeUrl } from "./format.js";
 // Fixed ids for the quick-create personas, so a launcher can configure e.g. the admin id
 // in the bot's settings and the "管理员 admin" button then really is the admin.
 const PRESETS = {
-  // The demo city's people (examples/demo-city.yaml), so a persona has its role in the bot.
+  // The demo city's people (bot/defaults/demo-city.yaml), so a persona has its role in the bot.
   admin: { id: 10000, first_name: "王管理" },
   inspector: { id: 10001, first_name: "张督查" },
   resident: { id: 20001, first_name: "赵居民" },
@@ -41,6 +41,8 @@ const state = {
   pendingCallbacks: new Map(), // callback_query_id -> {button}
   earlyAnswers: new Map(), // answers that arrived before our POST returned
   sentCommands: new Set(),
+  botUsername: null, // from /_sandbox/config: which t.me links open the bot's chat
+  clock: null, // {now, offset_seconds, jumps, fetchedAt}: the sandbox's clock
 };
 
 // ---------------------------------------------------------------------------
@@ -119,7 +121,105 @@ function showAlert(text) {
 
 function formatTime(unixSeconds) {
   if (!unixSeconds) return "";
-  return new Date(unixSeconds * 1000).toLocaleTimeString("zh-CN", { hour: "2-digit", minute: "2-digit" });
+  const when = new Date(unixSeconds * 1000);
+  const time = when.toLocaleTimeString("zh-CN", { hour: "2-digit", minute: "2-digit" });
+  // Once the sandbox's clock has moved, messages span days: say which day.
+  if (!state.clock?.offset_seconds) return time;
+  return `${when.toLocaleDateString("zh-CN", { month: "2-digit", day: "2-digit" })} ${time}`;
+}
+
+// ---------------------------------------------------------------------------
+// The sandbox's clock (the bot runs on it): +1 hour, +1 day, jumps the bot offers
+// ---------------------------------------------------------------------------
+
+function clockNow() {
+  const c = state.clock;
+  return c ? c.now + (performance.now() - c.fetchedAt) / 1000 : Date.now() / 1000;
+}
+
+function renderClock() {
+  const c = state.clock;
+  if (!c) return;
+  const now = new Date(clockNow() * 1000);
+  const el = $("clock-now");
+  el.dateTime = now.toISOString();
+  el.textContent = now.toLocaleString("zh-CN", {
+    year: "numeric", month: "2-digit", day: "2-digit", weekday: "short", hour: "2-digit", minute: "2-digit",
+  });
+  const ahead = Math.floor(c.offset_seconds / 3600);
+  $("clock-offset").textContent = ahead
+    ? `（快进 ahead ${Math.floor(ahead / 24)} 天 d ${ahead % 24} 小时 h）` : "（实时 real time）";
+  const box = $("clock-buttons");
+  for (const old of box.querySelectorAll("[data-jump]")) old.remove();
+  for (const j of c.jumps || []) {
+    const at = new Date(j.at * 1000).toLocaleString("zh-CN", { month: "2-digit", day: "2-digit", weekday: "short", hour: "2-digit", minute: "2-digit" });
+    box.append(h("button", {
+      type: "button", dataset: { jump: j.name }, text: `→ ${j.label}`, title: at,
+      onclick: () => moveClock(() => api.jumpClock(j.name)),
+    }));
+  }
+}
+
+function setClock(c) {
+  state.clock = { ...c, fetchedAt: performance.now() };
+  renderClock();
+}
+
+async function loadClock() {
+  try {
+    setClock(await api.clock());
+  } catch {
+    $("clock-now").closest("section").hidden = true; // a sandbox without a clock control
+  }
+}
+
+async function moveClock(call) {
+  try {
+    setClock(await call());
+    toast(`时钟 Clock → ${$("clock-now").textContent}`);
+  } catch (err) {
+    showError("时钟未变 Clock unchanged", err);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Links to the bot: t.me/<bot>?start=..., tg://resolve?domain=<bot>&start=...
+// ---------------------------------------------------------------------------
+
+/** For a link that opens this bot's chat, {payload} (null: open it only); otherwise null. */
+function botLink(raw) {
+  if (!state.botUsername || typeof raw !== "string") return null;
+  let url;
+  try {
+    url = new URL(raw.trim(), window.location.href);
+  } catch {
+    return null;
+  }
+  let name = null;
+  if (url.protocol === "tg:") {
+    if (url.hostname !== "resolve") return null;
+    name = url.searchParams.get("domain");
+  } else if (["http:", "https:"].includes(url.protocol)
+             && ["t.me", "www.t.me", "telegram.me"].includes(url.hostname)) {
+    name = url.pathname.replace(/^\/+|\/+$/g, "");
+  }
+  if (!name || name.toLowerCase() !== state.botUsername.toLowerCase()) return null;
+  return { payload: url.searchParams.get("start") };
+}
+
+/** As Telegram's apps do: open the private chat with the bot and send /start <payload>. */
+async function openBotChat(link, userId) {
+  if (userId === null || userId === undefined) return;
+  await selectPersona(userId);
+  if (link.payload !== null) await sendText(link.payload ? `/start ${link.payload}` : "/start");
+}
+
+function onMessageLinkClick(e) {
+  const a = e.target.closest("a[href]");
+  const link = a && botLink(a.getAttribute("href"));
+  if (!link) return; // any other link opens as usual, in a new tab
+  e.preventDefault();
+  openBotChat(link, state.senderId);
 }
 
 // ---------------------------------------------------------------------------
@@ -475,7 +575,7 @@ async function pressCallbackButton(msg, btn, data) {
     showError("按钮失败 Button failed", err);
     return;
   }
-  state.pendingCallbacks.set(id, { btn });
+  state.pendingCallbacks.set(id, { btn, senderId: state.senderId });
   if (state.earlyAnswers.has(id)) {
     onCallbackAnswer(id, state.earlyAnswers.get(id));
     state.earlyAnswers.delete(id);
@@ -514,6 +614,9 @@ function onCallbackAnswer(id, answer) {
     if (answer.show_alert) showAlert(answer.text);
     else toast(answer.text);
   }
+  // answerCallbackQuery's url: Telegram opens a t.me link to the bot (with start=...).
+  const link = answer.url ? botLink(answer.url) : null;
+  if (link) openBotChat(link, pending.senderId);
 }
 
 // ---------------------------------------------------------------------------
@@ -734,9 +837,13 @@ function refreshDirectorySoon() {
 function handleEvent(ev, { countUnread }) {
   const msg = ev.message;
   const chatId = ev.chat_id ?? msg?.chat?.id;
+  if (ev.type === "clock") {
+    if (ev.clock) setClock(ev.clock);
+    return;
+  }
   if (ev.type === "callback_answer") {
     const id = String(ev.callback_query_id ?? ev.callback_query?.id ?? ev.answer?.callback_query_id ?? ev.id);
-    const answer = ev.answer ?? { text: ev.text, show_alert: ev.show_alert };
+    const answer = ev.answer ?? { text: ev.text, show_alert: ev.show_alert, url: ev.url };
     if (state.pendingCallbacks.has(id)) onCallbackAnswer(id, answer);
     else state.earlyAnswers.set(id, answer);
     return;
@@ -980,6 +1087,11 @@ function wire() {
   }
 
   $("commands-btn").addEventListener("click", toggleCommandMenu);
+  $("messages").addEventListener("click", onMessageLinkClick);
+  for (const btn of document.querySelectorAll("[data-advance]")) {
+    btn.addEventListener("click", () => moveClock(() => api.advanceClock(Number(btn.dataset.advance))));
+  }
+  setInterval(renderClock, 30000);
   document.addEventListener("keydown", (e) => { if (e.key === "Escape") closePanels(); });
 
   $("sidebar-open").addEventListener("click", () => document.body.classList.add("sidebar-open"));
@@ -991,9 +1103,11 @@ async function main() {
   eventLoop(); // runs forever; not awaited
   try {
     await refreshDirectory();
+    state.botUsername = (await api.config())?.bot?.username ?? null;
   } catch (err) {
     showError("无法连接沙盒 Cannot reach the sandbox", err);
   }
+  await loadClock();
   const last = readJson(STORAGE.persona, null);
   if (last && (state.users.has(last.chatId) || state.chats.has(last.chatId))) {
     await selectPersona(last.chatId, { senderId: last.senderId ?? undefined });

@@ -9,13 +9,14 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.config import DEMO_CITY
 from bot.domain.org import OrgFile, load_org_file, parse_org
 from bot.services.org_import import ImportSummary, apply_pending, import_org
 from db.models import Assignment, GroupBinding, PendingAssignment, Person, Site, Unit
 from db.types import utcnow
 
 ROOT = Path(__file__).resolve().parents[2]
-DEMO = ROOT / "examples" / "demo-city.yaml"
+DEMO = DEMO_CITY
 SITE_TYPES = {
     "subdistrict_office", "cultural_station", "community", "community_cultural_center",
     "mall", "hotel", "dining_window",

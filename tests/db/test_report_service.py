@@ -29,7 +29,7 @@ from db.models import (
     Unit,
 )
 from db.uow import UnitOfWork
-from tests.conftest import FakeClock
+from tests.conftest import DEMO_CITY, FakeClock
 
 ROOT = Path(__file__).resolve().parents[2]
 Sessions = async_sessionmaker[AsyncSession]
@@ -41,7 +41,7 @@ FAR_AWAY = (35.0, 108.0)  # no site, no community within reach
 @pytest.fixture
 async def city(sessions: Sessions, clock: FakeClock) -> Sessions:
     standards = set(load_standards(ROOT / "standards"))
-    await import_org(sessions, load_org_file(ROOT / "examples" / "demo-city.yaml", standards))
+    await import_org(sessions, load_org_file(DEMO_CITY, standards))
     async with sessions() as s, s.begin():
         houqijie = await s.scalar(select(Unit.id).where(Unit.code == "houqijie"))
         for pid, name in ((RESIDENT, "赵居民"), (ALICE, "Alice"), (BOB, "Bob")):

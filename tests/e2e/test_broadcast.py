@@ -23,6 +23,7 @@ import pytest
 from sqlalchemy import func, select
 from telegram.ext import ExtBot
 
+from bot.config import DEFAULTS_DIR
 from bot.domain.org import load_org_file
 from bot.domain.standards import load_standards
 from bot.i18n import t
@@ -84,7 +85,7 @@ async def world(database_url: str) -> AsyncIterator[tuple[SandboxServer, Sandbox
 def start_bot(server: SandboxServer, database_url: str, tmp_path: Path) -> subprocess.Popen[bytes]:
     schedule = tmp_path / "schedule.yaml"
     if not schedule.exists():
-        text = (ROOT / "config" / "schedule.yaml").read_text(encoding="utf-8")
+        text = (DEFAULTS_DIR / "schedule.yaml").read_text(encoding="utf-8")
         # Bulletin and digest fall due at 00:00 today (this week's Monday for the bulletin), so
         # whenever the test runs, both are "missed today" and still timely to send.
         text = text.replace("tick_seconds: 20", "tick_seconds: 0.5")

@@ -234,3 +234,32 @@ async def test_user_api_errors_are_json(server: SandboxServer) -> None:
 
 def test_b64_helper() -> None:
     assert base64.b64decode(b64(b"\x00\x01")) == b"\x00\x01"
+
+
+async def test_the_clock_moves_message_dates_and_tells_the_application(
+    server: SandboxServer, client: SandboxClient, bot: Bot
+) -> None:
+    """Issue 11 item 10: the clock control moves the time the sandbox (and its bot) runs on."""
+    moved: list[float] = []
+    server.state.clock.on_change(lambda: moved.append(server.state.clock.offset))
+    server.state.clock.add_jump("noon", "noon", lambda now: now + 1800)
+    u = await client.create_user("张三", user_id=778)
+    first = await client.send_text(u["id"], "before")
+    cursor = (await client.events(0, 0))["cursor"]
+    clock = await client.advance_clock(days=1, hours=2)
+    assert clock["offset_seconds"] == 26 * 3600 and moved == [26 * 3600]
+    assert [j["name"] for j in clock["jumps"]] == ["noon"]
+    later = await client.send_text(u["id"], "after")
+    assert later["date"] - first["date"] >= 26 * 3600
+    sent = await bot.send_message(u["id"], "from the bot")
+    assert sent.date.timestamp() >= first["date"] + 26 * 3600
+    assert abs(server.state.clock.now().timestamp() - sent.date.timestamp()) < 5
+    jumped = await client.jump_clock("noon")
+    assert jumped["offset_seconds"] >= 26 * 3600 + 1799
+    events = (await client.events(cursor, 0))["events"]
+    assert [e["clock"]["offset_seconds"] for e in events if e["type"] == "clock"] == [
+        26 * 3600, jumped["offset_seconds"]]
+    for bad in ({"advance_seconds": -3600}, {"advance_seconds": 0}, {"jump": "tomorrow"}):
+        with pytest.raises(SandboxError):  # the clock only moves forward, to known jumps
+            await client.request("POST", "/_sandbox/clock", json=bad)
+    assert (await client.clock())["offset_seconds"] == jumped["offset_seconds"]

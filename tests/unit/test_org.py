@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from bot.config import DEMO_CITY
 from bot.domain.org import OrgFile, OrgFileError, load_org_file, parse_org
 
 ROOT = Path(__file__).resolve().parents[2]
-DEMO = ROOT / "examples" / "demo-city.yaml"
+DEMO = DEMO_CITY
 
 # The standards' ids (standards/*.yaml). Spelled out rather than read from the directory so
 # this test does not depend on every standard being written yet.

@@ -21,6 +21,7 @@ from scheduler.periods import (
     latest_bulletin,
     latest_digest,
     latest_slot,
+    next_bulletin,
     week_monday,
 )
 from scheduler.policy import Deadline, decide
@@ -85,6 +86,19 @@ def test_weeks_and_the_bulletin_period() -> None:
     # Across the new year: ISO week 53 of 2026 is covered on Monday 2027-01-04.
     assert latest_bulletin(dt.datetime(2027, 1, 4, 2, tzinfo=UTC), 0, dt.time(9),
                            SHANGHAI).period == "2026-W53"
+
+
+def test_the_next_bulletin_is_the_first_still_to_come() -> None:
+    """Issue 11 item 10: the sandbox's clock jumps "to the next bulletin time"."""
+    monday_9 = dt.datetime(2026, 11, 30, 1, tzinfo=UTC)  # Monday 09:00 in Shanghai
+    early = next_bulletin(monday_9 - dt.timedelta(minutes=1), 0, dt.time(9), SHANGHAI)
+    assert (early.period, early.due_at) == ("2026-W48", monday_9)
+    at = next_bulletin(monday_9, 0, dt.time(9), SHANGHAI)  # due now: not "still to come"
+    assert (at.period, at.due_at) == ("2026-W49", monday_9 + dt.timedelta(days=7))
+    berlin = ZoneInfo("Europe/Berlin")  # a week shortened by the spring change
+    after = dt.datetime(2026, 3, 23, 8, 30, tzinfo=UTC)  # Monday 09:30 CET
+    assert next_bulletin(after, 0, dt.time(9), berlin).due_at == dt.datetime(
+        2026, 3, 30, 7, tzinfo=UTC)
 
 
 def test_dst_weeks_and_days_in_berlin() -> None:

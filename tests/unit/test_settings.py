@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from bot.config import Settings, SettingsError
+from bot.config import DEFAULTS_DIR, Settings, SettingsError
 
 
 def test_an_empty_environment_gives_the_embedded_defaults() -> None:
@@ -40,3 +42,19 @@ def test_serving_settings_are_read() -> None:
 def test_a_bad_value_is_refused_naming_the_variable(name: str, value: str, says: str) -> None:
     with pytest.raises(SettingsError, match=says):
         Settings.from_env({name: value})
+
+
+def test_a_config_directory_overrides_the_shipped_files_one_by_one(tmp_path: Path) -> None:
+    """Issue 11 item 14: the city's files come from WENMING_CONFIG_DIR, else the package."""
+    shipped = Settings.from_env({})
+    assert shipped.reporting_file == DEFAULTS_DIR / "reporting.yaml"
+    assert shipped.schedule_file.read_text(encoding="utf-8").startswith("#")
+    (tmp_path / "reporting.yaml").write_text("schema: 1\n", encoding="utf-8")
+    own = Settings.from_env({"WENMING_CONFIG_DIR": str(tmp_path)})
+    assert own.reporting_file == tmp_path / "reporting.yaml"
+    assert own.schedule_file == DEFAULTS_DIR / "schedule.yaml"  # not overridden: shipped
+    one = Settings.from_env({"WENMING_CONFIG_DIR": str(tmp_path),
+                             "WENMING_SCHEDULE_FILE": str(tmp_path / "s.yaml")})
+    assert one.schedule_file == tmp_path / "s.yaml"
+    with pytest.raises(SettingsError, match="WENMING_CONFIG_DIR"):
+        Settings.from_env({"WENMING_CONFIG_DIR": str(tmp_path / "missing")})

@@ -293,7 +293,8 @@ def service_from_env() -> ReportService:
     from bot.config import Settings
 
     settings = Settings.from_env()
-    return ReportService(default_config(), MediaStore(Path(settings.media_dir)), settings.tz,
+    return ReportService(dom.load_reporting(settings.reporting_file),
+                         MediaStore(Path(settings.media_dir)), settings.tz,
                          settings.default_language)
 
 
