@@ -8,9 +8,7 @@ inspection notice was); private replies use the reader's language.
 
 from __future__ import annotations
 
-import html
 import os
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -27,11 +25,10 @@ from bot.domain.tasks import (
     is_overdue,
     parse_number,
 )
+from bot.fit import CAPTION_LIMIT, TEXT_LIMIT, fit_history, user
 from bot.i18n import Html, h, t
 
 GROUP_LANG = "zh-hans"
-CAPTION_LIMIT = 1024  # Telegram's limit for a photo caption, counted after HTML parsing
-TEXT_LIMIT = 4096
 PREFIX = "t"
 
 # Callback codes: t:<task>:<version>:<code>. Short, so the data stays far below 64 bytes.
@@ -267,7 +264,7 @@ def event_line(lang: str, e: EventLine, tz: ZoneInfo, *, reason_chars: int = 60)
         line += " " + t(lang, "task.card.level", level=str(e.data["level"]))
     verdict = e.data.get("verdict")
     if isinstance(verdict, str) and verdict in VERDICT_KEYS:
-        line += f"（{t(lang, VERDICT_KEYS[verdict])}）"
+        line += t(lang, "task.card.verdict", verdict=t(lang, VERDICT_KEYS[verdict]))
     if e.data.get("self_verified"):
         line += " " + t(lang, "task.card.self_verified")
     photos = e.data.get("photos")
@@ -275,7 +272,7 @@ def event_line(lang: str, e: EventLine, tz: ZoneInfo, *, reason_chars: int = 60)
         # The catalogue carries its own spacing: "（1 张照片）" takes no space before it.
         line += t(lang, "task.card.photos_short", count=len(photos))
     if e.reason:
-        line += f"：{h(clip(e.reason, reason_chars))}"
+        line += t(lang, "task.card.reason", reason=user(clip(e.reason, reason_chars)))
     return line
 
 
@@ -292,19 +289,21 @@ def shown_events(events: Sequence[EventLine]) -> list[EventLine]:
     return out
 
 
-def card_lines(lang: str, task: TaskData, now: datetime, tz: ZoneInfo, *,
-               history: int = 3) -> list[str]:
+def card_text(lang: str, task: TaskData, now: datetime, tz: ZoneInfo, limit: int, *,
+              history: int = 3) -> str:
     """The card's header lines, then (after a blank line) its first event (派发: where the task
-    came from) and its `history` most recent ones."""
-    lines = card_header(lang, task, now, tz)
+    came from) and its `history` most recent ones, fitted to `limit`: older events give way
+    first, with a line saying how many are not shown."""
+    head = card_header(lang, task, now, tz)
     events = shown_events(task.events)
-    recent = events[-history:] if history else []
-    if history and len(events) > history:
-        recent = [events[0], *recent]
-    if recent:
-        lines.append("")
-        lines += [event_line(lang, e, tz) for e in recent]
-    return lines
+    if not events:
+        return fit_history(head, [], limit)
+    head += ["", event_line(lang, events[0], tz)]
+    rest = events[1:]
+    recent = rest[-history:] if history else []
+    return fit_history(head, [event_line(lang, e, tz) for e in recent], limit,
+                       hidden=len(rest) - len(recent),
+                       marker=lambda n: t(lang, "task.card.earlier", count=n))
 
 
 def card_header(lang: str, task: TaskData, now: datetime, tz: ZoneInfo) -> list[str]:
@@ -316,15 +315,15 @@ def card_header(lang: str, task: TaskData, now: datetime, tz: ZoneInfo) -> list[
                        else "—"))
     if task.reopen_count:
         lines.append(t(lang, "task.card.rework", count=task.reopen_count))
-    lines.append(t(lang, "task.card.problem", title=clip(task.title, 200)))
+    lines.append(t(lang, "task.card.problem", title=user(clip(task.title, 200))))
     if task.description:
-        lines.append(f"<i>{h(clip(task.description, 200))}</i>")
+        lines.append(f"<i>{user(clip(task.description, 200))}</i>")
     if task.site_name:
         lines.append(t(lang, "task.card.site", site=clip(task.site_name, 60)))
     lines.append(t(lang, "task.card.unit", unit=clip(task.unit_name, 60)))
     source = t(lang, SOURCE_KEYS.get(task.source, "task.source.finding"))
     if task.inspector:
-        source += f"（{h(task.inspector)}）"
+        source = t(lang, "task.card.inspector", source=Html(source), name=task.inspector)
     lines.append(t(lang, "task.card.source", source=Html(source)))
     if task.state is not TaskState.CLOSED:
         lines.append(t(lang, "task.card.due", due=_local(task.due_at, tz),
@@ -336,30 +335,12 @@ def card_header(lang: str, task: TaskData, now: datetime, tz: ZoneInfo) -> list[
         lines.append(t(lang, "task.card.extension_pending",
                        until=_local(task.extension_until, tz)))
     if task.reroute_claim is not None:
-        lines.append(t(lang, "task.card.reroute_pending", reason=clip(task.reroute_claim, 100)))
+        lines.append(t(lang, "task.card.reroute_pending",
+                       reason=user(clip(task.reroute_claim, 100))))
     if task.before_file_ids or task.after_file_ids:
         lines.append(t(lang, "task.card.photos", before=len(task.before_file_ids),
                        after=len(task.after_file_ids)))
     return lines
-
-
-def shown_length(html_text: str) -> int:
-    """Characters Telegram counts: tags dropped, entities decoded."""
-    return len(html.unescape(re.sub(r"<[^>]+>", "", html_text)))
-
-
-def fit(lines: list[str], limit: int, *, history_from: int | None = None) -> str:
-    """Join lines to fit `limit`: first drop history lines (lines[history_from:], oldest
-    first), never a header line before them; clip the text only if that is not enough."""
-    work = list(lines)
-    text = "\n".join(work)
-    if history_from is not None:
-        while shown_length(text) > limit and len(work) > history_from:
-            del work[history_from]
-            text = "\n".join(work).rstrip("\n")  # no blank line left after the header
-    if shown_length(text) > limit:
-        text = h(clip(html.unescape(re.sub(r"<[^>]+>", "", text)), limit))
-    return text
 
 
 def card_rows(task: TaskData) -> Rows:
@@ -395,11 +376,8 @@ def card_rows(task: TaskData) -> Rows:
 def card(task: TaskData, now: datetime, tz: ZoneInfo | None = None) -> Card:
     """The task's card in its unit's group."""
     tz = tz or default_tz()
-    header = card_header(GROUP_LANG, task, now, tz)
-    lines = card_lines(GROUP_LANG, task, now, tz)
     photo = (task.before_shas or task.after_shas or (None,))[0]
-    # History follows the header and a blank line.
-    text = fit(lines, CAPTION_LIMIT if photo else TEXT_LIMIT, history_from=len(header) + 1)
+    text = card_text(GROUP_LANG, task, now, tz, CAPTION_LIMIT if photo else TEXT_LIMIT)
     return Card(text, card_rows(task), photo)
 
 
@@ -419,11 +397,10 @@ def moved_card(task: TaskData, old_unit: str, tz: ZoneInfo | None = None) -> str
 
 
 def history_text(lang: str, task: TaskData, now: datetime, tz: ZoneInfo) -> str:
-    lines = card_header(lang, task, now, tz)
-    lines += ["", t(lang, "task.history_title")]
-    start = len(lines)
-    lines += [event_line(lang, e, tz, reason_chars=300) for e in shown_events(task.events)]
-    return fit(lines, TEXT_LIMIT, history_from=start)
+    head = [*card_header(lang, task, now, tz), "", t(lang, "task.history_title")]
+    return fit_history(head, [event_line(lang, e, tz, reason_chars=300)
+                              for e in shown_events(task.events)], TEXT_LIMIT,
+                       marker=lambda n: t(lang, "task.card.earlier", count=n))
 
 
 def list_line(lang: str, task: TaskData, now: datetime, tz: ZoneInfo) -> str:

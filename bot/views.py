@@ -11,6 +11,7 @@ from bot import callbacks as cb
 from bot.domain.checklist import Awaiting, Gap, gaps
 from bot.domain.scoring import Score
 from bot.domain.standards import Indicator, Item, Verdict
+from bot.fit import fit, user
 from bot.i18n import Html, h, t
 from bot.services.inspections import InspectionView, OpenInspection
 from db.models import Site, Task
@@ -32,7 +33,13 @@ def fmt_score(value: float | None) -> str:
 
 
 def inspection_screen(view: InspectionView, lang: str) -> Screen:
-    """The one message an inspection lives in, for its current step."""
+    """The one message an inspection lives in, for its current step, fitted to Telegram's
+    limit (a long note is shortened on screen, never in the record)."""
+    text, markup = _inspection_screen(view, lang)
+    return fit(text), markup
+
+
+def _inspection_screen(view: InspectionView, lang: str) -> Screen:
     p = view.progress
     if view.status == "discarded":
         return discarded_screen(view, lang), None
@@ -111,7 +118,7 @@ def _item_text(view: InspectionView, item: Item, lang: str) -> str:
             lines.append(t(lang, "inspect.current_answer",
                            verdict=verdict_label(lang, st.verdict)))
         if st.remark:
-            lines.append(t(lang, "inspect.current_remark", remark=st.remark))
+            lines.append(t(lang, "inspect.current_remark", remark=user(st.remark)))
         if st.photos:
             lines.append(t(lang, "inspect.current_photos", count=st.photos))
     return "\n".join(lines)
@@ -146,7 +153,7 @@ def review_screen(view: InspectionView, lang: str) -> Screen:
             if st.photos:
                 extra.append(t(lang, "inspect.photos_short", count=st.photos))
             if st.remark:
-                extra.append(h(_clip(" / ".join(st.remark.split()), 60)))
+                extra.append(user(_clip(" / ".join(st.remark.split()), 60)))
             lines.append(f"{VERDICT_ICONS[st.verdict]} <b>{h(it.number)}</b> "
                          f"{h(_clip(it.text.get(lang), 40))}"
                          + (f" — {'; '.join(extra)}" if extra else ""))

@@ -40,6 +40,7 @@ from bot.domain.tasks import (
     parse_filter,
     parse_number,
 )
+from bot.fit import CAPTION_LIMIT, fit, shown_length
 from bot.i18n import t
 from bot.images import ImageRejected, run_image_job, side_by_side, signed64
 from bot.outbox import on_sent
@@ -135,7 +136,7 @@ async def send_private(bot: Bot, deps: Deps, chat_id: int, data: tv.TaskData, te
     if media is None:
         await bot.send_message(chat_id, text, parse_mode=ParseMode.HTML, reply_markup=markup)
         return
-    if tv.shown_length(text) <= tv.CAPTION_LIMIT:
+    if shown_length(text) <= CAPTION_LIMIT:
         await bot.send_photo(chat_id, media, caption=text, parse_mode=ParseMode.HTML,
                              reply_markup=markup)
         return
@@ -152,7 +153,7 @@ def _list_text(context: WenmingContext, listing: svc.TaskList, now: datetime) ->
     lines += [tv.list_line(context.lang, d, now, tz) for d in listing.tasks]
     if listing.tasks:
         lines += ["", context.t("task.list.hint")]
-    return tv.fit(lines, tv.TEXT_LIMIT)
+    return fit("\n".join(lines))
 
 
 async def _actions_for(uow: UnitOfWork, person: Person, task_id: int) -> list[Action]:
@@ -657,7 +658,7 @@ async def _edit(
         except BadRequest as exc:
             if "no caption" not in str(exc).lower():
                 raise
-            await bot.edit_message_text(tv.fit(view.text.split("\n"), tv.TEXT_LIMIT),
+            await bot.edit_message_text(fit(view.text),
                                         chat_id=chat_id, message_id=message_id,
                                         parse_mode=ParseMode.HTML, reply_markup=markup)
     except BadRequest as exc:
