@@ -275,15 +275,18 @@ async def claim_search(update: Update, context: WenmingContext) -> bool:
 
 
 async def claim_photo(update: Update, context: WenmingContext) -> bool:
-    """A photo (or an image sent as a file) as evidence for the current item."""
+    """A photo (or an image sent as a file) during an open inspection belongs to it: evidence
+    for the current item, asked for or not. It never starts a resident's report."""
     msg = update.effective_message
     assert msg is not None
     if context.me.active_inspection_id is None:
         return False
     deps = context.deps
     async with deps.uow() as uow:
-        if not await deps.inspections.wants_photo(uow, await attached(uow, context.me)):
+        person = await attached(uow, context.me)
+        if not await deps.inspections.in_inspection(uow, person):
             return False
+        asked = await deps.inspections.wants_photo(uow, person)
     stored = await receive_image(msg, context)
     if stored is None:
         return True
@@ -297,8 +300,13 @@ async def claim_photo(update: Update, context: WenmingContext) -> bool:
         view = await deps.inspections.photo(uow, person, meta, deps.clock(), msg.caption)
         await uow.commit()
     if view is None:
-        await reply(update, context.t("inspect.photo_unexpected"))
+        await reply(update, context.t("inspect.photo_in_review"))
         return True
+    if not asked and not view.progress.in_review:
+        item = view.progress.item
+        st = view.progress.answers.get(item.key)
+        await reply(update, context.t("inspect.photo_added", number=item.number,
+                                      count=st.photos if st else 1))
     await _present(update, context, view, replace=True)
     return True
 

@@ -185,6 +185,10 @@ class InspectionService:
         insp = await self.active(uow, person)
         return insp is not None and insp.awaiting in (Awaiting.PHOTO, Awaiting.EXTRA_PHOTO)
 
+    async def in_inspection(self, uow: UnitOfWork, person: Person) -> bool:
+        """Whether the person is inside an open inspection: a photo they send belongs to it."""
+        return await self.active(uow, person) is not None
+
     async def photo(
         self, uow: UnitOfWork, person: Person, meta: PhotoMeta, now: datetime,
         caption: str | None = None,
@@ -197,8 +201,9 @@ class InspectionService:
         view = await self._view(uow, insp)
         if await repo.photo_from_message(meta.chat_id, meta.message_id) is not None:
             return view
-        if not checklist.give_photo(view.progress):
-            return None
+        asked = checklist.give_photo(view.progress)
+        if not asked and not checklist.add_photo(view.progress):
+            return None  # the review: no item to attach it to
         photo = await repo.add_photo(
             Photo(sha256=meta.sha256, telegram_file_id=meta.file_id, width=meta.width,
                   height=meta.height, size=meta.size, phash=signed64(meta.phash),
@@ -206,9 +211,9 @@ class InspectionService:
                   created_at=now)
         )
         await repo.attach(insp.id, view.progress.item.key, photo.id)
-        if caption:
+        if caption and not (asked and checklist.give_text(view.progress, caption)):
             # A caption on an evidence photo is the inspector's note on it.
-            checklist.give_text(view.progress, caption)
+            checklist.add_note(view.progress, caption)
         return await self._save(uow, insp, view, now)
 
     # ---- submitting ----------------------------------------------------------------------
