@@ -123,25 +123,30 @@ async def show_task(update: Update, context: WenmingContext, data: tv.TaskData,
     rows = tv.rows_for_private(data, actions, context.lang)
     chat = update.effective_chat
     assert chat is not None
-    await send_private(context.bot, deps, chat.id, data, text, rows)
+    sent = await send_private(context.bot, deps, chat.id, data, text, rows)
+    if rows:
+        # Its buttons go as soon as the task moves on (as a notice's do).
+        async with deps.uow() as uow:
+            await svc.remember_screen(uow, data.id, sent.chat_id, sent.message_id, deps.clock())
+            await uow.commit()
 
 
 async def send_private(bot: Bot, deps: Deps, chat_id: int, data: tv.TaskData, text: str,
-                       rows: tv.Rows) -> None:
+                       rows: tv.Rows) -> Message:
     """A private message about a task, with its photos when it has any: always the stored
     copies (never a user's file_id), side by side when there are before and after photos.
-    Forbidden propagates (the person never opened the private chat)."""
+    Returns the message that carries the buttons. Forbidden propagates (the person never
+    opened the private chat)."""
     media = await _card_media(deps, data) if data.has_photos else None
     markup = _markup(rows)
     if media is None:
-        await bot.send_message(chat_id, text, parse_mode=ParseMode.HTML, reply_markup=markup)
-        return
+        return await bot.send_message(chat_id, text, parse_mode=ParseMode.HTML,
+                                      reply_markup=markup)
     if shown_length(text) <= CAPTION_LIMIT:
-        await bot.send_photo(chat_id, media, caption=text, parse_mode=ParseMode.HTML,
-                             reply_markup=markup)
-        return
+        return await bot.send_photo(chat_id, media, caption=text, parse_mode=ParseMode.HTML,
+                                    reply_markup=markup)
     await bot.send_photo(chat_id, media)
-    await bot.send_message(chat_id, text, parse_mode=ParseMode.HTML, reply_markup=markup)
+    return await bot.send_message(chat_id, text, parse_mode=ParseMode.HTML, reply_markup=markup)
 
 
 def _list_text(context: WenmingContext, listing: svc.TaskList, now: datetime) -> str:
@@ -177,6 +182,26 @@ async def on_press(update: Update, context: WenmingContext) -> None:
         await _press(update, context, tv.parse(query.data))
     except DomainError as exc:
         await answer_query(update, explain(context.lang, exc)[:200], alert=True)
+        if isinstance(exc, StaleAction):
+            await _refresh_private_buttons(update, context, query.data)
+
+
+async def _refresh_private_buttons(update: Update, context: WenmingContext, value: str) -> None:
+    """A refused press on an old private screen: its buttons become the ones valid now (none
+    once the task is closed), so the screen no longer offers what the task has moved past."""
+    chat, query = update.effective_chat, update.callback_query
+    if chat is None or chat.type != "private" or query is None or query.message is None:
+        return
+    try:
+        task_id = tv.parse(value).task_id
+        async with context.deps.uow.read() as uow:
+            data = await svc.task_data(uow, task_id)
+            actions = await _actions_for(uow, context.me, task_id)
+    except DomainError:
+        return
+    with contextlib.suppress(BadRequest):
+        await query.edit_message_reply_markup(
+            _markup(tv.rows_for_private(data, actions, context.lang)))
 
 
 async def _press(update: Update, context: WenmingContext, press: tv.Press) -> None:

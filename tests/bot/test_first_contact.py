@@ -2,25 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.app import WenmingApplication
 from bot.domain.standards import Standard
+from bot.domain.tasks import Action
 from bot.i18n import t
-from db.models import Report
+from bot.services import tasks as svc
+from db.models import OutboxMessage, Person, Photo, Report, Unit
 from sandbox.html_entities import parse_formatted, u16len
 from tests.bot.conftest import (
     ZH,
+    ZHANG,
     Chat,
+    TgUser,
     action,
     answer_compliant_until,
+    buttons,
     data_where,
+    deps_of,
     header,
     jpeg,
     open_hotel,
     record,
 )
 from tests.bot.fakes import JSON
+from tests.conftest import FakeClock
 
 Sessions = async_sessionmaker[AsyncSession]
 
@@ -78,3 +89,62 @@ async def test_a_photo_nobody_asked_for_during_an_inspection_is_evidence_not_a_r
         assert (await s.scalars(select(Report))).all() == []
     rec = await record(db)
     assert rec.evidence == 1 and rec.inspection.step == 2
+
+
+ADMIN = TgUser(10000, "王管理")
+MEMBER_ID, VERIFIER_ID = 10012, 10002  # 陈联络 of liaison_1; 李测评, another inspector
+
+
+async def _task_awaiting_check(app: WenmingApplication, now: datetime) -> int:
+    """A finding for liaison_1, accepted and fixed: it waits for a check."""
+    uow_factory = deps_of(app).uow
+    async with uow_factory() as uow:
+        unit = (await uow.session.scalars(select(Unit).where(Unit.code == "liaison_1"))).one()
+        task = await svc.create_task(uow, source="finding", unit_id=unit.id, title="门前堆放杂物",
+                                     due_at=now + timedelta(days=3), created_by=ZHANG.id,
+                                     now=now)
+        await uow.commit()
+    for step in (Action.ACCEPT, Action.SUBMIT_FIX):
+        async with uow_factory() as uow:
+            member = await uow.session.get(Person, MEMBER_ID)
+            current = await svc.get_task(uow, task.id)
+            photo = Photo(sha256="a" * 64, width=640, height=480, size=1000, phash=1,
+                          chat_id=MEMBER_ID, message_id=1, uploaded_by=MEMBER_ID)
+            if step is Action.SUBMIT_FIX:
+                uow.session.add(photo)
+                await uow.session.flush()
+            await svc.act(uow, member, task.id, step, expected_version=current.version,
+                          reason="已清理", now=now,
+                          after_photo_ids=[photo.id] if step is Action.SUBMIT_FIX else [])
+            await uow.commit()
+    return task.id
+
+
+async def test_a_tasks_screen_loses_buttons_the_task_has_moved_past(
+    app: WenmingApplication, chat_with: Callable[[TgUser], Chat], db: Sessions,
+    clock: FakeClock,
+) -> None:
+    """Issue 11 item 11: /tasks N shows only the actions valid now; once someone else closes
+    the task its buttons are taken away, and a press on an old one is refused politely and
+    leaves the buttons that are valid now (an admin may reopen a closed task)."""
+    for someone in (ADMIN, TgUser(MEMBER_ID, "陈联络"), TgUser(VERIFIER_ID, "李测评")):
+        await chat_with(someone).say("/start")  # people of the org file meet the bot
+    task_id = await _task_awaiting_check(app, clock.now)
+    admin = chat_with(ADMIN)
+    screen = await admin.say(f"/tasks {task_id}")
+    pass_button = data_where(screen, lambda _t, d: d.endswith(":p"))
+    async with deps_of(app).uow() as uow:
+        verifier = await uow.session.get(Person, VERIFIER_ID)
+        current = await svc.get_task(uow, task_id)
+        await svc.act(uow, verifier, task_id, Action.VERIFY_PASS,
+                      expected_version=current.version, now=clock.now)
+        await uow.commit()
+    async with db() as s:
+        edits = (await s.scalars(select(OutboxMessage).where(
+            OutboxMessage.method == "editMessageReplyMarkup"))).all()
+    assert [(m.chat_id, m.params["message_id"]) for m in edits] == [
+        (ADMIN.id, screen["message_id"])]
+    after = await admin.press(screen, pass_button)
+    assert admin.answer()["show_alert"] is True
+    assert "李测评" in admin.answer()["text"]  # who handled it
+    assert [d.rsplit(":", 1)[1] for _t, d in buttons(after)] == ["o"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import select
 
 from bot.domain.roles import Role
@@ -58,6 +60,16 @@ async def _notify(uow: UnitOfWork, task: Task, action: Action, event: TaskEvent)
                              "sendMessage", {"text": text, "parse_mode": "HTML",
                                              "reply_markup": {"inline_keyboard": keyboard}},
                              purpose=NOTICE_PURPOSE, ref_id=task.id)
+
+
+async def remember_screen(uow: UnitOfWork, task_id: int, chat_id: int, message_id: int,
+                          now: datetime) -> None:
+    """A private screen with the task's buttons (/tasks N) was sent directly: note it beside
+    the notices, so that the next change to the task takes its buttons away too."""
+    uow.session.add(OutboxMessage(
+        dedup_key=f"task:{task_id}:screen:{chat_id}:{message_id}", chat_id=chat_id,
+        method="sendMessage", params={}, status="sent", sent_at=now,
+        sent_message_id=message_id, purpose=NOTICE_PURPOSE, ref_id=task_id, created_at=now))
 
 
 async def close_notices(uow: UnitOfWork, task_id: int) -> int:
