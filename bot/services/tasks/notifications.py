@@ -26,7 +26,7 @@ _DECISIONS = {
 
 async def _notify(uow: UnitOfWork, task: Task, action: Action, event: TaskEvent) -> None:
     from bot.i18n import normalize_language, t
-    from bot.task_views import ACTION_CODES, BUTTON_KEYS
+    from bot.task_views import ACTION_CODES, BUTTON_KEYS, default_tz
     from bot.task_views import data as button_data
 
     people: list[Person] = []
@@ -51,8 +51,13 @@ async def _notify(uow: UnitOfWork, task: Task, action: Action, event: TaskEvent)
         if person.id == event.actor_id or person.blocked:
             continue
         lang = person.language or normalize_language(person.telegram_language)
+        # An extension request says how long: the days asked and the deadline they lead to.
+        until = event.data.get("until")
         text = t(lang, key, id=task.id, title=task.title[:200],
-                 unit=unit.name_zh if unit else "—", reason=(event.reason or "")[:300])
+                 unit=unit.name_zh if unit else "—", reason=(event.reason or "")[:300],
+                 days=event.data.get("days", "—"),
+                 until=datetime.fromisoformat(until).astimezone(default_tz()).strftime(
+                     "%Y-%m-%d") if isinstance(until, str) else "—")
         keyboard = [[{"text": t(lang, BUTTON_KEYS[c]),
                       "callback_data": button_data(task.id, task.version, ACTION_CODES[c])}
                      for c in choices]]
