@@ -211,6 +211,13 @@ def open_list_screen(items: list[OpenInspection], lang: str, note: str | None = 
     return "\n".join(lines), _keyboard(*rows)
 
 
+def open_inspections_note(items: list[OpenInspection], lang: str) -> Screen:
+    """What /start says of inspections left open, with a button to resume each."""
+    rows = [[(t(lang, "button.resume", site=_clip(it.site_name, 20), answered=it.answered,
+                total=it.total), cb.pack(cb.RESUME, it.inspection_id))] for it in items[:5]]
+    return t(lang, "start.open_inspections", count=len(items)), _keyboard(*rows)
+
+
 def inspect_menu(open_ones: list[OpenInspection], sites: list[Site], lang: str,
                  note: str | None = None) -> Screen:
     """What /inspect shows: the open inspections if any, else the sites to choose from."""

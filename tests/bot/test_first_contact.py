@@ -30,7 +30,7 @@ from tests.bot.conftest import (
     open_hotel,
     record,
 )
-from tests.bot.fakes import JSON
+from tests.bot.fakes import JSON, FakeBotAPI
 from tests.conftest import FakeClock
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -148,3 +148,27 @@ async def test_a_tasks_screen_loses_buttons_the_task_has_moved_past(
     assert admin.answer()["show_alert"] is True
     assert "李测评" in admin.answer()["text"]  # who handled it
     assert [d.rsplit(":", 1)[1] for _t, d in buttons(after)] == ["o"]
+
+
+async def test_a_unit_member_from_the_org_file_gets_a_menu_with_tasks(
+    chat_with: Callable[[TgUser], Chat], api: FakeBotAPI
+) -> None:
+    """Issue 11 item 11: a unit member named in the organisation file (never invited) has
+    /tasks in their command menu from their first /start."""
+    await chat_with(TgUser(MEMBER_ID, "陈联络")).say("/start")
+    menus = [c for c in api.calls("setMyCommands")
+             if c.get("scope") == {"type": "chat", "chat_id": MEMBER_ID}]
+    assert menus and "tasks" in [c["command"] for c in menus[-1]["commands"]]
+
+
+async def test_start_in_the_middle_of_an_inspection_offers_to_resume_it(
+    zhang: Chat, hotel_standard: Standard
+) -> None:
+    """Issue 11 item 11: /start during an inspection mentions it, with a button to resume."""
+    msg = await answer_compliant_until(zhang, await open_hotel(zhang), hotel_standard, 2)
+    greeting = await zhang.say("/start")
+    assert t(ZH, "start.open_inspections", count=1) in greeting["text"]
+    resume = data_where(greeting, lambda _t, d: d.startswith("r:"))
+    resumed = await zhang.press(greeting, resume)
+    assert resumed["text"].startswith(header(hotel_standard, 3))
+    assert "reply_markup" not in zhang.api.message(zhang.id, msg["message_id"])
