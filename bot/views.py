@@ -13,7 +13,7 @@ from bot.domain.scoring import Score
 from bot.domain.standards import Indicator, Item, Verdict
 from bot.fit import fit, user
 from bot.i18n import Html, h, t
-from bot.services.inspections import InspectionView, OpenInspection
+from bot.services.inspections import HeldBy, InspectionView, OpenInspection
 from db.models import Site, Task
 
 Screen = tuple[str, InlineKeyboardMarkup | None]
@@ -216,6 +216,18 @@ def open_inspections_note(items: list[OpenInspection], lang: str) -> Screen:
     rows = [[(t(lang, "button.resume", site=_clip(it.site_name, 20), answered=it.answered,
                 total=it.total), cb.pack(cb.RESUME, it.inspection_id))] for it in items[:5]]
     return t(lang, "start.open_inspections", count=len(items)), _keyboard(*rows)
+
+
+def site_held_screen(site: Site, held: list[HeldBy], lang: str, tz: ZoneInfo) -> Screen:
+    """Someone else has this site open: who and since when; go on anyway, or choose another."""
+    lines = [t(lang, "inspect.site_held", site=site.name)]
+    lines += [t(lang, "inspect.site_held_by", name=who.name, since=_local(who.since, tz))
+              for who in held]
+    lines.append(t(lang, "inspect.site_held_choice"))
+    return "\n".join(lines), _keyboard(
+        [(t(lang, "button.inspect_anyway"), cb.pack(cb.SITE, site.id, cb.SITE_ANYWAY))],
+        [(t(lang, "button.other_site"), cb.pack(cb.FIND, "new"))],
+    )
 
 
 def inspect_menu(open_ones: list[OpenInspection], sites: list[Site], lang: str,

@@ -129,10 +129,20 @@ async def on_site(update: Update, context: WenmingContext) -> None:
     """Start (or resume) an inspection at the chosen site."""
     query = update.callback_query
     assert query is not None and query.data is not None
-    site_id = cb.parse_int(query.data, cb.SITE)
+    site_id, anyway = cb.parse_site(query.data)
     deps = context.deps
     chat = update.effective_chat
     assert chat is not None
+    if not anyway:
+        # Two inspections of one site at once score it twice: say who has it open first.
+        async with deps.uow.read() as uow:
+            held = await deps.inspections.held_by_others(uow, context.me, site_id)
+            site = await uow.session.get(Site, site_id) if held else None
+        if site is not None:
+            await answer_query(update)
+            await show(update, *views.site_held_screen(site, held, context.lang,
+                                                       deps.settings.tz))
+            return
     async with deps.uow() as uow:
         person = await attached(uow, context.me)
         view = await deps.inspections.start(uow, person, site_id, chat.id, deps.clock())

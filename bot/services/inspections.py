@@ -60,6 +60,14 @@ class OpenInspection:
 
 
 @dataclass(frozen=True)
+class HeldBy:
+    """Another inspector's open inspection of a site: who, since when."""
+
+    name: str
+    since: datetime
+
+
+@dataclass(frozen=True)
 class PhotoMeta:
     """A photo already verified and stored; where it came from in Telegram."""
 
@@ -104,6 +112,16 @@ class InspectionService:
         return await self._view(uow, insp)
 
     # ---- starting ------------------------------------------------------------------------
+
+    async def held_by_others(self, uow: UnitOfWork, person: Person, site_id: int
+                             ) -> list[HeldBy]:
+        """Who else has an open inspection of this site (and since when); nothing if this
+        person has one there already (theirs to resume)."""
+        repo = InspectionRepository(uow.session)
+        if await repo.open_at(person.id, site_id) is not None:
+            return []
+        return [HeldBy(p.first_name or str(p.id), i.started_at)
+                for i, p in await repo.open_by_others(site_id, person.id)]
 
     async def start(
         self, uow: UnitOfWork, person: Person, site_id: int, chat_id: int, now: datetime

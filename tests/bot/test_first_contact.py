@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -13,9 +14,10 @@ from bot.domain.standards import Standard
 from bot.domain.tasks import Action
 from bot.i18n import t
 from bot.services import tasks as svc
-from db.models import OutboxMessage, Person, Photo, Report, Unit
+from db.models import Inspection, OutboxMessage, Person, Photo, Report, Site, Unit
 from sandbox.html_entities import parse_formatted, u16len
 from tests.bot.conftest import (
+    HOTEL,
     ZH,
     ZHANG,
     Chat,
@@ -172,3 +174,25 @@ async def test_start_in_the_middle_of_an_inspection_offers_to_resume_it(
     resumed = await zhang.press(greeting, resume)
     assert resumed["text"].startswith(header(hotel_standard, 3))
     assert "reply_markup" not in zhang.api.message(zhang.id, msg["message_id"])
+
+
+async def test_a_second_inspector_is_warned_who_has_the_site_open_and_may_go_on(
+    zhang: Chat, chat_with: Callable[[TgUser], Chat], db: Sessions, clock: FakeClock
+) -> None:
+    """Issue 11 item 11: opening a site someone else has open names who and since when, and
+    lets the second inspector go on anyway or choose another site."""
+    await open_hotel(zhang)
+    async with db() as s:
+        hotel = (await s.scalars(select(Site).where(Site.name == HOTEL))).one()
+    li = chat_with(TgUser(VERIFIER_ID, "李测评"))
+    menu = await li.say("/inspect")
+    warned = await li.press(menu, f"s:{hotel.id}")
+    since = clock.now.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
+    assert t(ZH, "inspect.site_held_by", name=ZHANG.first_name, since=since) in warned["text"]
+    async with db() as s:
+        assert len((await s.scalars(select(Inspection))).all()) == 1  # nothing started yet
+    assert data_where(warned, lambda _t, d: d == "f:new")  # choose another site
+    started = await li.press(warned, data_where(warned, lambda _t, d: d.endswith(":go")))
+    assert started["text"].startswith(f"<b>{HOTEL}</b> · ")  # its first item
+    async with db() as s:
+        assert len((await s.scalars(select(Inspection))).all()) == 2
