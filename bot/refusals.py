@@ -26,6 +26,11 @@ def explain(lang: str, error: DomainError) -> str:
 
 
 def _in_words(lang: str, name: str, value: object, task: bool) -> object:
+    if isinstance(value, tuple):
+        # A list of values ("states": each a state), joined as the reader's language joins.
+        each = name.removesuffix("s")
+        return t(lang, "list_separator").join(
+            str(_in_words(lang, each, v, task)) for v in value)
     if not isinstance(value, str):
         return value
     key = task_views.value_key(name, value) if task else None

@@ -26,7 +26,7 @@ from bot.domain.tasks import (
     parse_number,
 )
 from bot.fit import CAPTION_LIMIT, TEXT_LIMIT, fit_history, user
-from bot.i18n import Html, h, t
+from bot.i18n import Html, h, local_name, t
 
 GROUP_LANG = "zh-hans"
 PREFIX = "t"
@@ -186,6 +186,19 @@ class TaskData:
     reroute_claim: str | None
     events: tuple[EventLine, ...] = field(default_factory=tuple)
     item_text: str | None = None  # the checklist item, for re-asking at verification
+    # English beside the Chinese, when there is one (English readers see it).
+    title_en: str | None = None
+    unit_name_en: str = ""
+    site_name_en: str = ""
+
+    def title_in(self, lang: str) -> str:
+        return local_name(lang, self.title, self.title_en)
+
+    def unit_in(self, lang: str) -> str:
+        return local_name(lang, self.unit_name, self.unit_name_en)
+
+    def site_in(self, lang: str) -> str | None:
+        return local_name(lang, self.site_name, self.site_name_en) if self.site_name else None
 
     @property
     def has_photos(self) -> bool:
@@ -315,12 +328,13 @@ def card_header(lang: str, task: TaskData, now: datetime, tz: ZoneInfo) -> list[
                        else "—"))
     if task.reopen_count:
         lines.append(t(lang, "task.card.rework", count=task.reopen_count))
-    lines.append(t(lang, "task.card.problem", title=user(clip(task.title, 200))))
+    lines.append(t(lang, "task.card.problem", title=user(clip(task.title_in(lang), 200))))
     if task.description:
         lines.append(f"<i>{user(clip(task.description, 200))}</i>")
-    if task.site_name:
-        lines.append(t(lang, "task.card.site", site=clip(task.site_name, 60)))
-    lines.append(t(lang, "task.card.unit", unit=clip(task.unit_name, 60)))
+    site = task.site_in(lang)
+    if site:
+        lines.append(t(lang, "task.card.site", site=clip(site, 60)))
+    lines.append(t(lang, "task.card.unit", unit=clip(task.unit_in(lang), 60)))
     source = t(lang, SOURCE_KEYS.get(task.source, "task.source.finding"))
     if task.inspector:
         source = t(lang, "task.card.inspector", source=Html(source), name=task.inspector)
@@ -407,7 +421,7 @@ def list_line(lang: str, task: TaskData, now: datetime, tz: ZoneInfo) -> str:
     left = time_left(lang, task, now)
     relapse = " " + t(lang, "task.list.relapse") if task.relapse_of_id else ""
     return t(lang, "task.list.line", id=task.id, state=Html(state_label(lang, task.state)),
-             title=clip(task.title, 40), unit=clip(task.unit_name, 20),
+             title=clip(task.title_in(lang), 40), unit=clip(task.unit_in(lang), 20),
              due=_short(task.due_at, tz), left=Html(left)) + relapse
 
 

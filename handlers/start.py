@@ -10,7 +10,7 @@ from bot import views
 from bot.commands import publish_for
 from bot.context import WenmingContext
 from bot.domain.roles import Role
-from bot.i18n import LANGUAGES, Html
+from bot.i18n import LANGUAGES, Html, local_name
 from bot.services.people import attached, redeem_invite, role_of
 from db.models import Unit
 from handlers.common import answer_query, reply, show
@@ -63,7 +63,7 @@ async def _unit_name(context: WenmingContext) -> str | None:
 
 
 def _name(unit: Unit, lang: str) -> str:
-    return unit.name_zh if lang == "zh-hans" or not unit.name_en else unit.name_en
+    return local_name(lang, unit.name_zh, unit.name_en)
 
 
 async def help_command(update: Update, context: WenmingContext) -> None:

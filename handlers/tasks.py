@@ -151,7 +151,7 @@ async def send_private(bot: Bot, deps: Deps, chat_id: int, data: tv.TaskData, te
 
 def _list_text(context: WenmingContext, listing: svc.TaskList, now: datetime) -> str:
     tz = context.deps.settings.tz
-    lines = [context.t(listing.title_key, unit=listing.unit_name or "—",
+    lines = [context.t(listing.title_key, unit=listing.unit_in(context.lang) or "—",
                        count=len(listing.tasks))]
     if not listing.tasks:
         lines.append(context.t("task.list.empty"))
@@ -281,7 +281,7 @@ async def _ask(update: Update, context: WenmingContext, task_id: int, action: Ac
                     else None)
         await uow.commit()
     context.person = person
-    text = context.t(ASK_KEYS[action], id=data.id, title=tv.clip(data.title, 80),
+    text = context.t(ASK_KEYS[action], id=data.id, title=tv.clip(data.title_in(context.lang), 80),
                      due=data.due_at.astimezone(deps.settings.tz).strftime("%Y-%m-%d"))
     if returned is not None and returned.reason:
         # Fixing again: what was wrong last time, in the prompt itself.
@@ -744,7 +744,8 @@ async def start_task(update: Update, context: WenmingContext) -> None:
                           tv.data(task_id, wanted.version, tv.DONE))])
         rows.append([(context.t("task.button.cancel"),
                       tv.data(task_id, wanted.version, tv.CANCEL))])
-        text = context.t(ASK_KEYS[wanted.action], id=data.id, title=tv.clip(data.title, 80),
+        text = context.t(ASK_KEYS[wanted.action], id=data.id,
+                         title=tv.clip(data.title_in(context.lang), 80),
                          due=data.due_at.astimezone(context.deps.settings.tz)
                          .strftime("%Y-%m-%d"))
         await reply(update, text, _markup(rows))

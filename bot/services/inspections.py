@@ -57,6 +57,7 @@ class OpenInspection:
     site_name: str
     answered: int
     total: int
+    site_name_en: str = ""
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,8 @@ class InspectionService:
             standard = await self.catalog.resolve(repo, insp.standard_hash)
             answers = await repo.answers(insp.id)
             done = sum(1 for a in answers.values() if a.verdict is not None)
-            out.append(OpenInspection(insp.id, insp.site.name, done, len(standard.items)))
+            out.append(OpenInspection(insp.id, insp.site.name, done, len(standard.items),
+                                      insp.site.name_en))
         return out
 
     async def view(self, uow: UnitOfWork, person: Person, inspection_id: int) -> InspectionView:
@@ -277,7 +279,7 @@ class InspectionService:
             # in the unit's groups (queued through the outbox by create_task).
             tasks.append(await create_task(
                 uow, source="inspection", unit_id=insp.site.unit_id,
-                title=f"{item.number} {item.text.zh}",
+                title=f"{item.number} {item.text.zh}", title_en=f"{item.number} {item.text.en}",
                 due_at=now + timedelta(days=item.deadline_days), created_by=person.id,
                 site_id=insp.site_id, inspection_id=insp.id, item_key=item.key,
                 latitude=insp.site.latitude, longitude=insp.site.longitude,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -17,6 +18,7 @@ from bot.services import tasks as svc
 from db.models import Inspection, OutboxMessage, Person, Photo, Report, Site, Unit
 from sandbox.html_entities import parse_formatted, u16len
 from tests.bot.conftest import (
+    EN,
     HOTEL,
     ZH,
     ZHANG,
@@ -31,6 +33,7 @@ from tests.bot.conftest import (
     jpeg,
     open_hotel,
     record,
+    verdict,
 )
 from tests.bot.fakes import JSON, FakeBotAPI
 from tests.conftest import FakeClock
@@ -196,3 +199,42 @@ async def test_a_second_inspector_is_warned_who_has_the_site_open_and_may_go_on(
     assert started["text"].startswith(f"<b>{HOTEL}</b> · ")  # its first item
     async with db() as s:
         assert len((await s.scalars(select(Inspection))).all()) == 2
+
+
+FULL_WIDTH = re.compile("[（）：，。；！？「」、　【】《》]")
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+async def test_tasks_in_english_name_units_sites_titles_and_states_in_english(
+    zhang: Chat, chat_with: Callable[[TgUser], Chat], hotel_standard: Standard
+) -> None:
+    """Issue 11 item 12: an English reader's /tasks and /tasks N show the unit's and the
+    site's English names, the task's title in the standard's English and the states in
+    English, with no full-width punctuation; only people's names stay as they are."""
+    msg = await open_hotel(zhang)
+    first = hotel_standard.items[0]
+    msg = await zhang.press(msg, data_where(msg, verdict("n")))
+    if first.photo_on_fail:
+        msg = await zhang.send_photo(jpeg(), 800, 600)
+        msg = await zhang.press(msg, data_where(msg, action("done")))
+    for _ in hotel_standard.items[1:]:
+        msg = await zhang.press(msg, data_where(msg, verdict("c")))
+    await zhang.press(msg, data_where(msg, lambda _t, d: d.endswith(":submit")))
+
+    admin = chat_with(TgUser(ADMIN.id, "Wang", language_code="en"))
+    await admin.say("/start")
+    listing = await admin.say("/tasks")
+    card = await admin.say("/tasks 1")
+    card_text = card.get("text") or card.get("caption") or ""
+    title = f"{first.number} {first.text.en}"
+    assert title[:30] in listing["text"] and title[:30] in card_text
+    assert "Liaison group 1 (commerce bureau)" in card_text
+    assert "Dongling Crowne Plaza Hotel" in card_text
+    assert t(EN, "task.state.open") in listing["text"]
+    refusal = await admin.say("/tasks state nosuch")
+    assert refusal["text"] == t(EN, "task.bad_state", state="nosuch", states=", ".join(
+        t(EN, f"task.state.{s}") for s in
+        ("open", "accepted", "fix_submitted", "returned", "closed")))
+    for shown_text in (listing["text"], card_text, refusal["text"]):
+        assert not FULL_WIDTH.search(shown_text), shown_text
+        assert not CJK.search(shown_text.replace(ZHANG.first_name, "")), shown_text

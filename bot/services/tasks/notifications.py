@@ -25,7 +25,7 @@ _DECISIONS = {
 
 
 async def _notify(uow: UnitOfWork, task: Task, action: Action, event: TaskEvent) -> None:
-    from bot.i18n import normalize_language, t
+    from bot.i18n import local_name, normalize_language, t
     from bot.task_views import ACTION_CODES, BUTTON_KEYS, default_tz
     from bot.task_views import data as button_data
 
@@ -53,8 +53,9 @@ async def _notify(uow: UnitOfWork, task: Task, action: Action, event: TaskEvent)
         lang = person.language or normalize_language(person.telegram_language)
         # An extension request says how long: the days asked and the deadline they lead to.
         until = event.data.get("until")
-        text = t(lang, key, id=task.id, title=task.title[:200],
-                 unit=unit.name_zh if unit else "—", reason=(event.reason or "")[:300],
+        text = t(lang, key, id=task.id, title=local_name(lang, task.title, task.title_en)[:200],
+                 unit=local_name(lang, unit.name_zh, unit.name_en) if unit else "—",
+                 reason=(event.reason or "")[:300],
                  days=event.data.get("days", "—"),
                  until=datetime.fromisoformat(until).astimezone(default_tz()).strftime(
                      "%Y-%m-%d") if isinstance(until, str) else "—")

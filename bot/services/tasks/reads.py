@@ -110,9 +110,10 @@ async def task_data(uow: UnitOfWork, task_id: int, *, with_item: bool = False) -
     before = [(f, s) for k, f, s in photos if k == BEFORE]
     return TaskData(
         id=task.id, version=task.version, state=TaskState(task.status), source=task.source,
-        title=task.title, description=task.description or "",
-        unit_name=unit.name_zh if unit else "—", unit_id=task.unit_id,
-        site_name=site.name if site else None, due_at=task.due_at,
+        title=task.title, title_en=task.title_en, description=task.description or "",
+        unit_name=unit.name_zh if unit else "—", unit_name_en=unit.name_en if unit else "",
+        unit_id=task.unit_id, site_name=site.name if site else None,
+        site_name_en=site.name_en if site else "", due_at=task.due_at,
         extension_until=task.extension_until, escalation_level=task.escalation_level,
         escalation_unit=escalation_unit, reopen_count=task.reopen_count,
         relapse_of_id=task.relapse_of_id, relapse_closed_at=relapse_closed,
