@@ -17,6 +17,7 @@ from bot import views
 from bot.context import Deps, WenmingContext
 from bot.domain.errors import StaleAction
 from bot.domain.roles import Role, require
+from bot.fit import fit, user
 from bot.images import ImageRejected, StoredImage
 from bot.refusals import explain
 from bot.services.inspections import InspectionView, OpenInspection, PhotoMeta, closed_key
@@ -278,7 +279,7 @@ async def claim_search(update: Update, context: WenmingContext) -> bool:
     async with context.deps.uow() as uow:
         sites = await SiteRepository(uow.session).search(query)
     if not sites:
-        await reply(update, context.t("inspect.no_site_found", query=query))
+        await reply(update, fit(context.t("inspect.no_site_found", query=user(query))))
     else:
         await reply(update, *views.site_choice_screen(sites, context.lang, "inspect.found_sites"))
     return True

@@ -238,3 +238,18 @@ async def test_tasks_in_english_name_units_sites_titles_and_states_in_english(
     for shown_text in (listing["text"], card_text, refusal["text"]):
         assert not FULL_WIDTH.search(shown_text), shown_text
         assert not CJK.search(shown_text.replace(ZHANG.first_name, "")), shown_text
+
+
+async def test_replies_that_quote_long_typed_text_fit_too(
+    zhang: Chat, chat_with: Callable[[TgUser], Chat]
+) -> None:
+    """Issue 11 item 5: a reply quoting what was typed (a site search, a state in /tasks)
+    shortens the quote instead of failing."""
+    menu = await zhang.say("/inspect")
+    await zhang.press(menu, data_where(menu, lambda _t, d: d == "f:search"))
+    answer = await zhang.say("找" * 4090)
+    assert answer["text"].startswith(t(ZH, "inspect.no_site_found", query="找")[:8])
+    assert "…" in shown(answer) and u16len(shown(answer)) <= 4096
+    admin = chat_with(ADMIN)
+    refusal = await admin.say("/tasks state " + "态" * 4083)  # 4,096 in all
+    assert "…" in shown(refusal) and u16len(shown(refusal)) <= 4096
