@@ -286,8 +286,18 @@ async def claim_search(update: Update, context: WenmingContext) -> bool:
 
 
 async def claim_photo(update: Update, context: WenmingContext) -> bool:
-    """A photo (or an image sent as a file) during an open inspection belongs to it: evidence
-    for the current item, asked for or not. It never starts a resident's report."""
+    """A photo (or an image sent as a file) the current item asked for: its evidence."""
+    return await _claim_photo(update, context, asked=True)
+
+
+async def claim_unasked_photo(update: Update, context: WenmingContext) -> bool:
+    """Any other photo during an open inspection belongs to it too: extra evidence for the
+    current item, never a resident's report. (A fix's after-photos, asked for explicitly by
+    a pending task input, are claimed before this; see handlers/inputs.)"""
+    return await _claim_photo(update, context, asked=False)
+
+
+async def _claim_photo(update: Update, context: WenmingContext, *, asked: bool) -> bool:
     msg = update.effective_message
     assert msg is not None
     if context.me.active_inspection_id is None:
@@ -295,9 +305,10 @@ async def claim_photo(update: Update, context: WenmingContext) -> bool:
     deps = context.deps
     async with deps.uow() as uow:
         person = await attached(uow, context.me)
-        if not await deps.inspections.in_inspection(uow, person):
-            return False
-        asked = await deps.inspections.wants_photo(uow, person)
+        wanted = (await deps.inspections.wants_photo(uow, person) if asked
+                  else await deps.inspections.in_inspection(uow, person))
+    if not wanted:
+        return False
     stored = await receive_image(msg, context)
     if stored is None:
         return True
