@@ -188,11 +188,18 @@ class TaskData:
     item_text: str | None = None  # the checklist item, for re-asking at verification
     # English beside the Chinese, when there is one (English readers see it).
     title_en: str | None = None
+    item_text_en: str | None = None
     unit_name_en: str = ""
     site_name_en: str = ""
 
     def title_in(self, lang: str) -> str:
         return local_name(lang, self.title, self.title_en)
+
+    def item_in(self, lang: str) -> str:
+        """The checklist item (re-asked at verification), else the title."""
+        if self.item_text is None:
+            return self.title_in(lang)
+        return local_name(lang, self.item_text, self.item_text_en)
 
     def unit_in(self, lang: str) -> str:
         return local_name(lang, self.unit_name, self.unit_name_en)

@@ -299,7 +299,7 @@ async def _ask(update: Update, context: WenmingContext, task_id: int, action: Ac
 
 
 async def _ask_verdict(update: Update, context: WenmingContext, data: tv.TaskData) -> None:
-    text = context.t("task.ask.verdict", id=data.id, item=data.item_text or data.title,
+    text = context.t("task.ask.verdict", id=data.id, item=data.item_in(context.lang),
                      site=data.site_name or "—")
     rows: tv.Rows = [[(context.t(tv.VERDICT_KEYS[v]), tv.data(data.id, data.version, code))
                       for code, v in tv.VERDICT_CODES.items()]]

@@ -55,3 +55,15 @@ def test_a_refusal_lists_states_in_the_readers_language() -> None:
     text = explain(EN, exc.value)
     assert t(EN, "task.state.fix_submitted") in text and not FULL_WIDTH.search(text)
     assert "待复核" in explain("zh-hans", exc.value)
+
+
+def test_names_and_titles_fall_back_to_chinese_only_when_there_is_no_english() -> None:
+    task = _task(())
+    assert task.title_in(EN) == "1 Prominently display" and task.title_in("zh-hans") == \
+        "1 在显著位置"
+    assert task.item_in(EN) == "1 Prominently display"  # no item text: the title
+    assert tv.TaskData(**{**task.__dict__, "item_text": "1 在显著位置展示",
+                          "item_text_en": "1 Display"}).item_in(EN) == "1 Display"
+    untranslated = tv.TaskData(**{**task.__dict__, "title_en": None, "unit_name_en": ""})
+    assert untranslated.title_in(EN) == "1 在显著位置"
+    assert untranslated.unit_in(EN) == "第1网络包抓联络小组"

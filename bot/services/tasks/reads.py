@@ -101,10 +101,11 @@ async def task_data(uow: UnitOfWork, task_id: int, *, with_item: bool = False) -
         target = escalation_target(await _units(uow), unit, task.escalation_level)
         escalation_unit = target.name_zh if target else None
     claim = await reroute_claim(uow, task_id)
-    item_text = None
+    item_text = item_text_en = None
     if with_item and inspection is not None and task.item_key:
         item = (await standard_of(uow, inspection.standard_hash)).item(task.item_key)
         item_text = f"{item.number} {item.text.zh}"
+        item_text_en = f"{item.number} {item.text.en}"
     # The latest after-photos come first: the card shows the newest fix.
     after = [(f, s) for k, f, s in photos if k == AFTER][::-1]
     before = [(f, s) for k, f, s in photos if k == BEFORE]
@@ -131,7 +132,7 @@ async def task_data(uow: UnitOfWork, task_id: int, *, with_item: bool = False) -
             # Who filed a report never appears; the event stays in the database.
             if not (e.action == CREATED and task.source == "report")
         ),
-        item_text=item_text,
+        item_text=item_text, item_text_en=item_text_en,
     )
 
 
