@@ -189,6 +189,7 @@ class TaskData:
     # English beside the Chinese, when there is one (English readers see it).
     title_en: str | None = None
     item_text_en: str | None = None
+    escalation_unit_en: str = ""
     unit_name_en: str = ""
     site_name_en: str = ""
 
@@ -351,7 +352,8 @@ def card_header(lang: str, task: TaskData, now: datetime, tz: ZoneInfo) -> list[
                        left=Html(time_left(lang, task, now))))
     if task.escalation_level and task.state is not TaskState.CLOSED:
         lines.append(t(lang, "task.card.escalated", level=task.escalation_level,
-                       unit=task.escalation_unit or "—"))
+                       unit=local_name(lang, task.escalation_unit or "—",
+                                       task.escalation_unit_en)))
     if task.extension_until is not None:
         lines.append(t(lang, "task.card.extension_pending",
                        until=_local(task.extension_until, tz)))

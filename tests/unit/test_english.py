@@ -67,3 +67,12 @@ def test_names_and_titles_fall_back_to_chinese_only_when_there_is_no_english() -
     untranslated = tv.TaskData(**{**task.__dict__, "title_en": None, "unit_name_en": ""})
     assert untranslated.title_in(EN) == "1 在显著位置"
     assert untranslated.unit_in(EN) == "第1网络包抓联络小组"
+
+
+def test_an_escalated_task_names_the_unit_above_in_english() -> None:
+    now = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
+    task = tv.TaskData(**{**_task(()).__dict__, "state": TaskState.OPEN, "escalation_level": 1,
+                          "escalation_unit": "区商务局",
+                          "escalation_unit_en": "District commerce bureau"})
+    lines = tv.card_header(EN, task, now, tv.default_tz())
+    assert t(EN, "task.card.escalated", level=1, unit="District commerce bureau") in lines

@@ -96,10 +96,11 @@ async def task_data(uow: UnitOfWork, task_id: int, *, with_item: bool = False) -
     if task.relapse_of_id is not None:
         earlier = await uow.session.get(Task, task.relapse_of_id)
         relapse_closed = earlier.closed_at if earlier else None
-    escalation_unit = None
+    escalation_unit, escalation_unit_en = None, ""
     if task.escalation_level and unit is not None:
         target = escalation_target(await _units(uow), unit, task.escalation_level)
-        escalation_unit = target.name_zh if target else None
+        if target is not None:
+            escalation_unit, escalation_unit_en = target.name_zh, target.name_en
     claim = await reroute_claim(uow, task_id)
     item_text = item_text_en = None
     if with_item and inspection is not None and task.item_key:
@@ -116,7 +117,8 @@ async def task_data(uow: UnitOfWork, task_id: int, *, with_item: bool = False) -
         unit_id=task.unit_id, site_name=site.name if site else None,
         site_name_en=site.name_en if site else "", due_at=task.due_at,
         extension_until=task.extension_until, escalation_level=task.escalation_level,
-        escalation_unit=escalation_unit, reopen_count=task.reopen_count,
+        escalation_unit=escalation_unit, escalation_unit_en=escalation_unit_en,
+        reopen_count=task.reopen_count,
         relapse_of_id=task.relapse_of_id, relapse_closed_at=relapse_closed,
         inspector=who.get(inspection.inspector_id) if inspection else None,
         before_file_ids=tuple(f for f, _ in before if f),
