@@ -3,6 +3,10 @@ counts (UTF-16 code units of the visible text), by shortening the user's parts w
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
+from bot import task_views as tv
+from bot.domain.tasks import TaskState
 from bot.fit import CAPTION_LIMIT, TEXT_LIMIT, fit, fit_history, shown_length, u16, user
 from bot.i18n import t
 from sandbox.html_entities import parse_formatted, u16len
@@ -66,3 +70,25 @@ def test_history_drops_oldest_lines_and_says_how_many() -> None:
     assert shown_events == history[-len(shown_events):]
     dropped = 2 + len(history) - len(shown_events)
     assert t("zh-hans", "task.card.earlier", count=dropped) in out
+
+
+def test_a_task_card_says_how_many_history_lines_it_leaves_out() -> None:
+    """Issue 11 item 11: the card shows where the task came from and its latest three events;
+    the ones between are counted, not silently dropped."""
+    now = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
+    events = tuple(tv.EventLine(now + timedelta(minutes=i), "张督查", 1,
+                                "created" if i == 0 else "note", f"第{i}条", {})
+                   for i in range(6))
+    task = tv.TaskData(
+        id=1, version=1, state=TaskState.OPEN, source="finding", title="楼道堆物",
+        description="", unit_name="后祁街社区", unit_id=1, site_name=None,
+        due_at=now + timedelta(days=2), extension_until=None, escalation_level=0,
+        escalation_unit=None, reopen_count=0, relapse_of_id=None, relapse_closed_at=None,
+        inspector=None, before_file_ids=(), after_file_ids=(), before_shas=(), after_shas=(),
+        reroute_claim=None, events=events)
+    text = tv.card(task, now).text
+    lines = text.split("\n")
+    marker = t("zh-hans", "task.card.earlier", count=2)
+    assert marker in lines
+    assert "第0条" in lines[lines.index(marker) - 1]  # where it came from, then the marker
+    assert [n for n in range(6) if f"第{n}条" in text] == [0, 3, 4, 5]
