@@ -16,7 +16,8 @@ CODE_VERDICTS = {code: v for v, code in VERDICT_CODES.items()}
 # Prefixes, matched by handlers (never the visible, translated text).
 VERDICT = "v"  # v:<inspection>:<step>:<verdict code>
 STEP = "i"  # i:<inspection>:<step>:<action>[:<target>]
-SITE = "s"  # s:<site id>         start or resume an inspection there
+SITE = "s"  # s:<site id>[:go]    start or resume an inspection there (go: though it is held)
+SITE_ANYWAY = "go"
 RESUME = "r"  # r:<inspection>
 FIND = "f"  # f:search | f:near | f:new
 LANG = "l"  # l:<language>
@@ -71,6 +72,15 @@ def parse_int(data: str, prefix: str) -> int:
             return int(parts[1])
         except ValueError:
             pass
+    raise StaleAction("error.stale_button")
+
+
+def parse_site(data: str) -> tuple[int, bool]:
+    """(site id, whether the inspector chose to go on though someone else has it open)."""
+    parts = data.split(":")
+    if parts[0] == SITE and len(parts) in (2, 3) and parts[1].isdigit():
+        if len(parts) == 2 or parts[2] == SITE_ANYWAY:
+            return int(parts[1]), len(parts) == 3
     raise StaleAction("error.stale_button")
 
 

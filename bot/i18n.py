@@ -83,6 +83,12 @@ def t(lang: str, key: str, /, **values: object) -> str:
     return template.format(**safe)
 
 
+def local_name(lang: str, zh: str, en: str | None) -> str:
+    """A name given in Chinese and maybe in English (a unit, a site, a task's title): the
+    English one for English readers when there is one, else the Chinese."""
+    return en if lang == "en" and en else zh
+
+
 def h(text: object) -> Html:
     """Escape a value for Telegram HTML once, so it can be combined with other HTML."""
     return Html(html.escape(str(text), quote=False))

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from bot import task_views
 from bot.domain.errors import DomainError
-from bot.i18n import catalogue, t
+from bot.fit import fit, user
+from bot.i18n import Html, catalogue, h, t
 
 # Values that are catalogue keys already.
 KEYED_PREFIXES = ("role.", "reports.decision.", "reports.status.")
@@ -22,15 +23,25 @@ def explain(lang: str, error: DomainError) -> str:
     task = error.key.startswith("task.")
     values = {name: _in_words(lang, name, value, task)
               for name, value in error.values.items()}
-    return t(lang, error.key, **values)
+    # A refusal may quote what someone typed (a unit, a state): it fits Telegram's limit.
+    return fit(t(lang, error.key, **values))
 
 
 def _in_words(lang: str, name: str, value: object, task: bool) -> object:
+    if isinstance(value, tuple):
+        # A list of values ("states": each a state), joined as the reader's language joins.
+        each = name.removesuffix("s")
+        return Html(t(lang, "list_separator").join(
+            _html(_in_words(lang, each, v, task)) for v in value))
     if not isinstance(value, str):
         return value
     key = task_views.value_key(name, value) if task else None
     if key is not None:
-        return t(lang, key)
+        return Html(t(lang, key))
     if value.startswith(KEYED_PREFIXES) and value in catalogue(lang):
-        return t(lang, value)
-    return value
+        return Html(t(lang, value))
+    return user(value)
+
+
+def _html(value: object) -> Html:
+    return value if isinstance(value, Html) else h(value)

@@ -23,6 +23,7 @@ from bot.callbacks import pack
 from bot.domain import reports as dom
 from bot.domain.errors import StaleAction
 from bot.domain.reports import Category, ReportingConfig
+from bot.fit import fit
 from bot.i18n import Html, h, t
 from db.models import Report, Site, Unit
 
@@ -239,7 +240,7 @@ def confirm_screen(lang: str, view: DraftView, config: ReportingConfig | None = 
         rows.append([(t(lang, "reports.button.submit"), rp(report.id, "submit"))])
     rows.append([(t(lang, "reports.button.change_place"), rp(report.id, "place")),
                  (t(lang, "reports.button.cancel"), rp(report.id, "cancel"))])
-    return "\n".join(lines), _kb(*rows)
+    return fit("\n".join(lines)), _kb(*rows)
 
 
 def draft_screen(lang: str, view: DraftView, config: ReportingConfig) -> Screen:
@@ -311,7 +312,7 @@ def group_card(
         lines.append(t(lang, "reports.group.followers", count=followers))
     if cat is not None:
         lines.append(t(lang, "reports.group.deadline_days", days=cat.deadline_days))
-    return "\n".join(lines), group_keyboard(lang, report.id)
+    return fit("\n".join(lines)), group_keyboard(lang, report.id)
 
 
 def group_keyboard(lang: str, report_id: int) -> InlineKeyboardMarkup:
@@ -344,7 +345,7 @@ def reroute_keyboard(lang: str, report_id: int, units: Sequence[Unit]) -> Inline
 
 def decided_text(card: str, lang: str, key: str, **values: object) -> str:
     """The card as it was, with the decision below it (the buttons are gone)."""
-    return f"{card}\n\n{t(lang, key, **values)}"
+    return fit(f"{card}\n\n{t(lang, key, **values)}")
 
 
 def group_follow_notice(lang: str, report: Report, cat: Category | None, count: int) -> str:

@@ -8,9 +8,7 @@ inspection notice was); private replies use the reader's language.
 
 from __future__ import annotations
 
-import html
 import os
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -27,11 +25,10 @@ from bot.domain.tasks import (
     is_overdue,
     parse_number,
 )
-from bot.i18n import Html, h, t
+from bot.fit import CAPTION_LIMIT, TEXT_LIMIT, fit_history, user
+from bot.i18n import Html, h, local_name, t
 
 GROUP_LANG = "zh-hans"
-CAPTION_LIMIT = 1024  # Telegram's limit for a photo caption, counted after HTML parsing
-TEXT_LIMIT = 4096
 PREFIX = "t"
 
 # Callback codes: t:<task>:<version>:<code>. Short, so the data stays far below 64 bytes.
@@ -189,6 +186,27 @@ class TaskData:
     reroute_claim: str | None
     events: tuple[EventLine, ...] = field(default_factory=tuple)
     item_text: str | None = None  # the checklist item, for re-asking at verification
+    # English beside the Chinese, when there is one (English readers see it).
+    title_en: str | None = None
+    item_text_en: str | None = None
+    escalation_unit_en: str = ""
+    unit_name_en: str = ""
+    site_name_en: str = ""
+
+    def title_in(self, lang: str) -> str:
+        return local_name(lang, self.title, self.title_en)
+
+    def item_in(self, lang: str) -> str:
+        """The checklist item (re-asked at verification), else the title."""
+        if self.item_text is None:
+            return self.title_in(lang)
+        return local_name(lang, self.item_text, self.item_text_en)
+
+    def unit_in(self, lang: str) -> str:
+        return local_name(lang, self.unit_name, self.unit_name_en)
+
+    def site_in(self, lang: str) -> str | None:
+        return local_name(lang, self.site_name, self.site_name_en) if self.site_name else None
 
     @property
     def has_photos(self) -> bool:
@@ -267,7 +285,7 @@ def event_line(lang: str, e: EventLine, tz: ZoneInfo, *, reason_chars: int = 60)
         line += " " + t(lang, "task.card.level", level=str(e.data["level"]))
     verdict = e.data.get("verdict")
     if isinstance(verdict, str) and verdict in VERDICT_KEYS:
-        line += f"（{t(lang, VERDICT_KEYS[verdict])}）"
+        line += t(lang, "task.card.verdict", verdict=t(lang, VERDICT_KEYS[verdict]))
     if e.data.get("self_verified"):
         line += " " + t(lang, "task.card.self_verified")
     photos = e.data.get("photos")
@@ -275,7 +293,7 @@ def event_line(lang: str, e: EventLine, tz: ZoneInfo, *, reason_chars: int = 60)
         # The catalogue carries its own spacing: "（1 张照片）" takes no space before it.
         line += t(lang, "task.card.photos_short", count=len(photos))
     if e.reason:
-        line += f"：{h(clip(e.reason, reason_chars))}"
+        line += t(lang, "task.card.reason", reason=user(clip(e.reason, reason_chars)))
     return line
 
 
@@ -292,19 +310,21 @@ def shown_events(events: Sequence[EventLine]) -> list[EventLine]:
     return out
 
 
-def card_lines(lang: str, task: TaskData, now: datetime, tz: ZoneInfo, *,
-               history: int = 3) -> list[str]:
+def card_text(lang: str, task: TaskData, now: datetime, tz: ZoneInfo, limit: int, *,
+              history: int = 3) -> str:
     """The card's header lines, then (after a blank line) its first event (派发: where the task
-    came from) and its `history` most recent ones."""
-    lines = card_header(lang, task, now, tz)
+    came from) and its `history` most recent ones, fitted to `limit`: older events give way
+    first, with a line saying how many are not shown."""
+    head = card_header(lang, task, now, tz)
     events = shown_events(task.events)
-    recent = events[-history:] if history else []
-    if history and len(events) > history:
-        recent = [events[0], *recent]
-    if recent:
-        lines.append("")
-        lines += [event_line(lang, e, tz) for e in recent]
-    return lines
+    if not events:
+        return fit_history(head, [], limit)
+    head += ["", event_line(lang, events[0], tz)]
+    rest = events[1:]
+    recent = rest[-history:] if history else []
+    return fit_history(head, [event_line(lang, e, tz) for e in recent], limit,
+                       hidden=len(rest) - len(recent),
+                       marker=lambda n: t(lang, "task.card.earlier", count=n))
 
 
 def card_header(lang: str, task: TaskData, now: datetime, tz: ZoneInfo) -> list[str]:
@@ -316,50 +336,34 @@ def card_header(lang: str, task: TaskData, now: datetime, tz: ZoneInfo) -> list[
                        else "—"))
     if task.reopen_count:
         lines.append(t(lang, "task.card.rework", count=task.reopen_count))
-    lines.append(t(lang, "task.card.problem", title=clip(task.title, 200)))
+    lines.append(t(lang, "task.card.problem", title=user(clip(task.title_in(lang), 200))))
     if task.description:
-        lines.append(f"<i>{h(clip(task.description, 200))}</i>")
-    if task.site_name:
-        lines.append(t(lang, "task.card.site", site=clip(task.site_name, 60)))
-    lines.append(t(lang, "task.card.unit", unit=clip(task.unit_name, 60)))
+        lines.append(f"<i>{user(clip(task.description, 200))}</i>")
+    site = task.site_in(lang)
+    if site:
+        lines.append(t(lang, "task.card.site", site=clip(site, 60)))
+    lines.append(t(lang, "task.card.unit", unit=clip(task.unit_in(lang), 60)))
     source = t(lang, SOURCE_KEYS.get(task.source, "task.source.finding"))
     if task.inspector:
-        source += f"（{h(task.inspector)}）"
+        source = t(lang, "task.card.inspector", source=Html(source), name=task.inspector)
     lines.append(t(lang, "task.card.source", source=Html(source)))
     if task.state is not TaskState.CLOSED:
         lines.append(t(lang, "task.card.due", due=_local(task.due_at, tz),
                        left=Html(time_left(lang, task, now))))
     if task.escalation_level and task.state is not TaskState.CLOSED:
         lines.append(t(lang, "task.card.escalated", level=task.escalation_level,
-                       unit=task.escalation_unit or "—"))
+                       unit=local_name(lang, task.escalation_unit or "—",
+                                       task.escalation_unit_en)))
     if task.extension_until is not None:
         lines.append(t(lang, "task.card.extension_pending",
                        until=_local(task.extension_until, tz)))
     if task.reroute_claim is not None:
-        lines.append(t(lang, "task.card.reroute_pending", reason=clip(task.reroute_claim, 100)))
+        lines.append(t(lang, "task.card.reroute_pending",
+                       reason=user(clip(task.reroute_claim, 100))))
     if task.before_file_ids or task.after_file_ids:
         lines.append(t(lang, "task.card.photos", before=len(task.before_file_ids),
                        after=len(task.after_file_ids)))
     return lines
-
-
-def shown_length(html_text: str) -> int:
-    """Characters Telegram counts: tags dropped, entities decoded."""
-    return len(html.unescape(re.sub(r"<[^>]+>", "", html_text)))
-
-
-def fit(lines: list[str], limit: int, *, history_from: int | None = None) -> str:
-    """Join lines to fit `limit`: first drop history lines (lines[history_from:], oldest
-    first), never a header line before them; clip the text only if that is not enough."""
-    work = list(lines)
-    text = "\n".join(work)
-    if history_from is not None:
-        while shown_length(text) > limit and len(work) > history_from:
-            del work[history_from]
-            text = "\n".join(work).rstrip("\n")  # no blank line left after the header
-    if shown_length(text) > limit:
-        text = h(clip(html.unescape(re.sub(r"<[^>]+>", "", text)), limit))
-    return text
 
 
 def card_rows(task: TaskData) -> Rows:
@@ -395,11 +399,8 @@ def card_rows(task: TaskData) -> Rows:
 def card(task: TaskData, now: datetime, tz: ZoneInfo | None = None) -> Card:
     """The task's card in its unit's group."""
     tz = tz or default_tz()
-    header = card_header(GROUP_LANG, task, now, tz)
-    lines = card_lines(GROUP_LANG, task, now, tz)
     photo = (task.before_shas or task.after_shas or (None,))[0]
-    # History follows the header and a blank line.
-    text = fit(lines, CAPTION_LIMIT if photo else TEXT_LIMIT, history_from=len(header) + 1)
+    text = card_text(GROUP_LANG, task, now, tz, CAPTION_LIMIT if photo else TEXT_LIMIT)
     return Card(text, card_rows(task), photo)
 
 
@@ -419,18 +420,17 @@ def moved_card(task: TaskData, old_unit: str, tz: ZoneInfo | None = None) -> str
 
 
 def history_text(lang: str, task: TaskData, now: datetime, tz: ZoneInfo) -> str:
-    lines = card_header(lang, task, now, tz)
-    lines += ["", t(lang, "task.history_title")]
-    start = len(lines)
-    lines += [event_line(lang, e, tz, reason_chars=300) for e in shown_events(task.events)]
-    return fit(lines, TEXT_LIMIT, history_from=start)
+    head = [*card_header(lang, task, now, tz), "", t(lang, "task.history_title")]
+    return fit_history(head, [event_line(lang, e, tz, reason_chars=300)
+                              for e in shown_events(task.events)], TEXT_LIMIT,
+                       marker=lambda n: t(lang, "task.card.earlier", count=n))
 
 
 def list_line(lang: str, task: TaskData, now: datetime, tz: ZoneInfo) -> str:
     left = time_left(lang, task, now)
     relapse = " " + t(lang, "task.list.relapse") if task.relapse_of_id else ""
     return t(lang, "task.list.line", id=task.id, state=Html(state_label(lang, task.state)),
-             title=clip(task.title, 40), unit=clip(task.unit_name, 20),
+             title=clip(task.title_in(lang), 40), unit=clip(task.unit_in(lang), 20),
              due=_short(task.due_at, tz), left=Html(left)) + relapse
 
 

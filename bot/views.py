@@ -11,8 +11,9 @@ from bot import callbacks as cb
 from bot.domain.checklist import Awaiting, Gap, gaps
 from bot.domain.scoring import Score
 from bot.domain.standards import Indicator, Item, Verdict
-from bot.i18n import Html, h, t
-from bot.services.inspections import InspectionView, OpenInspection
+from bot.fit import fit, user
+from bot.i18n import Html, h, local_name, t
+from bot.services.inspections import HeldBy, InspectionView, OpenInspection
 from db.models import Site, Task
 
 Screen = tuple[str, InlineKeyboardMarkup | None]
@@ -32,7 +33,13 @@ def fmt_score(value: float | None) -> str:
 
 
 def inspection_screen(view: InspectionView, lang: str) -> Screen:
-    """The one message an inspection lives in, for its current step."""
+    """The one message an inspection lives in, for its current step, fitted to Telegram's
+    limit (a long note is shortened on screen, never in the record)."""
+    text, markup = _inspection_screen(view, lang)
+    return fit(text), markup
+
+
+def _inspection_screen(view: InspectionView, lang: str) -> Screen:
     p = view.progress
     if view.status == "discarded":
         return discarded_screen(view, lang), None
@@ -87,7 +94,8 @@ def _item_text(view: InspectionView, item: Item, lang: str) -> str:
     p = view.progress
     st = p.answers.get(item.key)
     lines = [
-        t(lang, "inspect.header", site=view.site.name, standard=view.standard.name.get(lang),
+        t(lang, "inspect.header", site=_site(view.site, lang),
+          standard=view.standard.name.get(lang),
           step=p.step + 1, total=p.total,
           indicator=t(lang, f"indicator.{item.indicator.value}")),
         "",
@@ -111,7 +119,7 @@ def _item_text(view: InspectionView, item: Item, lang: str) -> str:
             lines.append(t(lang, "inspect.current_answer",
                            verdict=verdict_label(lang, st.verdict)))
         if st.remark:
-            lines.append(t(lang, "inspect.current_remark", remark=st.remark))
+            lines.append(t(lang, "inspect.current_remark", remark=user(st.remark)))
         if st.photos:
             lines.append(t(lang, "inspect.current_photos", count=st.photos))
     return "\n".join(lines)
@@ -131,7 +139,7 @@ def score_lines(score: Score, lang: str) -> list[str]:
 
 def review_screen(view: InspectionView, lang: str) -> Screen:
     p = view.progress
-    lines = [t(lang, "inspect.review_title", site=view.site.name,
+    lines = [t(lang, "inspect.review_title", site=_site(view.site, lang),
                standard=view.standard.name.get(lang)), ""]
     lines += score_lines(view.score, lang)
     below = [(i, it) for i, it in enumerate(view.standard.items)
@@ -146,7 +154,7 @@ def review_screen(view: InspectionView, lang: str) -> Screen:
             if st.photos:
                 extra.append(t(lang, "inspect.photos_short", count=st.photos))
             if st.remark:
-                extra.append(h(_clip(" / ".join(st.remark.split()), 60)))
+                extra.append(user(_clip(" / ".join(st.remark.split()), 60)))
             lines.append(f"{VERDICT_ICONS[st.verdict]} <b>{h(it.number)}</b> "
                          f"{h(_clip(it.text.get(lang), 40))}"
                          + (f" — {'; '.join(extra)}" if extra else ""))
@@ -175,18 +183,17 @@ def review_screen(view: InspectionView, lang: str) -> Screen:
 
 
 def submitted_screen(view: InspectionView, lang: str, tasks: list[Task]) -> str:
-    lines = [t(lang, "inspect.submitted", site=view.site.name,
+    lines = [t(lang, "inspect.submitted", site=_site(view.site, lang),
                standard=view.standard.name.get(lang)), ""]
     lines += score_lines(view.score, lang)
     if tasks:
         lines += ["", t(lang, "inspect.tasks_created", count=len(tasks),
-                        unit=view.site.unit.name_zh if lang == "zh-hans"
-                        else (view.site.unit.name_en or view.site.unit.name_zh))]
+                        unit=local_name(lang, view.site.unit.name_zh, view.site.unit.name_en))]
     return "\n".join(lines)
 
 
 def paused_screen(view: InspectionView, lang: str) -> str:
-    return t(lang, "inspect.paused", site=view.site.name, answered=view.progress.answered,
+    return t(lang, "inspect.paused", site=_site(view.site, lang), answered=view.progress.answered,
              total=view.progress.total)
 
 
@@ -196,12 +203,29 @@ def open_list_screen(items: list[OpenInspection], lang: str, note: str | None = 
     lines = ([note, ""] if note else []) + [t(lang, "inspect.open_list")]
     rows = []
     for it in items:
-        label = t(lang, "button.resume", site=_clip(it.site_name, 20), answered=it.answered,
-                  total=it.total)
-        rows.append([(label, cb.pack(cb.RESUME, it.inspection_id)),
+        rows.append([(_resume_label(it, lang), cb.pack(cb.RESUME, it.inspection_id)),
                      (t(lang, "button.discard"), cb.pack(cb.DISCARD, it.inspection_id))])
     rows.append([(t(lang, "button.new_inspection"), cb.pack(cb.FIND, "new"))])
     return "\n".join(lines), _keyboard(*rows)
+
+
+def open_inspections_note(items: list[OpenInspection], lang: str) -> Screen:
+    """What /start says of inspections left open, with a button to resume each."""
+    rows = [[(_resume_label(it, lang), cb.pack(cb.RESUME, it.inspection_id))]
+            for it in items[:5]]
+    return t(lang, "start.open_inspections", count=len(items)), _keyboard(*rows)
+
+
+def site_held_screen(site: Site, held: list[HeldBy], lang: str, tz: ZoneInfo) -> Screen:
+    """Someone else has this site open: who and since when; go on anyway, or choose another."""
+    lines = [t(lang, "inspect.site_held", site=_site(site, lang))]
+    lines += [t(lang, "inspect.site_held_by", name=who.name, since=_local(who.since, tz))
+              for who in held]
+    lines.append(t(lang, "inspect.site_held_choice"))
+    return "\n".join(lines), _keyboard(
+        [(t(lang, "button.inspect_anyway"), cb.pack(cb.SITE, site.id, cb.SITE_ANYWAY))],
+        [(t(lang, "button.other_site"), cb.pack(cb.FIND, "new"))],
+    )
 
 
 def inspect_menu(open_ones: list[OpenInspection], sites: list[Site], lang: str,
@@ -214,7 +238,7 @@ def inspect_menu(open_ones: list[OpenInspection], sites: list[Site], lang: str,
 
 
 def discard_question_screen(view: InspectionView, lang: str) -> Screen:
-    text = t(lang, "inspect.discard_question", site=view.site.name,
+    text = t(lang, "inspect.discard_question", site=_site(view.site, lang),
              answered=view.progress.answered, total=view.progress.total)
     return text, _keyboard([
         (t(lang, "button.discard_yes"), cb.pack(cb.DISCARD, view.inspection_id, "yes")),
@@ -223,13 +247,13 @@ def discard_question_screen(view: InspectionView, lang: str) -> Screen:
 
 
 def discarded_screen(view: InspectionView, lang: str) -> str:
-    return t(lang, "inspect.discarded", site=view.site.name,
+    return t(lang, "inspect.discarded", site=_site(view.site, lang),
              answered=view.progress.answered, total=view.progress.total)
 
 
 def site_choice_screen(sites: list[Site], lang: str, title_key: str,
                        note: str | None = None) -> Screen:
-    rows = [[(f"{_clip(s.name, 28)}", cb.pack(cb.SITE, s.id))] for s in sites]
+    rows = [[(f"{_clip(_site(s, lang), 28)}", cb.pack(cb.SITE, s.id))] for s in sites]
     rows.append([(t(lang, "button.search_site"), cb.pack(cb.FIND, "search")),
                  (t(lang, "button.near_site"), cb.pack(cb.FIND, "near"))])
     title = t(lang, title_key)
@@ -237,10 +261,19 @@ def site_choice_screen(sites: list[Site], lang: str, title_key: str,
 
 
 def nearest_screen(pairs: list[tuple[Site, float]], lang: str) -> Screen:
-    rows = [[(f"{_clip(s.name, 24)} · {_distance(d)}", cb.pack(cb.SITE, s.id))]
+    rows = [[(f"{_clip(_site(s, lang), 24)} · {_distance(d)}", cb.pack(cb.SITE, s.id))]
             for s, d in pairs]
     rows.append([(t(lang, "button.search_site"), cb.pack(cb.FIND, "search"))])
     return t(lang, "inspect.nearest"), _keyboard(*rows)
+
+
+def _site(site: Site, lang: str) -> str:
+    return local_name(lang, site.name, site.name_en)
+
+
+def _resume_label(it: OpenInspection, lang: str) -> str:
+    site = local_name(lang, it.site_name, it.site_name_en)
+    return t(lang, "button.resume", site=_clip(site, 20), answered=it.answered, total=it.total)
 
 
 def _distance(metres: float) -> str:

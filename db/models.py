@@ -59,6 +59,8 @@ class Site(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200), index=True)
+    # English, for English readers; "" when the organisation file gives none.
+    name_en: Mapped[str] = mapped_column(String(200), default="", server_default="")
     site_type: Mapped[str] = mapped_column(String(64))
     address: Mapped[str] = mapped_column(String(300), default="")
     latitude: Mapped[float | None] = mapped_column(Float)
@@ -243,6 +245,9 @@ class Task(Base):
     site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"), index=True)
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
     title: Mapped[str] = mapped_column(Text)
+    # The title in English when it was made from English text (a checklist item, a report
+    # category); None: English readers see `title`.
+    title_en: Mapped[str | None] = mapped_column(Text)
     description: Mapped[str] = mapped_column(Text, default="", server_default="")
     latitude: Mapped[float | None] = mapped_column(Float)
     longitude: Mapped[float | None] = mapped_column(Float)

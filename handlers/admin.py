@@ -11,7 +11,7 @@ from telegram.ext import BaseHandler, ChatMemberHandler, CommandHandler, filters
 from bot.context import WenmingContext
 from bot.domain.errors import DomainError
 from bot.domain.roles import Role, require
-from bot.i18n import h
+from bot.i18n import h, local_name
 from bot.services.people import bind_group, create_invite, deactivate_group, group_unit, role_of
 from handlers.common import reply
 
@@ -40,7 +40,8 @@ async def invite(update: Update, context: WenmingContext) -> None:
     expires = code.expires_at.astimezone(deps.settings.tz).strftime("%Y-%m-%d %H:%M")
     await reply(update, context.t(
         "invite.created", role=context.t(f"role.{role.key}"),
-        unit=unit.name_zh if unit else "—", link=link, uses=uses, expires=expires,
+        unit=local_name(context.lang, unit.name_zh, unit.name_en) if unit else "—", link=link,
+        uses=uses, expires=expires,
     ))
 
 
@@ -59,7 +60,8 @@ async def bind(update: Update, context: WenmingContext) -> None:
         unit = await group_unit(uow, binding.chat_id)
         await uow.commit()
     assert unit is not None
-    await reply(update, context.t("bind.done", unit=unit.name_zh))
+    await reply(update, context.t("bind.done",
+                                  unit=local_name(context.lang, unit.name_zh, unit.name_en)))
 
 
 async def on_membership(update: Update, context: WenmingContext) -> None:

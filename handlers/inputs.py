@@ -30,8 +30,10 @@ TEXT_CLAIMS: list[Claim] = [
     reports.claim_text,  # a report's description or typed address
 ]
 PHOTO_CLAIMS: list[Claim] = [
-    inspect.claim_photo,  # evidence for the current inspection item
+    inspect.claim_photo,  # evidence the current inspection item asked for
     tasks.claim_photo,  # after-photos of a fix
+    # Inside an open inspection a photo belongs to it, asked for or not: never a report.
+    inspect.claim_unasked_photo,  # extra evidence for the current inspection item
     reports.claim_photo,  # anything else starts (or adds to) a resident's report
 ]
 LOCATION_CLAIMS: list[Claim] = [

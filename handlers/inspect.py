@@ -17,6 +17,7 @@ from bot import views
 from bot.context import Deps, WenmingContext
 from bot.domain.errors import StaleAction
 from bot.domain.roles import Role, require
+from bot.fit import fit, user
 from bot.images import ImageRejected, StoredImage
 from bot.refusals import explain
 from bot.services.inspections import InspectionView, OpenInspection, PhotoMeta, closed_key
@@ -129,10 +130,20 @@ async def on_site(update: Update, context: WenmingContext) -> None:
     """Start (or resume) an inspection at the chosen site."""
     query = update.callback_query
     assert query is not None and query.data is not None
-    site_id = cb.parse_int(query.data, cb.SITE)
+    site_id, anyway = cb.parse_site(query.data)
     deps = context.deps
     chat = update.effective_chat
     assert chat is not None
+    if not anyway:
+        # Two inspections of one site at once score it twice: say who has it open first.
+        async with deps.uow.read() as uow:
+            held = await deps.inspections.held_by_others(uow, context.me, site_id)
+            site = await uow.session.get(Site, site_id) if held else None
+        if site is not None:
+            await answer_query(update)
+            await show(update, *views.site_held_screen(site, held, context.lang,
+                                                       deps.settings.tz))
+            return
     async with deps.uow() as uow:
         person = await attached(uow, context.me)
         view = await deps.inspections.start(uow, person, site_id, chat.id, deps.clock())
@@ -268,22 +279,36 @@ async def claim_search(update: Update, context: WenmingContext) -> bool:
     async with context.deps.uow() as uow:
         sites = await SiteRepository(uow.session).search(query)
     if not sites:
-        await reply(update, context.t("inspect.no_site_found", query=query))
+        await reply(update, fit(context.t("inspect.no_site_found", query=user(query))))
     else:
         await reply(update, *views.site_choice_screen(sites, context.lang, "inspect.found_sites"))
     return True
 
 
 async def claim_photo(update: Update, context: WenmingContext) -> bool:
-    """A photo (or an image sent as a file) as evidence for the current item."""
+    """A photo (or an image sent as a file) the current item asked for: its evidence."""
+    return await _claim_photo(update, context, asked=True)
+
+
+async def claim_unasked_photo(update: Update, context: WenmingContext) -> bool:
+    """Any other photo during an open inspection belongs to it too: extra evidence for the
+    current item, never a resident's report. (A fix's after-photos, asked for explicitly by
+    a pending task input, are claimed before this; see handlers/inputs.)"""
+    return await _claim_photo(update, context, asked=False)
+
+
+async def _claim_photo(update: Update, context: WenmingContext, *, asked: bool) -> bool:
     msg = update.effective_message
     assert msg is not None
     if context.me.active_inspection_id is None:
         return False
     deps = context.deps
     async with deps.uow() as uow:
-        if not await deps.inspections.wants_photo(uow, await attached(uow, context.me)):
-            return False
+        person = await attached(uow, context.me)
+        wanted = (await deps.inspections.wants_photo(uow, person) if asked
+                  else await deps.inspections.in_inspection(uow, person))
+    if not wanted:
+        return False
     stored = await receive_image(msg, context)
     if stored is None:
         return True
@@ -297,8 +322,13 @@ async def claim_photo(update: Update, context: WenmingContext) -> bool:
         view = await deps.inspections.photo(uow, person, meta, deps.clock(), msg.caption)
         await uow.commit()
     if view is None:
-        await reply(update, context.t("inspect.photo_unexpected"))
+        await reply(update, context.t("inspect.photo_in_review"))
         return True
+    if not asked and not view.progress.in_review:
+        item = view.progress.item
+        st = view.progress.answers.get(item.key)
+        await reply(update, context.t("inspect.photo_added", number=item.number,
+                                      count=st.photos if st else 1))
     await _present(update, context, view, replace=True)
     return True
 

@@ -6,9 +6,11 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, filters
 
 from bot import callbacks as cb
+from bot import views
 from bot.commands import publish_for
 from bot.context import WenmingContext
-from bot.i18n import LANGUAGES, Html
+from bot.domain.roles import Role
+from bot.i18n import LANGUAGES, Html, local_name
 from bot.services.people import attached, redeem_invite, role_of
 from db.models import Unit
 from handlers.common import answer_query, reply, show
@@ -26,8 +28,11 @@ async def start(update: Update, context: WenmingContext) -> None:
             await uow.commit()
         context.person = person
         granted = (role, unit, new)
-        await publish_for(context.bot, person.id, role_of(person), context.lang)
     role = role_of(context.me)
+    if role > Role.RESIDENT or granted is not None:
+        # Roles also come from the organisation file, from the first update on: the person's
+        # own menu (a unit member's /tasks, an inspector's /inspect) is set at every /start.
+        await publish_for(context.bot, context.me.id, role, context.lang)
     unit_name = await _unit_name(context)
     lines = [context.t(f"start.greeting.{role.key}", name=context.me.first_name,
                        unit=unit_name or "—")]
@@ -37,7 +42,16 @@ async def start(update: Update, context: WenmingContext) -> None:
         suffix = context.t("start.unit_suffix", unit=_name(unit, context.lang)) if unit else ""
         lines.append(context.t(key, role=context.t(f"role.{g_role.key}"), unit=Html(suffix)))
     lines.append(context.t(f"help.{role.key}"))
-    await reply(update, "\n\n".join(lines))
+    markup = None
+    if role >= Role.INSPECTOR:
+        # An inspection left open (paused, or in the middle of an item) is mentioned first,
+        # with a button to go on with it.
+        async with deps.uow.read() as uow:
+            open_ones = await deps.inspections.open_inspections(uow, context.me)
+        if open_ones:
+            text, markup = views.open_inspections_note(open_ones, context.lang)
+            lines.insert(1, text)
+    await reply(update, "\n\n".join(lines), markup)
 
 
 async def _unit_name(context: WenmingContext) -> str | None:
@@ -49,7 +63,7 @@ async def _unit_name(context: WenmingContext) -> str | None:
 
 
 def _name(unit: Unit, lang: str) -> str:
-    return unit.name_zh if lang == "zh-hans" or not unit.name_en else unit.name_en
+    return local_name(lang, unit.name_zh, unit.name_en)
 
 
 async def help_command(update: Update, context: WenmingContext) -> None:

@@ -40,6 +40,7 @@ from bot.domain.tasks import (
     parse_filter,
     parse_number,
 )
+from bot.fit import CAPTION_LIMIT, fit, shown_length
 from bot.i18n import t
 from bot.images import ImageRejected, run_image_job, side_by_side, signed64
 from bot.outbox import on_sent
@@ -122,37 +123,42 @@ async def show_task(update: Update, context: WenmingContext, data: tv.TaskData,
     rows = tv.rows_for_private(data, actions, context.lang)
     chat = update.effective_chat
     assert chat is not None
-    await send_private(context.bot, deps, chat.id, data, text, rows)
+    sent = await send_private(context.bot, deps, chat.id, data, text, rows)
+    if rows:
+        # Its buttons go as soon as the task moves on (as a notice's do).
+        async with deps.uow() as uow:
+            await svc.remember_screen(uow, data.id, sent.chat_id, sent.message_id, deps.clock())
+            await uow.commit()
 
 
 async def send_private(bot: Bot, deps: Deps, chat_id: int, data: tv.TaskData, text: str,
-                       rows: tv.Rows) -> None:
+                       rows: tv.Rows) -> Message:
     """A private message about a task, with its photos when it has any: always the stored
     copies (never a user's file_id), side by side when there are before and after photos.
-    Forbidden propagates (the person never opened the private chat)."""
+    Returns the message that carries the buttons. Forbidden propagates (the person never
+    opened the private chat)."""
     media = await _card_media(deps, data) if data.has_photos else None
     markup = _markup(rows)
     if media is None:
-        await bot.send_message(chat_id, text, parse_mode=ParseMode.HTML, reply_markup=markup)
-        return
-    if tv.shown_length(text) <= tv.CAPTION_LIMIT:
-        await bot.send_photo(chat_id, media, caption=text, parse_mode=ParseMode.HTML,
-                             reply_markup=markup)
-        return
+        return await bot.send_message(chat_id, text, parse_mode=ParseMode.HTML,
+                                      reply_markup=markup)
+    if shown_length(text) <= CAPTION_LIMIT:
+        return await bot.send_photo(chat_id, media, caption=text, parse_mode=ParseMode.HTML,
+                                    reply_markup=markup)
     await bot.send_photo(chat_id, media)
-    await bot.send_message(chat_id, text, parse_mode=ParseMode.HTML, reply_markup=markup)
+    return await bot.send_message(chat_id, text, parse_mode=ParseMode.HTML, reply_markup=markup)
 
 
 def _list_text(context: WenmingContext, listing: svc.TaskList, now: datetime) -> str:
     tz = context.deps.settings.tz
-    lines = [context.t(listing.title_key, unit=listing.unit_name or "—",
+    lines = [context.t(listing.title_key, unit=listing.unit_in(context.lang) or "—",
                        count=len(listing.tasks))]
     if not listing.tasks:
         lines.append(context.t("task.list.empty"))
     lines += [tv.list_line(context.lang, d, now, tz) for d in listing.tasks]
     if listing.tasks:
         lines += ["", context.t("task.list.hint")]
-    return tv.fit(lines, tv.TEXT_LIMIT)
+    return fit("\n".join(lines))
 
 
 async def _actions_for(uow: UnitOfWork, person: Person, task_id: int) -> list[Action]:
@@ -176,6 +182,26 @@ async def on_press(update: Update, context: WenmingContext) -> None:
         await _press(update, context, tv.parse(query.data))
     except DomainError as exc:
         await answer_query(update, explain(context.lang, exc)[:200], alert=True)
+        if isinstance(exc, StaleAction):
+            await _refresh_private_buttons(update, context, query.data)
+
+
+async def _refresh_private_buttons(update: Update, context: WenmingContext, value: str) -> None:
+    """A refused press on an old private screen: its buttons become the ones valid now (none
+    once the task is closed), so the screen no longer offers what the task has moved past."""
+    chat, query = update.effective_chat, update.callback_query
+    if chat is None or chat.type != "private" or query is None or query.message is None:
+        return
+    try:
+        task_id = tv.parse(value).task_id
+        async with context.deps.uow.read() as uow:
+            data = await svc.task_data(uow, task_id)
+            actions = await _actions_for(uow, context.me, task_id)
+    except DomainError:
+        return
+    with contextlib.suppress(BadRequest):
+        await query.edit_message_reply_markup(
+            _markup(tv.rows_for_private(data, actions, context.lang)))
 
 
 async def _press(update: Update, context: WenmingContext, press: tv.Press) -> None:
@@ -255,7 +281,7 @@ async def _ask(update: Update, context: WenmingContext, task_id: int, action: Ac
                     else None)
         await uow.commit()
     context.person = person
-    text = context.t(ASK_KEYS[action], id=data.id, title=tv.clip(data.title, 80),
+    text = context.t(ASK_KEYS[action], id=data.id, title=tv.clip(data.title_in(context.lang), 80),
                      due=data.due_at.astimezone(deps.settings.tz).strftime("%Y-%m-%d"))
     if returned is not None and returned.reason:
         # Fixing again: what was wrong last time, in the prompt itself.
@@ -273,7 +299,7 @@ async def _ask(update: Update, context: WenmingContext, task_id: int, action: Ac
 
 
 async def _ask_verdict(update: Update, context: WenmingContext, data: tv.TaskData) -> None:
-    text = context.t("task.ask.verdict", id=data.id, item=data.item_text or data.title,
+    text = context.t("task.ask.verdict", id=data.id, item=data.item_in(context.lang),
                      site=data.site_name or "—")
     rows: tv.Rows = [[(context.t(tv.VERDICT_KEYS[v]), tv.data(data.id, data.version, code))
                       for code, v in tv.VERDICT_CODES.items()]]
@@ -657,7 +683,7 @@ async def _edit(
         except BadRequest as exc:
             if "no caption" not in str(exc).lower():
                 raise
-            await bot.edit_message_text(tv.fit(view.text.split("\n"), tv.TEXT_LIMIT),
+            await bot.edit_message_text(fit(view.text),
                                         chat_id=chat_id, message_id=message_id,
                                         parse_mode=ParseMode.HTML, reply_markup=markup)
     except BadRequest as exc:
@@ -718,7 +744,8 @@ async def start_task(update: Update, context: WenmingContext) -> None:
                           tv.data(task_id, wanted.version, tv.DONE))])
         rows.append([(context.t("task.button.cancel"),
                       tv.data(task_id, wanted.version, tv.CANCEL))])
-        text = context.t(ASK_KEYS[wanted.action], id=data.id, title=tv.clip(data.title, 80),
+        text = context.t(ASK_KEYS[wanted.action], id=data.id,
+                         title=tv.clip(data.title_in(context.lang), 80),
                          due=data.due_at.astimezone(context.deps.settings.tz)
                          .strftime("%Y-%m-%d"))
         await reply(update, text, _markup(rows))

@@ -131,16 +131,33 @@ def give_text(progress: Progress, text: str) -> bool:
         return True
     if progress.awaiting in (Awaiting.NOTE, Awaiting.PHOTO, Awaiting.EXTRA_PHOTO):
         # A caption-less note after evidence photos is welcome too.
-        st.remark = f"{st.remark}\n{text}" if st.remark else text
+        add_note(progress, text)
         if progress.awaiting is Awaiting.NOTE:
             progress.awaiting = None
         return True
     return False
 
 
+def add_note(progress: Progress, text: str) -> None:
+    """Add a note to the current item's record (below any earlier one)."""
+    text = text.strip()
+    if text and not progress.in_review:
+        st = progress.state(progress.item.key)
+        st.remark = f"{st.remark}\n{text}" if st.remark else text
+
+
 def give_photo(progress: Progress) -> bool:
     """A photo arrived for the current item. Returns True if this step takes photos now."""
     if progress.in_review or progress.awaiting not in (Awaiting.PHOTO, Awaiting.EXTRA_PHOTO):
+        return False
+    progress.state(progress.item.key).photos += 1
+    return True
+
+
+def add_photo(progress: Progress) -> bool:
+    """A photo nobody asked for, sent during the inspection: extra evidence for the current
+    item (what the inspector is looking at). False in the review, which has no current item."""
+    if progress.in_review:
         return False
     progress.state(progress.item.key).photos += 1
     return True

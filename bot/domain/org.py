@@ -68,6 +68,7 @@ class SiteSpec:
     longitude: float | None
     unit: str
     line: int
+    name_en: str = ""  # "" when the file gives no English name
 
 
 @dataclass(frozen=True)
@@ -349,7 +350,7 @@ class _Parser:
 
     def _unit(self, entry: _Entry, unit_codes: dict[str, int]) -> UnitSpec | None:
         code = entry.code
-        name = self._unit_name(entry)
+        name = self._names(entry)
         kind = self.field(entry, "kind", _one_of(UNIT_KINDS))
         parent = self.field(entry, "parent", _optional_code, required=False, default=None)
         if isinstance(parent, str) and parent not in unit_codes:
@@ -361,8 +362,9 @@ class _Parser:
             return None
         return UnitSpec(code, name[0], name[1], kind, parent, entry.line())
 
-    def _unit_name(self, entry: _Entry) -> tuple[str, str] | _Missing:
-        """A unit's name: {zh: …, en: …} (en optional), or a plain string taken as zh."""
+    def _names(self, entry: _Entry) -> tuple[str, str] | _Missing:
+        """A unit's or site's name: {zh: …, en: …} (en optional), or a plain string taken as
+        zh."""
         if "name" not in entry.fields:
             self.problem(entry.line(), entry.label, "missing field 'name'")
             return _BAD
@@ -401,7 +403,7 @@ class _Parser:
 
     def _site(self, entry: _Entry, unit_codes: dict[str, int]) -> SiteSpec | None:
         code = entry.code
-        name = self.field(entry, "name", _text(MAX_NAME))
+        name = self._names(entry)
         site_type = self.field(entry, "type", _known_site_type(self.known_site_types))
         address = self.field(entry, "address", _text(MAX_ADDRESS, empty_ok=True),
                              required=False, default="")
@@ -414,7 +416,8 @@ class _Parser:
                 or isinstance(location, _Missing) or isinstance(unit, _Missing)):
             return None
         lat, lon = location if location is not None else (None, None)
-        return SiteSpec(code, name, site_type, address, lat, lon, unit, entry.line())
+        return SiteSpec(code, name[0], site_type, address, lat, lon, unit, entry.line(),
+                        name_en=name[1])
 
     def _location(self, entry: _Entry) -> tuple[float, float] | _Missing | None:
         if "location" not in entry.fields:

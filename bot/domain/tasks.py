@@ -466,8 +466,9 @@ def parse_filter(args: Iterable[str]) -> TaskFilter:
         elif word in ("state", "状态") and i + 1 < len(words):
             state = parse_state(words[i + 1])
             if state is None:
+                # The known states, each named in the reader's language (bot.refusals).
                 raise DomainError("task.bad_state", state=words[i + 1],
-                                  states="、".join(STATE_NAMES_ZH.values()))
+                                  states=tuple(s.value for s in TaskState))
             states.append(state)
             i += 1
         elif _DIGITS.fullmatch(word):

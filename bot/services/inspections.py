@@ -57,6 +57,15 @@ class OpenInspection:
     site_name: str
     answered: int
     total: int
+    site_name_en: str = ""
+
+
+@dataclass(frozen=True)
+class HeldBy:
+    """Another inspector's open inspection of a site: who, since when."""
+
+    name: str
+    since: datetime
 
 
 @dataclass(frozen=True)
@@ -96,7 +105,8 @@ class InspectionService:
             standard = await self.catalog.resolve(repo, insp.standard_hash)
             answers = await repo.answers(insp.id)
             done = sum(1 for a in answers.values() if a.verdict is not None)
-            out.append(OpenInspection(insp.id, insp.site.name, done, len(standard.items)))
+            out.append(OpenInspection(insp.id, insp.site.name, done, len(standard.items),
+                                      insp.site.name_en))
         return out
 
     async def view(self, uow: UnitOfWork, person: Person, inspection_id: int) -> InspectionView:
@@ -104,6 +114,16 @@ class InspectionService:
         return await self._view(uow, insp)
 
     # ---- starting ------------------------------------------------------------------------
+
+    async def held_by_others(self, uow: UnitOfWork, person: Person, site_id: int
+                             ) -> list[HeldBy]:
+        """Who else has an open inspection of this site (and since when); nothing if this
+        person has one there already (theirs to resume)."""
+        repo = InspectionRepository(uow.session)
+        if await repo.open_at(person.id, site_id) is not None:
+            return []
+        return [HeldBy(p.first_name or str(p.id), i.started_at)
+                for i, p in await repo.open_by_others(site_id, person.id)]
 
     async def start(
         self, uow: UnitOfWork, person: Person, site_id: int, chat_id: int, now: datetime
@@ -185,6 +205,10 @@ class InspectionService:
         insp = await self.active(uow, person)
         return insp is not None and insp.awaiting in (Awaiting.PHOTO, Awaiting.EXTRA_PHOTO)
 
+    async def in_inspection(self, uow: UnitOfWork, person: Person) -> bool:
+        """Whether the person is inside an open inspection: a photo they send belongs to it."""
+        return await self.active(uow, person) is not None
+
     async def photo(
         self, uow: UnitOfWork, person: Person, meta: PhotoMeta, now: datetime,
         caption: str | None = None,
@@ -197,8 +221,9 @@ class InspectionService:
         view = await self._view(uow, insp)
         if await repo.photo_from_message(meta.chat_id, meta.message_id) is not None:
             return view
-        if not checklist.give_photo(view.progress):
-            return None
+        asked = checklist.give_photo(view.progress)
+        if not asked and not checklist.add_photo(view.progress):
+            return None  # the review: no item to attach it to
         photo = await repo.add_photo(
             Photo(sha256=meta.sha256, telegram_file_id=meta.file_id, width=meta.width,
                   height=meta.height, size=meta.size, phash=signed64(meta.phash),
@@ -206,9 +231,9 @@ class InspectionService:
                   created_at=now)
         )
         await repo.attach(insp.id, view.progress.item.key, photo.id)
-        if caption:
+        if caption and not (asked and checklist.give_text(view.progress, caption)):
             # A caption on an evidence photo is the inspector's note on it.
-            checklist.give_text(view.progress, caption)
+            checklist.add_note(view.progress, caption)
         return await self._save(uow, insp, view, now)
 
     # ---- submitting ----------------------------------------------------------------------
@@ -254,7 +279,7 @@ class InspectionService:
             # in the unit's groups (queued through the outbox by create_task).
             tasks.append(await create_task(
                 uow, source="inspection", unit_id=insp.site.unit_id,
-                title=f"{item.number} {item.text.zh}",
+                title=f"{item.number} {item.text.zh}", title_en=f"{item.number} {item.text.en}",
                 due_at=now + timedelta(days=item.deadline_days), created_by=person.id,
                 site_id=insp.site_id, inspection_id=insp.id, item_key=item.key,
                 latitude=insp.site.latitude, longitude=insp.site.longitude,

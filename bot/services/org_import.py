@@ -187,7 +187,7 @@ async def _import_sites(
     summary.sites_not_in_file = sum(1 for code in by_code if code not in in_file)
     for spec in org.sites:
         values: dict[str, object] = dict(
-            name=spec.name, site_type=spec.site_type, address=spec.address,
+            name=spec.name, name_en=spec.name_en, site_type=spec.site_type, address=spec.address,
             latitude=spec.latitude, longitude=spec.longitude, unit_id=units[spec.unit].id,
         )
         site = by_code.get(spec.code)

@@ -156,7 +156,7 @@ async def find_one_unit(uow: UnitOfWork, query: str) -> Unit:
     if not units:
         raise DomainError("unit.not_found", query=query)
     raise DomainError("unit.ambiguous", query=query,
-                      candidates="、".join(f"{u.name_zh} ({u.code})" for u in units[:6]))
+                      candidates=tuple(f"{u.name_zh} ({u.code})" for u in units[:6]))
 
 
 async def bind_group(

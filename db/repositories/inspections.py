@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import Answer, Evidence, Inspection, Photo, StandardVersion, Task
+from db.models import Answer, Evidence, Inspection, Person, Photo, StandardVersion, Task
 
 
 class InspectionRepository:
@@ -31,6 +31,18 @@ class InspectionRepository:
                 Inspection.status == "open",
             )
         )
+
+    async def open_by_others(self, site_id: int, inspector_id: int
+                             ) -> list[tuple[Inspection, Person]]:
+        """Open inspections of a site by other inspectors, oldest first, with who has them."""
+        stmt = (
+            select(Inspection, Person)
+            .join(Person, Person.id == Inspection.inspector_id)
+            .where(Inspection.site_id == site_id, Inspection.status == "open",
+                   Inspection.inspector_id != inspector_id)
+            .order_by(Inspection.started_at)
+        )
+        return [(i, p) for i, p in (await self.session.execute(stmt)).all()]
 
     async def add(self, inspection: Inspection) -> Inspection:
         self.session.add(inspection)

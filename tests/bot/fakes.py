@@ -12,6 +12,8 @@ cannot tell the difference:
 * an edit that changes nothing fails with "message is not modified", and a callback query can
   be answered once only, as in Telegram;
 * files registered by the test are served by getFile and by the file download URL;
+* a text over 4,096 characters or a caption over 1,024 (counted as Telegram counts them: UTF-16
+  code units of the text after HTML parsing) fails with Telegram's own 400;
 * any method not listed here answers 404 with a description naming it, so a handler that
   starts using a new API method fails its test loudly instead of passing on a guess.
 
@@ -31,6 +33,8 @@ from http import HTTPStatus
 from typing import Any
 
 from telegram.request import BaseRequest, RequestData
+
+from sandbox.html_entities import parse_formatted, u16len
 
 JSON = dict[str, Any]
 
@@ -194,9 +198,11 @@ class FakeBotAPI(BaseRequest):
         return message
 
     def _send_message(self, params: JSON) -> JSON:
+        _check_length(params, "text")
         return self._new_message(params, text=params["text"])
 
     def _send_photo(self, params: JSON) -> JSON:
+        _check_length(params, "caption")
         photo = params.get("photo")
         file_id = photo if isinstance(photo, str) else f"uploaded-{len(self.log)}"
         sizes = [{"file_id": file_id, "file_unique_id": f"u-{file_id}", "width": 1280,
@@ -233,12 +239,14 @@ class FakeBotAPI(BaseRequest):
         return copy.deepcopy(message)
 
     def _edit_text(self, params: JSON) -> JSON:
+        _check_length(params, "text")
         if "text" not in self._stored(params):
             raise ApiError(HTTPStatus.BAD_REQUEST,
                            "Bad Request: there is no text in the message to edit")
         return self._edit(params, "text")
 
     def _edit_caption(self, params: JSON) -> JSON:
+        _check_length(params, "caption")
         return self._edit(params, "caption")
 
     def _edit_markup(self, params: JSON) -> JSON:
@@ -266,6 +274,20 @@ class FakeBotAPI(BaseRequest):
             if url.endswith("/" + path):
                 return HTTPStatus.OK, data
         return _error(HTTPStatus.NOT_FOUND, "Not Found: no such file")
+
+
+def _check_length(params: JSON, field: str) -> None:
+    """Telegram's limits, after entity parsing: 4,096 for a text, 1,024 for a caption."""
+    value = params.get(field)
+    if not isinstance(value, str):
+        return
+    # bot.fit's marks around user text must never reach Telegram (a screen not fitted).
+    assert "\ufff9" not in value and "\ufffb" not in value, f"unfitted screen: {value!r}"
+    shown, _ = parse_formatted(value, params.get("parse_mode"))
+    if field == "text" and u16len(shown) > 4096:
+        raise ApiError(HTTPStatus.BAD_REQUEST, "Bad Request: message is too long")
+    if field == "caption" and u16len(shown) > 1024:
+        raise ApiError(HTTPStatus.BAD_REQUEST, "Bad Request: message caption is too long")
 
 
 def _decode(request_data: RequestData | None) -> JSON:

@@ -107,5 +107,6 @@ async def test_the_discard_question_is_in_english_too(zhang: Chat) -> None:
     listing = await zhang.say("/inspect")
     assert [text for text, _ in buttons(listing)][1] == t(EN, "button.discard")
     question = await zhang.press(listing, discard_button(listing))
-    assert question["text"] == t(EN, "inspect.discard_question", site=HOTEL, answered=2,
-                                 total=17)
+    # Issue 11 item 12: the site by its English name from the organisation file.
+    assert question["text"] == t(EN, "inspect.discard_question",
+                                 site="Dongling Crowne Plaza Hotel", answered=2, total=17)

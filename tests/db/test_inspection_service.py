@@ -156,12 +156,13 @@ def meta(message_id: int, *, chat_id: int = INSPECTOR, phash: int = 12345) -> Ph
 
 
 async def photo(
-    sessions: Sessions, service: InspectionService, pid: int, m: PhotoMeta, now: datetime
+    sessions: Sessions, service: InspectionService, pid: int, m: PhotoMeta, now: datetime,
+    caption: str | None = None,
 ) -> InspectionView | None:
     async with UnitOfWork(sessions) as uow:
         person = await uow.session.get(Person, pid)
         assert person is not None
-        view = await service.photo(uow, person, m, now)
+        view = await service.photo(uow, person, m, now, caption)
         await uow.commit()
         return view
 
@@ -501,16 +502,23 @@ async def test_same_photo_message_twice_attaches_one_evidence(
     assert done.step == step9 + 1
 
 
-async def test_photo_and_text_not_wanted_are_ignored(
+async def test_text_not_wanted_is_ignored_and_an_unasked_photo_is_extra_evidence(
     sessions: Sessions, service: InspectionService, world: World, clock: FakeClock
 ) -> None:
+    """Issue 11 item 7: a photo nobody asked for is the current item's extra evidence (its
+    caption a note)."""
     started = await start(sessions, service, INSPECTOR, world.hotel_id, clock.now)
-    assert await photo(sessions, service, INSPECTOR, meta(5), clock.now) is None
     assert await text(sessions, service, INSPECTOR, "hello", clock.now) is None
-    assert await count(sessions, Photo) == 0
     # Without an active inspection nothing is wanted either.
     assert await text(sessions, service, OTHER_INSPECTOR, "hello", clock.now) is None
     assert started.progress.answers == {}
+    extra = await photo(sessions, service, INSPECTOR, meta(5), clock.now, caption="门口")
+    assert extra is not None and extra.step == 0 and extra.progress.awaiting is None
+    first = started.standard.items[0].key
+    assert extra.progress.answers[first].photos == 1
+    assert extra.progress.answers[first].remark == "门口"
+    assert extra.progress.answers[first].verdict is None
+    assert await count(sessions, Evidence, Evidence.item_key == first) == 1
 
 
 async def test_text_during_a_remark_is_stored(

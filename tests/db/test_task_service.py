@@ -23,6 +23,7 @@ from bot.services import events
 from bot.services import tasks as svc
 from bot.services.catalog import StandardCatalog
 from bot.services.inspections import InspectionService
+from bot.task_views import default_tz
 from db.models import (
     GroupBinding,
     OutboxMessage,
@@ -391,6 +392,20 @@ async def test_extension_requested_then_granted_or_refused(
     actions = [e.action for e in await task_events(sessions, tid)]
     assert actions[1:] == ["extension_requested", "extension_granted", "extension_requested",
                            "extension_refused"]
+
+
+async def test_the_admins_extension_notice_says_how_many_days_were_asked(
+    sessions: Sessions, world: World, clock: FakeClock
+) -> None:
+    """Issue 11 item 11: the admin deciding an extension reads how many days were asked and
+    the deadline they lead to, not only the reason."""
+    tid = await new_task(sessions, world, clock.now)
+    due = (await load(sessions, tid)).due_at
+    await do(sessions, MEMBER, tid, Action.REQUEST_EXTENSION, clock.now,
+             reason="等待材料", new_due=due + timedelta(days=7))
+    notice = next(m for m in await outbox(sessions) if m.chat_id == ADMIN)
+    until = (due + timedelta(days=7)).astimezone(default_tz()).strftime("%Y-%m-%d")
+    assert f"申请延期 7 天（至 {until}）：等待材料" in str(notice.params["text"])
 
 
 async def test_not_ours_then_rerouted_gets_a_card_in_the_new_units_group(

@@ -8,7 +8,7 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from bot.i18n import t
-from db.models import Answer, Evidence, Inspection, Photo, Task
+from db.models import Answer, Evidence, Inspection, Photo, Report, Task
 from tests.conftest import Harness
 from tests.e2e.chat import Chat, body, buttons, data_where
 from tests.imagegen import jpeg_with_gps, png_bomb, truncated_jpeg
@@ -154,11 +154,16 @@ async def test_bad_input_gets_clear_answers(harness: Harness) -> None:
     assert "第 1/17 项" in body(msg)
     msg = await chat.press(msg, data_where(msg, verdict("c")))
     assert "第 2/17 项" in body(msg)
-    # A photo the inspection did not ask for is not taken as evidence (it starts a report,
-    # as anyone's photo does); the inspection still waits at item 2 with no photo on it.
-    await chat.send_photo(jpeg_with_gps(400, 300))
+    # Issue 11 item 7: a photo the inspection did not ask for belongs to it: extra evidence
+    # for item 2, which is named; no resident's report starts; the inspection stays at item 2.
+    said = await chat.send_photo(jpeg_with_gps(400, 300))
+    assert body(said) == t(ZH, "inspect.photo_added", number="2", count=1)
+    screen = await harness.sb.wait_for_bot_message(
+        INSPECTOR, after_message_id=said["message_id"])
+    assert "第 2/17 项" in body(screen)
     async with harness.sessions() as s:
-        assert (await s.scalar(select(func.count()).select_from(Evidence))) == 0
+        assert (await s.scalar(select(func.count()).select_from(Evidence))) == 1
+        assert (await s.scalar(select(func.count()).select_from(Report))) == 0
         insp = (await s.scalars(select(Inspection))).one()
         assert insp.step == 1
 

@@ -238,3 +238,15 @@ def test_site_types_are_the_standards_ids() -> None:
     # One standard file per site type, named by its id (docs/ARCHITECTURE.md §1); file names
     # rather than a full load, so a standard being edited elsewhere does not break this test.
     assert {p.stem for p in (ROOT / "standards").glob("*.yaml")} >= SITE_TYPES
+
+
+def test_a_site_may_have_an_english_name_beside_the_chinese() -> None:
+    """Issue 11 item 12: sites, like units, take {zh, en}; a plain string is zh only; the
+    demo city gives every unit and site an English name."""
+    org = parse(GOOD.replace("name: 东岭皇冠假日酒店",
+                             "name: {zh: 东岭皇冠假日酒店, en: Dongling Crowne Plaza}"))
+    site = org.sites[0]
+    assert (site.name, site.name_en) == ("东岭皇冠假日酒店", "Dongling Crowne Plaza")
+    assert parse(GOOD).sites[0].name_en == ""
+    demo = load_org_file(DEMO, SITE_TYPES)
+    assert all(s.name_en for s in demo.sites) and all(u.name_en for u in demo.units)

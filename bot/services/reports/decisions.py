@@ -93,11 +93,13 @@ async def accept(
     photos = await svc._photos(uow, report.id)
     followers = await svc._followers(uow, report.id)
     title = f"{report.ticket} {cat.name_zh if cat else report.category}"
+    title_en = f"{report.ticket} {cat.name_en}" if cat and cat.name_en else None
     description = report.description or ""
     if report.address:
         description = f"{report.address}\n{description}".strip()
     task = await task_service.create_task(
-        uow, source="report", unit_id=report.unit_id, title=title, description=description,
+        uow, source="report", unit_id=report.unit_id, title=title, title_en=title_en,
+        description=description,
         due_at=now + timedelta(days=cat.deadline_days if cat else 7),
         created_by=actor.id, site_id=report.site_id, report_id=report.id,
         latitude=report.latitude, longitude=report.longitude,

@@ -35,7 +35,7 @@ from bot.services.tasks.inputs import (
     parse_pending,
 )
 from bot.services.tasks.lists import TaskList, list_tasks, may_see, tasks_for
-from bot.services.tasks.notifications import last_return
+from bot.services.tasks.notifications import last_return, remember_screen
 from bot.services.tasks.permissions import check, is_unit_member, role_of
 from bot.services.tasks.reads import get_task, history, reroute_claim, task_data
 from bot.services.tasks.site_items import current_site_score, record_site_items
@@ -77,6 +77,7 @@ __all__ = [
     "record_card",
     "record_site_items",
     "remember_card",
+    "remember_screen",
     "reopen_task",
     "reroute_claim",
     "role_of",

@@ -41,6 +41,7 @@ async def create_task(
     source: str,
     unit_id: int,
     title: str,
+    title_en: str | None = None,
     description: str = "",
     due_at: datetime,
     created_by: int | None,
@@ -66,7 +67,7 @@ async def create_task(
         relapse = await _relapse_of(uow, site_id, item_key, now)
     task = Task(
         source=source, inspection_id=inspection_id, item_key=item_key, report_id=report_id,
-        site_id=site_id, unit_id=unit_id, title=title, description=description,
+        site_id=site_id, unit_id=unit_id, title=title, title_en=title_en, description=description,
         latitude=latitude, longitude=longitude, status=TaskState.OPEN.value, version=0,
         priority=priority, escalation_level=0, due_at=due_at, created_by=created_by,
         created_at=now, reopen_count=0, relapse_of_id=relapse.id if relapse else None,

@@ -11,6 +11,7 @@ from sqlalchemy import or_, select
 from bot.domain.errors import NotAllowed
 from bot.domain.roles import Role
 from bot.domain.tasks import ACTIVE_STATES, UNIT_TODO_STATES, TaskFilter, TaskState
+from bot.i18n import local_name
 from bot.services.tasks.constants import LIST_LIMIT
 from bot.services.tasks.permissions import is_unit_member, role_of
 from bot.services.tasks.reads import task_data
@@ -24,6 +25,10 @@ class TaskList:
     title_key: str
     tasks: list[TaskData]
     unit_name: str | None = None
+    unit_name_en: str = ""
+
+    def unit_in(self, lang: str) -> str | None:
+        return local_name(lang, self.unit_name, self.unit_name_en) if self.unit_name else None
 
 
 async def list_tasks(
@@ -62,27 +67,28 @@ async def tasks_for(
         unit = await uow.session.get(Unit, group_unit_id)
         tasks = await list_tasks(uow, unit_id=group_unit_id, now=now)
         return TaskList("task.list.group", await _data(uow, tasks),
-                        unit.name_zh if unit else None)
+                        unit.name_zh if unit else None, unit.name_en if unit else "")
     role = role_of(person) or Role.RESIDENT
     if role >= Role.INSPECTOR:
         if flt.unit_query is None and not flt.states and not flt.overdue and role < Role.ADMIN:
             tasks = await awaiting_verification(uow, person)
             return TaskList("task.list.to_verify", await _data(uow, tasks))
         unit_id = None
-        unit_name = None
+        unit_name, unit_name_en = None, ""
         if flt.unit_query is not None:
             unit = await find_one_unit(uow, flt.unit_query)
-            unit_id, unit_name = unit.id, unit.name_zh
+            unit_id, unit_name, unit_name_en = unit.id, unit.name_zh, unit.name_en
         tasks = await list_tasks(uow, unit_id=unit_id, states=flt.states, overdue=flt.overdue,
                                  now=now)
-        return TaskList("task.list.filtered", await _data(uow, tasks), unit_name)
+        return TaskList("task.list.filtered", await _data(uow, tasks), unit_name,
+                        unit_name_en)
     if role >= Role.UNIT_MEMBER and person.unit_id is not None:
         unit = await uow.session.get(Unit, person.unit_id)
         states = flt.states or UNIT_TODO_STATES
         tasks = await list_tasks(uow, unit_id=person.unit_id, states=states,
                                  overdue=flt.overdue, now=now)
         return TaskList("task.list.unit", await _data(uow, tasks),
-                        unit.name_zh if unit else None)
+                        unit.name_zh if unit else None, unit.name_en if unit else "")
     raise NotAllowed("error.role_required", role=f"role.{Role.UNIT_MEMBER.key}")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import select
 
 from bot.domain.roles import Role
@@ -23,8 +25,8 @@ _DECISIONS = {
 
 
 async def _notify(uow: UnitOfWork, task: Task, action: Action, event: TaskEvent) -> None:
-    from bot.i18n import normalize_language, t
-    from bot.task_views import ACTION_CODES, BUTTON_KEYS
+    from bot.i18n import local_name, normalize_language, t
+    from bot.task_views import ACTION_CODES, BUTTON_KEYS, default_tz
     from bot.task_views import data as button_data
 
     people: list[Person] = []
@@ -49,8 +51,14 @@ async def _notify(uow: UnitOfWork, task: Task, action: Action, event: TaskEvent)
         if person.id == event.actor_id or person.blocked:
             continue
         lang = person.language or normalize_language(person.telegram_language)
-        text = t(lang, key, id=task.id, title=task.title[:200],
-                 unit=unit.name_zh if unit else "—", reason=(event.reason or "")[:300])
+        # An extension request says how long: the days asked and the deadline they lead to.
+        until = event.data.get("until")
+        text = t(lang, key, id=task.id, title=local_name(lang, task.title, task.title_en)[:200],
+                 unit=local_name(lang, unit.name_zh, unit.name_en) if unit else "—",
+                 reason=(event.reason or "")[:300],
+                 days=event.data.get("days", "—"),
+                 until=datetime.fromisoformat(until).astimezone(default_tz()).strftime(
+                     "%Y-%m-%d") if isinstance(until, str) else "—")
         keyboard = [[{"text": t(lang, BUTTON_KEYS[c]),
                       "callback_data": button_data(task.id, task.version, ACTION_CODES[c])}
                      for c in choices]]
@@ -58,6 +66,16 @@ async def _notify(uow: UnitOfWork, task: Task, action: Action, event: TaskEvent)
                              "sendMessage", {"text": text, "parse_mode": "HTML",
                                              "reply_markup": {"inline_keyboard": keyboard}},
                              purpose=NOTICE_PURPOSE, ref_id=task.id)
+
+
+async def remember_screen(uow: UnitOfWork, task_id: int, chat_id: int, message_id: int,
+                          now: datetime) -> None:
+    """A private screen with the task's buttons (/tasks N) was sent directly: note it beside
+    the notices, so that the next change to the task takes its buttons away too."""
+    uow.session.add(OutboxMessage(
+        dedup_key=f"task:{task_id}:screen:{chat_id}:{message_id}", chat_id=chat_id,
+        method="sendMessage", params={}, status="sent", sent_at=now,
+        sent_message_id=message_id, purpose=NOTICE_PURPOSE, ref_id=task_id, created_at=now))
 
 
 async def close_notices(uow: UnitOfWork, task_id: int) -> int:

@@ -96,25 +96,29 @@ async def task_data(uow: UnitOfWork, task_id: int, *, with_item: bool = False) -
     if task.relapse_of_id is not None:
         earlier = await uow.session.get(Task, task.relapse_of_id)
         relapse_closed = earlier.closed_at if earlier else None
-    escalation_unit = None
+    escalation_unit, escalation_unit_en = None, ""
     if task.escalation_level and unit is not None:
         target = escalation_target(await _units(uow), unit, task.escalation_level)
-        escalation_unit = target.name_zh if target else None
+        if target is not None:
+            escalation_unit, escalation_unit_en = target.name_zh, target.name_en
     claim = await reroute_claim(uow, task_id)
-    item_text = None
+    item_text = item_text_en = None
     if with_item and inspection is not None and task.item_key:
         item = (await standard_of(uow, inspection.standard_hash)).item(task.item_key)
         item_text = f"{item.number} {item.text.zh}"
+        item_text_en = f"{item.number} {item.text.en}"
     # The latest after-photos come first: the card shows the newest fix.
     after = [(f, s) for k, f, s in photos if k == AFTER][::-1]
     before = [(f, s) for k, f, s in photos if k == BEFORE]
     return TaskData(
         id=task.id, version=task.version, state=TaskState(task.status), source=task.source,
-        title=task.title, description=task.description or "",
-        unit_name=unit.name_zh if unit else "—", unit_id=task.unit_id,
-        site_name=site.name if site else None, due_at=task.due_at,
+        title=task.title, title_en=task.title_en, description=task.description or "",
+        unit_name=unit.name_zh if unit else "—", unit_name_en=unit.name_en if unit else "",
+        unit_id=task.unit_id, site_name=site.name if site else None,
+        site_name_en=site.name_en if site else "", due_at=task.due_at,
         extension_until=task.extension_until, escalation_level=task.escalation_level,
-        escalation_unit=escalation_unit, reopen_count=task.reopen_count,
+        escalation_unit=escalation_unit, escalation_unit_en=escalation_unit_en,
+        reopen_count=task.reopen_count,
         relapse_of_id=task.relapse_of_id, relapse_closed_at=relapse_closed,
         inspector=who.get(inspection.inspector_id) if inspection else None,
         before_file_ids=tuple(f for f, _ in before if f),
@@ -130,7 +134,7 @@ async def task_data(uow: UnitOfWork, task_id: int, *, with_item: bool = False) -
             # Who filed a report never appears; the event stays in the database.
             if not (e.action == CREATED and task.source == "report")
         ),
-        item_text=item_text,
+        item_text=item_text, item_text_en=item_text_en,
     )
 
 

@@ -109,6 +109,7 @@ async def act(
             raise DomainError("task.extension_not_later")
         values["extension_until"] = until
         data["until"] = until.isoformat()
+        data["days"] = round((until - task.due_at).total_seconds() / 86400)
     elif action is Action.GRANT_EXTENSION:
         assert task.extension_until is not None
         # A new deadline: the scheduler's reminders about the old one no longer apply.

@@ -1,0 +1,78 @@
+"""Issue 11 item 12: English is complete and written with ASCII punctuation: no full-width
+（）：，。；！？「」、 inside English text, neither in the catalogues nor where code joins them."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot import task_views as tv
+from bot.domain.errors import DomainError
+from bot.domain.tasks import TaskState, parse_filter
+from bot.i18n import catalogue, t
+from bot.refusals import explain
+
+FULL_WIDTH = re.compile("[（）：，。；！？「」『』、【】《》　]")
+EN = "en"
+
+
+def test_no_english_message_has_full_width_punctuation() -> None:
+    bad = {key: text for key, text in catalogue(EN).items() if FULL_WIDTH.search(text)}
+    assert bad == {}
+
+
+def _task(events: tuple[tv.EventLine, ...]) -> tv.TaskData:
+    now = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
+    return tv.TaskData(
+        id=7, version=3, state=TaskState.CLOSED, source="inspection", title="1 在显著位置",
+        title_en="1 Prominently display", description="", unit_name="第1网络包抓联络小组",
+        unit_name_en="Liaison group 1", unit_id=1, site_name="东岭皇冠假日酒店",
+        site_name_en="Dongling Crowne Plaza Hotel", due_at=now + timedelta(days=2),
+        extension_until=None, escalation_level=0, escalation_unit=None, reopen_count=0,
+        relapse_of_id=None, relapse_closed_at=None, inspector="Zhang", before_file_ids=(),
+        after_file_ids=(), before_shas=(), after_shas=(), reroute_claim=None, events=events)
+
+
+def test_an_english_task_history_joins_its_parts_with_ascii_punctuation() -> None:
+    now = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
+    events = (
+        tv.EventLine(now, "Li", 2, "verified", "all clean", {"verdict": "noncompliant",
+                                                           "photos": [1, 2]}),
+        tv.EventLine(now, "Li", 2, "returned", "east side", {}),
+    )
+    text = tv.history_text(EN, _task(events), now, tv.default_tz())
+    assert t(EN, "task.card.verdict", verdict=t(EN, "verdict.noncompliant")) in text
+    assert "Liaison group 1" in text and "Dongling Crowne Plaza Hotel" in text
+    assert "1 Prominently display" in text
+    assert not FULL_WIDTH.search(text), text
+
+
+def test_a_refusal_lists_states_in_the_readers_language() -> None:
+    with pytest.raises(DomainError) as exc:
+        parse_filter(["state", "nosuch"])
+    text = explain(EN, exc.value)
+    assert t(EN, "task.state.fix_submitted") in text and not FULL_WIDTH.search(text)
+    assert "待复核" in explain("zh-hans", exc.value)
+
+
+def test_names_and_titles_fall_back_to_chinese_only_when_there_is_no_english() -> None:
+    task = _task(())
+    assert task.title_in(EN) == "1 Prominently display" and task.title_in("zh-hans") == \
+        "1 在显著位置"
+    assert task.item_in(EN) == "1 Prominently display"  # no item text: the title
+    assert tv.TaskData(**{**task.__dict__, "item_text": "1 在显著位置展示",
+                          "item_text_en": "1 Display"}).item_in(EN) == "1 Display"
+    untranslated = tv.TaskData(**{**task.__dict__, "title_en": None, "unit_name_en": ""})
+    assert untranslated.title_in(EN) == "1 在显著位置"
+    assert untranslated.unit_in(EN) == "第1网络包抓联络小组"
+
+
+def test_an_escalated_task_names_the_unit_above_in_english() -> None:
+    now = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
+    task = tv.TaskData(**{**_task(()).__dict__, "state": TaskState.OPEN, "escalation_level": 1,
+                          "escalation_unit": "区商务局",
+                          "escalation_unit_en": "District commerce bureau"})
+    lines = tv.card_header(EN, task, now, tv.default_tz())
+    assert t(EN, "task.card.escalated", level=1, unit="District commerce bureau") in lines
