@@ -125,12 +125,12 @@ async def test_a_report_gets_a_ticket_and_goes_to_the_unit_whose_area_holds_it(
         (-1001004, "sendPhoto"), (-1001004, "sendLocation"), (-1001004, "sendMessage")]
     assert str(rows[0].params["photo"]).endswith("a" * 64 + ".jpg")
     assert "赵居民" not in str(rows[2].params) and str(RESIDENT) not in str(rows[2].params)
-    # Traffic violations go to the traffic police first, who have no group here; next the
-    # area. A typed address far from everything goes to the campaign office.
+    # Parking goes to law enforcement when it is at no site: a typed address far from
+    # everything has no area either.
     far = await file(city, svc, ALICE, clock, "parking", at=None, address="某某路100号")
     async with city() as s:
         office = await s.get(Unit, far.unit_id)
-    assert office is not None and office.code == "district_office"
+    assert office is not None and office.code == "law_enforcement"
     assert far.ticket == "R-2026-000002"
 
 
@@ -173,7 +173,8 @@ async def test_cancel_drops_the_draft_and_nothing_else(
         assert not await cancel_draft(uow, person)
         await uow.commit()
     async with city() as s:
-        assert await s.scalar(select(func.count()).select_from(Report)) == 0
+        # Kept as cancelled (its id is never reused for a later draft), no longer a draft.
+        assert (await s.scalars(select(Report.status))).all() == [dom.CANCELLED]
         assert await s.scalar(select(func.count()).select_from(Photo)) == 1
 
 

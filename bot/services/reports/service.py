@@ -115,8 +115,8 @@ class ReportService:
         return await drafts.text(self, uow, person, text, now)
 
     async def place_action(
-        self, uow: UnitOfWork, person: Person, report_id: int, action: str, arg: int | None,
-        now: datetime,
+        self, uow: UnitOfWork, person: Person, report_id: int, action: dom.PlaceChoice,
+        arg: int | None, now: datetime,
     ) -> Report:
         return await drafts.place_action(self, uow, person, report_id, action, arg, now)
 
@@ -125,9 +125,12 @@ class ReportService:
     ) -> Report:
         return await drafts.skip_description(self, uow, person, report_id, now)
 
-    async def cancel_draft(self, uow: UnitOfWork, person: Person) -> bool:
-        """Drop the resident's draft (photos stay stored); False if there was none."""
-        return await cancel_draft(uow, person)
+    async def cancel_draft(
+        self, uow: UnitOfWork, person: Person, report_id: int | None = None
+    ) -> bool:
+        """Drop the resident's draft (photos stay stored); False if there was none. With
+        `report_id`, only that draft (StaleAction for any other)."""
+        return await cancel_draft(uow, person, report_id)
 
     # ---- duplicates ------------------------------------------------------------------------
 
