@@ -403,11 +403,6 @@ def group_disputed(lang: str, report: Report) -> str:
     return t(lang, "reports.group.disputed", ticket=report.ticket or "")
 
 
-def checker_confirmed(lang: str, report: Report, task_id: int) -> str:
-    """To those who may pass the fix: the reporter says it is solved; the check is theirs."""
-    return t(lang, "reports.checker_confirmed", ticket=report.ticket or "", task=task_id)
-
-
 # ---- pushed to the reporter and followers -----------------------------------------------------
 
 
@@ -428,14 +423,22 @@ def push_duplicate(lang: str, report: Report, original: Report) -> str:
              original=original.ticket or "")
 
 
-def push_fixed(lang: str, report: Report, cat: Category | None, until: datetime | None,
-               tz: ZoneInfo, note: str | None = None) -> str:
-    """The fix, with the unit's note about it when there is one (the photos come before)."""
+def push_fixed(lang: str, report: Report, cat: Category | None, note: str | None = None) -> str:
+    """The unit says it is fixed, with its note when there is one; the check comes next (the
+    reporter is asked only once it passed)."""
     text = t(lang, "reports.push.fixed", ticket=report.ticket or "",
-             category=cat_name(lang, cat, report.category), until=fmt_time(until, tz))
+             category=cat_name(lang, cat, report.category))
     if note and note.strip():
         text += "\n" + t(lang, "reports.push.fix_note", note=note.strip()[:500])
     return text
+
+
+def push_verified(lang: str, report: Report, cat: Category | None, until: datetime | None,
+                  tz: ZoneInfo) -> str:
+    """The fix passed its check and the task is closed (the after-photos come before): is it
+    solved? "Still there" is possible until `until`."""
+    return t(lang, "reports.push.verified", ticket=report.ticket or "",
+             category=cat_name(lang, cat, report.category), until=fmt_time(until, tz))
 
 
 def push_closed(lang: str, report: Report, cat: Category | None) -> str:

@@ -105,7 +105,9 @@ class ReportingConfig:
     at_site_radius_m: float = 30.0
     max_photos: int = 5
     reports_per_hour: int = 10
-    confirm_days: int = 3
+    # After a verified fix closes the task, the reporter may say it is still there (which
+    # reopens the task as rework) for this many days.
+    dispute_days: int = 7
     duplicate_window_days: int = 30
     album_wait_seconds: float = 1.5
 
@@ -196,7 +198,7 @@ class _Reader:
 _TOP = ("schema", "fallback_unit", "area_site_types", "area_radius_m", "outside_radius_m",
         "at_site_radius_m", "limits", "categories")
 OUTSIDE_FACTOR: Final = 10  # outside_radius_m, when not given: area_radius_m × this
-_LIMITS = ("max_photos", "reports_per_hour", "confirm_days", "duplicate_window_days",
+_LIMITS = ("max_photos", "reports_per_hour", "dispute_days", "duplicate_window_days",
            "album_wait_seconds")
 _CATEGORY = ("code", "name", "seed", "deadline_days", "duplicate_radius_m", "site_radius_m",
              "route")
@@ -276,7 +278,7 @@ def _parse(text: str, file: str) -> tuple[ReportingConfig | None, list[ReportCon
         at_site_radius_m=30.0 if at_site is None else at_site,
         max_photos=int(limits.get("max_photos", 5)),
         reports_per_hour=int(limits.get("reports_per_hour", 10)),
-        confirm_days=int(limits.get("confirm_days", 3)),
+        dispute_days=int(limits.get("dispute_days", 7)),
         duplicate_window_days=int(limits.get("duplicate_window_days", 30)),
         album_wait_seconds=float(limits.get("album_wait_seconds", 1.5)),
     ), r.errors

@@ -194,9 +194,10 @@ async def test_a_duplicate_is_offered_and_followed(harness: Harness) -> None:
     assert ticket in body(await chat.say("/myreports"))
 
 
-async def _task_act(harness: Harness, task_id: int, action: Action, **kw: Any) -> None:
+async def _task_act(harness: Harness, task_id: int, action: Action, *,
+                    who: int = HOUQIJIE_MEMBER, **kw: Any) -> None:
     async with UnitOfWork(harness.sessions) as uow:
-        member = await uow.session.get(Person, HOUQIJIE_MEMBER)
+        member = await uow.session.get(Person, who)
         task = await uow.session.get(Task, task_id)
         assert member is not None and task is not None
         await task_service.act(uow, member, task_id, action, expected_version=task.version,
@@ -235,8 +236,13 @@ async def test_accept_fix_and_dispute_reach_the_reporter_and_followers(harness: 
         s.add(photo)
     await _task_act(harness, task.id, Action.SUBMIT_FIX, after_photo_ids=[photo.id],
                     reason="已清理")
-    fixed = await latest(resident, lambda m: ticket in body(m) and "已整改" in body(m),
-                         timeout=15)
+    # Issue 11 item 6: announced, not asked: the fix has its check first.
+    submitted = await latest(resident, lambda m: ticket in body(m) and "等待复核" in body(m),
+                             timeout=15)
+    assert not buttons(submitted)
+    await _task_act(harness, task.id, Action.VERIFY_PASS, who=ADMIN)
+    fixed = await latest(resident, lambda m: ticket in body(m) and "复核通过" in body(m),
+                         after=submitted["message_id"], timeout=15)
     history = await harness.sb.messages(RESIDENT)
     assert any(m.get("photo") for m in history if m["message_id"] < fixed["message_id"])
     # "Still there": the unit is told, and the report is back to being fixed.

@@ -219,18 +219,10 @@ class ReportService:
     ) -> Report:
         return await followup.confirm_fix(self, uow, person, report_id, now)
 
-    async def _tell_checkers(self, uow: UnitOfWork, report: Report, task: Task) -> None:
-        await followup.tell_checkers(uow, report, task)
-
     async def dispute_fix(
         self, uow: UnitOfWork, person: Person, report_id: int, now: datetime
     ) -> Report:
         return await followup.dispute_fix(self, uow, person, report_id, now)
-
-    async def _fixed_of(
-        self, uow: UnitOfWork, person: Person, report_id: int, now: datetime
-    ) -> Report:
-        return await followup.fixed_of(uow, person, report_id, now)
 
     # ---- the resident's list ---------------------------------------------------------------
 
