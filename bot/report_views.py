@@ -310,17 +310,23 @@ def followed_text(lang: str, followed: Followed) -> str:
 
 
 def my_reports_text(lang: str, lines: Sequence[ReportLine], config: ReportingConfig,
-                    tz: ZoneInfo) -> str:
+                    tz: ZoneInfo, now: datetime | None = None) -> str:
+    """The resident's reports; a closed own one they may still dispute says until when."""
     if not lines:
         return t(lang, "reports.mine_empty")
     out = [t(lang, "reports.mine_title")]
     for line in lines:
         r = line.report
+        status = status_label(lang, r.status)
+        if (not line.following and r.status == dom.CLOSED and r.confirm_until is not None
+                and now is not None and now <= r.confirm_until):
+            status = t(lang, "reports.status.closed_disputable",
+                       until=fmt_time(r.confirm_until, tz))
         out.append(t(lang, "reports.mine_line_following" if line.following
                      else "reports.mine_line",
                      ticket=r.ticket or "", category=cat_name(lang, config.category(r.category),
                                                               r.category),
-                     status=status_label(lang, r.status), date=fmt_time(r.submitted_at, tz)))
+                     status=status, date=fmt_time(r.submitted_at, tz)))
     return "\n".join(out)
 
 
@@ -399,8 +405,19 @@ def group_confirmed(lang: str, report: Report) -> str:
     return t(lang, "reports.group.confirmed", ticket=report.ticket or "")
 
 
-def group_disputed(lang: str, report: Report) -> str:
-    return t(lang, "reports.group.disputed", ticket=report.ticket or "")
+def group_disputed(lang: str, report: Report, reason: str | None = None) -> str:
+    """"Still there", with the reporter's reason (phone and ID numbers masked)."""
+    text = t(lang, "reports.group.disputed", ticket=report.ticket or "")
+    if reason:
+        text += "\n" + t(lang, "reports.group.dispute_reason", reason=mask_personal(reason))
+    return text
+
+
+def ask_dispute_screen(lang: str, report: Report) -> Screen:
+    """👎 pressed: what is still wrong? (typed next), or send it back without a reason."""
+    return t(lang, "reports.ask_dispute_reason", ticket=report.ticket or ""), _kb(
+        [(t(lang, "reports.button.dispute_now"), rp(report.id, Press.FIX_STILL, "now"))],
+        [(t(lang, "reports.button.fixed_ok"), rp(report.id, Press.FIX_OK))])
 
 
 # ---- pushed to the reporter and followers -----------------------------------------------------

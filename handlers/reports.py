@@ -138,7 +138,8 @@ async def myreports_command(update: Update, context: WenmingContext) -> None:
     svc = service(context)
     async with deps.uow.read() as uow:
         lines = await svc.mine(uow, await attached(uow, context.me))
-    await reply(update, rv.my_reports_text(context.lang, lines, svc.config, deps.settings.tz))
+    await reply(update, rv.my_reports_text(context.lang, lines, svc.config, deps.settings.tz,
+                                           deps.clock()))
 
 
 async def _set_blocked(update: Update, context: WenmingContext, blocked: bool) -> None:
@@ -262,13 +263,25 @@ async def _album_done(context: WenmingContext) -> None:
 
 @claims
 async def claim_text(update: Update, context: WenmingContext) -> bool:
-    """A description or a typed address for the report being written."""
+    """A description or a typed address for the report being written, or the reason a
+    reporter gives after 👎 ("still there")."""
     msg = update.effective_message
     assert msg is not None and msg.text is not None
     deps = context.deps
     svc = service(context)
     async with deps.uow() as uow:
         person = await attached(uow, context.me)
+        try:
+            disputed = await svc.dispute_reason(uow, person, msg.text, deps.clock())
+        except DomainError:
+            person.pending = None  # too late, or answered meanwhile: say so, ask no more
+            await uow.commit()
+            raise
+        if disputed is not None:
+            await uow.commit()
+            _wake_outbox(context)
+            await reply(update, context.t("reports.fix_still"))
+            return True
         report = await svc.text(uow, person, msg.text, deps.clock())
         if report is None:
             return False
@@ -331,7 +344,12 @@ async def on_resident_press(update: Update, context: WenmingContext) -> None:
             followed = await svc.follow(uow, person, report_id, rv.number(arg) or 0, now)
             await uow.commit()
             screen, wake = (rv.followed_text(lang, followed), None), True
-        elif action in (Press.FIX_OK, Press.FIX_STILL):
+        elif action is Press.FIX_STILL and arg is None:
+            # What is still wrong? Typed next (or the button below: without a reason).
+            report = await svc.ask_dispute(uow, person, report_id, now)
+            await uow.commit()
+            screen = rv.ask_dispute_screen(lang, report)
+        elif action is Press.FIX_OK or (action is Press.FIX_STILL and arg == "now"):
             if action is Press.FIX_OK:
                 await svc.confirm_fix(uow, person, report_id, now)
             else:

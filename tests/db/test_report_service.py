@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot import report_views as rv
 from bot.domain import reports as dom
 from bot.domain.errors import DomainError, NotAllowed, StaleAction
 from bot.domain.org import load_org_file
@@ -28,6 +29,7 @@ from db.models import (
     Report,
     ReportFollower,
     Task,
+    TaskEvent,
     Unit,
 )
 from db.uow import UnitOfWork
@@ -334,6 +336,11 @@ async def test_still_there_within_the_window_reopens_the_task_as_rework(
     refused as out of time."""
     report, task_id, _seen = await _verified_report(city, svc, clock)
     await _task_act(city, 10000, task_id, Action.VERIFY_PASS, clock)
+    # /myreports says until when "still there" may be said.
+    async with UnitOfWork(city) as uow:
+        lines = await svc.mine(uow, await _get(uow, RESIDENT))
+    mine = rv.my_reports_text("zh-hans", lines, svc.config, svc.tz, clock())
+    assert "前可点“👎 问题还在”" in mine
     clock.advance(days=svc.config.dispute_days - 1)
     async with UnitOfWork(city) as uow:
         await svc.dispute_fix(uow, await _get(uow, RESIDENT), report.id, clock())
@@ -386,3 +393,27 @@ async def test_resident_numbers_are_stable_and_not_telegram_ids(
         assert person.blocked and number == await resident_number(uow, ALICE)
         with pytest.raises(NotAllowed):
             await svc.start(uow, person, clock())
+
+
+async def test_the_dispute_reason_is_typed_next_and_masked_for_the_group(
+    city: Sessions, svc: ReportService, clock: FakeClock
+) -> None:
+    """Issue 11 items 6 and 13: 👎 asks what is still wrong; the typed reason reopens the task,
+    is kept in full in its history and reaches the unit's group masked."""
+    report, task_id, _seen = await _verified_report(city, svc, clock)
+    await _task_act(city, 10000, task_id, Action.VERIFY_PASS, clock)
+    async with UnitOfWork(city) as uow:
+        resident = await _get(uow, RESIDENT)
+        await svc.ask_dispute(uow, resident, report.id, clock())
+        assert await svc.dispute_reason(uow, resident, "还有飞线 18612345678", clock()) is not None
+        assert resident.pending is None
+        assert await svc.dispute_reason(uow, resident, "再说一句", clock()) is None
+        await uow.commit()
+    async with city() as s:
+        reopened = (await s.scalars(select(TaskEvent).where(
+            TaskEvent.task_id == task_id, TaskEvent.action == "reopened"))).one()
+        notice = (await s.scalars(select(OutboxMessage).where(
+            OutboxMessage.dedup_key.like(f"report:{report.id}:disputed:%")))).one()
+    assert reopened.reason is not None and "18612345678" in reopened.reason
+    assert "186****5678" in str(notice.params["text"])
+    assert "18612345678" not in str(notice.params["text"])

@@ -17,7 +17,16 @@ from bot.domain.tasks import Action, end_of_day
 from bot.i18n import t
 from bot.services import tasks as task_service
 from bot.task_views import default_tz
-from db.models import OutboxMessage, Person, Photo, Report, ReportFollower, Task, Unit
+from db.models import (
+    OutboxMessage,
+    Person,
+    Photo,
+    Report,
+    ReportFollower,
+    Task,
+    TaskEvent,
+    Unit,
+)
 from db.types import utcnow
 from db.uow import UnitOfWork
 from tests.conftest import Harness
@@ -245,17 +254,31 @@ async def test_accept_fix_and_dispute_reach_the_reporter_and_followers(harness: 
                          after=submitted["message_id"], timeout=15)
     history = await harness.sb.messages(RESIDENT)
     assert any(m.get("photo") for m in history if m["message_id"] < fixed["message_id"])
-    # "Still there": the unit is told, and the report is back to being fixed.
+    # Issue 11 items 6 and 13: "still there" within the window, with a reason typed next:
+    # the task is reopened as rework, the unit's group hears the reason with the phone
+    # number masked, the task's history keeps it in full.
     await press(resident, fixed, data_where(fixed, button(":still")))
-    await latest(resident, has("reports.fix_still"), after=fixed["message_id"] - 1)
-    await harness.sb.wait_for_bot_message(
+    await latest(resident, has("reports.ask_dispute_reason", ticket=ticket),
+                 after=fixed["message_id"] - 1)
+    said = await resident.say("楼道里还堆着纸箱，物业电话 13912345678")
+    assert has("reports.fix_still")(said)
+    notice = await harness.sb.wait_for_bot_message(
         HOUQIJIE_GROUP, predicate=has("reports.group.disputed", ticket=ticket))
+    assert "139****5678" in body(notice) and "纸箱" in body(notice)
     async with harness.sessions() as s:
         report = (await s.scalars(select(Report))).one()
         assert report.status == "accepted" and report.reason == "disputed"
         task = await s.get(Task, report.task_id)
+        reopened = (await s.scalars(select(TaskEvent).where(
+            TaskEvent.task_id == report.task_id, TaskEvent.action == "reopened"))).one()
     assert task is not None
     assert task.status == "returned" and task.reopen_count == 1
+    assert reopened.reason is not None and "13912345678" in reopened.reason
+    await harness.sb.wait_for_bot_message(
+        HOUQIJIE_GROUP, predicate=lambda m: f"#{task.id}" in body(m) and "返工" in body(m))
+    leaked = [m for m in await harness.sb.bot_messages(HOUQIJIE_GROUP)
+              if "13912345678" in body(m)]
+    assert leaked == []
 
 
 async def test_a_redelivered_update_creates_nothing_new(harness: Harness) -> None:

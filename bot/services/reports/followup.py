@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 REPORTER_CONFIRMED = "reporter_confirmed"
 # Report.reason while the task is reworked because its reporter said "still there".
 DISPUTED = "disputed"
+DISPUTE_INPUT = "still"  # Person.pending: report:<id>:still, the reason is typed next
 
 
 async def confirm_fix(
@@ -30,6 +31,8 @@ async def confirm_fix(
     """👍 "Solved", asked once the fix was verified and the task closed: the reporter's
     satisfaction is recorded (on the report, and in the task's history) and the unit told."""
     report = await answerable(svc, uow, person, report_id, now)
+    if parse_dispute_pending(person.pending) is not None:
+        person.pending = None  # 👎, then 👍 after all: no reason is awaited any more
     report.status = dom.CONFIRMED
     report.updated_at = now
     if report.task_id is not None:
@@ -42,12 +45,40 @@ async def confirm_fix(
     return report
 
 
-async def dispute_fix(
+def dispute_pending(report_id: int) -> str:
+    """Person.pending while the reporter is asked what is still wrong (their next text)."""
+    return f"report:{report_id}:{DISPUTE_INPUT}"
+
+
+def parse_dispute_pending(pending: str | None) -> int | None:
+    parts = (pending or "").split(":")
+    if len(parts) == 3 and parts[0] == "report" and parts[2] == DISPUTE_INPUT:
+        return int(parts[1]) if parts[1].isascii() and parts[1].isdigit() else None
+    return None
+
+
+async def ask_dispute(
     svc: ReportService, uow: UnitOfWork, person: Person, report_id: int, now: datetime
 ) -> Report:
-    """"Still there", within dispute_days of the closing: the task is reopened as rework
-    (returned, counted as rework, its cards say so) and the unit is told."""
+    """👎 pressed: may they still dispute? Then their next text is the reason (a button
+    disputes without one)."""
     report = await answerable(svc, uow, person, report_id, now)
+    person.pending = dispute_pending(report.id)
+    return report
+
+
+async def dispute_fix(
+    svc: ReportService, uow: UnitOfWork, person: Person, report_id: int, now: datetime,
+    reason: str | None = None,
+) -> Report:
+    """"Still there", within dispute_days of the closing: the task is reopened as rework
+    (returned, counted as rework, its cards say so) and the unit is told, with the
+    reporter's reason if they gave one (stored in full in the task's history; groups see it
+    with phone and ID numbers masked)."""
+    report = await answerable(svc, uow, person, report_id, now)
+    if parse_dispute_pending(person.pending) is not None:
+        person.pending = None
+    why = (reason or "").strip()[:dom.MAX_DESCRIPTION] or None
     report.status = dom.ACCEPTED
     report.reason = DISPUTED
     report.confirm_until = None
@@ -56,11 +87,11 @@ async def dispute_fix(
         from bot.services.tasks import reopen_task
 
         # Back to the unit as rework (returned, reopen_count + 1); cards are edited.
+        said = t(svc.group_lang, "reports.still_there_reason", ticket=report.ticket or "")
         await reopen_task(uow, report.task_id, actor_id=person.id,
-                          reason=t(svc.group_lang, "reports.still_there_reason",
-                                   ticket=report.ticket or ""), now=now)
+                          reason=f"{said}：{why}" if why else said, now=now)
     await svc._tell_unit(uow, report, f"report:{report.id}:disputed:{int(now.timestamp())}",
-                         rv.group_disputed(svc.group_lang, report))
+                         rv.group_disputed(svc.group_lang, report, why))
     return report
 
 

@@ -219,10 +219,25 @@ class ReportService:
     ) -> Report:
         return await followup.confirm_fix(self, uow, person, report_id, now)
 
-    async def dispute_fix(
+    async def ask_dispute(
         self, uow: UnitOfWork, person: Person, report_id: int, now: datetime
     ) -> Report:
-        return await followup.dispute_fix(self, uow, person, report_id, now)
+        return await followup.ask_dispute(self, uow, person, report_id, now)
+
+    async def dispute_fix(
+        self, uow: UnitOfWork, person: Person, report_id: int, now: datetime,
+        reason: str | None = None,
+    ) -> Report:
+        return await followup.dispute_fix(self, uow, person, report_id, now, reason)
+
+    async def dispute_reason(
+        self, uow: UnitOfWork, person: Person, text: str, now: datetime
+    ) -> Report | None:
+        """The reporter's typed reason after 👎; None when no dispute waits for one."""
+        report_id = followup.parse_dispute_pending(person.pending)
+        if report_id is None:
+            return None
+        return await followup.dispute_fix(self, uow, person, report_id, now, text)
 
     # ---- the resident's list ---------------------------------------------------------------
 
