@@ -7,8 +7,9 @@ Callback data: "rp:<report>:<action>[:<arg>]" on the resident's side, "rg:<repor
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from enum import StrEnum
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -22,6 +23,7 @@ from telegram import (
 from bot.callbacks import pack
 from bot.domain import reports as dom
 from bot.domain.errors import StaleAction
+from bot.domain.privacy import mask_personal
 from bot.domain.reports import Category, ReportingConfig
 from bot.fit import fit
 from bot.i18n import Html, h, t
@@ -37,9 +39,34 @@ MAX_SITES = 10
 ID_RE = re.compile(r"[0-9]{1,16}")
 
 
-def rp(report_id: int, action: str, arg: object | None = None) -> str:
-    return pack(RESIDENT, report_id, action) if arg is None else pack(
-        RESIDENT, report_id, action, arg)
+class Press(StrEnum):
+    """The resident's buttons (rp:<report>:<code>[:<arg>]): the one codec of their actions.
+    `rp` writes these codes and `parse_resident` reads them back, so a button and the code that
+    handles it can never disagree about its name."""
+
+    CATEGORY = "c"  # :<category code>
+    SITE = "s"  # :<site id>, a known site picked from a list
+    TYPED = "typed"  # the address as typed
+    CHANGE_PLACE = "place"
+    SITES = "list"  # the list of known sites
+    SKIP = "skip"  # no description
+    SUBMIT = "submit"
+    CANCEL = "cancel"
+    FOLLOW = "f"  # :<report id>, "me too" instead of a new report
+    FIX_OK = "ok"
+    FIX_STILL = "still"
+
+
+# The place buttons, as the report service names them.
+PLACE_CHOICES: Mapping[Press, dom.PlaceChoice] = {
+    Press.SITE: dom.PlaceChoice.SITE, Press.TYPED: dom.PlaceChoice.TYPED,
+    Press.CHANGE_PLACE: dom.PlaceChoice.CHANGE,
+}
+
+
+def rp(report_id: int, action: Press, arg: object | None = None) -> str:
+    return pack(RESIDENT, report_id, action.value) if arg is None else pack(
+        RESIDENT, report_id, action.value, arg)
 
 
 def rg(report_id: int, action: str, arg: object | None = None) -> str:
@@ -59,6 +86,15 @@ def parse(data: str, prefix: str) -> tuple[int, str, str | None]:
     raise StaleAction("error.stale_button")
 
 
+def parse_resident(data: str) -> tuple[int, Press, str | None]:
+    """(report id, action, argument) of a resident's press; an unknown action is stale."""
+    report_id, code, arg = parse(data, RESIDENT)
+    try:
+        return report_id, Press(code), arg
+    except ValueError:
+        raise StaleAction("error.stale_button") from None
+
+
 def _kb(*rows: Sequence[tuple[str, str]]) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         [[InlineKeyboardButton(text, callback_data=data) for text, data in row]
@@ -75,11 +111,13 @@ def fmt_time(when: datetime | None, tz: ZoneInfo) -> str:
     return "—" if when is None else when.astimezone(tz).strftime("%Y-%m-%d %H:%M")
 
 
-def place_text(lang: str, report: Report, site: Site | None, near: Site | None = None) -> Html:
+def place_text(lang: str, report: Report, site: Site | None, near: Site | None = None, *,
+               for_group: bool = False) -> Html:
     """Where it is: the site, the typed address, and a map link when there is a point.
 
     A shared location that is no picked site is named by `near`, the site or area routing
-    found there ("后祁街社区附近 · 地图"); only without one are its coordinates shown."""
+    found there ("后祁街社区附近 · 地图"); only without one are its coordinates shown. For a
+    group, phone and ID numbers typed into the address are masked."""
     parts: list[str] = []
     named = False
     if site is not None:
@@ -88,7 +126,7 @@ def place_text(lang: str, report: Report, site: Site | None, near: Site | None =
             parts.append(h(site.address))
         named = True
     elif report.address:
-        parts.append(h(report.address))
+        parts.append(h(mask_personal(report.address) if for_group else report.address))
         named = True
     elif near is not None:
         parts.append(t(lang, "reports.near_site", site=near.name))
@@ -109,6 +147,7 @@ STATUS_KEYS = {
     dom.ACCEPTED: "reports.status.accepted", dom.FIXED: "reports.status.fixed",
     dom.REJECTED: "reports.status.rejected", dom.DUPLICATE: "reports.status.duplicate",
     dom.CONFIRMED: "reports.status.confirmed", dom.CLOSED: "reports.status.closed",
+    dom.CANCELLED: "reports.status.cancelled",
 }
 REJECT_KEYS = {
     "unclear": "reports.reject.unclear", "not_a_problem": "reports.reject.not_a_problem",
@@ -141,13 +180,13 @@ def ask_photos(lang: str, config: ReportingConfig) -> str:
 def photos_screen(lang: str, view: DraftView, config: ReportingConfig) -> Screen:
     """After photos: how many, and the categories to choose from."""
     report = view.report
-    buttons = [(c.name(lang), rp(report.id, "c", c.code)) for c in config.categories]
+    buttons = [(c.name(lang), rp(report.id, Press.CATEGORY, c.code)) for c in config.categories]
     rows = [buttons[i:i + 2] for i in range(0, len(buttons), 2)]
     more = (t(lang, "reports.more_photos", max=config.max_photos)
             if view.photos < config.max_photos else t(lang, "reports.photos_full"))
     text = t(lang, "reports.photos_received", count=view.photos, max=config.max_photos)
     return f"{text}\n{more}\n\n{t(lang, 'reports.choose_category')}", _kb(
-        *rows, [(t(lang, "reports.button.cancel"), rp(report.id, "cancel"))])
+        *rows, [(t(lang, "reports.button.cancel"), rp(report.id, Press.CANCEL))])
 
 
 def photos_done_text(lang: str, view: DraftView) -> str:
@@ -166,22 +205,23 @@ def place_screen(lang: str, view: DraftView) -> Screen:
     report = view.report
     cat = view.category
     head = t(lang, "reports.category_chosen", category=cat_name(lang, cat, report.category))
-    return f"{head}\n\n{t(lang, 'reports.ask_place')}", _kb(
-        [(t(lang, "reports.button.known_sites"), rp(report.id, "list"))],
-        [(t(lang, "reports.button.cancel"), rp(report.id, "cancel"))])
+    ask = f"{t(lang, 'reports.ask_place')}\n{t(lang, 'reports.address_forwarded')}"
+    return f"{head}\n\n{ask}", _kb(
+        [(t(lang, "reports.button.known_sites"), rp(report.id, Press.SITES))],
+        [(t(lang, "reports.button.cancel"), rp(report.id, Press.CANCEL))])
 
 
 def site_list_screen(lang: str, report: Report, sites: Sequence[Site], typed: bool) -> Screen:
     """Known sites to pick from (matching a typed address, or the first of the list)."""
-    rows: list[list[tuple[str, str]]] = [[(s.name, rp(report.id, "s", s.id))]
+    rows: list[list[tuple[str, str]]] = [[(s.name, rp(report.id, Press.SITE, s.id))]
                                          for s in sites[:MAX_SITES]]
     if typed and report.address:
         text = t(lang, "reports.sites_matching", address=report.address)
         rows.append([(t(lang, "reports.button.use_typed", address=report.address[:30]),
-                      rp(report.id, "typed"))])
+                      rp(report.id, Press.TYPED))])
     else:
         text = t(lang, "reports.sites_list")
-    rows.append([(t(lang, "reports.button.cancel"), rp(report.id, "cancel"))])
+    rows.append([(t(lang, "reports.button.cancel"), rp(report.id, Press.CANCEL))])
     return text, _kb(*rows)
 
 
@@ -201,10 +241,10 @@ def description_screen(lang: str, view: DraftView,
     parts = [head, *_outside_warning(lang, view, config),
              t(lang, "reports.ask_description", max=dom.MAX_DESCRIPTION)]
     rows: list[list[tuple[str, str]]] = [
-        [(t(lang, "reports.button.skip"), rp(report.id, "skip"))]]
+        [(t(lang, "reports.button.skip"), rp(report.id, Press.SKIP))]]
     if view.outside:
-        rows.append([(t(lang, "reports.button.change_place"), rp(report.id, "place"))])
-    rows.append([(t(lang, "reports.button.cancel"), rp(report.id, "cancel"))])
+        rows.append([(t(lang, "reports.button.change_place"), rp(report.id, Press.CHANGE_PLACE))])
+    rows.append([(t(lang, "reports.button.cancel"), rp(report.id, Press.CANCEL))])
     return "\n\n".join(parts), _kb(*rows)
 
 
@@ -232,14 +272,14 @@ def confirm_screen(lang: str, view: DraftView, config: ReportingConfig | None = 
         for c in view.candidates:
             lines.append(t(lang, "reports.candidate", ticket=c.ticket, followers=c.followers))
             rows.append([(t(lang, "reports.button.same_as", ticket=c.ticket),
-                          rp(report.id, "f", c.report_id))])
-        rows.append([(t(lang, "reports.button.submit_new"), rp(report.id, "submit"))])
+                          rp(report.id, Press.FOLLOW, c.report_id))])
+        rows.append([(t(lang, "reports.button.submit_new"), rp(report.id, Press.SUBMIT))])
     else:
         lines.append("")
         lines.append(t(lang, "reports.confirm_hint"))
-        rows.append([(t(lang, "reports.button.submit"), rp(report.id, "submit"))])
-    rows.append([(t(lang, "reports.button.change_place"), rp(report.id, "place")),
-                 (t(lang, "reports.button.cancel"), rp(report.id, "cancel"))])
+        rows.append([(t(lang, "reports.button.submit"), rp(report.id, Press.SUBMIT))])
+    rows.append([(t(lang, "reports.button.change_place"), rp(report.id, Press.CHANGE_PLACE)),
+                 (t(lang, "reports.button.cancel"), rp(report.id, Press.CANCEL))])
     return fit("\n".join(lines)), _kb(*rows)
 
 
@@ -248,7 +288,7 @@ def draft_screen(lang: str, view: DraftView, config: ReportingConfig) -> Screen:
     step = view.report.step
     if view.photos == 0:
         return ask_photos(lang, config), _kb(
-            [(t(lang, "reports.button.cancel"), rp(view.report.id, "cancel"))])
+            [(t(lang, "reports.button.cancel"), rp(view.report.id, Press.CANCEL))])
     if step == dom.STEP_PHOTOS:
         return photos_screen(lang, view, config)
     if step == dom.STEP_PLACE:
@@ -271,17 +311,23 @@ def followed_text(lang: str, followed: Followed) -> str:
 
 
 def my_reports_text(lang: str, lines: Sequence[ReportLine], config: ReportingConfig,
-                    tz: ZoneInfo) -> str:
+                    tz: ZoneInfo, now: datetime | None = None) -> str:
+    """The resident's reports; a closed own one they may still dispute says until when."""
     if not lines:
         return t(lang, "reports.mine_empty")
     out = [t(lang, "reports.mine_title")]
     for line in lines:
         r = line.report
+        status = status_label(lang, r.status)
+        if (not line.following and r.status == dom.CLOSED and r.confirm_until is not None
+                and now is not None and now <= r.confirm_until):
+            status = t(lang, "reports.status.closed_disputable",
+                       until=fmt_time(r.confirm_until, tz))
         out.append(t(lang, "reports.mine_line_following" if line.following
                      else "reports.mine_line",
                      ticket=r.ticket or "", category=cat_name(lang, config.category(r.category),
                                                               r.category),
-                     status=status_label(lang, r.status), date=fmt_time(r.submitted_at, tz)))
+                     status=status, date=fmt_time(r.submitted_at, tz)))
     return "\n".join(out)
 
 
@@ -297,13 +343,16 @@ def group_card(
     lang: str, report: Report, cat: Category | None, site: Site | None, unit: Unit,
     resident: int, followers: int, photos: int, *, near: Site | None = None,
 ) -> tuple[str, InlineKeyboardMarkup]:
-    """The report as the unit's group sees it: never who the resident is."""
+    """The report as the unit's group sees it: never who the resident is, and no phone or
+    ID number the resident typed (masked)."""
     lines = [
         t(lang, "reports.group.title", ticket=report.ticket or ""),
         t(lang, "reports.line.category", category=cat_name(lang, cat, report.category)),
-        t(lang, "reports.line.place", place=place_text(lang, report, site, near)),
+        t(lang, "reports.line.place", place=place_text(lang, report, site, near,
+                                                      for_group=True)),
         t(lang, "reports.line.description",
-          description=report.description or t(lang, "reports.no_description")),
+          description=mask_personal(report.description or "")
+          or t(lang, "reports.no_description")),
         t(lang, "reports.line.photos", count=photos),
         t(lang, "reports.group.unit", unit=unit.name_zh),
         t(lang, "reports.group.reporter", number=resident),
@@ -357,13 +406,19 @@ def group_confirmed(lang: str, report: Report) -> str:
     return t(lang, "reports.group.confirmed", ticket=report.ticket or "")
 
 
-def group_disputed(lang: str, report: Report) -> str:
-    return t(lang, "reports.group.disputed", ticket=report.ticket or "")
+def group_disputed(lang: str, report: Report, reason: str | None = None) -> str:
+    """"Still there", with the reporter's reason (phone and ID numbers masked)."""
+    text = t(lang, "reports.group.disputed", ticket=report.ticket or "")
+    if reason:
+        text += "\n" + t(lang, "reports.group.dispute_reason", reason=mask_personal(reason))
+    return text
 
 
-def checker_confirmed(lang: str, report: Report, task_id: int) -> str:
-    """To those who may pass the fix: the reporter says it is solved; the check is theirs."""
-    return t(lang, "reports.checker_confirmed", ticket=report.ticket or "", task=task_id)
+def ask_dispute_screen(lang: str, report: Report) -> Screen:
+    """👎 pressed: what is still wrong? (typed next), or send it back without a reason."""
+    return t(lang, "reports.ask_dispute_reason", ticket=report.ticket or ""), _kb(
+        [(t(lang, "reports.button.dispute_now"), rp(report.id, Press.FIX_STILL, "now"))],
+        [(t(lang, "reports.button.fixed_ok"), rp(report.id, Press.FIX_OK))])
 
 
 # ---- pushed to the reporter and followers -----------------------------------------------------
@@ -386,14 +441,22 @@ def push_duplicate(lang: str, report: Report, original: Report) -> str:
              original=original.ticket or "")
 
 
-def push_fixed(lang: str, report: Report, cat: Category | None, until: datetime | None,
-               tz: ZoneInfo, note: str | None = None) -> str:
-    """The fix, with the unit's note about it when there is one (the photos come before)."""
+def push_fixed(lang: str, report: Report, cat: Category | None, note: str | None = None) -> str:
+    """The unit says it is fixed, with its note when there is one; the check comes next (the
+    reporter is asked only once it passed)."""
     text = t(lang, "reports.push.fixed", ticket=report.ticket or "",
-             category=cat_name(lang, cat, report.category), until=fmt_time(until, tz))
+             category=cat_name(lang, cat, report.category))
     if note and note.strip():
         text += "\n" + t(lang, "reports.push.fix_note", note=note.strip()[:500])
     return text
+
+
+def push_verified(lang: str, report: Report, cat: Category | None, until: datetime | None,
+                  tz: ZoneInfo) -> str:
+    """The fix passed its check and the task is closed (the after-photos come before): is it
+    solved? "Still there" is possible until `until`."""
+    return t(lang, "reports.push.verified", ticket=report.ticket or "",
+             category=cat_name(lang, cat, report.category), until=fmt_time(until, tz))
 
 
 def push_closed(lang: str, report: Report, cat: Category | None) -> str:
@@ -418,5 +481,5 @@ def push_in_progress(lang: str, report: Report, cat: Category | None) -> str:
 
 
 def confirm_keyboard(lang: str, report: Report) -> InlineKeyboardMarkup:
-    return _kb([(t(lang, "reports.button.fixed_ok"), rp(report.id, "ok")),
-                (t(lang, "reports.button.still_there"), rp(report.id, "still"))])
+    return _kb([(t(lang, "reports.button.fixed_ok"), rp(report.id, Press.FIX_OK)),
+                (t(lang, "reports.button.still_there"), rp(report.id, Press.FIX_STILL))])

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.domain.errors import StaleAction
+from bot.domain.privacy import mask_optional, mask_personal
 from bot.domain.tasks import (
     CREATED,
     EVENTS,
@@ -397,8 +398,11 @@ def card_rows(task: TaskData) -> Rows:
 
 
 def card(task: TaskData, now: datetime, tz: ZoneInfo | None = None) -> Card:
-    """The task's card in its unit's group."""
+    """The task's card in its unit's group: a resident's phone or ID number in its
+    description or a reason is masked there (the task keeps the full text)."""
     tz = tz or default_tz()
+    task = replace(task, description=mask_personal(task.description), events=tuple(
+        replace(e, reason=mask_optional(e.reason)) for e in task.events))
     photo = (task.before_shas or task.after_shas or (None,))[0]
     text = card_text(GROUP_LANG, task, now, tz, CAPTION_LIMIT if photo else TEXT_LIMIT)
     return Card(text, card_rows(task), photo)

@@ -30,6 +30,7 @@ from bot.domain.errors import DomainError
 from bot.domain.roles import Role, require
 from bot.i18n import Html, h
 from bot.refusals import explain
+from bot.report_views import Press
 from bot.services.inspections import PhotoMeta
 from bot.services.people import attached, role_of
 from bot.services.reports import DraftView, ReportService
@@ -145,7 +146,8 @@ async def myreports_command(update: Update, context: WenmingContext) -> None:
     svc = service(context)
     async with deps.uow.read() as uow:
         lines = await svc.mine(uow, await attached(uow, context.me))
-    await reply(update, rv.my_reports_text(context.lang, lines, svc.config, deps.settings.tz))
+    await reply(update, rv.my_reports_text(context.lang, lines, svc.config, deps.settings.tz,
+                                           deps.clock()))
 
 
 async def _set_blocked(update: Update, context: WenmingContext, blocked: bool) -> None:
@@ -269,13 +271,25 @@ async def _album_done(context: WenmingContext) -> None:
 
 @claims
 async def claim_text(update: Update, context: WenmingContext) -> bool:
-    """A description or a typed address for the report being written."""
+    """A description or a typed address for the report being written, or the reason a
+    reporter gives after 👎 ("still there")."""
     msg = update.effective_message
     assert msg is not None and msg.text is not None
     deps = context.deps
     svc = service(context)
     async with deps.uow() as uow:
         person = await attached(uow, context.me)
+        try:
+            disputed = await svc.dispute_reason(uow, person, msg.text, deps.clock())
+        except DomainError:
+            person.pending = None  # too late, or answered meanwhile: say so, ask no more
+            await uow.commit()
+            raise
+        if disputed is not None:
+            await uow.commit()
+            _wake_outbox(context)
+            await reply(update, context.t("reports.fix_still"))
+            return True
         report = await svc.text(uow, person, msg.text, deps.clock())
         if report is None:
             return False
@@ -314,7 +328,7 @@ async def on_resident_press(update: Update, context: WenmingContext) -> None:
     """rp:<report>:<action>[:<arg>] — the draft's buttons, and confirming a fix."""
     query = update.callback_query
     assert query is not None and query.data is not None
-    report_id, action, arg = rv.parse(query.data, rv.RESIDENT)
+    report_id, action, arg = rv.parse_resident(query.data)
     deps = context.deps
     svc = service(context)
     lang = context.lang
@@ -325,40 +339,46 @@ async def on_resident_press(update: Update, context: WenmingContext) -> None:
     # Decide what to show inside the unit of work; talk to Telegram only after leaving it.
     async with deps.uow() as uow:
         person = await attached(uow, context.me)
-        if action == "submit":
+        if action is Press.SUBMIT:
             done = await svc.submit(uow, person, report_id, now)
             await uow.commit()
             screen, wake = (rv.submitted_text(lang, done.report, done.unit), None), True
-        elif action == "cancel":
-            dropped = await svc.cancel_draft(uow, person)
+        elif action is Press.CANCEL:
+            # Only the draft this button was made for (an old prompt's is refused as stale).
+            await svc.cancel_draft(uow, person, report_id)
             await uow.commit()
-            screen = (context.t("reports.cancelled" if dropped else "error.stale_button"), None)
-        elif action == "f" and rv.number(arg) is not None:
+            screen = (context.t("reports.cancelled"), None)
+        elif action is Press.FOLLOW and rv.number(arg) is not None:
             followed = await svc.follow(uow, person, report_id, rv.number(arg) or 0, now)
             await uow.commit()
             screen, wake = (rv.followed_text(lang, followed), None), True
-        elif action in ("ok", "still"):
-            if action == "ok":
+        elif action is Press.FIX_STILL and arg is None:
+            # What is still wrong? Typed next (or the button below: without a reason).
+            report = await svc.ask_dispute(uow, person, report_id, now)
+            await uow.commit()
+            screen = rv.ask_dispute_screen(lang, report)
+        elif action is Press.FIX_OK or (action is Press.FIX_STILL and arg == "now"):
+            if action is Press.FIX_OK:
                 await svc.confirm_fix(uow, person, report_id, now)
             else:
                 await svc.dispute_fix(uow, person, report_id, now)
             await uow.commit()
-            screen = (context.t("reports.fix_ok" if action == "ok" else "reports.fix_still"),
-                      None)
+            screen = (context.t("reports.fix_ok" if action is Press.FIX_OK
+                                else "reports.fix_still"), None)
             wake = True
-        elif action == "list":
+        elif action is Press.SITES:
             report = await svc.own_draft(uow, person, report_id,
                                          (dom.STEP_PLACE, dom.STEP_PLACE_PICK))
             sites = await SiteRepository(uow.session).search("", limit=rv.MAX_SITES)
             screen = rv.site_list_screen(lang, report, sites, typed=False)
         else:
-            if action == "c" and arg is not None:
+            if action is Press.CATEGORY and arg is not None:
                 report = await svc.choose_category(uow, person, report_id, arg, now)
-            elif action == "skip":
+            elif action is Press.SKIP:
                 report = await svc.skip_description(uow, person, report_id, now)
-            elif action in ("s", "typed", "place"):
-                report = await svc.place_action(uow, person, report_id, action,
-                                                rv.number(arg), now)
+            elif action in rv.PLACE_CHOICES:
+                report = await svc.place_action(uow, person, report_id,
+                                                rv.PLACE_CHOICES[action], rv.number(arg), now)
             else:
                 raise DomainError("error.stale_button")
             view = await svc.view(uow, person, report)

@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Final
 
@@ -32,8 +33,12 @@ REJECTED = "rejected"
 DUPLICATE = "duplicate"
 CONFIRMED = "confirmed"
 CLOSED = "closed"
+# A draft the resident dropped (cancelled, or followed an earlier report instead). The row
+# stays, so its id is never given to a later draft: a button of the dropped draft stays stale.
+CANCELLED = "cancelled"
 OPEN_STATUSES: Final = (SUBMITTED, ACCEPTED, FIXED)
-STATUSES: Final = (DRAFT, SUBMITTED, ACCEPTED, FIXED, REJECTED, DUPLICATE, CONFIRMED, CLOSED)
+STATUSES: Final = (DRAFT, SUBMITTED, ACCEPTED, FIXED, REJECTED, DUPLICATE, CONFIRMED, CLOSED,
+                   CANCELLED)
 
 # The draft's steps, in order.
 STEP_PHOTOS = "photos"
@@ -42,6 +47,16 @@ STEP_PLACE_PICK = "place_pick"  # a typed address matched known sites: which one
 STEP_DESCRIPTION = "description"
 STEP_CONFIRM = "confirm"
 STEPS: Final = (STEP_PHOTOS, STEP_PLACE, STEP_PLACE_PICK, STEP_DESCRIPTION, STEP_CONFIRM)
+
+
+
+class PlaceChoice(StrEnum):
+    """The resident's answers to "where is it?" given by a button."""
+
+    SITE = "site"  # a known site from a list
+    TYPED = "typed"  # the address as typed, none of the sites offered for it
+    CHANGE = "change"  # ask the place again
+
 
 # Why a unit may reject a report (the wording is in the catalogue: reports.reject.<code>).
 REJECT_REASONS: Final = ("unclear", "not_a_problem", "already_fixed", "not_public", "outside")
@@ -86,9 +101,14 @@ class ReportingConfig:
     # A shared location farther than this from every known site is "outside the city": the
     # resident is warned (and may correct it) before submitting. Default: area_radius_m × 10.
     outside_radius_m: float = 15000.0
+    # A shared location this close to a known site is at that site: the site's unit takes
+    # the report whatever its category (as when the site is picked or named).
+    at_site_radius_m: float = 30.0
     max_photos: int = 5
     reports_per_hour: int = 10
-    confirm_days: int = 3
+    # After a verified fix closes the task, the reporter may say it is still there (which
+    # reopens the task as rework) for this many days.
+    dispute_days: int = 7
     duplicate_window_days: int = 30
     album_wait_seconds: float = 1.5
 
@@ -177,9 +197,9 @@ class _Reader:
 
 
 _TOP = ("schema", "fallback_unit", "area_site_types", "area_radius_m", "outside_radius_m",
-        "limits", "categories")
+        "at_site_radius_m", "limits", "categories")
 OUTSIDE_FACTOR: Final = 10  # outside_radius_m, when not given: area_radius_m × this
-_LIMITS = ("max_photos", "reports_per_hour", "confirm_days", "duplicate_window_days",
+_LIMITS = ("max_photos", "reports_per_hour", "dispute_days", "duplicate_window_days",
            "album_wait_seconds")
 _CATEGORY = ("code", "name", "seed", "deadline_days", "duplicate_radius_m", "site_radius_m",
              "route")
@@ -226,6 +246,7 @@ def _parse(text: str, file: str) -> tuple[ReportingConfig | None, list[ReportCon
         "community", "subdistrict_office")
     area_radius = r.number(top.get("area_radius_m"), None, "area_radius_m", minimum=0)
     outside = r.number(top.get("outside_radius_m"), None, "outside_radius_m", minimum=1)
+    at_site = r.number(top.get("at_site_radius_m"), None, "at_site_radius_m", minimum=0)
     limits: dict[str, float] = {}
     if "limits" in top:
         lim = r.mapping(top["limits"], None, "limits", _LIMITS, ())
@@ -255,9 +276,10 @@ def _parse(text: str, file: str) -> tuple[ReportingConfig | None, list[ReportCon
         area_radius_m=1500.0 if area_radius is None else area_radius,
         outside_radius_m=outside if outside is not None else OUTSIDE_FACTOR * (
             area_radius or 1500.0),
+        at_site_radius_m=30.0 if at_site is None else at_site,
         max_photos=int(limits.get("max_photos", 5)),
         reports_per_hour=int(limits.get("reports_per_hour", 10)),
-        confirm_days=int(limits.get("confirm_days", 3)),
+        dispute_days=int(limits.get("dispute_days", 7)),
         duplicate_window_days=int(limits.get("duplicate_window_days", 30)),
         album_wait_seconds=float(limits.get("album_wait_seconds", 1.5)),
     ), r.errors
@@ -321,10 +343,11 @@ def parse_ticket(text: str) -> str | None:
 class Place:
     """What routing knows about where a report is.
 
-    `site_unit`: the unit of a site the resident picked from the list. `near_sites`: units of
-    known sites with their distance in metres. `areas`: for each community or sub-district
-    office site near the point, its unit and that unit's ancestors (the sub-district above a
-    community also holds the point), with the distance.
+    `site_unit`: the unit of the site the report is at: picked from a list, named in the
+    typed address (`named_site`), or within `at_site_radius_m` of the shared location.
+    `near_sites`: units of known sites with their distance in metres. `areas`: for each
+    community or sub-district office site near the point, its unit and that unit's ancestors
+    (the sub-district above a community also holds the point), with the distance.
     """
 
     site_unit: int | None = None
@@ -347,11 +370,13 @@ def route(
     fallback_unit: int,
     area_radius_m: float,
 ) -> Route:
-    """The responsible unit: the category's rules in order, the first unit with a group wins."""
+    """The responsible unit: the unit of the site the report is at, if it has a group (a
+    site's unit answers for everything there); else the category's rules in order, the first
+    unit with a group wins."""
+    if place.site_unit is not None and has_group(place.site_unit):
+        return Route(place.site_unit, "site")
     for step in category.route:
         if step == SITE:
-            if place.site_unit is not None and has_group(place.site_unit):
-                return Route(place.site_unit, "site")
             for unit_id, dist in sorted(place.near_sites, key=lambda p: p[1]):
                 if dist <= category.site_radius_m and has_group(unit_id):
                     return Route(unit_id, "site")
@@ -367,6 +392,27 @@ def route(
             if named is not None and has_group(named):
                 return Route(named, "unit")
     return Route(fallback_unit, "fallback")
+
+
+def named_site(address: str, sites: Iterable[tuple[int, str]]) -> int | None:
+    """The known site a typed address names ("银泰城北门" names 银泰城): the site whose name
+    (two characters at least) the address contains, the longest such name winning
+    ("后祁街社区综合文化服务中心" over "后祁街社区"); None when none does, or when two sites of
+    that length do (the address does not say which)."""
+    def squeeze(text: str) -> str:
+        return "".join(text.split()).casefold()
+
+    typed = squeeze(address)
+    best: list[tuple[int, int]] = []
+    for site_id, name in sites:
+        key = squeeze(name)
+        if len(key) >= 2 and key in typed:
+            best.append((len(key), site_id))
+    if not best:
+        return None
+    longest = max(length for length, _ in best)
+    found = {site_id for length, site_id in best if length == longest}
+    return found.pop() if len(found) == 1 else None
 
 
 # ---- duplicates -------------------------------------------------------------------------------

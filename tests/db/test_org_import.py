@@ -66,14 +66,14 @@ async def test_demo_import_creates_everything(sessions: Sessions, demo: OrgFile)
     n_units, n_sites = len(demo.units), len(demo.sites)
     assert counts(summary) == {
         "units": (n_units, 0, 0), "sites": (n_sites, 0, 0), "people": (0, 0, 0),
-        "pending": (6, 0, 0), "groups": (4, 0, 0),
+        "pending": (6, 0, 0), "groups": (7, 0, 0),
     }
     assert summary.changed
     assert (summary.units_not_in_file, summary.sites_not_in_file) == (0, 0)
     assert await count(sessions, Unit) == n_units
     assert await count(sessions, Site) == n_sites
     assert await count(sessions, PendingAssignment) == 6
-    assert await count(sessions, GroupBinding) == 4
+    assert await count(sessions, GroupBinding) == 7
 
     async with sessions() as s:
         office = await unit_by_code(s, "district_office")
@@ -103,14 +103,14 @@ async def test_reimport_changes_nothing(sessions: Sessions, demo: OrgFile) -> No
 
     assert counts(again) == {
         "units": (0, 0, len(demo.units)), "sites": (0, 0, len(demo.sites)),
-        "people": (0, 0, 0), "pending": (0, 0, 6), "groups": (0, 0, 4),
+        "people": (0, 0, 0), "pending": (0, 0, 6), "groups": (0, 0, 7),
     }
     assert not again.changed
     assert "无变化。 Nothing changed." in again.lines()
     assert await count(sessions, Unit) == len(demo.units)
     assert await count(sessions, Site) == len(demo.sites)
     assert await count(sessions, PendingAssignment) == 6
-    assert await count(sessions, GroupBinding) == 4
+    assert await count(sessions, GroupBinding) == 7
 
 
 async def test_edits_update_in_place(sessions: Sessions, demo: OrgFile) -> None:
@@ -257,7 +257,7 @@ async def test_group_bindings_are_created_and_reactivated(
 
     summary = await import_org(sessions, dataclasses.replace(demo, groups=groups))
 
-    assert counts(summary)["groups"] == (0, 1, 3)
+    assert counts(summary)["groups"] == (0, 1, 6)
     assert summary.groups_not_in_file == 1
     assert any("1 active group binding in the database is not in this file" in line
                for line in summary.lines())

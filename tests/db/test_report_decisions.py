@@ -4,6 +4,7 @@ stored reasons, and typed user ids (SQLite, and PostgreSQL)."""
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -132,9 +133,9 @@ async def test_a_rerouted_task_takes_its_report_and_follow_up_notices_along(
         await uow.session.flush()
         await svc.task_changed(uow, task, event)
         assert r.unit_id == other.id
-        # Later the fix is submitted and the reporter confirms it: the new unit hears.
-        task.status = "fix_submitted"
-        fixed = TaskEvent(task_id=task.id, at=clock(), actor_id=ADMIN, action="fix_submitted")
+        # Later the fix passes its check and the reporter confirms it: the new unit hears.
+        task.status = "closed"
+        fixed = TaskEvent(task_id=task.id, at=clock(), actor_id=ADMIN, action="verified")
         uow.session.add(fixed)
         await uow.session.flush()
         await svc.task_changed(uow, task, fixed)
@@ -155,10 +156,10 @@ async def test_still_there_is_recorded_in_the_group_language_not_in_english(
         r = await uow.session.get(Report, report.id)
         assert r is not None and r.unit_id is not None
         task = Task(source="report", report_id=r.id, unit_id=r.unit_id, title="t",
-                    due_at=clock(), status="fix_submitted")
+                    due_at=clock(), status="closed")
         uow.session.add(task)
         await uow.session.flush()
-        r.task_id, r.status = task.id, dom.FIXED
+        r.task_id, r.status, r.confirm_until = task.id, dom.CLOSED, clock() + timedelta(days=1)
         await svc.dispute_fix(uow, await _person(uow, RESIDENT), report.id, clock())
         await uow.commit()
     async with city() as s:

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot import report_views as rv
 from bot.domain import reports as dom
 from bot.domain.errors import DomainError, NotAllowed, StaleAction
 from bot.domain.org import load_org_file
 from bot.domain.standards import load_standards
+from bot.domain.tasks import Action
 from bot.images import MediaStore
+from bot.services import tasks as task_service
 from bot.services.inspections import PhotoMeta
 from bot.services.org_import import import_org
 from bot.services.reports import ReportService, cancel_draft, next_counter, resident_number
@@ -25,7 +30,6 @@ from db.models import (
     ReportFollower,
     Task,
     TaskEvent,
-    TaskPhoto,
     Unit,
 )
 from db.uow import UnitOfWork
@@ -125,12 +129,12 @@ async def test_a_report_gets_a_ticket_and_goes_to_the_unit_whose_area_holds_it(
         (-1001004, "sendPhoto"), (-1001004, "sendLocation"), (-1001004, "sendMessage")]
     assert str(rows[0].params["photo"]).endswith("a" * 64 + ".jpg")
     assert "赵居民" not in str(rows[2].params) and str(RESIDENT) not in str(rows[2].params)
-    # Traffic violations go to the traffic police first, who have no group here; next the
-    # area. A typed address far from everything goes to the campaign office.
+    # Parking goes to law enforcement when it is at no site: a typed address far from
+    # everything has no area either.
     far = await file(city, svc, ALICE, clock, "parking", at=None, address="某某路100号")
     async with city() as s:
         office = await s.get(Unit, far.unit_id)
-    assert office is not None and office.code == "district_office"
+    assert office is not None and office.code == "law_enforcement"
     assert far.ticket == "R-2026-000002"
 
 
@@ -173,7 +177,8 @@ async def test_cancel_drops_the_draft_and_nothing_else(
         assert not await cancel_draft(uow, person)
         await uow.commit()
     async with city() as s:
-        assert await s.scalar(select(func.count()).select_from(Report)) == 0
+        # Kept as cancelled (its id is never reused for a later draft), no longer a draft.
+        assert (await s.scalars(select(Report.status))).all() == [dom.CANCELLED]
         assert await s.scalar(select(func.count()).select_from(Photo)) == 1
 
 
@@ -235,47 +240,143 @@ async def test_the_unit_rejects_with_a_reason_and_the_reporter_and_followers_hea
     assert all("已经处理完毕" in str(p.params["text"]) for p in pushes)
 
 
-async def test_task_events_reach_the_reporter_with_the_after_photo_and_buttons(
-    city: Sessions, svc: ReportService, clock: FakeClock
-) -> None:
+async def _task_act(city: Sessions, who: int, task_id: int, action: Action,
+                    clock: FakeClock, **kw: Any) -> None:
+    async with UnitOfWork(city) as uow:
+        person = await uow.session.get(Person, who)
+        task = await uow.session.get(Task, task_id)
+        assert person is not None and task is not None
+        await task_service.act(uow, person, task_id, action, expected_version=task.version,
+                               now=clock(), **kw)
+        await uow.commit()
+
+
+async def _to_resident(city: Sessions, after: int = 0) -> list[OutboxMessage]:
+    async with city() as s:
+        return list((await s.scalars(select(OutboxMessage).where(
+            OutboxMessage.chat_id == RESIDENT, OutboxMessage.id > after)
+            .order_by(OutboxMessage.id))).all())
+
+
+async def _verified_report(city: Sessions, svc: ReportService, clock: FakeClock
+                           ) -> tuple[Report, int, int]:
+    """A report accepted by 杨社区, fixed with an after-photo: (report, task id, the last
+    outbox row before the check)."""
     report = await file(city, svc, RESIDENT, clock, "charging")
     async with UnitOfWork(city) as uow:
-        r = await uow.session.get(Report, report.id)
-        assert r is not None and r.unit_id is not None
-        task = Task(source="report", report_id=r.id, unit_id=r.unit_id, title="t",
-                    due_at=clock(), status="fix_submitted")
-        uow.session.add(task)
-        await uow.session.flush()
-        r.task_id, r.status = task.id, dom.ACCEPTED
+        _r, task = await svc.accept(uow, await _get(uow, 10013), report.id, clock())
         after = Photo(sha256="b" * 64, width=10, height=10, size=10, phash=0, chat_id=1,
                       message_id=1, uploaded_by=10013)
         uow.session.add(after)
-        await uow.session.flush()
-        uow.session.add(TaskPhoto(task_id=task.id, photo_id=after.id, kind="after"))
-        event = TaskEvent(task_id=task.id, at=clock(), actor_id=10013, action="fix_submitted")
-        uow.session.add(event)
-        await uow.session.flush()
-        await svc.task_changed(uow, task, event)
-        await svc.task_changed(uow, task, event)  # published twice: told once
-        await uow.commit()
+        await uow.session.commit()
+    await _task_act(city, 10013, task.id, Action.SUBMIT_FIX, clock, after_photo_ids=[after.id],
+                    reason="已拆除飞线")
+    return report, task.id, max([0, *(m.id for m in await _to_resident(city))])
+
+
+async def _get(uow: UnitOfWork, pid: int) -> Person:
+    person = await uow.session.get(Person, pid)
+    assert person is not None
+    return person
+
+
+async def test_the_reporter_is_asked_once_the_fix_is_verified_not_before(
+    city: Sessions, svc: ReportService, clock: FakeClock
+) -> None:
+    """Issue 11 item 6: a submitted fix is only announced (no question, no buttons, and a
+    press is refused as stale); once an inspector's check passes and closes the task, the
+    reporter gets the after-photo and 👍/👎, and 👍 records satisfaction; a second answer is
+    "already answered"."""
+    report, task_id, seen = await _verified_report(city, svc, clock)
+    announced = await _to_resident(city)
+    assert all("reply_markup" not in m.params for m in announced)
+    assert "复核" in str(announced[-1].params["text"])
+    async with UnitOfWork(city) as uow:
+        with pytest.raises(StaleAction) as refused:
+            await svc.confirm_fix(uow, await _get(uow, RESIDENT), report.id, clock())
+    assert refused.value.key == "error.stale_button"
+
+    await _task_act(city, 10000, task_id, Action.VERIFY_PASS, clock)
+    asked = await _to_resident(city, seen)
+    assert [m.method for m in asked] == ["sendPhoto", "sendMessage"]
+    assert str(asked[0].params["photo"]).endswith("b" * 64 + ".jpg")
+    keyboard = str(asked[1].params["reply_markup"])
+    assert f"rp:{report.id}:ok" in keyboard and f"rp:{report.id}:still" in keyboard
     async with city() as s:
         r = await s.get(Report, report.id)
-        assert r is not None and r.status == dom.FIXED and r.confirm_until is not None
-        to_resident = (await s.scalars(select(OutboxMessage).where(
-            OutboxMessage.chat_id == RESIDENT).order_by(OutboxMessage.id))).all()
-    assert [m.method for m in to_resident] == ["sendPhoto", "sendMessage"]
-    assert str(to_resident[0].params["photo"]).endswith("b" * 64 + ".jpg")
-    keyboard = str(to_resident[1].params["reply_markup"])
-    assert f"rp:{report.id}:ok" in keyboard and f"rp:{report.id}:still" in keyboard
-    # Confirming after the window is refused; within it, it is recorded.
+        assert r is not None and r.status == dom.CLOSED and r.confirm_until is not None
+        assert r.confirm_until == clock() + timedelta(days=svc.config.dispute_days)
     async with UnitOfWork(city) as uow:
-        person = await uow.session.get(Person, RESIDENT)
-        assert person is not None
-        clock.advance(days=4)
-        with pytest.raises(StaleAction):
-            await svc.confirm_fix(uow, person, report.id, clock())
-        clock.advance(days=-2)
-        assert (await svc.confirm_fix(uow, person, report.id, clock())).status == dom.CONFIRMED
+        resident = await _get(uow, RESIDENT)
+        assert (await svc.confirm_fix(uow, resident, report.id, clock())).status == (
+            dom.CONFIRMED)
+        await uow.commit()
+    async with UnitOfWork(city) as uow:
+        resident = await _get(uow, RESIDENT)
+        for answer in (svc.confirm_fix, svc.dispute_fix):
+            with pytest.raises(StaleAction) as again:
+                await answer(uow, resident, report.id, clock())
+            assert again.value.key == "reports.already_answered"
+    lines = await _mine(city, svc)
+    assert lines == [dom.CONFIRMED]
+
+
+async def _mine(city: Sessions, svc: ReportService) -> list[str]:
+    """The statuses /myreports shows the reporter."""
+    async with UnitOfWork(city) as uow:
+        lines = await svc.mine(uow, await _get(uow, RESIDENT))
+    return [line.report.status for line in lines]
+
+
+async def test_still_there_within_the_window_reopens_the_task_as_rework(
+    city: Sessions, svc: ReportService, clock: FakeClock
+) -> None:
+    """Issue 11 item 6: "still there" after the closing, within dispute_days, sends the task
+    back (returned, counted as rework, the unit's group told); a press after the window is
+    refused as out of time."""
+    report, task_id, _seen = await _verified_report(city, svc, clock)
+    await _task_act(city, 10000, task_id, Action.VERIFY_PASS, clock)
+    # /myreports says until when "still there" may be said.
+    async with UnitOfWork(city) as uow:
+        lines = await svc.mine(uow, await _get(uow, RESIDENT))
+    mine = rv.my_reports_text("zh-hans", lines, svc.config, svc.tz, clock())
+    assert "前可点“👎 问题还在”" in mine
+    clock.advance(days=svc.config.dispute_days - 1)
+    async with UnitOfWork(city) as uow:
+        await svc.dispute_fix(uow, await _get(uow, RESIDENT), report.id, clock())
+        await uow.commit()
+    async with city() as s:
+        task = await s.get(Task, task_id)
+        r = await s.get(Report, report.id)
+        groups = (await s.scalars(select(OutboxMessage).where(
+            OutboxMessage.chat_id == -1001004,
+            OutboxMessage.dedup_key.like(f"report:{report.id}:disputed:%")))).all()
+    assert task is not None and task.status == "returned" and task.reopen_count == 1
+    assert r is not None and r.status == dom.ACCEPTED
+    assert len(groups) == 1
+    assert await _mine(city, svc) == [dom.ACCEPTED]
+    async with UnitOfWork(city) as uow:
+        with pytest.raises(StaleAction) as again:
+            await svc.dispute_fix(uow, await _get(uow, RESIDENT), report.id, clock())
+    assert again.value.key == "reports.already_answered"
+
+    # Fixed and checked again: asked again; this time the window passes.
+    async with UnitOfWork(city) as uow:
+        after = Photo(sha256="c" * 64, width=10, height=10, size=10, phash=0, chat_id=1,
+                      message_id=2, uploaded_by=10013)
+        uow.session.add(after)
+        await uow.session.commit()
+    await _task_act(city, 10013, task_id, Action.SUBMIT_FIX, clock, after_photo_ids=[after.id],
+                    reason="再次拆除")
+    await _task_act(city, 10000, task_id, Action.VERIFY_PASS, clock)
+    clock.advance(days=svc.config.dispute_days, minutes=1)
+    async with UnitOfWork(city) as uow:
+        with pytest.raises(StaleAction) as late:
+            await svc.dispute_fix(uow, await _get(uow, RESIDENT), report.id, clock())
+    assert late.value.key == "reports.confirm_expired"
+    async with city() as s:
+        task = await s.get(Task, task_id)
+    assert task is not None and task.status == "closed" and task.reopen_count == 1
 
 
 async def test_resident_numbers_are_stable_and_not_telegram_ids(
@@ -292,3 +393,27 @@ async def test_resident_numbers_are_stable_and_not_telegram_ids(
         assert person.blocked and number == await resident_number(uow, ALICE)
         with pytest.raises(NotAllowed):
             await svc.start(uow, person, clock())
+
+
+async def test_the_dispute_reason_is_typed_next_and_masked_for_the_group(
+    city: Sessions, svc: ReportService, clock: FakeClock
+) -> None:
+    """Issue 11 items 6 and 13: 👎 asks what is still wrong; the typed reason reopens the task,
+    is kept in full in its history and reaches the unit's group masked."""
+    report, task_id, _seen = await _verified_report(city, svc, clock)
+    await _task_act(city, 10000, task_id, Action.VERIFY_PASS, clock)
+    async with UnitOfWork(city) as uow:
+        resident = await _get(uow, RESIDENT)
+        await svc.ask_dispute(uow, resident, report.id, clock())
+        assert await svc.dispute_reason(uow, resident, "还有飞线 18612345678", clock()) is not None
+        assert resident.pending is None
+        assert await svc.dispute_reason(uow, resident, "再说一句", clock()) is None
+        await uow.commit()
+    async with city() as s:
+        reopened = (await s.scalars(select(TaskEvent).where(
+            TaskEvent.task_id == task_id, TaskEvent.action == "reopened"))).one()
+        notice = (await s.scalars(select(OutboxMessage).where(
+            OutboxMessage.dedup_key.like(f"report:{report.id}:disputed:%")))).one()
+    assert reopened.reason is not None and "18612345678" in reopened.reason
+    assert "186****5678" in str(notice.params["text"])
+    assert "18612345678" not in str(notice.params["text"])

@@ -46,6 +46,8 @@ Sessions = async_sessionmaker[AsyncSession]
 UTC = dt.UTC
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 OFFICE, WOLONGSI, LIAISON1, HOUQIJIE = -1001001, -1001002, -1001003, -1001004
+# The departments' groups (law enforcement, traffic police, construction bureau).
+DEPARTMENTS = (-1001005, -1001006, -1001007)
 SCHEDULE = """
 reminder_before_hours: 24
 overdue_reminder_hour: 9
@@ -323,7 +325,7 @@ async def test_weekly_bulletin_ranks_compares_and_names(
                                       chat_ids=[WOLONGSI]))[0].view
     # Every bound group, once, keyed by week and chat.
     assert sorted(r.dedup_key for r in rows) == sorted(
-        f"bulletin:2026-W48:{c}" for c in (OFFICE, WOLONGSI, LIAISON1, HOUQIJIE))
+        f"bulletin:2026-W48:{c}" for c in (OFFICE, WOLONGSI, LIAISON1, HOUQIJIE, *DEPARTMENTS))
     ranked = [(r.rank, r.figures.name, r.rank_change) for r in view.ranking.ranked]
     assert ranked == [(1, "龙泉巷社区", 1), (2, "后祁街社区", -1), (3, "卧龙寺街道", 0)]
     wolongsi = view.ranking.ranked[2].figures
@@ -356,7 +358,8 @@ async def test_weekly_bulletin_ranks_compares_and_names(
                                .where(OutboxMessage.purpose == "bulletin"))
         runs = (await s.scalars(select(JobRun).where(JobRun.name == "bulletin")
                                 .order_by(JobRun.period))).all()
-    assert count == 4 and [r.period for r in runs] == ["2026-W47", "2026-W48"]
+    assert count == 4 + len(DEPARTMENTS)
+    assert [r.period for r in runs] == ["2026-W47", "2026-W48"]
     assert runs[0].detail["skipped"] == "before_first_start"
 
 
@@ -373,7 +376,7 @@ async def test_a_missed_bulletin_runs_once_on_start_and_inactive_groups_get_none
     clock = FakeClock(at(2026, 12, 2, 7))
     sched = make_scheduler(sessions, clock, tmp_path)
     result = await sched.tick()
-    assert "bulletin:2026-W48" in result.ran and result.bulletins == 3
+    assert "bulletin:2026-W48" in result.ran and result.bulletins == 3 + len(DEPARTMENTS)
     assert (await sched.tick()).bulletins == 0
 
 

@@ -38,7 +38,7 @@ from sandbox.server import SandboxServer
 from tests.conftest import DEMO_CITY, ROOT, TEST_TOKEN, wait_until
 from tests.e2e.process import start_bot_process
 
-EXTRA_GROUPS = 116  # + the demo city's 4 = 120 groups
+EXTRA_GROUPS = 113  # + the demo city's 7 = 120 groups
 FIRST_GROUP = -1002000000
 ADMIN = 10000
 
@@ -97,8 +97,8 @@ def start_bot(server: SandboxServer, database_url: str, tmp_path: Path) -> subpr
 
 
 def groups() -> list[int]:
-    return [-1001001, -1001002, -1001003, -1001004] + [FIRST_GROUP - i
-                                                      for i in range(EXTRA_GROUPS)]
+    demo = [-1001001, -1001002, -1001003, -1001004, -1001005, -1001006, -1001007]
+    return demo + [FIRST_GROUP - i for i in range(EXTRA_GROUPS)]
 
 
 async def bulletins_per_group(sb: SandboxClient) -> dict[int, int]:

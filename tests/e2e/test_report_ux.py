@@ -62,9 +62,9 @@ async def _after_photo(harness: Harness) -> int:
 async def test_accepting_takes_the_task_on_and_the_confirmation_awaits_the_check(
     harness: Harness,
 ) -> None:
-    """Items 7, 8 and 1: 受理 is 签收; the fix note reaches the resident; 👍 is recorded on
-    the task, the checkers are told, and the report closes only when the task does."""
-    await Chat(harness.sb, ADMIN).say("/start")  # the checker has a private chat with the bot
+    """Items 7, 8 and 1: 受理 is 签收; the fix note reaches the resident. Issue 11 item 6:
+    the reporter is asked once the check passed and closed the task; 👍 is recorded on the
+    task and the unit told, and /myreports says so."""
     ticket, _ = await file_report(harness, RESIDENT, "stairwell")
     card = await group_card(harness, ticket)
     unit = Chat(harness.sb, HOUQIJIE_MEMBER, HOUQIJIE_GROUP)
@@ -88,37 +88,34 @@ async def test_accepting_takes_the_task_on_and_the_confirmation_awaits_the_check
 
     await _act(harness, task.id, HOUQIJIE_MEMBER, Action.SUBMIT_FIX,
                after_photo_ids=[await _after_photo(harness)], reason="已清理楼道杂物")
-    fixed = await latest(resident, lambda m: ticket in body(m) and "已整改" in body(m),
-                         after=accepted["message_id"], timeout=15)
-    assert "整改说明：已清理楼道杂物" in body(fixed)
-
-    await press(resident, fixed, data_where(fixed, button(":ok")))
-    thanks = await latest(resident, has("reports.fix_ok"), after=fixed["message_id"] - 1)
-    assert "复核" in body(thanks) and "已办结" not in body(thanks)
-    # The one who checks is told (the admin, in private), and so is the unit's group.
-    await harness.sb.wait_for_bot_message(
-        ADMIN, predicate=lambda m: ticket in body(m) and "举报人确认" in body(m))
-    await harness.sb.wait_for_bot_message(
-        HOUQIJIE_GROUP, predicate=has("reports.group.confirmed", ticket=ticket))
-    async with UnitOfWork(harness.sessions) as uow:
-        report = (await uow.session.scalars(select(Report))).one()
-        assert report.status == "confirmed"
-        task = await uow.session.get(Task, task.id)
-        assert task is not None and task.status == "fix_submitted"
-        events = await task_service.history(uow, task.id)
-    confirmed = [e for e in events if e.action == "reporter_confirmed"]
-    assert len(confirmed) == 1
-    assert confirmed[0].actor_id is None and confirmed[0].data == {"by": "reporter"}
-
-    # The check closes the task, and with it the report.
+    # Issue 11 item 6: the submitted fix is announced (with the unit's note), not asked about.
+    submitted = await latest(resident, lambda m: ticket in body(m) and "等待复核" in body(m),
+                             after=accepted["message_id"], timeout=15)
+    assert "整改说明：已清理楼道杂物" in body(submitted) and not buttons(submitted)
+    # The check closes the task, and with it the report; now the reporter is asked.
     await _act(harness, task.id, ADMIN, Action.VERIFY_PASS)
-    await latest(resident, lambda m: ticket in body(m) and "已办结" in body(m),
-                 after=thanks["message_id"], timeout=15)
+    fixed = await latest(resident, lambda m: ticket in body(m) and "复核通过" in body(m),
+                         after=submitted["message_id"], timeout=15)
     async with harness.sessions() as s:
         report = (await s.scalars(select(Report))).one()
         assert report.status == "closed"
         assert await s.scalar(select(TaskEvent.id).where(
             TaskEvent.task_id == task.id, TaskEvent.action == "verified")) is not None
+
+    await press(resident, fixed, data_where(fixed, button(":ok")))
+    thanks = await latest(resident, has("reports.fix_ok"), after=fixed["message_id"] - 1)
+    assert "满意" in body(thanks)
+    await harness.sb.wait_for_bot_message(
+        HOUQIJIE_GROUP, predicate=has("reports.group.confirmed", ticket=ticket))
+    async with UnitOfWork(harness.sessions) as uow:
+        report = (await uow.session.scalars(select(Report))).one()
+        assert report.status == "confirmed"
+        events = await task_service.history(uow, task.id)
+    confirmed = [e for e in events if e.action == "reporter_confirmed"]
+    assert len(confirmed) == 1
+    assert confirmed[0].actor_id is None and confirmed[0].data == {"by": "reporter"}
+    mine = await resident.say("/myreports")
+    assert t(ZH, "reports.status.confirmed") in body(mine)
 
 
 async def test_text_after_every_photo_was_refused_asks_for_a_photo(harness: Harness) -> None:

@@ -17,7 +17,16 @@ from bot.domain.tasks import Action, end_of_day
 from bot.i18n import t
 from bot.services import tasks as task_service
 from bot.task_views import default_tz
-from db.models import OutboxMessage, Person, Photo, Report, ReportFollower, Task, Unit
+from db.models import (
+    OutboxMessage,
+    Person,
+    Photo,
+    Report,
+    ReportFollower,
+    Task,
+    TaskEvent,
+    Unit,
+)
 from db.types import utcnow
 from db.uow import UnitOfWork
 from tests.conftest import Harness
@@ -157,7 +166,8 @@ async def test_an_album_is_one_report_answered_once(harness: Harness) -> None:
     await press(chat, again, data_where(again, button(":cancel")))
     await latest(chat, has("reports.cancelled", EN), after=again["message_id"] - 1)
     async with harness.sessions() as s:
-        assert await s.scalar(select(func.count()).select_from(Report)) == 0
+        assert await s.scalar(select(func.count()).select_from(Report)
+                              .where(Report.status == "draft")) == 0
 
 
 async def test_a_duplicate_is_offered_and_followed(harness: Harness) -> None:
@@ -185,7 +195,7 @@ async def test_a_duplicate_is_offered_and_followed(harness: Harness) -> None:
         HOUQIJIE_GROUP, predicate=has("reports.group.follow_notice", ticket=ticket,
                                       category="垃圾", count=1))
     async with harness.sessions() as s:
-        reports = (await s.scalars(select(Report))).all()
+        reports = (await s.scalars(select(Report).where(Report.status != "cancelled"))).all()
         assert [r.ticket for r in reports] == [ticket]  # no second ticket, no draft left
         assert reports[0].priority == 1
         follower = (await s.scalars(select(ReportFollower))).one()
@@ -193,9 +203,10 @@ async def test_a_duplicate_is_offered_and_followed(harness: Harness) -> None:
     assert ticket in body(await chat.say("/myreports"))
 
 
-async def _task_act(harness: Harness, task_id: int, action: Action, **kw: Any) -> None:
+async def _task_act(harness: Harness, task_id: int, action: Action, *,
+                    who: int = HOUQIJIE_MEMBER, **kw: Any) -> None:
     async with UnitOfWork(harness.sessions) as uow:
-        member = await uow.session.get(Person, HOUQIJIE_MEMBER)
+        member = await uow.session.get(Person, who)
         task = await uow.session.get(Task, task_id)
         assert member is not None and task is not None
         await task_service.act(uow, member, task_id, action, expected_version=task.version,
@@ -234,21 +245,40 @@ async def test_accept_fix_and_dispute_reach_the_reporter_and_followers(harness: 
         s.add(photo)
     await _task_act(harness, task.id, Action.SUBMIT_FIX, after_photo_ids=[photo.id],
                     reason="已清理")
-    fixed = await latest(resident, lambda m: ticket in body(m) and "已整改" in body(m),
-                         timeout=15)
+    # Issue 11 item 6: announced, not asked: the fix has its check first.
+    submitted = await latest(resident, lambda m: ticket in body(m) and "等待复核" in body(m),
+                             timeout=15)
+    assert not buttons(submitted)
+    await _task_act(harness, task.id, Action.VERIFY_PASS, who=ADMIN)
+    fixed = await latest(resident, lambda m: ticket in body(m) and "复核通过" in body(m),
+                         after=submitted["message_id"], timeout=15)
     history = await harness.sb.messages(RESIDENT)
     assert any(m.get("photo") for m in history if m["message_id"] < fixed["message_id"])
-    # "Still there": the unit is told, and the report is back to being fixed.
+    # Issue 11 items 6 and 13: "still there" within the window, with a reason typed next:
+    # the task is reopened as rework, the unit's group hears the reason with the phone
+    # number masked, the task's history keeps it in full.
     await press(resident, fixed, data_where(fixed, button(":still")))
-    await latest(resident, has("reports.fix_still"), after=fixed["message_id"] - 1)
-    await harness.sb.wait_for_bot_message(
+    await latest(resident, has("reports.ask_dispute_reason", ticket=ticket),
+                 after=fixed["message_id"] - 1)
+    said = await resident.say("楼道里还堆着纸箱，物业电话 13912345678")
+    assert has("reports.fix_still")(said)
+    notice = await harness.sb.wait_for_bot_message(
         HOUQIJIE_GROUP, predicate=has("reports.group.disputed", ticket=ticket))
+    assert "139****5678" in body(notice) and "纸箱" in body(notice)
     async with harness.sessions() as s:
         report = (await s.scalars(select(Report))).one()
         assert report.status == "accepted" and report.reason == "disputed"
         task = await s.get(Task, report.task_id)
+        reopened = (await s.scalars(select(TaskEvent).where(
+            TaskEvent.task_id == report.task_id, TaskEvent.action == "reopened"))).one()
     assert task is not None
     assert task.status == "returned" and task.reopen_count == 1
+    assert reopened.reason is not None and "13912345678" in reopened.reason
+    await harness.sb.wait_for_bot_message(
+        HOUQIJIE_GROUP, predicate=lambda m: f"#{task.id}" in body(m) and "返工" in body(m))
+    leaked = [m for m in await harness.sb.bot_messages(HOUQIJIE_GROUP)
+              if "13912345678" in body(m)]
+    assert leaked == []
 
 
 async def test_a_redelivered_update_creates_nothing_new(harness: Harness) -> None:

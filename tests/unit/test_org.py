@@ -75,7 +75,8 @@ def test_demo_file_parses() -> None:
         10000: "admin", 10001: "inspector", 10002: "inspector",
         10011: "unit_member", 10012: "unit_member", 10013: "unit_member",
     }
-    assert [g.chat_id for g in org.groups] == [-1001001, -1001002, -1001003, -1001004]
+    assert [g.chat_id for g in org.groups] == [-1001001, -1001002, -1001003, -1001004,
+                                              -1001005, -1001006, -1001007]
 
 
 def test_good_file_values_and_forward_parent() -> None:

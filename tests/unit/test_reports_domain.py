@@ -122,3 +122,25 @@ def test_phash_sign_round_trip() -> None:
         s = signed64(h)
         assert -(1 << 63) <= s < (1 << 63)
         assert unsigned64(s) == h
+
+
+def test_a_typed_address_names_the_site_whose_name_it_contains() -> None:
+    """Issue 11 item 3: "银泰城北门" names 银泰城; the longest name wins; a tie names none."""
+    sites = [(1, "银泰城"), (2, "后祁街社区"), (3, "后祁街社区综合文化服务中心"), (4, "大润发"),
+             (5, "X"), (6, "建国饭店"), (7, "建国饭店")]
+    assert dom.named_site("银泰城北门", sites) == 1
+    assert dom.named_site("XX大道 银泰 城门口", sites) == 1  # spaces typed inside a name
+    assert dom.named_site("后祁街社区综合文化服务中心 二楼", sites) == 3
+    assert dom.named_site("后祁街社区18号楼", sites) == 2
+    assert dom.named_site("某某路100号 X", sites) is None  # one letter names nothing
+    assert dom.named_site("建国饭店门口", sites) is None  # two sites of that name
+
+
+def test_a_report_at_a_site_goes_to_its_unit_whatever_the_category() -> None:
+    """Issue 11 item 3: the site's unit comes before the category's own rules."""
+    cat = dom.Category("traffic", "闯红灯", "Traffic", 3, 100, 0, ("traffic_police", "area"))
+    kwargs = dict(units_by_code={"traffic_police": 7}, has_group=lambda u: u in (7, 10),
+                  fallback_unit=99, area_radius_m=1500)
+    assert dom.route(cat, Place(site_unit=10), **kwargs) == dom.Route(10, "site")
+    # A site whose unit has no group: the category's rules.
+    assert dom.route(cat, Place(site_unit=11), **kwargs) == dom.Route(7, "unit")

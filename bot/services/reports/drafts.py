@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from bot.domain import reports as dom
@@ -139,7 +139,8 @@ async def own_draft(
     if report.status != dom.DRAFT:
         if report.ticket:
             raise StaleAction("reports.already_submitted", ticket=report.ticket)
-        raise StaleAction("error.stale_button")
+        # A dropped draft's button: whatever is being written now is not touched.
+        raise StaleAction("reports.stale_draft")
     if report.step not in steps:
         raise StaleAction("error.stale_button")
     return report
@@ -210,14 +211,14 @@ async def text(
 
 
 async def place_action(
-    svc: ReportService, uow: UnitOfWork, person: Person, report_id: int, action: str,
-    arg: int | None, now: datetime,
+    svc: ReportService, uow: UnitOfWork, person: Person, report_id: int,
+    action: dom.PlaceChoice, arg: int | None, now: datetime,
 ) -> Report:
     """The place buttons: a known site, the address as typed, or the list of sites."""
     report = await svc.own_draft(uow, person, report_id,
                                    (dom.STEP_PLACE, dom.STEP_PLACE_PICK,
                                     dom.STEP_DESCRIPTION, dom.STEP_CONFIRM))
-    if action == "site" and arg is not None and report.step != dom.STEP_DESCRIPTION:
+    if action is dom.PlaceChoice.SITE and arg is not None and report.step != dom.STEP_DESCRIPTION:
         site = await uow.session.get(Site, arg)
         if site is None:
             raise NotFound("reports.site_gone")
@@ -225,9 +226,10 @@ async def place_action(
         report.latitude, report.longitude = site.latitude, site.longitude
         report.address = site.address or site.name
         report.step = _after_place(report)
-    elif action == "typed" and report.address and report.step != dom.STEP_DESCRIPTION:
+    elif (action is dom.PlaceChoice.TYPED and report.address
+          and report.step != dom.STEP_DESCRIPTION):
         report.step = _after_place(report)
-    elif action == "place":
+    elif action is dom.PlaceChoice.CHANGE:
         report.step = dom.STEP_PLACE
     else:
         raise StaleAction("error.stale_button")
@@ -244,15 +246,24 @@ async def skip_description(
     return report
 
 
-async def cancel_draft(uow: UnitOfWork, person: Person) -> bool:
-    """Drop the resident's half-written report, if any (for /cancel)."""
-    found = await uow.session.scalar(
-        select(Report.id).where(Report.reporter_id == person.id, Report.status == dom.DRAFT))
+async def cancel_draft(uow: UnitOfWork, person: Person, report_id: int | None = None) -> bool:
+    """Drop the resident's half-written report, if any (for /cancel). With `report_id` (a
+    button's), only that draft: a button of an earlier report is refused as stale and the
+    draft being written now stays."""
+    if report_id is not None:
+        drop(await own_draft(uow, person, report_id, dom.STEPS))
+        return True
+    found = await draft(uow, person)
     if found is None:
         return False
-    await uow.session.execute(delete(ReportPhoto).where(ReportPhoto.report_id == found))
-    await uow.session.execute(delete(Report).where(Report.id == found))
+    drop(found)
     return True
+
+
+def drop(report: Report) -> None:
+    """A draft given up: kept as cancelled, never deleted, so its id is not used again."""
+    report.status = dom.CANCELLED
+    report.step = None
 
 
 def _after_place(report: Report) -> str:

@@ -12,6 +12,7 @@ from bot.domain import reports as dom
 from bot.domain.errors import StaleAction
 from bot.domain.reports import DupFacts
 from bot.images import DUPLICATE_MAX_DISTANCE, hamming
+from bot.services.reports.drafts import drop
 from bot.services.reports.results import Candidate, Followed
 from db.models import Person, Report, ReportFollower, Task
 from db.repositories import OutboxRepository, PeopleRepository
@@ -70,7 +71,7 @@ async def follow(
             return Followed(target, await svc._followers(uow, target.id),
                             target.reporter_id == person.id)
         raise StaleAction("error.stale_button")
-    await uow.session.delete(draft)
+    drop(draft)
     if target.reporter_id == person.id:
         return Followed(target, await svc._followers(uow, target.id), True)
     if not await svc._is_follower(uow, target.id, person.id):

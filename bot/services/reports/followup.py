@@ -10,9 +10,8 @@ from sqlalchemy import select
 from bot import report_views as rv
 from bot.domain import reports as dom
 from bot.domain.errors import StaleAction
-from bot.i18n import normalize_language, t
+from bot.i18n import t
 from db.models import Person, Photo, Report, Task, TaskEvent, TaskPhoto
-from db.repositories import OutboxRepository
 from db.uow import UnitOfWork
 
 if TYPE_CHECKING:
@@ -21,85 +20,97 @@ if TYPE_CHECKING:
 
 # The task event the reporter's 👍 leaves in the task's history (no actor: never named).
 REPORTER_CONFIRMED = "reporter_confirmed"
+# Report.reason while the task is reworked because its reporter said "still there".
+DISPUTED = "disputed"
+DISPUTE_INPUT = "still"  # Person.pending: report:<id>:still, the reason is typed next
 
 
 async def confirm_fix(
     svc: ReportService, uow: UnitOfWork, person: Person, report_id: int, now: datetime
 ) -> Report:
-    """👍 "Solved": recorded on the task, the checkers and the unit are told. The fix still
-    needs its check by someone else (待复核); the report is closed when the task is."""
-    report = await svc._fixed_of(uow, person, report_id, now)
-    if report.status == dom.CONFIRMED:
-        return report
+    """👍 "Solved", asked once the fix was verified and the task closed: the reporter's
+    satisfaction is recorded (on the report, and in the task's history) and the unit told."""
+    report = await answerable(svc, uow, person, report_id, now)
+    if parse_dispute_pending(person.pending) is not None:
+        person.pending = None  # 👎, then 👍 after all: no reason is awaited any more
     report.status = dom.CONFIRMED
     report.updated_at = now
-    task = await uow.session.get(Task, report.task_id) if report.task_id else None
-    if task is not None:
+    if report.task_id is not None:
         from bot.services.tasks import note_reporter_confirmed
 
         # In the task's history (never naming the resident), and its cards redrawn.
-        await note_reporter_confirmed(uow, task.id, now)
-        await svc._tell_checkers(uow, report, task)
+        await note_reporter_confirmed(uow, report.task_id, now)
     await svc._tell_unit(uow, report, f"report:{report.id}:confirmed",
                          rv.group_confirmed(svc.group_lang, report))
     return report
 
 
-async def tell_checkers(uow: UnitOfWork, report: Report, task: Task) -> None:
-    """Those who may pass the fix (inspectors and admins): the reporter confirmed it."""
-    from bot.domain.tasks import TaskState
-
-    if task.status != TaskState.FIX_SUBMITTED.value:
-        return
-    checkers = (await uow.session.scalars(select(Person).where(
-        Person.role.in_(("inspector", "admin")), Person.blocked.is_(False))
-        .order_by(Person.id))).all()
-    outbox = OutboxRepository(uow.session)
-    for checker in checkers:
-        if checker.id in (task.fixed_by, report.reporter_id):
-            continue
-        lang = checker.language or normalize_language(checker.telegram_language)
-        await outbox.enqueue(
-            f"report:{report.id}:to-checker:{checker.id}", checker.id, "sendMessage",
-            {"text": rv.checker_confirmed(lang, report, task.id), "parse_mode": "HTML"})
+def dispute_pending(report_id: int) -> str:
+    """Person.pending while the reporter is asked what is still wrong (their next text)."""
+    return f"report:{report_id}:{DISPUTE_INPUT}"
 
 
-async def dispute_fix(
+def parse_dispute_pending(pending: str | None) -> int | None:
+    parts = (pending or "").split(":")
+    if len(parts) == 3 and parts[0] == "report" and parts[2] == DISPUTE_INPUT:
+        return int(parts[1]) if parts[1].isascii() and parts[1].isdigit() else None
+    return None
+
+
+async def ask_dispute(
     svc: ReportService, uow: UnitOfWork, person: Person, report_id: int, now: datetime
 ) -> Report:
-    """"Still there": the task is reopened (rework) and the unit is told."""
-    report = await svc._fixed_of(uow, person, report_id, now)
-    if report.status != dom.FIXED:
-        raise StaleAction("reports.already_answered")
-    report.status = dom.ACCEPTED
-    report.reason = "disputed"
-    report.confirm_until = None
-    report.updated_at = now
-    task = await uow.session.get(Task, report.task_id) if report.task_id else None
-    if task is not None:
-        from bot.services.tasks import reopen_task
-
-        # Back to the unit as rework (returned, reopen_count + 1); cards are edited.
-        await reopen_task(uow, task.id, actor_id=person.id,
-                          reason=t(svc.group_lang, "reports.still_there_reason",
-                                       ticket=report.ticket or ""), now=now)
-    await svc._tell_unit(uow, report, f"report:{report.id}:disputed:{int(now.timestamp())}",
-                         rv.group_disputed(svc.group_lang, report))
+    """👎 pressed: may they still dispute? Then their next text is the reason (a button
+    disputes without one)."""
+    report = await answerable(svc, uow, person, report_id, now)
+    person.pending = dispute_pending(report.id)
     return report
 
 
-async def fixed_of(
-    uow: UnitOfWork, person: Person, report_id: int, now: datetime
+async def dispute_fix(
+    svc: ReportService, uow: UnitOfWork, person: Person, report_id: int, now: datetime,
+    reason: str | None = None,
 ) -> Report:
+    """"Still there", within dispute_days of the closing: the task is reopened as rework
+    (returned, counted as rework, its cards say so) and the unit is told, with the
+    reporter's reason if they gave one (stored in full in the task's history; groups see it
+    with phone and ID numbers masked)."""
+    report = await answerable(svc, uow, person, report_id, now)
+    if parse_dispute_pending(person.pending) is not None:
+        person.pending = None
+    why = (reason or "").strip()[:dom.MAX_DESCRIPTION] or None
+    report.status = dom.ACCEPTED
+    report.reason = DISPUTED
+    report.confirm_until = None
+    report.updated_at = now
+    if report.task_id is not None:
+        from bot.services.tasks import reopen_task
+
+        # Back to the unit as rework (returned, reopen_count + 1); cards are edited.
+        said = t(svc.group_lang, "reports.still_there_reason", ticket=report.ticket or "")
+        await reopen_task(uow, report.task_id, actor_id=person.id,
+                          reason=f"{said}：{why}" if why else said, now=now)
+    await svc._tell_unit(uow, report, f"report:{report.id}:disputed:{int(now.timestamp())}",
+                         rv.group_disputed(svc.group_lang, report, why))
+    return report
+
+
+async def answerable(
+    svc: ReportService, uow: UnitOfWork, person: Person, report_id: int, now: datetime
+) -> Report:
+    """The reporter's report, closed after a verified fix and still within its dispute
+    window. A second answer is refused as answered (only when it was), a late one as
+    out of time, anything else as a stale button."""
     report = await uow.session.get(Report, report_id)
     if report is None or report.reporter_id != person.id:
         raise StaleAction("error.stale_button")
-    if report.status == dom.CONFIRMED:
-        return report
-    if report.status != dom.FIXED:
+    if report.status == dom.CONFIRMED or (
+            report.status in dom.OPEN_STATUSES and report.reason == DISPUTED):
         raise StaleAction("reports.already_answered")
-    if report.confirm_until is not None and now > report.confirm_until:
-        raise StaleAction("reports.confirm_expired")
+    if report.status != dom.CLOSED or report.confirm_until is None:
+        raise StaleAction("error.stale_button")
+    if now > report.confirm_until:
+        raise StaleAction("reports.confirm_expired", days=svc.config.dispute_days)
     return report
 
 
@@ -115,26 +126,35 @@ async def task_changed(svc: ReportService, uow: UnitOfWork, task: Task, event: T
     key = f"task-event:{event.id}" if event.id is not None else f"task:{task.id}:{action}"
     now = event.at
     if action == "fix_submitted":
+        # Not asked yet: the fix still has its check (复核) before anyone asks the resident.
         report.status = dom.FIXED
-        report.confirm_until = now + timedelta(days=svc.config.confirm_days)
+        await svc._tell_residents(
+            uow, report, key,
+            lambda lang: rv.push_fixed(lang, report, cat, note=event.reason))
+    elif action == "verified":
+        # The fix passed its check and the task is closed: now the reporter is asked, with
+        # the after-photos, and may say "still there" for dispute_days.
+        report.status = dom.CLOSED
+        report.reason = None
+        report.confirm_until = now + timedelta(days=svc.config.dispute_days)
         after = (await uow.session.scalars(
             select(Photo).join(TaskPhoto, TaskPhoto.photo_id == Photo.id)
             .where(TaskPhoto.task_id == task.id, TaskPhoto.kind == "after")
             .order_by(Photo.id))).all()
         await svc._tell_residents(
             uow, report, key,
-            lambda lang: rv.push_fixed(lang, report, cat, report.confirm_until, svc.tz,
-                                       note=event.reason),
+            lambda lang: rv.push_verified(lang, report, cat, report.confirm_until, svc.tz),
             photos=[str(svc.media.path(p.sha256).resolve()) for p in after[:3]],
             reporter_markup=lambda lang: rv.confirm_keyboard(lang, report).to_dict())
-    elif action in ("verified", "closed", "closed_as_duplicate"):
-        # Closed only now, when the task is: a reporter's 👍 alone is "confirmed".
+    elif action in ("closed", "closed_as_duplicate"):
         report.status = dom.CLOSED
+        report.confirm_until = None
         await svc._tell_residents(uow, report, key,
                                   lambda lang: rv.push_closed(lang, report, cat))
     elif action in ("returned", "reopened", "disputed"):
         if report.status in (dom.FIXED, dom.CONFIRMED, dom.CLOSED):
             report.status = dom.ACCEPTED
+            report.confirm_until = None
         await svc._tell_residents(uow, report, key,
                                   lambda lang: rv.push_reopened(lang, report, cat),
                                   skip=event.actor_id)

@@ -16,17 +16,18 @@ if TYPE_CHECKING:
 
 async def landmark(svc: ReportService, uow: UnitOfWork, report: Report) -> Site | None:
     """What routing finds at a shared location, to name it: the nearest site within the
-    category's site radius, else the community or sub-district site whose area holds it."""
+    category's site radius (or at_site_radius_m), else the community or sub-district site
+    whose area holds it."""
     if report.latitude is None or report.longitude is None:
         return None
     cat = svc._cat(report)
-    reach = max(svc.config.area_radius_m, cat.site_radius_m if cat else 0.0)
+    at_site = max(svc.config.at_site_radius_m, cat.site_radius_m if cat else 0.0)
+    reach = max(svc.config.area_radius_m, at_site)
     pairs = await SiteRepository(uow.session).nearest(
         report.latitude, report.longitude, limit=50, within_m=reach)
-    if cat is not None:
-        for site, dist in pairs:
-            if dist <= cat.site_radius_m:
-                return site
+    for site, dist in pairs:
+        if dist <= at_site:
+            return site
     for site, dist in pairs:
         if site.site_type in svc.config.area_site_types and (
                 dist <= svc.config.area_radius_m):

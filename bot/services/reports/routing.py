@@ -26,21 +26,21 @@ async def route(svc: ReportService, uow: UnitOfWork, report: Report) -> Unit:
     by_code = {u.code: u.id for u in units.values()}
     with_group = set((await uow.session.scalars(
         select(GroupBinding.unit_id).where(GroupBinding.active.is_(True)))).all())
-    site_unit = None
-    if report.site_id is not None:
-        site = await uow.session.get(Site, report.site_id)
-        site_unit = site.unit_id if site else None
+    site = await where(svc, uow, report)
+    site_unit = site.unit_id if site is not None else None
+    lat, lon = report.latitude, report.longitude
+    if (lat is None or lon is None) and site is not None:
+        lat, lon = site.latitude, site.longitude  # a named site: its point, for the area
     near: list[tuple[int, float]] = []
     areas: list[tuple[tuple[int, ...], float]] = []
-    if report.latitude is not None and report.longitude is not None:
+    if lat is not None and lon is not None:
         reach = max(svc.config.area_radius_m, max(c.site_radius_m
                                                     for c in svc.config.categories))
-        pairs = await SiteRepository(uow.session).nearest(
-            report.latitude, report.longitude, limit=50, within_m=reach)
-        for site, dist in pairs:
-            near.append((site.unit_id, dist))
-            if site.site_type in svc.config.area_site_types:
-                areas.append((_chain(units, site.unit_id), dist))
+        pairs = await SiteRepository(uow.session).nearest(lat, lon, limit=50, within_m=reach)
+        for near_site, dist in pairs:
+            near.append((near_site.unit_id, dist))
+            if near_site.site_type in svc.config.area_site_types:
+                areas.append((_chain(units, near_site.unit_id), dist))
     fallback = by_code.get(svc.config.fallback_unit)
     if fallback is None:
         # The office must exist; a city without it has no one to send reports to.
@@ -52,6 +52,22 @@ async def route(svc: ReportService, uow: UnitOfWork, report: Report) -> Unit:
                          units_by_code=by_code, has_group=with_group.__contains__,
                          fallback_unit=fallback, area_radius_m=svc.config.area_radius_m)
     return units[decision.unit_id]
+
+
+async def where(svc: ReportService, uow: UnitOfWork, report: Report) -> Site | None:
+    """The known site the report is at: picked from a list, named in the typed address, or
+    within at_site_radius_m of the shared location."""
+    if report.site_id is not None:
+        return await uow.session.get(Site, report.site_id)
+    if report.latitude is not None and report.longitude is not None:
+        pairs = await SiteRepository(uow.session).nearest(
+            report.latitude, report.longitude, limit=1, within_m=svc.config.at_site_radius_m)
+        return pairs[0][0] if pairs else None
+    if report.address:
+        rows = (await uow.session.execute(select(Site.id, Site.name))).all()
+        named = dom.named_site(report.address, [(row.id, row.name) for row in rows])
+        return await uow.session.get(Site, named) if named is not None else None
+    return None
 
 
 async def reroute(

@@ -115,8 +115,8 @@ class ReportService:
         return await drafts.text(self, uow, person, text, now)
 
     async def place_action(
-        self, uow: UnitOfWork, person: Person, report_id: int, action: str, arg: int | None,
-        now: datetime,
+        self, uow: UnitOfWork, person: Person, report_id: int, action: dom.PlaceChoice,
+        arg: int | None, now: datetime,
     ) -> Report:
         return await drafts.place_action(self, uow, person, report_id, action, arg, now)
 
@@ -125,9 +125,12 @@ class ReportService:
     ) -> Report:
         return await drafts.skip_description(self, uow, person, report_id, now)
 
-    async def cancel_draft(self, uow: UnitOfWork, person: Person) -> bool:
-        """Drop the resident's draft (photos stay stored); False if there was none."""
-        return await cancel_draft(uow, person)
+    async def cancel_draft(
+        self, uow: UnitOfWork, person: Person, report_id: int | None = None
+    ) -> bool:
+        """Drop the resident's draft (photos stay stored); False if there was none. With
+        `report_id`, only that draft (StaleAction for any other)."""
+        return await cancel_draft(uow, person, report_id)
 
     # ---- duplicates ------------------------------------------------------------------------
 
@@ -216,18 +219,25 @@ class ReportService:
     ) -> Report:
         return await followup.confirm_fix(self, uow, person, report_id, now)
 
-    async def _tell_checkers(self, uow: UnitOfWork, report: Report, task: Task) -> None:
-        await followup.tell_checkers(uow, report, task)
+    async def ask_dispute(
+        self, uow: UnitOfWork, person: Person, report_id: int, now: datetime
+    ) -> Report:
+        return await followup.ask_dispute(self, uow, person, report_id, now)
 
     async def dispute_fix(
-        self, uow: UnitOfWork, person: Person, report_id: int, now: datetime
+        self, uow: UnitOfWork, person: Person, report_id: int, now: datetime,
+        reason: str | None = None,
     ) -> Report:
-        return await followup.dispute_fix(self, uow, person, report_id, now)
+        return await followup.dispute_fix(self, uow, person, report_id, now, reason)
 
-    async def _fixed_of(
-        self, uow: UnitOfWork, person: Person, report_id: int, now: datetime
-    ) -> Report:
-        return await followup.fixed_of(uow, person, report_id, now)
+    async def dispute_reason(
+        self, uow: UnitOfWork, person: Person, text: str, now: datetime
+    ) -> Report | None:
+        """The reporter's typed reason after 👎; None when no dispute waits for one."""
+        report_id = followup.parse_dispute_pending(person.pending)
+        if report_id is None:
+            return None
+        return await followup.dispute_fix(self, uow, person, report_id, now, text)
 
     # ---- the resident's list ---------------------------------------------------------------
 

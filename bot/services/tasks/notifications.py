@@ -111,6 +111,7 @@ async def last_return(uow: UnitOfWork, task_id: int) -> TaskEvent | None:
 async def tell_groups_returned(uow: UnitOfWork, task: Task, event: TaskEvent) -> int:
     """A new message in the unit's groups: the card is only edited, and Telegram tells nobody
     about an edit, so a return would go unnoticed."""
+    from bot.domain.privacy import mask_personal
     from bot.i18n import t
     from bot.task_views import GROUP_LANG, clip
 
@@ -118,7 +119,7 @@ async def tell_groups_returned(uow: UnitOfWork, task: Task, event: TaskEvent) ->
     queued = 0
     for group in await active_groups(uow, task.unit_id):
         text = t(GROUP_LANG, "task.returned_group", id=task.id, title=clip(task.title, 60),
-                 reason=clip(event.reason or "—", 300))
+                 reason=clip(mask_personal(event.reason or "—"), 300))
         if await outbox.enqueue(f"task:{task.id}:returned:{event.id}:{group.chat_id}",
                                 group.chat_id, "sendMessage",
                                 {"text": text, "parse_mode": "HTML"}):
