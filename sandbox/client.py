@@ -322,6 +322,12 @@ class SandboxClient:
         result: JSON = await self.request("GET", "/_sandbox/stats")
         return result
 
+    async def flood_history(self, chat_id: int | None = None) -> JSON:
+        """Per chat, the 429s flood control gave and the calls it let through (with times)."""
+        params = {} if chat_id is None else {"chat_id": chat_id}
+        result: JSON = await self.request("GET", "/_sandbox/flood", params=params)
+        return result
+
     async def reset(self) -> None:
         await self.request("POST", "/_sandbox/reset")
 
