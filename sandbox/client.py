@@ -332,6 +332,13 @@ class SandboxClient:
         await self.request("POST", "/_sandbox/reset")
 
 
+def inside_retry_after(chat_history: JSON) -> list[tuple[float, float]]:
+    """From one chat of `flood_history()`: (429 time, call time) of each call flood control
+    let through before a retry_after it had given that chat was over; [] when none was."""
+    return [(r["at"], a["at"]) for r in chat_history["refused"] for a in chat_history["accepted"]
+            if r["at"] < a["at"] < r["at"] + r["retry_after"]]
+
+
 def b64(data: bytes) -> str:
     """Helper for JSON uploads (data_base64 fields)."""
     return base64.b64encode(data).decode("ascii")
