@@ -13,11 +13,13 @@ import time
 
 import pytest
 from sqlalchemy import select
+from telegram.ext import MessageHandler, filters
 
 from bot.i18n import t
 from db.models import OutboxMessage
+from db.repositories import OutboxRepository
 from sandbox.client import inside_retry_after
-from tests.conftest import Harness
+from tests.conftest import ErrorLog, Harness, wait_until
 from tests.e2e.chat import Chat, body, data_where, shown
 from tests.imagegen import jpeg_with_gps
 
@@ -97,3 +99,37 @@ async def test_a_reply_whose_chat_must_wait_long_goes_out_through_the_outbox(
     async with harness.sessions() as s:
         rows = (await s.scalars(select(OutboxMessage).where(OutboxMessage.chat_id == uid))).all()
     assert [(r.purpose, r.status, r.method) for r in rows] == [("reply", "sent", "sendMessage")]
+
+
+async def test_nothing_reaches_a_chat_inside_its_wait_not_even_the_apology(
+    harness: Harness, error_log: ErrorLog,
+) -> None:
+    """Issue 11 item 1: the error handler's apology was sent at once into a chat that had just
+    been told to wait. A 429 met by the outbox holds the chat for every sender: the reply and
+    the apology for an update that fails meanwhile come after the wait, not inside it."""
+    error_log.allowed.append("unhandled error")
+    sb = harness.sb
+    uid = FIRST_ID
+    await sb.create_user("居民", user_id=uid, started=True)
+    application = harness.bot.application  # type: ignore[attr-defined]
+
+    async def boom(update: object, context: object) -> None:
+        raise RuntimeError("a bug in a handler")
+
+    application.add_handler(MessageHandler(filters.Regex("^boom$"), boom), group=1)
+    await sb.set_flood_control(True)
+    await sb.inject_fault("sendMessage", retry_after=3, chat_id=uid)
+    async with harness.sessions() as s, s.begin():
+        await OutboxRepository(s).enqueue("notice", uid, "sendMessage", {"text": "a notice"})
+    harness.bot.outbox.wake()  # type: ignore[attr-defined]
+    deadlines = application.bot.rate_limiter.deadlines
+    await wait_until(lambda: deadlines.remaining(uid) > 0, timeout=5)
+    free_at = time.monotonic() + deadlines.remaining(uid)
+    await sb.send_text(uid, "boom")
+    apology = shown(t("zh-hans", "error.internal"))
+    transcript = await sb.wait_for(
+        uid, lambda ms: sum(1 for m in ms if m.get("from", {}).get("is_bot")) >= 3, 15)
+    bot_said = [body(m) for m in transcript if m.get("from", {}).get("is_bot")]
+    assert "a notice" in bot_said and apology in bot_said  # besides the hint "boom" got
+    accepted = (await sb.flood_history(uid))["chats"][str(uid)]["accepted"]
+    assert len(accepted) == 3 and min(a["at"] for a in accepted) >= free_at - 0.05
