@@ -27,19 +27,28 @@ from tests.imagegen import jpeg_with_gps
 pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
 
 USERS = 20
-UPDATES = 15  # each: one reply expected
+UPDATES = 15  # each gets a reply
 FIRST_ID = 41001
 TEXTS = ("/help", "你好", "/start")
+ZH = "zh-hans"
 PHOTO_AT = 7  # the 8th update of each resident is a photo: a report draft and its categories
+# The last is a press on a category, once its buttons are there: the pressed screen is edited
+# and two messages follow (the location button and the question where), so 16 messages.
+MESSAGES = UPDATES + 1
 
 
 async def resident_says(harness: Harness, user_id: int) -> None:
     """Fifteen updates, one after another as fast as a person's client would send them."""
-    for i in range(UPDATES):
+    categories = shown(t("zh-hans", "reports.choose_category"))
+    for i in range(UPDATES - 1):
         if i == PHOTO_AT:
             await harness.sb.send_photo(user_id, jpeg_with_gps(320, 240, f"#{i * 16:02x}5050"))
         else:
             await harness.sb.send_text(user_id, TEXTS[i % len(TEXTS)])
+    screen = await harness.sb.wait_for_bot_message(
+        user_id, predicate=lambda m: categories in body(m), timeout=60)
+    await harness.sb.press(user_id, user_id, screen["message_id"],
+                           data_where(screen, lambda _t, d: ":c:" in d))
 
 
 async def test_three_hundred_updates_under_flood_control_each_get_their_reply(
@@ -55,19 +64,22 @@ async def test_three_hundred_updates_under_flood_control_each_get_their_reply(
 
     async def answered(uid: int) -> list[dict[str, object]]:
         return await sb.wait_for(
-            uid, lambda ms: sum(1 for m in ms if m.get("from", {}).get("is_bot")) >= UPDATES,
+            uid, lambda ms: sum(1 for m in ms if m.get("from", {}).get("is_bot")) >= MESSAGES,
             timeout=60)
 
     await asyncio.gather(*(answered(uid) for uid in users))
     elapsed = time.monotonic() - started
     await asyncio.sleep(1.5)  # anything more would be a reply too many
-    categories = shown(t("zh-hans", "reports.choose_category"))
+    chosen = shown(t(ZH, "reports.photos_and_category", count=1, category="|")).split("|")[0]
+    where = shown(t("zh-hans", "reports.ask_place"))
     apology = shown(t("zh-hans", "error.internal"))
     for uid in users:
         replies = await sb.bot_messages(uid)
-        assert len(replies) == UPDATES, (uid, [body(m)[:30] for m in replies])
+        assert len(replies) == MESSAGES, (uid, [body(m)[:30] for m in replies])
         assert not any(apology in body(m) for m in replies)
-        assert sum(1 for m in replies if categories in body(m)) == 1  # the photo's draft
+        # The photo's draft, its screen edited by the press, and the question that follows.
+        assert sum(1 for m in replies if body(m).startswith(chosen)) == 1
+        assert sum(1 for m in replies if where in body(m)) == 1
     history = await sb.flood_history()
     refused = sum(len(chat["refused"]) for chat in history["chats"].values())
     assert refused > 0, "flood control never answered 429: the test measured nothing"
