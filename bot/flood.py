@@ -179,7 +179,7 @@ class ChatLimiter(BaseRateLimiter[None]):
                         await stack.enter_async_context(self._overall)
                     return await callback(*args, **kwargs)
             except RetryAfter as exc:
-                seconds = retry_seconds(exc)
+                seconds = max(retry_seconds(exc), 0.1)  # never a busy loop on a "0"
                 self.deadlines.hold(chat, seconds)
                 log.info("flood control: chat %s waits %.0f s (%s)", chat, seconds, endpoint)
 
