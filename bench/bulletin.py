@@ -10,8 +10,8 @@
    statement; and the same over the 100,000 answers, to show what the stored per-inspection
    scores save). Median of 7 runs after one warm-up.
 2. Broadcast: N groups (default 300), one message each, through bot.outbox.OutboxSender and
-   PTB's AIORateLimiter against the local sandbox with flood control ON. Reports the time
-   from start to the last delivery against Telegram's bound 1.1 x max(0, (N - 30) / 30) + 2 s,
+   its rate limiter (bot/flood.py) against the local sandbox with flood control ON. Reports the
+   time from start to the last delivery against Telegram's bound 1.1 x max(0, (N - 30) / 30) + 2 s,
    and the 429s met (target 0). Run once with text messages and once with the bulletin PNG
    (the sandbox decodes every photo upload with Pillow in its own event loop, the same loop
    as the sender here, so the photo run also measures the sandbox).

@@ -17,6 +17,7 @@ from bot.commands import publish_defaults
 from bot.config import Settings
 from bot.context import Deps, WenmingContext
 from bot.domain.reports import load_reporting
+from bot.flood import REPLY_MAX_WAIT, ChatDeadlines, ChatLimiter
 from bot.http import build_request
 from bot.images import MediaStore
 from bot.inbox import UpdateIntake
@@ -55,6 +56,8 @@ def build_application(
         .request(request or build_request(settings.http_transport, settings.http_connections))
         .get_updates_request(build_request(settings.http_transport, 1,
                                            read_timeout=settings.poll_timeout + 10))
+        # A reply honours its chat's flood wait (bot/flood.py); other chats never wait for it.
+        .rate_limiter(ChatLimiter(ChatDeadlines(), max_wait=REPLY_MAX_WAIT))
     )
     if settings.api_base_url:
         builder = builder.base_url(settings.api_base_url)
@@ -101,13 +104,17 @@ class Wenming:
             max_concurrent_chats=deps.settings.max_concurrent_chats, committer=deps.committer,
         )
         # Broadcasts go through Telegram's limits (30/s overall, 20/min per group); replies to
-        # someone pressing a button must not queue behind them, so they use the plain bot.
+        # someone pressing a button must not queue behind them, so they use the handlers' bot.
+        # Both respect the same per-chat flood waits; a reply that would wait too long is
+        # handed to the outbox.
         settings = deps.settings
+        replies = application.bot.rate_limiter
+        assert isinstance(replies, ChatLimiter)
         self._limited_bot = ExtBot(
             settings.bot_token.reveal(),
             base_url=settings.api_base_url or "https://api.telegram.org/bot",
             base_file_url=settings.file_base_url or "https://api.telegram.org/file/bot",
-            rate_limiter=broadcast_rate_limiter(),
+            rate_limiter=broadcast_rate_limiter(replies.deadlines),
             request=build_request(settings.http_transport, 8),
         )
         self.outbox = OutboxSender(
@@ -115,6 +122,7 @@ class Wenming:
             admin_chat_id=settings.admin_chat_id, language=settings.default_language,
         )
         application.bot_data["outbox"] = self.outbox
+        replies.handover = self.outbox
         # Reminders, escalation, the weekly bulletin and the daily digest: due work is polled
         # from the database each tick (schedule.yaml, validated here so a bad schedule
         # stops the bot at start-up with the line and the problem).

@@ -7,18 +7,22 @@ Delivery rules:
   sent concurrently (up to `max_in_flight`, 8: enough for 30/s at a 250 ms round trip, and
   few, because every request in flight is a message a crash could repeat), so one slow chat
   never holds up the others.
-* **Telegram's limits.** The bot given here carries PTB's AIORateLimiter (30 messages/s overall,
-  20 per minute per group). That limiter does not pace a private chat (10 messages went out in
-  0.33 s against Telegram's 1 per second), so the sender keeps its own per-chat pace
-  (`chat_interval`, 1 s) and a group's 20 per minute: a chat that is not ready is skipped,
-  never slept on, and the next row of a ready chat is taken instead.
+* **Telegram's limits.** The bot given here carries `broadcast_rate_limiter()` (29 messages/s
+  overall, 20 per minute per group, bot/flood.py). That limiter does not pace a private chat,
+  so the sender keeps its own per-chat pace (`chat_interval`, 1 s) and a group's 20 per minute:
+  a chat that is not ready is skipped, never slept on, and the next row of a ready chat is
+  taken instead.
 * **429 RetryAfter**: that chat waits `retry_after` (the row's not_before and the in-memory pace
-  both move); every other chat carries on. **Network errors**: the row backs off exponentially
-  (2 s doubling, at most 5 min) and fails after MAX_ATTEMPTS. **Forbidden** in a group (the bot
-  was removed): the binding is deactivated, the chat's pending rows fail, and the admins are
-  told (role admin in their private chats, and WENMING_ADMIN_CHAT_ID). **ChatMigrated** (a group
-  became a supergroup): the binding and the chat's pending rows move to the new id and the row
-  is sent again there, unless the new id is bound already (then the row fails with the reason).
+  both move); every other chat carries on. The wait is shared with the handlers' bot
+  (`ChatDeadlines`): a row for a chat that a reply was told to leave alone fails at once with
+  RetryAfter, without a request. A reply whose chat must wait longer than a handler may is
+  handed over here (`hand_over`, purpose "reply").
+  **Network errors**: the row backs off exponentially (2 s doubling, at most 5 min) and fails
+  after MAX_ATTEMPTS. **Forbidden** in a group (the bot was removed): the binding is
+  deactivated, the chat's pending rows fail, and the admins are told (role admin in their
+  private chats, and WENMING_ADMIN_CHAT_ID). **ChatMigrated** (a group became a supergroup):
+  the binding and the chat's pending rows move to the new id and the row is sent again there,
+  unless the new id is bound already (then the row fails with the reason).
 * **Exactly once, except one window.** A row is marked sent in its own short transaction right
   after Telegram accepted it. Telegram has no idempotency key for sends, so a crash in the
   milliseconds between Telegram's answer and that commit repeats that one message after a
@@ -36,6 +40,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -45,10 +50,19 @@ from typing import Any
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from telegram import Bot, InlineKeyboardMarkup, InputFile, Message, ReplyParameters
+from telegram import (
+    Bot,
+    ForceReply,
+    InlineKeyboardMarkup,
+    InputFile,
+    Message,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+    ReplyParameters,
+)
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter
-from telegram.ext import AIORateLimiter
 
+from bot.flood import ChatDeadlines, ChatLimiter, retry_seconds
 from bot.i18n import normalize_language, t
 from db.models import GroupBinding, OutboxMessage, Person, Unit
 from db.repositories import OutboxRepository
@@ -73,14 +87,15 @@ def on_sent(purpose: str) -> Callable[[SentHook], SentHook]:
     return register
 
 
-def broadcast_rate_limiter() -> AIORateLimiter:
-    """PTB's limiter, set a hair under Telegram's 30 messages/s: its leaky bucket and the
+def broadcast_rate_limiter(deadlines: ChatDeadlines | None = None) -> ChatLimiter:
+    """The outbox bot's limiter: a hair under Telegram's 30 messages/s (a leaky bucket and the
     server's token bucket drift apart by a few milliseconds over a long broadcast, and at exactly
-    30/s that drift surfaced as an occasional 429 (1 in 300 messages in bench/bulletin.py).
-    RetryAfter is not retried inside the call (max_retries=0): the sender reschedules the row
-    and serves other chats meanwhile."""
-    return AIORateLimiter(overall_max_rate=29, overall_time_period=1, group_max_rate=20,
-                          group_time_period=60, max_retries=0)
+    30/s that drift surfaced as an occasional 429, 1 in 300 messages in bench/bulletin.py), 20
+    per minute per group, and each chat's flood wait (`deadlines`, shared with the handlers'
+    bot). It never waits for a chat (max_wait 0): RetryAfter comes back at once, and the sender
+    reschedules the row and serves other chats meanwhile."""
+    return ChatLimiter(deadlines or ChatDeadlines(), max_wait=0, overall_per_second=29,
+                       group_per_minute=20)
 
 
 @dataclass(frozen=True)
@@ -124,10 +139,27 @@ class OutboxSender:
         self._task: asyncio.Task[None] | None = None
         self._in_flight: dict[int, asyncio.Task[bool]] = {}  # chat id -> its send
         self._ready_at: dict[int, float] = {}  # chat id -> loop time it may be sent to again
+        self._handed: dict[int, int] = {}  # row id -> chat id of replies handed over, pending
 
     def wake(self) -> None:
         """Something was queued: look now rather than at the next tick."""
         self._wake.set()
+
+    async def hand_over(self, chat_id: int, method: str, params: dict[str, Any]) -> None:
+        """Queue a reply its handler could not send (the chat's flood wait was too long):
+        it goes out in the chat's order once the chat may be written to (bot/flood.py)."""
+        async with self._sessions() as session, session.begin():
+            row = OutboxMessage(dedup_key=f"reply:{uuid.uuid4().hex}", chat_id=chat_id,
+                                method=method, params=params, purpose="reply")
+            session.add(row)
+            await session.flush()
+            self._handed[row.id] = chat_id
+        self.wake()
+
+    def holding(self, chat_id: int) -> bool:
+        """A reply handed over for this chat is still on its way: later replies to the chat
+        follow it through here, so they cannot overtake it."""
+        return chat_id in self._handed.values()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="wenming-outbox")
@@ -218,6 +250,8 @@ class OutboxSender:
             pause = max(self._chat_interval, outcome.retry_after or 0.0)
             self._ready_at[row.chat_id] = max(loop.time() + pause, self._group_ready(row.chat_id))
             await self._record(row, outcome)
+            if outcome.delivered or outcome.final:
+                self._handed.pop(row.id, None)
             return outcome.delivered
         except Exception:
             log.exception("outbox row %s could not be handled", row.id)
@@ -259,9 +293,7 @@ class OutboxSender:
                 if sent is not None:
                     self._file_ids[str(row.params["file"])] = sent.file_id
         except RetryAfter as exc:
-            wait = exc.retry_after
-            seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
-            return _Outcome(retry_after=seconds, error=str(exc))
+            return _Outcome(retry_after=retry_seconds(exc), error=str(exc))
         except ChatMigrated as exc:
             return _Outcome(migrated_to=exc.new_chat_id, error=str(exc))
         except Forbidden as exc:
@@ -409,7 +441,7 @@ def _call(bot: Bot, method: str, chat_id: int, params: dict[str, Any]) -> Awaita
     kwargs = dict(params)
     markup = kwargs.get("reply_markup")
     if isinstance(markup, dict):
-        kwargs["reply_markup"] = InlineKeyboardMarkup.de_json(markup, bot)
+        kwargs["reply_markup"] = _markup(markup, bot)
     reply_to = kwargs.get("reply_parameters")
     if isinstance(reply_to, dict):
         kwargs["reply_parameters"] = ReplyParameters.de_json(reply_to, bot)
@@ -418,6 +450,20 @@ def _call(bot: Bot, method: str, chat_id: int, params: dict[str, Any]) -> Awaita
     if function is None:
         raise ValueError(f"outbox method {method!r} is not a Bot method")
     return function(chat_id=chat_id, **kwargs)  # type: ignore[no-any-return]
+
+
+def _markup(
+    markup: dict[str, Any], bot: Bot
+) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | ForceReply:
+    """A stored reply_markup as the kind of keyboard it is (a handed-over reply may carry a
+    reply keyboard, e.g. the location button)."""
+    if "keyboard" in markup:
+        return ReplyKeyboardMarkup.de_json(markup, bot)
+    if markup.get("remove_keyboard"):
+        return ReplyKeyboardRemove.de_json(markup, bot)
+    if markup.get("force_reply"):
+        return ForceReply.de_json(markup, bot)
+    return InlineKeyboardMarkup.de_json(markup, bot)
 
 
 @dataclass(frozen=True)

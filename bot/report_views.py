@@ -300,6 +300,15 @@ def draft_screen(lang: str, view: DraftView, config: ReportingConfig) -> Screen:
     return confirm_screen(lang, view, config)
 
 
+def album_screen(lang: str, view: DraftView, config: ReportingConfig, dropped: int) -> Screen:
+    """The one answer to an album: the draft, after a word on the photos it had no room for."""
+    text, markup = draft_screen(lang, view, config)
+    if dropped:
+        note = t(lang, "reports.album_too_many", max=config.max_photos, count=dropped)
+        text = f"{note}\n\n{text}"
+    return text, markup
+
+
 def submitted_text(lang: str, report: Report, unit: Unit) -> str:
     return t(lang, "reports.submitted", ticket=report.ticket or "",
              unit=unit.name_en if lang == "en" and unit.name_en else unit.name_zh)

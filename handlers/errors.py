@@ -9,10 +9,11 @@ import traceback
 
 from telegram import Update
 from telegram.constants import MessageLimit, ParseMode
-from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
 from bot.context import WenmingContext
 from bot.domain.errors import DomainError
+from bot.flood import ReplyQueued
 from bot.i18n import current_language, t
 from bot.refusals import explain
 
@@ -28,6 +29,16 @@ async def on_error(update: object, context: WenmingContext) -> None:
     if isinstance(error, DomainError):
         log.info("refused: %s %s", error.key, error.values)
         await _tell(update, explain(lang, error))
+        return
+    if isinstance(error, ReplyQueued):
+        # The chat's flood wait was longer than a handler waits: the reply is in the outbox.
+        log.info("update %s: %s", getattr(update, "update_id", "?"), error)
+        return
+    if isinstance(error, RetryAfter):
+        # Flood control on something that cannot wait for its chat (a callback's answer, an
+        # upload): Telegram's pacing, not a bug, and nothing may go to that chat yet.
+        log.warning("flood control while handling update %s: %s",
+                    getattr(update, "update_id", "?"), error)
         return
     if isinstance(error, NetworkError) and not isinstance(error, BadRequest):
         # Telegram unreachable or failing (5xx, a timeout): not a bug to report. What the

@@ -232,32 +232,36 @@ async def claim_photo(update: Update, context: WenmingContext) -> bool:
     if not added.new:
         return True  # the same message again: it was answered the first time
     if msg.media_group_id is not None:
-        _answer_album_later(context, chat.id, person.id, msg.media_group_id)
+        _answer_album_later(context, chat.id, person.id, msg.media_group_id,
+                            dropped=int(added.dropped))
         return True
     await _present(update, context, view)
     return True
 
 
 def _answer_album_later(context: WenmingContext, chat_id: int, person_id: int,
-                        media_group_id: str) -> None:
-    """An album's photos arrive one by one: answer once, when they have stopped coming."""
+                        media_group_id: str, *, dropped: int) -> None:
+    """An album's photos arrive one by one: answer once, when they have stopped coming,
+    counting the photos the draft had no room for."""
     jq = context.application.job_queue
     name = f"report-album:{chat_id}:{media_group_id}"
     if jq is None:
         return
     for job in jq.get_jobs_by_name(name):
+        assert isinstance(job.data, tuple)
+        dropped += job.data[3]
         job.schedule_removal()
     jq.run_once(
         _album_done,  # type: ignore[arg-type]  # the application's job queue is untyped here
         service(context).config.album_wait_seconds, name=name,
-        data=(chat_id, person_id, context.lang))
+        data=(chat_id, person_id, context.lang, dropped))
 
 
 async def _album_done(context: WenmingContext) -> None:
     """The album is complete: show the draft (re-read from the database)."""
     job = context.job
     assert job is not None and isinstance(job.data, tuple)
-    chat_id, person_id, lang = job.data
+    chat_id, person_id, lang, dropped = job.data
     svc = service(context)
     async with context.deps.uow() as uow:
         person = await uow.session.get(Person, person_id)
@@ -265,7 +269,7 @@ async def _album_done(context: WenmingContext) -> None:
         if person is None or report is None:
             return
         view = await svc.view(uow, person, report)
-    text, markup = rv.draft_screen(lang, view, svc.config)
+    text, markup = rv.album_screen(lang, view, svc.config, dropped)
     await context.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML, reply_markup=markup)
 
 

@@ -339,8 +339,21 @@ class SandboxClient:
         result: JSON = await self.request("POST", "/_sandbox/clock", json={"jump": name})
         return result
 
+    async def flood_history(self, chat_id: int | None = None) -> JSON:
+        """Per chat, the 429s flood control gave and the calls it let through (with times)."""
+        params = {} if chat_id is None else {"chat_id": chat_id}
+        result: JSON = await self.request("GET", "/_sandbox/flood", params=params)
+        return result
+
     async def reset(self) -> None:
         await self.request("POST", "/_sandbox/reset")
+
+
+def inside_retry_after(chat_history: JSON) -> list[tuple[float, float]]:
+    """From one chat of `flood_history()`: (429 time, call time) of each call flood control
+    let through before a retry_after it had given that chat was over; [] when none was."""
+    return [(r["at"], a["at"]) for r in chat_history["refused"] for a in chat_history["accepted"]
+            if r["at"] < a["at"] < r["at"] + r["retry_after"]]
 
 
 def b64(data: bytes) -> str:

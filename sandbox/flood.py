@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 # (capacity, refill per second). Documented in sandbox/README.md; keep the two in sync.
 PER_CHAT = (5.0, 1.0)
 PER_GROUP = (20.0, 20.0 / 60.0)
 GLOBAL = (30.0, 30.0)
 EDITS_PER_CHAT = (10.0, 2.0)
+HISTORY = 2000  # calls remembered per chat for /_sandbox/flood
 
 
 @dataclass
@@ -43,14 +46,29 @@ class TokenBucket:
         self.tokens -= min(cost, self.capacity)
 
 
+@dataclass
+class ChatHistory:
+    """What flood control did in one chat: each 429 it gave and each call it let through."""
+
+    refused: deque[tuple[float, int, str]] = field(default_factory=lambda: deque(maxlen=HISTORY))
+    accepted: deque[tuple[float, str]] = field(default_factory=lambda: deque(maxlen=HISTORY))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"refused": [{"at": at, "retry_after": wait, "kind": kind}
+                            for at, wait, kind in self.refused],
+                "accepted": [{"at": at, "kind": kind} for at, kind in self.accepted]}
+
+
 class FloodController:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
         self.enabled = True
         self._buckets: dict[tuple[str, int], TokenBucket] = {}
+        self.history: dict[int, ChatHistory] = {}
 
     def reset(self) -> None:
         self._buckets.clear()
+        self.history.clear()
 
     def _bucket(self, kind: str, key: int, spec: tuple[float, float], now: float) -> TokenBucket:
         bucket = self._buckets.get((kind, key))
@@ -78,8 +96,12 @@ class FloodController:
                 charges.append((self._bucket("group", chat_id, PER_GROUP, now), 1.0))
             charges.append((self._bucket("global", 0, GLOBAL, now), float(cost)))
         wait = max(bucket.wait_time(now, c) for bucket, c in charges)
+        history = self.history.setdefault(chat_id, ChatHistory())
         if wait > 0:
-            return max(1, math.ceil(wait))
+            retry_after = max(1, math.ceil(wait))
+            history.refused.append((now, retry_after, kind))
+            return retry_after
         for bucket, c in charges:
             bucket.take(c)
+        history.accepted.append((now, kind))
         return None

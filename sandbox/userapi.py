@@ -499,6 +499,16 @@ class UserApi:
             raise bad_request(str(exc)) from exc
         return ok(self.state.clock.to_dict())
 
+    async def flood(self, request: web.Request) -> web.StreamResponse:
+        """Per chat, the 429s flood control gave and the calls it let through, with their
+        times in seconds on one monotonic clock (`now` is the same clock's present)."""
+        flood = self.state.flood
+        only = request.query.get("chat_id")
+        chat = _int_arg(only, "chat_id") if only else None
+        return ok({"enabled": flood.enabled, "now": flood.clock(),
+                   "chats": {str(c): h.to_dict() for c, h in flood.history.items()
+                             if chat is None or c == chat}})
+
     async def reset(self, request: web.Request) -> web.StreamResponse:
         self.state.reset()
         self.faults.clear()
@@ -552,6 +562,7 @@ def setup_user_routes(app: web.Application, state: SandboxState, faults: FaultIn
         ("GET", "/_sandbox/config", api.get_config),
         ("POST", "/_sandbox/config", api.set_config),
         ("GET", "/_sandbox/stats", api.stats),
+        ("GET", "/_sandbox/flood", api.flood),
         ("POST", "/_sandbox/reset", api.reset),
         ("GET", "/_sandbox/clock", api.get_clock),
         ("POST", "/_sandbox/clock", api.move_clock),

@@ -144,6 +144,27 @@ async def test_a_gps_jpeg_sent_as_a_file_reaches_the_unit_without_metadata_or_id
     assert ticket in body(mine) and t(ZH, "reports.status.submitted") in body(mine)
 
 
+async def test_an_album_of_ten_photos_is_answered_once(harness: Harness) -> None:
+    """Issue 11 item 11: an album of 10 photos (five over the limit) gave five "at most 5
+    photos" replies besides the draft. Now the album gets one answer: the draft with its five
+    photos, saying the other five were not added."""
+    chat = Chat(harness.sb, RESIDENT)
+    colours = [f"#{i:02x}3030" for i in range(40, 240, 20)]
+    sent = await harness.sb.send_album(RESIDENT, [jpeg_with_gps(400, 300, c) for c in colours])
+    assert len(sent) == 10
+    msg = await latest(chat, has("reports.photos_received", count=5, max=5),
+                       after=sent[-1]["message_id"])
+    assert has("reports.album_too_many", max=5, count=5)(msg)
+    await asyncio.sleep(2.0)  # longer than the album wait: nothing more is said
+    assert [m["message_id"] for m in await harness.sb.bot_messages(RESIDENT)] == [
+        msg["message_id"]]
+    async with harness.sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(Photo)) == 5
+    # A photo sent on its own to the full draft is still refused, once.
+    refused = await chat.send_photo(jpeg_with_gps(400, 300, "#202020"))
+    assert has("reports.too_many_photos", max=5)(refused)
+
+
 async def test_an_album_is_one_report_answered_once(harness: Harness) -> None:
     chat = Chat(harness.sb, ALICE)
     colours = ["#803030", "#308030", "#303080"]

@@ -246,6 +246,33 @@ async def test_flood_control_retry_after(bot: Bot, client: SandboxClient) -> Non
         await bot.send_message(uid, f"n{i}")
 
 
+async def test_flood_history_records_each_429_and_each_accepted_call(
+    bot: Bot, client: SandboxClient, server: SandboxServer
+) -> None:
+    """Issue 11 item 1: the user side tells, per chat, which calls flood control refused (when,
+    with what retry_after) and which it let through, so a test can check that nothing reached
+    a chat inside its retry_after."""
+    uid = await started_user(client, "A")
+    other = await started_user(client, "B")
+    clock = [500.0]
+    server.state.flood.clock = lambda: clock[0]
+    sent = [await bot.send_message(uid, f"m{i}") for i in range(5)]  # the per-chat burst
+    with pytest.raises(RetryAfter):
+        await bot.send_message(uid, "one too many")
+    clock[0] += 0.5
+    await bot.edit_message_text("edited", chat_id=uid, message_id=sent[0].message_id)
+    await bot.send_message(other, "elsewhere")
+    history = await client.flood_history()
+    mine = history["chats"][str(uid)]
+    assert history["enabled"] is True and history["now"] == 500.5
+    assert mine["refused"] == [{"at": 500.0, "retry_after": 1, "kind": "send"}]
+    assert [(a["at"], a["kind"]) for a in mine["accepted"]] == [(500.0, "send")] * 5 + [
+        (500.5, "edit")]
+    assert list((await client.flood_history(other))["chats"]) == [str(other)]
+    await client.set_flood_control(True)  # a reset empties it
+    assert (await client.flood_history())["chats"] == {}
+
+
 async def test_group_flood_limit(bot: Bot, client: SandboxClient, server: SandboxServer) -> None:
     admin = await client.create_user("Admin")
     group = await client.create_group("g")

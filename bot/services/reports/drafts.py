@@ -93,6 +93,10 @@ async def add_photo(
         await uow.session.flush()
     count = await svc._photo_count(uow, report.id)
     if count >= svc.config.max_photos:
+        if media_group_id is not None:
+            # The rest of an album too big for the draft: not added, and said once in the
+            # album's one answer rather than once per photo.
+            return PhotoAdded(report, count, True, False, dropped=True)
         raise DomainError("reports.too_many_photos", max=svc.config.max_photos)
     first_of_album = media_group_id is not None and report.media_group_id != media_group_id
     if count == 0 and media_group_id is not None:

@@ -14,6 +14,7 @@ class PhotoAdded:
     photos: int
     new: bool  # False: this Telegram message was handled before (a redelivered update)
     first_of_album: bool  # the first photo of its album in this draft: answer once, later
+    dropped: bool = False  # an album photo past the draft's limit: not added, told once
 
 
 @dataclass(frozen=True)
