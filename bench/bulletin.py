@@ -9,8 +9,9 @@
    over the same rows in the same run (the inspection averages per unit in one hand-written
    statement; and the same over the 100,000 answers, to show what the stored per-inspection
    scores save). Median of 7 runs after one warm-up.
-2. Broadcast: N groups (default 300), one message each, through bot.outbox.OutboxSender and
-   its rate limiter (bot/flood.py) against the local sandbox with flood control ON. Reports the
+2. Broadcast: N groups (default 300), one message each, through
+   bot.telegram.outbox.OutboxSender and its rate limiter (bot/telegram/flood.py) against the
+   local sandbox with flood control ON. Reports the
    time from start to the last delivery against Telegram's bound 1.1 x max(0, (N - 30) / 30) + 2 s,
    and the 429s met (target 0). Run once with text messages and once with the bulletin PNG
    (the sandbox decodes every photo upload with Pillow in its own event loop, the same loop
@@ -185,7 +186,7 @@ async def time_ranking(url: str, repeats: int = 7) -> dict[str, float]:
 async def run_broadcast(groups: int, photo: bytes | None, workdir: Path) -> dict[str, float]:
     from telegram.ext import ExtBot
 
-    from bot.outbox import OutboxSender, broadcast_rate_limiter
+    from bot.telegram.outbox import OutboxSender, broadcast_rate_limiter
     from db.types import utcnow
     from sandbox.client import SandboxClient
     from sandbox.server import SandboxServer
@@ -241,8 +242,8 @@ async def run_broadcast(groups: int, photo: bytes | None, workdir: Path) -> dict
 
 
 def bulletin_png() -> bytes:
-    from bot.bulletin import BulletinView, PhaseInfo, render_png
     from bot.domain.ranking import UnitFigures
+    from bot.media.bulletin import BulletinView, PhaseInfo, render_png
 
     rnd = random.Random(1)
     figures = [UnitFigures(u, f"第{u + 1}街道", inspections=5, score=rnd.uniform(70, 98),

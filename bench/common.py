@@ -198,7 +198,7 @@ async def seed_database(url: str, inspectors: Iterable[int] = (),
     The extra inspectors are appended to the parsed org file (no YAML is written): they are
     people who have not met the bot yet, so the import leaves pending assignments that the
     gatekeeper applies on their first message, exactly as for a real imported inspector.
-    Returns the demo city's OrgFile (without the extra inspectors), for bot.sandbox_run's
+    Returns the demo city's OrgFile (without the extra inspectors), for sandbox.run's
     seed_sandbox.
     """
     from bot.config import DEMO_CITY, STANDARDS_DIR

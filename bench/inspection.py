@@ -484,7 +484,7 @@ async def run_case(label: str, kind: str, inspectors: int, db_kind: str | None,
                 await client.create_user(f"督查{uid}", user_id=uid, started=True)
             if kind == "wenming":
                 assert db_kind is not None
-                from bot.sandbox_run import seed_sandbox
+                from sandbox.run import seed_sandbox
 
                 db_url = await create_database(db_kind, workdir)
                 # The demo city's people and unit groups exist in the sandbox too, with the bot

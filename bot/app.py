@@ -13,20 +13,20 @@ from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, ExtBot
 from telegram.request import BaseRequest
 
-from bot.commands import publish_defaults
 from bot.config import Settings
-from bot.context import Deps, WenmingContext
 from bot.domain.reports import load_reporting
-from bot.flood import REPLY_MAX_WAIT, ChatDeadlines, ChatLimiter
-from bot.http import build_request
-from bot.images import MediaStore
-from bot.inbox import UpdateIntake
-from bot.outbox import OutboxSender, broadcast_rate_limiter
+from bot.media.images import MediaStore
 from bot.services.catalog import StandardCatalog
 from bot.services.inspections import InspectionService
 from bot.services.people_cache import PersonCache
 from bot.services.press import PressService
 from bot.services.reports import ReportService
+from bot.telegram.commands import publish_defaults
+from bot.telegram.context import Deps, WenmingContext
+from bot.telegram.flood import REPLY_MAX_WAIT, ChatDeadlines, ChatLimiter
+from bot.telegram.inbox import UpdateIntake
+from bot.telegram.outbox import OutboxSender, broadcast_rate_limiter
+from bot.telegram.transport import build_request
 from db.group_commit import GroupCommitter
 from db.migrate import upgrade_async
 from db.session import create_engine, create_read_sessionmaker, create_sessionmaker
@@ -51,12 +51,13 @@ def build_application(
     builder = (
         ApplicationBuilder()
         .token(settings.bot_token.reveal())
-        .updater(None)  # polling is bot.inbox's job: it must not confirm before storing
+        .updater(None)  # polling is bot.telegram.inbox's job: it must not confirm before storing
         .context_types(ContextTypes(context=WenmingContext))
         .request(request or build_request(settings.http_transport, settings.http_connections))
         .get_updates_request(build_request(settings.http_transport, 1,
                                            read_timeout=settings.poll_timeout + 10))
-        # A reply honours its chat's flood wait (bot/flood.py); other chats never wait for it.
+        # A reply honours its chat's flood wait (bot/telegram/flood.py); other chats never wait
+        # for it.
         .rate_limiter(ChatLimiter(ChatDeadlines(), max_wait=REPLY_MAX_WAIT))
     )
     if settings.api_base_url:

@@ -57,7 +57,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_sandbox(args: argparse.Namespace, settings: Settings) -> int:
     if not _check_standards(settings):
         return 2
-    from bot.sandbox_run import run_sandbox
+    from sandbox.run import run_sandbox
 
     asyncio.run(run_sandbox(settings, host=args.host, port=args.port, web_port=None,
                             data_dir=Path(args.data_dir), fresh=args.fresh))
@@ -161,7 +161,7 @@ def cmd_bulletin(args: argparse.Namespace, settings: Settings) -> int:
     if not args.week or args.group is None or not args.out:
         print("--week, --group and --out are required", file=sys.stderr)
         return 2
-    from scheduler.periods import week_monday
+    from bot.domain.periods import week_monday
 
     try:
         week_monday(args.week)
@@ -170,11 +170,11 @@ def cmd_bulletin(args: argparse.Namespace, settings: Settings) -> int:
         return 2
 
     async def go() -> tuple[bytes, str] | None:
-        from bot.bulletin import caption, render_png
-        from bot.images import run_image_job
+        from bot.media.bulletin import caption, render_png
+        from bot.media.images import run_image_job
+        from bot.services.bulletins import build_bulletins
         from db.migrate import upgrade_async
         from db.session import create_engine, create_sessionmaker
-        from scheduler.reports import build_bulletins
 
         await upgrade_async(settings.database_url.reveal())
         engine = create_engine(settings.database_url.reveal())

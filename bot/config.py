@@ -94,9 +94,9 @@ class Settings:
     # How many chats are served at once; updates of one chat are always handled in order.
     max_concurrent_chats: int = 64
     # Connections to the Bot API (with httpx, keep it small: httpcore checks every idle
-    # connection's socket before each request; see bot/http.py).
+    # connection's socket before each request; see bot/telegram/transport.py).
     http_connections: int = 64
-    # "aiohttp" (bot/http.py) or "httpx" (python-telegram-bot's default transport).
+    # "aiohttp" (bot/telegram/transport.py) or "httpx" (python-telegram-bot's default transport).
     http_transport: str = "aiohttp"
 
     @classmethod

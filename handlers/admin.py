@@ -8,11 +8,11 @@ from datetime import timedelta
 from telegram import ChatMemberUpdated, Update
 from telegram.ext import BaseHandler, ChatMemberHandler, CommandHandler, filters
 
-from bot.context import WenmingContext
 from bot.domain.errors import DomainError
 from bot.domain.roles import Role, require
-from bot.i18n import h, local_name
+from bot.render.i18n import h, local_name
 from bot.services.people import bind_group, create_invite, deactivate_group, group_unit, role_of
+from bot.telegram.context import WenmingContext
 from handlers.common import reply
 
 INVITE_ROLES = {"inspector": Role.INSPECTOR, "unit": Role.UNIT_MEMBER, "admin": Role.ADMIN}

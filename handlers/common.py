@@ -8,7 +8,7 @@ from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.constants import ParseMode
 from telegram.error import BadRequest
 
-from bot.context import WenmingContext
+from bot.telegram.context import WenmingContext
 
 
 async def reply(update: Update, text: str, markup: InlineKeyboardMarkup | None = None) -> Message:

@@ -11,11 +11,11 @@ from telegram import Update
 from telegram.constants import MessageLimit, ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
-from bot.context import WenmingContext
 from bot.domain.errors import DomainError
-from bot.flood import ReplyQueued
-from bot.i18n import current_language, t
-from bot.refusals import explain
+from bot.render.i18n import current_language, t
+from bot.render.refusals import explain
+from bot.telegram.context import WenmingContext
+from bot.telegram.flood import ReplyQueued
 
 log = logging.getLogger(__name__)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import ApplicationHandlerStop, BaseHandler, TypeHandler
 
-from bot.context import WenmingContext
-from bot.i18n import current_language, normalize_language
+from bot.render.i18n import current_language, normalize_language
 from bot.services.people import TelegramUser, ensure_person, find_person, is_current
+from bot.telegram.context import WenmingContext
 from handlers.common import answer_query, reply
 
 

@@ -12,16 +12,16 @@ from telegram import (
 from telegram.constants import ParseMode
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, filters
 
-from bot import callbacks as cb
-from bot import views
-from bot.context import Deps, WenmingContext
 from bot.domain.errors import StaleAction
 from bot.domain.roles import Role, require
-from bot.fit import fit, user
-from bot.images import ImageRejected, StoredImage
-from bot.refusals import explain
+from bot.media.images import ImageRejected, StoredImage
+from bot.render import callbacks as cb
+from bot.render import inspection as views
+from bot.render.fit import fit, user
+from bot.render.refusals import explain
 from bot.services.inspections import InspectionView, OpenInspection, PhotoMeta, closed_key
 from bot.services.people import attached, role_of
+from bot.telegram.context import Deps, WenmingContext
 from db.models import Person, Site
 from db.repositories import SiteRepository
 from db.uow import UnitOfWork

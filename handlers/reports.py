@@ -23,17 +23,17 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, filters
 
-from bot import report_views as rv
-from bot.context import WenmingContext
 from bot.domain import reports as dom
 from bot.domain.errors import DomainError
 from bot.domain.roles import Role, require
-from bot.i18n import Html, h
-from bot.refusals import explain
-from bot.report_views import Press
+from bot.render import reports as rv
+from bot.render.i18n import Html, h
+from bot.render.refusals import explain
+from bot.render.reports import Press
 from bot.services.inspections import PhotoMeta
 from bot.services.people import attached, role_of
 from bot.services.reports import DraftView, ReportService
+from bot.telegram.context import WenmingContext
 from db.models import Person
 from db.repositories import SiteRepository
 from db.uow import UnitOfWork

@@ -26,8 +26,6 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, filters
 
-from bot import task_views as tv
-from bot.context import Deps, WenmingContext
 from bot.domain.errors import DomainError, StaleAction
 from bot.domain.roles import Role, require
 from bot.domain.standards import Verdict
@@ -40,14 +38,16 @@ from bot.domain.tasks import (
     parse_filter,
     parse_number,
 )
-from bot.fit import CAPTION_LIMIT, fit, shown_length
-from bot.i18n import t
-from bot.images import ImageRejected, run_image_job, side_by_side, signed64
-from bot.outbox import on_sent
-from bot.refusals import explain
+from bot.media.images import ImageRejected, run_image_job, side_by_side, signed64
+from bot.render import tasks as tv
+from bot.render.fit import CAPTION_LIMIT, fit, shown_length
+from bot.render.i18n import t
+from bot.render.refusals import explain
 from bot.services import tasks as svc
 from bot.services.people import attached, find_one_unit, group_unit, role_of
 from bot.services.tasks import Outcome, PendingInput, parse_pending
+from bot.telegram.context import Deps, WenmingContext
+from bot.telegram.outbox import on_sent
 from db.models import GroupBinding, OutboxMessage, Person, Photo, Unit
 from db.uow import UnitOfWork
 from handlers.common import answer_query, reply

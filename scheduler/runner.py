@@ -4,7 +4,7 @@ Nothing here is an in-memory timer that must fire: PTB's JobQueue (APScheduler, 
 grace) silently skipped a reminder after a 2.5 s event-loop stall. Instead, every tick
 (`tick_seconds`, 20 s by default) asks the database what is due:
 
-1. deadline reminders and escalations, from the task rows (scheduler.deadlines);
+1. deadline reminders and escalations, from the task rows (bot.services.deadlines);
 2. each recurring job (weekly bulletin, daily digest): the latest period whose send time has
    passed, in the configured zone; if no JobRun(name, period) row exists, the JobRun and the
    outbox rows are inserted in one transaction. A period missed while the bot was down
@@ -40,16 +40,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from bot.bulletin import caption, is_tall, render_png
-from bot.i18n import t
-from bot.images import run_image_job
-from db.models import GroupBinding, JobRun
-from db.repositories import OutboxRepository
-from db.repositories.stats import StatsRepository
-from db.uow import UnitOfWorkFactory
-from scheduler.config import ScheduleConfig
-from scheduler.deadlines import Escalate, remind_and_escalate
-from scheduler.periods import (
+from bot.domain.periods import (
     Due,
     bulletin_still_timely,
     digest_still_timely,
@@ -58,7 +49,16 @@ from scheduler.periods import (
     local_date,
     next_bulletin,
 )
-from scheduler.reports import build_bulletins, digest_text
+from bot.media.bulletin import caption, is_tall, render_png
+from bot.media.images import run_image_job
+from bot.render.i18n import t
+from bot.services.bulletins import build_bulletins, digest_text
+from bot.services.deadlines import Escalate, remind_and_escalate
+from db.models import GroupBinding, JobRun
+from db.repositories import OutboxRepository
+from db.repositories.stats import StatsRepository
+from db.uow import UnitOfWorkFactory
+from scheduler.config import ScheduleConfig
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def store_png(media_dir: Path, png: bytes) -> str:
 
 
 def _render_and_store(media_dir: Path, view: object) -> tuple[str, bool]:
-    from bot.bulletin import BulletinView
+    from bot.media.bulletin import BulletinView
 
     assert isinstance(view, BulletinView)
     png = render_png(view)

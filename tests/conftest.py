@@ -177,9 +177,9 @@ async def harness(
     from bot.app import Wenming, build_application
     from bot.domain.org import load_org_file
     from bot.domain.standards import load_standards
-    from bot.sandbox_run import seed_sandbox
     from bot.services.org_import import import_org
     from sandbox.client import SandboxClient
+    from sandbox.run import seed_sandbox
     from sandbox.server import SandboxServer
 
     server = SandboxServer(flood_control=False)

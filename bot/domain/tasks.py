@@ -466,7 +466,7 @@ def parse_filter(args: Iterable[str]) -> TaskFilter:
         elif word in ("state", "状态") and i + 1 < len(words):
             state = parse_state(words[i + 1])
             if state is None:
-                # The known states, each named in the reader's language (bot.refusals).
+                # The known states, each named in the reader's language (bot.render.refusals).
                 raise DomainError("task.bad_state", state=words[i + 1],
                                   states=tuple(s.value for s in TaskState))
             states.append(state)

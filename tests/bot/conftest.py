@@ -22,12 +22,12 @@ from telegram import Bot, Update
 
 from bot.app import WenmingApplication, build_application
 from bot.config import STANDARDS_DIR
-from bot.context import Deps
 from bot.domain.org import load_org_file
 from bot.domain.standards import Item, Standard, load_standards
-from bot.i18n import t
+from bot.render.i18n import t
 from bot.services.catalog import StandardCatalog
 from bot.services.org_import import import_org
+from bot.telegram.context import Deps
 from db.models import Answer, Evidence, Inspection, Person
 from tests.bot.fakes import JSON, FakeBotAPI
 from tests.conftest import DEMO_CITY, ErrorLog, FakeClock, make_settings

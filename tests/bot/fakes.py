@@ -281,7 +281,7 @@ def _check_length(params: JSON, field: str) -> None:
     value = params.get(field)
     if not isinstance(value, str):
         return
-    # bot.fit's marks around user text must never reach Telegram (a screen not fitted).
+    # bot.render.fit's marks around user text must never reach Telegram (a screen not fitted).
     assert "\ufff9" not in value and "\ufffb" not in value, f"unfitted screen: {value!r}"
     shown, _ = parse_formatted(value, params.get("parse_mode"))
     if field == "text" and u16len(shown) > 4096:

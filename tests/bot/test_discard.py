@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.domain.standards import Standard
-from bot.i18n import t
+from bot.render.i18n import t
 from db.models import Answer, Inspection, Person, Task
 from tests.bot.conftest import (
     EN,

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.app import WenmingApplication
 from bot.domain.standards import Standard
 from bot.domain.tasks import Action
-from bot.i18n import t
+from bot.render.i18n import t
 from bot.services import tasks as svc
 from db.models import Inspection, OutboxMessage, Person, Photo, Report, Site, Unit
 from sandbox.html_entities import parse_formatted, u16len

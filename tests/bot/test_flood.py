@@ -1,4 +1,5 @@
-"""Issue 11 item 1: replies honour each chat's flood wait (bot/flood.py), against the sandbox.
+"""Issue 11 item 1: replies honour each chat's flood wait (bot/telegram/flood.py),
+against the sandbox.
 
 A reply that meets 429 is sent once `retry_after` has passed, and nothing reaches that chat
 before; other chats are not held up; the outbox's bot, sharing the deadlines, is refused at once
@@ -16,8 +17,8 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import RetryAfter
 from telegram.ext import ExtBot
 
-from bot.flood import ChatDeadlines, ChatLimiter, ReplyQueued, limited_chat, retry_seconds
-from bot.outbox import _call, broadcast_rate_limiter
+from bot.telegram.flood import ChatDeadlines, ChatLimiter, ReplyQueued, limited_chat, retry_seconds
+from bot.telegram.outbox import _call, broadcast_rate_limiter
 from sandbox.client import SandboxClient, inside_retry_after
 from sandbox.server import SandboxServer
 

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.domain.standards import Standard, Verdict
-from bot.i18n import t
+from bot.render.i18n import t
 from db.models import Inspection, Person, Photo
 from tests.bot.conftest import (
     EN,

@@ -11,9 +11,9 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.app import WenmingApplication
-from bot.callbacks import parse_step
 from bot.domain.standards import Standard
-from bot.i18n import t
+from bot.render.callbacks import parse_step
+from bot.render.i18n import t
 from db.models import Answer, Inspection
 from tests.bot.conftest import (
     ZH,

@@ -15,7 +15,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from bot.app import WenmingApplication
-from bot.callbacks import parse_step
+from bot.render.callbacks import parse_step
 from tests.bot.conftest import Chat, data_where, deps_of, open_hotel, verdict
 
 PRESS_BUDGET = 4  # SQLite's BEGIN IMMEDIATE, the step, the answer, the active inspection

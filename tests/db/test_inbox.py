@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Update
 
-from bot.inbox import UpdateIntake
+from bot.telegram.inbox import UpdateIntake
 from db.group_commit import GroupCommitter
 from db.models import InboxUpdate
 

@@ -17,9 +17,9 @@ from bot.domain.errors import DomainError, NotAllowed, NotFound, StaleAction
 from bot.domain.scoring import compute_score
 from bot.domain.standards import Standard, Verdict
 from bot.domain.tasks import end_of_day
+from bot.render.tasks import default_tz
 from bot.services.catalog import StandardCatalog
 from bot.services.inspections import InspectionService, InspectionView, PhotoMeta
-from bot.task_views import default_tz
 from db.models import (
     Answer,
     Evidence,

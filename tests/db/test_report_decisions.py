@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from bot.domain import reports as dom
 from bot.domain.errors import DomainError, StaleAction
-from bot.i18n import t
+from bot.render.i18n import t
 from bot.services.reports import ReportService
 from db.models import GroupBinding, OutboxMessage, Person, Report, Task, TaskEvent, Unit
 from db.uow import UnitOfWork

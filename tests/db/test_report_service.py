@@ -11,13 +11,13 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import report_views as rv
 from bot.domain import reports as dom
 from bot.domain.errors import DomainError, NotAllowed, StaleAction
 from bot.domain.org import load_org_file
 from bot.domain.standards import load_standards
 from bot.domain.tasks import Action
-from bot.images import MediaStore
+from bot.media.images import MediaStore
+from bot.render import reports as rv
 from bot.services import tasks as task_service
 from bot.services.inspections import PhotoMeta
 from bot.services.org_import import import_org

@@ -17,13 +17,13 @@ from bot.domain.errors import DomainError, NotAllowed, StaleAction
 from bot.domain.scoring import compute_score
 from bot.domain.standards import Verdict
 from bot.domain.tasks import Action, TaskFilter, TaskState
-from bot.images import MediaStore
-from bot.refusals import explain
+from bot.media.images import MediaStore
+from bot.render.refusals import explain
+from bot.render.tasks import default_tz
 from bot.services import events
 from bot.services import tasks as svc
 from bot.services.catalog import StandardCatalog
 from bot.services.inspections import InspectionService
-from bot.task_views import default_tz
 from db.models import (
     GroupBinding,
     OutboxMessage,
@@ -622,7 +622,7 @@ async def test_who_reported_and_disputed_is_never_named_whatever_their_role(
     """A unit member (杨社区) files a report, follows it up and disputes the fix; a colleague
     who also said "me too" (钱社区) fixes it. Neither is named on the card or in /tasks <id>,
     although neither is a resident: the decision comes from the task's report."""
-    from bot import task_views as tv
+    from bot.render import tasks as tv
     from db.models import Report, ReportFollower
 
     async with UnitOfWork(sessions) as uow:
@@ -711,7 +711,7 @@ async def test_a_returned_or_reopened_task_gets_a_fresh_deadline(
     sessions: Sessions, world: World, clock: FakeClock
 ) -> None:
     from bot.domain.tasks import end_of_day, is_overdue
-    from bot.task_views import default_tz
+    from bot.render.tasks import default_tz
 
     start_at = clock.now
     tid = await new_task(sessions, world, clock.now)  # due in 3 days
@@ -790,7 +790,7 @@ async def test_queued_edits_only_for_the_chats_asked_and_in_the_cards_own_kind(
 async def test_a_deadline_is_the_end_of_a_local_day(
     sessions: Sessions, world: World, clock: FakeClock
 ) -> None:
-    from bot.task_views import default_tz
+    from bot.render.tasks import default_tz
 
     tid = await new_task(sessions, world, clock.now,
                          due_at=clock.now + timedelta(days=2, hours=5, minutes=47))

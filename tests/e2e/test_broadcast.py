@@ -26,14 +26,14 @@ from telegram.ext import ExtBot
 from bot.config import DEFAULTS_DIR
 from bot.domain.org import load_org_file
 from bot.domain.standards import load_standards
-from bot.i18n import t
-from bot.outbox import OutboxSender, broadcast_rate_limiter
-from bot.sandbox_run import seed_sandbox
+from bot.render.i18n import t
 from bot.services.org_import import import_org
+from bot.telegram.outbox import OutboxSender, broadcast_rate_limiter
 from db.models import GroupBinding, JobRun, OutboxMessage, Person, Unit
 from db.repositories import OutboxRepository
 from db.session import create_engine, create_sessionmaker
 from sandbox.client import SandboxClient
+from sandbox.run import seed_sandbox
 from sandbox.server import SandboxServer
 from tests.conftest import DEMO_CITY, ROOT, TEST_TOKEN, wait_until
 from tests.e2e.process import start_bot_process
@@ -128,7 +128,7 @@ async def test_kill_mid_broadcast_every_group_gets_its_bulletin_once(
         await wait_until(lambda: len(delivered) >= 15, timeout=120, interval=0.005)
         # From now on the "network" drops every send before Telegram sees it, so that the kill
         # cannot land inside the one window no bot can close (Telegram accepted a message and
-        # the bot died before recording it, see bot/outbox.py). Sends already accepted get
+        # the bot died before recording it, see bot/telegram/outbox.py). Sends already accepted get
         # half a second to be recorded; then the process dies with the broadcast half done.
         await sb.inject_fault("sendPhoto", count=100_000, drop=True)
         await sb.inject_fault("sendDocument", count=100_000, drop=True)

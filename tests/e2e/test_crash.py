@@ -19,11 +19,11 @@ from sqlalchemy import func, select
 
 from bot.domain.org import load_org_file
 from bot.domain.standards import load_standards
-from bot.sandbox_run import seed_sandbox
 from bot.services.org_import import import_org
 from db.models import Answer, Assignment, InboxUpdate, Inspection, Person, Site
 from db.session import create_engine, create_sessionmaker
 from sandbox.client import SandboxClient
+from sandbox.run import seed_sandbox
 from sandbox.server import SandboxServer
 from tests.conftest import DEMO_CITY, ROOT, wait_until
 from tests.e2e.chat import Chat, body, data_where

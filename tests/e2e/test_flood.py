@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select
 from telegram.ext import MessageHandler, filters
 
-from bot.i18n import t
+from bot.render.i18n import t
 from db.models import OutboxMessage
 from db.repositories import OutboxRepository
 from sandbox.client import inside_retry_after

@@ -7,7 +7,7 @@ import io
 from PIL import Image
 from sqlalchemy import func, select
 
-from bot.i18n import t
+from bot.render.i18n import t
 from db.models import Answer, Evidence, Inspection, Photo, Report, Task
 from tests.conftest import Harness
 from tests.e2e.chat import Chat, body, buttons, data_where

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from bot.i18n import t
+from bot.render.i18n import t
 from tests.conftest import Harness
 from tests.e2e.chat import Chat, body, data_where, shown
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot.i18n import t
+from bot.render.i18n import t
 from db.models import GroupBinding, Report, Site, Unit
 from tests.conftest import Harness
 from tests.e2e.chat import Chat, body, data_where

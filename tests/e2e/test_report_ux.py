@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.domain.tasks import Action
-from bot.i18n import t
+from bot.render.i18n import t
+from bot.render.tasks import ACTION_CODES
 from bot.services import tasks as task_service
-from bot.task_views import ACTION_CODES
 from db.models import Person, Photo, Report, Task, TaskEvent
 from db.types import utcnow
 from db.uow import UnitOfWork

@@ -14,9 +14,9 @@ from sqlalchemy import func, select
 from telegram import Update
 
 from bot.domain.tasks import Action, end_of_day
-from bot.i18n import t
+from bot.render.i18n import t
+from bot.render.tasks import default_tz
 from bot.services import tasks as task_service
-from bot.task_views import default_tz
 from db.models import (
     OutboxMessage,
     Person,

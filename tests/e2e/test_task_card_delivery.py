@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from bot.i18n import t
+from bot.render.i18n import t
 from bot.services import tasks as svc
 from db.models import GroupBinding, OutboxMessage, Person, Photo, Task, TaskEvent, Unit
 from db.uow import UnitOfWork

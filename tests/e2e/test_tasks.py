@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.i18n import t
+from bot.render.i18n import t
 from bot.services import tasks as svc
 from db.models import SiteItem, Task, TaskEvent
 from db.uow import UnitOfWork
@@ -374,7 +374,7 @@ async def test_a_fix_returned_and_fixed_again_as_the_people_involved_see_it(
 ) -> None:
     from datetime import timedelta
 
-    from bot.task_views import default_tz
+    from bot.render.tasks import default_tz
 
     tid = await file_finding(harness, "liaison_1 3 大堂入口地面有烟头")  # 张督查 filed it
     card = await card_of(harness, tid)

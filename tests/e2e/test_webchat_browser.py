@@ -33,7 +33,7 @@ from bot.app import Wenming, build_application
 from bot.config import Secret, Settings, sqlite_url
 from bot.domain.org import load_org_file
 from bot.domain.standards import load_standards
-from bot.i18n import t
+from bot.render.i18n import t
 from bot.services.org_import import import_org
 from db.migrate import upgrade_async
 from db.session import create_engine, create_sessionmaker

@@ -9,7 +9,7 @@ for links in a message's text and for URL buttons (t.me and tg://resolve forms a
 Issue 11 item 10: the page's 时钟 Clock panel moves the clock the bot runs on; "→ 下次周报"
 brings the weekly bulletin into the group.
 
-The world is what `wenming sandbox` starts (bot.sandbox_run.start_demo_bot): the demo city
+The world is what `wenming sandbox` starts (sandbox.run.start_demo_bot): the demo city
 seeded into the sandbox, the bot on the sandbox's clock.
 """
 
@@ -31,9 +31,9 @@ from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import Select
 
 from bot.config import Settings
-from bot.i18n import t
-from bot.sandbox_run import SANDBOX_TOKEN, start_demo_bot
+from bot.render.i18n import t
 from sandbox.client import SandboxClient
+from sandbox.run import SANDBOX_TOKEN, start_demo_bot
 from sandbox.server import SandboxServer
 from tests.e2e.chat import body
 from tests.e2e.test_webchat_browser import (  # noqa: F401 (fixtures)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot import callbacks as cb
 from bot.domain.errors import DomainError, StaleAction
 from bot.domain.standards import Verdict
+from bot.render import callbacks as cb
 from bot.services.inspections import ACTIONS
 
 BIG_ID = 10**12

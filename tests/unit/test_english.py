@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot import task_views as tv
 from bot.domain.errors import DomainError
 from bot.domain.tasks import TaskState, parse_filter
-from bot.i18n import catalogue, t
-from bot.refusals import explain
+from bot.render import tasks as tv
+from bot.render.i18n import catalogue, t
+from bot.render.refusals import explain
 
 FULL_WIDTH = re.compile("[（）：，。；！？「」『』、【】《》　]")
 EN = "en"

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bot import task_views as tv
 from bot.domain.tasks import TaskState
-from bot.fit import CAPTION_LIMIT, TEXT_LIMIT, fit, fit_history, shown_length, u16, user
-from bot.i18n import t
+from bot.render import tasks as tv
+from bot.render.fit import CAPTION_LIMIT, TEXT_LIMIT, fit, fit_history, shown_length, u16, user
+from bot.render.i18n import t
 from sandbox.html_entities import parse_formatted, u16len
 
 

@@ -16,7 +16,7 @@ from telegram.error import NetworkError, TimedOut
 from telegram.request import HTTPXRequest, RequestData
 from telegram.request._requestparameter import RequestParameter
 
-from bot.http import AiohttpRequest, build_request
+from bot.telegram.transport import AiohttpRequest, build_request
 
 Seen = list[dict[str, Any]]
 

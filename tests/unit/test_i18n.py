@@ -9,11 +9,11 @@ from typing import get_args
 
 import pytest
 
-from bot.commands import COMMANDS, GROUP_COMMANDS
 from bot.domain.checklist import Gap
 from bot.domain.roles import Role
 from bot.domain.standards import Indicator, Verdict
-from bot.i18n import (
+from bot.media.images import RejectReason
+from bot.render.i18n import (
     DEFAULT_LANGUAGE,
     LANGUAGES,
     Html,
@@ -23,7 +23,7 @@ from bot.i18n import (
     placeholders,
     t,
 )
-from bot.images import RejectReason
+from bot.telegram.commands import COMMANDS, GROUP_COMMANDS
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = [ROOT / "bot", ROOT / "handlers", ROOT / "scheduler"]
@@ -55,7 +55,7 @@ def _key_arg(call: ast.Call) -> ast.expr | None:
     if name in ERRORS:
         return call.args[0] if call.args else None
     if name == "t":
-        # t(lang, key, ...) from bot.i18n; context.t(key, ...) on the context.
+        # t(lang, key, ...) from bot.render.i18n; context.t(key, ...) on the context.
         if isinstance(call.func, ast.Name):
             return call.args[1] if len(call.args) > 1 else None
         return call.args[0] if call.args else None

@@ -1,4 +1,4 @@
-"""Tests for bot/images.py. All images are generated here; no binary fixtures."""
+"""Tests for bot/media/images.py. All images are generated here; no binary fixtures."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from PIL import ExifTags, Image, ImageDraw, ImageFont
 
-from bot import images
-from bot.images import (
+from bot.media import images
+from bot.media.images import (
     DUPLICATE_MAX_DISTANCE,
     ImageLimits,
     ImageRejected,

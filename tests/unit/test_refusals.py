@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bot.domain.errors import NotAllowed, StaleAction
-from bot.i18n import t
-from bot.refusals import explain
+from bot.render.i18n import t
+from bot.render.refusals import explain
 
 
 @pytest.mark.parametrize("lang", ["zh-hans", "en"])

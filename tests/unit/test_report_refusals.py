@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 import handlers.reports as hr
-from bot import report_views as rv
 from bot.domain.errors import DomainError, NotAllowed, StaleAction
-from bot.i18n import t
-from bot.refusals import explain
+from bot.render import reports as rv
+from bot.render.i18n import t
+from bot.render.refusals import explain
 
 
 async def _refused(monkeypatch: pytest.MonkeyPatch, lang: str, error: DomainError) -> str:

@@ -6,8 +6,8 @@ import pytest
 
 from bot.domain import reports as dom
 from bot.domain.reports import ReportConfigError, parse_reporting
-from bot.i18n import t
-from bot.report_views import place_text, push_fixed
+from bot.render.i18n import t
+from bot.render.reports import place_text, push_fixed
 from db.models import Report, Site
 from tests.unit.test_reports_domain import BASE
 

@@ -7,13 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from scheduler.config import (
-    DEFAULT_SCHEDULE_FILE,
-    ScheduleConfigError,
-    load_schedule,
-    parse_schedule,
-)
-from scheduler.periods import (
+from bot.domain.escalation import Deadline, decide
+from bot.domain.periods import (
     Week,
     bulletin_still_timely,
     day_bounds,
@@ -24,7 +19,12 @@ from scheduler.periods import (
     next_bulletin,
     week_monday,
 )
-from scheduler.policy import Deadline, decide
+from scheduler.config import (
+    DEFAULT_SCHEDULE_FILE,
+    ScheduleConfigError,
+    load_schedule,
+    parse_schedule,
+)
 
 UTC = dt.UTC
 SHANGHAI, BERLIN = ZoneInfo("Asia/Shanghai"), ZoneInfo("Europe/Berlin")

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot import task_views as tv
 from bot.domain.errors import DomainError, NotAllowed, StaleAction
 from bot.domain.roles import Role
 from bot.domain.tasks import (
@@ -27,8 +26,9 @@ from bot.domain.tasks import (
     self_verified,
     transition,
 )
-from bot.fit import shown_length, unmark
-from bot.i18n import LANGUAGES, catalogue
+from bot.render import tasks as tv
+from bot.render.fit import shown_length, unmark
+from bot.render.i18n import LANGUAGES, catalogue
 
 S = TaskState
 A = Action
@@ -337,7 +337,7 @@ def test_who_reported_is_never_named_whatever_the_name_says() -> None:
 
 
 def t_zh(key: str) -> str:
-    from bot.i18n import t
+    from bot.render.i18n import t
 
     return t("zh-hans", key)
 
@@ -370,7 +370,7 @@ def test_extension_days_leading_embedded_and_in_chinese_numerals() -> None:
 
 
 def test_tasks_state_accepts_the_names_on_the_cards_and_english_words() -> None:
-    from bot.i18n import t
+    from bot.render.i18n import t
 
     for state in TaskState:
         for lang in LANGUAGES:
@@ -415,7 +415,7 @@ def _events_task(events: tuple[tv.EventLine, ...], **kw: object) -> tv.TaskData:
 
 
 def test_card_history_reads_cleanly() -> None:
-    from bot.i18n import t
+    from bot.render.i18n import t
 
     now = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
     tz = tv.default_tz()

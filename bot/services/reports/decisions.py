@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select, update
 
-from bot import report_views as rv
 from bot.domain import reports as dom
 from bot.domain.errors import DomainError, NotAllowed, StaleAction
 from bot.domain.roles import Role
+from bot.render import reports as rv
 from bot.services.people import role_of
 from bot.services.reports.results import Candidate
 from bot.services.reports.routing import _chain

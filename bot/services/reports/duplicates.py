@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from bot import report_views as rv
 from bot.domain import reports as dom
 from bot.domain.errors import StaleAction
 from bot.domain.reports import DupFacts
-from bot.images import DUPLICATE_MAX_DISTANCE, hamming
+from bot.media.images import DUPLICATE_MAX_DISTANCE, hamming
+from bot.render import reports as rv
 from bot.services.reports.drafts import drop
 from bot.services.reports.results import Candidate, Followed
 from db.models import Person, Report, ReportFollower, Task

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from bot import report_views as rv
 from bot.domain import reports as dom
 from bot.domain.errors import StaleAction
-from bot.i18n import t
+from bot.render import reports as rv
+from bot.render.i18n import t
 from db.models import Person, Photo, Report, Task, TaskEvent, TaskPhoto
 from db.uow import UnitOfWork
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from bot.i18n import normalize_language
+from bot.render.i18n import normalize_language
 from db.models import Person, Report
 from db.repositories import OutboxRepository, PeopleRepository
 from db.uow import UnitOfWork

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from bot import report_views as rv
 from bot.domain import reports as dom
 from bot.domain.errors import DomainError, StaleAction
+from bot.render import reports as rv
 from bot.services.reports.drafts import _has_place
 from bot.services.reports.numbers import next_counter, resident_number
 from bot.services.reports.results import Submitted

@@ -8,10 +8,10 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.images import MediaStore
+from bot.media.images import MediaStore
+from bot.render.tasks import Card, card
 from bot.services.tasks.constants import CARD_PURPOSE
 from bot.services.tasks.reads import task_data
-from bot.task_views import Card, card
 from db.models import GroupBinding, OutboxMessage, Task
 from db.repositories import OutboxRepository, PeopleRepository
 from db.types import utcnow

@@ -11,10 +11,10 @@ from sqlalchemy import select
 
 from bot.domain.errors import NotFound
 from bot.domain.tasks import CREATED, TaskState, end_of_day, relapse_window
+from bot.render.tasks import default_tz
 from bot.services.events import publish
 from bot.services.tasks.cards import queue_cards
 from bot.services.tasks.constants import BEFORE, RELAPSE_WEEKS_DEFAULT, RELAPSE_WEEKS_ENV
-from bot.task_views import default_tz
 from db.models import Task, TaskEvent, TaskPhoto, Unit
 from db.uow import UnitOfWork
 

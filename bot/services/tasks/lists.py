@@ -11,11 +11,11 @@ from sqlalchemy import or_, select
 from bot.domain.errors import NotAllowed
 from bot.domain.roles import Role
 from bot.domain.tasks import ACTIVE_STATES, UNIT_TODO_STATES, TaskFilter, TaskState
-from bot.i18n import local_name
+from bot.render.i18n import local_name
+from bot.render.tasks import TaskData
 from bot.services.tasks.constants import LIST_LIMIT
 from bot.services.tasks.permissions import is_unit_member, role_of
 from bot.services.tasks.reads import task_data
-from bot.task_views import TaskData
 from db.models import Person, Task, Unit
 from db.uow import UnitOfWork
 

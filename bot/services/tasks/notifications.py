@@ -25,9 +25,9 @@ _DECISIONS = {
 
 
 async def _notify(uow: UnitOfWork, task: Task, action: Action, event: TaskEvent) -> None:
-    from bot.i18n import local_name, normalize_language, t
-    from bot.task_views import ACTION_CODES, BUTTON_KEYS, default_tz
-    from bot.task_views import data as button_data
+    from bot.render.i18n import local_name, normalize_language, t
+    from bot.render.tasks import ACTION_CODES, BUTTON_KEYS, default_tz
+    from bot.render.tasks import data as button_data
 
     people: list[Person] = []
     if action in _DECISIONS:
@@ -112,8 +112,8 @@ async def tell_groups_returned(uow: UnitOfWork, task: Task, event: TaskEvent) ->
     """A new message in the unit's groups: the card is only edited, and Telegram tells nobody
     about an edit, so a return would go unnoticed."""
     from bot.domain.privacy import mask_personal
-    from bot.i18n import t
-    from bot.task_views import GROUP_LANG, clip
+    from bot.render.i18n import t
+    from bot.render.tasks import GROUP_LANG, clip
 
     outbox = OutboxRepository(uow.session)
     queued = 0

@@ -8,9 +8,9 @@ from sqlalchemy import select
 
 from bot.domain.errors import NotFound
 from bot.domain.tasks import CREATED, EVENTS, Action, TaskState, escalation_target
+from bot.render.tasks import EventLine, TaskData
 from bot.services.tasks.constants import AFTER, BEFORE
 from bot.services.tasks.site_items import standard_of
-from bot.task_views import EventLine, TaskData
 from db.models import (
     Inspection,
     Person,

@@ -23,6 +23,7 @@ from bot.domain.tasks import (
     rework_due,
     self_verified,
 )
+from bot.render.tasks import default_tz
 from bot.services.events import publish
 from bot.services.tasks.cards import queue_card_edits, queue_cards
 from bot.services.tasks.constants import AFTER, VERIFY_PASS_VERDICTS
@@ -31,7 +32,6 @@ from bot.services.tasks.notifications import _notify, close_notices, tell_groups
 from bot.services.tasks.permissions import _explain_stale, check
 from bot.services.tasks.reads import get_task
 from bot.services.tasks.site_items import _record_verification
-from bot.task_views import default_tz
 from db.models import Person, Task, TaskEvent, TaskPhoto, Unit
 from db.uow import UnitOfWork
 

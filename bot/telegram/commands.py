@@ -14,7 +14,7 @@ from telegram import (
 from telegram.error import TelegramError
 
 from bot.domain.roles import Role
-from bot.i18n import t
+from bot.render.i18n import t
 
 COMMANDS: dict[Role, tuple[str, ...]] = {
     Role.RESIDENT: ("report", "myreports", "help", "lang", "cancel"),

@@ -20,8 +20,8 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont
 
 from bot.domain.ranking import RankedRow, Ranking
-from bot.i18n import t
-from bot.images import find_cjk_font, load_font
+from bot.media.images import find_cjk_font, load_font
+from bot.render.i18n import t
 
 WIDTH = 1080
 MARGIN = 48

@@ -7,12 +7,12 @@ from zoneinfo import ZoneInfo
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot import callbacks as cb
 from bot.domain.checklist import Awaiting, Gap, gaps
 from bot.domain.scoring import Score
 from bot.domain.standards import Indicator, Item, Verdict
-from bot.fit import fit, user
-from bot.i18n import Html, h, local_name, t
+from bot.render import callbacks as cb
+from bot.render.fit import fit, user
+from bot.render.i18n import Html, h, local_name, t
 from bot.services.inspections import HeldBy, InspectionView, OpenInspection
 from db.models import Site, Task
 

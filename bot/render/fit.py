@@ -20,7 +20,7 @@ import html
 import re
 from collections.abc import Callable, Sequence
 
-from bot.i18n import Html
+from bot.render.i18n import Html
 
 TEXT_LIMIT = 4096  # a message, after entity parsing
 CAPTION_LIMIT = 1024  # a photo's caption, likewise

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from bot.domain.periods import latest_slot, local_date
 from scheduler.config import EscalationStep, ScheduleConfig
-from scheduler.periods import latest_slot, local_date
 
 Reminder = Literal["before", "due", "overdue"]
 

@@ -8,7 +8,8 @@ Delivery rules:
   few, because every request in flight is a message a crash could repeat), so one slow chat
   never holds up the others.
 * **Telegram's limits.** The bot given here carries `broadcast_rate_limiter()` (29 messages/s
-  overall, 20 per minute per group, bot/flood.py). That limiter does not pace a private chat,
+  overall, 20 per minute per group, bot/telegram/flood.py).
+  That limiter does not pace a private chat,
   so the sender keeps its own per-chat pace (`chat_interval`, 1 s) and a group's 20 per minute:
   a chat that is not ready is skipped, never slept on, and the next row of a ready chat is
   taken instead.
@@ -62,8 +63,8 @@ from telegram import (
 )
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter
 
-from bot.flood import ChatDeadlines, ChatLimiter, retry_seconds
-from bot.i18n import normalize_language, t
+from bot.render.i18n import normalize_language, t
+from bot.telegram.flood import ChatDeadlines, ChatLimiter, retry_seconds
 from db.models import GroupBinding, OutboxMessage, Person, Unit
 from db.repositories import OutboxRepository
 
@@ -147,7 +148,7 @@ class OutboxSender:
 
     async def hand_over(self, chat_id: int, method: str, params: dict[str, Any]) -> None:
         """Queue a reply its handler could not send (the chat's flood wait was too long):
-        it goes out in the chat's order once the chat may be written to (bot/flood.py)."""
+        it goes out in the chat's order once the chat may be written to (bot/telegram/flood.py)."""
         async with self._sessions() as session, session.begin():
             row = OutboxMessage(dedup_key=f"reply:{uuid.uuid4().hex}", chat_id=chat_id,
                                 method=method, params=params, purpose="reply")

@@ -14,13 +14,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.bulletin import BulletinView, PhaseInfo, format_date
+from bot.domain.periods import Week, bulletin_issue_date, day_bounds
 from bot.domain.ranking import UnitFigures, rank_units
-from bot.i18n import t
+from bot.media.bulletin import BulletinView, PhaseInfo, format_date
+from bot.render.i18n import t
 from db.models import GroupBinding
 from db.repositories.stats import StatsRepository, UnitTree
 from scheduler.config import ScheduleConfig
-from scheduler.periods import Week, bulletin_issue_date, day_bounds
 
 
 @dataclass(frozen=True)

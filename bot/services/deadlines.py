@@ -23,10 +23,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute
 
-from bot.i18n import t
+from bot.domain.escalation import Deadline, decide, overdue_days
+from bot.domain.periods import day_bounds, latest_slot, local_date
+from bot.render.i18n import t
+from bot.render.tasks import card
 from bot.services.tasks import cards_of, queue_card_edits, task_data
 from bot.services.tasks import escalate as task_service_escalate
-from bot.task_views import card
 from db.models import GroupBinding, OutboxMessage, Site, Task
 from db.repositories import OutboxRepository
 from db.repositories.stats import (
@@ -37,8 +39,6 @@ from db.repositories.stats import (
 )
 from db.uow import UnitOfWork, UnitOfWorkFactory
 from scheduler.config import ScheduleConfig
-from scheduler.periods import day_bounds, latest_slot, local_date
-from scheduler.policy import Deadline, decide, overdue_days
 
 log = logging.getLogger(__name__)
 Escalate = Callable[[UnitOfWork, int, int, dt.datetime], Awaitable[Task | None]]

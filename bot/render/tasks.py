@@ -26,8 +26,8 @@ from bot.domain.tasks import (
     is_overdue,
     parse_number,
 )
-from bot.fit import CAPTION_LIMIT, TEXT_LIMIT, fit_history, user
-from bot.i18n import Html, h, local_name, t
+from bot.render.fit import CAPTION_LIMIT, TEXT_LIMIT, fit_history, user
+from bot.render.i18n import Html, h, local_name, t
 
 GROUP_LANG = "zh-hans"
 PREFIX = "t"
@@ -440,7 +440,7 @@ def list_line(lang: str, task: TaskData, now: datetime, tz: ZoneInfo) -> str:
 
 def value_key(name: str, value: str) -> str | None:
     """The catalogue key of a task refusal's value (a state, an action, who may act), if any;
-    `bot.refusals.explain` puts it in words."""
+    `bot.render.refusals.explain` puts it in words."""
     if name == "state" and value in STATE_KEYS:
         return STATE_KEYS[TaskState(value)]
     if name == "action" and value in ACTION_KEYS:

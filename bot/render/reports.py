@@ -20,13 +20,13 @@ from telegram import (
     ReplyKeyboardMarkup,
 )
 
-from bot.callbacks import pack
 from bot.domain import reports as dom
 from bot.domain.errors import StaleAction
 from bot.domain.privacy import mask_personal
 from bot.domain.reports import Category, ReportingConfig
-from bot.fit import fit
-from bot.i18n import Html, h, t
+from bot.render.callbacks import pack
+from bot.render.fit import fit
+from bot.render.i18n import Html, h, t
 from db.models import Report, Site, Unit
 
 if TYPE_CHECKING:

@@ -9,10 +9,10 @@ global error handler, a report flow, a task card).
 
 from __future__ import annotations
 
-from bot import task_views
 from bot.domain.errors import DomainError
-from bot.fit import fit, user
-from bot.i18n import Html, catalogue, h, t
+from bot.render import tasks as task_views
+from bot.render.fit import fit, user
+from bot.render.i18n import Html, catalogue, h, t
 
 # Values that are catalogue keys already.
 KEYED_PREFIXES = ("role.", "reports.decision.", "reports.status.")

@@ -10,8 +10,8 @@ from typing import Any
 from telegram.ext import Application, CallbackContext, ExtBot
 
 from bot.config import Settings
-from bot.i18n import DEFAULT_LANGUAGE
-from bot.images import MediaStore
+from bot.media.images import MediaStore
+from bot.render.i18n import DEFAULT_LANGUAGE
 from bot.services.catalog import StandardCatalog
 from bot.services.inspections import InspectionService
 from bot.services.people_cache import PersonCache
@@ -65,6 +65,6 @@ class WenmingContext(CallbackContext[ExtBot[None], Data, Data, Data]):
         return self.person
 
     def t(self, key: str, /, **values: object) -> str:
-        from bot.i18n import t
+        from bot.render.i18n import t
 
         return t(self.lang, key, **values)
