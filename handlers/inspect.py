@@ -14,7 +14,8 @@ from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, filt
 
 from bot.domain.errors import StaleAction
 from bot.domain.roles import Role, require
-from bot.media.images import ImageRejected, StoredImage
+from bot.media.sanitize import ImageRejected
+from bot.media.store import StoredImage
 from bot.render import callbacks as cb
 from bot.render import inspection as views
 from bot.render.fit import fit, user

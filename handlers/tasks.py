@@ -38,7 +38,10 @@ from bot.domain.tasks import (
     parse_filter,
     parse_number,
 )
-from bot.media.images import ImageRejected, run_image_job, side_by_side, signed64
+from bot.media.collage import side_by_side
+from bot.media.jobs import run_image_job
+from bot.media.phash import signed64
+from bot.media.sanitize import ImageRejected
 from bot.render import tasks as tv
 from bot.render.fit import CAPTION_LIMIT, fit, shown_length
 from bot.render.i18n import t
@@ -634,7 +637,8 @@ async def _card_media(deps: Deps, data: tv.TaskData) -> bytes | str | None:
             after = deps.media.read(data.after_shas[0])
             return await run_image_job(side_by_side, before, after,
                                        before_label=t(tv.GROUP_LANG, "task.card.before"),
-                                       after_label=t(tv.GROUP_LANG, "task.card.after"))
+                                       after_label=t(tv.GROUP_LANG, "task.card.after"),
+                                       font=deps.settings.cjk_font)
         except (OSError, ImageRejected):
             log.warning("task %s: cannot render the before/after image", data.id,
                         exc_info=True)

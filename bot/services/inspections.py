@@ -14,7 +14,7 @@ from bot.domain.errors import DomainError, NotFound, StaleAction
 from bot.domain.roles import Role, require
 from bot.domain.scoring import Score, compute_score
 from bot.domain.standards import Standard, Verdict
-from bot.media.images import signed64
+from bot.media.phash import signed64
 from bot.services.catalog import StandardCatalog
 from bot.services.tasks import create_task, record_site_items
 from db.models import Answer, Inspection, Person, Photo, Site, Task

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from bot.domain import reports as dom
 from bot.domain.errors import StaleAction
 from bot.domain.reports import DupFacts
-from bot.media.images import DUPLICATE_MAX_DISTANCE, hamming
+from bot.media.phash import DUPLICATE_MAX_DISTANCE, hamming
 from bot.render import reports as rv
 from bot.services.reports.drafts import drop
 from bot.services.reports.results import Candidate, Followed

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from bot.domain import reports as dom
 from bot.domain.errors import DomainError
 from bot.domain.reports import Category, ReportingConfig
-from bot.media.images import MediaStore
+from bot.media.store import MediaStore
 from bot.render.i18n import DEFAULT_LANGUAGE
 from bot.services import events
 from bot.services.inspections import PhotoMeta
