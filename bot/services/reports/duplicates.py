@@ -12,8 +12,9 @@ from bot.domain.errors import StaleAction
 from bot.domain.reports import DupFacts
 from bot.media.phash import DUPLICATE_MAX_DISTANCE, hamming
 from bot.render import reports as rv
+from bot.render.reports import Candidate
 from bot.services.reports.drafts import drop
-from bot.services.reports.results import Candidate, Followed
+from bot.services.reports.results import Followed
 from db.models import Person, Report, ReportFollower, Task
 from db.repositories import OutboxRepository, PeopleRepository
 from db.repositories.sites import distance_m
