@@ -243,7 +243,8 @@ async def run_broadcast(groups: int, photo: bytes | None, workdir: Path) -> dict
 
 def bulletin_png() -> bytes:
     from bot.domain.ranking import UnitFigures
-    from bot.media.bulletin import BulletinView, PhaseInfo, render_png
+    from bot.media.bulletin import render_png
+    from bot.render.bulletin import BulletinView, PhaseInfo
 
     rnd = random.Random(1)
     figures = [UnitFigures(u, f"第{u + 1}街道", inspections=5, score=rnd.uniform(70, 98),

@@ -1,4 +1,4 @@
-"""Time bot.media.images.normalize() on a generated phone-sized JPEG.
+"""Time bot.media.sanitize.normalize() on a generated phone-sized JPEG.
 
     .venv/bin/python bench/images.py            # 12 MP (4032x3024), 5 runs
     .venv/bin/python bench/images.py --mp 48 -n 3
@@ -24,7 +24,8 @@ from PIL import Image, ImageDraw, ImageFilter
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.media.images import normalize, perceptual_hash
+from bot.media.phash import perceptual_hash
+from bot.media.sanitize import normalize
 
 
 def phone_photo(megapixels: float) -> bytes:

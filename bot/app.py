@@ -15,7 +15,7 @@ from telegram.request import BaseRequest
 
 from bot.config import Settings
 from bot.domain.reports import load_reporting
-from bot.media.images import MediaStore
+from bot.media.store import MediaStore
 from bot.services.catalog import StandardCatalog
 from bot.services.inspections import InspectionService
 from bot.services.people_cache import PersonCache
@@ -133,7 +133,7 @@ class Wenming:
         self.scheduler = Scheduler(
             deps.uow, load_schedule(settings.schedule_file), timezone=settings.timezone,
             language=settings.default_language, media_dir=settings.media_dir,
-            clock=deps.clock, on_queued=self.outbox.wake,
+            clock=deps.clock, on_queued=self.outbox.wake, cjk_font=settings.cjk_font,
         )
         application.bot_data["scheduler"] = self.scheduler
 

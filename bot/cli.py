@@ -170,8 +170,9 @@ def cmd_bulletin(args: argparse.Namespace, settings: Settings) -> int:
         return 2
 
     async def go() -> tuple[bytes, str] | None:
-        from bot.media.bulletin import caption, render_png
-        from bot.media.images import run_image_job
+        from bot.media.bulletin import render_png
+        from bot.media.jobs import run_image_job
+        from bot.render.bulletin import caption
         from bot.services.bulletins import build_bulletins
         from db.migrate import upgrade_async
         from db.session import create_engine, create_sessionmaker
@@ -187,7 +188,8 @@ def cmd_bulletin(args: argparse.Namespace, settings: Settings) -> int:
             await engine.dispose()
         if not found:
             return None
-        return await run_image_job(render_png, found[0].view), caption(found[0].view)
+        png = await run_image_job(render_png, found[0].view, settings.cjk_font)
+        return png, caption(found[0].view)
 
     result = asyncio.run(go())
     if result is None:

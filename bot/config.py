@@ -98,6 +98,8 @@ class Settings:
     http_connections: int = 64
     # "aiohttp" (bot/telegram/transport.py) or "httpx" (python-telegram-bot's default transport).
     http_transport: str = "aiohttp"
+    # A font that draws Chinese, for a host without the Debian font paths (WENMING_CJK_FONT).
+    cjk_font: Path | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -139,6 +141,7 @@ class Settings:
             max_concurrent_chats=_positive_int(env, "WENMING_MAX_CONCURRENT_CHATS", 64),
             http_connections=_positive_int(env, "WENMING_HTTP_CONNECTIONS", 64),
             http_transport=_transport(env),
+            cjk_font=Path(font) if (font := env.get("WENMING_CJK_FONT", "").strip()) else None,
         )
 
     @property

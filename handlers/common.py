@@ -4,24 +4,26 @@ from __future__ import annotations
 
 import contextlib
 
-from telegram import InlineKeyboardMarkup, Message, Update
+from telegram import Message, Update
 from telegram.constants import ParseMode
 from telegram.error import BadRequest
 
+from bot.render.buttons import Rows
 from bot.telegram.context import WenmingContext
+from bot.telegram.markup import inline_markup
 
 
-async def reply(update: Update, text: str, markup: InlineKeyboardMarkup | None = None) -> Message:
-    """Answer in the chat the update came from."""
+async def reply(update: Update, text: str, rows: Rows | None = None) -> Message:
+    """Answer in the chat the update came from, with these buttons."""
     chat = update.effective_chat
     assert chat is not None
-    return await chat.send_message(text, parse_mode=ParseMode.HTML, reply_markup=markup)
+    return await chat.send_message(text, parse_mode=ParseMode.HTML,
+                                   reply_markup=inline_markup(rows))
 
 
-async def show(
-    update: Update, text: str, markup: InlineKeyboardMarkup | None = None
-) -> Message | None:
+async def show(update: Update, text: str, rows: Rows | None = None) -> Message | None:
     """Edit the pressed message in place; for a typed message, send a new one."""
+    markup = inline_markup(rows)
     query = update.callback_query
     if query is not None and query.message is not None:
         try:
@@ -34,7 +36,7 @@ async def show(
                 raise
         else:
             return edited if isinstance(edited, Message) else None
-    return await reply(update, text, markup)
+    return await reply(update, text, rows)
 
 
 async def drop_keyboard(context: WenmingContext, chat_id: int, message_id: int) -> None:

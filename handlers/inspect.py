@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-from telegram import (
-    KeyboardButton,
-    Message,
-    ReplyKeyboardMarkup,
-    ReplyKeyboardRemove,
-    Update,
-)
+from telegram import Message, ReplyKeyboardRemove, Update
 from telegram.constants import ParseMode
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, filters
 
 from bot.domain.errors import StaleAction
 from bot.domain.roles import Role, require
-from bot.media.images import ImageRejected, StoredImage
+from bot.media.sanitize import ImageRejected
+from bot.media.store import StoredImage
 from bot.render import callbacks as cb
 from bot.render import inspection as views
 from bot.render.fit import fit, user
+from bot.render.inspection import OpenInspection
 from bot.render.refusals import explain
-from bot.services.inspections import InspectionView, OpenInspection, PhotoMeta, closed_key
+from bot.services.inspections import InspectionView, PhotoMeta, closed_key
 from bot.services.people import attached, role_of
 from bot.telegram.context import Deps, WenmingContext
+from bot.telegram.markup import location_keyboard
 from db.models import Person, Site
 from db.repositories import SiteRepository
 from db.uow import UnitOfWork
@@ -69,7 +66,7 @@ async def on_find(update: Update, context: WenmingContext) -> None:
     require(role_of(context.me), Role.INSPECTOR)
     query = update.callback_query
     assert query is not None and query.data is not None
-    mode = query.data.split(":", 1)[1]
+    mode = cb.parse_find(query.data)
     deps = context.deps
     async with deps.uow() as uow:
         person = await attached(uow, context.me)
@@ -80,10 +77,7 @@ async def on_find(update: Update, context: WenmingContext) -> None:
     if mode == "search":
         await reply(update, context.t("inspect.type_site_name"))
     elif mode == "near":
-        keyboard = ReplyKeyboardMarkup(
-            [[KeyboardButton(context.t("button.share_location"), request_location=True)]],
-            resize_keyboard=True, one_time_keyboard=True,
-        )
+        keyboard = location_keyboard(context.t("button.share_location"))
         chat = update.effective_chat
         assert chat is not None
         await chat.send_message(context.t("inspect.share_location"), reply_markup=keyboard)
@@ -383,14 +377,14 @@ async def _present(
     conversation down, so the screen is sent again below it (`replace`) and the older copy
     loses its buttons.
     """
-    text, markup = views.inspection_screen(view, context.lang)
+    text, rows = views.inspection_screen(view, context.lang)
     if update.callback_query is not None:
-        sent = await show(update, text, markup)
+        sent = await show(update, text, rows)
     else:
         chat_id, message_id = view.prompt
         if replace and chat_id is not None and message_id is not None:
             await drop_keyboard(context, chat_id, message_id)
-        sent = await reply(update, text, markup)
+        sent = await reply(update, text, rows)
     if sent is None or (sent.chat_id, sent.message_id) == view.prompt:
         return  # edited in place: nothing new to remember
     await context.deps.press.moved(view.inspection_id, sent.chat_id, sent.message_id)
@@ -400,7 +394,7 @@ PRIVATE = filters.ChatType.PRIVATE
 # Free input (text, photos, locations) reaches the claim_* functions through handlers/inputs.
 HANDLERS: list[BaseHandler[Update, WenmingContext, None]] = [
     CommandHandler("inspect", inspect, filters=PRIVATE),
-    CallbackQueryHandler(on_find, pattern=rf"^{cb.FIND}:(new|search|near)$"),
+    CallbackQueryHandler(on_find, pattern=rf"^{cb.FIND}:({'|'.join(cb.FIND_MODES)})$"),
     CallbackQueryHandler(on_site, pattern=rf"^{cb.SITE}:"),
     CallbackQueryHandler(on_resume, pattern=rf"^{cb.RESUME}:"),
     CallbackQueryHandler(on_discard, pattern=rf"^{cb.DISCARD}:"),

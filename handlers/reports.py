@@ -13,8 +13,6 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from telegram import (
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
     Message,
     ReplyKeyboardRemove,
     Update,
@@ -26,14 +24,18 @@ from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, filt
 from bot.domain import reports as dom
 from bot.domain.errors import DomainError
 from bot.domain.roles import Role, require
+from bot.render import callbacks as cb
 from bot.render import reports as rv
+from bot.render.buttons import Button, Rows, Screen
+from bot.render.callbacks import GroupPress
+from bot.render.callbacks import ReportPress as Press
 from bot.render.i18n import Html, h
 from bot.render.refusals import explain
-from bot.render.reports import Press
 from bot.services.inspections import PhotoMeta
 from bot.services.people import attached, role_of
 from bot.services.reports import DraftView, ReportService
 from bot.telegram.context import WenmingContext
+from bot.telegram.markup import inline_markup, location_keyboard
 from db.models import Person
 from db.repositories import SiteRepository
 from db.uow import UnitOfWork
@@ -103,14 +105,14 @@ async def _present(update: Update, context: WenmingContext, view: DraftView,
             # The pressed message keeps what was chosen; the place question comes below it.
             await show(update, rv.photos_done_text(lang, view))
         await chat.send_message(context.t("reports.location_hint"),
-                                reply_markup=rv.location_keyboard(lang))
+                                reply_markup=location_keyboard(context.t("button.share_location")))
         await reply(update, *rv.place_screen(lang, view))
         return
-    text, markup = rv.draft_screen(lang, view, svc.config)
+    text, rows = rv.draft_screen(lang, view, svc.config)
     if edit:
-        await show(update, text, markup)
+        await show(update, text, rows)
     else:
-        await reply(update, text, markup)
+        await reply(update, text, rows)
 
 
 # ---- commands ---------------------------------------------------------------------------------
@@ -134,9 +136,8 @@ async def report_in_group(update: Update, context: WenmingContext) -> None:
     the resident's own); a deep link opens the private chat and starts one (/start report)."""
     username = context.bot.username
     url = f"https://t.me/{username}?start={START_PAYLOAD}"
-    button = InlineKeyboardButton(context.t("reports.group_report_button"), url=url)
-    await reply(update, context.t("reports.group_report", url=Html(h(url))),
-                InlineKeyboardMarkup([[button]]))
+    button = Button(context.t("reports.group_report_button"), url=url)
+    await reply(update, context.t("reports.group_report", url=Html(h(url))), [[button]])
 
 
 @speaks
@@ -269,8 +270,9 @@ async def _album_done(context: WenmingContext) -> None:
         if person is None or report is None:
             return
         view = await svc.view(uow, person, report)
-    text, markup = rv.album_screen(lang, view, svc.config, dropped)
-    await context.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML, reply_markup=markup)
+    text, rows = rv.album_screen(lang, view, svc.config, dropped)
+    await context.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML,
+                                   reply_markup=inline_markup(rows))
 
 
 @claims
@@ -332,12 +334,12 @@ async def on_resident_press(update: Update, context: WenmingContext) -> None:
     """rp:<report>:<action>[:<arg>] — the draft's buttons, and confirming a fix."""
     query = update.callback_query
     assert query is not None and query.data is not None
-    report_id, action, arg = rv.parse_resident(query.data)
+    report_id, action, arg = cb.parse_resident(query.data)
     deps = context.deps
     svc = service(context)
     lang = context.lang
     now = deps.clock()
-    screen: tuple[str, InlineKeyboardMarkup | None] | None = None
+    screen: Screen | None = None
     view: DraftView | None = None
     wake = False
     # Decide what to show inside the unit of work; talk to Telegram only after leaving it.
@@ -346,16 +348,16 @@ async def on_resident_press(update: Update, context: WenmingContext) -> None:
         if action is Press.SUBMIT:
             done = await svc.submit(uow, person, report_id, now)
             await uow.commit()
-            screen, wake = (rv.submitted_text(lang, done.report, done.unit), None), True
+            screen, wake = (rv.submitted_text(lang, done.report, done.unit), []), True
         elif action is Press.CANCEL:
             # Only the draft this button was made for (an old prompt's is refused as stale).
             await svc.cancel_draft(uow, person, report_id)
             await uow.commit()
-            screen = (context.t("reports.cancelled"), None)
-        elif action is Press.FOLLOW and rv.number(arg) is not None:
-            followed = await svc.follow(uow, person, report_id, rv.number(arg) or 0, now)
+            screen = (context.t("reports.cancelled"), [])
+        elif action is Press.FOLLOW and cb.number(arg) is not None:
+            followed = await svc.follow(uow, person, report_id, cb.number(arg) or 0, now)
             await uow.commit()
-            screen, wake = (rv.followed_text(lang, followed), None), True
+            screen, wake = (rv.followed_text(lang, followed), []), True
         elif action is Press.FIX_STILL and arg is None:
             # What is still wrong? Typed next (or the button below: without a reason).
             report = await svc.ask_dispute(uow, person, report_id, now)
@@ -368,7 +370,7 @@ async def on_resident_press(update: Update, context: WenmingContext) -> None:
                 await svc.dispute_fix(uow, person, report_id, now)
             await uow.commit()
             screen = (context.t("reports.fix_ok" if action is Press.FIX_OK
-                                else "reports.fix_still"), None)
+                                else "reports.fix_still"), [])
             wake = True
         elif action is Press.SITES:
             report = await svc.own_draft(uow, person, report_id,
@@ -382,7 +384,7 @@ async def on_resident_press(update: Update, context: WenmingContext) -> None:
                 report = await svc.skip_description(uow, person, report_id, now)
             elif action in rv.PLACE_CHOICES:
                 report = await svc.place_action(uow, person, report_id,
-                                                rv.PLACE_CHOICES[action], rv.number(arg), now)
+                                                rv.PLACE_CHOICES[action], cb.number(arg), now)
             else:
                 raise DomainError("error.stale_button")
             view = await svc.view(uow, person, report)
@@ -410,7 +412,7 @@ async def on_group_press(update: Update, context: WenmingContext) -> None:
     """rg:<report>:<action>[:<arg>] — accept, reject with a reason, duplicate, re-route."""
     query = update.callback_query
     assert query is not None and query.data is not None
-    report_id, action, arg = rv.parse(query.data, rv.GROUP)
+    report_id, action, arg = cb.parse_group(query.data)
     deps = context.deps
     svc = service(context)
     lang = svc.group_lang
@@ -422,33 +424,33 @@ async def on_group_press(update: Update, context: WenmingContext) -> None:
         # answered after the unit of work is left.
         async with deps.uow.read() as uow:
             actor = await attached(uow, context.me)
-            markup = await _group_menu(svc, uow, actor, report_id, action)
-        if markup is None:
+            rows = await _group_menu(svc, uow, actor, report_id, action)
+        if rows is None:
             await answer_query(update, context.t("reports.no_earlier"), alert=True)
             return
         await answer_query(update)
         with contextlib.suppress(BadRequest):
-            await query.edit_message_reply_markup(reply_markup=markup)
+            await query.edit_message_reply_markup(reply_markup=inline_markup(rows))
         return
-    target = rv.number(arg)
+    target = cb.number(arg)
     async with deps.uow() as uow:
         actor = await attached(uow, context.me)
-        if action == "acc":
+        if action is GroupPress.ACCEPT:
             report, task = await svc.accept(uow, actor, report_id, now)
             await uow.commit()
             text = rv.decided_text(card, lang, "reports.group.accepted", by=actor.first_name,
                                    due=rv.fmt_time(task.due_at, svc.tz), task=task.id)
-        elif action == "why" and arg is not None:
+        elif action is GroupPress.REASON and arg is not None:
             report = await svc.reject(uow, actor, report_id, arg, now)
             await uow.commit()
             text = rv.decided_text(card, lang, "reports.group.rejected", by=actor.first_name,
                                    reason=rv.reject_reason(lang, report.reason))
-        elif action == "of" and target is not None:
+        elif action is GroupPress.DUPLICATE_OF and target is not None:
             report, original = await svc.mark_duplicate(uow, actor, report_id, target, now)
             await uow.commit()
             text = rv.decided_text(card, lang, "reports.group.duplicate", by=actor.first_name,
                                    original=original.ticket or "")
-        elif action == "to" and target is not None:
+        elif action is GroupPress.TO_UNIT and target is not None:
             report, unit, _old = await svc.reroute(uow, actor, report_id, target, now)
             await uow.commit()
             text = rv.decided_text(card, lang, "reports.group.rerouted", by=actor.first_name,
@@ -462,24 +464,24 @@ async def on_group_press(update: Update, context: WenmingContext) -> None:
             await message.edit_text(text, parse_mode=ParseMode.HTML, reply_markup=None)
 
 
-MENU_ACTIONS = ("rej", "dup", "rr", "back")
+MENU_ACTIONS = (GroupPress.REJECT, GroupPress.DUPLICATE, GroupPress.REROUTE, GroupPress.BACK)
 
 
 async def _group_menu(svc: ReportService, uow: UnitOfWork, actor: Person, report_id: int,
-                      action: str) -> InlineKeyboardMarkup | None:
+                      action: GroupPress) -> Rows | None:
     """The keyboard for the card's second level: reasons, earlier tickets, units (no writes).
     None when there is no earlier ticket to mark it a duplicate of."""
     lang = svc.group_lang
-    if action == "rej":
+    if action is GroupPress.REJECT:
         await svc.decidable(uow, actor, report_id)
         return rv.reject_keyboard(lang, report_id)
-    if action == "dup":
+    if action is GroupPress.DUPLICATE:
         _report, found = await svc.duplicate_choices(uow, actor, report_id)
         return rv.duplicate_keyboard(lang, report_id, found) if found else None
-    if action == "rr":
+    if action is GroupPress.REROUTE:
         _report, units = await svc.reroute_choices(uow, actor, report_id)
         return rv.reroute_keyboard(lang, report_id, units)
-    if action == "back":
+    if action is GroupPress.BACK:
         report = await svc.decidable(uow, actor, report_id)
         if report.status != dom.SUBMITTED:
             raise DomainError("reports.already_decided", ticket=report.ticket or "")
@@ -502,6 +504,6 @@ HANDLERS: list[BaseHandler[Update, WenmingContext, None]] = [
     CommandHandler("unblock", unblock_command, filters=PRIVATE),
     CommandHandler("reroute", reroute_command, filters=PRIVATE),
     CommandHandler(["block", "unblock", "reroute"], private_only, filters=~PRIVATE),
-    CallbackQueryHandler(on_resident_press, pattern=rf"^{rv.RESIDENT}:"),
-    CallbackQueryHandler(on_group_press, pattern=rf"^{rv.GROUP}:"),
+    CallbackQueryHandler(on_resident_press, pattern=rf"^{cb.RESIDENT}:"),
+    CallbackQueryHandler(on_group_press, pattern=rf"^{cb.GROUP}:"),
 ]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, filters
 
 from bot.domain.roles import Role
 from bot.render import callbacks as cb
 from bot.render import inspection as views
+from bot.render.buttons import Button, Rows
 from bot.render.i18n import LANGUAGES, Html, local_name
 from bot.services.people import attached, redeem_invite, role_of
 from bot.telegram.commands import publish_for
@@ -42,16 +43,16 @@ async def start(update: Update, context: WenmingContext) -> None:
         suffix = context.t("start.unit_suffix", unit=_name(unit, context.lang)) if unit else ""
         lines.append(context.t(key, role=context.t(f"role.{g_role.key}"), unit=Html(suffix)))
     lines.append(context.t(f"help.{role.key}"))
-    markup = None
+    rows: Rows = []
     if role >= Role.INSPECTOR:
         # An inspection left open (paused, or in the middle of an item) is mentioned first,
         # with a button to go on with it.
         async with deps.uow.read() as uow:
             open_ones = await deps.inspections.open_inspections(uow, context.me)
         if open_ones:
-            text, markup = views.open_inspections_note(open_ones, context.lang)
+            text, rows = views.open_inspections_note(open_ones, context.lang)
             lines.insert(1, text)
-    await reply(update, "\n\n".join(lines), markup)
+    await reply(update, "\n\n".join(lines), rows)
 
 
 async def _unit_name(context: WenmingContext) -> str | None:
@@ -77,18 +78,15 @@ async def help_command(update: Update, context: WenmingContext) -> None:
 
 async def lang_command(update: Update, context: WenmingContext) -> None:
     """Offer the languages."""
-    markup = InlineKeyboardMarkup([[
-        InlineKeyboardButton(context.t(f"lang.name.{code}"), callback_data=cb.pack(cb.LANG, code))
-        for code in LANGUAGES
-    ]])
-    await reply(update, context.t("lang.choose"), markup)
+    buttons = [Button(context.t(f"lang.name.{code}"), cb.language(code)) for code in LANGUAGES]
+    await reply(update, context.t("lang.choose"), [buttons])
 
 
 async def on_lang(update: Update, context: WenmingContext) -> None:
     """Remember the chosen language."""
     query = update.callback_query
     assert query is not None and query.data is not None
-    code = query.data.split(":", 1)[1]
+    code = cb.parse_language(query.data)
     if code not in LANGUAGES:
         await answer_query(update, context.t("error.stale_button"))
         return

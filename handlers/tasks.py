@@ -16,8 +16,6 @@ from typing import Literal
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import (
     Bot,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
     InputMediaPhoto,
     Message,
     Update,
@@ -38,8 +36,13 @@ from bot.domain.tasks import (
     parse_filter,
     parse_number,
 )
-from bot.media.images import ImageRejected, run_image_job, side_by_side, signed64
+from bot.media.collage import side_by_side
+from bot.media.jobs import run_image_job
+from bot.media.phash import signed64
+from bot.media.sanitize import ImageRejected
+from bot.render import callbacks as cb
 from bot.render import tasks as tv
+from bot.render.buttons import Rows
 from bot.render.fit import CAPTION_LIMIT, fit, shown_length
 from bot.render.i18n import t
 from bot.render.refusals import explain
@@ -47,6 +50,7 @@ from bot.services import tasks as svc
 from bot.services.people import attached, find_one_unit, group_unit, role_of
 from bot.services.tasks import Outcome, PendingInput, parse_pending
 from bot.telegram.context import Deps, WenmingContext
+from bot.telegram.markup import inline_markup
 from bot.telegram.outbox import on_sent
 from db.models import GroupBinding, OutboxMessage, Person, Photo, Unit
 from db.uow import UnitOfWork
@@ -132,13 +136,13 @@ async def show_task(update: Update, context: WenmingContext, data: tv.TaskData,
 
 
 async def send_private(bot: Bot, deps: Deps, chat_id: int, data: tv.TaskData, text: str,
-                       rows: tv.Rows) -> Message:
+                       rows: Rows) -> Message:
     """A private message about a task, with its photos when it has any: always the stored
     copies (never a user's file_id), side by side when there are before and after photos.
     Returns the message that carries the buttons. Forbidden propagates (the person never
     opened the private chat)."""
     media = await _card_media(deps, data) if data.has_photos else None
-    markup = _markup(rows)
+    markup = inline_markup(rows)
     if media is None:
         return await bot.send_message(chat_id, text, parse_mode=ParseMode.HTML,
                                       reply_markup=markup)
@@ -179,7 +183,7 @@ async def on_press(update: Update, context: WenmingContext) -> None:
     query = update.callback_query
     assert query is not None and query.data is not None
     try:
-        await _press(update, context, tv.parse(query.data))
+        await _press(update, context, cb.parse_task(query.data))
     except DomainError as exc:
         await answer_query(update, explain(context.lang, exc)[:200], alert=True)
         if isinstance(exc, StaleAction):
@@ -193,7 +197,7 @@ async def _refresh_private_buttons(update: Update, context: WenmingContext, valu
     if chat is None or chat.type != "private" or query is None or query.message is None:
         return
     try:
-        task_id = tv.parse(value).task_id
+        task_id = cb.parse_task(value).task_id
         async with context.deps.uow.read() as uow:
             data = await svc.task_data(uow, task_id)
             actions = await _actions_for(uow, context.me, task_id)
@@ -201,13 +205,13 @@ async def _refresh_private_buttons(update: Update, context: WenmingContext, valu
         return
     with contextlib.suppress(BadRequest):
         await query.edit_message_reply_markup(
-            _markup(tv.rows_for_private(data, actions, context.lang)))
+            inline_markup(tv.rows_for_private(data, actions, context.lang)))
 
 
-async def _press(update: Update, context: WenmingContext, press: tv.Press) -> None:
+async def _press(update: Update, context: WenmingContext, press: cb.TaskPress) -> None:
     deps = context.deps
     now = deps.clock()
-    if press.code == tv.CANCEL:
+    if press.code == cb.TASK_CANCEL:
         async with deps.uow() as uow:
             person = await attached(uow, context.me)
             person.pending = None
@@ -216,15 +220,15 @@ async def _press(update: Update, context: WenmingContext, press: tv.Press) -> No
         await answer_query(update)
         await _edit_pressed(update, context.t("task.cancelled"))
         return
-    if press.code in tv.VERDICT_CODES:
-        verdict = Verdict(tv.VERDICT_CODES[press.code])
+    if press.code in cb.TASK_VERDICT_CODES:
+        verdict = Verdict(cb.TASK_VERDICT_CODES[press.code])
         if verdict is Verdict.NONCOMPLIANT:
             await _ask(update, context, press.task_id, Action.VERIFY_RETURN, press.version)
             return
         await _act(update, context, press.task_id, Action.VERIFY_PASS, press.version,
                    verdict=verdict)
         return
-    if press.code == tv.DONE:
+    if press.code == cb.TASK_DONE:
         await _act(update, context, press.task_id, Action.SUBMIT_FIX, press.version)
         return
     action = press.action
@@ -287,10 +291,8 @@ async def _ask(update: Update, context: WenmingContext, task_id: int, action: Ac
         # Fixing again: what was wrong last time, in the prompt itself.
         text += "\n" + context.t("task.ask.returned_because",
                                  reason=tv.clip(returned.reason, 300))
-    rows: tv.Rows = []
-    if action is Action.SUBMIT_FIX:
-        rows.append([(context.t("task.button.fix_done"), tv.data(data.id, data.version, tv.DONE))])
-    rows.append([(context.t("task.button.cancel"), tv.data(data.id, data.version, tv.CANCEL))])
+    rows = tv.input_rows(context.lang, data.id, data.version,
+                         done=action is Action.SUBMIT_FIX)
     if not await _dm(update, context, text, rows, task_id=data.id):
         return
     chat = update.effective_chat
@@ -301,8 +303,7 @@ async def _ask(update: Update, context: WenmingContext, task_id: int, action: Ac
 async def _ask_verdict(update: Update, context: WenmingContext, data: tv.TaskData) -> None:
     text = context.t("task.ask.verdict", id=data.id, item=data.item_in(context.lang),
                      site=data.site_name or "—")
-    rows: tv.Rows = [[(context.t(tv.VERDICT_KEYS[v]), tv.data(data.id, data.version, code))
-                      for code, v in tv.VERDICT_CODES.items()]]
+    rows = tv.verdict_rows(context.lang, data)
     # The verifier sees what they check: 整改前 | 整改后, from the stored copies.
     if not await _dm(update, context, text, rows, task_id=data.id, task=data):
         return
@@ -311,7 +312,7 @@ async def _ask_verdict(update: Update, context: WenmingContext, data: tv.TaskDat
     await answer_query(update, None if private else context.t("task.see_private"))
 
 
-async def _dm(update: Update, context: WenmingContext, text: str, rows: tv.Rows, *,
+async def _dm(update: Update, context: WenmingContext, text: str, rows: Rows, *,
               task_id: int, task: tv.TaskData | None = None) -> bool:
     """Message the person privately (with the task's photos when `task` is given). If they
     never opened a chat with the bot, the press is answered with a link that opens it with
@@ -321,7 +322,7 @@ async def _dm(update: Update, context: WenmingContext, text: str, rows: tv.Rows,
             await send_private(context.bot, context.deps, context.me.id, task, text, rows)
         else:
             await context.bot.send_message(context.me.id, text, parse_mode=ParseMode.HTML,
-                                           reply_markup=_markup(rows))
+                                           reply_markup=inline_markup(rows))
     except Forbidden:
         username = context.bot.username
         query = update.callback_query
@@ -472,11 +473,8 @@ async def claim_photo(update: Update, context: WenmingContext) -> bool:
 async def _fix_prompt(update: Update, context: WenmingContext, wanted: PendingInput,
                       count: int, *, noted: bool) -> None:
     key = "task.fix_noted" if noted else "task.fix_photo"
-    rows: tv.Rows = [
-        [(context.t("task.button.fix_done"), tv.data(wanted.task_id, wanted.version, tv.DONE))],
-        [(context.t("task.button.cancel"), tv.data(wanted.task_id, wanted.version, tv.CANCEL))],
-    ]
-    await reply(update, context.t(key, count=count), _markup(rows))
+    rows = tv.input_rows(context.lang, wanted.task_id, wanted.version, done=True)
+    await reply(update, context.t(key, count=count), rows)
 
 
 async def _clear_pending(context: WenmingContext) -> None:
@@ -634,7 +632,8 @@ async def _card_media(deps: Deps, data: tv.TaskData) -> bytes | str | None:
             after = deps.media.read(data.after_shas[0])
             return await run_image_job(side_by_side, before, after,
                                        before_label=t(tv.GROUP_LANG, "task.card.before"),
-                                       after_label=t(tv.GROUP_LANG, "task.card.after"))
+                                       after_label=t(tv.GROUP_LANG, "task.card.after"),
+                                       font=deps.settings.cjk_font)
         except (OSError, ImageRejected):
             log.warning("task %s: cannot render the before/after image", data.id,
                         exc_info=True)
@@ -659,7 +658,7 @@ async def _edit(
     the message no longer exists, "failed" when the edit did not happen for any other reason
     (flood control, a network error, …; the caller retries it through the outbox), or a new
     Message when a text card had to become a photo card."""
-    markup = _markup(view.rows)
+    markup = inline_markup(view.rows)
     try:
         if media is not None:
             try:
@@ -703,12 +702,6 @@ async def _edit(
     return "edited"
 
 
-def _markup(rows: tv.Rows) -> InlineKeyboardMarkup | None:
-    if not rows:
-        return None
-    return InlineKeyboardMarkup([[InlineKeyboardButton(label, callback_data=cb)
-                                  for label, cb in row] for row in rows])
-
 
 # ---- /start task_<id>: the private chat opened from a button ------------------------------
 
@@ -738,17 +731,13 @@ async def start_task(update: Update, context: WenmingContext) -> None:
         await reply(update, explain(context.lang, exc))
         return
     if wanted is not None and wanted.task_id == task_id and wanted.version == data.version:
-        rows: tv.Rows = []
-        if wanted.action is Action.SUBMIT_FIX:
-            rows.append([(context.t("task.button.fix_done"),
-                          tv.data(task_id, wanted.version, tv.DONE))])
-        rows.append([(context.t("task.button.cancel"),
-                      tv.data(task_id, wanted.version, tv.CANCEL))])
+        rows = tv.input_rows(context.lang, task_id, wanted.version,
+                             done=wanted.action is Action.SUBMIT_FIX)
         text = context.t(ASK_KEYS[wanted.action], id=data.id,
                          title=tv.clip(data.title_in(context.lang), 80),
                          due=data.due_at.astimezone(context.deps.settings.tz)
                          .strftime("%Y-%m-%d"))
-        await reply(update, text, _markup(rows))
+        await reply(update, text, rows)
         return
     await show_task(update, context, data, actions)
 
@@ -762,5 +751,5 @@ HANDLERS: list[BaseHandler[Update, WenmingContext, None]] = [
     START_HANDLER,
     CommandHandler("tasks", tasks_command),
     CommandHandler("task", task_command, filters=filters.ChatType.PRIVATE),
-    CallbackQueryHandler(on_press, pattern=rf"^{tv.PREFIX}:"),
+    CallbackQueryHandler(on_press, pattern=rf"^{cb.TASK}:"),
 ]

@@ -30,8 +30,6 @@ import contextlib
 import datetime as dt
 import hashlib
 import logging
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,8 +47,10 @@ from bot.domain.periods import (
     local_date,
     next_bulletin,
 )
-from bot.media.bulletin import caption, is_tall, render_png
-from bot.media.images import run_image_job
+from bot.media.bulletin import is_tall, render_png
+from bot.media.jobs import run_image_job
+from bot.media.store import write_atomic
+from bot.render.bulletin import caption
 from bot.render.i18n import t
 from bot.services.bulletins import build_bulletins, digest_text
 from bot.services.deadlines import Escalate, remind_and_escalate
@@ -88,26 +88,16 @@ def store_png(media_dir: Path, png: bytes) -> str:
     rel = f"{BULLETIN_DIR}/{sha}.png"
     target = media_dir / rel
     if not target.is_file():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(png)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        write_atomic(target, png)
     return rel
 
 
-def _render_and_store(media_dir: Path, view: object) -> tuple[str, bool]:
-    from bot.media.bulletin import BulletinView
+def _render_and_store(media_dir: Path, view: object,
+                      font: Path | None = None) -> tuple[str, bool]:
+    from bot.render.bulletin import BulletinView
 
     assert isinstance(view, BulletinView)
-    png = render_png(view)
+    png = render_png(view, font)
     return store_png(media_dir, png), is_tall(png)
 
 
@@ -124,12 +114,14 @@ class Scheduler:
         on_queued: Callable[[], None] | None = None,
         escalate: Escalate | None = None,
         tick_seconds: float | None = None,
+        cjk_font: Path | None = None,
     ) -> None:
         self._uow = uow
         self.config = config
         self.tz = ZoneInfo(timezone)
         self.lang = language
         self.media_dir = Path(media_dir)
+        self.cjk_font = cjk_font
         self._clock = clock
         self._on_queued = on_queued
         self._escalate = escalate
@@ -259,7 +251,8 @@ class Scheduler:
                                               due.period, sent_on=local_date(now, self.tz))
         # Rendering takes ~0.1 s per group: in worker threads, before the transaction.
         rendered = await asyncio.gather(*(
-            run_image_job(_render_and_store, self.media_dir, b.view) for b in bulletins))
+            run_image_job(_render_and_store, self.media_dir, b.view, self.cjk_font)
+            for b in bulletins))
         async with self._uow() as uow:
             uow.session.add(JobRun(name=BULLETIN, period=due.period, started_at=now,
                                    finished_at=now, detail={"groups": len(bulletins)}))

@@ -1,4 +1,5 @@
-"""The weekly bulletin (一周一通报): a PNG ranking that reads on a phone, and its caption.
+"""The weekly bulletin (一周一通报): a PNG ranking that reads on a phone (its caption and view
+model are in `bot.render.bulletin`).
 
 Pure and synchronous (Pillow only, no Telegram, no database): the scheduler and `wenming
 bulletin` build a `BulletinView` from the database and call `render_png` in a worker thread.
@@ -10,17 +11,17 @@ listed apart underneath.
 
 from __future__ import annotations
 
-import datetime as dt
 import html
 import io
-from dataclasses import dataclass
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from bot.domain.ranking import RankedRow, Ranking
-from bot.media.images import find_cjk_font, load_font
+from bot.domain.ranking import RankedRow
+from bot.media.fonts import find_cjk_font, load_font
+from bot.render.bulletin import BulletinView, format_date, num, pct, phase_line
 from bot.render.i18n import t
 
 WIDTH = 1080
@@ -28,7 +29,6 @@ MARGIN = 48
 # Telegram shows a photo at up to 2560 px on its long side; a taller bulletin (40+ units) goes
 # out as a document so it is not scaled down to an unreadable strip.
 MAX_PHOTO_HEIGHT = 2560
-CAPTION_LIMIT = 1024
 
 RED = (178, 34, 34)
 DARK = (33, 33, 33)
@@ -41,94 +41,6 @@ LAGGARD_BG = (253, 236, 234)
 MEDALS = {1: (212, 160, 23), 2: (150, 150, 160), 3: (176, 110, 60)}
 
 
-@dataclass(frozen=True)
-class PhaseInfo:
-    name: str
-    days_left: int
-
-
-@dataclass(frozen=True)
-class BulletinView:
-    lang: str
-    week: str          # 2026-W48
-    first: dt.date     # Monday
-    last: dt.date      # Sunday
-    audience: str      # the group's unit, shown under the title
-    phase: PhaseInfo | None
-    ranking: Ranking
-    min_inspections: int
-
-    @property
-    def year_and_number(self) -> tuple[int, int]:
-        year, number = self.week.split("-W")
-        return int(year), int(number)
-
-
-def format_date(lang: str, day: dt.date) -> str:
-    return t(lang, "scheduler.date", month=day.month, day=day.day)
-
-
-def _num(lang: str, value: float | None) -> str:
-    return t(lang, "scheduler.bulletin.na") if value is None else f"{value:.1f}"
-
-
-def _pct(lang: str, value: float | None) -> str:
-    return t(lang, "scheduler.bulletin.na") if value is None else f"{value * 100:.0f}%"
-
-
-# ---- the caption ------------------------------------------------------------------------------
-
-
-def caption(view: BulletinView, *, max_named: int = 8) -> str:
-    """The short text sent with the picture: title, phase, the leader, the units named."""
-    lang = view.lang
-    year, number = view.year_and_number
-    lines = [t(lang, "scheduler.bulletin.caption_title", year=year, week=number,
-               first=format_date(lang, view.first), last=format_date(lang, view.last))]
-    lines.append(_phase_line(view))
-    ranked, unranked = view.ranking.ranked, view.ranking.unranked
-    if not ranked and not unranked:
-        lines.append(t(lang, "scheduler.bulletin.no_units"))
-        return "\n".join(lines)
-    if ranked:
-        top = ranked[0].figures
-        lines.append(t(lang, "scheduler.bulletin.ranked_count", count=len(ranked),
-                       unit=top.name, score=_num(lang, top.score)))
-    else:
-        lines.append(t(lang, "scheduler.bulletin.none_ranked"))
-    named = view.ranking.laggards
-    if named:
-        lines.append(t(lang, "scheduler.bulletin.laggards"))
-        for lag in named[:max_named]:
-            f = lag.figures
-            if lag.low_rank and lag.escalated:
-                text = t(lang, "scheduler.bulletin.laggard_both", unit=f.name, rank=lag.rank,
-                         score=_num(lang, f.score), count=lag.escalated)
-            elif lag.low_rank:
-                text = t(lang, "scheduler.bulletin.laggard_rank", unit=f.name, rank=lag.rank,
-                         score=_num(lang, f.score))
-            else:
-                text = t(lang, "scheduler.bulletin.laggard_escalated", unit=f.name,
-                         count=lag.escalated)
-            lines.append("• " + text)
-        if len(named) > max_named:
-            lines.append(t(lang, "scheduler.bulletin.more", count=len(named) - max_named))
-    if unranked:
-        lines.append(t(lang, "scheduler.bulletin.unranked_note", min=view.min_inspections,
-                       count=len(unranked)))
-    text = "\n".join(lines)
-    if len(text) > CAPTION_LIMIT and max_named > 0:
-        return caption(view, max_named=max_named - 2 if max_named > 2 else 0)
-    return text
-
-
-def _phase_line(view: BulletinView) -> str:
-    if view.phase is None:
-        return t(view.lang, "scheduler.bulletin.no_phase")
-    return t(view.lang, "scheduler.bulletin.phase", phase=view.phase.name,
-             days=view.phase.days_left)
-
-
 # ---- the picture ------------------------------------------------------------------------------
 
 
@@ -136,9 +48,9 @@ Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 
 
 @cache
-def _font(size: int, bold: bool = False) -> Font:
+def _font(size: int, bold: bool = False, override: Path | None = None) -> Font:
     if bold:
-        path = find_cjk_font()
+        path = find_cjk_font(override)
         if path is not None and "Regular" in path.name:
             bold_path = Path(str(path).replace("Regular", "Bold"))
             if bold_path.is_file():
@@ -149,7 +61,7 @@ def _font(size: int, bold: bool = False) -> Font:
                         break
                     if "SC" in (font.getname()[0] or "").split():
                         return font
-    return load_font(size)
+    return load_font(size, override)
 
 
 def _text_width(draw: ImageDraw.ImageDraw, text: str, font: Font) -> float:
@@ -211,11 +123,16 @@ ROW_H = 132
 UNRANKED_ROW_H = 76
 
 
-def render_png(view: BulletinView) -> bytes:
-    """The bulletin as PNG bytes. CPU-bound (~0.1 s for 40 units): run it off the loop."""
+def render_png(view: BulletinView, font_path: Path | None = None) -> bytes:
+    """The bulletin as PNG bytes. CPU-bound (~0.1 s for 40 units): run it off the loop.
+    `font_path` overrides the CJK font (Settings.cjk_font)."""
+
+    def font(size: int, bold: bool = False) -> Font:
+        return _font(size, bold, font_path)
+
     lang = view.lang
     probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
-    footer_font = _font(22)
+    footer_font = font(22)
     footer_lines = _wrap(probe, _tp(lang, "scheduler.bulletin.footer"), footer_font,
                          WIDTH - 2 * MARGIN)
     ranked, unranked = view.ranking.ranked, view.ranking.unranked
@@ -233,22 +150,22 @@ def render_png(view: BulletinView) -> bytes:
     # Title band: the week, its dates, the campaign phase and who this ranking is for.
     draw.rectangle((0, 0, WIDTH, header_h - 20), fill=RED)
     title = _tp(lang, "scheduler.bulletin.title", year=year, week=number)
-    draw.text((MARGIN, 34), _fit(draw, title, _font(52, True), WIDTH - 2 * MARGIN), fill=WHITE,
-              font=_font(52, True))
+    draw.text((MARGIN, 34), _fit(draw, title, font(52, True), WIDTH - 2 * MARGIN), fill=WHITE,
+              font=font(52, True))
     dates = _tp(lang, "scheduler.bulletin.range", first=format_date(lang, view.first),
               last=format_date(lang, view.last))
     sub = f"{dates}  ·  {view.audience}"
-    draw.text((MARGIN, 112), _fit(draw, sub, _font(30), WIDTH - 2 * MARGIN), fill=WHITE,
-              font=_font(30))
-    phase = _plain(_phase_line(view))
-    pill_font = _font(30, True)
+    draw.text((MARGIN, 112), _fit(draw, sub, font(30), WIDTH - 2 * MARGIN), fill=WHITE,
+              font=font(30))
+    phase = _plain(phase_line(view))
+    pill_font = font(30, True)
     pill_w = _text_width(draw, phase, pill_font) + 40
     draw.rounded_rectangle((MARGIN, 162, MARGIN + pill_w, 212), radius=25, fill=WHITE)
     draw.text((MARGIN + 20, 168), phase, fill=RED, font=pill_font)
 
     # Column heads.
     y = header_h
-    head_font = _font(24)
+    head_font = font(24)
     x_name = MARGIN + 96
     x_score_right = WIDTH - MARGIN - 150
     draw.text((MARGIN, y + 12), _tp(lang, "scheduler.bulletin.col_rank"), fill=GREY,
@@ -267,9 +184,9 @@ def render_png(view: BulletinView) -> bytes:
     laggards = {lag.figures.unit_id for lag in view.ranking.laggards}
     if not ranked:
         draw.text((MARGIN, y + 40), _tp(lang, "scheduler.bulletin.none_ranked"), fill=GREY,
-                  font=_font(30))
+                  font=font(30))
     for row in ranked:
-        _draw_row(draw, view, row, y, row.figures.unit_id in laggards)
+        _draw_row(draw, view, row, y, row.figures.unit_id in laggards, font)
         y += ROW_H
     if not ranked:
         y += ROW_H
@@ -277,22 +194,22 @@ def render_png(view: BulletinView) -> bytes:
     if unranked:
         y += 14
         draw.text((MARGIN, y), _tp(lang, "scheduler.bulletin.unranked_title",
-                                 min=view.min_inspections), fill=DARK, font=_font(30, True))
+                                 min=view.min_inspections), fill=DARK, font=font(30, True))
         y += 56
         for row in unranked:
             f = row.figures
             if f.unit_id in laggards:
                 draw.rectangle((0, y - 6, WIDTH, y + UNRANKED_ROW_H - 10), fill=LAGGARD_BG)
-            draw.text((MARGIN, y), _fit(draw, f.name, _font(28), 560), fill=DARK,
-                      font=_font(28))
+            draw.text((MARGIN, y), _fit(draw, f.name, font(28), 560), fill=DARK,
+                      font=font(28))
             detail = _tp(lang, "scheduler.bulletin.unranked_row", inspections=f.inspections,
                        overdue=f.overdue, reports=f.reports)
-            draw.text((MARGIN, y + 36), _fit(draw, detail, _font(22), WIDTH - 2 * MARGIN),
-                      fill=GREY, font=_font(22))
+            draw.text((MARGIN, y + 36), _fit(draw, detail, font(22), WIDTH - 2 * MARGIN),
+                      fill=GREY, font=font(22))
             if f.escalated:
                 tag = _tp(lang, "scheduler.bulletin.escalated_tag", count=f.escalated)
-                draw.text((WIDTH - MARGIN - _text_width(draw, tag, _font(24, True)), y + 2),
-                          tag, fill=RED, font=_font(24, True))
+                draw.text((WIDTH - MARGIN - _text_width(draw, tag, font(24, True)), y + 2),
+                          tag, fill=RED, font=font(24, True))
             y += UNRANKED_ROW_H
 
     y += 24
@@ -308,7 +225,7 @@ def render_png(view: BulletinView) -> bytes:
 
 
 def _draw_row(draw: ImageDraw.ImageDraw, view: BulletinView, row: RankedRow, y: int,
-              laggard: bool) -> None:
+              laggard: bool, font: Callable[..., Font]) -> None:
     lang = view.lang
     f = row.figures
     if laggard:
@@ -319,22 +236,22 @@ def _draw_row(draw: ImageDraw.ImageDraw, view: BulletinView, row: RankedRow, y: 
     cx, cy, r = MARGIN + 30, y + 40, 30
     draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=colour)
     rank_text = str(rank)
-    rank_font = _font(30 if rank < 100 else 24, True)
+    rank_font = font(30 if rank < 100 else 24, True)
     tw = _text_width(draw, rank_text, rank_font)
     draw.text((cx - tw / 2, cy - 21), rank_text, fill=WHITE, font=rank_font)
 
     x_name = MARGIN + 96
-    score_font = _font(40, True)
-    score_text = _num(lang, f.score)
+    score_font = font(40, True)
+    score_text = num(lang, f.score)
     score_right = WIDTH - MARGIN - 150
     draw.text((score_right - _text_width(draw, score_text, score_font), y + 14), score_text,
               fill=_score_colour(f.score), font=score_font)
     name_w = score_right - 130 - x_name
-    draw.text((x_name, y + 16), _fit(draw, f.name, _font(34, True), name_w), fill=DARK,
-              font=_font(34, True))
+    draw.text((x_name, y + 16), _fit(draw, f.name, font(34, True), name_w), fill=DARK,
+              font=font(34, True))
 
     # Change since last week: places gained (▲ green) or lost (▼ red), or "new".
-    change_font = _font(28, True)
+    change_font = font(28, True)
     if row.rank_change is None:
         change, change_colour = _tp(lang, "scheduler.bulletin.new_entry"), GREY
     elif row.rank_change > 0:
@@ -347,8 +264,8 @@ def _draw_row(draw: ImageDraw.ImageDraw, view: BulletinView, row: RankedRow, y: 
               fill=change_colour, font=change_font)
     if row.score_change is not None and row.score_change != 0:
         delta = f"{row.score_change:+.1f}"
-        draw.text((WIDTH - MARGIN - _text_width(draw, delta, _font(22)), y + 56), delta,
-                  fill=GREEN if row.score_change > 0 else RED, font=_font(22))
+        draw.text((WIDTH - MARGIN - _text_width(draw, delta, font(22)), y + 56), delta,
+                  fill=GREEN if row.score_change > 0 else RED, font=font(22))
 
     # The bar: the score on a 0-100 scale.
     bar_x0, bar_x1 = x_name, score_right
@@ -359,16 +276,16 @@ def _draw_row(draw: ImageDraw.ImageDraw, view: BulletinView, row: RankedRow, y: 
         draw.rounded_rectangle((bar_x0, bar_y, max(bar_x0 + 14, filled), bar_y + 14),
                                radius=7, fill=_score_colour(f.score))
 
-    detail = _tp(lang, "scheduler.bulletin.detail", static=_num(lang, f.static),
-               dynamic=_num(lang, f.dynamic), on_time=_pct(lang, f.on_time_rate),
-               overdue=f.overdue, rework=_pct(lang, f.rework_rate), reports=f.reports,
+    detail = _tp(lang, "scheduler.bulletin.detail", static=num(lang, f.static),
+               dynamic=num(lang, f.dynamic), on_time=pct(lang, f.on_time_rate),
+               overdue=f.overdue, rework=pct(lang, f.rework_rate), reports=f.reports,
                inspections=f.inspections)
-    detail_font = _font(22)
+    detail_font = font(22)
     draw.text((x_name, y + 94), _fit(draw, detail, detail_font, WIDTH - MARGIN - x_name),
               fill=GREY, font=detail_font)
     if f.escalated:
         tag = _tp(lang, "scheduler.bulletin.escalated_tag", count=f.escalated)
-        tag_font = _font(22, True)
+        tag_font = font(22, True)
         tw = _text_width(draw, tag, tag_font)
         draw.text((score_right - 140 - tw, y + 24), tag, fill=RED, font=tag_font)
 

@@ -1,22 +1,60 @@
-"""What the inspector sees: the item, the prompts, the review. Text + inline keyboard, HTML."""
+"""What the inspector sees: the item, the prompts, the review. HTML text + button rows."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence, Sized
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup
-
-from bot.domain.checklist import Awaiting, Gap, gaps
+from bot.domain.checklist import Awaiting, Gap, Progress, gaps
 from bot.domain.scoring import Score
-from bot.domain.standards import Indicator, Item, Verdict
+from bot.domain.standards import Indicator, Item, Standard, Verdict
 from bot.render import callbacks as cb
+from bot.render.buttons import Screen
+from bot.render.buttons import rows as _keyboard
 from bot.render.fit import fit, user
 from bot.render.i18n import Html, h, local_name, t
-from bot.services.inspections import HeldBy, InspectionView, OpenInspection
-from db.models import Site, Task
+from bot.render.shapes import SiteLike
 
-Screen = tuple[str, InlineKeyboardMarkup | None]
+
+@dataclass(frozen=True)
+class OpenInspection:
+    """An inspection left open, as the lists of open inspections show it."""
+
+    inspection_id: int
+    site_name: str
+    answered: int
+    total: int
+    site_name_en: str = ""
+
+
+@dataclass(frozen=True)
+class HeldBy:
+    """Another inspector's open inspection of a site: who, since when."""
+
+    name: str
+    since: datetime
+
+
+class InspectionShown(Protocol):
+    """What the screens read of an inspection (bot.services.inspections.InspectionView
+    satisfies it; a Protocol, because that view also carries the ORM rows it was built from)."""
+
+    @property
+    def inspection_id(self) -> int: ...
+    @property
+    def site(self) -> SiteLike: ...
+    @property
+    def standard(self) -> Standard: ...
+    @property
+    def progress(self) -> Progress: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def score(self) -> Score: ...
+
 
 VERDICT_ICONS = {
     Verdict.COMPLIANT: "✅", Verdict.BASIC: "🟡", Verdict.NONCOMPLIANT: "❌", Verdict.NA: "➖",
@@ -32,19 +70,19 @@ def fmt_score(value: float | None) -> str:
     return "—" if value is None else f"{value:.1f}"
 
 
-def inspection_screen(view: InspectionView, lang: str) -> Screen:
+def inspection_screen(view: InspectionShown, lang: str) -> Screen:
     """The one message an inspection lives in, for its current step, fitted to Telegram's
     limit (a long note is shortened on screen, never in the record)."""
-    text, markup = _inspection_screen(view, lang)
-    return fit(text), markup
+    text, rows = _inspection_screen(view, lang)
+    return fit(text), rows
 
 
-def _inspection_screen(view: InspectionView, lang: str) -> Screen:
+def _inspection_screen(view: InspectionShown, lang: str) -> Screen:
     p = view.progress
     if view.status == "discarded":
-        return discarded_screen(view, lang), None
+        return discarded_screen(view, lang), []
     if view.status != "open":
-        return submitted_screen(view, lang, []), None
+        return submitted_screen(view, lang, []), []
     if p.in_review:
         return review_screen(view, lang)
     item = p.item
@@ -90,7 +128,7 @@ def _inspection_screen(view: InspectionView, lang: str) -> Screen:
     return head, _keyboard(*rows, nav, extra)
 
 
-def _item_text(view: InspectionView, item: Item, lang: str) -> str:
+def _item_text(view: InspectionShown, item: Item, lang: str) -> str:
     p = view.progress
     st = p.answers.get(item.key)
     lines = [
@@ -137,7 +175,7 @@ def score_lines(score: Score, lang: str) -> list[str]:
     ]
 
 
-def review_screen(view: InspectionView, lang: str) -> Screen:
+def review_screen(view: InspectionShown, lang: str) -> Screen:
     p = view.progress
     lines = [t(lang, "inspect.review_title", site=_site(view.site, lang),
                standard=view.standard.name.get(lang)), ""]
@@ -182,7 +220,7 @@ def review_screen(view: InspectionView, lang: str) -> Screen:
     return "\n".join(lines), _keyboard(*rows)
 
 
-def submitted_screen(view: InspectionView, lang: str, tasks: list[Task]) -> str:
+def submitted_screen(view: InspectionShown, lang: str, tasks: Sized) -> str:
     lines = [t(lang, "inspect.submitted", site=_site(view.site, lang),
                standard=view.standard.name.get(lang)), ""]
     lines += score_lines(view.score, lang)
@@ -192,43 +230,45 @@ def submitted_screen(view: InspectionView, lang: str, tasks: list[Task]) -> str:
     return "\n".join(lines)
 
 
-def paused_screen(view: InspectionView, lang: str) -> str:
+def paused_screen(view: InspectionShown, lang: str) -> str:
     return t(lang, "inspect.paused", site=_site(view.site, lang), answered=view.progress.answered,
              total=view.progress.total)
 
 
-def open_list_screen(items: list[OpenInspection], lang: str, note: str | None = None) -> Screen:
+def open_list_screen(items: Sequence[OpenInspection], lang: str,
+                     note: str | None = None) -> Screen:
     """The open inspections, each to resume or discard; `note` goes above (e.g. what was
     just discarded)."""
     lines = ([note, ""] if note else []) + [t(lang, "inspect.open_list")]
     rows = []
     for it in items:
-        rows.append([(_resume_label(it, lang), cb.pack(cb.RESUME, it.inspection_id)),
-                     (t(lang, "button.discard"), cb.pack(cb.DISCARD, it.inspection_id))])
-    rows.append([(t(lang, "button.new_inspection"), cb.pack(cb.FIND, "new"))])
+        rows.append([(_resume_label(it, lang), cb.resume(it.inspection_id)),
+                     (t(lang, "button.discard"), cb.discard(it.inspection_id))])
+    rows.append([(t(lang, "button.new_inspection"), cb.find("new"))])
     return "\n".join(lines), _keyboard(*rows)
 
 
-def open_inspections_note(items: list[OpenInspection], lang: str) -> Screen:
+def open_inspections_note(items: Sequence[OpenInspection], lang: str) -> Screen:
     """What /start says of inspections left open, with a button to resume each."""
-    rows = [[(_resume_label(it, lang), cb.pack(cb.RESUME, it.inspection_id))]
+    rows = [[(_resume_label(it, lang), cb.resume(it.inspection_id))]
             for it in items[:5]]
     return t(lang, "start.open_inspections", count=len(items)), _keyboard(*rows)
 
 
-def site_held_screen(site: Site, held: list[HeldBy], lang: str, tz: ZoneInfo) -> Screen:
+def site_held_screen(site: SiteLike, held: Sequence[HeldBy], lang: str,
+                     tz: ZoneInfo) -> Screen:
     """Someone else has this site open: who and since when; go on anyway, or choose another."""
     lines = [t(lang, "inspect.site_held", site=_site(site, lang))]
     lines += [t(lang, "inspect.site_held_by", name=who.name, since=_local(who.since, tz))
               for who in held]
     lines.append(t(lang, "inspect.site_held_choice"))
     return "\n".join(lines), _keyboard(
-        [(t(lang, "button.inspect_anyway"), cb.pack(cb.SITE, site.id, cb.SITE_ANYWAY))],
-        [(t(lang, "button.other_site"), cb.pack(cb.FIND, "new"))],
+        [(t(lang, "button.inspect_anyway"), cb.site(site.id, anyway=True))],
+        [(t(lang, "button.other_site"), cb.find("new"))],
     )
 
 
-def inspect_menu(open_ones: list[OpenInspection], sites: list[Site], lang: str,
+def inspect_menu(open_ones: Sequence[OpenInspection], sites: Sequence[SiteLike], lang: str,
                  note: str | None = None) -> Screen:
     """What /inspect shows: the open inspections if any, else the sites to choose from."""
     if open_ones:
@@ -237,37 +277,37 @@ def inspect_menu(open_ones: list[OpenInspection], sites: list[Site], lang: str,
     return site_choice_screen(sites, lang, key, note)
 
 
-def discard_question_screen(view: InspectionView, lang: str) -> Screen:
+def discard_question_screen(view: InspectionShown, lang: str) -> Screen:
     text = t(lang, "inspect.discard_question", site=_site(view.site, lang),
              answered=view.progress.answered, total=view.progress.total)
     return text, _keyboard([
-        (t(lang, "button.discard_yes"), cb.pack(cb.DISCARD, view.inspection_id, "yes")),
-        (t(lang, "button.discard_no"), cb.pack(cb.DISCARD, view.inspection_id, "no")),
+        (t(lang, "button.discard_yes"), cb.discard(view.inspection_id, "yes")),
+        (t(lang, "button.discard_no"), cb.discard(view.inspection_id, "no")),
     ])
 
 
-def discarded_screen(view: InspectionView, lang: str) -> str:
+def discarded_screen(view: InspectionShown, lang: str) -> str:
     return t(lang, "inspect.discarded", site=_site(view.site, lang),
              answered=view.progress.answered, total=view.progress.total)
 
 
-def site_choice_screen(sites: list[Site], lang: str, title_key: str,
+def site_choice_screen(sites: Sequence[SiteLike], lang: str, title_key: str,
                        note: str | None = None) -> Screen:
-    rows = [[(f"{_clip(_site(s, lang), 28)}", cb.pack(cb.SITE, s.id))] for s in sites]
-    rows.append([(t(lang, "button.search_site"), cb.pack(cb.FIND, "search")),
-                 (t(lang, "button.near_site"), cb.pack(cb.FIND, "near"))])
+    rows = [[(f"{_clip(_site(s, lang), 28)}", cb.site(s.id))] for s in sites]
+    rows.append([(t(lang, "button.search_site"), cb.find("search")),
+                 (t(lang, "button.near_site"), cb.find("near"))])
     title = t(lang, title_key)
     return (f"{note}\n\n{title}" if note else title), _keyboard(*rows)
 
 
-def nearest_screen(pairs: list[tuple[Site, float]], lang: str) -> Screen:
-    rows = [[(f"{_clip(_site(s, lang), 24)} · {_distance(d)}", cb.pack(cb.SITE, s.id))]
+def nearest_screen(pairs: Sequence[tuple[SiteLike, float]], lang: str) -> Screen:
+    rows = [[(f"{_clip(_site(s, lang), 24)} · {_distance(d)}", cb.site(s.id))]
             for s, d in pairs]
-    rows.append([(t(lang, "button.search_site"), cb.pack(cb.FIND, "search"))])
+    rows.append([(t(lang, "button.search_site"), cb.find("search"))])
     return t(lang, "inspect.nearest"), _keyboard(*rows)
 
 
-def _site(site: Site, lang: str) -> str:
+def _site(site: SiteLike, lang: str) -> str:
     return local_name(lang, site.name, site.name_en)
 
 
@@ -278,12 +318,6 @@ def _resume_label(it: OpenInspection, lang: str) -> str:
 
 def _distance(metres: float) -> str:
     return f"{metres:.0f} m" if metres < 1000 else f"{metres / 1000:.1f} km"
-
-
-def _keyboard(*rows: list[tuple[str, str]]) -> InlineKeyboardMarkup | None:
-    buttons = [[InlineKeyboardButton(text, callback_data=data) for text, data in row]
-               for row in rows if row]
-    return InlineKeyboardMarkup(buttons) if buttons else None
 
 
 def _clip(text: str, n: int) -> str:

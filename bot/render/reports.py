@@ -1,61 +1,30 @@
-"""What residents and units see of a report: texts and inline keyboards (HTML, catalogue-only).
+"""What residents and units see of a report: texts and button rows (HTML, catalogue-only).
 
-Callback data: "rp:<report>:<action>[:<arg>]" on the resident's side, "rg:<report>:<action>
-[:<arg>]" on the group's side; always under Telegram's 64 bytes.
+Callback data is bot.render.callbacks' (rp:... on the resident's side, rg:... on the group's).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from telegram import (
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
-    KeyboardButton,
-    ReplyKeyboardMarkup,
-)
-
 from bot.domain import reports as dom
-from bot.domain.errors import StaleAction
 from bot.domain.privacy import mask_personal
 from bot.domain.reports import Category, ReportingConfig
-from bot.render.callbacks import pack
+from bot.render.buttons import Rows, Screen
+from bot.render.buttons import rows as _kb
+from bot.render.callbacks import GroupPress
+from bot.render.callbacks import ReportPress as Press
+from bot.render.callbacks import group as rg
+from bot.render.callbacks import resident as rp
 from bot.render.fit import fit
 from bot.render.i18n import Html, h, t
-from db.models import Report, Site, Unit
+from bot.render.shapes import ReportLike, SiteLike, UnitLike
 
-if TYPE_CHECKING:
-    from bot.services.reports import Candidate, DraftView, Followed, ReportLine
-
-Screen = tuple[str, InlineKeyboardMarkup | None]
-RESIDENT = "rp"
-GROUP = "rg"
 MAX_SITES = 10
-ID_RE = re.compile(r"[0-9]{1,16}")
-
-
-class Press(StrEnum):
-    """The resident's buttons (rp:<report>:<code>[:<arg>]): the one codec of their actions.
-    `rp` writes these codes and `parse_resident` reads them back, so a button and the code that
-    handles it can never disagree about its name."""
-
-    CATEGORY = "c"  # :<category code>
-    SITE = "s"  # :<site id>, a known site picked from a list
-    TYPED = "typed"  # the address as typed
-    CHANGE_PLACE = "place"
-    SITES = "list"  # the list of known sites
-    SKIP = "skip"  # no description
-    SUBMIT = "submit"
-    CANCEL = "cancel"
-    FOLLOW = "f"  # :<report id>, "me too" instead of a new report
-    FIX_OK = "ok"
-    FIX_STILL = "still"
-
 
 # The place buttons, as the report service names them.
 PLACE_CHOICES: Mapping[Press, dom.PlaceChoice] = {
@@ -64,41 +33,52 @@ PLACE_CHOICES: Mapping[Press, dom.PlaceChoice] = {
 }
 
 
-def rp(report_id: int, action: Press, arg: object | None = None) -> str:
-    return pack(RESIDENT, report_id, action.value) if arg is None else pack(
-        RESIDENT, report_id, action.value, arg)
+@dataclass(frozen=True)
+class Candidate:
+    """An open report the draft may be the same as."""
+
+    report_id: int
+    ticket: str
+    category: str | None
+    followers: int
+    own: bool
 
 
-def rg(report_id: int, action: str, arg: object | None = None) -> str:
-    return pack(GROUP, report_id, action) if arg is None else pack(GROUP, report_id, action, arg)
+# What the screens read of the report service's results (bot.services.reports.results):
+# Protocols, because those results carry the ORM rows (Report, Site) the service works on.
+class DraftShown(Protocol):
+    @property
+    def report(self) -> ReportLike: ...
+    @property
+    def photos(self) -> int: ...
+    @property
+    def category(self) -> Category | None: ...
+    @property
+    def site(self) -> SiteLike | None: ...
+    @property
+    def candidates(self) -> Sequence[Candidate]: ...
+    @property
+    def sites(self) -> Sequence[SiteLike]: ...
+    @property
+    def near(self) -> SiteLike | None: ...
+    @property
+    def outside(self) -> bool: ...
 
 
-def number(text: str | None) -> int | None:
-    """An id carried in callback data: ASCII digits only (never "③"), at most 16 of them."""
-    return int(text) if text is not None and ID_RE.fullmatch(text) else None
+class FollowedShown(Protocol):
+    @property
+    def target(self) -> ReportLike: ...
+    @property
+    def followers(self) -> int: ...
+    @property
+    def own(self) -> bool: ...
 
 
-def parse(data: str, prefix: str) -> tuple[int, str, str | None]:
-    """(report id, action, argument) of a press; anything malformed is a stale button."""
-    parts = data.split(":")
-    if len(parts) in (3, 4) and parts[0] == prefix and ID_RE.fullmatch(parts[1]) and parts[2]:
-        return int(parts[1]), parts[2], parts[3] if len(parts) == 4 else None
-    raise StaleAction("error.stale_button")
-
-
-def parse_resident(data: str) -> tuple[int, Press, str | None]:
-    """(report id, action, argument) of a resident's press; an unknown action is stale."""
-    report_id, code, arg = parse(data, RESIDENT)
-    try:
-        return report_id, Press(code), arg
-    except ValueError:
-        raise StaleAction("error.stale_button") from None
-
-
-def _kb(*rows: Sequence[tuple[str, str]]) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(text, callback_data=data) for text, data in row]
-         for row in rows if row])
+class ReportLineShown(Protocol):
+    @property
+    def report(self) -> ReportLike: ...
+    @property
+    def following(self) -> bool: ...
 
 
 def cat_name(lang: str, cat: Category | None, code: str | None = None) -> str:
@@ -111,8 +91,8 @@ def fmt_time(when: datetime | None, tz: ZoneInfo) -> str:
     return "—" if when is None else when.astimezone(tz).strftime("%Y-%m-%d %H:%M")
 
 
-def place_text(lang: str, report: Report, site: Site | None, near: Site | None = None, *,
-               for_group: bool = False) -> Html:
+def place_text(lang: str, report: ReportLike, site: SiteLike | None,
+               near: SiteLike | None = None, *, for_group: bool = False) -> Html:
     """Where it is: the site, the typed address, and a map link when there is a point.
 
     A shared location that is no picked site is named by `near`, the site or area routing
@@ -177,7 +157,7 @@ def ask_photos(lang: str, config: ReportingConfig) -> str:
     return t(lang, "reports.ask_photos", max=config.max_photos)
 
 
-def photos_screen(lang: str, view: DraftView, config: ReportingConfig) -> Screen:
+def photos_screen(lang: str, view: DraftShown, config: ReportingConfig) -> Screen:
     """After photos: how many, and the categories to choose from."""
     report = view.report
     buttons = [(c.name(lang), rp(report.id, Press.CATEGORY, c.code)) for c in config.categories]
@@ -189,19 +169,13 @@ def photos_screen(lang: str, view: DraftView, config: ReportingConfig) -> Screen
         *rows, [(t(lang, "reports.button.cancel"), rp(report.id, Press.CANCEL))])
 
 
-def photos_done_text(lang: str, view: DraftView) -> str:
+def photos_done_text(lang: str, view: DraftShown) -> str:
     """The photos message once a category is chosen (its buttons are gone)."""
     return t(lang, "reports.photos_and_category", count=view.photos,
              category=cat_name(lang, view.category, view.report.category))
 
 
-def location_keyboard(lang: str) -> ReplyKeyboardMarkup:
-    return ReplyKeyboardMarkup(
-        [[KeyboardButton(t(lang, "button.share_location"), request_location=True)]],
-        resize_keyboard=True, one_time_keyboard=True)
-
-
-def place_screen(lang: str, view: DraftView) -> Screen:
+def place_screen(lang: str, view: DraftShown) -> Screen:
     report = view.report
     cat = view.category
     head = t(lang, "reports.category_chosen", category=cat_name(lang, cat, report.category))
@@ -211,7 +185,8 @@ def place_screen(lang: str, view: DraftView) -> Screen:
         [(t(lang, "reports.button.cancel"), rp(report.id, Press.CANCEL))])
 
 
-def site_list_screen(lang: str, report: Report, sites: Sequence[Site], typed: bool) -> Screen:
+def site_list_screen(lang: str, report: ReportLike, sites: Sequence[SiteLike],
+                     typed: bool) -> Screen:
     """Known sites to pick from (matching a typed address, or the first of the list)."""
     rows: list[list[tuple[str, str]]] = [[(s.name, rp(report.id, Press.SITE, s.id))]
                                          for s in sites[:MAX_SITES]]
@@ -225,14 +200,14 @@ def site_list_screen(lang: str, report: Report, sites: Sequence[Site], typed: bo
     return text, _kb(*rows)
 
 
-def _outside_warning(lang: str, view: DraftView, config: ReportingConfig | None) -> list[str]:
+def _outside_warning(lang: str, view: DraftShown, config: ReportingConfig | None) -> list[str]:
     if not view.outside:
         return []
     km = (config.outside_radius_m if config is not None else 15000.0) / 1000
     return [t(lang, "reports.outside_city", km=f"{km:g}")]
 
 
-def description_screen(lang: str, view: DraftView,
+def description_screen(lang: str, view: DraftShown,
                        config: ReportingConfig | None = None) -> Screen:
     """Ask for the description: it is forwarded verbatim to the unit (no personal details).
     A location far from every known site is questioned first, with a way to change it."""
@@ -248,7 +223,7 @@ def description_screen(lang: str, view: DraftView,
     return "\n\n".join(parts), _kb(*rows)
 
 
-def confirm_screen(lang: str, view: DraftView, config: ReportingConfig | None = None) -> Screen:
+def confirm_screen(lang: str, view: DraftShown, config: ReportingConfig | None = None) -> Screen:
     """The summary before submitting, with earlier reports that look like the same problem."""
     report = view.report
     lines = [
@@ -283,7 +258,7 @@ def confirm_screen(lang: str, view: DraftView, config: ReportingConfig | None = 
     return fit("\n".join(lines)), _kb(*rows)
 
 
-def draft_screen(lang: str, view: DraftView, config: ReportingConfig) -> Screen:
+def draft_screen(lang: str, view: DraftShown, config: ReportingConfig) -> Screen:
     """The screen for whatever step the draft is at (after /report, or a restart)."""
     step = view.report.step
     if view.photos == 0:
@@ -300,7 +275,7 @@ def draft_screen(lang: str, view: DraftView, config: ReportingConfig) -> Screen:
     return confirm_screen(lang, view, config)
 
 
-def album_screen(lang: str, view: DraftView, config: ReportingConfig, dropped: int) -> Screen:
+def album_screen(lang: str, view: DraftShown, config: ReportingConfig, dropped: int) -> Screen:
     """The one answer to an album: the draft, after a word on the photos it had no room for."""
     text, markup = draft_screen(lang, view, config)
     if dropped:
@@ -309,17 +284,17 @@ def album_screen(lang: str, view: DraftView, config: ReportingConfig, dropped: i
     return text, markup
 
 
-def submitted_text(lang: str, report: Report, unit: Unit) -> str:
+def submitted_text(lang: str, report: ReportLike, unit: UnitLike) -> str:
     return t(lang, "reports.submitted", ticket=report.ticket or "",
              unit=unit.name_en if lang == "en" and unit.name_en else unit.name_zh)
 
 
-def followed_text(lang: str, followed: Followed) -> str:
+def followed_text(lang: str, followed: FollowedShown) -> str:
     key = "reports.followed_own" if followed.own else "reports.followed"
     return t(lang, key, ticket=followed.target.ticket or "", count=followed.followers)
 
 
-def my_reports_text(lang: str, lines: Sequence[ReportLine], config: ReportingConfig,
+def my_reports_text(lang: str, lines: Sequence[ReportLineShown], config: ReportingConfig,
                     tz: ZoneInfo, now: datetime | None = None) -> str:
     """The resident's reports; a closed own one they may still dispute says until when."""
     if not lines:
@@ -343,15 +318,15 @@ def my_reports_text(lang: str, lines: Sequence[ReportLine], config: ReportingCon
 # ---- the unit's group -------------------------------------------------------------------------
 
 
-def photo_caption(lang: str, report: Report, cat: Category | None, count: int) -> str:
+def photo_caption(lang: str, report: ReportLike, cat: Category | None, count: int) -> str:
     return t(lang, "reports.group.photo_caption", ticket=report.ticket or "",
              category=cat_name(lang, cat, report.category), count=count)
 
 
 def group_card(
-    lang: str, report: Report, cat: Category | None, site: Site | None, unit: Unit,
-    resident: int, followers: int, photos: int, *, near: Site | None = None,
-) -> tuple[str, InlineKeyboardMarkup]:
+    lang: str, report: ReportLike, cat: Category | None, site: SiteLike | None, unit: UnitLike,
+    resident: int, followers: int, photos: int, *, near: SiteLike | None = None,
+) -> Screen:
     """The report as the unit's group sees it: never who the resident is, and no phone or
     ID number the resident typed (masked)."""
     lines = [
@@ -373,32 +348,32 @@ def group_card(
     return fit("\n".join(lines)), group_keyboard(lang, report.id)
 
 
-def group_keyboard(lang: str, report_id: int) -> InlineKeyboardMarkup:
+def group_keyboard(lang: str, report_id: int) -> Rows:
     return _kb(
-        [(t(lang, "reports.button.accept"), rg(report_id, "acc")),
-         (t(lang, "reports.button.reject"), rg(report_id, "rej"))],
-        [(t(lang, "reports.button.duplicate"), rg(report_id, "dup")),
-         (t(lang, "reports.button.reroute"), rg(report_id, "rr"))],
+        [(t(lang, "reports.button.accept"), rg(report_id, GroupPress.ACCEPT)),
+         (t(lang, "reports.button.reject"), rg(report_id, GroupPress.REJECT))],
+        [(t(lang, "reports.button.duplicate"), rg(report_id, GroupPress.DUPLICATE)),
+         (t(lang, "reports.button.reroute"), rg(report_id, GroupPress.REROUTE))],
     )
 
 
-def reject_keyboard(lang: str, report_id: int) -> InlineKeyboardMarkup:
-    rows = [[(reject_reason(lang, code), rg(report_id, "why", code))]
+def reject_keyboard(lang: str, report_id: int) -> Rows:
+    rows = [[(reject_reason(lang, code), rg(report_id, GroupPress.REASON, code))]
             for code in dom.REJECT_REASONS]
-    return _kb(*rows, [(t(lang, "reports.button.back"), rg(report_id, "back"))])
+    return _kb(*rows, [(t(lang, "reports.button.back"), rg(report_id, GroupPress.BACK))])
 
 
 def duplicate_keyboard(lang: str, report_id: int,
-                       candidates: Sequence[Candidate]) -> InlineKeyboardMarkup:
+                       candidates: Sequence[Candidate]) -> Rows:
     rows = [[(t(lang, "reports.button.duplicate_of", ticket=c.ticket),
-              rg(report_id, "of", c.report_id))] for c in candidates]
-    return _kb(*rows, [(t(lang, "reports.button.back"), rg(report_id, "back"))])
+              rg(report_id, GroupPress.DUPLICATE_OF, c.report_id))] for c in candidates]
+    return _kb(*rows, [(t(lang, "reports.button.back"), rg(report_id, GroupPress.BACK))])
 
 
-def reroute_keyboard(lang: str, report_id: int, units: Sequence[Unit]) -> InlineKeyboardMarkup:
+def reroute_keyboard(lang: str, report_id: int, units: Sequence[UnitLike]) -> Rows:
     names = [(u.name_en if lang == "en" and u.name_en else u.name_zh, u.id) for u in units[:20]]
-    rows = [[(name, rg(report_id, "to", uid))] for name, uid in names]
-    return _kb(*rows, [(t(lang, "reports.button.back"), rg(report_id, "back"))])
+    rows = [[(name, rg(report_id, GroupPress.TO_UNIT, uid))] for name, uid in names]
+    return _kb(*rows, [(t(lang, "reports.button.back"), rg(report_id, GroupPress.BACK))])
 
 
 def decided_text(card: str, lang: str, key: str, **values: object) -> str:
@@ -406,16 +381,16 @@ def decided_text(card: str, lang: str, key: str, **values: object) -> str:
     return fit(f"{card}\n\n{t(lang, key, **values)}")
 
 
-def group_follow_notice(lang: str, report: Report, cat: Category | None, count: int) -> str:
+def group_follow_notice(lang: str, report: ReportLike, cat: Category | None, count: int) -> str:
     return t(lang, "reports.group.follow_notice", ticket=report.ticket or "",
              category=cat_name(lang, cat, report.category), count=count)
 
 
-def group_confirmed(lang: str, report: Report) -> str:
+def group_confirmed(lang: str, report: ReportLike) -> str:
     return t(lang, "reports.group.confirmed", ticket=report.ticket or "")
 
 
-def group_disputed(lang: str, report: Report, reason: str | None = None) -> str:
+def group_disputed(lang: str, report: ReportLike, reason: str | None = None) -> str:
     """"Still there", with the reporter's reason (phone and ID numbers masked)."""
     text = t(lang, "reports.group.disputed", ticket=report.ticket or "")
     if reason:
@@ -423,7 +398,7 @@ def group_disputed(lang: str, report: Report, reason: str | None = None) -> str:
     return text
 
 
-def ask_dispute_screen(lang: str, report: Report) -> Screen:
+def ask_dispute_screen(lang: str, report: ReportLike) -> Screen:
     """👎 pressed: what is still wrong? (typed next), or send it back without a reason."""
     return t(lang, "reports.ask_dispute_reason", ticket=report.ticket or ""), _kb(
         [(t(lang, "reports.button.dispute_now"), rp(report.id, Press.FIX_STILL, "now"))],
@@ -433,24 +408,25 @@ def ask_dispute_screen(lang: str, report: Report) -> Screen:
 # ---- pushed to the reporter and followers -----------------------------------------------------
 
 
-def push_accepted(lang: str, report: Report, cat: Category | None, due: datetime,
+def push_accepted(lang: str, report: ReportLike, cat: Category | None, due: datetime,
                   tz: ZoneInfo) -> str:
     return t(lang, "reports.push.accepted", ticket=report.ticket or "",
              category=cat_name(lang, cat, report.category), due=fmt_time(due, tz))
 
 
-def push_rejected(lang: str, report: Report, cat: Category | None) -> str:
+def push_rejected(lang: str, report: ReportLike, cat: Category | None) -> str:
     return t(lang, "reports.push.rejected", ticket=report.ticket or "",
              category=cat_name(lang, cat, report.category),
              reason=reject_reason(lang, report.reason))
 
 
-def push_duplicate(lang: str, report: Report, original: Report) -> str:
+def push_duplicate(lang: str, report: ReportLike, original: ReportLike) -> str:
     return t(lang, "reports.push.duplicate", ticket=report.ticket or "",
              original=original.ticket or "")
 
 
-def push_fixed(lang: str, report: Report, cat: Category | None, note: str | None = None) -> str:
+def push_fixed(lang: str, report: ReportLike, cat: Category | None,
+               note: str | None = None) -> str:
     """The unit says it is fixed, with its note when there is one; the check comes next (the
     reporter is asked only once it passed)."""
     text = t(lang, "reports.push.fixed", ticket=report.ticket or "",
@@ -460,7 +436,7 @@ def push_fixed(lang: str, report: Report, cat: Category | None, note: str | None
     return text
 
 
-def push_verified(lang: str, report: Report, cat: Category | None, until: datetime | None,
+def push_verified(lang: str, report: ReportLike, cat: Category | None, until: datetime | None,
                   tz: ZoneInfo) -> str:
     """The fix passed its check and the task is closed (the after-photos come before): is it
     solved? "Still there" is possible until `until`."""
@@ -468,27 +444,27 @@ def push_verified(lang: str, report: Report, cat: Category | None, until: dateti
              category=cat_name(lang, cat, report.category), until=fmt_time(until, tz))
 
 
-def push_closed(lang: str, report: Report, cat: Category | None) -> str:
+def push_closed(lang: str, report: ReportLike, cat: Category | None) -> str:
     return t(lang, "reports.push.closed", ticket=report.ticket or "",
              category=cat_name(lang, cat, report.category))
 
 
-def push_reopened(lang: str, report: Report, cat: Category | None) -> str:
+def push_reopened(lang: str, report: ReportLike, cat: Category | None) -> str:
     return t(lang, "reports.push.reopened", ticket=report.ticket or "",
              category=cat_name(lang, cat, report.category))
 
 
-def push_deadline(lang: str, report: Report, cat: Category | None, due: datetime,
+def push_deadline(lang: str, report: ReportLike, cat: Category | None, due: datetime,
                   tz: ZoneInfo) -> str:
     return t(lang, "reports.push.deadline", ticket=report.ticket or "",
              category=cat_name(lang, cat, report.category), due=fmt_time(due, tz))
 
 
-def push_in_progress(lang: str, report: Report, cat: Category | None) -> str:
+def push_in_progress(lang: str, report: ReportLike, cat: Category | None) -> str:
     return t(lang, "reports.push.in_progress", ticket=report.ticket or "",
              category=cat_name(lang, cat, report.category))
 
 
-def confirm_keyboard(lang: str, report: Report) -> InlineKeyboardMarkup:
+def confirm_keyboard(lang: str, report: ReportLike) -> Rows:
     return _kb([(t(lang, "reports.button.fixed_ok"), rp(report.id, Press.FIX_OK)),
                 (t(lang, "reports.button.still_there"), rp(report.id, Press.FIX_STILL))])

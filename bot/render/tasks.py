@@ -1,9 +1,9 @@
 """What a task looks like: its card in the unit's group, its history, the /tasks list.
 
-Pure rendering (no Telegram objects): a card is HTML text plus rows of (label, callback data),
-so the service can queue it through the outbox as JSON and the handlers can turn it into an
-InlineKeyboardMarkup. Cards in groups are in Chinese, the campaign's working language (as the
-inspection notice was); private replies use the reader's language.
+Pure rendering (no Telegram objects): a card is HTML text plus rows of buttons, so the service
+can queue it through the outbox as JSON and the handlers can turn it into an inline keyboard.
+Cards in groups are in Chinese, the campaign's working language (as the inspection notice
+was); private replies use the reader's language.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.domain.errors import StaleAction
 from bot.domain.privacy import mask_optional, mask_personal
 from bot.domain.tasks import (
     CREATED,
@@ -24,33 +23,14 @@ from bot.domain.tasks import (
     Action,
     TaskState,
     is_overdue,
-    parse_number,
 )
+from bot.render import callbacks as cb
+from bot.render.buttons import Button, Rows, keyboard_json
+from bot.render.callbacks import task_action
 from bot.render.fit import CAPTION_LIMIT, TEXT_LIMIT, fit_history, user
 from bot.render.i18n import Html, h, local_name, t
 
 GROUP_LANG = "zh-hans"
-PREFIX = "t"
-
-# Callback codes: t:<task>:<version>:<code>. Short, so the data stays far below 64 bytes.
-CODES: dict[str, Action] = {
-    "a": Action.ACCEPT,
-    "f": Action.SUBMIT_FIX,
-    "x": Action.REQUEST_EXTENSION,
-    "n": Action.NOT_OURS,
-    "p": Action.VERIFY_PASS,
-    "r": Action.VERIFY_RETURN,
-    "g": Action.GRANT_EXTENSION,
-    "d": Action.REFUSE_EXTENSION,
-    "m": Action.REROUTE,
-    "k": Action.REFUSE_REROUTE,
-    "o": Action.REOPEN,
-}
-ACTION_CODES = {a: c for c, a in CODES.items()}
-# Further codes that are not lifecycle actions of their own.
-DONE = "done"  # the fix's after-photos are all sent: submit it
-VERDICT_CODES = {"vc": "compliant", "vb": "basic", "vn": "noncompliant"}
-CANCEL = "q"  # leave the input this person was asked for
 
 STATE_ICONS = {
     TaskState.OPEN: "🔴", TaskState.ACCEPTED: "🟠", TaskState.FIX_SUBMITTED: "🔵",
@@ -104,41 +84,11 @@ SOURCE_KEYS = {"inspection": "task.source.inspection", "report": "task.source.re
 VERDICT_KEYS = {"compliant": "verdict.compliant", "basic": "verdict.basic",
                 "noncompliant": "verdict.noncompliant"}
 
-Rows = list[list[tuple[str, str]]]
 
 
 def default_tz() -> ZoneInfo:
     """The campaign's time zone, read as Settings reads it (the service has no Settings)."""
     return ZoneInfo(os.environ.get("WENMING_TIMEZONE", "").strip() or "Asia/Shanghai")
-
-
-def data(task_id: int, version: int, code: str) -> str:
-    value = f"{PREFIX}:{task_id}:{version}:{code}"
-    assert len(value.encode()) <= 64, value
-    return value
-
-
-@dataclass(frozen=True)
-class Press:
-    task_id: int
-    version: int
-    code: str
-
-    @property
-    def action(self) -> Action | None:
-        return CODES.get(self.code)
-
-
-def parse(value: str) -> Press:
-    """Parse t:<task>:<version>:<code>; anything else is a stale button, never a crash."""
-    parts = value.split(":")
-    if len(parts) == 4 and parts[0] == PREFIX:
-        task_id, version = parse_number(parts[1]), parse_number(parts[2])
-        code = parts[3]
-        if (task_id is not None and version is not None
-                and (code in CODES or code in VERDICT_CODES or code in (DONE, CANCEL))):
-            return Press(task_id, version, code)
-    raise StaleAction("task.stale")
 
 
 @dataclass(frozen=True)
@@ -224,10 +174,7 @@ class Card:
 
     def markup(self) -> dict[str, object] | None:
         """The inline keyboard as the Bot API's JSON (for the outbox)."""
-        if not self.rows:
-            return None
-        return {"inline_keyboard": [[{"text": label, "callback_data": cb} for label, cb in row]
-                                    for row in self.rows]}
+        return keyboard_json(self.rows)
 
 
 def _local(when: datetime, tz: ZoneInfo) -> str:
@@ -372,29 +319,29 @@ def card_rows(task: TaskData) -> Rows:
     may press them is checked on the press, with a clear refusal."""
     lang = GROUP_LANG
 
-    def b(action: Action) -> tuple[str, str]:
-        return t(lang, BUTTON_KEYS[action]), data(task.id, task.version, ACTION_CODES[action])
-
-    rows: Rows = []
+    rows: list[list[Action]] = []
     if task.state is TaskState.OPEN:
-        rows.append([b(Action.ACCEPT)])
-        rows.append([b(Action.REQUEST_EXTENSION), b(Action.NOT_OURS)])
+        rows.append([Action.ACCEPT])
+        rows.append([Action.REQUEST_EXTENSION, Action.NOT_OURS])
     elif task.state in (TaskState.ACCEPTED, TaskState.RETURNED):
-        rows.append([b(Action.SUBMIT_FIX)])
-        rows.append([b(Action.REQUEST_EXTENSION), b(Action.NOT_OURS)])
+        rows.append([Action.SUBMIT_FIX])
+        rows.append([Action.REQUEST_EXTENSION, Action.NOT_OURS])
     elif task.state is TaskState.FIX_SUBMITTED:
-        rows.append([b(Action.VERIFY_PASS), b(Action.VERIFY_RETURN)])
+        rows.append([Action.VERIFY_PASS, Action.VERIFY_RETURN])
+    hidden: set[Action] = set()
     if task.state is not TaskState.CLOSED:
         if task.extension_until is not None:
-            rows.append([b(Action.GRANT_EXTENSION), b(Action.REFUSE_EXTENSION)])
+            rows.append([Action.GRANT_EXTENSION, Action.REFUSE_EXTENSION])
         if task.reroute_claim is not None:
-            rows.append([b(Action.REROUTE), b(Action.REFUSE_REROUTE)])
+            rows.append([Action.REROUTE, Action.REFUSE_REROUTE])
         # An extension or a claim is asked once; hide the button while one waits.
-        for row in rows:
-            row[:] = [(label, cb) for label, cb in row
-                      if not (task.extension_until is not None and cb.endswith(":x"))
-                      and not (task.reroute_claim is not None and cb.endswith(":n"))]
-    return [row for row in rows if row]
+        if task.extension_until is not None:
+            hidden.add(Action.REQUEST_EXTENSION)
+        if task.reroute_claim is not None:
+            hidden.add(Action.NOT_OURS)
+    buttons = [[Button(t(lang, BUTTON_KEYS[a]), task_action(task.id, task.version, a))
+                for a in row if a not in hidden] for row in rows]
+    return [row for row in buttons if row]
 
 
 def card(task: TaskData, now: datetime, tz: ZoneInfo | None = None) -> Card:
@@ -465,6 +412,23 @@ def done_private(lang: str, task_id: int, action: Action) -> str:
 
 
 def rows_for_private(task: TaskData, actions: Sequence[Action], lang: str) -> Rows:
-    buttons = [(t(lang, BUTTON_KEYS[a]), data(task.id, task.version, ACTION_CODES[a]))
+    buttons = [Button(t(lang, BUTTON_KEYS[a]), task_action(task.id, task.version, a))
                for a in actions if a in BUTTON_KEYS]
     return [buttons[i:i + 2] for i in range(0, len(buttons), 2)]
+
+
+def input_rows(lang: str, task_id: int, version: int, *, done: bool) -> Rows:
+    """The buttons under a request for input (after-photos, a reason): "all sent" when the
+    input is a fix's photos, and always a way out."""
+    rows: Rows = []
+    if done:
+        rows.append([Button(t(lang, "task.button.fix_done"),
+                            cb.task(task_id, version, cb.TASK_DONE))])
+    rows.append([Button(t(lang, "task.button.cancel"), cb.task(task_id, version, cb.TASK_CANCEL))])
+    return rows
+
+
+def verdict_rows(lang: str, task: TaskData) -> Rows:
+    """The verifier's verdict on a fix, one button each."""
+    return [[Button(t(lang, VERDICT_KEYS[v]), cb.task(task.id, task.version, code))
+             for code, v in cb.TASK_VERDICT_CODES.items()]]

@@ -14,7 +14,8 @@ from bot.domain.errors import DomainError, NotFound, StaleAction
 from bot.domain.roles import Role, require
 from bot.domain.scoring import Score, compute_score
 from bot.domain.standards import Standard, Verdict
-from bot.media.images import signed64
+from bot.media.phash import signed64
+from bot.render.inspection import HeldBy, OpenInspection
 from bot.services.catalog import StandardCatalog
 from bot.services.tasks import create_task, record_site_items
 from db.models import Answer, Inspection, Person, Photo, Site, Task
@@ -49,23 +50,6 @@ class InspectionView:
     @property
     def step(self) -> int:
         return self.progress.step
-
-
-@dataclass(frozen=True)
-class OpenInspection:
-    inspection_id: int
-    site_name: str
-    answered: int
-    total: int
-    site_name_en: str = ""
-
-
-@dataclass(frozen=True)
-class HeldBy:
-    """Another inspector's open inspection of a site: who, since when."""
-
-    name: str
-    since: datetime
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from typing import Any
 from telegram.ext import Application, CallbackContext, ExtBot
 
 from bot.config import Settings
-from bot.media.images import MediaStore
+from bot.media.store import MediaStore
 from bot.render.i18n import DEFAULT_LANGUAGE
 from bot.services.catalog import StandardCatalog
 from bot.services.inspections import InspectionService

@@ -16,7 +16,7 @@ from bot.domain.errors import DomainError, NotAllowed, StaleAction
 from bot.domain.org import load_org_file
 from bot.domain.standards import load_standards
 from bot.domain.tasks import Action
-from bot.media.images import MediaStore
+from bot.media.store import MediaStore
 from bot.render import reports as rv
 from bot.services import tasks as task_service
 from bot.services.inspections import PhotoMeta

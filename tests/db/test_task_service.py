@@ -17,7 +17,7 @@ from bot.domain.errors import DomainError, NotAllowed, StaleAction
 from bot.domain.scoring import compute_score
 from bot.domain.standards import Verdict
 from bot.domain.tasks import Action, TaskFilter, TaskState
-from bot.media.images import MediaStore
+from bot.media.store import MediaStore
 from bot.render.refusals import explain
 from bot.render.tasks import default_tz
 from bot.services import events

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.domain.tasks import Action
+from bot.render.callbacks import TASK_ACTION_CODES as ACTION_CODES
 from bot.render.i18n import t
-from bot.render.tasks import ACTION_CODES
 from bot.services import tasks as task_service
 from db.models import Person, Photo, Report, Task, TaskEvent
 from db.types import utcnow

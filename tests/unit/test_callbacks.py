@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from bot.domain.errors import DomainError, StaleAction
 from bot.domain.standards import Verdict
+from bot.domain.tasks import Action
 from bot.render import callbacks as cb
 from bot.services.inspections import ACTIONS
 
@@ -104,3 +107,69 @@ def test_parse_int_garbage_is_a_stale_button(data: str, prefix: str) -> None:
 def test_stale_button_is_a_domain_error_the_user_can_read() -> None:
     with pytest.raises(DomainError):
         cb.parse_step("garbage")
+
+
+# ---- one codec: every builder's output is the format old buttons in chats carry -------------
+
+
+@pytest.mark.parametrize(
+    ("built", "old"),
+    [
+        (cb.verdict(12, 3, Verdict.BASIC), "v:12:3:b"),
+        (cb.step_action(12, 3, "goto", 7), "i:12:3:goto:7"),
+        (cb.site(5), "s:5"),
+        (cb.site(5, anyway=True), "s:5:go"),
+        (cb.resume(12), "r:12"),
+        (cb.find("near"), "f:near"),
+        (cb.language("en"), "l:en"),
+        (cb.discard(12), "d:12"),
+        (cb.discard(12, "yes"), "d:12:yes"),
+        (cb.resident(40, cb.ReportPress.CATEGORY, "litter"), "rp:40:c:litter"),
+        (cb.resident(40, cb.ReportPress.FIX_STILL, "now"), "rp:40:still:now"),
+        (cb.group(40, cb.GroupPress.ACCEPT), "rg:40:acc"),
+        (cb.group(40, cb.GroupPress.DUPLICATE_OF, 39), "rg:40:of:39"),
+        (cb.task(9, 4, cb.TASK_DONE), "t:9:4:done"),
+        (cb.task_action(9, 4, Action.REQUEST_EXTENSION), "t:9:4:x"),
+    ],
+)
+def test_builders_keep_the_formats_of_buttons_already_in_chats(built: str, old: str) -> None:
+    assert built == old
+
+
+def test_every_prefix_round_trips() -> None:
+    assert cb.parse_site(cb.site(BIG_ID, anyway=True)) == (BIG_ID, True)
+    assert cb.parse_int(cb.resume(BIG_ID), cb.RESUME) == BIG_ID
+    assert cb.parse_find(cb.find("search")) == "search"
+    assert cb.parse_language(cb.language("zh-hans")) == "zh-hans"
+    assert cb.parse_discard(cb.discard(BIG_ID, "no")) == (BIG_ID, "no")
+    for press in cb.ReportPress:
+        data = cb.resident(BIG_ID, press, BIG_ID)
+        assert cb.parse_resident(data) == (BIG_ID, press, str(BIG_ID))
+    for gp in cb.GroupPress:
+        assert cb.parse_group(cb.group(BIG_ID, gp)) == (BIG_ID, gp, None)
+    for action in cb.TASK_ACTION_CODES:
+        data = cb.task_action(123456789, BIG_STEP, action)  # task ids: up to 9 digits
+        assert fits(data)
+        assert cb.parse_task(data).action is action
+
+
+@pytest.mark.parametrize(
+    ("parse", "data", "key"),
+    [
+        (cb.parse_find, "f:elsewhere", "error.stale_button"),
+        (cb.parse_find, "s:search", "error.stale_button"),
+        (cb.parse_language, "s:en", "error.stale_button"),
+        (cb.parse_discard, "d:1:maybe", "error.stale_button"),
+        (cb.parse_resident, "rp:1:nonsense", "error.stale_button"),
+        (cb.parse_resident, "rg:1:acc", "error.stale_button"),
+        (cb.parse_group, "rg:1:nonsense", "error.stale_button"),
+        (cb.parse_group, "rg:③:acc", "error.stale_button"),
+        (cb.parse_task, "t:1:2:zz", "task.stale"),
+        (cb.parse_task, "rp:1:2:a", "task.stale"),
+    ],
+)
+def test_foreign_or_unknown_data_is_stale(parse: Callable[[str], object], data: str,
+                                          key: str) -> None:
+    with pytest.raises(StaleAction) as exc:
+        parse(data)
+    assert exc.value.key == key

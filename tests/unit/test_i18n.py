@@ -12,7 +12,7 @@ import pytest
 from bot.domain.checklist import Gap
 from bot.domain.roles import Role
 from bot.domain.standards import Indicator, Verdict
-from bot.media.images import RejectReason
+from bot.media.sanitize import RejectReason
 from bot.render.i18n import (
     DEFAULT_LANGUAGE,
     LANGUAGES,

@@ -1,4 +1,4 @@
-"""Tests for bot/media/images.py. All images are generated here; no binary fixtures."""
+"""Tests for the image modules in bot/media/. All images are generated here; no binary fixtures."""
 
 from __future__ import annotations
 
@@ -18,21 +18,13 @@ from pathlib import Path
 import pytest
 from PIL import ExifTags, Image, ImageDraw, ImageFont
 
-from bot.media import images
-from bot.media.images import (
-    DUPLICATE_MAX_DISTANCE,
-    ImageLimits,
-    ImageRejected,
-    MediaStore,
-    StoredImage,
-    find_cjk_font,
-    hamming,
-    load_font,
-    normalize,
-    perceptual_hash,
-    run_image_job,
-    side_by_side,
-)
+from bot.media import fonts, jobs
+from bot.media.collage import side_by_side
+from bot.media.fonts import find_cjk_font, load_font
+from bot.media.jobs import run_image_job
+from bot.media.phash import DUPLICATE_MAX_DISTANCE, hamming, perceptual_hash
+from bot.media.sanitize import ImageLimits, ImageRejected, normalize
+from bot.media.store import MediaStore, StoredImage
 
 # ---------------------------------------------------------------------------------------
 # Helpers
@@ -536,7 +528,7 @@ async def test_aput_runs_off_the_loop(tmp_path: Path, phone_jpeg: bytes) -> None
 
 
 async def test_image_jobs_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(images, "IMAGE_JOB_SLOTS", 2)
+    monkeypatch.setattr(jobs, "IMAGE_JOB_SLOTS", 2)
     active = peak = 0
     lock = threading.Lock()
 
@@ -575,19 +567,25 @@ def fresh_font_cache() -> Iterator[None]:
 
 def test_find_cjk_font_debian_paths(fresh_font_cache: None) -> None:
     path = find_cjk_font()
-    debian = [Path(p) for p in images._CJK_FONT_CANDIDATES if Path(p).is_file()]
+    debian = [Path(p) for p in fonts._CJK_FONT_CANDIDATES if Path(p).is_file()]
     if not debian:
         pytest.skip("no CJK font installed (apt-get install fonts-noto-cjk)")
     assert path == debian[0]
 
 
-def test_find_cjk_font_env_override(
-    fresh_font_cache: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_find_cjk_font_override(fresh_font_cache: None, tmp_path: Path) -> None:
     font = tmp_path / "custom.ttf"
     font.write_bytes(b"not really a font")
-    monkeypatch.setenv(images.CJK_FONT_ENV, str(font))
-    assert find_cjk_font() == font
+    assert find_cjk_font(font) == font
+    assert find_cjk_font(tmp_path / "missing.ttf") == find_cjk_font()
+
+
+def test_cjk_font_override_comes_from_settings(tmp_path: Path) -> None:
+    from bot.config import Settings
+
+    font = tmp_path / "custom.ttf"
+    assert Settings.from_env({"WENMING_CJK_FONT": str(font)}).cjk_font == font
+    assert Settings.from_env({}).cjk_font is None
 
 
 def test_cjk_font_renders_distinct_glyphs(fresh_font_cache: None) -> None:
@@ -603,7 +601,7 @@ def test_cjk_font_renders_distinct_glyphs(fresh_font_cache: None) -> None:
 
 
 def test_load_font_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(images, "find_cjk_font", lambda: None)
+    monkeypatch.setattr(fonts, "find_cjk_font", lambda override=None: None)
     font = load_font(20)
     assert font.getbbox("abc")
 

@@ -9,7 +9,7 @@ import pytest
 
 import handlers.reports as hr
 from bot.domain.errors import DomainError, NotAllowed, StaleAction
-from bot.render import reports as rv
+from bot.render import callbacks as cb
 from bot.render.i18n import t
 from bot.render.refusals import explain
 
@@ -57,7 +57,7 @@ async def test_roles_and_decisions_in_a_refusal_are_translated(
 @pytest.mark.parametrize("data", ["rg:③:acc", "rg:12:of:③", "rp:99999999999999999999:ok"])
 def test_odd_digits_in_callback_data_are_stale_not_a_crash(data: str) -> None:
     try:
-        report_id, _action, arg = rv.parse(data, data[:2])
+        report_id, _action, arg = cb.parse_report(data, data[:2])
     except StaleAction:
         return
-    assert report_id < 10**16 and rv.number(arg) is None
+    assert report_id < 10**16 and cb.number(arg) is None

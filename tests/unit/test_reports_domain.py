@@ -8,7 +8,7 @@ import pytest
 
 from bot.domain import reports as dom
 from bot.domain.reports import Place, ReportConfigError, parse_reporting
-from bot.media.images import hamming, signed64, unsigned64
+from bot.media.phash import hamming, signed64, unsigned64
 from bot.render.i18n import catalogue
 from bot.render.reports import REJECT_KEYS, STATUS_KEYS
 from db.repositories.sites import distance_m

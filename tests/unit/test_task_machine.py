@@ -26,6 +26,7 @@ from bot.domain.tasks import (
     self_verified,
     transition,
 )
+from bot.render import callbacks as cb
 from bot.render import tasks as tv
 from bot.render.fit import shown_length, unmark
 from bot.render.i18n import LANGUAGES, catalogue
@@ -252,13 +253,13 @@ def test_tasks_filters() -> None:
 
 
 def test_callback_data_round_trips_and_stays_short() -> None:
-    value = tv.data(123456789, 99999, "a")
+    value = cb.task(123456789, 99999, "a")
     assert len(value.encode()) <= 64
-    press = tv.parse(value)
+    press = cb.parse_task(value)
     assert (press.task_id, press.version, press.action) == (123456789, 99999, A.ACCEPT)
     for bad in ("t:1:2", "t:x:1:a", "t:1:1:zz", "v:1:1:a"):
         with pytest.raises(StaleAction):
-            tv.parse(bad)
+            cb.parse_task(bad)
 
 
 # ---- review fixes: typed numbers, rework deadlines, card fitting, anonymity -----------------
@@ -282,7 +283,7 @@ def test_typed_numbers_are_ascii_digits_of_a_sane_length() -> None:
     assert parse_filter(["999999999"]).task_id == 999999999
     for bad in ("t:③:1:a", "t:1:③:a", "t:99999999999999999999:1:a", "t:1:9999999999:a"):
         with pytest.raises(StaleAction):
-            tv.parse(bad)
+            cb.parse_task(bad)
 
 
 def test_rework_gets_the_first_allowance_again_at_least_a_day() -> None:

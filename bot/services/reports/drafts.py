@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.domain import reports as dom
 from bot.domain.errors import DomainError, NotAllowed, NotFound, StaleAction
-from bot.media.images import signed64
+from bot.media.phash import signed64
 from bot.services.inspections import PhotoMeta
 from bot.services.reports.results import DraftView, PhotoAdded
 from db.models import Person, Photo, Report, ReportPhoto, Site

@@ -10,10 +10,11 @@ from sqlalchemy import select
 from bot.domain import reports as dom
 from bot.domain.errors import StaleAction
 from bot.domain.reports import DupFacts
-from bot.media.images import DUPLICATE_MAX_DISTANCE, hamming
+from bot.media.phash import DUPLICATE_MAX_DISTANCE, hamming
 from bot.render import reports as rv
+from bot.render.reports import Candidate
 from bot.services.reports.drafts import drop
-from bot.services.reports.results import Candidate, Followed
+from bot.services.reports.results import Followed
 from db.models import Person, Report, ReportFollower, Task
 from db.repositories import OutboxRepository, PeopleRepository
 from db.repositories.sites import distance_m

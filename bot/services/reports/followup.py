@@ -10,6 +10,7 @@ from sqlalchemy import select
 from bot.domain import reports as dom
 from bot.domain.errors import StaleAction
 from bot.render import reports as rv
+from bot.render.buttons import keyboard_json
 from bot.render.i18n import t
 from db.models import Person, Photo, Report, Task, TaskEvent, TaskPhoto
 from db.uow import UnitOfWork
@@ -145,7 +146,7 @@ async def task_changed(svc: ReportService, uow: UnitOfWork, task: Task, event: T
             uow, report, key,
             lambda lang: rv.push_verified(lang, report, cat, report.confirm_until, svc.tz),
             photos=[str(svc.media.path(p.sha256).resolve()) for p in after[:3]],
-            reporter_markup=lambda lang: rv.confirm_keyboard(lang, report).to_dict())
+            reporter_markup=lambda lang: keyboard_json(rv.confirm_keyboard(lang, report)))
     elif action in ("closed", "closed_as_duplicate"):
         report.status = dom.CLOSED
         report.confirm_until = None

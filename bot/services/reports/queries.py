@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from bot.domain import reports as dom
 from bot.domain.errors import DomainError, NotFound
-from bot.media.images import unsigned64
+from bot.media.phash import unsigned64
 from bot.services.reports.results import ReportLine
 from db.models import Person, Photo, Report, ReportFollower, ReportPhoto
 from db.uow import UnitOfWork

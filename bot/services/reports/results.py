@@ -1,10 +1,12 @@
-"""What the report use cases return: the draft's view, duplicate candidates, results."""
+"""What the report use cases return: the draft's view, results (the duplicate candidates' type
+is bot.render.reports.Candidate, which the screens show)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from bot.domain.reports import Category
+from bot.render.reports import Candidate
 from db.models import Report, Site, Unit
 
 
@@ -15,17 +17,6 @@ class PhotoAdded:
     new: bool  # False: this Telegram message was handled before (a redelivered update)
     first_of_album: bool  # the first photo of its album in this draft: answer once, later
     dropped: bool = False  # an album photo past the draft's limit: not added, told once
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """An open report the draft may be the same as."""
-
-    report_id: int
-    ticket: str
-    category: str | None
-    followers: int
-    own: bool
 
 
 @dataclass

@@ -13,8 +13,9 @@ from zoneinfo import ZoneInfo
 from bot.domain import reports as dom
 from bot.domain.errors import DomainError
 from bot.domain.reports import Category, ReportingConfig
-from bot.media.images import MediaStore
+from bot.media.store import MediaStore
 from bot.render.i18n import DEFAULT_LANGUAGE
+from bot.render.reports import Candidate
 from bot.services import events
 from bot.services.inspections import PhotoMeta
 from bot.services.reports import (
@@ -31,7 +32,6 @@ from bot.services.reports import (
 )
 from bot.services.reports.drafts import cancel_draft
 from bot.services.reports.results import (
-    Candidate,
     DraftView,
     Followed,
     PhotoAdded,

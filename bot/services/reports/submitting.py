@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from bot.domain import reports as dom
 from bot.domain.errors import DomainError, StaleAction
 from bot.render import reports as rv
+from bot.render.buttons import keyboard_json
 from bot.services.reports.drafts import _has_place
 from bot.services.reports.numbers import next_counter, resident_number
 from bot.services.reports.results import Submitted
@@ -62,7 +63,7 @@ async def post_to_groups(
     resident = await resident_number(uow, report.reporter_id)
     near = None if site is not None else await svc.landmark(uow, report)
     lang = svc.group_lang
-    text, markup = rv.group_card(lang, report, cat, site, unit, resident, followers,
+    text, rows = rv.group_card(lang, report, cat, site, unit, resident, followers,
                                  len(photos), near=near)
     for group in groups:
         chat = group.chat_id
@@ -80,6 +81,6 @@ async def post_to_groups(
                                   "longitude": report.longitude})
         await outbox.enqueue(f"{key}:{chat}:card", chat, "sendMessage",
                              {"text": text, "parse_mode": "HTML",
-                              "reply_markup": markup.to_dict()},
+                              "reply_markup": keyboard_json(rows)},
                              purpose="report_card", ref_id=report.id)
     return len(groups)

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.media.images import MediaStore
+from bot.media.store import MediaStore
 from bot.render.tasks import Card, card
 from bot.services.tasks.constants import CARD_PURPOSE
 from bot.services.tasks.reads import task_data

@@ -25,9 +25,10 @@ _DECISIONS = {
 
 
 async def _notify(uow: UnitOfWork, task: Task, action: Action, event: TaskEvent) -> None:
+    from bot.render.buttons import Button, keyboard_json
+    from bot.render.callbacks import task_action
     from bot.render.i18n import local_name, normalize_language, t
-    from bot.render.tasks import ACTION_CODES, BUTTON_KEYS, default_tz
-    from bot.render.tasks import data as button_data
+    from bot.render.tasks import BUTTON_KEYS, default_tz
 
     people: list[Person] = []
     if action in _DECISIONS:
@@ -59,12 +60,12 @@ async def _notify(uow: UnitOfWork, task: Task, action: Action, event: TaskEvent)
                  days=event.data.get("days", "—"),
                  until=datetime.fromisoformat(until).astimezone(default_tz()).strftime(
                      "%Y-%m-%d") if isinstance(until, str) else "—")
-        keyboard = [[{"text": t(lang, BUTTON_KEYS[c]),
-                      "callback_data": button_data(task.id, task.version, ACTION_CODES[c])}
-                     for c in choices]]
+        keyboard = keyboard_json([[Button(t(lang, BUTTON_KEYS[c]),
+                                          task_action(task.id, task.version, c))
+                                   for c in choices]])
         await outbox.enqueue(f"task:{task.id}:notify:{event.id}:{person.id}", person.id,
                              "sendMessage", {"text": text, "parse_mode": "HTML",
-                                             "reply_markup": {"inline_keyboard": keyboard}},
+                                             "reply_markup": keyboard},
                              purpose=NOTICE_PURPOSE, ref_id=task.id)
 
 

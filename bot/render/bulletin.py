@@ -1,0 +1,98 @@
+"""The weekly bulletin's words: its view model, the caption sent with the picture, and the
+figures and lines the picture shows (catalogue text; `bot.media.bulletin` draws the picture).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from bot.domain.ranking import Ranking
+from bot.render.i18n import t
+
+CAPTION_LIMIT = 1024
+
+
+@dataclass(frozen=True)
+class PhaseInfo:
+    name: str
+    days_left: int
+
+
+@dataclass(frozen=True)
+class BulletinView:
+    lang: str
+    week: str          # 2026-W48
+    first: dt.date     # Monday
+    last: dt.date      # Sunday
+    audience: str      # the group's unit, shown under the title
+    phase: PhaseInfo | None
+    ranking: Ranking
+    min_inspections: int
+
+    @property
+    def year_and_number(self) -> tuple[int, int]:
+        year, number = self.week.split("-W")
+        return int(year), int(number)
+
+
+def format_date(lang: str, day: dt.date) -> str:
+    return t(lang, "scheduler.date", month=day.month, day=day.day)
+
+
+def num(lang: str, value: float | None) -> str:
+    return t(lang, "scheduler.bulletin.na") if value is None else f"{value:.1f}"
+
+
+def pct(lang: str, value: float | None) -> str:
+    return t(lang, "scheduler.bulletin.na") if value is None else f"{value * 100:.0f}%"
+
+
+def caption(view: BulletinView, *, max_named: int = 8) -> str:
+    """The short text sent with the picture: title, phase, the leader, the units named."""
+    lang = view.lang
+    year, number = view.year_and_number
+    lines = [t(lang, "scheduler.bulletin.caption_title", year=year, week=number,
+               first=format_date(lang, view.first), last=format_date(lang, view.last))]
+    lines.append(phase_line(view))
+    ranked, unranked = view.ranking.ranked, view.ranking.unranked
+    if not ranked and not unranked:
+        lines.append(t(lang, "scheduler.bulletin.no_units"))
+        return "\n".join(lines)
+    if ranked:
+        top = ranked[0].figures
+        lines.append(t(lang, "scheduler.bulletin.ranked_count", count=len(ranked),
+                       unit=top.name, score=num(lang, top.score)))
+    else:
+        lines.append(t(lang, "scheduler.bulletin.none_ranked"))
+    named = view.ranking.laggards
+    if named:
+        lines.append(t(lang, "scheduler.bulletin.laggards"))
+        for lag in named[:max_named]:
+            f = lag.figures
+            if lag.low_rank and lag.escalated:
+                text = t(lang, "scheduler.bulletin.laggard_both", unit=f.name, rank=lag.rank,
+                         score=num(lang, f.score), count=lag.escalated)
+            elif lag.low_rank:
+                text = t(lang, "scheduler.bulletin.laggard_rank", unit=f.name, rank=lag.rank,
+                         score=num(lang, f.score))
+            else:
+                text = t(lang, "scheduler.bulletin.laggard_escalated", unit=f.name,
+                         count=lag.escalated)
+            lines.append("• " + text)
+        if len(named) > max_named:
+            lines.append(t(lang, "scheduler.bulletin.more", count=len(named) - max_named))
+    if unranked:
+        lines.append(t(lang, "scheduler.bulletin.unranked_note", min=view.min_inspections,
+                       count=len(unranked)))
+    text = "\n".join(lines)
+    if len(text) > CAPTION_LIMIT and max_named > 0:
+        return caption(view, max_named=max_named - 2 if max_named > 2 else 0)
+    return text
+
+
+def phase_line(view: BulletinView) -> str:
+    if view.phase is None:
+        return t(view.lang, "scheduler.bulletin.no_phase")
+    return t(view.lang, "scheduler.bulletin.phase", phase=view.phase.name,
+             days=view.phase.days_left)
