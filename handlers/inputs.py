@@ -14,8 +14,7 @@ from collections.abc import Awaitable, Callable
 from telegram import Update
 from telegram.ext import BaseHandler, MessageHandler, filters
 
-from bot.domain.roles import Role
-from bot.services.people import role_of
+from bot.domain.roles import Role, role_of
 from bot.telegram.context import WenmingContext
 from handlers import inspect, reports, tasks
 from handlers.common import reply

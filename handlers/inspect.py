@@ -13,14 +13,14 @@ from telegram.constants import ParseMode
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, filters
 
 from bot.domain.errors import StaleAction
-from bot.domain.roles import Role, require
+from bot.domain.roles import Role, require, role_of
 from bot.media.images import ImageRejected, StoredImage
 from bot.render import callbacks as cb
 from bot.render import inspection as views
 from bot.render.fit import fit, user
 from bot.render.refusals import explain
 from bot.services.inspections import InspectionView, OpenInspection, PhotoMeta, closed_key
-from bot.services.people import attached, role_of
+from bot.services.people import attached
 from bot.telegram.context import Deps, WenmingContext
 from db.models import Person, Site
 from db.repositories import SiteRepository

@@ -25,13 +25,13 @@ from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, filt
 
 from bot.domain import reports as dom
 from bot.domain.errors import DomainError
-from bot.domain.roles import Role, require
+from bot.domain.roles import Role, require, role_of
 from bot.render import reports as rv
 from bot.render.i18n import Html, h
 from bot.render.refusals import explain
 from bot.render.reports import Press
 from bot.services.inspections import PhotoMeta
-from bot.services.people import attached, role_of
+from bot.services.people import attached
 from bot.services.reports import DraftView, ReportService
 from bot.telegram.context import WenmingContext
 from db.models import Person

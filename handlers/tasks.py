@@ -27,7 +27,7 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, filters
 
 from bot.domain.errors import DomainError, StaleAction
-from bot.domain.roles import Role, require
+from bot.domain.roles import Role, require, role_of
 from bot.domain.standards import Verdict
 from bot.domain.tasks import (
     MAX_TASK_DAYS,
@@ -44,7 +44,7 @@ from bot.render.fit import CAPTION_LIMIT, fit, shown_length
 from bot.render.i18n import t
 from bot.render.refusals import explain
 from bot.services import tasks as svc
-from bot.services.people import attached, find_one_unit, group_unit, role_of
+from bot.services.people import attached, find_one_unit, group_unit
 from bot.services.tasks import Outcome, PendingInput, parse_pending
 from bot.telegram.context import Deps, WenmingContext
 from bot.telegram.outbox import on_sent
@@ -164,7 +164,7 @@ def _list_text(context: WenmingContext, listing: svc.TaskList, now: datetime) ->
 async def _actions_for(uow: UnitOfWork, person: Person, task_id: int) -> list[Action]:
     task = await svc.get_task(uow, task_id)
     claim = await svc.reroute_claim(uow, task_id)
-    return available(task.status, svc.role_of(person), svc.is_unit_member(person, task),
+    return available(task.status, role_of(person), svc.is_unit_member(person, task),
                      task.fixed_by == person.id,
                      extension_pending=task.extension_until is not None,
                      reroute_pending=claim is not None,

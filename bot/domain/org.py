@@ -19,12 +19,15 @@ from typing import TypeVar
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from bot.domain.roles import Role, parse_role
+
 SCHEMA_VERSION = 1
 
 UNIT_KINDS: frozenset[str] = frozenset(
     {"city", "district", "subdistrict", "community", "department", "office", "liaison_group"}
 )
-ROLES: frozenset[str] = frozenset({"admin", "inspector", "unit_member"})
+# The roles a file may give (a resident needs no entry).
+ROLES: frozenset[str] = frozenset(role.key for role in Role if role is not Role.RESIDENT)
 
 # Codes are stable keys that re-imports match on; they also end up in callback data and logs,
 # so keep them to a plain slug.
@@ -463,7 +466,7 @@ class _Parser:
         telegram_id = self.field(entry, "telegram_id", _int_id(positive=True))
         name = self.field(entry, "name", _text(MAX_NAME, empty_ok=True),
                           required=False, default="")
-        role = self.field(entry, "role", _one_of(ROLES))
+        role = self.field(entry, "role", _role)
         unit = self.field(entry, "unit", _optional_code, required=False, default=None)
         if not self._known_unit(entry, "unit", unit, unit_codes):
             unit = _BAD
@@ -571,6 +574,13 @@ def _one_of(choices: AbstractSet[str]) -> Callable[[object], str | _Problem]:
         return raw
 
     return inner
+
+
+def _role(raw: object) -> str | _Problem:
+    role = parse_role(raw)
+    if role is None or role.key not in ROLES:
+        return _Problem(f"{raw!r} is not one of {', '.join(sorted(ROLES))}")
+    return role.key
 
 
 def _known_site_type(known: AbstractSet[str]) -> Callable[[object], str | _Problem]:

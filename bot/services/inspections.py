@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from bot.domain import checklist
 from bot.domain.checklist import Awaiting, ItemState, Progress
 from bot.domain.errors import DomainError, NotFound, StaleAction
-from bot.domain.roles import Role, require
+from bot.domain.roles import Role, parse_role, require
 from bot.domain.scoring import Score, compute_score
 from bot.domain.standards import Standard, Verdict
 from bot.media.images import signed64
@@ -421,7 +421,7 @@ def apply_press(
 
 
 def _rank(person: Person) -> int:
-    try:
-        return int(Role.parse(person.role))
-    except KeyError as exc:
-        raise DomainError("error.unknown_role") from exc
+    role = parse_role(person.role)
+    if role is None:
+        raise DomainError("error.unknown_role")
+    return int(role)

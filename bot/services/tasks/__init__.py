@@ -36,7 +36,7 @@ from bot.services.tasks.inputs import (
 )
 from bot.services.tasks.lists import TaskList, list_tasks, may_see, tasks_for
 from bot.services.tasks.notifications import last_return, remember_screen
-from bot.services.tasks.permissions import check, is_unit_member, role_of
+from bot.services.tasks.permissions import check, is_unit_member
 from bot.services.tasks.reads import get_task, history, reroute_claim, task_data
 from bot.services.tasks.site_items import current_site_score, record_site_items
 from bot.services.tasks.transitions import Outcome, act, note_reporter_confirmed
@@ -80,7 +80,6 @@ __all__ = [
     "remember_screen",
     "reopen_task",
     "reroute_claim",
-    "role_of",
     "task_data",
     "tasks_for",
     "unattached_photos",
