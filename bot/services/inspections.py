@@ -22,6 +22,16 @@ from db.repositories import InspectionRepository, PeopleRepository
 from db.uow import UnitOfWork
 
 
+async def active_inspection(uow: UnitOfWork, person: Person) -> Inspection | None:
+    """The open inspection this person is in, if any."""
+    if person.active_inspection_id is None:
+        return None
+    insp = await InspectionRepository(uow.session).get(person.active_inspection_id)
+    if insp is None or insp.status != "open" or insp.inspector_id != person.id:
+        return None
+    return insp
+
+
 @dataclass(frozen=True)
 class InspectionView:
     """What the chat shows for an inspection right now."""
@@ -182,12 +192,7 @@ class InspectionService:
         return await self._save(uow, insp, view, now)
 
     async def active(self, uow: UnitOfWork, person: Person) -> Inspection | None:
-        if person.active_inspection_id is None:
-            return None
-        insp = await InspectionRepository(uow.session).get(person.active_inspection_id)
-        if insp is None or insp.status != "open" or insp.inspector_id != person.id:
-            return None
-        return insp
+        return await active_inspection(uow, person)
 
     async def text(
         self, uow: UnitOfWork, person: Person, text: str, now: datetime
@@ -204,10 +209,6 @@ class InspectionService:
     async def wants_photo(self, uow: UnitOfWork, person: Person) -> bool:
         insp = await self.active(uow, person)
         return insp is not None and insp.awaiting in (Awaiting.PHOTO, Awaiting.EXTRA_PHOTO)
-
-    async def in_inspection(self, uow: UnitOfWork, person: Person) -> bool:
-        """Whether the person is inside an open inspection: a photo they send belongs to it."""
-        return await self.active(uow, person) is not None
 
     async def photo(
         self, uow: UnitOfWork, person: Person, meta: PhotoMeta, now: datetime,
