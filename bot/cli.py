@@ -148,7 +148,7 @@ def cmd_invite(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_bulletin(args: argparse.Namespace, settings: Settings) -> int:
     """Render a group's weekly bulletin offline, exactly as the scheduler would send it."""
-    from scheduler.config import ScheduleConfigError, load_schedule
+    from bot.domain.schedule import ScheduleConfigError, load_schedule
 
     try:
         schedule = load_schedule(Path(args.schedule) if args.schedule else settings.schedule_file)

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.config import DEFAULTS_DIR
 from bot.domain.escalation import Deadline, decide
 from bot.domain.periods import (
     Week,
@@ -19,13 +20,13 @@ from bot.domain.periods import (
     next_bulletin,
     week_monday,
 )
-from scheduler.config import (
-    DEFAULT_SCHEDULE_FILE,
+from bot.domain.schedule import (
     ScheduleConfigError,
     load_schedule,
     parse_schedule,
 )
 
+DEFAULT_SCHEDULE_FILE = DEFAULTS_DIR / "schedule.yaml"
 UTC = dt.UTC
 SHANGHAI, BERLIN = ZoneInfo("Asia/Shanghai"), ZoneInfo("Europe/Berlin")
 

@@ -13,11 +13,6 @@ from typing import Any, Literal
 
 import yaml
 
-from bot.config import DEFAULTS_DIR
-
-# The shipped schedule; Settings.schedule_file names the one a deployment uses.
-DEFAULT_SCHEDULE_FILE = DEFAULTS_DIR / "schedule.yaml"
-
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 Notify = Literal["parent", "office"]
 
@@ -294,8 +289,8 @@ def _phases(r: _Reader, node: object, line: int) -> tuple[Phase, ...]:
     return tuple(phases)
 
 
-def load_schedule(path: Path = DEFAULT_SCHEDULE_FILE) -> ScheduleConfig:
-    """The schedule from `path` (Settings.schedule_file), by default the shipped one."""
+def load_schedule(path: Path) -> ScheduleConfig:
+    """The schedule from `path` (Settings.schedule_file)."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
