@@ -20,6 +20,7 @@ from bot.domain.org import load_org_file
 from bot.domain.schedule import parse_schedule
 from bot.domain.standards import load_standards
 from bot.render.i18n import t
+from bot.services import deadlines
 from bot.services import tasks as tasks_service
 from bot.services.bulletins import build_bulletins
 from bot.services.org_import import import_org
@@ -38,7 +39,6 @@ from db.models import (
 )
 from db.repositories.stats import StatsRepository
 from db.uow import UnitOfWorkFactory
-from bot.services import deadlines
 from scheduler.runner import Scheduler
 from tests.conftest import DEMO_CITY, ROOT, FakeClock
 

@@ -57,9 +57,9 @@ def test_the_shipped_schedule_loads() -> None:
      "non-empty en"),
     ("phases:\n  - name: {zh: 攻坚, en: A}\n    start: 2026-06-20\n    end: 2026-04-30\n", 4,
      "ends (2026-04-30) before it starts"),
-    ("digest:\n  time: \"08:30\"\n  when: daily\n", 3, "unknown key 'when'"),
+    ("digest:\n  time: \"08:30\"\n  when: daily\n", 3, 'unknown key "when"'),
     ("bulletin: [1, 2]\n", 1, "bulletin must be a mapping"),
-    ("tick_seconds: 5\n  bad: [\n", 2, "not valid YAML"),
+    ("tick_seconds: 5\n  bad: [\n", 2, "YAML syntax error"),
 ])
 def test_errors_name_the_line_and_the_problem(text: str, line: int, problem: str) -> None:
     with pytest.raises(ScheduleConfigError) as caught:
