@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from bot.domain import reports
-from bot.domain.checklist import Awaiting
+from bot.domain.checklist import TAKES_PHOTOS, Awaiting
 from bot.domain.tasks import Action
 
 # ---- Person.pending: what a button asked for -------------------------------------------------
@@ -126,8 +126,6 @@ class Taker(StrEnum):
     NOBODY = "nobody"  # a hint answers it
 
 
-_TEXT_AWAITED = (Awaiting.REMARK, Awaiting.NOTE, Awaiting.PHOTO, Awaiting.EXTRA_PHOTO)
-_PHOTO_AWAITED = (Awaiting.PHOTO, Awaiting.EXTRA_PHOTO)
 _PLACE_STEPS = (reports.STEP_PLACE, reports.STEP_PLACE_PICK, reports.STEP_CONFIRM)
 
 
@@ -152,7 +150,7 @@ class Expectation:
                 return Taker.REPORT
             return Taker.NEAREST if self.inspector else Taker.NOBODY
         if kind is Input.PHOTO:
-            if inspecting and self.awaiting in _PHOTO_AWAITED:
+            if inspecting and self.awaiting in TAKES_PHOTOS:
                 return Taker.INSPECTION
             if isinstance(pending, Finding):
                 return Taker.FINDING
@@ -160,7 +158,7 @@ class Expectation:
                 return Taker.TASK_INPUT
             # Inside an open inspection a photo belongs to it, asked for or not: never a report.
             return Taker.INSPECTION_EXTRA if inspecting else Taker.REPORT
-        if inspecting and self.awaiting in _TEXT_AWAITED:
+        if inspecting and self.awaiting is not None:  # every wait takes text
             return Taker.INSPECTION
         if isinstance(pending, Finding):
             return Taker.FINDING

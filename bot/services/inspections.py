@@ -208,7 +208,7 @@ class InspectionService:
 
     async def wants_photo(self, uow: UnitOfWork, person: Person) -> bool:
         insp = await self.active(uow, person)
-        return insp is not None and insp.awaiting in (Awaiting.PHOTO, Awaiting.EXTRA_PHOTO)
+        return insp is not None and insp.awaiting in checklist.TAKES_PHOTOS
 
     async def photo(
         self, uow: UnitOfWork, person: Person, meta: PhotoMeta, now: datetime,
