@@ -127,7 +127,7 @@ class Wenming:
         # Reminders, escalation, the weekly bulletin and the daily digest: due work is polled
         # from the database each tick (schedule.yaml, validated here so a bad schedule
         # stops the bot at start-up with the line and the problem).
-        from scheduler.config import load_schedule
+        from bot.domain.schedule import load_schedule
         from scheduler.runner import Scheduler
 
         self.scheduler = Scheduler(

@@ -117,7 +117,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_invite(args: argparse.Namespace, settings: Settings) -> int:
     """Create an invite from the command line (as the first admin, or nobody)."""
-    from bot.domain.roles import Role
+    from bot.domain.roles import Role, parse_role
     from bot.services.people import create_invite
     from db.migrate import upgrade_async
     from db.models import Person
@@ -133,7 +133,7 @@ def cmd_invite(args: argparse.Namespace, settings: Settings) -> int:
                 # The CLI is run by whoever runs the server: it acts with admin rights.
                 operator = Person(id=0, role="admin", first_name="cli")
                 invite, _unit = await create_invite(
-                    uow, operator, Role.parse(args.role), args.unit, args.uses,
+                    uow, operator, parse_role(args.role) or Role.RESIDENT, args.unit, args.uses,
                     timedelta(hours=settings.invite_ttl_hours), utcnow(),
                 )
                 await uow.commit()
@@ -148,7 +148,7 @@ def cmd_invite(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_bulletin(args: argparse.Namespace, settings: Settings) -> int:
     """Render a group's weekly bulletin offline, exactly as the scheduler would send it."""
-    from scheduler.config import ScheduleConfigError, load_schedule
+    from bot.domain.schedule import ScheduleConfigError, load_schedule
 
     try:
         schedule = load_schedule(Path(args.schedule) if args.schedule else settings.schedule_file)

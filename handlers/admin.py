@@ -9,22 +9,22 @@ from telegram import ChatMemberUpdated, Update
 from telegram.ext import BaseHandler, ChatMemberHandler, CommandHandler, filters
 
 from bot.domain.errors import DomainError
-from bot.domain.roles import Role, require
+from bot.domain.roles import Role, parse_role, require, role_of
 from bot.render.i18n import h, local_name
-from bot.services.people import bind_group, create_invite, deactivate_group, group_unit, role_of
+from bot.services.people import bind_group, create_invite, deactivate_group, group_unit
 from bot.telegram.context import WenmingContext
 from handlers.common import reply
 
-INVITE_ROLES = {"inspector": Role.INSPECTOR, "unit": Role.UNIT_MEMBER, "admin": Role.ADMIN}
+INVITE_ROLES = (Role.INSPECTOR, Role.UNIT_MEMBER, Role.ADMIN)
 
 
 async def invite(update: Update, context: WenmingContext) -> None:
     """/invite inspector [uses] | /invite unit <unit> [uses] | /invite admin."""
     require(role_of(context.me), Role.ADMIN)  # before the usage: residents learn nothing
     args = list(context.args or [])
-    if not args or args[0] not in INVITE_ROLES:
+    role = parse_role(args.pop(0), short=True) if args else None
+    if role not in INVITE_ROLES:
         raise DomainError("invite.usage")
-    role = INVITE_ROLES[args.pop(0)]
     uses = 1
     if args and re.fullmatch(r"[0-9]{1,4}", args[-1]):
         uses = int(args.pop())

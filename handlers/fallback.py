@@ -5,7 +5,7 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, MessageHandler, filters
 
-from bot.services.people import role_of
+from bot.domain.roles import role_of
 from bot.telegram.context import WenmingContext
 from handlers.common import answer_query, reply
 

@@ -1,10 +1,11 @@
 """Free input in a private chat (text, photos, locations) goes to whoever is waiting for it.
 
 Several features take free input: an inspection waiting for evidence or a remark, a task
-waiting for after-photos or a reason, a resident's report being written, a site search. Each
-offers a `claim_*` function that handles the input and returns True, or returns False at once.
-They are asked in this order; the first that claims it wins, and a helpful hint answers input
-that nobody wanted.
+waiting for after-photos or a reason, a /task finding, a resident's report being written or
+disputed, a site search. What this person is expected to send next is one model
+(bot.domain.expectation, read by bot.services.expectation); it names the feature that takes the
+message, and the router hands the message straight to that feature's `take_*`. Input nobody
+waits for (or that a taker finds, after all, nothing to do with) gets a helpful hint.
 """
 
 from __future__ import annotations
@@ -14,43 +15,47 @@ from collections.abc import Awaitable, Callable
 from telegram import Update
 from telegram.ext import BaseHandler, MessageHandler, filters
 
-from bot.domain.roles import Role
-from bot.services.people import role_of
+from bot.domain.expectation import Expectation, Input, Taker
+from bot.services.expectation import expected
 from bot.telegram.context import WenmingContext
 from handlers import inspect, reports, tasks
 from handlers.common import reply
 
-Claim = Callable[[Update, WenmingContext], Awaitable[bool]]
+Take = Callable[[Update, WenmingContext, Expectation], Awaitable[bool]]
 
-TEXT_CLAIMS: list[Claim] = [
-    inspect.claim_text,  # a remark or note for the current inspection item
-    tasks.claim_text,  # a reason (return, extension, not our unit) or a fix note
-    # A search just asked for wins over a report draft left open in the background.
-    inspect.claim_search,  # a site name being searched for
-    reports.claim_text,  # a report's description or typed address
-]
-PHOTO_CLAIMS: list[Claim] = [
-    inspect.claim_photo,  # evidence the current inspection item asked for
-    tasks.claim_photo,  # after-photos of a fix
-    # Inside an open inspection a photo belongs to it, asked for or not: never a report.
-    inspect.claim_unasked_photo,  # extra evidence for the current inspection item
-    reports.claim_photo,  # anything else starts (or adds to) a resident's report
-]
-LOCATION_CLAIMS: list[Claim] = [
-    inspect.claim_location,  # "sites near me" was asked for
-    reports.claim_location,  # where the reported problem is
-    inspect.claim_nearest,  # an inspector sharing a location: the nearest sites
-]
+TAKERS: dict[Input, dict[Taker, Take]] = {
+    Input.TEXT: {
+        Taker.INSPECTION: inspect.take_text,  # a remark or note for the current item
+        Taker.FINDING: tasks.take_finding_line,  # the line that files a /task finding
+        Taker.TASK_INPUT: tasks.take_text,  # a reason (return, extension, not our unit), a note
+        Taker.SITE_SEARCH: inspect.take_search,  # a site name being searched for
+        Taker.DISPUTE_REASON: reports.take_dispute_reason,  # after 👎 "still there"
+        Taker.REPORT: reports.take_text,  # a report's description or typed address
+    },
+    Input.PHOTO: {
+        Taker.INSPECTION: inspect.take_photo,  # evidence the current item asked for
+        Taker.FINDING: tasks.take_photo,  # a /task finding's photos
+        Taker.TASK_INPUT: tasks.take_photo,  # after-photos of a fix
+        Taker.INSPECTION_EXTRA: inspect.take_unasked_photo,  # more evidence for the item
+        Taker.REPORT: reports.take_photo,  # starts (or adds to) a resident's report
+    },
+    Input.LOCATION: {
+        Taker.SITE_NEAR: inspect.take_location,  # "sites near me" was asked for
+        Taker.REPORT: reports.take_location,  # where the reported problem is
+        Taker.NEAREST: inspect.take_location,  # an inspector's location: the nearest sites
+    },
+}
 
-
-async def _route(claims: list[Claim], update: Update, context: WenmingContext, kind: str) -> None:
-    for claim in claims:
-        if await claim(update, context):
-            return
-    inspector = role_of(context.me) >= Role.INSPECTOR
-    if kind == "location":
+async def _route(kind: Input, update: Update, context: WenmingContext) -> None:
+    async with context.deps.uow.read() as uow:
+        taker, expectation = await expected(uow, context.me, kind)
+    take = TAKERS[kind].get(taker)
+    if take is not None and await take(update, context, expectation):
+        return
+    inspector = expectation.inspector
+    if kind is Input.LOCATION:
         hint = context.t("error.location_unexpected")
-    elif kind == "photo":
+    elif kind is Input.PHOTO:
         hint = context.t("inspect.photo_unexpected" if inspector else "error.photo_unexpected")
     else:
         hint = context.t("inspect.text_unexpected" if inspector else "error.text_unexpected")
@@ -59,17 +64,17 @@ async def _route(claims: list[Claim], update: Update, context: WenmingContext, k
 
 async def on_text(update: Update, context: WenmingContext) -> None:
     """Typed text in a private chat."""
-    await _route(TEXT_CLAIMS, update, context, "text")
+    await _route(Input.TEXT, update, context)
 
 
 async def on_photo(update: Update, context: WenmingContext) -> None:
     """A photo, or any file (an image sent as a file is a photo too), in a private chat."""
-    await _route(PHOTO_CLAIMS, update, context, "photo")
+    await _route(Input.PHOTO, update, context)
 
 
 async def on_location(update: Update, context: WenmingContext) -> None:
     """A shared location in a private chat."""
-    await _route(LOCATION_CLAIMS, update, context, "location")
+    await _route(Input.LOCATION, update, context)
 
 
 PRIVATE = filters.ChatType.PRIVATE

@@ -7,7 +7,14 @@ from telegram.constants import ParseMode
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, filters
 
 from bot.domain.errors import StaleAction
-from bot.domain.roles import Role, require
+from bot.domain.expectation import (
+    Expectation,
+    Pending,
+    SiteNear,
+    SiteSearch,
+    encode_pending,
+)
+from bot.domain.roles import Role, require, role_of
 from bot.media.sanitize import ImageRejected
 from bot.media.store import StoredImage
 from bot.render import callbacks as cb
@@ -16,7 +23,7 @@ from bot.render.fit import fit, user
 from bot.render.inspection import OpenInspection
 from bot.render.refusals import explain
 from bot.services.inspections import InspectionView, PhotoMeta, closed_key
-from bot.services.people import attached, role_of
+from bot.services.people import attached
 from bot.telegram.context import Deps, WenmingContext
 from bot.telegram.markup import location_keyboard
 from db.models import Person, Site
@@ -61,6 +68,10 @@ async def _offer_sites(update: Update, context: WenmingContext, sites: list[Site
     await show(update, *views.inspect_menu([], sites, context.lang))
 
 
+# What the site-finding buttons ask for next (a new inspection asks for nothing).
+_FIND_ASKS: dict[str, Pending] = {"search": SiteSearch(), "near": SiteNear()}
+
+
 async def on_find(update: Update, context: WenmingContext) -> None:
     """The site-finding buttons: a new inspection, search by name, or nearest to me."""
     require(role_of(context.me), Role.INSPECTOR)
@@ -71,7 +82,7 @@ async def on_find(update: Update, context: WenmingContext) -> None:
     async with deps.uow() as uow:
         person = await attached(uow, context.me)
         sites = await SiteRepository(uow.session).assigned_to(person.id)
-        person.pending = {"search": "site_search", "near": "site_near"}.get(mode)
+        person.pending = encode_pending(_FIND_ASKS.get(mode))
         await uow.commit()
     await answer_query(update)
     if mode == "search":
@@ -85,23 +96,9 @@ async def on_find(update: Update, context: WenmingContext) -> None:
         await _offer_sites(update, context, sites)
 
 
-async def claim_location(update: Update, context: WenmingContext) -> bool:
-    """A location sent after "sites near me": the nearest sites."""
-    if context.me.pending != "site_near":
-        return False
-    await _nearest(update, context)
-    return True
-
-
-async def claim_nearest(update: Update, context: WenmingContext) -> bool:
-    """Any other location from an inspector: offer the nearest sites too."""
-    if role_of(context.me) < Role.INSPECTOR:
-        return False
-    await _nearest(update, context)
-    return True
-
-
-async def _nearest(update: Update, context: WenmingContext) -> None:
+async def take_location(update: Update, context: WenmingContext, _: Expectation) -> bool:
+    """A location sent after "sites near me", or any other from an inspector: the nearest
+    sites."""
     msg = update.effective_message
     assert msg is not None and msg.location is not None
     require(role_of(context.me), Role.INSPECTOR)
@@ -116,8 +113,9 @@ async def _nearest(update: Update, context: WenmingContext) -> None:
                          reply_markup=ReplyKeyboardRemove())
     if not pairs:
         await reply(update, context.t("inspect.none_near"))
-        return
+        return True
     await reply(update, *views.nearest_screen(pairs, context.lang))
+    return True
 
 
 async def on_site(update: Update, context: WenmingContext) -> None:
@@ -246,12 +244,10 @@ async def _refused(update: Update, context: WenmingContext, inspection_id: int,
     await show(update, *views.inspection_screen(current, context.lang))  # (or unchanged)
 
 
-async def claim_text(update: Update, context: WenmingContext) -> bool:
+async def take_text(update: Update, context: WenmingContext, _: Expectation) -> bool:
     """Typed text while the current inspection item waits for a remark or a note."""
     msg = update.effective_message
     assert msg is not None and msg.text is not None
-    if context.me.active_inspection_id is None:
-        return False
     deps = context.deps
     async with deps.uow() as uow:
         person = await attached(uow, context.me)
@@ -263,12 +259,10 @@ async def claim_text(update: Update, context: WenmingContext) -> bool:
     return True
 
 
-async def claim_search(update: Update, context: WenmingContext) -> bool:
+async def take_search(update: Update, context: WenmingContext, _: Expectation) -> bool:
     """Typed text after "search by name": the sites whose name contains it."""
     msg = update.effective_message
     assert msg is not None and msg.text is not None
-    if context.me.pending != "site_search":
-        return False
     query = msg.text.strip()
     async with context.deps.uow() as uow:
         sites = await SiteRepository(uow.session).search(query)
@@ -279,30 +273,22 @@ async def claim_search(update: Update, context: WenmingContext) -> bool:
     return True
 
 
-async def claim_photo(update: Update, context: WenmingContext) -> bool:
+async def take_photo(update: Update, context: WenmingContext, _: Expectation) -> bool:
     """A photo (or an image sent as a file) the current item asked for: its evidence."""
-    return await _claim_photo(update, context, asked=True)
+    return await _take_photo(update, context, asked=True)
 
 
-async def claim_unasked_photo(update: Update, context: WenmingContext) -> bool:
+async def take_unasked_photo(update: Update, context: WenmingContext, _: Expectation) -> bool:
     """Any other photo during an open inspection belongs to it too: extra evidence for the
     current item, never a resident's report. (A fix's after-photos, asked for explicitly by
-    a pending task input, are claimed before this; see handlers/inputs.)"""
-    return await _claim_photo(update, context, asked=False)
+    a pending task input, go to the task; see bot.domain.expectation.)"""
+    return await _take_photo(update, context, asked=False)
 
 
-async def _claim_photo(update: Update, context: WenmingContext, *, asked: bool) -> bool:
+async def _take_photo(update: Update, context: WenmingContext, *, asked: bool) -> bool:
     msg = update.effective_message
     assert msg is not None
-    if context.me.active_inspection_id is None:
-        return False
     deps = context.deps
-    async with deps.uow() as uow:
-        person = await attached(uow, context.me)
-        wanted = (await deps.inspections.wants_photo(uow, person) if asked
-                  else await deps.inspections.in_inspection(uow, person))
-    if not wanted:
-        return False
     stored = await receive_image(msg, context)
     if stored is None:
         return True
@@ -391,7 +377,7 @@ async def _present(
 
 
 PRIVATE = filters.ChatType.PRIVATE
-# Free input (text, photos, locations) reaches the claim_* functions through handlers/inputs.
+# Free input (text, photos, locations) reaches the take_* functions through handlers/inputs.
 HANDLERS: list[BaseHandler[Update, WenmingContext, None]] = [
     CommandHandler("inspect", inspect, filters=PRIVATE),
     CallbackQueryHandler(on_find, pattern=rf"^{cb.FIND}:({'|'.join(cb.FIND_MODES)})$"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from telegram import (
@@ -23,7 +23,8 @@ from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, filt
 
 from bot.domain import reports as dom
 from bot.domain.errors import DomainError
-from bot.domain.roles import Role, require
+from bot.domain.expectation import Expectation
+from bot.domain.roles import Role, require, role_of
 from bot.render import callbacks as cb
 from bot.render import reports as rv
 from bot.render.buttons import Button, Rows, Screen
@@ -32,11 +33,11 @@ from bot.render.callbacks import ReportPress as Press
 from bot.render.i18n import Html, h
 from bot.render.refusals import explain
 from bot.services.inspections import PhotoMeta
-from bot.services.people import attached, role_of
+from bot.services.people import attached
 from bot.services.reports import DraftView, ReportService
 from bot.telegram.context import WenmingContext
 from bot.telegram.markup import inline_markup, location_keyboard
-from db.models import Person
+from db.models import Person, Report
 from db.repositories import SiteRepository
 from db.uow import UnitOfWork
 from handlers.common import answer_query, reply, show
@@ -44,7 +45,7 @@ from handlers.inspect import receive_image
 
 log = logging.getLogger(__name__)
 Callback = Callable[[Update, WenmingContext], Coroutine[Any, Any, None]]
-Claim = Callable[[Update, WenmingContext], Coroutine[Any, Any, bool]]
+Take = Callable[[Update, WenmingContext, Expectation], Coroutine[Any, Any, bool]]
 
 
 async def _refuse(update: Update, context: WenmingContext, exc: DomainError) -> None:
@@ -70,11 +71,11 @@ def speaks(fn: Callback) -> Callback:
     return wrapper
 
 
-def claims(fn: Claim) -> Claim:
+def claims(fn: Take) -> Take:
     @functools.wraps(fn)
-    async def wrapper(update: Update, context: WenmingContext) -> bool:
+    async def wrapper(update: Update, context: WenmingContext, expected: Expectation) -> bool:
         try:
-            return await fn(update, context)
+            return await fn(update, context, expected)
         except DomainError as exc:
             await _refuse(update, context, exc)
             return True
@@ -211,7 +212,7 @@ async def reroute_command(update: Update, context: WenmingContext) -> None:
 
 
 @claims
-async def claim_photo(update: Update, context: WenmingContext) -> bool:
+async def take_photo(update: Update, context: WenmingContext, _: Expectation) -> bool:
     """A photo starts a report, or adds to the one being written."""
     msg = update.effective_message
     chat = update.effective_chat
@@ -276,54 +277,70 @@ async def _album_done(context: WenmingContext) -> None:
 
 
 @claims
-async def claim_text(update: Update, context: WenmingContext) -> bool:
-    """A description or a typed address for the report being written, or the reason a
-    reporter gives after 👎 ("still there")."""
+async def take_dispute_reason(update: Update, context: WenmingContext, _: Expectation) -> bool:
+    """The reason a reporter gives after 👎 ("still there")."""
     msg = update.effective_message
     assert msg is not None and msg.text is not None
     deps = context.deps
-    svc = service(context)
     async with deps.uow() as uow:
         person = await attached(uow, context.me)
         try:
-            disputed = await svc.dispute_reason(uow, person, msg.text, deps.clock())
+            disputed = await service(context).dispute_reason(uow, person, msg.text, deps.clock())
         except DomainError:
             person.pending = None  # too late, or answered meanwhile: say so, ask no more
             await uow.commit()
             raise
-        if disputed is not None:
-            await uow.commit()
-            _wake_outbox(context)
-            await reply(update, context.t("reports.fix_still"))
-            return True
-        report = await svc.text(uow, person, msg.text, deps.clock())
-        if report is None:
+        if disputed is None:
             return False
-        view = await svc.view(uow, person, report)
         await uow.commit()
+    _wake_outbox(context)
+    await reply(update, context.t("reports.fix_still"))
+    return True
+
+
+@claims
+async def take_text(update: Update, context: WenmingContext, _: Expectation) -> bool:
+    """A description or a typed address for the report being written."""
+    msg = update.effective_message
+    assert msg is not None and msg.text is not None
+    text, now = msg.text, context.deps.clock()
+    view = await _draft_input(context, lambda svc, uow, person: svc.text(uow, person, text, now))
+    if view is None:
+        return False
     await _present(update, context, view)
     return True
 
 
 @claims
-async def claim_location(update: Update, context: WenmingContext) -> bool:
+async def take_location(update: Update, context: WenmingContext, _: Expectation) -> bool:
     """Where the reported problem is."""
     msg = update.effective_message
     assert msg is not None and msg.location is not None
-    deps = context.deps
-    svc = service(context)
-    async with deps.uow() as uow:
-        person = await attached(uow, context.me)
-        report = await svc.set_location(uow, person, msg.location.latitude,
-                                        msg.location.longitude, deps.clock())
-        if report is None:
-            return False
-        view = await svc.view(uow, person, report)
-        await uow.commit()
+    lat, lon, now = msg.location.latitude, msg.location.longitude, context.deps.clock()
+    view = await _draft_input(
+        context, lambda svc, uow, person: svc.set_location(uow, person, lat, lon, now))
+    if view is None:
+        return False
     await msg.reply_text(context.t("reports.location_received"),
                          reply_markup=ReplyKeyboardRemove())
     await _present(update, context, view)
     return True
+
+
+DraftChange = Callable[[ReportService, UnitOfWork, Person], Awaitable[Report | None]]
+
+
+async def _draft_input(context: WenmingContext, change: DraftChange) -> DraftView | None:
+    """Apply typed or shared input to the draft; its new view, or None if no draft wants it."""
+    svc = service(context)
+    async with context.deps.uow() as uow:
+        person = await attached(uow, context.me)
+        report = await change(svc, uow, person)
+        if report is None:
+            return None
+        view = await svc.view(uow, person, report)
+        await uow.commit()
+    return view
 
 
 # ---- the resident's buttons -------------------------------------------------------------------

@@ -5,12 +5,12 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, filters
 
-from bot.domain.roles import Role
+from bot.domain.roles import Role, role_of
 from bot.render import callbacks as cb
 from bot.render import inspection as views
 from bot.render.buttons import Button, Rows
 from bot.render.i18n import LANGUAGES, Html, local_name
-from bot.services.people import attached, redeem_invite, role_of
+from bot.services.people import attached, redeem_invite
 from bot.telegram.commands import publish_for
 from bot.telegram.context import WenmingContext
 from db.models import Unit

@@ -3,7 +3,7 @@
 Thin: each callback runs one unit of work through bot.services.tasks, commits, and only then
 talks to Telegram (answers the press, edits the cards, sends prompts). A button that needs
 more than a press (after-photos, a reason, a unit) asks for it in a private chat and marks the
-person's `pending` input as "task:<id>:<action>:<version>"; claim_text / claim_photo take it.
+person's `pending` input (bot.domain.expectation.TaskInput); take_text / take_photo take it.
 """
 
 from __future__ import annotations
@@ -25,7 +25,14 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, filters
 
 from bot.domain.errors import DomainError, StaleAction
-from bot.domain.roles import Role, require
+from bot.domain.expectation import (
+    Expectation,
+    Finding,
+    TaskInput,
+    decode_pending,
+    encode_pending,
+)
+from bot.domain.roles import Role, require, role_of
 from bot.domain.standards import Verdict
 from bot.domain.tasks import (
     MAX_TASK_DAYS,
@@ -47,8 +54,8 @@ from bot.render.fit import CAPTION_LIMIT, fit, shown_length
 from bot.render.i18n import t
 from bot.render.refusals import explain
 from bot.services import tasks as svc
-from bot.services.people import attached, find_one_unit, group_unit, role_of
-from bot.services.tasks import Outcome, PendingInput, parse_pending
+from bot.services.people import attached, find_one_unit, group_unit
+from bot.services.tasks import Outcome
 from bot.telegram.context import Deps, WenmingContext
 from bot.telegram.markup import inline_markup
 from bot.telegram.outbox import on_sent
@@ -70,7 +77,6 @@ ASK_KEYS = {
     Action.REROUTE: "task.ask.reroute",
     Action.REOPEN: "task.ask.reopen",
 }
-FINDING = "finding"  # pending "finding:<message id of the /task command>"
 
 
 # ---- the outbox tells us where a card landed -----------------------------------------------
@@ -168,7 +174,7 @@ def _list_text(context: WenmingContext, listing: svc.TaskList, now: datetime) ->
 async def _actions_for(uow: UnitOfWork, person: Person, task_id: int) -> list[Action]:
     task = await svc.get_task(uow, task_id)
     claim = await svc.reroute_claim(uow, task_id)
-    return available(task.status, svc.role_of(person), svc.is_unit_member(person, task),
+    return available(task.status, role_of(person), svc.is_unit_member(person, task),
                      task.fixed_by == person.id,
                      extension_pending=task.extension_until is not None,
                      reroute_pending=claim is not None,
@@ -354,17 +360,22 @@ async def _edit_pressed(update: Update, text: str) -> None:
 # ---- free input in the private chat --------------------------------------------------------
 
 
-async def claim_text(update: Update, context: WenmingContext) -> bool:
-    """A reason or a fix note typed for a task this person is acting on; or a /task line."""
+async def take_finding_line(update: Update, context: WenmingContext,
+                            expected: Expectation) -> bool:
+    """The line that files a /task finding whose photos were sent first."""
     msg = update.effective_message
     assert msg is not None and msg.text is not None
-    pending = context.me.pending or ""
-    if pending.startswith(f"{FINDING}:"):
-        await _finding_line(update, context, msg.text, int(pending.split(":")[1]))
-        return True
-    wanted = parse_pending(pending)
-    if wanted is None:
-        return False
+    assert isinstance(expected.pending, Finding)
+    await _finding_line(update, context, msg.text, expected.pending.since)
+    return True
+
+
+async def take_text(update: Update, context: WenmingContext, expected: Expectation) -> bool:
+    """A reason or a fix note typed for a task this person is acting on."""
+    msg = update.effective_message
+    assert msg is not None and msg.text is not None
+    wanted = expected.pending
+    assert isinstance(wanted, TaskInput)
     try:
         await _typed(update, context, wanted, msg.text)
     except StaleAction as exc:
@@ -376,7 +387,7 @@ async def claim_text(update: Update, context: WenmingContext) -> bool:
     return True
 
 
-async def _typed(update: Update, context: WenmingContext, wanted: PendingInput,
+async def _typed(update: Update, context: WenmingContext, wanted: TaskInput,
                  text: str) -> None:
     deps = context.deps
     now = deps.clock()
@@ -421,15 +432,12 @@ async def _typed(update: Update, context: WenmingContext, wanted: PendingInput,
     await after_transition(context, outcome)
 
 
-async def claim_photo(update: Update, context: WenmingContext) -> bool:
+async def take_photo(update: Update, context: WenmingContext, expected: Expectation) -> bool:
     """An after-photo for a fix this person is submitting, or a photo for a /task finding."""
     msg = update.effective_message
     assert msg is not None
-    pending = context.me.pending or ""
-    wanted = parse_pending(pending)
-    finding = pending.startswith(f"{FINDING}:")
-    if not finding and (wanted is None or wanted.action is not Action.SUBMIT_FIX):
-        return False
+    pending = expected.pending
+    assert isinstance(pending, Finding | TaskInput)
     stored = await receive_image(msg, context)
     if stored is None:
         return True
@@ -444,22 +452,20 @@ async def claim_photo(update: Update, context: WenmingContext) -> bool:
                   created_at=now)
     async with deps.uow() as uow:
         person = await attached(uow, context.me)
-        if finding:
+        if isinstance(pending, Finding):
             await svc.add_photo(uow, photo)
-            count = len(await svc.unattached_photos(uow, person, chat.id,
-                                                    int(pending.split(":")[1])))
+            count = len(await svc.unattached_photos(uow, person, chat.id, pending.since))
         else:
-            assert wanted is not None
-            count = await svc.add_draft_photo(uow, person, wanted.task_id, photo)
+            count = await svc.add_draft_photo(uow, person, pending.task_id, photo)
         await uow.commit()
     caption = (msg.caption or "").strip()
-    if finding:
+    if isinstance(pending, Finding):
         if caption:  # the photo's caption is the line that files the finding, as if typed
-            await _finding_line(update, context, caption, int(pending.split(":")[1]))
+            await _finding_line(update, context, caption, pending.since)
             return True
         await reply(update, context.t("task.finding_photo", count=count))
         return True
-    assert wanted is not None
+    wanted = pending
     if caption:
         # A caption on an after-photo is the fix note (as in the inspection flow).
         async with deps.uow() as uow:
@@ -470,7 +476,7 @@ async def claim_photo(update: Update, context: WenmingContext) -> bool:
     return True
 
 
-async def _fix_prompt(update: Update, context: WenmingContext, wanted: PendingInput,
+async def _fix_prompt(update: Update, context: WenmingContext, wanted: TaskInput,
                       count: int, *, noted: bool) -> None:
     key = "task.fix_noted" if noted else "task.fix_photo"
     rows = tv.input_rows(context.lang, wanted.task_id, wanted.version, done=True)
@@ -494,13 +500,13 @@ async def task_command(update: Update, context: WenmingContext) -> None:
     msg = update.effective_message
     assert msg is not None
     if context.args:
-        pending = context.me.pending or ""
-        since = int(pending.split(":")[1]) if pending.startswith(f"{FINDING}:") else msg.message_id
+        pending = decode_pending(context.me.pending)
+        since = pending.since if isinstance(pending, Finding) else msg.message_id
         await _finding_line(update, context, " ".join(context.args), since)
         return
     async with context.deps.uow() as uow:
         person = await attached(uow, context.me)
-        person.pending = f"{FINDING}:{msg.message_id}"
+        person.pending = encode_pending(Finding(msg.message_id))
         await uow.commit()
     await reply(update, context.t("task.finding_start", days=MAX_TASK_DAYS))
 
@@ -724,13 +730,14 @@ async def start_task(update: Update, context: WenmingContext) -> None:
             task = await svc.get_task(uow, task_id)
             if not await svc.may_see(uow, person, task):
                 raise StaleAction("task.not_visible")
-            wanted = parse_pending(person.pending)
+            wanted = decode_pending(person.pending)
             data = await svc.task_data(uow, task.id)
             actions = await _actions_for(uow, person, task.id)
     except DomainError as exc:
         await reply(update, explain(context.lang, exc))
         return
-    if wanted is not None and wanted.task_id == task_id and wanted.version == data.version:
+    if (isinstance(wanted, TaskInput) and wanted.task_id == task_id
+            and wanted.version == data.version):
         rows = tv.input_rows(context.lang, task_id, wanted.version,
                              done=wanted.action is Action.SUBMIT_FIX)
         text = context.t(ASK_KEYS[wanted.action], id=data.id,

@@ -47,6 +47,7 @@ from bot.domain.periods import (
     local_date,
     next_bulletin,
 )
+from bot.domain.schedule import ScheduleConfig
 from bot.media.bulletin import is_tall, render_png
 from bot.media.jobs import run_image_job
 from bot.media.store import write_atomic
@@ -58,7 +59,6 @@ from db.models import GroupBinding, JobRun
 from db.repositories import OutboxRepository
 from db.repositories.stats import StatsRepository
 from db.uow import UnitOfWorkFactory
-from scheduler.config import ScheduleConfig
 
 log = logging.getLogger(__name__)
 

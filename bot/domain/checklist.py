@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Final
 
 from bot.domain.errors import DomainError, StaleAction
 from bot.domain.standards import Item, Standard, Verdict
@@ -20,6 +21,10 @@ class Awaiting(StrEnum):
     REMARK = "remark"  # the reason for a not-applicable answer
     NOTE = "note"  # an optional note on any item
     EXTRA_PHOTO = "extra_photo"  # an optional photo on any item
+
+
+# The waits a photo answers (any wait takes text: a remark, a note, or a note on the evidence).
+TAKES_PHOTOS: Final = frozenset({Awaiting.PHOTO, Awaiting.EXTRA_PHOTO})
 
 
 class Gap(StrEnum):
@@ -148,7 +153,7 @@ def add_note(progress: Progress, text: str) -> None:
 
 def give_photo(progress: Progress) -> bool:
     """A photo arrived for the current item. Returns True if this step takes photos now."""
-    if progress.in_review or progress.awaiting not in (Awaiting.PHOTO, Awaiting.EXTRA_PHOTO):
+    if progress.in_review or progress.awaiting not in TAKES_PHOTOS:
         return False
     progress.state(progress.item.key).photos += 1
     return True

@@ -21,7 +21,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from bot.domain.periods import latest_slot, local_date
-from scheduler.config import EscalationStep, ScheduleConfig
+from bot.domain.schedule import EscalationStep, ScheduleConfig
 
 Reminder = Literal["before", "due", "overdue"]
 

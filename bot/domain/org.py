@@ -16,15 +16,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from bot.domain.roles import Role, parse_role
+from bot.domain.yamlfile import (
+    Fields,
+    YamlFileError,
+    YamlReader,
+    compose,
+    is_null,
+    line_of,
+    read_text,
+)
 
 SCHEMA_VERSION = 1
 
 UNIT_KINDS: frozenset[str] = frozenset(
     {"city", "district", "subdistrict", "community", "department", "office", "liaison_group"}
 )
-ROLES: frozenset[str] = frozenset({"admin", "inspector", "unit_member"})
+# The roles a file may give (a resident needs no entry).
+ROLES: frozenset[str] = frozenset(role.key for role in Role if role is not Role.RESIDENT)
 
 # Codes are stable keys that re-imports match on; they also end up in callback data and logs,
 # so keep them to a plain slug.
@@ -111,22 +122,18 @@ class OrgFileError(Exception):
 def load_org_file(path: Path, known_site_types: AbstractSet[str]) -> OrgFile:
     """Read, parse and validate an organisation file; raise OrgFileError listing every problem."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise OrgFileError([f"{path}: cannot read the file: {exc}"]) from exc
+        text = read_text(path)
+    except YamlFileError as exc:
+        raise OrgFileError([str(exc)]) from exc
     return parse_org(text, source=str(path), known_site_types=known_site_types)
 
 
 def parse_org(text: str, *, source: str, known_site_types: AbstractSet[str]) -> OrgFile:
     """Parse an organisation file's text; raise OrgFileError listing every problem."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = f"{mark.line + 1}" if mark is not None else "?"
-        raise OrgFileError([f"{source}:{line}: not valid YAML: {exc.problem or exc}"]) from exc
-    except yaml.YAMLError as exc:
-        raise OrgFileError([f"{source}: not valid YAML: {exc}"]) from exc
+        root = compose(text, source)
+    except YamlFileError as exc:
+        raise OrgFileError([str(exc)]) from exc
     parser = _Parser(source, known_site_types)
     org = parser.parse(root)
     if parser.problems or org is None:
@@ -152,89 +159,50 @@ class _Entry:
 
     label: str
     node: Node
-    fields: dict[str, tuple[Node, Node]]
+    fields: Fields
     # The entry's code, parsed once by _Parser.codes so its problems are reported once.
     code: str | _Missing = _BAD
 
     def line(self, key: str | None = None) -> int:
         if key is not None and key in self.fields:
-            return _line(self.fields[key][1])
-        return _line(self.node)
+            return line_of(self.fields[key])
+        return line_of(self.node)
 
 
-def _line(node: Node) -> int:
-    return int(node.start_mark.line) + 1
-
-
-class _Parser:
+class _Parser(YamlReader[YamlFileError]):
     def __init__(self, source: str, known_site_types: AbstractSet[str]) -> None:
+        super().__init__(source, YamlFileError)
         self.source = source
         self.known_site_types = known_site_types
-        self._problems: list[tuple[int, str]] = []
-        # Builds Python values of scalar nodes exactly as yaml.safe_load would.
-        self._constructor = yaml.SafeLoader("")
 
     # -- reporting and node helpers --
 
     @property
     def problems(self) -> list[str]:
-        """In file order, whatever pass found them: easier to work through top to bottom."""
-        return [text for _line_no, text in sorted(self._problems, key=lambda p: p[0])]
-
-    def problem(self, line: int, where: str, message: str) -> None:
-        self._problems.append((line, f"{self.source}:{line}: {where}: {message}"))
+        return [str(error) for error in self.sorted_errors()]
 
     def scalar(self, node: Node, where: str, what: str) -> object:
-        if not isinstance(node, ScalarNode):
-            self.problem(_line(node), where, f"{what} must be a single value, not a list or map")
-            return _BAD
-        try:
-            return self._constructor.construct_object(node, deep=True)
-        except yaml.YAMLError as exc:
-            self.problem(_line(node), where, f"{what}: {exc}")
-            return _BAD
+        ok, value = self.value(node, where, what)
+        return value if ok else _BAD
 
-    def mapping(
-        self, node: Node, where: str, allowed: Iterable[str]
-    ) -> dict[str, tuple[Node, Node]] | None:
+    def fields_of(
+        self, node: Node, where: str, what: str, allowed: Iterable[str]
+    ) -> Fields | None:
         """Fields of a map by key, reporting non-map nodes, duplicate and unknown keys."""
-        if not isinstance(node, MappingNode):
-            self.problem(_line(node), where, "expected a map of fields (key: value)")
-            return None
-        allowed = tuple(allowed)
-        fields: dict[str, tuple[Node, Node]] = {}
-        for key_node, value_node in node.value:
-            key = self.scalar(key_node, where, "a key")
-            if not isinstance(key, str):
-                if key is not _BAD:
-                    self.problem(_line(key_node), where, f"key {key!r} is not a name")
-                continue
-            if key in fields:
-                first = _line(fields[key][0])
-                self.problem(_line(key_node), where,
-                             f"key '{key}' repeated (first at line {first})")
-                continue
-            if key not in allowed:
-                self.problem(
-                    _line(key_node), where,
-                    f"unknown key '{key}' (allowed: {', '.join(allowed)})",
-                )
-                continue
-            fields[key] = (key_node, value_node)
-        return fields
+        return self.fields(node, where, what, allowed, named=False)
 
     def entries(
-        self, top: dict[str, tuple[Node, Node]], section: str, singular: str,
+        self, top: Fields, section: str, singular: str,
         allowed: Iterable[str], ident: str,
     ) -> list[_Entry]:
         """The map entries of a top-level list, each labelled by its identifying field."""
         if section not in top:
             return []
-        key_node, node = top[section]
-        if isinstance(node, ScalarNode) and node.tag == "tag:yaml.org,2002:null":
+        key_node, node = top.key(section), top[section]
+        if is_null(node):
             return []  # "people:" with nothing under it is an empty list, not an error
         if not isinstance(node, SequenceNode):
-            self.problem(_line(key_node), section, "expected a list of entries (- ...)")
+            self.problem(key_node, section, "expected a list of entries (- ...)")
             return []
         result: list[_Entry] = []
         for index, item in enumerate(node.value, start=1):
@@ -247,7 +215,7 @@ class _Parser:
                             shown = repr(v_node.value) if ident == "code" else v_node.value
                             label = f"{singular} {shown}"
                         break
-            fields = self.mapping(item, label, allowed)
+            fields = self.fields_of(item, label, "an entry", allowed)
             if fields is not None:
                 result.append(_Entry(label, item, fields))
         return result
@@ -262,13 +230,13 @@ class _Parser:
                 self.problem(entry.line(), entry.label, f"missing field '{key}'")
                 return _BAD
             return default
-        node = entry.fields[key][1]
+        node = entry.fields[key]
         raw = self.scalar(node, entry.label, f"'{key}'")
         if raw is _BAD:
             return _BAD
         result = convert(raw)
         if isinstance(result, _Problem):
-            self.problem(_line(node), entry.label, f"'{key}' {result.message}")
+            self.problem(node, entry.label, f"'{key}' {result.message}")
             return _BAD
         return result
 
@@ -293,7 +261,7 @@ class _Parser:
         if root is None:
             self.problem(1, "file", "the file is empty")
             return None
-        top = self.mapping(root, "file", _TOP_KEYS)
+        top = self.fields_of(root, "file", "the file", _TOP_KEYS)
         if top is None:
             return None
         self._check_schema(top, root)
@@ -314,7 +282,7 @@ class _Parser:
         self._unique([(p.telegram_id, p.line) for p in people if p], "person", "telegram_id")
         groups = [self._group(e, unit_codes) for e in group_entries]
         self._unique([(g.chat_id, g.line) for g in groups if g], "group", "chat_id")
-        if self._problems:
+        if self.errors:
             return None
         return OrgFile(
             source=self.source,
@@ -324,15 +292,14 @@ class _Parser:
             groups=tuple(g for g in groups if g is not None),
         )
 
-    def _check_schema(self, top: dict[str, tuple[Node, Node]], root: Node) -> None:
+    def _check_schema(self, top: Fields, root: Node) -> None:
         if "schema" not in top:
-            self.problem(_line(root), "file", f"missing 'schema: {SCHEMA_VERSION}'")
+            self.problem(root, "file", f"missing 'schema: {SCHEMA_VERSION}'")
             return
-        node = top["schema"][1]
+        node = top["schema"]
         value = self.scalar(node, "file", "'schema'")
         if value is not _BAD and (isinstance(value, bool) or value != SCHEMA_VERSION):
-            self.problem(
-                _line(node), "file",
+            self.problem(node, "file",
                 f"schema {value!r} is not supported (this version reads schema {SCHEMA_VERSION})",
             )
 
@@ -368,11 +335,11 @@ class _Parser:
         if "name" not in entry.fields:
             self.problem(entry.line(), entry.label, "missing field 'name'")
             return _BAD
-        node = entry.fields["name"][1]
+        node = entry.fields["name"]
         if isinstance(node, ScalarNode):
             zh = self.field(entry, "name", _text(MAX_NAME))
             return _BAD if isinstance(zh, _Missing) else (zh, "")
-        fields = self.mapping(node, entry.label, _NAME_KEYS)
+        fields = self.fields_of(node, entry.label, "name", _NAME_KEYS)
         if fields is None:
             return _BAD
         sub = _Entry(entry.label, node, fields)
@@ -384,7 +351,7 @@ class _Parser:
 
     def _check_cycles(self, units: list[UnitSpec]) -> None:
         parent_of = {u.code: u.parent for u in units}
-        line_of = {u.code: u.line for u in units}
+        line_at = {u.code: u.line for u in units}
         reported: set[str] = set()
         for start in parent_of:
             path: list[str] = []
@@ -398,7 +365,7 @@ class _Parser:
                 cycle = path[path.index(code):]
                 reported.update(cycle)
                 shown = " → ".join([*cycle, code])
-                self.problem(line_of[code], f"unit {code!r}", f"parent cycle: {shown}")
+                self.problem(line_at[code], f"unit {code!r}", f"parent cycle: {shown}")
             reported.update(path)
 
     def _site(self, entry: _Entry, unit_codes: dict[str, int]) -> SiteSpec | None:
@@ -422,11 +389,11 @@ class _Parser:
     def _location(self, entry: _Entry) -> tuple[float, float] | _Missing | None:
         if "location" not in entry.fields:
             return None
-        node = entry.fields["location"][1]
-        if isinstance(node, ScalarNode) and node.tag == "tag:yaml.org,2002:null":
+        node = entry.fields["location"]
+        if is_null(node):
             return None
         if not isinstance(node, SequenceNode) or len(node.value) != 2:
-            self.problem(_line(node), entry.label,
+            self.problem(node, entry.label,
                          "'location' must be [latitude, longitude], two numbers")
             return _BAD
         values: list[float] = []
@@ -437,11 +404,10 @@ class _Parser:
             if raw is _BAD:
                 return _BAD
             if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
-                self.problem(_line(part), entry.label, f"{what} {raw!r} is not a number")
+                self.problem(part, entry.label, f"{what} {raw!r} is not a number")
                 return _BAD
             if not -limit <= raw <= limit:
-                self.problem(
-                    _line(part), entry.label,
+                self.problem(part, entry.label,
                     f"{what} {raw} is out of range -{limit:g}..{limit:g} "
                     "(location is [latitude, longitude])",
                 )
@@ -463,7 +429,7 @@ class _Parser:
         telegram_id = self.field(entry, "telegram_id", _int_id(positive=True))
         name = self.field(entry, "name", _text(MAX_NAME, empty_ok=True),
                           required=False, default="")
-        role = self.field(entry, "role", _one_of(ROLES))
+        role = self.field(entry, "role", _role)
         unit = self.field(entry, "unit", _optional_code, required=False, default=None)
         if not self._known_unit(entry, "unit", unit, unit_codes):
             unit = _BAD
@@ -486,11 +452,11 @@ class _Parser:
     def _site_list(self, entry: _Entry, site_codes: dict[str, int]) -> tuple[str, ...] | _Missing:
         if "sites" not in entry.fields:
             return ()
-        node = entry.fields["sites"][1]
-        if isinstance(node, ScalarNode) and node.tag == "tag:yaml.org,2002:null":
+        node = entry.fields["sites"]
+        if is_null(node):
             return ()
         if not isinstance(node, SequenceNode):
-            self.problem(_line(node), entry.label, "'sites' must be a list of site codes")
+            self.problem(node, entry.label, "'sites' must be a list of site codes")
             return _BAD
         result: list[str] = []
         ok = True
@@ -499,14 +465,14 @@ class _Parser:
             code = _code(raw) if raw is not _BAD else _Problem("")
             if isinstance(code, _Problem):
                 if raw is not _BAD:
-                    self.problem(_line(part), entry.label, f"'sites': {raw!r} {code.message}")
+                    self.problem(part, entry.label, f"'sites': {raw!r} {code.message}")
                 ok = False
             elif code not in site_codes:
-                self.problem(_line(part), entry.label,
+                self.problem(part, entry.label,
                              f"'sites': no site with code '{code}' in this file")
                 ok = False
             elif code in result:
-                self.problem(_line(part), entry.label, f"'sites': '{code}' listed twice")
+                self.problem(part, entry.label, f"'sites': '{code}' listed twice")
                 ok = False
             else:
                 result.append(code)
@@ -571,6 +537,13 @@ def _one_of(choices: AbstractSet[str]) -> Callable[[object], str | _Problem]:
         return raw
 
     return inner
+
+
+def _role(raw: object) -> str | _Problem:
+    role = parse_role(raw)
+    if role is None or role.key not in ROLES:
+        return _Problem(f"{raw!r} is not one of {', '.join(sorted(ROLES))}")
+    return role.key
 
 
 def _known_site_type(known: AbstractSet[str]) -> Callable[[object], str | _Problem]:

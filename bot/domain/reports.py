@@ -7,15 +7,16 @@ here with errors that name the file, the line, the category and the problem.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Final
 
-import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from bot.domain.yamlfile import YamlFileError, YamlReader, compose, read_text
 
 # The shipped file (bot/defaults/); Settings.reporting_file names the one a deployment uses.
 CONFIG_PATH: Final = Path(__file__).resolve().parents[1] / "defaults" / "reporting.yaml"
@@ -64,17 +65,14 @@ MAX_DESCRIPTION: Final = 500
 MAX_ADDRESS: Final = 200
 
 
-class ReportConfigError(Exception):
+class ReportConfigError(YamlFileError):
     """One problem in reporting.yaml; ``str()`` reads ``file:line: category X: problem``."""
 
-    def __init__(self, file: str, line: int | None, category: str | None, problem: str) -> None:
-        super().__init__(file, line, category, problem)
-        self.file, self.line, self.category, self.problem = file, line, category, problem
+    field_prefix = "category "
 
-    def __str__(self) -> str:
-        where = self.file if self.line is None else f"{self.file}:{self.line}"
-        what = "" if self.category is None else f"category {self.category}: "
-        return f"{where}: {what}{self.problem}"
+    @property
+    def category(self) -> str | None:
+        return self.field
 
 
 @dataclass(frozen=True)
@@ -126,53 +124,27 @@ class ReportingConfig:
 # ---- loading ----------------------------------------------------------------------------------
 
 
-class _Reader:
+class _Reader(YamlReader[ReportConfigError]):
     def __init__(self, file: str) -> None:
-        self.file = file
-        self.errors: list[ReportConfigError] = []
-
-    def fail(self, node: Node | None, category: str | None, problem: str) -> None:
-        line = None if node is None else node.start_mark.line + 1
-        self.errors.append(ReportConfigError(self.file, line, category, problem))
-
-    def mapping(self, node: Node, cat: str | None, what: str, keys: Sequence[str],
-                required: Sequence[str]) -> dict[str, Node] | None:
-        if not isinstance(node, MappingNode):
-            self.fail(node, cat, f"{what} must be a mapping")
-            return None
-        out: dict[str, Node] = {}
-        for k, v in node.value:
-            key = k.value if isinstance(k, ScalarNode) else str(k)
-            if key not in keys:
-                self.fail(k, cat, f"unknown key {key!r} in {what} (allowed: {', '.join(keys)})")
-            elif key in out:
-                self.fail(k, cat, f"key {key!r} appears twice in {what}")
-            out[key] = v
-        for key in required:
-            if key not in out:
-                self.fail(node, cat, f"{what} needs {key!r}")
-        return out
+        super().__init__(file, ReportConfigError)
 
     def text(self, node: Node | None, cat: str | None, what: str) -> str | None:
         if node is None:
             return None
         if not isinstance(node, ScalarNode) or not str(node.value).strip():
-            self.fail(node, cat, f"{what} must be non-empty text")
+            self.problem(node, cat, f"{what} must be non-empty text")
             return None
         return str(node.value).strip()
 
-    def number(self, node: Node | None, cat: str | None, what: str, *, minimum: float,
-               integer: bool = False) -> float | None:
+    def at_least(self, node: Node | None, cat: str | None, what: str, *, minimum: float,
+                 integer: bool = False) -> float | None:
         if node is None:
             return None
-        try:
-            assert isinstance(node, ScalarNode)
-            value = int(node.value) if integer else float(node.value)
-        except (AssertionError, ValueError):
-            self.fail(node, cat, f"{what} must be a{'n integer' if integer else ' number'}")
+        value = self.whole(node, cat, what) if integer else self.number(node, cat, what)
+        if value is None:
             return None
         if value < minimum:
-            self.fail(node, cat, f"{what} must be at least {minimum:g}, not {value:g}")
+            self.problem(node, cat, f"{what} must be at least {minimum:g}, not {value:g}")
             return None
         return value
 
@@ -180,7 +152,7 @@ class _Reader:
         if node is None:
             return ()
         if not isinstance(node, SequenceNode) or not node.value:
-            self.fail(node, cat, f"{what} must be a non-empty list")
+            self.problem(node, cat, f"{what} must be a non-empty list")
             return ()
         out = []
         for child in node.value:
@@ -188,9 +160,9 @@ class _Reader:
             if code is None:
                 continue
             if not CODE_RE.match(code):
-                self.fail(child, cat, f"{code!r} in {what} is not a code ([a-z][a-z0-9_]*)")
+                self.problem(child, cat, f"{code!r} in {what} is not a code ([a-z][a-z0-9_]*)")
             elif code in out:
-                self.fail(child, cat, f"{code!r} appears twice in {what}")
+                self.problem(child, cat, f"{code!r} appears twice in {what}")
             else:
                 out.append(code)
         return tuple(out)
@@ -203,6 +175,7 @@ _LIMITS = ("max_photos", "reports_per_hour", "dispute_days", "duplicate_window_d
            "album_wait_seconds")
 _CATEGORY = ("code", "name", "seed", "deadline_days", "duplicate_radius_m", "site_radius_m",
              "route")
+_CATEGORY_REQUIRED = ("code", "name", "deadline_days", "duplicate_radius_m", "route")
 
 
 def parse_reporting(text: str, file: str = "reporting.yaml") -> ReportingConfig:
@@ -219,48 +192,44 @@ def check_reporting(text: str, file: str = "reporting.yaml") -> list[ReportConfi
 
 
 def load_reporting(path: Path = CONFIG_PATH) -> ReportingConfig:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ReportConfigError(str(path), None, None, f"cannot read: {exc}") from exc
-    return parse_reporting(text, str(path))
+    return parse_reporting(read_text(path, ReportConfigError), str(path))
 
 
 def _parse(text: str, file: str) -> tuple[ReportingConfig | None, list[ReportConfigError]]:
     r = _Reader(file)
     try:
-        root = yaml.compose(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = None if mark is None else mark.line + 1
-        return None, [ReportConfigError(file, line, None, f"not valid YAML: {exc}")]
+        root = compose(text, file, ReportConfigError)
+    except ReportConfigError as exc:
+        return None, [exc]
     if root is None:
         return None, [ReportConfigError(file, None, None, "the file is empty")]
-    top = r.mapping(root, None, "the file", _TOP, ("schema", "fallback_unit", "categories"))
+    top = r.fields(root, None, "the file", _TOP, ("schema", "fallback_unit", "categories"))
     if top is None:
         return None, r.errors
     if "schema" in top and getattr(top["schema"], "value", None) != "1":
-        r.fail(top["schema"], None, "schema must be 1")
+        r.problem(top["schema"], None, "schema must be 1")
     fallback = r.text(top.get("fallback_unit"), None, "fallback_unit") or ""
     area_types = r.codes(top.get("area_site_types"), None, "area_site_types") or (
         "community", "subdistrict_office")
-    area_radius = r.number(top.get("area_radius_m"), None, "area_radius_m", minimum=0)
-    outside = r.number(top.get("outside_radius_m"), None, "outside_radius_m", minimum=1)
-    at_site = r.number(top.get("at_site_radius_m"), None, "at_site_radius_m", minimum=0)
+    area_radius = r.at_least(top.get("area_radius_m"), None, "area_radius_m", minimum=0)
+    outside = r.at_least(top.get("outside_radius_m"), None, "outside_radius_m", minimum=1)
+    at_site = r.at_least(top.get("at_site_radius_m"), None, "at_site_radius_m", minimum=0)
     limits: dict[str, float] = {}
     if "limits" in top:
-        lim = r.mapping(top["limits"], None, "limits", _LIMITS, ())
+        lim = r.fields(top["limits"], None, "limits", _LIMITS)
         for key, node in (lim or {}).items():
-            value = r.number(node, None, f"limits.{key}", minimum=1 if key != "album_wait_seconds"
-                             else 0, integer=key != "album_wait_seconds")
+            seconds = key == "album_wait_seconds"
+            value = r.at_least(node, None, f"limits.{key}", minimum=0 if seconds else 1,
+                               integer=not seconds)
             if value is not None:
                 limits[key] = value
         if limits.get("max_photos", 5) > 10:
-            r.fail(top["limits"], None, "limits.max_photos must be at most 10 (an album's size)")
+            r.problem(top["limits"], None,
+                      "limits.max_photos must be at most 10 (an album's size)")
     categories: list[Category] = []
     cats = top.get("categories")
     if cats is not None and (not isinstance(cats, SequenceNode) or not cats.value):
-        r.fail(cats, None, "categories must be a non-empty list")
+        r.problem(cats, None, "categories must be a non-empty list")
     elif isinstance(cats, SequenceNode):
         for node in cats.value:
             cat = _category(r, node, [c.code for c in categories])
@@ -268,7 +237,7 @@ def _parse(text: str, file: str) -> tuple[ReportingConfig | None, list[ReportCon
                 categories.append(cat)
         if categories and categories[-1].code != "other" and all(
                 c.code != "other" for c in categories):
-            r.fail(cats, None, "there must be a category 'other'")
+            r.problem(cats, None, "there must be a category 'other'")
     if r.errors:
         return None, r.errors
     return ReportingConfig(
@@ -290,26 +259,25 @@ def _category(r: _Reader, node: Node, seen: list[str]) -> Category | None:
     if isinstance(node, MappingNode):
         code_node = next((v for k, v in node.value if getattr(k, "value", None) == "code"), None)
     label = str(code_node.value) if isinstance(code_node, ScalarNode) else None
-    fields = r.mapping(node, label, "a category", _CATEGORY,
-                       ("code", "name", "deadline_days", "duplicate_radius_m", "route"))
+    fields = r.fields(node, label, "a category", _CATEGORY, _CATEGORY_REQUIRED, named=False)
     if fields is None:
         return None
     before = len(r.errors)
     code = r.text(fields.get("code"), label, "code") or ""
     if code and not CODE_RE.match(code):
-        r.fail(fields["code"], label, "code must match [a-z][a-z0-9_]*")
+        r.problem(fields["code"], label, "code must match [a-z][a-z0-9_]*")
     if code in seen:
-        r.fail(fields["code"], label, "this code is used by an earlier category")
+        r.problem(fields["code"], label, "this code is used by an earlier category")
     zh = en = None
     if "name" in fields:
-        name = r.mapping(fields["name"], label, "name", ("zh", "en"), ("zh", "en"))
+        name = r.fields(fields["name"], label, "name", ("zh", "en"), ("zh", "en"))
         if name is not None:
             zh = r.text(name.get("zh"), label, "name.zh")
             en = r.text(name.get("en"), label, "name.en")
-    deadline = r.number(fields.get("deadline_days"), label, "deadline_days", minimum=1,
+    deadline = r.at_least(fields.get("deadline_days"), label, "deadline_days", minimum=1,
                         integer=True)
-    dup = r.number(fields.get("duplicate_radius_m"), label, "duplicate_radius_m", minimum=0)
-    site_r = r.number(fields.get("site_radius_m"), label, "site_radius_m", minimum=0)
+    dup = r.at_least(fields.get("duplicate_radius_m"), label, "duplicate_radius_m", minimum=0)
+    site_r = r.at_least(fields.get("site_radius_m"), label, "site_radius_m", minimum=0)
     route = r.codes(fields.get("route"), label, "route")
     seed = r.text(fields.get("seed"), label, "seed") or ""
     if len(r.errors) > before or zh is None or en is None or deadline is None or dup is None:

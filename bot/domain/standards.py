@@ -18,11 +18,9 @@ Pure: imports PyYAML and the standard library only.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import itertools
 import json
-import math
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -32,8 +30,10 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final, Generic, TypeVar
 
-import yaml
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.nodes import MappingNode, Node, ScalarNode
+
+from bot.domain.yamlfile import YamlFileError, YamlReader, compose, read_text
+from bot.domain.yamlfile import quote as _q
 
 __all__ = [
     "DEFAULT_DEADLINE_DAYS",
@@ -281,20 +281,15 @@ class Standard:
             ) from exc
 
 
-class StandardError(Exception):
+class StandardError(YamlFileError):
     """One problem in a standard file; ``str()`` is one line: ``file:line: item N: problem``."""
 
-    def __init__(self, file: str, line: int | None, item: str | None, problem: str) -> None:
-        super().__init__(file, line, item, problem)
-        self.file = file
-        self.line = line  # 1-based, or None when the problem has no place (unreadable file)
-        self.item = item  # the item number as inspectors know it ("5", "12③"), if any
-        self.problem = problem
+    field_prefix = "item "
 
-    def __str__(self) -> str:
-        where = self.file if self.line is None else f"{self.file}:{self.line}"
-        item = "" if self.item is None else f"item {self.item}: "
-        return f"{where}: {item}{self.problem}"
+    @property
+    def item(self) -> str | None:
+        """The item number as inspectors know it ("5", "12③"), if any."""
+        return self.field
 
 
 # --------------------------------------------------------------------------------------------
@@ -333,11 +328,6 @@ def _value_node(mapping: Node, key: str) -> Node | None:
     return None if entry is None else entry[1]
 
 
-def _q(value: object) -> str:
-    """Quote a value for an error message the way it would be written in YAML/JSON."""
-    return json.dumps(value, ensure_ascii=False)
-
-
 def _words(values: Iterable[str]) -> str:
     return ", ".join(values)
 
@@ -371,105 +361,16 @@ class _Parsed:
     id_line: int | None = None
 
 
-class _Parser:
+class _Parser(YamlReader[StandardError]):
     """Validates one file's node graph, collecting every problem rather than stopping."""
 
+    # Items are already named by the message's "item N:".
+    unnamed = frozenset({"the file", "item", "sub-item"})
+
     def __init__(self, file: str) -> None:
-        self.file = file
-        self.errors: list[StandardError] = []
-        # Only used to read int/float/bool scalars the way YAML defines them (0x1F, 1_000, …).
-        self._constructor = yaml.constructor.SafeConstructor()
+        super().__init__(file, StandardError)
         self.id: str | None = None
         self.id_line: int | None = None
-
-    def error(self, node: Node | None, item: str | None, problem: str) -> None:
-        line = None if node is None else node.start_mark.line + 1
-        self.errors.append(StandardError(self.file, line, item, problem))
-
-    # -- scalars -------------------------------------------------------------------------
-
-    @staticmethod
-    def _kind(node: Node) -> str:
-        if isinstance(node, MappingNode):
-            return "a mapping"
-        if isinstance(node, SequenceNode):
-            return "a list"
-        if node.tag.endswith(":null"):
-            return "nothing"
-        return _q(node.value)
-
-    def text_scalar(self, node: Node, item: str | None, what: str) -> str | None:
-        """Any scalar, as written (so ``en: No`` stays the word No, not False)."""
-        if not isinstance(node, ScalarNode):
-            self.error(node, item, f"{what} must be text, not {self._kind(node)}")
-            return None
-        return "" if node.tag.endswith(":null") else str(node.value)
-
-    def number(self, node: Node, item: str | None, what: str) -> float | None:
-        if isinstance(node, ScalarNode) and node.tag.endswith((":int", ":float")):
-            value = float(self._constructor.construct_object(node, deep=True))
-            if math.isfinite(value):
-                return value
-        self.error(node, item, f"{what} must be a number, not {self._kind(node)}")
-        return None
-
-    def whole(self, node: Node, item: str | None, what: str) -> int | None:
-        if isinstance(node, ScalarNode) and node.tag.endswith(":int"):
-            return int(self._constructor.construct_object(node, deep=True))
-        self.error(node, item, f"{what} must be a whole number, not {self._kind(node)}")
-        return None
-
-    def boolean(self, node: Node, item: str | None, what: str) -> bool | None:
-        if isinstance(node, ScalarNode) and node.tag.endswith(":bool"):
-            return bool(self._constructor.construct_object(node, deep=True))
-        self.error(node, item, f"{what} must be true or false, not {self._kind(node)}")
-        return None
-
-    # -- structures ----------------------------------------------------------------------
-
-    def fields(
-        self,
-        node: Node,
-        item: str | None,
-        what: str,
-        allowed: Iterable[str],
-        required: Iterable[str] = (),
-    ) -> dict[str, Node] | None:
-        """The value nodes of a mapping by key; unknown, duplicate and missing keys are errors."""
-        if not isinstance(node, MappingNode):
-            self.error(node, item, f"{what} must be a mapping, not {self._kind(node)}")
-            return None
-        allowed = tuple(allowed)
-        # Items are already named by the message's "item N:"; other mappings name themselves.
-        prefix = "" if what in ("the file", "item", "sub-item") else f"{what}: "
-        seen: dict[str, Node] = {}
-        for key_node, value_node in node.value:
-            if not isinstance(key_node, ScalarNode):
-                self.error(key_node, item, f"{prefix}keys must be plain words")
-                continue
-            key = str(key_node.value)
-            if key in seen:
-                first = seen[key].start_mark.line + 1
-                self.error(
-                    key_node, item, f"{prefix}key {_q(key)} appears twice (first at line {first})"
-                )
-                continue
-            if key not in allowed:
-                self.error(key_node, item, f"{prefix}{self._unknown(key, allowed)}")
-                continue
-            seen[key] = value_node
-        for key in required:
-            if key not in seen:
-                self.error(node, item, f"{prefix}missing {_q(key)}")
-        return seen
-
-    @staticmethod
-    def _unknown(key: str, allowed: tuple[str, ...]) -> str:
-        if key == "<<":
-            return "YAML merge keys (<<) are not supported; write the fields out"
-        close = difflib.get_close_matches(key, allowed, n=1)
-        hint = f' (did you mean "{close[0]}"?)' if close else ""
-        return f"unknown key {_q(key)}{hint}; allowed: {_words(allowed)}"
 
     def text(self, node: Node, item: str | None, what: str) -> Text | None:
         fields = self.fields(node, item, what, ("zh", "en"), ("zh", "en"))
@@ -477,22 +378,16 @@ class _Parser:
             return None
         values: dict[str, str] = {}
         for lang in ("zh", "en"):
-            value = self.text_scalar(fields[lang], item, f"{what}.{lang}")
+            value = self.string(fields[lang], item, f"{what}.{lang}")
             if value is None:
                 return None
             # Surrounding whitespace is layout (block scalars add a newline), never content.
             value = value.strip()
             if not value:
-                self.error(fields[lang], item, f"{what}.{lang} is empty")
+                self.problem(fields[lang], item, f"{what}.{lang} is empty")
                 return None
             values[lang] = value
         return Text(zh=values["zh"], en=values["en"])
-
-    def sequence(self, node: Node, item: str | None, what: str) -> list[Node] | None:
-        if not isinstance(node, SequenceNode):
-            self.error(node, item, f"{what} must be a list, not {self._kind(node)}")
-            return None
-        return list(node.value)
 
     # -- the document --------------------------------------------------------------------
 
@@ -503,10 +398,10 @@ class _Parser:
         if schema is not None and not (
             isinstance(schema, ScalarNode) and schema.value == str(SCHEMA_VERSION)
         ):
-            self.error(
+            self.problem(
                 schema,
                 None,
-                f"schema {self._kind(schema)} is not supported; this version reads schema "
+                f"schema {self.kind(schema)} is not supported; this version reads schema "
                 f"{SCHEMA_VERSION}",
             )
             return None
@@ -516,10 +411,10 @@ class _Parser:
 
         standard_id = None
         if "id" in top:
-            standard_id = self.text_scalar(top["id"], None, "id")
+            standard_id = self.string(top["id"], None, "id")
             if standard_id is not None:
                 if not _ID_RE.fullmatch(standard_id) or len(standard_id) > MAX_ID_LENGTH:
-                    self.error(
+                    self.problem(
                         top["id"],
                         None,
                         f"id {_q(standard_id)} must be lower-case letters, digits and _, "
@@ -541,7 +436,7 @@ class _Parser:
             nodes = self.sequence(top["items"], None, "items")
             if nodes is not None:
                 if not nodes:
-                    self.error(top["items"], None, "items is empty")
+                    self.problem(top["items"], None, "items is empty")
                 raws = self.item_list(nodes, parent=None)
 
         items = self.resolve(
@@ -568,12 +463,12 @@ class _Parser:
             return None, ""
         lines = ""
         if "lines" in fields:
-            written = self.text_scalar(fields["lines"], None, "source.lines")
+            written = self.string(fields["lines"], None, "source.lines")
             match = _LINES_RE.fullmatch((written or "").strip())
             if written is None:
                 pass
             elif match is None or (match[2] is not None and int(match[2]) < int(match[1])):
-                self.error(
+                self.problem(
                     fields["lines"],
                     None,
                     f'source.lines {_q(written)} must be a line or a range such as "144-161"',
@@ -587,10 +482,10 @@ class _Parser:
         return text, lines
 
     def _pair(self, fields: dict[str, Node], what: str) -> Text | None:
-        values = [self.text_scalar(fields[lang], None, f"{what}.{lang}") for lang in ("zh", "en")]
+        values = [self.string(fields[lang], None, f"{what}.{lang}") for lang in ("zh", "en")]
         for lang, value in zip(("zh", "en"), values, strict=True):
             if value is not None and not value.strip():
-                self.error(fields[lang], None, f"{what}.{lang} is empty")
+                self.problem(fields[lang], None, f"{what}.{lang} is empty")
                 return None
         zh, en = values
         if zh is None or en is None:
@@ -605,7 +500,7 @@ class _Parser:
         scoring: dict[Verdict, float] = {}
         for key, value_node in fields.items():
             if key == Verdict.NA:
-                self.error(
+                self.problem(
                     value_node,
                     None,
                     "scoring: na has no value; na answers are left out of the score",
@@ -615,13 +510,13 @@ class _Parser:
             if value is None:
                 continue
             if not 0 <= value <= 100:
-                self.error(value_node, None, f"scoring.{key} is {value:g}; it must be 0..100")
+                self.problem(value_node, None, f"scoring.{key} is {value:g}; it must be 0..100")
                 continue
             scoring[Verdict(key)] = value
         ranked = [(v, scoring[v]) for v in _SCORED if v in scoring]
         for (better, high), (worse, low) in itertools.pairwise(ranked):
             if high <= low:
-                self.error(
+                self.problem(
                     fields[worse.value],
                     None,
                     f"scoring: {better} ({high:g}) must be worth more than {worse} ({low:g})",
@@ -645,14 +540,14 @@ class _Parser:
     def weight(self, node: Node, item: str | None, what: str) -> float | None:
         value = self.number(node, item, what)
         if value is not None and value <= 0:
-            self.error(node, item, f"{what} is {value:g}; it must be more than 0")
+            self.problem(node, item, f"{what} is {value:g}; it must be more than 0")
             return None
         return value
 
     def deadline(self, node: Node, item: str | None, what: str) -> int | None:
         value = self.whole(node, item, what)
         if value is not None and not 1 <= value <= MAX_DEADLINE_DAYS:
-            self.error(node, item, f"{what} is {value}; it must be 1..{MAX_DEADLINE_DAYS} days")
+            self.problem(node, item, f"{what} is {value}; it must be 1..{MAX_DEADLINE_DAYS} days")
             return None
         return value
 
@@ -668,7 +563,7 @@ class _Parser:
                 continue
             if raw.no is not None:
                 if raw.no in first_line:
-                    self.error(
+                    self.problem(
                         raw.node,
                         raw.label,
                         f"number {_q(raw.no)} is used twice in this list "
@@ -682,7 +577,7 @@ class _Parser:
     def item(self, node: Node, prefix: str, position: int, *, sub: bool) -> _Raw | None:
         label = f"{prefix}#{position}"
         if not isinstance(node, MappingNode):
-            self.error(node, label, f"an item must be a mapping, not {self._kind(node)}")
+            self.problem(node, label, f"an item must be a mapping, not {self.kind(node)}")
             return None
         raw = _Raw(label=label, node=node)
         # Read the number first so that every later message can name the item.
@@ -721,7 +616,7 @@ class _Parser:
             nodes = self.sequence(fields["sub_items"], label, "sub_items")
             if nodes is not None:
                 if not nodes:
-                    self.error(
+                    self.problem(
                         fields["sub_items"], label, "sub_items is empty; list them or drop the key"
                     )
                 raw.sub_items = self.item_list(nodes, parent=raw)
@@ -730,15 +625,15 @@ class _Parser:
     def number_label(self, node: Node, label: str) -> str | None:
         # A bare `no: 5` is accepted as "5": the YAML author means the seed's number either way.
         if not (isinstance(node, ScalarNode) and node.tag.endswith((":str", ":int"))):
-            self.error(
+            self.problem(
                 node,
                 label,
-                f'no must be the seed\'s number as text, e.g. no: "5", not {self._kind(node)}',
+                f'no must be the seed\'s number as text, e.g. no: "5", not {self.kind(node)}',
             )
             return None
         value = str(node.value).strip()
         if not _NO_RE.fullmatch(value) or len(value) > MAX_NO_LENGTH:
-            self.error(
+            self.problem(
                 node,
                 label,
                 f"no {_q(value)} must be 1..{MAX_NO_LENGTH} characters without spaces, . or :",
@@ -747,23 +642,23 @@ class _Parser:
         return value
 
     def indicator(self, node: Node, label: str) -> Indicator | None:
-        value = self.text_scalar(node, label, "indicator")
+        value = self.string(node, label, "indicator")
         if value is None:
             return None
         try:
             return Indicator(value)
         except ValueError:
-            self.error(node, label, f"indicator {_q(value)} is not one of static, dynamic")
+            self.problem(node, label, f"indicator {_q(value)} is not one of static, dynamic")
             return None
 
     def verdict(self, node: Node, label: str, what: str) -> Verdict | None:
-        value = self.text_scalar(node, label, what)
+        value = self.string(node, label, what)
         if value is None:
             return None
         try:
             return Verdict(value)
         except ValueError:
-            self.error(
+            self.problem(
                 node,
                 label,
                 f"{what} {_q(value)} is not one of {_words(v.value for v in Verdict)}",
@@ -781,7 +676,7 @@ class _Parser:
             if verdict is None:
                 ok = False
             elif verdict in chosen:
-                self.error(entry, label, f"verdict {_q(verdict.value)} is listed twice")
+                self.problem(entry, label, f"verdict {_q(verdict.value)} is listed twice")
                 ok = False
             else:
                 chosen.add(verdict)
@@ -790,7 +685,7 @@ class _Parser:
         # An inspector must be able to pass and to fail every step.
         missing = [v.value for v in (Verdict.COMPLIANT, Verdict.NONCOMPLIANT) if v not in chosen]
         if missing:
-            self.error(node, label, f"verdicts must include {_words(missing)}")
+            self.problem(node, label, f"verdicts must include {_words(missing)}")
             return None
         return tuple(v for v in Verdict if v in chosen)  # canonical order for the keyboard
 
@@ -864,7 +759,7 @@ class _Parser:
                         unscored.setdefault(verdict, (leaf.number, where or leaf_raw.node))
                 items.append(leaf)
         for verdict, (label, node) in unscored.items():
-            self.error(
+            self.problem(
                 scoring_node or node,
                 label,
                 f"verdict {verdict} is used but the scoring block gives it no value",
@@ -889,14 +784,14 @@ class _Parser:
         indicator: Indicator | None = pick("indicator")
         given = raw.indicator_given or (parent is not None and parent.indicator_given)
         if indicator is None and not given:
-            self.error(raw.node, label, 'missing "indicator" (static or dynamic)')
+            self.problem(raw.node, label, 'missing "indicator" (static or dynamic)')
         verdicts: tuple[Verdict, ...] = pick("verdicts") or _DEFAULT_VERDICTS
         inherited = (parent.rules or {}) if parent is not None else {}
         rules: dict[Verdict, Text] = {**inherited, **(raw.rules or {})}
         rules_node = raw.rules_node or (parent.rules_node if parent else None) or raw.node
         for verdict in rules:
             if verdict not in verdicts:
-                self.error(
+                self.problem(
                     rules_node,
                     label,
                     f"rules.{verdict} is given but {verdict} is not among this item's verdicts "
@@ -926,47 +821,17 @@ class _Parser:
         )
 
 
-def _syntax_error(file: str, exc: yaml.MarkedYAMLError) -> StandardError:
-    """Where the parser gave up, what it expected, and where the construct it was in began
-    (an unclosed ``{`` is noticed a line or more after it was opened)."""
-    mark = exc.problem_mark or exc.context_mark
-    line = None if mark is None else mark.line + 1
-    problem = exc.problem or exc.context or "cannot parse"
-    if exc.context and exc.problem and exc.problem.startswith("but "):
-        # The composer splits one sentence: "expected a single document …" / "but found …".
-        problem = f"{exc.context}, {exc.problem}"
-    elif exc.context and exc.problem:
-        context = exc.context.removeprefix("while ").removeprefix("parsing ")
-        if exc.context_mark is not None and exc.context_mark.line + 1 != line:
-            context += f" that starts at line {exc.context_mark.line + 1}"
-        problem = f"{problem} (in {context})"
-    return StandardError(file, line, None, f"YAML syntax error: {problem}")
-
-
 def _parse(path: Path) -> _Parsed:
     file = str(path)
     try:
-        # utf-8-sig: files saved by Windows editors start with a BOM.
-        content = path.read_bytes().decode("utf-8-sig")
-    except OSError as exc:
-        return _Parsed(None, [StandardError(file, None, None, f"cannot read: {exc.strerror}")])
-    except UnicodeDecodeError as exc:
-        return _Parsed(
-            None,
-            [StandardError(file, None, None, f"not UTF-8 text (byte {exc.start}); save as UTF-8")],
-        )
-    try:
-        root = yaml.compose(content, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        return _Parsed(None, [_syntax_error(file, exc)])
-    except yaml.YAMLError as exc:
-        return _Parsed(None, [StandardError(file, None, None, f"YAML error: {exc}")])
+        root = compose(read_text(path, StandardError), file, StandardError)
+    except StandardError as exc:
+        return _Parsed(None, [exc])
     if root is None:
         return _Parsed(None, [StandardError(file, None, None, "the file is empty")])
     parser = _Parser(file)
     standard = parser.document(root)
-    errors = sorted(parser.errors, key=lambda e: e.line or 0)
-    return _Parsed(standard, errors, parser.id, parser.id_line)
+    return _Parsed(standard, parser.sorted_errors(), parser.id, parser.id_line)
 
 
 def load_standard(path: Path | str | os.PathLike[str]) -> Standard:

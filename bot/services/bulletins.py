@@ -16,11 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.periods import Week, bulletin_issue_date, day_bounds
 from bot.domain.ranking import UnitFigures, rank_units
+from bot.domain.schedule import ScheduleConfig
 from bot.render.bulletin import BulletinView, PhaseInfo, format_date
 from bot.render.i18n import t
 from db.models import GroupBinding
 from db.repositories.stats import StatsRepository, UnitTree
-from scheduler.config import ScheduleConfig
 
 
 @dataclass(frozen=True)

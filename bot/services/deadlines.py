@@ -25,6 +25,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from bot.domain.escalation import Deadline, decide, overdue_days
 from bot.domain.periods import day_bounds, latest_slot, local_date
+from bot.domain.schedule import ScheduleConfig
 from bot.render.i18n import t
 from bot.render.tasks import card
 from bot.services.tasks import cards_of, queue_card_edits, task_data
@@ -38,7 +39,6 @@ from db.repositories.stats import (
     UnitTree,
 )
 from db.uow import UnitOfWork, UnitOfWorkFactory
-from scheduler.config import ScheduleConfig
 
 log = logging.getLogger(__name__)
 Escalate = Callable[[UnitOfWork, int, int, dt.datetime], Awaitable[Task | None]]

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from bot.domain import checklist
 from bot.domain.checklist import Awaiting, ItemState, Progress
 from bot.domain.errors import DomainError, NotFound, StaleAction
-from bot.domain.roles import Role, require
+from bot.domain.roles import Role, parse_role, require
 from bot.domain.scoring import Score, compute_score
 from bot.domain.standards import Standard, Verdict
 from bot.media.phash import signed64
@@ -21,6 +21,16 @@ from bot.services.tasks import create_task, record_site_items
 from db.models import Answer, Inspection, Person, Photo, Site, Task
 from db.repositories import InspectionRepository, PeopleRepository
 from db.uow import UnitOfWork
+
+
+async def active_inspection(uow: UnitOfWork, person: Person) -> Inspection | None:
+    """The open inspection this person is in, if any."""
+    if person.active_inspection_id is None:
+        return None
+    insp = await InspectionRepository(uow.session).get(person.active_inspection_id)
+    if insp is None or insp.status != "open" or insp.inspector_id != person.id:
+        return None
+    return insp
 
 
 @dataclass(frozen=True)
@@ -166,12 +176,7 @@ class InspectionService:
         return await self._save(uow, insp, view, now)
 
     async def active(self, uow: UnitOfWork, person: Person) -> Inspection | None:
-        if person.active_inspection_id is None:
-            return None
-        insp = await InspectionRepository(uow.session).get(person.active_inspection_id)
-        if insp is None or insp.status != "open" or insp.inspector_id != person.id:
-            return None
-        return insp
+        return await active_inspection(uow, person)
 
     async def text(
         self, uow: UnitOfWork, person: Person, text: str, now: datetime
@@ -187,11 +192,7 @@ class InspectionService:
 
     async def wants_photo(self, uow: UnitOfWork, person: Person) -> bool:
         insp = await self.active(uow, person)
-        return insp is not None and insp.awaiting in (Awaiting.PHOTO, Awaiting.EXTRA_PHOTO)
-
-    async def in_inspection(self, uow: UnitOfWork, person: Person) -> bool:
-        """Whether the person is inside an open inspection: a photo they send belongs to it."""
-        return await self.active(uow, person) is not None
+        return insp is not None and insp.awaiting in checklist.TAKES_PHOTOS
 
     async def photo(
         self, uow: UnitOfWork, person: Person, meta: PhotoMeta, now: datetime,
@@ -405,7 +406,7 @@ def apply_press(
 
 
 def _rank(person: Person) -> int:
-    try:
-        return int(Role.parse(person.role))
-    except KeyError as exc:
-        raise DomainError("error.unknown_role") from exc
+    role = parse_role(person.role)
+    if role is None:
+        raise DomainError("error.unknown_role")
+    return int(role)

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.exc import IntegrityError
 
 from bot.domain.errors import DomainError, NotAllowed
-from bot.domain.roles import Role, require
+from bot.domain.roles import Role, require, role_of
 from bot.services.org_import import apply_pending
 from db.models import GroupBinding, Invite, Person, Unit
 from db.repositories import PeopleRepository
@@ -26,13 +26,6 @@ class TelegramUser:
     first_name: str
     username: str | None
     language_code: str | None
-
-
-def role_of(person: Person) -> Role:
-    try:
-        return Role.parse(person.role)
-    except KeyError:
-        return Role.RESIDENT
 
 
 async def ensure_person(
@@ -125,7 +118,7 @@ async def redeem_invite(
     if invite is None:
         raise DomainError("invite.unknown")
     unit = await repo.unit(invite.unit_id) if invite.unit_id else None
-    role = Role.parse(invite.role)
+    role = role_of(invite)
     if await repo.invite_used_by(code, person.id):
         return role, unit, False
     if invite.expires_at <= now:

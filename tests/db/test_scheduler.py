@@ -17,6 +17,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.domain.org import load_org_file
+from bot.domain.schedule import parse_schedule
 from bot.domain.standards import load_standards
 from bot.render.i18n import t
 from bot.services import deadlines
@@ -38,7 +39,6 @@ from db.models import (
 )
 from db.repositories.stats import StatsRepository
 from db.uow import UnitOfWorkFactory
-from scheduler.config import parse_schedule
 from scheduler.runner import Scheduler
 from tests.conftest import DEMO_CITY, ROOT, FakeClock
 

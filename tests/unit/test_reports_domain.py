@@ -67,10 +67,10 @@ def test_a_bad_config_names_line_category_and_problem() -> None:
             "name: {zh: 其他, en: Other}", "name: {zh: 其他}"), "r.yaml")
     assert [str(p) for p in problems] == [
         "r.yaml:8: category parking: 'Area!' in route is not a code ([a-z][a-z0-9_]*)",
-        "r.yaml:10: category other: name needs 'en'",
+        'r.yaml:10: category other: name needs "en"',
     ]
-    assert "unknown key 'colour'" in str(dom.check_reporting(BASE + "colour: red\n")[0])
-    assert dom.check_reporting("schema: 1\n")[0].problem == "the file needs 'fallback_unit'"
+    assert 'unknown key "colour"' in str(dom.check_reporting(BASE + "colour: red\n")[0])
+    assert dom.check_reporting("schema: 1\n")[0].problem == 'missing "fallback_unit"'
 
 
 def test_routing_takes_the_first_rule_that_names_a_unit_with_a_group() -> None:

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.config import DEFAULTS_DIR
 from bot.domain.escalation import Deadline, decide
 from bot.domain.periods import (
     Week,
@@ -19,13 +20,13 @@ from bot.domain.periods import (
     next_bulletin,
     week_monday,
 )
-from scheduler.config import (
-    DEFAULT_SCHEDULE_FILE,
+from bot.domain.schedule import (
     ScheduleConfigError,
     load_schedule,
     parse_schedule,
 )
 
+DEFAULT_SCHEDULE_FILE = DEFAULTS_DIR / "schedule.yaml"
 UTC = dt.UTC
 SHANGHAI, BERLIN = ZoneInfo("Asia/Shanghai"), ZoneInfo("Europe/Berlin")
 
@@ -56,9 +57,9 @@ def test_the_shipped_schedule_loads() -> None:
      "non-empty en"),
     ("phases:\n  - name: {zh: 攻坚, en: A}\n    start: 2026-06-20\n    end: 2026-04-30\n", 4,
      "ends (2026-04-30) before it starts"),
-    ("digest:\n  time: \"08:30\"\n  when: daily\n", 3, "unknown key 'when'"),
+    ("digest:\n  time: \"08:30\"\n  when: daily\n", 3, 'unknown key "when"'),
     ("bulletin: [1, 2]\n", 1, "bulletin must be a mapping"),
-    ("tick_seconds: 5\n  bad: [\n", 2, "not valid YAML"),
+    ("tick_seconds: 5\n  bad: [\n", 2, "YAML syntax error"),
 ])
 def test_errors_name_the_line_and_the_problem(text: str, line: int, problem: str) -> None:
     with pytest.raises(ScheduleConfigError) as caught:

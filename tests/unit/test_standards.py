@@ -376,7 +376,7 @@ def test_missing_en(tmp_path: Path) -> None:
     content = VALID.replace("{zh: 有制度, en: Has rules}", "{zh: 有制度}")
     path = write(tmp_path, "missing.yaml", content)
     error = only_error(path)
-    assert str(error) == f'{path}:{line_of(content, "有制度")}: item 2: text: missing "en"'
+    assert str(error) == f'{path}:{line_of(content, "有制度")}: item 2: text needs "en"'
 
 
 def test_empty_text(tmp_path: Path) -> None:

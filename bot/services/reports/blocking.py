@@ -6,8 +6,7 @@ import re
 from typing import TYPE_CHECKING
 
 from bot.domain.errors import DomainError, NotAllowed, NotFound
-from bot.domain.roles import Role
-from bot.services.people import role_of
+from bot.domain.roles import Role, role_of
 from bot.services.reports.drafts import cancel_draft
 from bot.services.reports.numbers import resident_number
 from db.models import Person

@@ -9,10 +9,9 @@ from sqlalchemy import delete, select, update
 
 from bot.domain import reports as dom
 from bot.domain.errors import DomainError, NotAllowed, StaleAction
-from bot.domain.roles import Role
+from bot.domain.roles import Role, role_of
 from bot.render import reports as rv
 from bot.render.reports import Candidate
-from bot.services.people import role_of
 from bot.services.reports.routing import _chain
 from db.models import OutboxMessage, Person, Report, ReportFollower, Task, Unit
 from db.uow import UnitOfWork

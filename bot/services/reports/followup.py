@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from bot.domain import reports as dom
 from bot.domain.errors import StaleAction
+from bot.domain.expectation import DisputeReason, decode_pending, encode_pending
 from bot.render import reports as rv
 from bot.render.buttons import keyboard_json
 from bot.render.i18n import t
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
 REPORTER_CONFIRMED = "reporter_confirmed"
 # Report.reason while the task is reworked because its reporter said "still there".
 DISPUTED = "disputed"
-DISPUTE_INPUT = "still"  # Person.pending: report:<id>:still, the reason is typed next
 
 
 async def confirm_fix(
@@ -32,7 +32,7 @@ async def confirm_fix(
     """👍 "Solved", asked once the fix was verified and the task closed: the reporter's
     satisfaction is recorded (on the report, and in the task's history) and the unit told."""
     report = await answerable(svc, uow, person, report_id, now)
-    if parse_dispute_pending(person.pending) is not None:
+    if isinstance(decode_pending(person.pending), DisputeReason):
         person.pending = None  # 👎, then 👍 after all: no reason is awaited any more
     report.status = dom.CONFIRMED
     report.updated_at = now
@@ -46,25 +46,13 @@ async def confirm_fix(
     return report
 
 
-def dispute_pending(report_id: int) -> str:
-    """Person.pending while the reporter is asked what is still wrong (their next text)."""
-    return f"report:{report_id}:{DISPUTE_INPUT}"
-
-
-def parse_dispute_pending(pending: str | None) -> int | None:
-    parts = (pending or "").split(":")
-    if len(parts) == 3 and parts[0] == "report" and parts[2] == DISPUTE_INPUT:
-        return int(parts[1]) if parts[1].isascii() and parts[1].isdigit() else None
-    return None
-
-
 async def ask_dispute(
     svc: ReportService, uow: UnitOfWork, person: Person, report_id: int, now: datetime
 ) -> Report:
     """👎 pressed: may they still dispute? Then their next text is the reason (a button
     disputes without one)."""
     report = await answerable(svc, uow, person, report_id, now)
-    person.pending = dispute_pending(report.id)
+    person.pending = encode_pending(DisputeReason(report.id))  # the reason is typed next
     return report
 
 
@@ -77,7 +65,7 @@ async def dispute_fix(
     reporter's reason if they gave one (stored in full in the task's history; groups see it
     with phone and ID numbers masked)."""
     report = await answerable(svc, uow, person, report_id, now)
-    if parse_dispute_pending(person.pending) is not None:
+    if isinstance(decode_pending(person.pending), DisputeReason):
         person.pending = None
     why = (reason or "").strip()[:dom.MAX_DESCRIPTION] or None
     report.status = dom.ACCEPTED

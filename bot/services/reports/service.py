@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from bot.domain import reports as dom
 from bot.domain.errors import DomainError
+from bot.domain.expectation import DisputeReason, decode_pending
 from bot.domain.reports import Category, ReportingConfig
 from bot.media.store import MediaStore
 from bot.render.i18n import DEFAULT_LANGUAGE
@@ -234,10 +235,10 @@ class ReportService:
         self, uow: UnitOfWork, person: Person, text: str, now: datetime
     ) -> Report | None:
         """The reporter's typed reason after 👎; None when no dispute waits for one."""
-        report_id = followup.parse_dispute_pending(person.pending)
-        if report_id is None:
+        pending = decode_pending(person.pending)
+        if not isinstance(pending, DisputeReason):
             return None
-        return await followup.dispute_fix(self, uow, person, report_id, now, text)
+        return await followup.dispute_fix(self, uow, person, pending.report_id, now, text)
 
     # ---- the resident's list ---------------------------------------------------------------
 

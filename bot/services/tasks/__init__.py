@@ -26,17 +26,15 @@ from bot.services.tasks.creation import create_task
 from bot.services.tasks.escalation import escalate, reopen_task
 from bot.services.tasks.findings import add_photo, finding_target, unattached_photos
 from bot.services.tasks.inputs import (
-    PendingInput,
     add_draft_photo,
     add_note,
     begin_input,
     drafts,
     drop_drafts,
-    parse_pending,
 )
 from bot.services.tasks.lists import TaskList, list_tasks, may_see, tasks_for
 from bot.services.tasks.notifications import last_return, remember_screen
-from bot.services.tasks.permissions import check, is_unit_member, role_of
+from bot.services.tasks.permissions import check, is_unit_member
 from bot.services.tasks.reads import get_task, history, reroute_claim, task_data
 from bot.services.tasks.site_items import current_site_score, record_site_items
 from bot.services.tasks.transitions import Outcome, act, note_reporter_confirmed
@@ -45,7 +43,6 @@ __all__ = [
     "CARD_PURPOSE",
     "NOTICE_PURPOSE",
     "Outcome",
-    "PendingInput",
     "TaskList",
     "act",
     "active_groups",
@@ -71,7 +68,6 @@ __all__ = [
     "list_tasks",
     "may_see",
     "note_reporter_confirmed",
-    "parse_pending",
     "queue_card_edits",
     "queue_cards",
     "record_card",
@@ -80,7 +76,6 @@ __all__ = [
     "remember_screen",
     "reopen_task",
     "reroute_claim",
-    "role_of",
     "task_data",
     "tasks_for",
     "unattached_photos",

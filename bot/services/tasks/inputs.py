@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
 
+from bot.domain.expectation import TaskInput, encode_pending
 from bot.domain.tasks import NOTE, Action
 from bot.services.tasks.constants import DRAFT
 from bot.services.tasks.permissions import check
@@ -22,33 +22,12 @@ async def begin_input(
     and remember what their next private message is for."""
     task = await get_task(uow, task_id)
     await check(uow, person, task, action, expected_version)
-    person.pending = pending_key(task.id, action, task.version)
+    person.pending = encode_pending(TaskInput(task.id, action, task.version))
     if action is Action.SUBMIT_FIX:
         # This person's drafts from an abandoned attempt are not this fix's evidence (another
         # member's drafts, for a fix they are still writing, stay theirs).
         await drop_drafts(uow, task.id, person.id)
     return task
-
-
-def pending_key(task_id: int, action: Action, version: int) -> str:
-    return f"task:{task_id}:{action.value}:{version}"
-
-
-@dataclass(frozen=True)
-class PendingInput:
-    task_id: int
-    action: Action
-    version: int
-
-
-def parse_pending(pending: str | None) -> PendingInput | None:
-    if not pending or not pending.startswith("task:"):
-        return None
-    parts = pending.split(":")
-    try:
-        return PendingInput(int(parts[1]), Action(parts[2]), int(parts[3]))
-    except (IndexError, ValueError):
-        return None
 
 
 async def add_draft_photo(uow: UnitOfWork, person: Person, task_id: int, photo: Photo) -> int:

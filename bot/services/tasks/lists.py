@@ -9,12 +9,12 @@ from datetime import datetime
 from sqlalchemy import or_, select
 
 from bot.domain.errors import NotAllowed
-from bot.domain.roles import Role
+from bot.domain.roles import Role, role_of
 from bot.domain.tasks import ACTIVE_STATES, UNIT_TODO_STATES, TaskFilter, TaskState
 from bot.render.i18n import local_name
 from bot.render.tasks import TaskData
 from bot.services.tasks.constants import LIST_LIMIT
-from bot.services.tasks.permissions import is_unit_member, role_of
+from bot.services.tasks.permissions import is_unit_member
 from bot.services.tasks.reads import task_data
 from db.models import Person, Task, Unit
 from db.uow import UnitOfWork
@@ -68,7 +68,7 @@ async def tasks_for(
         tasks = await list_tasks(uow, unit_id=group_unit_id, now=now)
         return TaskList("task.list.group", await _data(uow, tasks),
                         unit.name_zh if unit else None, unit.name_en if unit else "")
-    role = role_of(person) or Role.RESIDENT
+    role = role_of(person)
     if role >= Role.INSPECTOR:
         if flt.unit_query is None and not flt.states and not flt.overdue and role < Role.ADMIN:
             tasks = await awaiting_verification(uow, person)
@@ -97,5 +97,5 @@ async def _data(uow: UnitOfWork, tasks: Iterable[Task]) -> list[TaskData]:
 
 
 async def may_see(uow: UnitOfWork, person: Person, task: Task) -> bool:
-    role = role_of(person) or Role.RESIDENT
+    role = role_of(person)
     return role >= Role.INSPECTOR or is_unit_member(person, task)

@@ -6,11 +6,10 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from bot.domain.roles import Role
+from bot.domain.roles import Role, role_of
 from bot.domain.tasks import EVENTS, Action
 from bot.services.tasks.cards import active_groups
 from bot.services.tasks.constants import NOTICE_PURPOSE
-from bot.services.tasks.permissions import role_of
 from db.models import OutboxMessage, Person, Task, TaskEvent, Unit
 from db.repositories import OutboxRepository, PeopleRepository
 from db.uow import UnitOfWork
@@ -42,7 +41,7 @@ async def _notify(uow: UnitOfWork, task: Task, action: Action, event: TaskEvent)
             if pid is None or pid == task.fixed_by or any(p.id == pid for p in people):
                 continue
             someone = await uow.session.get(Person, pid)
-            if someone is not None and (role_of(someone) or Role.RESIDENT) >= Role.INSPECTOR:
+            if someone is not None and role_of(someone) >= Role.INSPECTOR:
                 people.append(someone)
     else:
         return

@@ -5,25 +5,15 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from bot.domain.errors import StaleAction
-from bot.domain.roles import Role
+from bot.domain.roles import Role, role_of
 from bot.domain.tasks import EVENTS, Action, TaskState, transition
 from bot.services.tasks.reads import by_resident, names, report_people, reroute_claim
 from db.models import Person, Task, TaskEvent
 from db.uow import UnitOfWork
 
 
-def role_of(person: Person | None) -> Role | None:
-    if person is None:
-        return None
-    try:
-        return Role.parse(person.role)
-    except KeyError:
-        return Role.RESIDENT
-
-
 def is_unit_member(person: Person | None, task: Task) -> bool:
-    role = role_of(person)
-    return (person is not None and role is not None and role >= Role.UNIT_MEMBER
+    return (person is not None and role_of(person) >= Role.UNIT_MEMBER
             and person.unit_id == task.unit_id)
 
 
@@ -34,7 +24,8 @@ async def check(
     if task.version != expected_version:
         await _explain_stale(uow, task, action, person.id if person is not None else None)
     return transition(
-        task.status, action, role_of(person), is_unit_member(person, task),
+        task.status, action, None if person is None else role_of(person),
+        is_unit_member(person, task),
         person is not None and task.fixed_by == person.id,
         extension_pending=task.extension_until is not None,
         reroute_pending=await reroute_claim(uow, task.id) is not None,
