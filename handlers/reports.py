@@ -1,6 +1,6 @@
 """Residents' reports (随手拍): the resident's conversation and the unit group's buttons.
 
-Thin: each callback opens one unit of work, calls the report service, commits, and only then
+Thin: each callback opens one unit of work, calls the report use cases, commits, and only then
 talks to Telegram. Messages to groups and pushes to residents go through the outbox.
 """
 
@@ -32,7 +32,18 @@ from bot.render.refusals import explain
 from bot.render.reports import Press
 from bot.services.inspections import PhotoMeta
 from bot.services.people import attached, role_of
-from bot.services.reports import DraftView, ReportService
+from bot.services.reports import (
+    DraftView,
+    ReportContext,
+    blocking,
+    decisions,
+    drafts,
+    duplicates,
+    followup,
+    queries,
+    routing,
+    submitting,
+)
 from bot.telegram.context import WenmingContext
 from db.models import Person
 from db.repositories import SiteRepository
@@ -80,8 +91,8 @@ def claims(fn: Claim) -> Claim:
     return wrapper
 
 
-def service(context: WenmingContext) -> ReportService:
-    """The application's report service (built with its configuration at start-up)."""
+def reporting(context: WenmingContext) -> ReportContext:
+    """What the report use cases need, built once by bot/app.py."""
     return context.deps.reports
 
 
@@ -94,7 +105,7 @@ def _wake_outbox(context: WenmingContext) -> None:
 async def _present(update: Update, context: WenmingContext, view: DraftView,
                    *, edit: bool = False) -> None:
     """Show the draft's current step; asking for the place also offers the location button."""
-    svc = service(context)
+    rc = reporting(context)
     lang = context.lang
     if view.report.step == dom.STEP_PLACE and view.photos:
         chat = update.effective_chat
@@ -106,7 +117,7 @@ async def _present(update: Update, context: WenmingContext, view: DraftView,
                                 reply_markup=rv.location_keyboard(lang))
         await reply(update, *rv.place_screen(lang, view))
         return
-    text, markup = rv.draft_screen(lang, view, svc.config)
+    text, markup = rv.draft_screen(lang, view, rc.config)
     if edit:
         await show(update, text, markup)
     else:
@@ -120,11 +131,11 @@ async def _present(update: Update, context: WenmingContext, view: DraftView,
 async def report_command(update: Update, context: WenmingContext) -> None:
     """/report: start a report, or show the one being written."""
     deps = context.deps
-    svc = service(context)
+    rc = reporting(context)
     async with deps.uow() as uow:
         person = await attached(uow, context.me)
-        report = await svc.start(uow, person, deps.clock())
-        view = await svc.view(uow, person, report)
+        report = await drafts.start(rc, uow, person, deps.clock())
+        view = await drafts.view(rc, uow, person, report)
         await uow.commit()
     await _present(update, context, view)
 
@@ -143,10 +154,10 @@ async def report_in_group(update: Update, context: WenmingContext) -> None:
 async def myreports_command(update: Update, context: WenmingContext) -> None:
     """/myreports: the resident's reports and those they follow, with their state."""
     deps = context.deps
-    svc = service(context)
+    rc = reporting(context)
     async with deps.uow.read() as uow:
-        lines = await svc.mine(uow, await attached(uow, context.me))
-    await reply(update, rv.my_reports_text(context.lang, lines, svc.config, deps.settings.tz,
+        lines = await queries.mine(uow, await attached(uow, context.me))
+    await reply(update, rv.my_reports_text(context.lang, lines, rc.config, deps.settings.tz,
                                            deps.clock()))
 
 
@@ -158,7 +169,8 @@ async def _set_blocked(update: Update, context: WenmingContext, blocked: bool) -
     deps = context.deps
     async with deps.uow() as uow:
         admin = await attached(uow, context.me)
-        person, number = await service(context).set_blocked(uow, admin, context.args[0], blocked)
+        person, number = await blocking.set_blocked(reporting(context), uow, admin,
+                                                    context.args[0], blocked)
         await uow.commit()
     key = "reports.blocked_done" if blocked else "reports.unblocked_done"
     await reply(update, context.t(key, number=number, user_id=person.id))
@@ -198,8 +210,8 @@ async def reroute_command(update: Update, context: WenmingContext) -> None:
     deps = context.deps
     async with deps.uow() as uow:
         admin = await attached(uow, context.me)
-        report, unit, _old = await service(context).reroute(
-            uow, admin, args[0], " ".join(args[1:]), deps.clock())
+        report, unit, _old = await routing.reroute(
+            reporting(context), uow, admin, args[0], " ".join(args[1:]), deps.clock())
         await uow.commit()
     _wake_outbox(context)
     await reply(update, context.t("reports.rerouted", ticket=report.ticket or "",
@@ -216,7 +228,7 @@ async def claim_photo(update: Update, context: WenmingContext) -> bool:
     chat = update.effective_chat
     assert msg is not None and chat is not None
     deps = context.deps
-    svc = service(context)
+    rc = reporting(context)
     stored = await receive_image(msg, context)
     if stored is None:
         return True
@@ -225,9 +237,9 @@ async def claim_photo(update: Update, context: WenmingContext) -> bool:
                      image.phash, chat.id, msg.message_id)
     async with deps.uow() as uow:
         person = await attached(uow, context.me)
-        added = await svc.add_photo(uow, person, meta, msg.media_group_id, deps.clock(),
-                                    caption=msg.caption)
-        view = await svc.view(uow, person, added.report)
+        added = await drafts.add_photo(rc, uow, person, meta, msg.media_group_id, deps.clock(),
+                                       caption=msg.caption)
+        view = await drafts.view(rc, uow, person, added.report)
         await uow.commit()
     if not added.new:
         return True  # the same message again: it was answered the first time
@@ -253,7 +265,7 @@ def _answer_album_later(context: WenmingContext, chat_id: int, person_id: int,
         job.schedule_removal()
     jq.run_once(
         _album_done,  # type: ignore[arg-type]  # the application's job queue is untyped here
-        service(context).config.album_wait_seconds, name=name,
+        reporting(context).config.album_wait_seconds, name=name,
         data=(chat_id, person_id, context.lang, dropped))
 
 
@@ -262,14 +274,14 @@ async def _album_done(context: WenmingContext) -> None:
     job = context.job
     assert job is not None and isinstance(job.data, tuple)
     chat_id, person_id, lang, dropped = job.data
-    svc = service(context)
+    rc = reporting(context)
     async with context.deps.uow() as uow:
         person = await uow.session.get(Person, person_id)
-        report = None if person is None else await svc.draft(uow, person)
+        report = None if person is None else await drafts.draft(uow, person)
         if person is None or report is None:
             return
-        view = await svc.view(uow, person, report)
-    text, markup = rv.album_screen(lang, view, svc.config, dropped)
+        view = await drafts.view(rc, uow, person, report)
+    text, markup = rv.album_screen(lang, view, rc.config, dropped)
     await context.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML, reply_markup=markup)
 
 
@@ -280,11 +292,11 @@ async def claim_text(update: Update, context: WenmingContext) -> bool:
     msg = update.effective_message
     assert msg is not None and msg.text is not None
     deps = context.deps
-    svc = service(context)
+    rc = reporting(context)
     async with deps.uow() as uow:
         person = await attached(uow, context.me)
         try:
-            disputed = await svc.dispute_reason(uow, person, msg.text, deps.clock())
+            disputed = await followup.dispute_reason(rc, uow, person, msg.text, deps.clock())
         except DomainError:
             person.pending = None  # too late, or answered meanwhile: say so, ask no more
             await uow.commit()
@@ -294,10 +306,10 @@ async def claim_text(update: Update, context: WenmingContext) -> bool:
             _wake_outbox(context)
             await reply(update, context.t("reports.fix_still"))
             return True
-        report = await svc.text(uow, person, msg.text, deps.clock())
+        report = await drafts.text(rc, uow, person, msg.text, deps.clock())
         if report is None:
             return False
-        view = await svc.view(uow, person, report)
+        view = await drafts.view(rc, uow, person, report)
         await uow.commit()
     await _present(update, context, view)
     return True
@@ -309,14 +321,14 @@ async def claim_location(update: Update, context: WenmingContext) -> bool:
     msg = update.effective_message
     assert msg is not None and msg.location is not None
     deps = context.deps
-    svc = service(context)
+    rc = reporting(context)
     async with deps.uow() as uow:
         person = await attached(uow, context.me)
-        report = await svc.set_location(uow, person, msg.location.latitude,
-                                        msg.location.longitude, deps.clock())
+        report = await drafts.set_location(rc, uow, person, msg.location.latitude,
+                                           msg.location.longitude, deps.clock())
         if report is None:
             return False
-        view = await svc.view(uow, person, report)
+        view = await drafts.view(rc, uow, person, report)
         await uow.commit()
     await msg.reply_text(context.t("reports.location_received"),
                          reply_markup=ReplyKeyboardRemove())
@@ -334,7 +346,7 @@ async def on_resident_press(update: Update, context: WenmingContext) -> None:
     assert query is not None and query.data is not None
     report_id, action, arg = rv.parse_resident(query.data)
     deps = context.deps
-    svc = service(context)
+    rc = reporting(context)
     lang = context.lang
     now = deps.clock()
     screen: tuple[str, InlineKeyboardMarkup | None] | None = None
@@ -344,48 +356,49 @@ async def on_resident_press(update: Update, context: WenmingContext) -> None:
     async with deps.uow() as uow:
         person = await attached(uow, context.me)
         if action is Press.SUBMIT:
-            done = await svc.submit(uow, person, report_id, now)
+            done = await submitting.submit(rc, uow, person, report_id, now)
             await uow.commit()
             screen, wake = (rv.submitted_text(lang, done.report, done.unit), None), True
         elif action is Press.CANCEL:
             # Only the draft this button was made for (an old prompt's is refused as stale).
-            await svc.cancel_draft(uow, person, report_id)
+            await drafts.cancel_draft(uow, person, report_id)
             await uow.commit()
             screen = (context.t("reports.cancelled"), None)
         elif action is Press.FOLLOW and rv.number(arg) is not None:
-            followed = await svc.follow(uow, person, report_id, rv.number(arg) or 0, now)
+            followed = await duplicates.follow(rc, uow, person, report_id, rv.number(arg) or 0,
+                                               now)
             await uow.commit()
             screen, wake = (rv.followed_text(lang, followed), None), True
         elif action is Press.FIX_STILL and arg is None:
             # What is still wrong? Typed next (or the button below: without a reason).
-            report = await svc.ask_dispute(uow, person, report_id, now)
+            report = await followup.ask_dispute(rc, uow, person, report_id, now)
             await uow.commit()
             screen = rv.ask_dispute_screen(lang, report)
         elif action is Press.FIX_OK or (action is Press.FIX_STILL and arg == "now"):
             if action is Press.FIX_OK:
-                await svc.confirm_fix(uow, person, report_id, now)
+                await followup.confirm_fix(rc, uow, person, report_id, now)
             else:
-                await svc.dispute_fix(uow, person, report_id, now)
+                await followup.dispute_fix(rc, uow, person, report_id, now)
             await uow.commit()
             screen = (context.t("reports.fix_ok" if action is Press.FIX_OK
                                 else "reports.fix_still"), None)
             wake = True
         elif action is Press.SITES:
-            report = await svc.own_draft(uow, person, report_id,
-                                         (dom.STEP_PLACE, dom.STEP_PLACE_PICK))
+            report = await drafts.own_draft(uow, person, report_id,
+                                            (dom.STEP_PLACE, dom.STEP_PLACE_PICK))
             sites = await SiteRepository(uow.session).search("", limit=rv.MAX_SITES)
             screen = rv.site_list_screen(lang, report, sites, typed=False)
         else:
             if action is Press.CATEGORY and arg is not None:
-                report = await svc.choose_category(uow, person, report_id, arg, now)
+                report = await drafts.choose_category(rc, uow, person, report_id, arg, now)
             elif action is Press.SKIP:
-                report = await svc.skip_description(uow, person, report_id, now)
+                report = await drafts.skip_description(rc, uow, person, report_id, now)
             elif action in rv.PLACE_CHOICES:
-                report = await svc.place_action(uow, person, report_id,
-                                                rv.PLACE_CHOICES[action], rv.number(arg), now)
+                report = await drafts.place_action(rc, uow, person, report_id,
+                                                   rv.PLACE_CHOICES[action], rv.number(arg), now)
             else:
                 raise DomainError("error.stale_button")
-            view = await svc.view(uow, person, report)
+            view = await drafts.view(rc, uow, person, report)
             await uow.commit()
     await answer_query(update)
     if wake:
@@ -412,8 +425,8 @@ async def on_group_press(update: Update, context: WenmingContext) -> None:
     assert query is not None and query.data is not None
     report_id, action, arg = rv.parse(query.data, rv.GROUP)
     deps = context.deps
-    svc = service(context)
-    lang = svc.group_lang
+    rc = reporting(context)
+    lang = rc.group_lang
     now = deps.clock()
     message = query.message if isinstance(query.message, Message) else None
     card = _card_html(message).split("\n\n")[0]
@@ -422,7 +435,7 @@ async def on_group_press(update: Update, context: WenmingContext) -> None:
         # answered after the unit of work is left.
         async with deps.uow.read() as uow:
             actor = await attached(uow, context.me)
-            markup = await _group_menu(svc, uow, actor, report_id, action)
+            markup = await _group_menu(rc, uow, actor, report_id, action)
         if markup is None:
             await answer_query(update, context.t("reports.no_earlier"), alert=True)
             return
@@ -434,22 +447,23 @@ async def on_group_press(update: Update, context: WenmingContext) -> None:
     async with deps.uow() as uow:
         actor = await attached(uow, context.me)
         if action == "acc":
-            report, task = await svc.accept(uow, actor, report_id, now)
+            report, task = await decisions.accept(rc, uow, actor, report_id, now)
             await uow.commit()
             text = rv.decided_text(card, lang, "reports.group.accepted", by=actor.first_name,
-                                   due=rv.fmt_time(task.due_at, svc.tz), task=task.id)
+                                   due=rv.fmt_time(task.due_at, rc.tz), task=task.id)
         elif action == "why" and arg is not None:
-            report = await svc.reject(uow, actor, report_id, arg, now)
+            report = await decisions.reject(rc, uow, actor, report_id, arg, now)
             await uow.commit()
             text = rv.decided_text(card, lang, "reports.group.rejected", by=actor.first_name,
                                    reason=rv.reject_reason(lang, report.reason))
         elif action == "of" and target is not None:
-            report, original = await svc.mark_duplicate(uow, actor, report_id, target, now)
+            report, original = await decisions.mark_duplicate(rc, uow, actor, report_id, target,
+                                                              now)
             await uow.commit()
             text = rv.decided_text(card, lang, "reports.group.duplicate", by=actor.first_name,
                                    original=original.ticket or "")
         elif action == "to" and target is not None:
-            report, unit, _old = await svc.reroute(uow, actor, report_id, target, now)
+            report, unit, _old = await routing.reroute(rc, uow, actor, report_id, target, now)
             await uow.commit()
             text = rv.decided_text(card, lang, "reports.group.rerouted", by=actor.first_name,
                                    unit=unit.name_zh)
@@ -465,22 +479,22 @@ async def on_group_press(update: Update, context: WenmingContext) -> None:
 MENU_ACTIONS = ("rej", "dup", "rr", "back")
 
 
-async def _group_menu(svc: ReportService, uow: UnitOfWork, actor: Person, report_id: int,
+async def _group_menu(rc: ReportContext, uow: UnitOfWork, actor: Person, report_id: int,
                       action: str) -> InlineKeyboardMarkup | None:
     """The keyboard for the card's second level: reasons, earlier tickets, units (no writes).
     None when there is no earlier ticket to mark it a duplicate of."""
-    lang = svc.group_lang
+    lang = rc.group_lang
     if action == "rej":
-        await svc.decidable(uow, actor, report_id)
+        await decisions.decidable(uow, actor, report_id)
         return rv.reject_keyboard(lang, report_id)
     if action == "dup":
-        _report, found = await svc.duplicate_choices(uow, actor, report_id)
+        _report, found = await decisions.duplicate_choices(rc, uow, actor, report_id)
         return rv.duplicate_keyboard(lang, report_id, found) if found else None
     if action == "rr":
-        _report, units = await svc.reroute_choices(uow, actor, report_id)
+        _report, units = await routing.reroute_choices(rc, uow, actor, report_id)
         return rv.reroute_keyboard(lang, report_id, units)
     if action == "back":
-        report = await svc.decidable(uow, actor, report_id)
+        report = await decisions.decidable(uow, actor, report_id)
         if report.status != dom.SUBMITTED:
             raise DomainError("reports.already_decided", ticket=report.ticket or "")
         return rv.group_keyboard(lang, report_id)

@@ -13,7 +13,6 @@ import logging
 from datetime import datetime, timedelta
 from typing import Literal
 
-from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import (
     Bot,
     InlineKeyboardButton,
@@ -47,8 +46,7 @@ from bot.services import tasks as svc
 from bot.services.people import attached, find_one_unit, group_unit, role_of
 from bot.services.tasks import Outcome, PendingInput, parse_pending
 from bot.telegram.context import Deps, WenmingContext
-from bot.telegram.outbox import on_sent
-from db.models import GroupBinding, OutboxMessage, Person, Photo, Unit
+from db.models import GroupBinding, Person, Photo, Unit
 from db.uow import UnitOfWork
 from handlers.common import answer_query, reply
 from handlers.inspect import receive_image
@@ -67,16 +65,6 @@ ASK_KEYS = {
     Action.REOPEN: "task.ask.reopen",
 }
 FINDING = "finding"  # pending "finding:<message id of the /task command>"
-
-
-# ---- the outbox tells us where a card landed -----------------------------------------------
-
-
-@on_sent(svc.CARD_PURPOSE)
-async def card_delivered(session: AsyncSession, row: OutboxMessage, message: Message) -> None:
-    """A queued card was delivered: it is the one to edit from now on, and it is brought up
-    to date if the task changed while it was on its way."""
-    await svc.card_delivered(session, row, message.chat_id, message.message_id)
 
 
 # ---- /tasks --------------------------------------------------------------------------------

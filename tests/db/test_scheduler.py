@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.domain.org import load_org_file
 from bot.domain.standards import load_standards
 from bot.render.i18n import t
+from bot.services import deadlines
 from bot.services import tasks as tasks_service
 from bot.services.bulletins import build_bulletins
 from bot.services.org_import import import_org
@@ -37,7 +38,6 @@ from db.models import (
 )
 from db.repositories.stats import StatsRepository
 from db.uow import UnitOfWorkFactory
-from scheduler import deadlines
 from scheduler.config import parse_schedule
 from scheduler.runner import Scheduler
 from tests.conftest import DEMO_CITY, ROOT, FakeClock
