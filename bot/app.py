@@ -119,7 +119,7 @@ def build_application(
         settings=settings,
         uow=uow,
         catalog=catalog,
-        inspections=InspectionService(catalog),
+        inspections=InspectionService(catalog, settings.relapse_weeks),
         media=core.media,
         clock=clock,
         reports=core.reports,
@@ -176,7 +176,7 @@ class Wenming:
         self.scheduler = Scheduler(
             deps.uow, load_schedule(settings.schedule_file), timezone=settings.timezone,
             language=settings.default_language, media_dir=settings.media_dir,
-            clock=deps.clock, on_queued=self.outbox.wake,
+            cjk_font=settings.cjk_font, clock=deps.clock, on_queued=self.outbox.wake,
         )
         application.bot_data["scheduler"] = self.scheduler
 

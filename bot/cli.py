@@ -186,7 +186,8 @@ def cmd_bulletin(args: argparse.Namespace, settings: Settings) -> int:
                                           args.week, chat_ids=[args.group])
         if not found:
             return None
-        return await run_image_job(render_png, found[0].view), caption(found[0].view)
+        return (await run_image_job(render_png, found[0].view, settings.cjk_font),
+                caption(found[0].view))
 
     result = asyncio.run(go())
     if result is None:

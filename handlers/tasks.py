@@ -622,7 +622,8 @@ async def _card_media(deps: Deps, data: tv.TaskData) -> bytes | str | None:
             after = deps.media.read(data.after_shas[0])
             return await run_image_job(side_by_side, before, after,
                                        before_label=t(tv.GROUP_LANG, "task.card.before"),
-                                       after_label=t(tv.GROUP_LANG, "task.card.after"))
+                                       after_label=t(tv.GROUP_LANG, "task.card.after"),
+                                       cjk_font=deps.settings.cjk_font)
         except (OSError, ImageRejected):
             log.warning("task %s: cannot render the before/after image", data.id,
                         exc_info=True)

@@ -103,11 +103,11 @@ def store_png(media_dir: Path, png: bytes) -> str:
     return rel
 
 
-def _render_and_store(media_dir: Path, view: object) -> tuple[str, bool]:
+def _render_and_store(media_dir: Path, view: object, cjk_font: Path | None) -> tuple[str, bool]:
     from bot.media.bulletin import BulletinView
 
     assert isinstance(view, BulletinView)
-    png = render_png(view)
+    png = render_png(view, cjk_font)
     return store_png(media_dir, png), is_tall(png)
 
 
@@ -121,6 +121,7 @@ class Scheduler:
         language: str,
         media_dir: Path,
         clock: Callable[[], dt.datetime],
+        cjk_font: Path | None = None,
         on_queued: Callable[[], None] | None = None,
         escalate: Escalate | None = None,
         tick_seconds: float | None = None,
@@ -130,6 +131,7 @@ class Scheduler:
         self.tz = ZoneInfo(timezone)
         self.lang = language
         self.media_dir = Path(media_dir)
+        self.cjk_font = cjk_font  # Settings.cjk_font, for the bulletin image
         self._clock = clock
         self._on_queued = on_queued
         self._escalate = escalate
@@ -259,7 +261,8 @@ class Scheduler:
                                               due.period, sent_on=local_date(now, self.tz))
         # Rendering takes ~0.1 s per group: in worker threads, before the transaction.
         rendered = await asyncio.gather(*(
-            run_image_job(_render_and_store, self.media_dir, b.view) for b in bulletins))
+            run_image_job(_render_and_store, self.media_dir, b.view, self.cjk_font)
+            for b in bulletins))
         async with self._uow() as uow:
             uow.session.add(JobRun(name=BULLETIN, period=due.period, started_at=now,
                                    finished_at=now, detail={"groups": len(bulletins)}))

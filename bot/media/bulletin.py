@@ -14,7 +14,7 @@ import datetime as dt
 import html
 import io
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
@@ -136,9 +136,9 @@ Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 
 
 @cache
-def _font(size: int, bold: bool = False) -> Font:
+def _load_font(size: int, bold: bool = False, cjk_font: Path | None = None) -> Font:
     if bold:
-        path = find_cjk_font()
+        path = find_cjk_font(cjk_font)
         if path is not None and "Regular" in path.name:
             bold_path = Path(str(path).replace("Regular", "Bold"))
             if bold_path.is_file():
@@ -149,7 +149,7 @@ def _font(size: int, bold: bool = False) -> Font:
                         break
                     if "SC" in (font.getname()[0] or "").split():
                         return font
-    return load_font(size)
+    return load_font(size, cjk_font)
 
 
 def _text_width(draw: ImageDraw.ImageDraw, text: str, font: Font) -> float:
@@ -211,8 +211,10 @@ ROW_H = 132
 UNRANKED_ROW_H = 76
 
 
-def render_png(view: BulletinView) -> bytes:
-    """The bulletin as PNG bytes. CPU-bound (~0.1 s for 40 units): run it off the loop."""
+def render_png(view: BulletinView, cjk_font: Path | None = None) -> bytes:
+    """The bulletin as PNG bytes (`cjk_font`: Settings.cjk_font). CPU-bound (~0.1 s for 40
+    units): run it off the loop."""
+    _font = partial(_load_font, cjk_font=cjk_font)
     lang = view.lang
     probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     footer_font = _font(22)
@@ -269,7 +271,7 @@ def render_png(view: BulletinView) -> bytes:
         draw.text((MARGIN, y + 40), _tp(lang, "scheduler.bulletin.none_ranked"), fill=GREY,
                   font=_font(30))
     for row in ranked:
-        _draw_row(draw, view, row, y, row.figures.unit_id in laggards)
+        _draw_row(draw, view, row, y, row.figures.unit_id in laggards, cjk_font)
         y += ROW_H
     if not ranked:
         y += ROW_H
@@ -308,7 +310,8 @@ def render_png(view: BulletinView) -> bytes:
 
 
 def _draw_row(draw: ImageDraw.ImageDraw, view: BulletinView, row: RankedRow, y: int,
-              laggard: bool) -> None:
+              laggard: bool, cjk_font: Path | None) -> None:
+    _font = partial(_load_font, cjk_font=cjk_font)
     lang = view.lang
     f = row.figures
     if laggard:

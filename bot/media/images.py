@@ -450,18 +450,17 @@ _CJK_FONT_CANDIDATES: Final = (
     "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf",  # fonts-droid-fallback
 )
 _CJK_FONT_GLOBS: Final = ("NotoSansCJK*.ttc", "NotoSansSC*.otf", "wqy-*.tt[cf]")
-# Lets a deployment point at a font elsewhere (e.g. a container without Debian paths).
-CJK_FONT_ENV: Final = "WENMING_CJK_FONT"
 
 
 @functools.cache
-def find_cjk_font() -> Path | None:
+def find_cjk_font(override: Path | None = None) -> Path | None:
     """Path of a font that can render Chinese, or None (callers fall back to Pillow's
-    built-in font, which draws CJK as boxes). Cached: call ``find_cjk_font.cache_clear()``
-    after installing fonts at runtime."""
-    override = os.environ.get(CJK_FONT_ENV)
-    if override and Path(override).is_file():
-        return Path(override)
+    built-in font, which draws CJK as boxes). `override` (Settings.cjk_font,
+    WENMING_CJK_FONT) lets a deployment point at a font elsewhere, e.g. a container without
+    Debian paths. Cached: call ``find_cjk_font.cache_clear()`` after installing fonts at
+    runtime."""
+    if override is not None and override.is_file():
+        return override
     for candidate in _CJK_FONT_CANDIDATES:
         path = Path(candidate)
         if path.is_file():
@@ -493,9 +492,12 @@ def _simplified_chinese_face(path: Path) -> int:
     return 0
 
 
-def load_font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    """A CJK-capable font at ``size`` px, or Pillow's default font if none is installed."""
-    path = find_cjk_font()
+def load_font(
+    size: int, cjk_font: Path | None = None
+) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """A CJK-capable font at ``size`` px (`cjk_font` first, if it exists), or Pillow's default
+    font if none is installed."""
+    path = find_cjk_font(cjk_font)
     if path is not None:
         try:
             return ImageFont.truetype(str(path), size, index=_simplified_chinese_face(path))
@@ -520,6 +522,7 @@ def side_by_side(
     before_label: str = "整改前",
     after_label: str = "整改后",
     max_side: int = 1280,
+    cjk_font: Path | None = None,
 ) -> bytes:
     """A before/after comparison as JPEG: both photos at the same height, side by side,
     each under a labelled bar. The longest side is at most ``max_side`` (Telegram shows
@@ -557,7 +560,7 @@ def side_by_side(
 
     canvas = Image.new("RGB", (width, height), _WHITE)
     draw = ImageDraw.Draw(canvas)
-    font = load_font(max(12, round(bar_h * 0.62)))
+    font = load_font(max(12, round(bar_h * 0.62)), cjk_font)
     top = (height - photo_h - bar_h) // 2  # non-zero only when padded for the ratio
     # Muted red for "before", green for "after": the convention in rectification notices.
     panels = (

@@ -14,6 +14,7 @@ from bot.domain.errors import DomainError, NotFound, StaleAction
 from bot.domain.roles import Role, require
 from bot.domain.scoring import Score, compute_score
 from bot.domain.standards import Standard, Verdict
+from bot.domain.tasks import DEFAULT_RELAPSE_WEEKS
 from bot.media.images import signed64
 from bot.services.catalog import StandardCatalog
 from bot.services.tasks import create_task, record_site_items
@@ -93,8 +94,10 @@ ACTIONS = ("back", "skip", "note", "photo", "done", "cancel", "pause", "submit",
 
 
 class InspectionService:
-    def __init__(self, catalog: StandardCatalog) -> None:
+    def __init__(self, catalog: StandardCatalog,
+                 relapse_weeks: int = DEFAULT_RELAPSE_WEEKS) -> None:
         self.catalog = catalog
+        self.relapse_weeks = relapse_weeks  # Settings.relapse_weeks (bot/app.py)
 
     # ---- reading -------------------------------------------------------------------------
 
@@ -283,7 +286,8 @@ class InspectionService:
                 due_at=now + timedelta(days=item.deadline_days), created_by=person.id,
                 site_id=insp.site_id, inspection_id=insp.id, item_key=item.key,
                 latitude=insp.site.latitude, longitude=insp.site.longitude,
-                before_photo_ids=[p.id for p in evidence.get(item.key, [])], now=now,
+                before_photo_ids=[p.id for p in evidence.get(item.key, [])],
+                relapse_weeks=self.relapse_weeks, now=now,
             ))
         groups = 0
         if tasks:

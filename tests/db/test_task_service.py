@@ -492,7 +492,7 @@ async def close_one(sessions: Sessions, world: World, clock: FakeClock, item: st
 
 
 async def test_the_same_item_failing_within_the_window_is_a_relapse(
-    sessions: Sessions, world: World, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+    sessions: Sessions, world: World, clock: FakeClock
 ) -> None:
     first = await close_one(sessions, world, clock, "9")
     clock.advance(weeks=7)
@@ -504,8 +504,8 @@ async def test_the_same_item_failing_within_the_window_is_a_relapse(
     clock.advance(weeks=2)
     late = await new_task(sessions, world, clock.now, site_id=world.hotel, item_key="9")
     assert (await load(sessions, late)).relapse_of_id is None
-    monkeypatch.setenv("WENMING_RELAPSE_WEEKS", "12")
-    longer = await new_task(sessions, world, clock.now, site_id=world.hotel, item_key="9")
+    longer = await new_task(sessions, world, clock.now, site_id=world.hotel, item_key="9",
+                            relapse_weeks=12)
     assert (await load(sessions, longer)).relapse_of_id == first
     [created] = [e for e in await task_events(sessions, longer) if e.action == "created"]
     assert created.data["relapse_of"] == first

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from PIL import ExifTags, Image, ImageDraw, ImageFont
 
+from bot.config import Settings
 from bot.media import images
 from bot.media.images import (
     DUPLICATE_MAX_DISTANCE,
@@ -581,13 +582,10 @@ def test_find_cjk_font_debian_paths(fresh_font_cache: None) -> None:
     assert path == debian[0]
 
 
-def test_find_cjk_font_env_override(
-    fresh_font_cache: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_find_cjk_font_override_from_settings(fresh_font_cache: None, tmp_path: Path) -> None:
     font = tmp_path / "custom.ttf"
     font.write_bytes(b"not really a font")
-    monkeypatch.setenv(images.CJK_FONT_ENV, str(font))
-    assert find_cjk_font() == font
+    assert find_cjk_font(Settings.from_env({"WENMING_CJK_FONT": str(font)}).cjk_font) == font
 
 
 def test_cjk_font_renders_distinct_glyphs(fresh_font_cache: None) -> None:
@@ -603,7 +601,7 @@ def test_cjk_font_renders_distinct_glyphs(fresh_font_cache: None) -> None:
 
 
 def test_load_font_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(images, "find_cjk_font", lambda: None)
+    monkeypatch.setattr(images, "find_cjk_font", lambda _override=None: None)
     font = load_font(20)
     assert font.getbbox("abc")
 
