@@ -119,7 +119,7 @@ def build_application(
         settings=settings,
         uow=uow,
         catalog=catalog,
-        inspections=InspectionService(catalog, settings.relapse_weeks),
+        inspections=InspectionService(catalog, settings.relapse_weeks, settings.tz),
         media=core.media,
         clock=clock,
         reports=core.reports,
@@ -163,7 +163,8 @@ class Wenming:
             self._limited_bot, deps.uow.sessions, deps.clock, media_dir=settings.media_dir,
             admin_chat_id=settings.admin_chat_id, language=settings.default_language,
             # A delivered card is the one to edit from now on (and caught up if it is stale).
-            sent_hooks={tasks.CARD_PURPOSE: tasks.card_delivered},
+            sent_hooks={tasks.CARD_PURPOSE: functools.partial(tasks.card_delivered,
+                                                              tz=settings.tz)},
         )
         application.bot_data["outbox"] = self.outbox
         replies.handover = self.outbox

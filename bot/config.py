@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.domain.tasks import DEFAULT_RELAPSE_WEEKS
+from bot.domain.tasks import DEFAULT_RELAPSE_WEEKS, DEFAULT_TIMEZONE
 
 log = logging.getLogger(__name__)
 RELAPSE_WEEKS_ENV = "WENMING_RELAPSE_WEEKS"
@@ -84,7 +84,7 @@ class Settings:
     file_base_url: str | None = None
     database_url: Secret = field(default_factory=lambda: Secret(sqlite_url(DEFAULT_DB_PATH)))
     admin_ids: frozenset[int] = frozenset()
-    timezone: str = "Asia/Shanghai"
+    timezone: str = DEFAULT_TIMEZONE
     media_dir: Path = Path("var/media")
     standards_dir: Path = STANDARDS_DIR
     # A city's own reporting.yaml / schedule.yaml; a file it lacks comes from DEFAULTS_DIR.
@@ -113,7 +113,7 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
-        tz = env.get("WENMING_TIMEZONE", "").strip() or "Asia/Shanghai"
+        tz = env.get("WENMING_TIMEZONE", "").strip() or DEFAULT_TIMEZONE
         try:
             ZoneInfo(tz)
         except (ZoneInfoNotFoundError, ValueError) as exc:

@@ -243,7 +243,7 @@ async def _act(
     async with deps.uow() as uow:
         person = await attached(uow, context.me)
         outcome = await svc.act(uow, person, task_id, action, expected_version=version,
-                                verdict=verdict, now=now)
+                                verdict=verdict, tz=deps.settings.tz, now=now)
         person.pending = None
         await uow.commit()
     toast = context.t("task.done_toast", action=context.t(tv.ACTION_KEYS[action]))
@@ -394,7 +394,7 @@ async def _typed(update: Update, context: WenmingContext, wanted: PendingInput,
         outcome = await svc.act(uow, person, wanted.task_id, wanted.action,
                                 expected_version=wanted.version, reason=reason,
                                 new_due=new_due, new_unit_id=new_unit_id, verdict=verdict,
-                                now=now)
+                                tz=deps.settings.tz, now=now)
         person.pending = None
         await uow.commit()
     context.person = person
@@ -517,7 +517,7 @@ async def _finding_line(update: Update, context: WenmingContext, text: str, sinc
                 site_id=target.site.id if target.site else None,
                 latitude=target.site.latitude if target.site else None,
                 longitude=target.site.longitude if target.site else None,
-                before_photo_ids=photos, now=now)
+                before_photo_ids=photos, tz=deps.settings.tz, now=now)
             person.pending = None
             unit_name = target.unit.name_zh
             groups = len(await svc.active_groups(uow, target.unit.id))
@@ -589,7 +589,7 @@ async def refresh_cards(bot: Bot, deps: Deps, task_id: int, *, new_media: bool =
     for chat_id, message_id in cards:
         unit = bound.get(chat_id)
         if unit is not None and unit.id != data.unit_id:
-            moved = tv.moved_card(data, unit.name_zh)
+            moved = tv.moved_card(data, unit.name_zh, deps.settings.tz)
             await _edit(bot, chat_id, message_id, tv.Card(moved, [], None), None)
             continue
         if chat_id in retry:
@@ -605,12 +605,13 @@ async def refresh_cards(bot: Bot, deps: Deps, task_id: int, *, new_media: bool =
                 await uow.commit(mark_update_handled=False)
     if retry:
         async with deps.uow() as uow:
-            await svc.queue_card_edits(uow, task_id, now, chats=retry)
+            await svc.queue_card_edits(uow, task_id, now, chats=retry, tz=deps.settings.tz)
             await uow.commit(mark_update_handled=False)
     if lost:
         async with deps.uow() as uow:
             task = await svc.get_task(uow, task_id)
-            await svc.queue_cards(uow, task, now, tag="again", chats=lost)
+            await svc.queue_cards(uow, task, now, tag="again", chats=lost,
+                                  tz=deps.settings.tz)
             await uow.commit(mark_update_handled=False)
 
 

@@ -8,7 +8,6 @@ inspection notice was); private replies use the reader's language.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -18,6 +17,7 @@ from bot.domain.errors import StaleAction
 from bot.domain.privacy import mask_optional, mask_personal
 from bot.domain.tasks import (
     CREATED,
+    DEFAULT_TZ,
     EVENTS,
     NOTE,
     REPORTER_CONFIRMED,
@@ -108,8 +108,9 @@ Rows = list[list[tuple[str, str]]]
 
 
 def default_tz() -> ZoneInfo:
-    """The campaign's time zone, read as Settings reads it (the service has no Settings)."""
-    return ZoneInfo(os.environ.get("WENMING_TIMEZONE", "").strip() or "Asia/Shanghai")
+    """Settings' default time zone, for renderings not given one (the services pass
+    Settings.tz; rendering reads no environment)."""
+    return DEFAULT_TZ
 
 
 def data(task_id: int, version: int, code: str) -> str:

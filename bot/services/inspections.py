@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError
 
@@ -14,7 +15,7 @@ from bot.domain.errors import DomainError, NotFound, StaleAction
 from bot.domain.roles import Role, require
 from bot.domain.scoring import Score, compute_score
 from bot.domain.standards import Standard, Verdict
-from bot.domain.tasks import DEFAULT_RELAPSE_WEEKS
+from bot.domain.tasks import DEFAULT_RELAPSE_WEEKS, DEFAULT_TZ
 from bot.media.images import signed64
 from bot.services.catalog import StandardCatalog
 from bot.services.tasks import create_task, record_site_items
@@ -95,9 +96,11 @@ ACTIONS = ("back", "skip", "note", "photo", "done", "cancel", "pause", "submit",
 
 class InspectionService:
     def __init__(self, catalog: StandardCatalog,
-                 relapse_weeks: int = DEFAULT_RELAPSE_WEEKS) -> None:
+                 relapse_weeks: int = DEFAULT_RELAPSE_WEEKS, tz: ZoneInfo = DEFAULT_TZ) -> None:
         self.catalog = catalog
-        self.relapse_weeks = relapse_weeks  # Settings.relapse_weeks (bot/app.py)
+        # Settings.relapse_weeks and Settings.tz, for the tasks of failed items (bot/app.py).
+        self.relapse_weeks = relapse_weeks
+        self.tz = tz
 
     # ---- reading -------------------------------------------------------------------------
 
@@ -287,7 +290,7 @@ class InspectionService:
                 site_id=insp.site_id, inspection_id=insp.id, item_key=item.key,
                 latitude=insp.site.latitude, longitude=insp.site.longitude,
                 before_photo_ids=[p.id for p in evidence.get(item.key, [])],
-                relapse_weeks=self.relapse_weeks, now=now,
+                relapse_weeks=self.relapse_weeks, tz=self.tz, now=now,
             ))
         groups = 0
         if tasks:

@@ -878,3 +878,16 @@ async def test_the_reporters_confirmation_redraws_the_card(
     assert len(edits) == 2
     shown = str(edits[-1].params.get("text") or edits[-1].params.get("caption"))
     assert "确认问题已解决" in shown
+
+
+async def test_deadlines_are_days_in_the_time_zone_the_app_gives(
+    sessions: Sessions, world: World, clock: FakeClock
+) -> None:
+    """Settings.tz reaches the task service as an argument (no service reads the environment)."""
+    from zoneinfo import ZoneInfo
+
+    from bot.domain.tasks import end_of_day
+
+    tz = ZoneInfo("America/New_York")
+    tid = await new_task(sessions, world, clock.now, tz=tz)
+    assert (await load(sessions, tid)).due_at == end_of_day(clock.now + timedelta(days=3), tz)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, select, update
 
@@ -101,16 +102,17 @@ async def accept(
         created_by=actor.id, site_id=report.site_id, report_id=report.id,
         latitude=report.latitude, longitude=report.longitude,
         before_photo_ids=[p.id for p in photos],
-        priority=dom.priority_for(followers), now=now,
+        priority=dom.priority_for(followers), tz=ctx.tz, now=now,
     )
-    task = await take_on(uow, actor, task, now)
+    task = await take_on(uow, actor, task, now, ctx.tz)
     report.task_id = task.id
     await notices.tell_residents(ctx, uow, report, "accepted", lambda lang: rv.push_accepted(
         lang, report, ctx.category(report), task.due_at, ctx.tz))
     return report, task
 
 
-async def take_on(uow: UnitOfWork, actor: Person, task: Task, now: datetime) -> Task:
+async def take_on(uow: UnitOfWork, actor: Person, task: Task, now: datetime,
+                  tz: ZoneInfo) -> Task:
     """Accepting a report is the unit taking it on: the new task is accepted (签收) by the
     member who pressed 受理, in the same transaction, so nobody has to press 签收 again.
 
@@ -124,11 +126,11 @@ async def take_on(uow: UnitOfWork, actor: Person, task: Task, now: datetime) -> 
     if not task_service.is_unit_member(actor, task):
         return task
     outcome = await task_service.act(uow, actor, task.id, Action.ACCEPT,
-                                     expected_version=task.version, now=now)
+                                     expected_version=task.version, tz=tz, now=now)
     await uow.session.execute(delete(OutboxMessage).where(
         OutboxMessage.purpose == task_service.CARD_PURPOSE,
         OutboxMessage.ref_id == task.id, OutboxMessage.status == "pending"))
-    await task_service.queue_cards(uow, outcome.task, now, tag="accepted")
+    await task_service.queue_cards(uow, outcome.task, now, tag="accepted", tz=tz)
     return outcome.task
 
 

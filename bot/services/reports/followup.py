@@ -37,7 +37,7 @@ async def confirm_fix(
         from bot.services.tasks import note_reporter_confirmed
 
         # In the task's history (never naming the resident), and its cards redrawn.
-        await note_reporter_confirmed(uow, report.task_id, now)
+        await note_reporter_confirmed(uow, report.task_id, now, tz=ctx.tz)
     await notices.tell_unit(uow, report, f"report:{report.id}:confirmed",
                             rv.group_confirmed(ctx.group_lang, report))
     return report
@@ -87,7 +87,7 @@ async def dispute_fix(
         # Back to the unit as rework (returned, reopen_count + 1); cards are edited.
         said = t(ctx.group_lang, "reports.still_there_reason", ticket=report.ticket or "")
         await reopen_task(uow, report.task_id, actor_id=person.id,
-                          reason=f"{said}：{why}" if why else said, now=now)
+                          reason=f"{said}：{why}" if why else said, now=now, tz=ctx.tz)
     await notices.tell_unit(uow, report, f"report:{report.id}:disputed:{int(now.timestamp())}",
                             rv.group_disputed(ctx.group_lang, report, why))
     return report

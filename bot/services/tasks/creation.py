@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
 from bot.domain.errors import NotFound
-from bot.domain.tasks import CREATED, TaskState, end_of_day, relapse_window
-from bot.render.tasks import default_tz
+from bot.domain.tasks import CREATED, DEFAULT_TZ, TaskState, end_of_day, relapse_window
 from bot.services.events import publish
 from bot.services.tasks.cards import queue_cards
 from bot.services.tasks.constants import BEFORE, RELAPSE_WEEKS_DEFAULT
@@ -39,6 +39,7 @@ async def create_task(
     before_photo_ids: Iterable[int] = (),
     priority: int = 0,
     relapse_weeks: int = RELAPSE_WEEKS_DEFAULT,
+    tz: ZoneInfo = DEFAULT_TZ,
     now: datetime,
 ) -> Task:
     """A new open task: its "created" event, relapse check, card queued, "task.changed".
@@ -47,8 +48,8 @@ async def create_task(
     closed within `relapse_weeks` (Settings.relapse_weeks; 0: never).
 
     A deadline is a day: `due_at` is moved to the end (23:59:59) of its local day in the
-    campaign's time zone (WENMING_TIMEZONE), whatever the caller computed."""
-    due_at = end_of_day(due_at, default_tz())
+    campaign's time zone (`tz`: Settings.tz), whatever the caller computed."""
+    due_at = end_of_day(due_at, tz)
     if await uow.session.get(Unit, unit_id) is None:
         raise NotFound("task.unit_not_found")
     relapse = None
@@ -73,7 +74,7 @@ async def create_task(
                       from_status=None, to_status=TaskState.OPEN.value, data=data)
     uow.session.add(event)
     await uow.session.flush()
-    await queue_cards(uow, task, now)
+    await queue_cards(uow, task, now, tz=tz)
     await publish(uow, "task.changed", task=task, event=event)
     return task
 

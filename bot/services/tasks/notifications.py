@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
@@ -24,9 +25,10 @@ _DECISIONS = {
 }
 
 
-async def _notify(uow: UnitOfWork, task: Task, action: Action, event: TaskEvent) -> None:
+async def _notify(uow: UnitOfWork, task: Task, action: Action, event: TaskEvent,
+                  tz: ZoneInfo) -> None:
     from bot.render.i18n import local_name, normalize_language, t
-    from bot.render.tasks import ACTION_CODES, BUTTON_KEYS, default_tz
+    from bot.render.tasks import ACTION_CODES, BUTTON_KEYS
     from bot.render.tasks import data as button_data
 
     people: list[Person] = []
@@ -57,7 +59,7 @@ async def _notify(uow: UnitOfWork, task: Task, action: Action, event: TaskEvent)
                  unit=local_name(lang, unit.name_zh, unit.name_en) if unit else "—",
                  reason=(event.reason or "")[:300],
                  days=event.data.get("days", "—"),
-                 until=datetime.fromisoformat(until).astimezone(default_tz()).strftime(
+                 until=datetime.fromisoformat(until).astimezone(tz).strftime(
                      "%Y-%m-%d") if isinstance(until, str) else "—")
         keyboard = [[{"text": t(lang, BUTTON_KEYS[c]),
                       "callback_data": button_data(task.id, task.version, ACTION_CODES[c])}
