@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, ExtBot
 from telegram.request import BaseRequest
@@ -16,11 +19,14 @@ from telegram.request import BaseRequest
 from bot.config import Settings
 from bot.domain.reports import load_reporting
 from bot.media.store import MediaStore
+from bot.services import tasks
 from bot.services.catalog import StandardCatalog
+from bot.services.events import EventBus
 from bot.services.inspections import InspectionService
 from bot.services.people_cache import PersonCache
 from bot.services.press import PressService
-from bot.services.reports import ReportService
+from bot.services.progress_cache import ProgressCache
+from bot.services.reports import ReportContext, followup
 from bot.telegram.commands import publish_defaults
 from bot.telegram.context import Deps, WenmingContext
 from bot.telegram.flood import REPLY_MAX_WAIT, ChatDeadlines, ChatLimiter
@@ -36,6 +42,45 @@ from handlers import register
 
 log = logging.getLogger(__name__)
 WenmingApplication = Application[Any, WenmingContext, Any, Any, Any, Any]
+
+
+@dataclass(frozen=True)
+class Core:
+    """What every entry point shares (the bot, the CLI, the sandbox runner, benchmarks, tests):
+    the database, units of work publishing on this application's event bus, and the caches
+    that follow its commits. Built only by build_core, so there is one way to wire them."""
+
+    settings: Settings
+    engine: AsyncEngine
+    uow: UnitOfWorkFactory
+    events: EventBus
+    media: MediaStore
+    reports: ReportContext
+    people: PersonCache
+    progress: ProgressCache
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def build_core(settings: Settings) -> Core:
+    """The engine, sessions, unit-of-work factory and event bus, wired explicitly: the report
+    side hears "task.changed" from this bus only, and the caches follow these sessions only."""
+    engine = create_engine(settings.database_url.reveal())
+    sessions = create_sessionmaker(engine)
+    events = EventBus()
+    uow = UnitOfWorkFactory(sessions, create_read_sessionmaker(engine),
+                            serialize_writes=engine.dialect.name == "sqlite", events=events)
+    media = MediaStore(settings.media_dir)
+    # reporting.yaml is validated here: a bad file stops the bot at start.
+    reports = ReportContext(load_reporting(settings.reporting_file), media, settings.tz,
+                            settings.default_language)
+    # Residents hear what happens to the task their report became, in the task's transaction.
+    events.subscribe("task.changed", functools.partial(followup.on_task_changed, reports))
+    people, progress = PersonCache(), ProgressCache()
+    people.install(sessions)
+    progress.install(sessions)
+    return Core(settings, engine, uow, events, media, reports, people, progress)
 
 
 def build_application(
@@ -65,29 +110,25 @@ def build_application(
     if settings.file_base_url:
         builder = builder.base_file_url(settings.file_base_url)
     application: WenmingApplication = builder.build()
-    engine = create_engine(settings.database_url.reveal())
-    sessions = create_sessionmaker(engine)
+    core = build_core(settings)
+    engine, uow = core.engine, core.uow
     catalog = catalog or StandardCatalog.load(settings.standards_dir)
-    media = MediaStore(settings.media_dir)
-    uow = UnitOfWorkFactory(sessions, create_read_sessionmaker(engine),
-                            serialize_writes=engine.dialect.name == "sqlite")
-    people = PersonCache()
     # Small writes of concurrent updates (presses, "handled" marks) share transactions.
     committer = GroupCommitter(engine, write_lock=uow.write_lock)
     application.bot_data["deps"] = Deps(
         settings=settings,
         uow=uow,
         catalog=catalog,
-        inspections=InspectionService(catalog),
-        media=media,
+        inspections=InspectionService(catalog, settings.relapse_weeks, settings.tz),
+        media=core.media,
         clock=clock,
-        # reporting.yaml is validated here: a bad file stops the bot at start.
-        reports=ReportService(load_reporting(settings.reporting_file), media, settings.tz,
-                              settings.default_language),
-        press=PressService(catalog, engine, uow.read_sessions, committer, people),
+        reports=core.reports,
+        press=PressService(catalog, engine, uow.read_sessions, committer, core.people,
+                           core.progress),
         committer=committer,
-        people=people,
+        people=core.people,
     )
+    application.bot_data["core"] = core
     application.bot_data["engine"] = engine
     register(application)
     return application
@@ -121,6 +162,9 @@ class Wenming:
         self.outbox = OutboxSender(
             self._limited_bot, deps.uow.sessions, deps.clock, media_dir=settings.media_dir,
             admin_chat_id=settings.admin_chat_id, language=settings.default_language,
+            # A delivered card is the one to edit from now on (and caught up if it is stale).
+            sent_hooks={tasks.CARD_PURPOSE: functools.partial(tasks.card_delivered,
+                                                              tz=settings.tz)},
         )
         application.bot_data["outbox"] = self.outbox
         replies.handover = self.outbox

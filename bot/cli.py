@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.config import Settings, SettingsError
 from bot.domain.standards import check_files, load_standards
+
+if TYPE_CHECKING:
+    from bot.app import Core
 
 
 def _setup_logging(verbose: bool = False) -> None:
@@ -30,6 +36,20 @@ def _check_standards(settings: Settings) -> bool:
     for problem in problems:
         print(f"standard: {problem}", file=sys.stderr)
     return not problems
+
+
+@contextlib.asynccontextmanager
+async def _core(settings: Settings) -> AsyncIterator[Core]:
+    """The migrated database and the app's core, wired as the bot wires it (bot/app.py)."""
+    from bot.app import build_core
+    from db.migrate import upgrade_async
+
+    await upgrade_async(settings.database_url.reveal())
+    core = build_core(settings)
+    try:
+        yield core
+    finally:
+        await core.close()
 
 
 async def _run(settings: Settings) -> None:
@@ -99,15 +119,9 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
 
     async def go() -> list[str]:
         from bot.services.org_import import import_org
-        from db.migrate import upgrade_async
-        from db.session import create_engine, create_sessionmaker
 
-        await upgrade_async(settings.database_url.reveal())
-        engine = create_engine(settings.database_url.reveal())
-        try:
-            summary = await import_org(create_sessionmaker(engine), org)
-        finally:
-            await engine.dispose()
+        async with _core(settings) as core:
+            summary = await import_org(core.uow.sessions, org)
         return summary.lines()
 
     for line in asyncio.run(go()):
@@ -119,27 +133,19 @@ def cmd_invite(args: argparse.Namespace, settings: Settings) -> int:
     """Create an invite from the command line (as the first admin, or nobody)."""
     from bot.domain.roles import Role, parse_role
     from bot.services.people import create_invite
-    from db.migrate import upgrade_async
     from db.models import Person
-    from db.session import create_engine, create_sessionmaker
     from db.types import utcnow
-    from db.uow import UnitOfWork
 
     async def go() -> str:
-        await upgrade_async(settings.database_url.reveal())
-        engine = create_engine(settings.database_url.reveal())
-        try:
-            async with UnitOfWork(create_sessionmaker(engine)) as uow:
-                # The CLI is run by whoever runs the server: it acts with admin rights.
-                operator = Person(id=0, role="admin", first_name="cli")
-                invite, _unit = await create_invite(
-                    uow, operator, parse_role(args.role) or Role.RESIDENT, args.unit, args.uses,
-                    timedelta(hours=settings.invite_ttl_hours), utcnow(),
-                )
-                await uow.commit()
-                return invite.code
-        finally:
-            await engine.dispose()
+        async with _core(settings) as core, core.uow() as uow:
+            # The CLI is run by whoever runs the server: it acts with admin rights.
+            operator = Person(id=0, role="admin", first_name="cli")
+            invite, _unit = await create_invite(
+                uow, operator, parse_role(args.role) or Role.RESIDENT, args.unit, args.uses,
+                timedelta(hours=settings.invite_ttl_hours), utcnow(),
+            )
+            await uow.commit()
+            return invite.code
 
     code = asyncio.run(go())
     print(f"https://t.me/{args.bot_username}?start={code}" if args.bot_username else code)
@@ -174,18 +180,11 @@ def cmd_bulletin(args: argparse.Namespace, settings: Settings) -> int:
         from bot.media.jobs import run_image_job
         from bot.render.bulletin import caption
         from bot.services.bulletins import build_bulletins
-        from db.migrate import upgrade_async
-        from db.session import create_engine, create_sessionmaker
 
-        await upgrade_async(settings.database_url.reveal())
-        engine = create_engine(settings.database_url.reveal())
-        try:
-            async with create_sessionmaker(engine)() as session:
-                found = await build_bulletins(session, schedule, settings.tz,
-                                              args.lang or settings.default_language,
-                                              args.week, chat_ids=[args.group])
-        finally:
-            await engine.dispose()
+        async with _core(settings) as core, core.uow.sessions() as session:
+            found = await build_bulletins(session, schedule, settings.tz,
+                                          args.lang or settings.default_language,
+                                          args.week, chat_ids=[args.group])
         if not found:
             return None
         png = await run_image_job(render_png, found[0].view, settings.cjk_font)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.domain.tasks import DEFAULT_RELAPSE_WEEKS, DEFAULT_TIMEZONE
+
+log = logging.getLogger(__name__)
+RELAPSE_WEEKS_ENV = "WENMING_RELAPSE_WEEKS"
 DEFAULT_DB_PATH = Path("var/wenming.db")
 STANDARDS_DIR = Path(__file__).resolve().parent.parent / "standards"
 # The city configuration and the demo city as shipped: package data, installed with the bot
@@ -79,7 +84,7 @@ class Settings:
     file_base_url: str | None = None
     database_url: Secret = field(default_factory=lambda: Secret(sqlite_url(DEFAULT_DB_PATH)))
     admin_ids: frozenset[int] = frozenset()
-    timezone: str = "Asia/Shanghai"
+    timezone: str = DEFAULT_TIMEZONE
     media_dir: Path = Path("var/media")
     standards_dir: Path = STANDARDS_DIR
     # A city's own reporting.yaml / schedule.yaml; a file it lacks comes from DEFAULTS_DIR.
@@ -88,6 +93,12 @@ class Settings:
     schedule_path: Path | None = None
     default_language: str = "zh-hans"
     admin_chat_id: int | None = None
+    # WENMING_RELAPSE_WEEKS: how many weeks after a task is closed a new failure of the same
+    # inspection item is a relapse (反弹); 0 turns the link off.
+    relapse_weeks: int = DEFAULT_RELAPSE_WEEKS
+    # WENMING_CJK_FONT: a font for Chinese in images, ahead of the system's (a container
+    # without Debian's font paths).
+    cjk_font: Path | None = None
     invite_ttl_hours: int = 72
     # Long-poll timeout for getUpdates; Telegram holds the request up to this many seconds.
     poll_timeout: int = 10
@@ -98,13 +109,11 @@ class Settings:
     http_connections: int = 64
     # "aiohttp" (bot/telegram/transport.py) or "httpx" (python-telegram-bot's default transport).
     http_transport: str = "aiohttp"
-    # A font that draws Chinese, for a host without the Debian font paths (WENMING_CJK_FONT).
-    cjk_font: Path | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
-        tz = env.get("WENMING_TIMEZONE", "").strip() or "Asia/Shanghai"
+        tz = env.get("WENMING_TIMEZONE", "").strip() or DEFAULT_TIMEZONE
         try:
             ZoneInfo(tz)
         except (ZoneInfoNotFoundError, ValueError) as exc:
@@ -136,12 +145,13 @@ class Settings:
             schedule_path=Path(schedule) if schedule else None,
             default_language=lang,
             admin_chat_id=admin_chat_id,
+            relapse_weeks=_relapse_weeks(env),
+            cjk_font=Path(font) if (font := env.get("WENMING_CJK_FONT", "").strip()) else None,
             invite_ttl_hours=_positive_int(env, "WENMING_INVITE_TTL_HOURS", 72),
             poll_timeout=_positive_int(env, "WENMING_POLL_TIMEOUT", 10),
             max_concurrent_chats=_positive_int(env, "WENMING_MAX_CONCURRENT_CHATS", 64),
             http_connections=_positive_int(env, "WENMING_HTTP_CONNECTIONS", 64),
             http_transport=_transport(env),
-            cjk_font=Path(font) if (font := env.get("WENMING_CJK_FONT", "").strip()) else None,
         )
 
     @property
@@ -164,6 +174,20 @@ class Settings:
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _relapse_weeks(env: Mapping[str, str]) -> int:
+    # A bad value is not fatal (it never was): the default is used, and said.
+    raw = env.get(RELAPSE_WEEKS_ENV, "").strip()
+    if not raw:
+        return DEFAULT_RELAPSE_WEEKS
+    try:
+        weeks = int(raw)
+    except ValueError:
+        log.warning("%s=%r is not a number; using %d", RELAPSE_WEEKS_ENV, raw,
+                    DEFAULT_RELAPSE_WEEKS)
+        return DEFAULT_RELAPSE_WEEKS
+    return max(weeks, 0)
 
 
 def _transport(env: Mapping[str, str]) -> str:

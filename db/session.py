@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -58,10 +60,35 @@ READ_ONLY = "wenming_read_only"
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+    return _sessionmaker(engine)
 
 
 def create_read_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions for reading only: on SQLite they do not queue for the write lock."""
-    return async_sessionmaker(engine.execution_options(**{READ_ONLY: True}),
-                              expire_on_commit=False)
+    return _sessionmaker(engine.execution_options(**{READ_ONLY: True}))
+
+
+def _sessionmaker(bind: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    # Each factory gets its own sync sessionmaker, so session events can be listened to on this
+    # factory alone (see follow_commits) rather than on every Session in the process.
+    own: sessionmaker[Session] = sessionmaker()
+    return async_sessionmaker(bind, expire_on_commit=False,
+                              sync_session_class=own)
+
+
+def follow_commits(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    after_flush: Callable[[Session, Any], None],
+    after_commit: Callable[[Session], None],
+    after_rollback: Callable[[Session], None],
+) -> None:
+    """Listen to the flushes, commits and rollbacks of this factory's sessions only (an
+    in-memory cache following what commits). Through the factory's own sync sessionmaker:
+    SQLAlchemy's documented way to add session events to an async factory."""
+    own = sessions.kw.get("sync_session_class")
+    if not isinstance(own, sessionmaker):
+        raise TypeError("not a factory from db.session (no sessionmaker of its own)")
+    event.listen(own, "after_flush", after_flush)
+    event.listen(own, "after_commit", after_commit)
+    event.listen(own, "after_rollback", after_rollback)

@@ -6,6 +6,7 @@ import asyncio
 from contextvars import ContextVar
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Any, Protocol
 
 from sqlalchemy import Table, bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -36,6 +37,13 @@ MARK_HANDLED = (
 current_inbox: ContextVar[InboxMark | None] = ContextVar("current_inbox", default=None)
 
 
+class Events(Protocol):
+    """Where a unit of work's domain events go (bot/services/events.py's EventBus): the
+    subscribers run inside the publishing unit of work's transaction."""
+
+    async def publish(self, uow: UnitOfWork, name: str, **payload: Any) -> None: ...
+
+
 class UnitOfWork:
     """`async with uow:` opens a session; `await uow.commit()` commits; leaving rolls back."""
 
@@ -45,17 +53,19 @@ class UnitOfWork:
         *,
         read_only: bool = False,
         write_lock: TaskLock | None = None,
+        events: Events | None = None,
     ) -> None:
         self._sessions = sessions
         self._session: AsyncSession | None = None
         self.read_only = read_only
         self._lock = None if read_only else write_lock
+        self.events = events
 
     @classmethod
-    def within(cls, session: AsyncSession) -> UnitOfWork:
+    def within(cls, session: AsyncSession, events: Events | None = None) -> UnitOfWork:
         """A unit of work inside a transaction someone else owns and commits (an outbox hook
         runs in the sender's); it cannot commit, nor be entered."""
-        uow = cls(async_sessionmaker(), read_only=True)
+        uow = cls(async_sessionmaker(), read_only=True, events=events)
         uow._session = session
         return uow
 
@@ -134,7 +144,8 @@ class TaskLock:
 
 
 class UnitOfWorkFactory:
-    """What handlers and jobs receive: a way to open a unit of work."""
+    """What handlers and jobs receive: a way to open a unit of work (publishing its domain
+    events on `events`, the application's bus)."""
 
     def __init__(
         self,
@@ -142,10 +153,12 @@ class UnitOfWorkFactory:
         read_sessions: async_sessionmaker[AsyncSession] | None = None,
         *,
         serialize_writes: bool = False,
+        events: Events | None = None,
     ) -> None:
         self.sessions = sessions
         self.read_sessions = read_sessions or sessions
         self._write_lock = TaskLock() if serialize_writes else None
+        self.events = events
 
     @property
     def write_lock(self) -> TaskLock | None:
@@ -153,8 +166,8 @@ class UnitOfWorkFactory:
         return self._write_lock
 
     def __call__(self) -> UnitOfWork:
-        return UnitOfWork(self.sessions, write_lock=self._write_lock)
+        return UnitOfWork(self.sessions, write_lock=self._write_lock, events=self.events)
 
     def read(self) -> UnitOfWork:
         """A unit of work that only reads (it cannot commit; on SQLite it takes no lock)."""
-        return UnitOfWork(self.read_sessions, read_only=True)
+        return UnitOfWork(self.read_sessions, read_only=True, events=self.events)

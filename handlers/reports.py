@@ -34,7 +34,18 @@ from bot.render.i18n import Html, h
 from bot.render.refusals import explain
 from bot.services.inspections import PhotoMeta
 from bot.services.people import attached
-from bot.services.reports import DraftView, ReportService
+from bot.services.reports import (
+    DraftView,
+    ReportContext,
+    blocking,
+    decisions,
+    drafts,
+    duplicates,
+    followup,
+    queries,
+    routing,
+    submitting,
+)
 from bot.telegram.context import WenmingContext
 from bot.telegram.markup import inline_markup, location_keyboard
 from db.models import Person, Report
@@ -83,8 +94,8 @@ def claims(fn: Take) -> Take:
     return wrapper
 
 
-def service(context: WenmingContext) -> ReportService:
-    """The application's report service (built with its configuration at start-up)."""
+def reporting(context: WenmingContext) -> ReportContext:
+    """What the report use cases need, built once by bot/app.py."""
     return context.deps.reports
 
 
@@ -97,7 +108,7 @@ def _wake_outbox(context: WenmingContext) -> None:
 async def _present(update: Update, context: WenmingContext, view: DraftView,
                    *, edit: bool = False) -> None:
     """Show the draft's current step; asking for the place also offers the location button."""
-    svc = service(context)
+    rc = reporting(context)
     lang = context.lang
     if view.report.step == dom.STEP_PLACE and view.photos:
         chat = update.effective_chat
@@ -109,7 +120,7 @@ async def _present(update: Update, context: WenmingContext, view: DraftView,
                                 reply_markup=location_keyboard(context.t("button.share_location")))
         await reply(update, *rv.place_screen(lang, view))
         return
-    text, rows = rv.draft_screen(lang, view, svc.config)
+    text, rows = rv.draft_screen(lang, view, rc.config)
     if edit:
         await show(update, text, rows)
     else:
@@ -123,11 +134,11 @@ async def _present(update: Update, context: WenmingContext, view: DraftView,
 async def report_command(update: Update, context: WenmingContext) -> None:
     """/report: start a report, or show the one being written."""
     deps = context.deps
-    svc = service(context)
+    rc = reporting(context)
     async with deps.uow() as uow:
         person = await attached(uow, context.me)
-        report = await svc.start(uow, person, deps.clock())
-        view = await svc.view(uow, person, report)
+        report = await drafts.start(rc, uow, person, deps.clock())
+        view = await drafts.view(rc, uow, person, report)
         await uow.commit()
     await _present(update, context, view)
 
@@ -145,10 +156,10 @@ async def report_in_group(update: Update, context: WenmingContext) -> None:
 async def myreports_command(update: Update, context: WenmingContext) -> None:
     """/myreports: the resident's reports and those they follow, with their state."""
     deps = context.deps
-    svc = service(context)
+    rc = reporting(context)
     async with deps.uow.read() as uow:
-        lines = await svc.mine(uow, await attached(uow, context.me))
-    await reply(update, rv.my_reports_text(context.lang, lines, svc.config, deps.settings.tz,
+        lines = await queries.mine(uow, await attached(uow, context.me))
+    await reply(update, rv.my_reports_text(context.lang, lines, rc.config, deps.settings.tz,
                                            deps.clock()))
 
 
@@ -160,7 +171,8 @@ async def _set_blocked(update: Update, context: WenmingContext, blocked: bool) -
     deps = context.deps
     async with deps.uow() as uow:
         admin = await attached(uow, context.me)
-        person, number = await service(context).set_blocked(uow, admin, context.args[0], blocked)
+        person, number = await blocking.set_blocked(reporting(context), uow, admin,
+                                                    context.args[0], blocked)
         await uow.commit()
     key = "reports.blocked_done" if blocked else "reports.unblocked_done"
     await reply(update, context.t(key, number=number, user_id=person.id))
@@ -200,7 +212,7 @@ async def reroute_command(update: Update, context: WenmingContext) -> None:
     deps = context.deps
     async with deps.uow() as uow:
         admin = await attached(uow, context.me)
-        report, unit, _old = await service(context).reroute(
+        report, unit, _old = await routing.reroute(reporting(context),
             uow, admin, args[0], " ".join(args[1:]), deps.clock())
         await uow.commit()
     _wake_outbox(context)
@@ -218,7 +230,7 @@ async def take_photo(update: Update, context: WenmingContext, _: Expectation) ->
     chat = update.effective_chat
     assert msg is not None and chat is not None
     deps = context.deps
-    svc = service(context)
+    rc = reporting(context)
     stored = await receive_image(msg, context)
     if stored is None:
         return True
@@ -227,9 +239,9 @@ async def take_photo(update: Update, context: WenmingContext, _: Expectation) ->
                      image.phash, chat.id, msg.message_id)
     async with deps.uow() as uow:
         person = await attached(uow, context.me)
-        added = await svc.add_photo(uow, person, meta, msg.media_group_id, deps.clock(),
+        added = await drafts.add_photo(rc, uow, person, meta, msg.media_group_id, deps.clock(),
                                     caption=msg.caption)
-        view = await svc.view(uow, person, added.report)
+        view = await drafts.view(rc, uow, person, added.report)
         await uow.commit()
     if not added.new:
         return True  # the same message again: it was answered the first time
@@ -255,7 +267,7 @@ def _answer_album_later(context: WenmingContext, chat_id: int, person_id: int,
         job.schedule_removal()
     jq.run_once(
         _album_done,  # type: ignore[arg-type]  # the application's job queue is untyped here
-        service(context).config.album_wait_seconds, name=name,
+        reporting(context).config.album_wait_seconds, name=name,
         data=(chat_id, person_id, context.lang, dropped))
 
 
@@ -264,14 +276,14 @@ async def _album_done(context: WenmingContext) -> None:
     job = context.job
     assert job is not None and isinstance(job.data, tuple)
     chat_id, person_id, lang, dropped = job.data
-    svc = service(context)
+    rc = reporting(context)
     async with context.deps.uow() as uow:
         person = await uow.session.get(Person, person_id)
-        report = None if person is None else await svc.draft(uow, person)
+        report = None if person is None else await drafts.draft(uow, person)
         if person is None or report is None:
             return
-        view = await svc.view(uow, person, report)
-    text, rows = rv.album_screen(lang, view, svc.config, dropped)
+        view = await drafts.view(rc, uow, person, report)
+    text, rows = rv.album_screen(lang, view, rc.config, dropped)
     await context.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML,
                                    reply_markup=inline_markup(rows))
 
@@ -285,7 +297,8 @@ async def take_dispute_reason(update: Update, context: WenmingContext, _: Expect
     async with deps.uow() as uow:
         person = await attached(uow, context.me)
         try:
-            disputed = await service(context).dispute_reason(uow, person, msg.text, deps.clock())
+            disputed = await followup.dispute_reason(reporting(context), uow, person, msg.text,
+                                                     deps.clock())
         except DomainError:
             person.pending = None  # too late, or answered meanwhile: say so, ask no more
             await uow.commit()
@@ -304,7 +317,8 @@ async def take_text(update: Update, context: WenmingContext, _: Expectation) -> 
     msg = update.effective_message
     assert msg is not None and msg.text is not None
     text, now = msg.text, context.deps.clock()
-    view = await _draft_input(context, lambda svc, uow, person: svc.text(uow, person, text, now))
+    view = await _draft_input(
+        context, lambda rc, uow, person: drafts.text(rc, uow, person, text, now))
     if view is None:
         return False
     await _present(update, context, view)
@@ -318,7 +332,7 @@ async def take_location(update: Update, context: WenmingContext, _: Expectation)
     assert msg is not None and msg.location is not None
     lat, lon, now = msg.location.latitude, msg.location.longitude, context.deps.clock()
     view = await _draft_input(
-        context, lambda svc, uow, person: svc.set_location(uow, person, lat, lon, now))
+        context, lambda rc, uow, person: drafts.set_location(rc, uow, person, lat, lon, now))
     if view is None:
         return False
     await msg.reply_text(context.t("reports.location_received"),
@@ -327,18 +341,18 @@ async def take_location(update: Update, context: WenmingContext, _: Expectation)
     return True
 
 
-DraftChange = Callable[[ReportService, UnitOfWork, Person], Awaitable[Report | None]]
+DraftChange = Callable[[ReportContext, UnitOfWork, Person], Awaitable[Report | None]]
 
 
 async def _draft_input(context: WenmingContext, change: DraftChange) -> DraftView | None:
     """Apply typed or shared input to the draft; its new view, or None if no draft wants it."""
-    svc = service(context)
+    rc = reporting(context)
     async with context.deps.uow() as uow:
         person = await attached(uow, context.me)
-        report = await change(svc, uow, person)
+        report = await change(rc, uow, person)
         if report is None:
             return None
-        view = await svc.view(uow, person, report)
+        view = await drafts.view(rc, uow, person, report)
         await uow.commit()
     return view
 
@@ -353,7 +367,7 @@ async def on_resident_press(update: Update, context: WenmingContext) -> None:
     assert query is not None and query.data is not None
     report_id, action, arg = cb.parse_resident(query.data)
     deps = context.deps
-    svc = service(context)
+    rc = reporting(context)
     lang = context.lang
     now = deps.clock()
     screen: Screen | None = None
@@ -363,48 +377,49 @@ async def on_resident_press(update: Update, context: WenmingContext) -> None:
     async with deps.uow() as uow:
         person = await attached(uow, context.me)
         if action is Press.SUBMIT:
-            done = await svc.submit(uow, person, report_id, now)
+            done = await submitting.submit(rc, uow, person, report_id, now)
             await uow.commit()
             screen, wake = (rv.submitted_text(lang, done.report, done.unit), []), True
         elif action is Press.CANCEL:
             # Only the draft this button was made for (an old prompt's is refused as stale).
-            await svc.cancel_draft(uow, person, report_id)
+            await drafts.cancel_draft(uow, person, report_id)
             await uow.commit()
             screen = (context.t("reports.cancelled"), [])
         elif action is Press.FOLLOW and cb.number(arg) is not None:
-            followed = await svc.follow(uow, person, report_id, cb.number(arg) or 0, now)
+            followed = await duplicates.follow(rc, uow, person, report_id, cb.number(arg) or 0,
+                                               now)
             await uow.commit()
             screen, wake = (rv.followed_text(lang, followed), []), True
         elif action is Press.FIX_STILL and arg is None:
             # What is still wrong? Typed next (or the button below: without a reason).
-            report = await svc.ask_dispute(uow, person, report_id, now)
+            report = await followup.ask_dispute(rc, uow, person, report_id, now)
             await uow.commit()
             screen = rv.ask_dispute_screen(lang, report)
         elif action is Press.FIX_OK or (action is Press.FIX_STILL and arg == "now"):
             if action is Press.FIX_OK:
-                await svc.confirm_fix(uow, person, report_id, now)
+                await followup.confirm_fix(rc, uow, person, report_id, now)
             else:
-                await svc.dispute_fix(uow, person, report_id, now)
+                await followup.dispute_fix(rc, uow, person, report_id, now)
             await uow.commit()
             screen = (context.t("reports.fix_ok" if action is Press.FIX_OK
                                 else "reports.fix_still"), [])
             wake = True
         elif action is Press.SITES:
-            report = await svc.own_draft(uow, person, report_id,
+            report = await drafts.own_draft(uow, person, report_id,
                                          (dom.STEP_PLACE, dom.STEP_PLACE_PICK))
             sites = await SiteRepository(uow.session).search("", limit=rv.MAX_SITES)
             screen = rv.site_list_screen(lang, report, sites, typed=False)
         else:
             if action is Press.CATEGORY and arg is not None:
-                report = await svc.choose_category(uow, person, report_id, arg, now)
+                report = await drafts.choose_category(rc, uow, person, report_id, arg, now)
             elif action is Press.SKIP:
-                report = await svc.skip_description(uow, person, report_id, now)
+                report = await drafts.skip_description(rc, uow, person, report_id, now)
             elif action in rv.PLACE_CHOICES:
-                report = await svc.place_action(uow, person, report_id,
+                report = await drafts.place_action(rc, uow, person, report_id,
                                                 rv.PLACE_CHOICES[action], cb.number(arg), now)
             else:
                 raise DomainError("error.stale_button")
-            view = await svc.view(uow, person, report)
+            view = await drafts.view(rc, uow, person, report)
             await uow.commit()
     await answer_query(update)
     if wake:
@@ -431,8 +446,8 @@ async def on_group_press(update: Update, context: WenmingContext) -> None:
     assert query is not None and query.data is not None
     report_id, action, arg = cb.parse_group(query.data)
     deps = context.deps
-    svc = service(context)
-    lang = svc.group_lang
+    rc = reporting(context)
+    lang = rc.group_lang
     now = deps.clock()
     message = query.message if isinstance(query.message, Message) else None
     card = _card_html(message).split("\n\n")[0]
@@ -441,7 +456,7 @@ async def on_group_press(update: Update, context: WenmingContext) -> None:
         # answered after the unit of work is left.
         async with deps.uow.read() as uow:
             actor = await attached(uow, context.me)
-            rows = await _group_menu(svc, uow, actor, report_id, action)
+            rows = await _group_menu(rc, uow, actor, report_id, action)
         if rows is None:
             await answer_query(update, context.t("reports.no_earlier"), alert=True)
             return
@@ -453,22 +468,23 @@ async def on_group_press(update: Update, context: WenmingContext) -> None:
     async with deps.uow() as uow:
         actor = await attached(uow, context.me)
         if action is GroupPress.ACCEPT:
-            report, task = await svc.accept(uow, actor, report_id, now)
+            report, task = await decisions.accept(rc, uow, actor, report_id, now)
             await uow.commit()
             text = rv.decided_text(card, lang, "reports.group.accepted", by=actor.first_name,
-                                   due=rv.fmt_time(task.due_at, svc.tz), task=task.id)
+                                   due=rv.fmt_time(task.due_at, rc.tz), task=task.id)
         elif action is GroupPress.REASON and arg is not None:
-            report = await svc.reject(uow, actor, report_id, arg, now)
+            report = await decisions.reject(rc, uow, actor, report_id, arg, now)
             await uow.commit()
             text = rv.decided_text(card, lang, "reports.group.rejected", by=actor.first_name,
                                    reason=rv.reject_reason(lang, report.reason))
         elif action is GroupPress.DUPLICATE_OF and target is not None:
-            report, original = await svc.mark_duplicate(uow, actor, report_id, target, now)
+            report, original = await decisions.mark_duplicate(rc, uow, actor, report_id, target,
+                                                              now)
             await uow.commit()
             text = rv.decided_text(card, lang, "reports.group.duplicate", by=actor.first_name,
                                    original=original.ticket or "")
         elif action is GroupPress.TO_UNIT and target is not None:
-            report, unit, _old = await svc.reroute(uow, actor, report_id, target, now)
+            report, unit, _old = await routing.reroute(rc, uow, actor, report_id, target, now)
             await uow.commit()
             text = rv.decided_text(card, lang, "reports.group.rerouted", by=actor.first_name,
                                    unit=unit.name_zh)
@@ -484,22 +500,22 @@ async def on_group_press(update: Update, context: WenmingContext) -> None:
 MENU_ACTIONS = (GroupPress.REJECT, GroupPress.DUPLICATE, GroupPress.REROUTE, GroupPress.BACK)
 
 
-async def _group_menu(svc: ReportService, uow: UnitOfWork, actor: Person, report_id: int,
+async def _group_menu(rc: ReportContext, uow: UnitOfWork, actor: Person, report_id: int,
                       action: GroupPress) -> Rows | None:
     """The keyboard for the card's second level: reasons, earlier tickets, units (no writes).
     None when there is no earlier ticket to mark it a duplicate of."""
-    lang = svc.group_lang
+    lang = rc.group_lang
     if action is GroupPress.REJECT:
-        await svc.decidable(uow, actor, report_id)
+        await decisions.decidable(uow, actor, report_id)
         return rv.reject_keyboard(lang, report_id)
     if action is GroupPress.DUPLICATE:
-        _report, found = await svc.duplicate_choices(uow, actor, report_id)
+        _report, found = await decisions.duplicate_choices(rc, uow, actor, report_id)
         return rv.duplicate_keyboard(lang, report_id, found) if found else None
     if action is GroupPress.REROUTE:
-        _report, units = await svc.reroute_choices(uow, actor, report_id)
+        _report, units = await routing.reroute_choices(rc, uow, actor, report_id)
         return rv.reroute_keyboard(lang, report_id, units)
     if action is GroupPress.BACK:
-        report = await svc.decidable(uow, actor, report_id)
+        report = await decisions.decidable(uow, actor, report_id)
         if report.status != dom.SUBMITTED:
             raise DomainError("reports.already_decided", ticket=report.ticket or "")
         return rv.group_keyboard(lang, report_id)

@@ -11,6 +11,7 @@ from bot.render import inspection as views
 from bot.render.buttons import Button, Rows
 from bot.render.i18n import LANGUAGES, Html, local_name
 from bot.services.people import attached, redeem_invite
+from bot.services.reports import drafts
 from bot.telegram.commands import publish_for
 from bot.telegram.context import WenmingContext
 from db.models import Unit
@@ -106,7 +107,7 @@ async def cancel(update: Update, context: WenmingContext) -> None:
     async with deps.uow() as uow:
         person = await attached(uow, context.me)
         person.pending = None
-        dropped = await deps.reports.cancel_draft(uow, person)
+        dropped = await drafts.cancel_draft(uow, person)
         insp = await deps.inspections.active(uow, person)
         paused = insp is not None
         if insp is not None:

@@ -13,7 +13,6 @@ import logging
 from datetime import datetime, timedelta
 from typing import Literal
 
-from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import (
     Bot,
     InputMediaPhoto,
@@ -58,8 +57,7 @@ from bot.services.people import attached, find_one_unit, group_unit
 from bot.services.tasks import Outcome
 from bot.telegram.context import Deps, WenmingContext
 from bot.telegram.markup import inline_markup
-from bot.telegram.outbox import on_sent
-from db.models import GroupBinding, OutboxMessage, Person, Photo, Unit
+from db.models import GroupBinding, Person, Photo, Unit
 from db.uow import UnitOfWork
 from handlers.common import answer_query, reply
 from handlers.inspect import receive_image
@@ -77,16 +75,6 @@ ASK_KEYS = {
     Action.REROUTE: "task.ask.reroute",
     Action.REOPEN: "task.ask.reopen",
 }
-
-
-# ---- the outbox tells us where a card landed -----------------------------------------------
-
-
-@on_sent(svc.CARD_PURPOSE)
-async def card_delivered(session: AsyncSession, row: OutboxMessage, message: Message) -> None:
-    """A queued card was delivered: it is the one to edit from now on, and it is brought up
-    to date if the task changed while it was on its way."""
-    await svc.card_delivered(session, row, message.chat_id, message.message_id)
 
 
 # ---- /tasks --------------------------------------------------------------------------------
@@ -265,7 +253,7 @@ async def _act(
     async with deps.uow() as uow:
         person = await attached(uow, context.me)
         outcome = await svc.act(uow, person, task_id, action, expected_version=version,
-                                verdict=verdict, now=now)
+                                verdict=verdict, tz=deps.settings.tz, now=now)
         person.pending = None
         await uow.commit()
     toast = context.t("task.done_toast", action=context.t(tv.ACTION_KEYS[action]))
@@ -418,7 +406,7 @@ async def _typed(update: Update, context: WenmingContext, wanted: TaskInput,
         outcome = await svc.act(uow, person, wanted.task_id, wanted.action,
                                 expected_version=wanted.version, reason=reason,
                                 new_due=new_due, new_unit_id=new_unit_id, verdict=verdict,
-                                now=now)
+                                tz=deps.settings.tz, now=now)
         person.pending = None
         await uow.commit()
     context.person = person
@@ -533,7 +521,7 @@ async def _finding_line(update: Update, context: WenmingContext, text: str, sinc
                 site_id=target.site.id if target.site else None,
                 latitude=target.site.latitude if target.site else None,
                 longitude=target.site.longitude if target.site else None,
-                before_photo_ids=photos, now=now)
+                before_photo_ids=photos, tz=deps.settings.tz, now=now)
             person.pending = None
             unit_name = target.unit.name_zh
             groups = len(await svc.active_groups(uow, target.unit.id))
@@ -605,7 +593,7 @@ async def refresh_cards(bot: Bot, deps: Deps, task_id: int, *, new_media: bool =
     for chat_id, message_id in cards:
         unit = bound.get(chat_id)
         if unit is not None and unit.id != data.unit_id:
-            moved = tv.moved_card(data, unit.name_zh)
+            moved = tv.moved_card(data, unit.name_zh, deps.settings.tz)
             await _edit(bot, chat_id, message_id, tv.Card(moved, [], None), None)
             continue
         if chat_id in retry:
@@ -621,12 +609,13 @@ async def refresh_cards(bot: Bot, deps: Deps, task_id: int, *, new_media: bool =
                 await uow.commit(mark_update_handled=False)
     if retry:
         async with deps.uow() as uow:
-            await svc.queue_card_edits(uow, task_id, now, chats=retry)
+            await svc.queue_card_edits(uow, task_id, now, chats=retry, tz=deps.settings.tz)
             await uow.commit(mark_update_handled=False)
     if lost:
         async with deps.uow() as uow:
             task = await svc.get_task(uow, task_id)
-            await svc.queue_cards(uow, task, now, tag="again", chats=lost)
+            await svc.queue_cards(uow, task, now, tag="again", chats=lost,
+                                  tz=deps.settings.tz)
             await uow.commit(mark_update_handled=False)
 
 

@@ -86,10 +86,12 @@ async def start_demo_bot(
 ) -> Wenming:
     """The demo city in its own database under data_dir, its people and groups in the sandbox,
     and the bot started against the sandbox, on the sandbox's clock."""
+    from sqlalchemy import delete
+
     from bot.app import Wenming, build_application
     from bot.services.org_import import import_org
     from db.migrate import upgrade_async
-    from db.session import create_engine, create_sessionmaker
+    from db.models import IntakeState
 
     data_dir.mkdir(parents=True, exist_ok=True)
     db_path = data_dir / "sandbox.db"
@@ -100,30 +102,23 @@ async def start_demo_bot(
     db_url = sqlite_url(db_path)
     await upgrade_async(db_url)
     org = load_org_file(DEMO_CITY, set(load_standards(settings.standards_dir)))
-    engine = create_engine(db_url)
-    try:
-        await import_org(create_sessionmaker(engine), org)
-        # The sandbox forgets its chats on restart but the bot's database remembers; the
-        # updates offset must start again from zero with the new emulator.
-        from sqlalchemy import delete
-
-        from db.models import IntakeState
-
-        async with create_sessionmaker(engine)() as s, s.begin():
-            await s.execute(delete(IntakeState))
-    finally:
-        await engine.dispose()
     sandbox_settings = settings.with_(
         bot_token=Secret(SANDBOX_TOKEN), api_base_url=server.api_base_url,
         file_base_url=server.file_base_url, database_url=Secret(db_url),
         media_dir=data_dir / "media",
         admin_ids=settings.admin_ids | {p.telegram_id for p in org.people if p.role == "admin"},
     )
-    async with SandboxClient(server.url) as client:
-        await seed_sandbox(client, org)
     # The bot runs on the sandbox's clock (real time + the offset its clock control adds);
     # production never reads it: only here is it passed as the bot's clock.
     bot = Wenming(build_application(sandbox_settings, clock=server.state.clock.now))
+    sessions = bot.deps.uow.sessions
+    await import_org(sessions, org)
+    # The sandbox forgets its chats on restart but the bot's database remembers; the updates
+    # offset must start again from zero with the new emulator.
+    async with sessions() as s, s.begin():
+        await s.execute(delete(IntakeState))
+    async with SandboxClient(server.url) as client:
+        await seed_sandbox(client, org)
     follow_sandbox_clock(server.state.clock, bot)
     await bot.start()
     return bot

@@ -111,17 +111,17 @@ class Scheduler:
         language: str,
         media_dir: Path,
         clock: Callable[[], dt.datetime],
+        cjk_font: Path | None = None,
         on_queued: Callable[[], None] | None = None,
         escalate: Escalate | None = None,
         tick_seconds: float | None = None,
-        cjk_font: Path | None = None,
     ) -> None:
         self._uow = uow
         self.config = config
         self.tz = ZoneInfo(timezone)
         self.lang = language
         self.media_dir = Path(media_dir)
-        self.cjk_font = cjk_font
+        self.cjk_font = cjk_font  # Settings.cjk_font, for the bulletin image
         self._clock = clock
         self._on_queued = on_queued
         self._escalate = escalate

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import text
@@ -25,6 +26,10 @@ from bot.config import DEMO_CITY as DEMO_CITY  # the shipped demo city, for the 
 from bot.config import Secret, Settings, sqlite_url
 from db.migrate import upgrade_async
 from db.session import create_engine, create_sessionmaker
+
+if TYPE_CHECKING:
+    from bot.app import Core
+    from db.uow import UnitOfWorkFactory
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_TOKEN = "123456789:TESTtokenForWenmingSandbox"
@@ -125,6 +130,17 @@ def make_settings(database_url: str, tmp_path: Path, **overrides: object) -> Set
     return base.with_(**overrides) if overrides else base
 
 
+@pytest.fixture
+async def core(database_url: str, tmp_path: Path) -> AsyncIterator[Core]:
+    """The application's core (units of work on its event bus, its caches) as bot/app.py wires
+    it, on the test database: for service tests that need what the app subscribes."""
+    from bot.app import build_core
+
+    built = build_core(make_settings(database_url, tmp_path))
+    yield built
+    await built.close()
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # Keep end-to-end tests quiet about their long-poll timeouts.
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -157,7 +173,17 @@ class Harness:
     sb: object
     bot: object
     settings: Settings
-    sessions: async_sessionmaker[AsyncSession]
+
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]:
+        """The running bot's own sessions: what a test writes through them is seen by the bot's
+        caches exactly as the bot's own writes are."""
+        return self.uow.sessions
+
+    @property
+    def uow(self) -> UnitOfWorkFactory:
+        """The running bot's units of work (publishing on its event bus)."""
+        return self.bot.deps.uow  # type: ignore[attr-defined, no-any-return]
 
     async def restart(self, **overrides: object) -> None:
         """Stop the bot cleanly and start a new process-equivalent against the same database."""
@@ -187,19 +213,16 @@ async def harness(
     settings = make_settings(database_url, tmp_path, api_base_url=server.api_base_url,
                              file_base_url=server.file_base_url)
     org = load_org_file(DEMO_CITY, set(load_standards(settings.standards_dir)))
-    engine = create_engine(database_url)
-    sessions = create_sessionmaker(engine)
-    await import_org(sessions, org)
+    bot = Wenming(build_application(settings))
+    await import_org(bot.deps.uow.sessions, org)
     sb = SandboxClient(server.url)
     await sb.__aenter__()
     await seed_sandbox(sb, org)
-    bot = Wenming(build_application(settings))
     await bot.start(migrate=False, publish_commands=False)
-    h = Harness(server, sb, bot, settings, sessions)
+    h = Harness(server, sb, bot, settings)
     try:
         yield h
     finally:
         await h.bot.stop()  # type: ignore[attr-defined]
         await sb.close()
         await server.stop()
-        await engine.dispose()

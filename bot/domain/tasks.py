@@ -49,11 +49,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from enum import StrEnum
 from typing import Protocol, TypeVar
+from zoneinfo import ZoneInfo
 
 from bot.domain.errors import DomainError, NotAllowed, NotFound
 from bot.domain.roles import Role
 
 DEFAULT_RELAPSE_WEEKS = 8
+# The campaign's time zone unless Settings says otherwise (WENMING_TIMEZONE): the services are
+# given Settings.tz; this default serves callers that give none (tests, tools).
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+DEFAULT_TZ = ZoneInfo(DEFAULT_TIMEZONE)
 MAX_EXTENSION_DAYS = 60
 MAX_TASK_DAYS = 90
 MIN_REWORK_ALLOWANCE = timedelta(days=1)

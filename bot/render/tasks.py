@@ -8,7 +8,6 @@ was); private replies use the reader's language.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -17,6 +16,7 @@ from zoneinfo import ZoneInfo
 from bot.domain.privacy import mask_optional, mask_personal
 from bot.domain.tasks import (
     CREATED,
+    DEFAULT_TZ,
     EVENTS,
     NOTE,
     REPORTER_CONFIRMED,
@@ -87,8 +87,9 @@ VERDICT_KEYS = {"compliant": "verdict.compliant", "basic": "verdict.basic",
 
 
 def default_tz() -> ZoneInfo:
-    """The campaign's time zone, read as Settings reads it (the service has no Settings)."""
-    return ZoneInfo(os.environ.get("WENMING_TIMEZONE", "").strip() or "Asia/Shanghai")
+    """Settings' default time zone, for renderings not given one (the services pass
+    Settings.tz; rendering reads no environment)."""
+    return DEFAULT_TZ
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ task being changed right now is simply left for the next tick.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
@@ -100,7 +101,7 @@ async def remind_and_escalate(
     now: dt.datetime, *, escalate: Escalate | None = None, batch: int = 100,
 ) -> int:
     """Queue every reminder and escalation that is due; returns how many messages."""
-    escalate = escalate or task_service_escalate
+    escalate = escalate or functools.partial(task_service_escalate, tz=tz)
     where = _candidates(now, cfg, tz)
     async with uow_factory() as uow:
         ids = list((await uow.session.scalars(
@@ -242,9 +243,9 @@ async def remind_one(
     if escalated:
         # The escalation raised the version; the version's card edit is new (the task service
         # may have queued it already, then this finds it and queues nothing).
-        await queue_card_edits(uow, task.id, now)
+        await queue_card_edits(uow, task.id, now, tz=tz)
     elif kind in ("due", "overdue"):
-        await refresh_cards(uow, task.id, task.version, now, f"{kind}:{stamp}")
+        await refresh_cards(uow, task.id, task.version, now, f"{kind}:{stamp}", tz)
     return queued
 
 
@@ -254,7 +255,7 @@ def _edit_key(task_id: int, chat_id: int, version: int) -> str:
 
 
 async def refresh_cards(uow: UnitOfWork, task_id: int, version: int, now: dt.datetime,
-                        notice: str) -> int:
+                        notice: str, tz: ZoneInfo) -> int:
     """Edit the task's cards for a notice just queued (in its transaction), so a card says
     "overdue" when the group is told so; returns how many edits were queued.
 
@@ -271,10 +272,10 @@ async def refresh_cards(uow: UnitOfWork, task_id: int, version: int, now: dt.dat
     earlier = {} if not keys else {
         row.dedup_key: row for row in (await uow.session.scalars(
             select(OutboxMessage).where(OutboxMessage.dedup_key.in_(list(keys))))).all()}
-    queued = await queue_card_edits(uow, task_id, now)
+    queued = await queue_card_edits(uow, task_id, now, tz=tz)
     if not earlier:
         return queued
-    view = card(await task_data(uow, task_id), now)
+    view = card(await task_data(uow, task_id), now, tz)
     outbox = OutboxRepository(uow.session)
     for key, row in earlier.items():
         chat, message_id = keys[key]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError
 
@@ -14,6 +15,7 @@ from bot.domain.errors import DomainError, NotFound, StaleAction
 from bot.domain.roles import Role, parse_role, require
 from bot.domain.scoring import Score, compute_score
 from bot.domain.standards import Standard, Verdict
+from bot.domain.tasks import DEFAULT_RELAPSE_WEEKS, DEFAULT_TZ
 from bot.media.phash import signed64
 from bot.render.inspection import HeldBy, OpenInspection
 from bot.services.catalog import StandardCatalog
@@ -87,8 +89,12 @@ ACTIONS = ("back", "skip", "note", "photo", "done", "cancel", "pause", "submit",
 
 
 class InspectionService:
-    def __init__(self, catalog: StandardCatalog) -> None:
+    def __init__(self, catalog: StandardCatalog,
+                 relapse_weeks: int = DEFAULT_RELAPSE_WEEKS, tz: ZoneInfo = DEFAULT_TZ) -> None:
         self.catalog = catalog
+        # Settings.relapse_weeks and Settings.tz, for the tasks of failed items (bot/app.py).
+        self.relapse_weeks = relapse_weeks
+        self.tz = tz
 
     # ---- reading -------------------------------------------------------------------------
 
@@ -268,7 +274,8 @@ class InspectionService:
                 due_at=now + timedelta(days=item.deadline_days), created_by=person.id,
                 site_id=insp.site_id, inspection_id=insp.id, item_key=item.key,
                 latitude=insp.site.latitude, longitude=insp.site.longitude,
-                before_photo_ids=[p.id for p in evidence.get(item.key, [])], now=now,
+                before_photo_ids=[p.id for p in evidence.get(item.key, [])],
+                relapse_weeks=self.relapse_weeks, tz=self.tz, now=now,
             ))
         groups = 0
         if tasks:

@@ -12,27 +12,35 @@ from __future__ import annotations
 
 import copy
 import time
-import weakref
 from typing import Any
 
-from sqlalchemy import event
 from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from db.models import Person
 from db.repositories.people import LOCKED_PEOPLE
+from db.session import follow_commits
 
 TTL_SECONDS = 30.0
 MAX_ENTRIES = 50_000
 
 
 class PersonCache:
-    """One per running bot (two bots in one process, as in tests, never share entries)."""
+    """One per running bot (two bots in one process, as in tests, never share entries).
+
+    It follows the commits of the session factories it is installed on (bot/app.py installs it
+    on the bot's), and of no others."""
 
     def __init__(self, ttl: float = TTL_SECONDS) -> None:
         self._ttl = ttl
         self._entries: dict[int, tuple[float, Person]] = {}
-        _CACHES.add(self)
+        self._changed = f"wenming_people_changed_{id(self)}"
+
+    def install(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        """Follow what the sessions of `sessions` commit."""
+        follow_commits(sessions, after_flush=self._note_people, after_commit=self._refresh_people,
+                       after_rollback=self._forget_notes)
 
     def get(self, person_id: int) -> Person | None:
         entry = self._entries.get(person_id)
@@ -53,46 +61,44 @@ class PersonCache:
         self._entries.pop(person_id, None)
 
 
-_CACHES: weakref.WeakSet[PersonCache] = weakref.WeakSet()
-_CHANGED = "wenming_people_changed"
+    def _note_people(self, session: Session, _context: Any) -> None:
+        changed: dict[int, Person | None] = session.info.setdefault(self._changed, {})
+        for obj in session.new:
+            if isinstance(obj, Person):
+                changed[obj.id] = obj
+        for obj in session.deleted:
+            if isinstance(obj, Person):
+                changed[obj.id] = None
+        # `dirty` also holds objects whose attributes were set to the value they had.
+        for obj in session.dirty:
+            if isinstance(obj, Person) and session.is_modified(obj, include_collections=False):
+                changed[obj.id] = obj
 
+    def _refresh_people(self, session: Session) -> None:
+        """The committed row replaces the entry: the person's next update reads nothing.
 
-@event.listens_for(Session, "after_flush")
-def _note_people(session: Session, _context: Any) -> None:
-    changed: dict[int, Person | None] = session.info.setdefault(_CHANGED, {})
-    for obj in session.new:
-        if isinstance(obj, Person):
-            changed[obj.id] = obj
-    for obj in session.deleted:
-        if isinstance(obj, Person):
-            changed[obj.id] = None
-    # `dirty` also holds objects whose attributes were set to the value they had.
-    for obj in session.dirty:
-        if isinstance(obj, Person) and session.is_modified(obj, include_collections=False):
-            changed[obj.id] = obj
-
-
-@event.listens_for(Session, "after_commit")
-def _refresh_people(session: Session) -> None:
-    """The committed row replaces the entry: the person's next update reads nothing.
-
-    Only when the session's view of the row is the row: on SQLite, whose writers take turns,
-    or when this transaction locked the row before changing it (`attached()` does). Otherwise
-    another transaction may have changed other columns meanwhile (an admin's /block), and the
-    entry is evicted and read again.
-    """
-    if session.in_nested_transaction():
-        return  # a savepoint released: the real commit comes later, or never
-    serialised = session.get_bind().dialect.name == "sqlite"
-    locked = session.info.pop(LOCKED_PEOPLE, set())
-    for person_id, obj in session.info.pop(_CHANGED, {}).items():
-        whole = serialised or person_id in locked
-        fresh = _committed_copy(obj) if obj is not None and whole else None
-        for cache in list(_CACHES):
+        Only when the session's view of the row is the row: on SQLite, whose writers take
+        turns, or when this transaction locked the row before changing it (`attached()` does).
+        Otherwise another transaction may have changed other columns meanwhile (an admin's
+        /block), and the entry is evicted and read again.
+        """
+        if session.in_nested_transaction():
+            return  # a savepoint released: the real commit comes later, or never
+        serialised = session.get_bind().dialect.name == "sqlite"
+        locked = session.info.pop(LOCKED_PEOPLE, set())
+        for person_id, obj in session.info.pop(self._changed, {}).items():
+            whole = serialised or person_id in locked
+            fresh = _committed_copy(obj) if obj is not None and whole else None
             if fresh is None:
-                cache.evict(person_id)
+                self.evict(person_id)
             else:
-                cache.put(fresh)
+                self.put(fresh)
+
+    def _forget_notes(self, session: Session) -> None:
+        if session.in_nested_transaction():
+            return  # a savepoint rolled back: the outer transaction's notes still count
+        session.info.pop(self._changed, None)
+        session.info.pop(LOCKED_PEOPLE, None)
 
 
 def _committed_copy(person: Person) -> Person | None:
@@ -112,11 +118,3 @@ def _committed_copy(person: Person) -> Person | None:
     fresh = Person(**values)
     make_transient_to_detached(fresh)
     return fresh
-
-
-@event.listens_for(Session, "after_rollback")
-def _forget_notes(session: Session) -> None:
-    if session.in_nested_transaction():
-        return  # a savepoint rolled back: the outer transaction's notes still count
-    session.info.pop(_CHANGED, None)
-    session.info.pop(LOCKED_PEOPLE, None)

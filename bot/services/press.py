@@ -90,13 +90,13 @@ class PressService:
         reads: async_sessionmaker[AsyncSession],
         committer: GroupCommitter,
         people: PersonCache,
-        cache: ProgressCache | None = None,
+        cache: ProgressCache,
     ) -> None:
         self._catalog = catalog
         self._reads = reads
         self._committer = committer
         self._people = people
-        self.cache = cache or ProgressCache()
+        self.cache = cache  # installed on the sessions that write inspections (bot/app.py)
         self._upsert = _upsert_answer(engine.dialect.name)
         # One press per inspection at a time (the chat's own order already ensures it; this
         # keeps it true for any caller).

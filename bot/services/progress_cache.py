@@ -12,17 +12,17 @@ entries are per process; they also expire after TTL seconds (a renamed site show
 from __future__ import annotations
 
 import time
-import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
 from bot.domain.checklist import Awaiting, ItemState, Progress
 from bot.domain.standards import Standard
 from db.models import Answer, Evidence, Inspection, Site
+from db.session import follow_commits
 
 TTL_SECONDS = 300.0
 MAX_ENTRIES = 10_000
@@ -51,13 +51,20 @@ class Snapshot:
 
 
 class ProgressCache:
-    """Snapshots by inspection id: bounded, expiring, evicted by other writers' commits."""
+    """Snapshots by inspection id: bounded, expiring, evicted by other writers' commits (those
+    of the session factories it is installed on: bot/app.py installs it on the bot's)."""
 
     def __init__(self, ttl: float = TTL_SECONDS, max_entries: int = MAX_ENTRIES) -> None:
         self._ttl = ttl
         self._max = max_entries
         self._entries: OrderedDict[int, Snapshot] = OrderedDict()
-        _CACHES.add(self)
+        self._changed = f"wenming_inspections_changed_{id(self)}"
+
+    def install(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        """Evict what the sessions of `sessions` commit."""
+        follow_commits(sessions, after_flush=self._note_inspections,
+                       after_commit=self._evict_inspections,
+                       after_rollback=self._forget_inspections)
 
     def get(self, inspection_id: int) -> Snapshot | None:
         snap = self._entries.get(inspection_id)
@@ -81,9 +88,23 @@ class ProgressCache:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def _note_inspections(self, session: Session, _context: Any) -> None:
+        changed = session.info.setdefault(self._changed, set())
+        for obj in (*session.new, *session.deleted, *session.dirty):
+            inspection_id = _inspection_of(obj)
+            if inspection_id is not None:
+                changed.add(inspection_id)
 
-_CACHES: weakref.WeakSet[ProgressCache] = weakref.WeakSet()
-_CHANGED = "wenming_inspections_changed"
+    def _evict_inspections(self, session: Session) -> None:
+        if session.in_nested_transaction():
+            return  # a savepoint released: evict at the real commit
+        for inspection_id in session.info.pop(self._changed, ()):
+            self.evict(inspection_id)
+
+    def _forget_inspections(self, session: Session) -> None:
+        if session.in_nested_transaction():
+            return  # a savepoint rolled back: the outer transaction's notes still count
+        session.info.pop(self._changed, None)
 
 
 def _inspection_of(obj: object) -> int | None:
@@ -92,28 +113,3 @@ def _inspection_of(obj: object) -> int | None:
     if isinstance(obj, Answer | Evidence):
         return obj.inspection_id
     return None
-
-
-@event.listens_for(Session, "after_flush")
-def _note_inspections(session: Session, _context: Any) -> None:
-    changed = session.info.setdefault(_CHANGED, set())
-    for obj in (*session.new, *session.deleted, *session.dirty):
-        inspection_id = _inspection_of(obj)
-        if inspection_id is not None:
-            changed.add(inspection_id)
-
-
-@event.listens_for(Session, "after_commit")
-def _evict_inspections(session: Session) -> None:
-    if session.in_nested_transaction():
-        return  # a savepoint released: evict at the real commit
-    for inspection_id in session.info.pop(_CHANGED, ()):
-        for cache in list(_CACHES):
-            cache.evict(inspection_id)
-
-
-@event.listens_for(Session, "after_rollback")
-def _forget_inspections(session: Session) -> None:
-    if session.in_nested_transaction():
-        return  # a savepoint rolled back: the outer transaction's notes still count
-    session.info.pop(_CHANGED, None)

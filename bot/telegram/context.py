@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +16,7 @@ from bot.services.catalog import StandardCatalog
 from bot.services.inspections import InspectionService
 from bot.services.people_cache import PersonCache
 from bot.services.press import PressService
-from bot.services.reports import ReportService
+from bot.services.reports import ReportContext
 from db.group_commit import GroupCommitter
 from db.models import Person
 from db.uow import UnitOfWorkFactory
@@ -30,10 +30,10 @@ class Deps:
     inspections: InspectionService
     media: MediaStore
     clock: Callable[[], datetime]
-    reports: ReportService
+    reports: ReportContext
     press: PressService
     committer: GroupCommitter
-    people: PersonCache = field(default_factory=PersonCache)
+    people: PersonCache
 
 
 Data = dict[Any, Any]

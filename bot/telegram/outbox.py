@@ -43,7 +43,7 @@ import logging
 import re
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -72,20 +72,10 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 20
 MAX_BACKOFF = 300.0
 
-# purpose -> what to record once a message with that purpose is delivered (in the same
-# transaction that marks the row sent), e.g. "task_card": remember the card's message id.
-SentHook = Callable[[AsyncSession, OutboxMessage, Message], Awaitable[None]]
-SENT_HOOKS: dict[str, SentHook] = {}
-
-
-def on_sent(purpose: str) -> Callable[[SentHook], SentHook]:
-    """Register what happens when a message queued with `purpose` has been delivered."""
-
-    def register(hook: SentHook) -> SentHook:
-        SENT_HOOKS[purpose] = hook
-        return hook
-
-    return register
+# What to record once a message queued with some purpose is delivered (in the same transaction
+# that marks the row sent), given the chat and message id it landed as; e.g. "task_card":
+# remember where the card is. OutboxSender takes them by purpose (bot/app.py wires them).
+SentHook = Callable[[AsyncSession, OutboxMessage, int, int], Awaitable[None]]
 
 
 def broadcast_rate_limiter(deadlines: ChatDeadlines | None = None) -> ChatLimiter:
@@ -121,8 +111,10 @@ class OutboxSender:
         max_in_flight: int = 8,
         admin_chat_id: int | None = None,
         language: str = "zh-hans",
+        sent_hooks: Mapping[str, SentHook] | None = None,
     ) -> None:
         self._bot = bot
+        self._sent_hooks = dict(sent_hooks or {})
         self._sessions = sessions
         self._clock = clock
         self._idle_interval = idle_interval
@@ -354,9 +346,10 @@ class OutboxSender:
                 stored.status, stored.sent_at, stored.last_error = "sent", now, None
                 if outcome.message is not None:
                     stored.sent_message_id = outcome.message.message_id
-                    hook = SENT_HOOKS.get(stored.purpose or "")
+                    hook = self._sent_hooks.get(stored.purpose or "")
                     if hook is not None and stored.ref_id is not None:
-                        await hook(session, stored, outcome.message)
+                        await hook(session, stored, outcome.message.chat_id,
+                                   outcome.message.message_id)
                 return
             stored.last_error = outcome.error
             if outcome.migrated_to is not None:

@@ -1,4 +1,10 @@
-"""Alembic environment: async engine, the same URL the bot uses, batch mode for SQLite."""
+"""Alembic environment: async engine, the same URL the bot uses, batch mode for SQLite.
+
+The URL is given by whoever runs Alembic: db/migrate.py (`wenming db upgrade`, the bot at
+start-up, the tests) passes Settings' database URL. db imports nothing from bot, so this file
+does not read the environment itself; there is no alembic.ini, and the bare `alembic` command
+is not a way in.
+"""
 
 from __future__ import annotations
 
@@ -17,9 +23,8 @@ target_metadata = Base.metadata
 def _url() -> str:
     url = config.attributes.get("database_url") or config.get_main_option("sqlalchemy.url")
     if not url:
-        from bot.config import Settings
-
-        url = Settings.from_env().database_url.reveal()
+        raise RuntimeError("no database URL: run migrations through db/migrate.py "
+                           "(`wenming db upgrade`), which passes Settings' URL")
     return str(url)
 
 

@@ -16,6 +16,7 @@ async def test_a_committed_change_replaces_the_entry_with_a_copy_of_the_row(
     sessions: Sessions,
 ) -> None:
     cache = PersonCache()
+    cache.install(sessions)
     async with sessions() as s, s.begin():
         s.add(Person(id=42, first_name="张督查", role="inspector"))
     async with sessions() as s:
@@ -44,6 +45,7 @@ async def test_a_change_to_a_row_not_locked_is_read_again_where_writers_overlap(
     if sessions.kw["bind"].dialect.name == "sqlite":
         pytest.skip("SQLite's writers take turns (BEGIN IMMEDIATE): the overlap cannot happen")
     cache = PersonCache()
+    cache.install(sessions)
     async with sessions() as s, s.begin():
         s.add(Person(id=46, first_name="钱", role="resident"))
     async with sessions() as s:
@@ -61,6 +63,7 @@ async def test_a_change_to_a_row_not_locked_is_read_again_where_writers_overlap(
 
 async def test_a_rolled_back_change_leaves_the_entry_alone(sessions: Sessions) -> None:
     cache = PersonCache()
+    cache.install(sessions)
     async with sessions() as s, s.begin():
         s.add(Person(id=43, first_name="王", role="resident"))
     async with sessions() as s:
@@ -80,6 +83,7 @@ async def test_a_rolled_back_change_leaves_the_entry_alone(sessions: Sessions) -
 async def test_a_released_savepoint_is_not_a_commit(sessions: Sessions) -> None:
     """A change inside a transaction that later fails never reaches the cache."""
     cache = PersonCache()
+    cache.install(sessions)
     async with sessions() as s, s.begin():
         s.add(Person(id=45, first_name="赵", role="inspector", active_inspection_id=None))
     async with sessions() as s:
@@ -98,6 +102,7 @@ async def test_a_released_savepoint_is_not_a_commit(sessions: Sessions) -> None:
 
 async def test_a_deleted_person_is_evicted(sessions: Sessions) -> None:
     cache = PersonCache()
+    cache.install(sessions)
     async with sessions() as s, s.begin():
         s.add(Person(id=44, first_name="李"))
     async with sessions() as s:

@@ -1,4 +1,5 @@
-"""ReportService against a real, migrated database (SQLite, and PostgreSQL), on the demo city."""
+"""The report use cases against a real, migrated database (SQLite, and PostgreSQL), on the demo
+city."""
 
 from __future__ import annotations
 
@@ -11,17 +12,29 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.app import Core
 from bot.domain import reports as dom
 from bot.domain.errors import DomainError, NotAllowed, StaleAction
 from bot.domain.org import load_org_file
 from bot.domain.standards import load_standards
 from bot.domain.tasks import Action
-from bot.media.store import MediaStore
 from bot.render import reports as rv
 from bot.services import tasks as task_service
 from bot.services.inspections import PhotoMeta
 from bot.services.org_import import import_org
-from bot.services.reports import ReportService, cancel_draft, next_counter, resident_number
+from bot.services.reports import (
+    ReportContext,
+    blocking,
+    cancel_draft,
+    decisions,
+    drafts,
+    duplicates,
+    followup,
+    next_counter,
+    queries,
+    resident_number,
+    submitting,
+)
 from db.models import (
     OutboxMessage,
     Person,
@@ -32,18 +45,22 @@ from db.models import (
     TaskEvent,
     Unit,
 )
-from db.uow import UnitOfWork
+from db.uow import UnitOfWork, UnitOfWorkFactory
 from tests.conftest import DEMO_CITY, FakeClock
 
 ROOT = Path(__file__).resolve().parents[2]
 Sessions = async_sessionmaker[AsyncSession]
+Uow = UnitOfWorkFactory
 RESIDENT, ALICE, BOB = 20001, 20002, 20003
 HOUQIJIE = (34.3660, 107.1950)
 FAR_AWAY = (35.0, 108.0)  # no site, no community within reach
 
 
 @pytest.fixture
-async def city(sessions: Sessions, clock: FakeClock) -> Sessions:
+async def city(core: Core, clock: FakeClock) -> Uow:
+    """The demo city, and units of work wired as the app wires them (the report side hears
+    "task.changed")."""
+    sessions = core.uow.sessions
     standards = set(load_standards(ROOT / "standards"))
     await import_org(sessions, load_org_file(DEMO_CITY, standards))
     async with sessions() as s, s.begin():
@@ -53,53 +70,50 @@ async def city(sessions: Sessions, clock: FakeClock) -> Sessions:
         s.add(Person(id=10013, first_name="杨社区", role="unit_member", unit_id=houqijie,
                      created_at=clock()))
         s.add(Person(id=10000, first_name="王管理", role="admin", created_at=clock()))
-    return sessions
+    return core.uow
 
 
 @pytest.fixture
-def svc(tmp_path: Path) -> ReportService:
-    from zoneinfo import ZoneInfo
-
-    return ReportService(dom.load_reporting(), MediaStore(tmp_path / "media"),
-                         ZoneInfo("Asia/Shanghai"))
+def rc(core: Core) -> ReportContext:
+    return core.reports
 
 
 _message_ids = iter(range(1, 10_000))
 
 
-async def draft_with_photo(uow: UnitOfWork, svc: ReportService, pid: int, clock: FakeClock,
+async def draft_with_photo(uow: UnitOfWork, rc: ReportContext, pid: int, clock: FakeClock,
                            phash: int = 0x1234_5678_9ABC_DEF0) -> Report:
     person = await uow.session.get(Person, pid)
     assert person is not None
     meta = PhotoMeta("a" * 64, None, 100, 100, 1000, phash, pid, next(_message_ids))
-    added = await svc.add_photo(uow, person, meta, None, clock())
+    added = await drafts.add_photo(rc, uow, person, meta, None, clock())
     return added.report
 
 
-async def file(sessions: Sessions, svc: ReportService, pid: int, clock: FakeClock, category: str,
+async def file(city: Uow, rc: ReportContext, pid: int, clock: FakeClock, category: str,
                at: tuple[float, float] | None = HOUQIJIE, address: str | None = None,
                phash: int = 0x1234_5678_9ABC_DEF0) -> Report:
-    async with UnitOfWork(sessions) as uow:
+    async with city() as uow:
         person = await uow.session.get(Person, pid)
         assert person is not None
-        report = await draft_with_photo(uow, svc, pid, clock, phash)
-        await svc.choose_category(uow, person, report.id, category, clock())
+        report = await draft_with_photo(uow, rc, pid, clock, phash)
+        await drafts.choose_category(rc, uow, person, report.id, category, clock())
         if at is not None:
-            await svc.set_location(uow, person, *at, clock())
+            await drafts.set_location(rc, uow, person, *at, clock())
         else:
             assert address is not None
-            await svc.text(uow, person, address, clock())
-        await svc.skip_description(uow, person, report.id, clock())
-        done = await svc.submit(uow, person, report.id, clock())
+            await drafts.text(rc, uow, person, address, clock())
+        await drafts.skip_description(rc, uow, person, report.id, clock())
+        done = await submitting.submit(rc, uow, person, report.id, clock())
         await uow.commit()
     return done.report
 
 
 async def test_tickets_count_up_per_year_and_concurrently_never_repeat(
-    city: Sessions, database_url: str
+    city: Uow, database_url: str
 ) -> None:
     async def one() -> int:
-        async with UnitOfWork(city) as uow:
+        async with city() as uow:
             value = await next_counter(uow, "report:2026")
             await uow.commit()
             return value
@@ -111,16 +125,16 @@ async def test_tickets_count_up_per_year_and_concurrently_never_repeat(
     else:
         values = list(await asyncio.gather(*(one() for _ in range(5))))
     assert sorted(values) == [2, 3, 4, 5, 6]
-    async with UnitOfWork(city) as uow:
+    async with city() as uow:
         assert await next_counter(uow, "report:2027") == 1
 
 
 async def test_a_report_gets_a_ticket_and_goes_to_the_unit_whose_area_holds_it(
-    city: Sessions, svc: ReportService, clock: FakeClock
+    city: Uow, rc: ReportContext, clock: FakeClock
 ) -> None:
-    report = await file(city, svc, RESIDENT, clock, "stairwell")
+    report = await file(city, rc, RESIDENT, clock, "stairwell")
     assert report.ticket == "R-2026-000001" and report.status == dom.SUBMITTED
-    async with city() as s:
+    async with city.sessions() as s:
         unit = await s.get(Unit, report.unit_id)
         assert unit is not None and unit.code == "houqijie"
         rows = (await s.scalars(select(OutboxMessage).order_by(OutboxMessage.id))).all()
@@ -131,118 +145,119 @@ async def test_a_report_gets_a_ticket_and_goes_to_the_unit_whose_area_holds_it(
     assert "赵居民" not in str(rows[2].params) and str(RESIDENT) not in str(rows[2].params)
     # Parking goes to law enforcement when it is at no site: a typed address far from
     # everything has no area either.
-    far = await file(city, svc, ALICE, clock, "parking", at=None, address="某某路100号")
-    async with city() as s:
+    far = await file(city, rc, ALICE, clock, "parking", at=None, address="某某路100号")
+    async with city.sessions() as s:
         office = await s.get(Unit, far.unit_id)
     assert office is not None and office.code == "law_enforcement"
     assert far.ticket == "R-2026-000002"
 
 
 async def test_submit_is_idempotent_and_one_draft_per_resident(
-    city: Sessions, svc: ReportService, clock: FakeClock
+    city: Uow, rc: ReportContext, clock: FakeClock
 ) -> None:
-    async with UnitOfWork(city) as uow:
+    async with city() as uow:
         person = await uow.session.get(Person, RESIDENT)
         assert person is not None
-        first = await svc.start(uow, person, clock())
+        first = await drafts.start(rc, uow, person, clock())
         await uow.commit()
-    async with UnitOfWork(city) as uow:
+    async with city() as uow:
         person = await uow.session.get(Person, RESIDENT)
         assert person is not None
-        assert (await svc.start(uow, person, clock())).id == first.id
+        assert (await drafts.start(rc, uow, person, clock())).id == first.id
         with pytest.raises(DomainError):
-            await svc.choose_category(uow, person, first.id, "litter", clock())  # no photo yet
-    report = await file(city, svc, RESIDENT, clock, "litter")
-    async with UnitOfWork(city) as uow:
+            # no photo yet
+            await drafts.choose_category(rc, uow, person, first.id, "litter", clock())
+    report = await file(city, rc, RESIDENT, clock, "litter")
+    async with city() as uow:
         person = await uow.session.get(Person, RESIDENT)
         assert person is not None
-        again = await svc.submit(uow, person, report.id, clock())
+        again = await submitting.submit(rc, uow, person, report.id, clock())
         assert not again.new and again.report.ticket == report.ticket
         await uow.commit()
-    async with city() as s:
+    async with city.sessions() as s:
         assert await s.scalar(select(func.count()).select_from(Report)) == 1
         assert await s.scalar(select(func.count()).select_from(OutboxMessage)) == 3
 
 
 async def test_cancel_drops_the_draft_and_nothing_else(
-    city: Sessions, svc: ReportService, clock: FakeClock
+    city: Uow, rc: ReportContext, clock: FakeClock
 ) -> None:
-    async with UnitOfWork(city) as uow:
-        await draft_with_photo(uow, svc, RESIDENT, clock)
+    async with city() as uow:
+        await draft_with_photo(uow, rc, RESIDENT, clock)
         await uow.commit()
-    async with UnitOfWork(city) as uow:
+    async with city() as uow:
         person = await uow.session.get(Person, RESIDENT)
         assert person is not None
         assert await cancel_draft(uow, person)
         assert not await cancel_draft(uow, person)
         await uow.commit()
-    async with city() as s:
+    async with city.sessions() as s:
         # Kept as cancelled (its id is never reused for a later draft), no longer a draft.
         assert (await s.scalars(select(Report.status))).all() == [dom.CANCELLED]
         assert await s.scalar(select(func.count()).select_from(Photo)) == 1
 
 
 async def test_a_duplicate_is_offered_and_following_raises_priority(
-    city: Sessions, svc: ReportService, clock: FakeClock
+    city: Uow, rc: ReportContext, clock: FakeClock
 ) -> None:
-    original = await file(city, svc, RESIDENT, clock, "litter")
-    async with UnitOfWork(city) as uow:
+    original = await file(city, rc, RESIDENT, clock, "litter")
+    async with city() as uow:
         alice = await uow.session.get(Person, ALICE)
         assert alice is not None
         # A near-identical photo (2 bits apart), another category, no location yet.
-        draft = await draft_with_photo(uow, svc, ALICE, clock, phash=0x1234_5678_9ABC_DEF3)
-        await svc.choose_category(uow, alice, draft.id, "posters", clock())
-        await svc.text(uow, alice, "某某路100号", clock())
-        await svc.skip_description(uow, alice, draft.id, clock())
-        view = await svc.view(uow, alice, draft)
+        draft = await draft_with_photo(uow, rc, ALICE, clock, phash=0x1234_5678_9ABC_DEF3)
+        await drafts.choose_category(rc, uow, alice, draft.id, "posters", clock())
+        await drafts.text(rc, uow, alice, "某某路100号", clock())
+        await drafts.skip_description(rc, uow, alice, draft.id, clock())
+        view = await drafts.view(rc, uow, alice, draft)
         assert [c.ticket for c in view.candidates] == [original.ticket]
-        followed = await svc.follow(uow, alice, draft.id, original.id, clock())
+        followed = await duplicates.follow(rc, uow, alice, draft.id, original.id, clock())
         assert followed.followers == 1 and not followed.own
         await uow.commit()
-    async with city() as s:
+    async with city.sessions() as s:
         assert (await s.get(Report, original.id)).priority == 1  # type: ignore[union-attr]
         assert [f.person_id for f in (await s.scalars(select(ReportFollower))).all()] == [ALICE]
         assert await s.scalar(select(func.count()).select_from(Report)
                               .where(Report.status == dom.DRAFT)) == 0
     # A different photo, far away: nothing offered.
-    async with UnitOfWork(city) as uow:
+    async with city() as uow:
         bob = await uow.session.get(Person, BOB)
         assert bob is not None
-        draft = await draft_with_photo(uow, svc, BOB, clock, phash=~0x1234_5678_9ABC_DEF0
+        draft = await draft_with_photo(uow, rc, BOB, clock, phash=~0x1234_5678_9ABC_DEF0
                                        & (2**64 - 1))
-        await svc.choose_category(uow, bob, draft.id, "litter", clock())
-        await svc.set_location(uow, bob, *FAR_AWAY, clock())
-        await svc.skip_description(uow, bob, draft.id, clock())
-        assert (await svc.view(uow, bob, draft)).candidates == []
+        await drafts.choose_category(rc, uow, bob, draft.id, "litter", clock())
+        await drafts.set_location(rc, uow, bob, *FAR_AWAY, clock())
+        await drafts.skip_description(rc, uow, bob, draft.id, clock())
+        assert (await drafts.view(rc, uow, bob, draft)).candidates == []
 
 
 async def test_the_unit_rejects_with_a_reason_and_the_reporter_and_followers_hear_it(
-    city: Sessions, svc: ReportService, clock: FakeClock
+    city: Uow, rc: ReportContext, clock: FakeClock
 ) -> None:
-    report = await file(city, svc, RESIDENT, clock, "posters")
-    async with UnitOfWork(city) as uow:
+    report = await file(city, rc, RESIDENT, clock, "posters")
+    async with city() as uow:
         bob = await uow.session.get(Person, BOB)
         assert bob is not None
         uow.session.add(ReportFollower(report_id=report.id, person_id=ALICE))
         # A resident of another unit may not decide.
         with pytest.raises(NotAllowed):
-            await svc.reject(uow, bob, report.id, "unclear", clock())
+            await decisions.reject(rc, uow, bob, report.id, "unclear", clock())
         member = await uow.session.get(Person, 10013)  # 杨社区, 后祁街社区
         assert member is not None
-        await svc.reject(uow, member, report.id, "already_fixed", clock())
+        await decisions.reject(rc, uow, member, report.id, "already_fixed", clock())
         with pytest.raises(StaleAction):
-            await svc.accept(uow, member, report.id, clock())
+            await decisions.accept(rc, uow, member, report.id, clock())
         await uow.commit()
-    async with city() as s:
+    async with city.sessions() as s:
         pushes = (await s.scalars(select(OutboxMessage).where(
             OutboxMessage.purpose == "report_push"))).all()
     assert sorted(p.chat_id for p in pushes) == sorted([ALICE, RESIDENT])
     assert all("已经处理完毕" in str(p.params["text"]) for p in pushes)
 
 
-async def _task_act(city: Sessions, who: int, task_id: int, action: Action,
+async def _task_act(city: Uow, who: int, task_id: int, action: Action,
                     clock: FakeClock, **kw: Any) -> None:
-    async with UnitOfWork(city) as uow:
+    async with city() as uow:
         person = await uow.session.get(Person, who)
         task = await uow.session.get(Task, task_id)
         assert person is not None and task is not None
@@ -251,20 +266,20 @@ async def _task_act(city: Sessions, who: int, task_id: int, action: Action,
         await uow.commit()
 
 
-async def _to_resident(city: Sessions, after: int = 0) -> list[OutboxMessage]:
-    async with city() as s:
+async def _to_resident(city: Uow, after: int = 0) -> list[OutboxMessage]:
+    async with city.sessions() as s:
         return list((await s.scalars(select(OutboxMessage).where(
             OutboxMessage.chat_id == RESIDENT, OutboxMessage.id > after)
             .order_by(OutboxMessage.id))).all())
 
 
-async def _verified_report(city: Sessions, svc: ReportService, clock: FakeClock
+async def _verified_report(city: Uow, rc: ReportContext, clock: FakeClock
                            ) -> tuple[Report, int, int]:
     """A report accepted by 杨社区, fixed with an after-photo: (report, task id, the last
     outbox row before the check)."""
-    report = await file(city, svc, RESIDENT, clock, "charging")
-    async with UnitOfWork(city) as uow:
-        _r, task = await svc.accept(uow, await _get(uow, 10013), report.id, clock())
+    report = await file(city, rc, RESIDENT, clock, "charging")
+    async with city() as uow:
+        _r, task = await decisions.accept(rc, uow, await _get(uow, 10013), report.id, clock())
         after = Photo(sha256="b" * 64, width=10, height=10, size=10, phash=0, chat_id=1,
                       message_id=1, uploaded_by=10013)
         uow.session.add(after)
@@ -281,19 +296,19 @@ async def _get(uow: UnitOfWork, pid: int) -> Person:
 
 
 async def test_the_reporter_is_asked_once_the_fix_is_verified_not_before(
-    city: Sessions, svc: ReportService, clock: FakeClock
+    city: Uow, rc: ReportContext, clock: FakeClock
 ) -> None:
     """Issue 11 item 6: a submitted fix is only announced (no question, no buttons, and a
     press is refused as stale); once an inspector's check passes and closes the task, the
     reporter gets the after-photo and 👍/👎, and 👍 records satisfaction; a second answer is
     "already answered"."""
-    report, task_id, seen = await _verified_report(city, svc, clock)
+    report, task_id, seen = await _verified_report(city, rc, clock)
     announced = await _to_resident(city)
     assert all("reply_markup" not in m.params for m in announced)
     assert "复核" in str(announced[-1].params["text"])
-    async with UnitOfWork(city) as uow:
+    async with city() as uow:
         with pytest.raises(StaleAction) as refused:
-            await svc.confirm_fix(uow, await _get(uow, RESIDENT), report.id, clock())
+            await followup.confirm_fix(rc, uow, await _get(uow, RESIDENT), report.id, clock())
     assert refused.value.key == "error.stale_button"
 
     await _task_act(city, 10000, task_id, Action.VERIFY_PASS, clock)
@@ -302,50 +317,50 @@ async def test_the_reporter_is_asked_once_the_fix_is_verified_not_before(
     assert str(asked[0].params["photo"]).endswith("b" * 64 + ".jpg")
     keyboard = str(asked[1].params["reply_markup"])
     assert f"rp:{report.id}:ok" in keyboard and f"rp:{report.id}:still" in keyboard
-    async with city() as s:
+    async with city.sessions() as s:
         r = await s.get(Report, report.id)
         assert r is not None and r.status == dom.CLOSED and r.confirm_until is not None
-        assert r.confirm_until == clock() + timedelta(days=svc.config.dispute_days)
-    async with UnitOfWork(city) as uow:
+        assert r.confirm_until == clock() + timedelta(days=rc.config.dispute_days)
+    async with city() as uow:
         resident = await _get(uow, RESIDENT)
-        assert (await svc.confirm_fix(uow, resident, report.id, clock())).status == (
+        assert (await followup.confirm_fix(rc, uow, resident, report.id, clock())).status == (
             dom.CONFIRMED)
         await uow.commit()
-    async with UnitOfWork(city) as uow:
+    async with city() as uow:
         resident = await _get(uow, RESIDENT)
-        for answer in (svc.confirm_fix, svc.dispute_fix):
+        for answer in (followup.confirm_fix, followup.dispute_fix):
             with pytest.raises(StaleAction) as again:
-                await answer(uow, resident, report.id, clock())
+                await answer(rc, uow, resident, report.id, clock())
             assert again.value.key == "reports.already_answered"
-    lines = await _mine(city, svc)
+    lines = await _mine(city, rc)
     assert lines == [dom.CONFIRMED]
 
 
-async def _mine(city: Sessions, svc: ReportService) -> list[str]:
+async def _mine(city: Uow, rc: ReportContext) -> list[str]:
     """The statuses /myreports shows the reporter."""
-    async with UnitOfWork(city) as uow:
-        lines = await svc.mine(uow, await _get(uow, RESIDENT))
+    async with city() as uow:
+        lines = await queries.mine(uow, await _get(uow, RESIDENT))
     return [line.report.status for line in lines]
 
 
 async def test_still_there_within_the_window_reopens_the_task_as_rework(
-    city: Sessions, svc: ReportService, clock: FakeClock
+    city: Uow, rc: ReportContext, clock: FakeClock
 ) -> None:
     """Issue 11 item 6: "still there" after the closing, within dispute_days, sends the task
     back (returned, counted as rework, the unit's group told); a press after the window is
     refused as out of time."""
-    report, task_id, _seen = await _verified_report(city, svc, clock)
+    report, task_id, _seen = await _verified_report(city, rc, clock)
     await _task_act(city, 10000, task_id, Action.VERIFY_PASS, clock)
     # /myreports says until when "still there" may be said.
-    async with UnitOfWork(city) as uow:
-        lines = await svc.mine(uow, await _get(uow, RESIDENT))
-    mine = rv.my_reports_text("zh-hans", lines, svc.config, svc.tz, clock())
+    async with city() as uow:
+        lines = await queries.mine(uow, await _get(uow, RESIDENT))
+    mine = rv.my_reports_text("zh-hans", lines, rc.config, rc.tz, clock())
     assert "前可点“👎 问题还在”" in mine
-    clock.advance(days=svc.config.dispute_days - 1)
-    async with UnitOfWork(city) as uow:
-        await svc.dispute_fix(uow, await _get(uow, RESIDENT), report.id, clock())
+    clock.advance(days=rc.config.dispute_days - 1)
+    async with city() as uow:
+        await followup.dispute_fix(rc, uow, await _get(uow, RESIDENT), report.id, clock())
         await uow.commit()
-    async with city() as s:
+    async with city.sessions() as s:
         task = await s.get(Task, task_id)
         r = await s.get(Report, report.id)
         groups = (await s.scalars(select(OutboxMessage).where(
@@ -354,14 +369,14 @@ async def test_still_there_within_the_window_reopens_the_task_as_rework(
     assert task is not None and task.status == "returned" and task.reopen_count == 1
     assert r is not None and r.status == dom.ACCEPTED
     assert len(groups) == 1
-    assert await _mine(city, svc) == [dom.ACCEPTED]
-    async with UnitOfWork(city) as uow:
+    assert await _mine(city, rc) == [dom.ACCEPTED]
+    async with city() as uow:
         with pytest.raises(StaleAction) as again:
-            await svc.dispute_fix(uow, await _get(uow, RESIDENT), report.id, clock())
+            await followup.dispute_fix(rc, uow, await _get(uow, RESIDENT), report.id, clock())
     assert again.value.key == "reports.already_answered"
 
     # Fixed and checked again: asked again; this time the window passes.
-    async with UnitOfWork(city) as uow:
+    async with city() as uow:
         after = Photo(sha256="c" * 64, width=10, height=10, size=10, phash=0, chat_id=1,
                       message_id=2, uploaded_by=10013)
         uow.session.add(after)
@@ -369,47 +384,48 @@ async def test_still_there_within_the_window_reopens_the_task_as_rework(
     await _task_act(city, 10013, task_id, Action.SUBMIT_FIX, clock, after_photo_ids=[after.id],
                     reason="再次拆除")
     await _task_act(city, 10000, task_id, Action.VERIFY_PASS, clock)
-    clock.advance(days=svc.config.dispute_days, minutes=1)
-    async with UnitOfWork(city) as uow:
+    clock.advance(days=rc.config.dispute_days, minutes=1)
+    async with city() as uow:
         with pytest.raises(StaleAction) as late:
-            await svc.dispute_fix(uow, await _get(uow, RESIDENT), report.id, clock())
+            await followup.dispute_fix(rc, uow, await _get(uow, RESIDENT), report.id, clock())
     assert late.value.key == "reports.confirm_expired"
-    async with city() as s:
+    async with city.sessions() as s:
         task = await s.get(Task, task_id)
     assert task is not None and task.status == "closed" and task.reopen_count == 1
 
 
 async def test_resident_numbers_are_stable_and_not_telegram_ids(
-    city: Sessions, svc: ReportService, clock: FakeClock
+    city: Uow, rc: ReportContext, clock: FakeClock
 ) -> None:
-    async with UnitOfWork(city) as uow:
+    async with city() as uow:
         first = await resident_number(uow, RESIDENT)
         assert first > 0 and first != RESIDENT
         assert await resident_number(uow, RESIDENT) == first
         assert await resident_number(uow, ALICE) != first
         admin = await uow.session.get(Person, 10000)
         assert admin is not None
-        person, number = await svc.set_blocked(uow, admin, str(ALICE), True)
+        person, number = await blocking.set_blocked(rc, uow, admin, str(ALICE), True)
         assert person.blocked and number == await resident_number(uow, ALICE)
         with pytest.raises(NotAllowed):
-            await svc.start(uow, person, clock())
+            await drafts.start(rc, uow, person, clock())
 
 
 async def test_the_dispute_reason_is_typed_next_and_masked_for_the_group(
-    city: Sessions, svc: ReportService, clock: FakeClock
+    city: Uow, rc: ReportContext, clock: FakeClock
 ) -> None:
     """Issue 11 items 6 and 13: 👎 asks what is still wrong; the typed reason reopens the task,
     is kept in full in its history and reaches the unit's group masked."""
-    report, task_id, _seen = await _verified_report(city, svc, clock)
+    report, task_id, _seen = await _verified_report(city, rc, clock)
     await _task_act(city, 10000, task_id, Action.VERIFY_PASS, clock)
-    async with UnitOfWork(city) as uow:
+    async with city() as uow:
         resident = await _get(uow, RESIDENT)
-        await svc.ask_dispute(uow, resident, report.id, clock())
-        assert await svc.dispute_reason(uow, resident, "还有飞线 18612345678", clock()) is not None
+        await followup.ask_dispute(rc, uow, resident, report.id, clock())
+        reason = "还有飞线 18612345678"
+        assert await followup.dispute_reason(rc, uow, resident, reason, clock()) is not None
         assert resident.pending is None
-        assert await svc.dispute_reason(uow, resident, "再说一句", clock()) is None
+        assert await followup.dispute_reason(rc, uow, resident, "再说一句", clock()) is None
         await uow.commit()
-    async with city() as s:
+    async with city.sessions() as s:
         reopened = (await s.scalars(select(TaskEvent).where(
             TaskEvent.task_id == task_id, TaskEvent.action == "reopened"))).one()
         notice = (await s.scalars(select(OutboxMessage).where(

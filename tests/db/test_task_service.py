@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -20,9 +19,9 @@ from bot.domain.tasks import Action, TaskFilter, TaskState
 from bot.media.store import MediaStore
 from bot.render.refusals import explain
 from bot.render.tasks import default_tz
-from bot.services import events
 from bot.services import tasks as svc
 from bot.services.catalog import StandardCatalog
+from bot.services.events import EventBus
 from bot.services.inspections import InspectionService
 from db.models import (
     GroupBinding,
@@ -36,7 +35,7 @@ from db.models import (
     TaskPhoto,
     Unit,
 )
-from db.uow import UnitOfWork
+from db.uow import UnitOfWork, UnitOfWorkFactory
 from tests.conftest import FakeClock
 from tests.db.test_inspection_service import plan, start, submit, walk
 
@@ -102,24 +101,36 @@ async def world(sessions: Sessions, clock: FakeClock) -> World:
     return w
 
 
+@dataclass
+class Published:
+    """Every "task.changed" published by units of work from `uow`: (task id, event action)."""
+
+    uow: UnitOfWorkFactory
+    seen: list[tuple[int, str]]
+
+
 @pytest.fixture
-async def published() -> AsyncIterator[list[tuple[int, str]]]:
-    """Every "task.changed" published: (task id, event action)."""
+def published(sessions: Sessions) -> Published:
     seen: list[tuple[int, str]] = []
 
     async def collect(uow: UnitOfWork, **payload: Any) -> None:
         seen.append((payload["task"].id, payload["event"].action))
 
-    events.subscribe("task.changed", collect)
-    yield seen
-    events._subscribers["task.changed"].remove(collect)
+    bus = EventBus()
+    bus.subscribe("task.changed", collect)
+    return Published(UnitOfWorkFactory(sessions, events=bus), seen)
 
 
 # ---- helpers: one unit of work per update, as the handlers do --------------------------------
 
 
-async def new_task(sessions: Sessions, world: World, now: datetime, **kw: Any) -> int:
-    async with UnitOfWork(sessions) as uow:
+def _open(db: Sessions | UnitOfWorkFactory) -> UnitOfWork:
+    return db() if isinstance(db, UnitOfWorkFactory) else UnitOfWork(db)
+
+
+async def new_task(db: Sessions | UnitOfWorkFactory, world: World, now: datetime,
+                   **kw: Any) -> int:
+    async with _open(db) as uow:
         args: dict[str, Any] = dict(source="finding", unit_id=world.community, title="楼道堆物",
                                     due_at=now + timedelta(days=3), created_by=INSPECTOR,
                                     now=now)
@@ -129,9 +140,9 @@ async def new_task(sessions: Sessions, world: World, now: datetime, **kw: Any) -
         return task.id
 
 
-async def do(sessions: Sessions, pid: int | None, task_id: int, action: Action, now: datetime,
-             *, version: int | None = None, **kw: Any) -> svc.Outcome:
-    async with UnitOfWork(sessions) as uow:
+async def do(db: Sessions | UnitOfWorkFactory, pid: int | None, task_id: int, action: Action,
+             now: datetime, *, version: int | None = None, **kw: Any) -> svc.Outcome:
+    async with _open(db) as uow:
         person = await uow.session.get(Person, pid) if pid is not None else None
         if version is None:
             version = (await svc.get_task(uow, task_id)).version
@@ -151,16 +162,16 @@ async def photo(sessions: Sessions, pid: int, message_id: int) -> int:
         return p.id
 
 
-async def fix(sessions: Sessions, pid: int, task_id: int, now: datetime, message_id: int,
-              note: str = "已清理") -> svc.Outcome:
+async def fix(db: Sessions | UnitOfWorkFactory, pid: int, task_id: int, now: datetime,
+              message_id: int, note: str = "已清理") -> svc.Outcome:
     """The unit member's private flow: press, send a photo, write a note, press Done."""
-    async with UnitOfWork(sessions) as uow:
+    async with _open(db) as uow:
         person = await uow.session.get(Person, pid)
         assert person is not None
         task = await svc.get_task(uow, task_id)
         await svc.begin_input(uow, person, task_id, Action.SUBMIT_FIX, task.version)
         await uow.commit()
-    async with UnitOfWork(sessions) as uow:
+    async with _open(db) as uow:
         person = await uow.session.get(Person, pid)
         assert person is not None
         await svc.add_draft_photo(uow, person, task_id, Photo(
@@ -169,7 +180,7 @@ async def fix(sessions: Sessions, pid: int, task_id: int, now: datetime, message
             uploaded_by=pid))
         await svc.add_note(uow, person, task_id, note, now)
         await uow.commit()
-    return await do(sessions, pid, task_id, Action.SUBMIT_FIX, now)
+    return await do(db, pid, task_id, Action.SUBMIT_FIX, now)
 
 
 async def load(sessions: Sessions, task_id: int) -> Task:
@@ -193,10 +204,10 @@ async def task_events(sessions: Sessions, task_id: int) -> list[TaskEvent]:
 
 
 async def test_create_records_queues_a_card_and_publishes(
-    sessions: Sessions, world: World, clock: FakeClock, published: list[tuple[int, str]]
+    sessions: Sessions, world: World, clock: FakeClock, published: Published
 ) -> None:
     before = await photo(sessions, INSPECTOR, 1)
-    tid = await new_task(sessions, world, clock.now, before_photo_ids=[before],
+    tid = await new_task(published.uow, world, clock.now, before_photo_ids=[before],
                          site_id=world.hotel)
     task = await load(sessions, tid)
     assert (task.status, task.version, task.unit_id) == ("open", 0, world.community)
@@ -213,7 +224,7 @@ async def test_create_records_queues_a_card_and_publishes(
     labels = [b["text"] for row in card.params["reply_markup"]["inline_keyboard"]  # type: ignore[index]
               for b in row]
     assert any("签收" in label for label in labels)
-    assert published == [(tid, "created")]
+    assert published.seen == [(tid, "created")]
 
 
 async def test_a_card_without_photos_is_a_text_message(
@@ -240,19 +251,19 @@ async def test_the_delivered_card_is_remembered_for_editing(
 
 
 async def test_accept_fix_verify_close_with_history(
-    sessions: Sessions, world: World, clock: FakeClock, published: list[tuple[int, str]]
+    sessions: Sessions, world: World, clock: FakeClock, published: Published
 ) -> None:
-    tid = await new_task(sessions, world, clock.now)
+    tid = await new_task(published.uow, world, clock.now)
     clock.advance(hours=1)
-    await do(sessions, MEMBER, tid, Action.ACCEPT, clock.now)
+    await do(published.uow, MEMBER, tid, Action.ACCEPT, clock.now)
     clock.advance(hours=5)
-    fixed = await fix(sessions, MEMBER_2, tid, clock.now, 500, note="杂物已清运")
+    fixed = await fix(published.uow, MEMBER_2, tid, clock.now, 500, note="杂物已清运")
     assert fixed.task.status == "fix_submitted" and fixed.task.fixed_by == MEMBER_2
     # Whoever filed it (an inspector) is asked in private to check it.
     told = (await outbox(sessions))[-1]
     assert told.chat_id == INSPECTOR and "待复核" in str(told.params["text"])
     clock.advance(hours=1)
-    done = await do(sessions, INSPECTOR_2, tid, Action.VERIFY_PASS, clock.now)
+    done = await do(published.uow, INSPECTOR_2, tid, Action.VERIFY_PASS, clock.now)
     assert done.task.status == "closed" and done.task.closed_at == clock.now
     assert done.warning is None
     history = await task_events(sessions, tid)
@@ -264,7 +275,7 @@ async def test_accept_fix_verify_close_with_history(
     async with sessions() as s:
         kinds = list(await s.scalars(select(TaskPhoto.kind).where(TaskPhoto.task_id == tid)))
     assert kinds == ["after"]
-    assert [a for _, a in published] == ["created", "accepted", "fix_submitted", "verified"]
+    assert [a for _, a in published.seen] == ["created", "accepted", "fix_submitted", "verified"]
     async with UnitOfWork(sessions) as uow:
         data = await svc.task_data(uow, tid)
     assert data.state is TaskState.CLOSED and data.after_file_ids == ("after-500",)
@@ -481,7 +492,7 @@ async def close_one(sessions: Sessions, world: World, clock: FakeClock, item: st
 
 
 async def test_the_same_item_failing_within_the_window_is_a_relapse(
-    sessions: Sessions, world: World, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+    sessions: Sessions, world: World, clock: FakeClock
 ) -> None:
     first = await close_one(sessions, world, clock, "9")
     clock.advance(weeks=7)
@@ -493,8 +504,8 @@ async def test_the_same_item_failing_within_the_window_is_a_relapse(
     clock.advance(weeks=2)
     late = await new_task(sessions, world, clock.now, site_id=world.hotel, item_key="9")
     assert (await load(sessions, late)).relapse_of_id is None
-    monkeypatch.setenv("WENMING_RELAPSE_WEEKS", "12")
-    longer = await new_task(sessions, world, clock.now, site_id=world.hotel, item_key="9")
+    longer = await new_task(sessions, world, clock.now, site_id=world.hotel, item_key="9",
+                            relapse_weeks=12)
     assert (await load(sessions, longer)).relapse_of_id == first
     [created] = [e for e in await task_events(sessions, longer) if e.action == "created"]
     assert created.data["relapse_of"] == first
@@ -867,3 +878,16 @@ async def test_the_reporters_confirmation_redraws_the_card(
     assert len(edits) == 2
     shown = str(edits[-1].params.get("text") or edits[-1].params.get("caption"))
     assert "确认问题已解决" in shown
+
+
+async def test_deadlines_are_days_in_the_time_zone_the_app_gives(
+    sessions: Sessions, world: World, clock: FakeClock
+) -> None:
+    """Settings.tz reaches the task service as an argument (no service reads the environment)."""
+    from zoneinfo import ZoneInfo
+
+    from bot.domain.tasks import end_of_day
+
+    tz = ZoneInfo("America/New_York")
+    tid = await new_task(sessions, world, clock.now, tz=tz)
+    assert (await load(sessions, tid)).due_at == end_of_day(clock.now + timedelta(days=3), tz)

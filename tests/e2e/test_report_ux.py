@@ -14,7 +14,6 @@ from bot.render.i18n import t
 from bot.services import tasks as task_service
 from db.models import Person, Photo, Report, Task, TaskEvent
 from db.types import utcnow
-from db.uow import UnitOfWork
 from tests.conftest import Harness
 from tests.e2e.chat import Chat, body, buttons, data_where, shown
 from tests.e2e.test_reports import (
@@ -39,7 +38,7 @@ BEIJING = (39.9, 116.4)
 
 
 async def _act(harness: Harness, task_id: int, who: int, action: Action, **kw: Any) -> None:
-    async with UnitOfWork(harness.sessions) as uow:
+    async with harness.uow() as uow:
         person = await uow.session.get(Person, who)
         task = await uow.session.get(Task, task_id)
         assert person is not None and task is not None
@@ -107,7 +106,7 @@ async def test_accepting_takes_the_task_on_and_the_confirmation_awaits_the_check
     assert "满意" in body(thanks)
     await harness.sb.wait_for_bot_message(
         HOUQIJIE_GROUP, predicate=has("reports.group.confirmed", ticket=ticket))
-    async with UnitOfWork(harness.sessions) as uow:
+    async with harness.uow() as uow:
         report = (await uow.session.scalars(select(Report))).one()
         assert report.status == "confirmed"
         events = await task_service.history(uow, task.id)

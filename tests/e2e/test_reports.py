@@ -226,7 +226,7 @@ async def test_a_duplicate_is_offered_and_followed(harness: Harness) -> None:
 
 async def _task_act(harness: Harness, task_id: int, action: Action, *,
                     who: int = HOUQIJIE_MEMBER, **kw: Any) -> None:
-    async with UnitOfWork(harness.sessions) as uow:
+    async with harness.uow() as uow:
         member = await uow.session.get(Person, who)
         task = await uow.session.get(Task, task_id)
         assert member is not None and task is not None

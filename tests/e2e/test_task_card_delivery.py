@@ -10,7 +10,6 @@ from sqlalchemy import select
 from bot.render.i18n import t
 from bot.services import tasks as svc
 from db.models import GroupBinding, OutboxMessage, Person, Photo, Task, TaskEvent, Unit
-from db.uow import UnitOfWork
 from tests.conftest import Harness, wait_until
 from tests.e2e.chat import Chat, body, buttons, data_where, shown
 from tests.e2e.test_tasks import (
@@ -110,7 +109,7 @@ async def test_a_lost_card_is_posted_again_only_where_it_was_lost(harness: Harne
     await card_of(harness, tid, OFFICE_GROUP)
 
     async def both_delivered() -> list[tuple[int, int]] | None:
-        async with UnitOfWork(harness.sessions) as uow:
+        async with harness.uow() as uow:
             cards = await svc.cards_of(uow, tid)
         return cards if len(cards) == 2 else None
 

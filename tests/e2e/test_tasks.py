@@ -11,7 +11,6 @@ from sqlalchemy import select
 from bot.render.i18n import t
 from bot.services import tasks as svc
 from db.models import SiteItem, Task, TaskEvent
-from db.uow import UnitOfWork
 from tests.conftest import Harness, wait_until
 from tests.e2e.chat import Chat, body, buttons, data_where, shown
 from tests.imagegen import jpeg_with_gps
@@ -166,7 +165,7 @@ async def test_inspection_failure_to_closed_task_in_the_group(harness: Harness) 
     assert task is not None and task.status == "closed"
     assert row is not None and (row.verdict, row.source) == ("compliant", "verification")
     assert actions == ["created", "accepted", "note", "fix_submitted", "verified"]
-    async with UnitOfWork(harness.sessions) as uow:
+    async with harness.uow() as uow:
         score = await svc.current_site_score(uow, task.site_id or 0)
     assert score is not None and score.overall == 100.0
 
@@ -464,7 +463,7 @@ async def test_an_edit_that_changes_nothing_counts_as_delivered(harness: Harness
     await card_of(harness, tid)
 
     async def delivered() -> bool:
-        async with UnitOfWork(harness.sessions) as uow:
+        async with harness.uow() as uow:
             return bool(await svc.cards_of(uow, tid))
 
     await wait_until(delivered)
@@ -473,7 +472,7 @@ async def test_an_edit_that_changes_nothing_counts_as_delivered(harness: Harness
         description="Bad Request: message is not modified: specified new message content and "
                     "reply markup are exactly the same as a current content and reply markup "
                     "of the message")
-    async with UnitOfWork(harness.sessions) as uow:
+    async with harness.uow() as uow:
         now = harness.bot.deps.clock()  # type: ignore[attr-defined]
         assert await svc.queue_card_edits(uow, tid, now, tag="again")
         await uow.commit()

@@ -58,3 +58,10 @@ def test_a_config_directory_overrides_the_shipped_files_one_by_one(tmp_path: Pat
     assert one.schedule_file == tmp_path / "s.yaml"
     with pytest.raises(SettingsError, match="WENMING_CONFIG_DIR"):
         Settings.from_env({"WENMING_CONFIG_DIR": str(tmp_path / "missing")})
+
+
+def test_the_relapse_window_is_read_and_a_bad_value_falls_back_to_the_default() -> None:
+    assert Settings.from_env({}).relapse_weeks == 8
+    assert Settings.from_env({"WENMING_RELAPSE_WEEKS": " 12 "}).relapse_weeks == 12
+    assert Settings.from_env({"WENMING_RELAPSE_WEEKS": "-1"}).relapse_weeks == 0
+    assert Settings.from_env({"WENMING_RELAPSE_WEEKS": "soon"}).relapse_weeks == 8

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 from bot.domain.errors import DomainError, NotAllowed, NotFound
 from bot.domain.roles import Role, role_of
-from bot.services.reports.drafts import cancel_draft
+from bot.services.reports import drafts, queries
+from bot.services.reports.context import ReportContext
 from bot.services.reports.numbers import resident_number
 from db.models import Person
 from db.uow import UnitOfWork
-
-if TYPE_CHECKING:
-    from bot.services.reports.service import ReportService
-
 
 # A Telegram user id as an admin types it: ASCII digits only (str.isdigit() also takes "③",
 # which int() refuses), and short enough for a BIGINT (Telegram's ids fit in 52 bits).
@@ -22,7 +18,7 @@ USER_ID_RE = re.compile(r"[0-9]{1,16}")
 
 
 async def set_blocked(
-    svc: ReportService, uow: UnitOfWork, admin: Person, target: str, blocked: bool
+    ctx: ReportContext, uow: UnitOfWork, admin: Person, target: str, blocked: bool
 ) -> tuple[Person, int]:
     """/block and /unblock, by Telegram user id or by a ticket of theirs."""
     if role_of(admin) < Role.ADMIN:
@@ -31,7 +27,7 @@ async def set_blocked(
     if USER_ID_RE.fullmatch(target):
         person = await uow.session.get(Person, int(target))
     else:
-        report = await svc.by_ref(uow, target)
+        report = await queries.by_ref(uow, target)
         person = await uow.session.get(Person, report.reporter_id)
     if person is None:
         raise NotFound("reports.no_such_person", who=target)
@@ -39,5 +35,5 @@ async def set_blocked(
         raise DomainError("reports.cannot_block_admin")
     person.blocked = blocked
     if blocked:
-        await cancel_draft(uow, person)
+        await drafts.cancel_draft(uow, person)
     return person, await resident_number(uow, person.id)

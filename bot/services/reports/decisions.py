@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, select, update
 
@@ -12,12 +12,10 @@ from bot.domain.errors import DomainError, NotAllowed, StaleAction
 from bot.domain.roles import Role, role_of
 from bot.render import reports as rv
 from bot.render.reports import Candidate
-from bot.services.reports.routing import _chain
+from bot.services.reports import duplicates, notices, queries, routing
+from bot.services.reports.context import ReportContext
 from db.models import OutboxMessage, Person, Report, ReportFollower, Task, Unit
 from db.uow import UnitOfWork
-
-if TYPE_CHECKING:
-    from bot.services.reports.service import ReportService
 
 
 async def decidable(
@@ -34,7 +32,7 @@ async def decidable(
     if role < Role.UNIT_MEMBER or actor.unit_id is None or report.unit_id is None:
         raise NotAllowed("reports.not_your_unit")
     units = {u.id: u for u in (await uow.session.scalars(select(Unit))).all()}
-    if actor.unit_id not in _chain(units, report.unit_id):
+    if actor.unit_id not in routing._chain(units, report.unit_id):
         raise NotAllowed("reports.not_your_unit")
     return report
 
@@ -71,12 +69,12 @@ async def decided_by(uow: UnitOfWork, report: Report) -> DomainError:
 
 
 async def accept(
-    svc: ReportService, uow: UnitOfWork, actor: Person, report_id: int, now: datetime
+    ctx: ReportContext, uow: UnitOfWork, actor: Person, report_id: int, now: datetime
 ) -> tuple[Report, Task]:
     """The unit accepts: the report becomes a rectification task with the category's
     deadline. A second press returns the same task."""
-    report = await svc.decidable(uow, actor, report_id)
-    if report.status != dom.SUBMITTED or not await svc._decide(
+    report = await decidable(uow, actor, report_id)
+    if report.status != dom.SUBMITTED or not await decide(
             uow, report, dom.ACCEPTED, actor, now):
         # Decided already (or just now, by someone else): only the same member pressing
         # again gets the same task back; anyone else is told who decided and how.
@@ -84,13 +82,13 @@ async def accept(
             task = await uow.session.get(Task, report.task_id)
             if task is not None:
                 return report, task
-        raise await svc._decided_by(uow, report)
-    cat = svc._cat(report)
+        raise await decided_by(uow, report)
+    cat = ctx.category(report)
     assert report.unit_id is not None
     from bot.services import tasks as task_service  # the task engineer's module
 
-    photos = await svc._photos(uow, report.id)
-    followers = await svc._followers(uow, report.id)
+    photos = await queries.photos(uow, report.id)
+    followers = await queries.followers(uow, report.id)
     title = f"{report.ticket} {cat.name_zh if cat else report.category}"
     title_en = f"{report.ticket} {cat.name_en}" if cat and cat.name_en else None
     description = report.description or ""
@@ -103,16 +101,17 @@ async def accept(
         created_by=actor.id, site_id=report.site_id, report_id=report.id,
         latitude=report.latitude, longitude=report.longitude,
         before_photo_ids=[p.id for p in photos],
-        priority=dom.priority_for(followers), now=now,
+        priority=dom.priority_for(followers), tz=ctx.tz, now=now,
     )
-    task = await svc._take_on(uow, actor, task, now)
+    task = await take_on(uow, actor, task, now, ctx.tz)
     report.task_id = task.id
-    await svc._tell_residents(uow, report, "accepted", lambda lang: rv.push_accepted(
-        lang, report, svc._cat(report), task.due_at, svc.tz))
+    await notices.tell_residents(ctx, uow, report, "accepted", lambda lang: rv.push_accepted(
+        lang, report, ctx.category(report), task.due_at, ctx.tz))
     return report, task
 
 
-async def take_on(uow: UnitOfWork, actor: Person, task: Task, now: datetime) -> Task:
+async def take_on(uow: UnitOfWork, actor: Person, task: Task, now: datetime,
+                  tz: ZoneInfo) -> Task:
     """Accepting a report is the unit taking it on: the new task is accepted (签收) by the
     member who pressed 受理, in the same transaction, so nobody has to press 签收 again.
 
@@ -126,62 +125,62 @@ async def take_on(uow: UnitOfWork, actor: Person, task: Task, now: datetime) -> 
     if not task_service.is_unit_member(actor, task):
         return task
     outcome = await task_service.act(uow, actor, task.id, Action.ACCEPT,
-                                     expected_version=task.version, now=now)
+                                     expected_version=task.version, tz=tz, now=now)
     await uow.session.execute(delete(OutboxMessage).where(
         OutboxMessage.purpose == task_service.CARD_PURPOSE,
         OutboxMessage.ref_id == task.id, OutboxMessage.status == "pending"))
-    await task_service.queue_cards(uow, outcome.task, now, tag="accepted")
+    await task_service.queue_cards(uow, outcome.task, now, tag="accepted", tz=tz)
     return outcome.task
 
 
 async def reject(
-    svc: ReportService, uow: UnitOfWork, actor: Person, report_id: int, reason: str, now: datetime
+    ctx: ReportContext, uow: UnitOfWork, actor: Person, report_id: int, reason: str, now: datetime
 ) -> Report:
     """The unit rejects with a reason; the reporter and followers are told why."""
-    report = await svc.decidable(uow, actor, report_id)
+    report = await decidable(uow, actor, report_id)
     if reason not in dom.REJECT_REASONS:
         raise StaleAction("error.stale_button")
-    if report.status != dom.SUBMITTED or not await svc._decide(
+    if report.status != dom.SUBMITTED or not await decide(
             uow, report, dom.REJECTED, actor, now, reason=reason):
         if report.status == dom.REJECTED and report.decided_by == actor.id:
             return report
-        raise await svc._decided_by(uow, report)
-    await svc._tell_residents(uow, report, "rejected", lambda lang: rv.push_rejected(
-        lang, report, svc._cat(report)))
+        raise await decided_by(uow, report)
+    await notices.tell_residents(ctx, uow, report, "rejected", lambda lang: rv.push_rejected(
+        lang, report, ctx.category(report)))
     return report
 
 
 async def mark_duplicate(
-    svc: ReportService, uow: UnitOfWork, actor: Person, report_id: int, of_id: int, now: datetime
+    ctx: ReportContext, uow: UnitOfWork, actor: Person, report_id: int, of_id: int, now: datetime
 ) -> tuple[Report, Report]:
     """The unit says it is a duplicate of an earlier ticket: its reporter follows that."""
-    report = await svc.decidable(uow, actor, report_id)
+    report = await decidable(uow, actor, report_id)
     original = await uow.session.get(Report, of_id)
     if original is None or original.id == report.id or original.ticket is None:
         raise StaleAction("error.stale_button")
-    if report.status != dom.SUBMITTED or not await svc._decide(
+    if report.status != dom.SUBMITTED or not await decide(
             uow, report, dom.DUPLICATE, actor, now, duplicate_of_id=original.id):
         if report.status == dom.DUPLICATE and report.duplicate_of_id == original.id:
             return report, original
-        raise await svc._decided_by(uow, report)
-    movers = [report.reporter_id, *await svc._follower_ids(uow, report.id)]
+        raise await decided_by(uow, report)
+    movers = [report.reporter_id, *await queries.follower_ids(uow, report.id)]
     for pid in movers:
-        if pid != original.reporter_id and not await svc._is_follower(uow, original.id, pid):
+        if pid != original.reporter_id and not await queries.is_follower(uow, original.id, pid):
             uow.session.add(ReportFollower(report_id=original.id, person_id=pid,
                                            created_at=now))
     await uow.session.flush()
-    original.priority = dom.priority_for(await svc._followers(uow, original.id))
-    await svc._tell_residents(uow, report, "duplicate", lambda lang: rv.push_duplicate(
+    original.priority = dom.priority_for(await queries.followers(uow, original.id))
+    await notices.tell_residents(ctx, uow, report, "duplicate", lambda lang: rv.push_duplicate(
         lang, report, original))
     return report, original
 
 
 async def duplicate_choices(
-    svc: ReportService, uow: UnitOfWork, actor: Person, report_id: int
+    ctx: ReportContext, uow: UnitOfWork, actor: Person, report_id: int
 ) -> tuple[Report, list[Candidate]]:
-    report = await svc.decidable(uow, actor, report_id)
+    report = await decidable(uow, actor, report_id)
     reporter = await uow.session.get(Person, report.reporter_id)
     assert reporter is not None
-    found = await svc.candidates(uow, report, reporter, limit=6)
+    found = await duplicates.candidates(ctx, uow, report, reporter, limit=6)
     earlier = [c for c in found if c.report_id < report.id]
     return report, earlier

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -13,13 +12,12 @@ from bot.domain import reports as dom
 from bot.domain.errors import DomainError, NotAllowed, NotFound, StaleAction
 from bot.media.phash import signed64
 from bot.services.inspections import PhotoMeta
+from bot.services.reports import duplicates, places, queries
+from bot.services.reports.context import ReportContext
 from bot.services.reports.results import DraftView, PhotoAdded
 from db.models import Person, Photo, Report, ReportPhoto, Site
 from db.repositories import SiteRepository
 from db.uow import UnitOfWork
-
-if TYPE_CHECKING:
-    from bot.services.reports.service import ReportService
 
 
 async def draft(uow: UnitOfWork, person: Person) -> Report | None:
@@ -27,17 +25,17 @@ async def draft(uow: UnitOfWork, person: Person) -> Report | None:
         select(Report).where(Report.reporter_id == person.id, Report.status == dom.DRAFT))
 
 
-async def start(svc: ReportService, uow: UnitOfWork, person: Person, now: datetime) -> Report:
+async def start(ctx: ReportContext, uow: UnitOfWork, person: Person, now: datetime) -> Report:
     """/report: the resident's draft, created if there is none."""
-    found = await svc.draft(uow, person)
+    found = await draft(uow, person)
     if found is not None:
         return found
-    await svc._check_allowed(uow, person, now)
-    return await svc._create_draft(uow, person, now, None)
+    await check_allowed(ctx, uow, person, now)
+    return await create_draft(ctx, uow, person, now, None)
 
 
 async def create_draft(
-    svc: ReportService, uow: UnitOfWork, person: Person, now: datetime, media_group_id: str | None
+    ctx: ReportContext, uow: UnitOfWork, person: Person, now: datetime, media_group_id: str | None
 ) -> Report:
     report = Report(reporter_id=person.id, status=dom.DRAFT, step=dom.STEP_PHOTOS,
                     media_group_id=media_group_id, created_at=now, updated_at=now)
@@ -46,7 +44,7 @@ async def create_draft(
             uow.session.add(report)
     except IntegrityError:
         # One draft per resident (a unique index): the same update ran twice at once.
-        found = await svc.draft(uow, person)
+        found = await draft(uow, person)
         if found is None:
             raise
         return found
@@ -54,7 +52,7 @@ async def create_draft(
 
 
 async def check_allowed(
-    svc: ReportService, uow: UnitOfWork, person: Person, now: datetime
+    ctx: ReportContext, uow: UnitOfWork, person: Person, now: datetime
 ) -> None:
     if person.blocked:
         raise NotAllowed("reports.blocked")
@@ -63,14 +61,14 @@ async def check_allowed(
             Report.reporter_id == person.id, Report.submitted_at.is_not(None),
             Report.submitted_at > now - timedelta(hours=1)))).all()
     when = dom.next_allowed([t for t in times if t is not None], now,
-                            svc.config.reports_per_hour)
+                            ctx.config.reports_per_hour)
     if when is not None:
-        raise DomainError("reports.rate_limited", limit=svc.config.reports_per_hour,
-                          time=when.astimezone(svc.tz).strftime("%H:%M"))
+        raise DomainError("reports.rate_limited", limit=ctx.config.reports_per_hour,
+                          time=when.astimezone(ctx.tz).strftime("%H:%M"))
 
 
 async def add_photo(
-    svc: ReportService, uow: UnitOfWork, person: Person, meta: PhotoMeta,
+    ctx: ReportContext, uow: UnitOfWork, person: Person, meta: PhotoMeta,
     media_group_id: str | None, now: datetime, caption: str | None = None,
 ) -> PhotoAdded:
     """Add a stored photo to the draft (creating it); a redelivered message adds nothing.
@@ -78,7 +76,7 @@ async def add_photo(
     The first caption becomes the description (changed on the confirm screen by typing)."""
     known = await uow.session.scalar(select(Photo).where(
         Photo.chat_id == meta.chat_id, Photo.message_id == meta.message_id))
-    report = await svc.draft(uow, person)
+    report = await draft(uow, person)
     if known is not None:
         if report is None:
             report = await uow.session.scalar(
@@ -86,18 +84,18 @@ async def add_photo(
                 .where(ReportPhoto.photo_id == known.id))
         if report is None:
             raise StaleAction("reports.photo_seen")
-        return PhotoAdded(report, await svc._photo_count(uow, report.id), False, False)
+        return PhotoAdded(report, await queries.photo_count(uow, report.id), False, False)
     if report is None:
-        await svc._check_allowed(uow, person, now)
-        report = await svc._create_draft(uow, person, now, media_group_id)
+        await check_allowed(ctx, uow, person, now)
+        report = await create_draft(ctx, uow, person, now, media_group_id)
         await uow.session.flush()
-    count = await svc._photo_count(uow, report.id)
-    if count >= svc.config.max_photos:
+    count = await queries.photo_count(uow, report.id)
+    if count >= ctx.config.max_photos:
         if media_group_id is not None:
             # The rest of an album too big for the draft: not added, and said once in the
             # album's one answer rather than once per photo.
             return PhotoAdded(report, count, True, False, dropped=True)
-        raise DomainError("reports.too_many_photos", max=svc.config.max_photos)
+        raise DomainError("reports.too_many_photos", max=ctx.config.max_photos)
     first_of_album = media_group_id is not None and report.media_group_id != media_group_id
     if count == 0 and media_group_id is not None:
         first_of_album = True
@@ -117,20 +115,20 @@ async def add_photo(
     return PhotoAdded(report, count + 1, True, first_of_album)
 
 
-async def view(svc: ReportService, uow: UnitOfWork, person: Person, report: Report) -> DraftView:
+async def view(ctx: ReportContext, uow: UnitOfWork, person: Person, report: Report) -> DraftView:
     """What the resident's chat shows for the draft at its step."""
     site = await uow.session.get(Site, report.site_id) if report.site_id else None
-    v = DraftView(report, await svc._photo_count(uow, report.id),
-                  svc.config.category(report.category), site)
+    v = DraftView(report, await queries.photo_count(uow, report.id),
+                  ctx.config.category(report.category), site)
     if report.step == dom.STEP_CONFIRM:
-        v.candidates = await svc.candidates(uow, report, person)
+        v.candidates = await duplicates.candidates(ctx, uow, report, person)
     if report.step == dom.STEP_PLACE_PICK and report.address:
         v.sites = await SiteRepository(uow.session).search(report.address, limit=6)
     if (report.step in (dom.STEP_DESCRIPTION, dom.STEP_CONFIRM) and site is None
             and report.latitude is not None and report.longitude is not None):
-        v.near = await svc.landmark(uow, report)
-        v.outside = v.near is None and await svc.outside(
-            uow, report.latitude, report.longitude)
+        v.near = await places.landmark(ctx, uow, report)
+        v.outside = v.near is None and await places.outside(
+            ctx, uow, report.latitude, report.longitude)
     return v
 
 
@@ -151,12 +149,12 @@ async def own_draft(
 
 
 async def choose_category(
-    svc: ReportService, uow: UnitOfWork, person: Person, report_id: int, code: str, now: datetime
+    ctx: ReportContext, uow: UnitOfWork, person: Person, report_id: int, code: str, now: datetime
 ) -> Report:
-    report = await svc.own_draft(uow, person, report_id, dom.STEPS)
-    if svc.config.category(code) is None:
+    report = await own_draft(uow, person, report_id, dom.STEPS)
+    if ctx.config.category(code) is None:
         raise StaleAction("error.stale_button")
-    if await svc._photo_count(uow, report.id) == 0:
+    if await queries.photo_count(uow, report.id) == 0:
         raise DomainError("reports.need_photo")
     report.category = code
     report.step = dom.STEP_CONFIRM if _has_place(report) else dom.STEP_PLACE
@@ -165,10 +163,10 @@ async def choose_category(
 
 
 async def set_location(
-    svc: ReportService, uow: UnitOfWork, person: Person, lat: float, lon: float, now: datetime
+    ctx: ReportContext, uow: UnitOfWork, person: Person, lat: float, lon: float, now: datetime
 ) -> Report | None:
     """A shared location for the draft waiting for its place; None if none waits."""
-    report = await svc.draft(uow, person)
+    report = await draft(uow, person)
     if report is None or report.step not in (
             dom.STEP_PLACE, dom.STEP_PLACE_PICK, dom.STEP_CONFIRM):
         return None
@@ -184,10 +182,10 @@ async def set_location(
 
 
 async def text(
-    svc: ReportService, uow: UnitOfWork, person: Person, text: str, now: datetime
+    ctx: ReportContext, uow: UnitOfWork, person: Person, text: str, now: datetime
 ) -> Report | None:
     """Typed text for the draft: an address, a description; None if the draft wants none."""
-    report = await svc.draft(uow, person)
+    report = await draft(uow, person)
     if report is None:
         return None
     text = text.strip()
@@ -204,7 +202,7 @@ async def text(
             raise DomainError("reports.description_too_long", max=dom.MAX_DESCRIPTION)
         report.description = text
         report.step = dom.STEP_CONFIRM
-    elif await svc._photo_count(uow, report.id) == 0:
+    elif await queries.photo_count(uow, report.id) == 0:
         # Every photo so far was refused (or none was sent after /report): no category
         # buttons were shown, a photo is what is missing.
         raise DomainError("reports.send_photo_first")
@@ -215,13 +213,13 @@ async def text(
 
 
 async def place_action(
-    svc: ReportService, uow: UnitOfWork, person: Person, report_id: int,
+    ctx: ReportContext, uow: UnitOfWork, person: Person, report_id: int,
     action: dom.PlaceChoice, arg: int | None, now: datetime,
 ) -> Report:
     """The place buttons: a known site, the address as typed, or the list of sites."""
-    report = await svc.own_draft(uow, person, report_id,
-                                   (dom.STEP_PLACE, dom.STEP_PLACE_PICK,
-                                    dom.STEP_DESCRIPTION, dom.STEP_CONFIRM))
+    report = await own_draft(uow, person, report_id,
+                             (dom.STEP_PLACE, dom.STEP_PLACE_PICK,
+                              dom.STEP_DESCRIPTION, dom.STEP_CONFIRM))
     if action is dom.PlaceChoice.SITE and arg is not None and report.step != dom.STEP_DESCRIPTION:
         site = await uow.session.get(Site, arg)
         if site is None:
@@ -242,9 +240,9 @@ async def place_action(
 
 
 async def skip_description(
-    svc: ReportService, uow: UnitOfWork, person: Person, report_id: int, now: datetime
+    ctx: ReportContext, uow: UnitOfWork, person: Person, report_id: int, now: datetime
 ) -> Report:
-    report = await svc.own_draft(uow, person, report_id, (dom.STEP_DESCRIPTION,))
+    report = await own_draft(uow, person, report_id, (dom.STEP_DESCRIPTION,))
     report.step = dom.STEP_CONFIRM
     report.updated_at = now
     return report

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
@@ -13,35 +12,33 @@ from bot.domain.reports import DupFacts
 from bot.media.phash import DUPLICATE_MAX_DISTANCE, hamming
 from bot.render import reports as rv
 from bot.render.reports import Candidate
-from bot.services.reports.drafts import drop
+from bot.services.reports import drafts, queries
+from bot.services.reports.context import ReportContext
 from bot.services.reports.results import Followed
 from db.models import Person, Report, ReportFollower, Task
 from db.repositories import OutboxRepository, PeopleRepository
 from db.repositories.sites import distance_m
 from db.uow import UnitOfWork
 
-if TYPE_CHECKING:
-    from bot.services.reports.service import ReportService
-
 
 async def candidates(
-    svc: ReportService, uow: UnitOfWork, report: Report, person: Person, limit: int = 3
+    ctx: ReportContext, uow: UnitOfWork, report: Report, person: Person, limit: int = 3
 ) -> list[Candidate]:
     """Open reports that look like the same problem: same category nearby, or same photo."""
-    cat = svc.config.category(report.category)
-    since = report.updated_at - timedelta(days=svc.config.duplicate_window_days)
+    cat = ctx.config.category(report.category)
+    since = report.updated_at - timedelta(days=ctx.config.duplicate_window_days)
     others = (await uow.session.scalars(
         select(Report).where(Report.status.in_(dom.OPEN_STATUSES), Report.id != report.id,
                              Report.submitted_at >= since)
         .order_by(Report.submitted_at.desc()).limit(500))).all()
     if not others:
         return []
-    hashes = await svc._phashes(uow, [report.id, *(o.id for o in others)])
+    hashes = await queries.phashes(uow, [report.id, *(o.id for o in others)])
     mine = DupFacts(report.category, report.latitude, report.longitude,
                     hashes.get(report.id, ()))
     out: list[Candidate] = []
     for other in others:
-        radius = (svc.config.category(other.category) or cat)
+        radius = (ctx.config.category(other.category) or cat)
         facts = DupFacts(other.category, other.latitude, other.longitude,
                          hashes.get(other.id, ()))
         if dom.same_problem(mine, facts,
@@ -49,7 +46,7 @@ async def candidates(
                             max_distance=DUPLICATE_MAX_DISTANCE, distance=distance_m,
                             hamming=hamming):
             out.append(Candidate(other.id, other.ticket or "", other.category,
-                                 await svc._followers(uow, other.id),
+                                 await queries.followers(uow, other.id),
                                  other.reporter_id == person.id))
         if len(out) >= limit:
             break
@@ -57,7 +54,7 @@ async def candidates(
 
 
 async def follow(
-    svc: ReportService, uow: UnitOfWork, person: Person, draft_id: int, target_id: int,
+    ctx: ReportContext, uow: UnitOfWork, person: Person, draft_id: int, target_id: int,
     now: datetime,
 ) -> Followed:
     """"Me too": the resident follows the earlier report instead of filing a new one."""
@@ -67,19 +64,19 @@ async def follow(
         raise StaleAction("reports.target_closed")
     if draft is None or draft.status != dom.DRAFT or draft.reporter_id != person.id:
         # Pressed again after it worked: the resident already follows it.
-        if await svc._is_follower(uow, target.id, person.id) or (
+        if await queries.is_follower(uow, target.id, person.id) or (
                 target.reporter_id == person.id):
-            return Followed(target, await svc._followers(uow, target.id),
+            return Followed(target, await queries.followers(uow, target.id),
                             target.reporter_id == person.id)
         raise StaleAction("error.stale_button")
-    drop(draft)
+    drafts.drop(draft)
     if target.reporter_id == person.id:
-        return Followed(target, await svc._followers(uow, target.id), True)
-    if not await svc._is_follower(uow, target.id, person.id):
+        return Followed(target, await queries.followers(uow, target.id), True)
+    if not await queries.is_follower(uow, target.id, person.id):
         uow.session.add(ReportFollower(report_id=target.id, person_id=person.id,
                                        created_at=now))
         await uow.session.flush()
-    count = await svc._followers(uow, target.id)
+    count = await queries.followers(uow, target.id)
     target.priority = dom.priority_for(count)
     target.updated_at = now
     if target.task_id is not None:
@@ -87,7 +84,7 @@ async def follow(
         if task is not None and task.priority < target.priority:
             task.priority = target.priority
     if target.unit_id is not None:
-        text = rv.group_follow_notice(svc.group_lang, target, svc._cat(target), count)
+        text = rv.group_follow_notice(ctx.group_lang, target, ctx.category(target), count)
         for group in await PeopleRepository(uow.session).active_groups_of_unit(
                 target.unit_id):
             await OutboxRepository(uow.session).enqueue(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import Any
 
 from sqlalchemy import select
 
@@ -13,12 +13,10 @@ from bot.domain.expectation import DisputeReason, decode_pending, encode_pending
 from bot.render import reports as rv
 from bot.render.buttons import keyboard_json
 from bot.render.i18n import t
+from bot.services.reports import notices
+from bot.services.reports.context import ReportContext
 from db.models import Person, Photo, Report, Task, TaskEvent, TaskPhoto
 from db.uow import UnitOfWork
-
-if TYPE_CHECKING:
-    from bot.services.reports.service import ReportService
-
 
 # The task event the reporter's 👍 leaves in the task's history (no actor: never named).
 REPORTER_CONFIRMED = "reporter_confirmed"
@@ -27,11 +25,11 @@ DISPUTED = "disputed"
 
 
 async def confirm_fix(
-    svc: ReportService, uow: UnitOfWork, person: Person, report_id: int, now: datetime
+    ctx: ReportContext, uow: UnitOfWork, person: Person, report_id: int, now: datetime
 ) -> Report:
     """👍 "Solved", asked once the fix was verified and the task closed: the reporter's
     satisfaction is recorded (on the report, and in the task's history) and the unit told."""
-    report = await answerable(svc, uow, person, report_id, now)
+    report = await answerable(ctx, uow, person, report_id, now)
     if isinstance(decode_pending(person.pending), DisputeReason):
         person.pending = None  # 👎, then 👍 after all: no reason is awaited any more
     report.status = dom.CONFIRMED
@@ -40,31 +38,31 @@ async def confirm_fix(
         from bot.services.tasks import note_reporter_confirmed
 
         # In the task's history (never naming the resident), and its cards redrawn.
-        await note_reporter_confirmed(uow, report.task_id, now)
-    await svc._tell_unit(uow, report, f"report:{report.id}:confirmed",
-                         rv.group_confirmed(svc.group_lang, report))
+        await note_reporter_confirmed(uow, report.task_id, now, tz=ctx.tz)
+    await notices.tell_unit(uow, report, f"report:{report.id}:confirmed",
+                            rv.group_confirmed(ctx.group_lang, report))
     return report
 
 
 async def ask_dispute(
-    svc: ReportService, uow: UnitOfWork, person: Person, report_id: int, now: datetime
+    ctx: ReportContext, uow: UnitOfWork, person: Person, report_id: int, now: datetime
 ) -> Report:
     """👎 pressed: may they still dispute? Then their next text is the reason (a button
     disputes without one)."""
-    report = await answerable(svc, uow, person, report_id, now)
+    report = await answerable(ctx, uow, person, report_id, now)
     person.pending = encode_pending(DisputeReason(report.id))  # the reason is typed next
     return report
 
 
 async def dispute_fix(
-    svc: ReportService, uow: UnitOfWork, person: Person, report_id: int, now: datetime,
+    ctx: ReportContext, uow: UnitOfWork, person: Person, report_id: int, now: datetime,
     reason: str | None = None,
 ) -> Report:
     """"Still there", within dispute_days of the closing: the task is reopened as rework
     (returned, counted as rework, its cards say so) and the unit is told, with the
     reporter's reason if they gave one (stored in full in the task's history; groups see it
     with phone and ID numbers masked)."""
-    report = await answerable(svc, uow, person, report_id, now)
+    report = await answerable(ctx, uow, person, report_id, now)
     if isinstance(decode_pending(person.pending), DisputeReason):
         person.pending = None
     why = (reason or "").strip()[:dom.MAX_DESCRIPTION] or None
@@ -76,16 +74,26 @@ async def dispute_fix(
         from bot.services.tasks import reopen_task
 
         # Back to the unit as rework (returned, reopen_count + 1); cards are edited.
-        said = t(svc.group_lang, "reports.still_there_reason", ticket=report.ticket or "")
+        said = t(ctx.group_lang, "reports.still_there_reason", ticket=report.ticket or "")
         await reopen_task(uow, report.task_id, actor_id=person.id,
-                          reason=f"{said}：{why}" if why else said, now=now)
-    await svc._tell_unit(uow, report, f"report:{report.id}:disputed:{int(now.timestamp())}",
-                         rv.group_disputed(svc.group_lang, report, why))
+                          reason=f"{said}：{why}" if why else said, now=now, tz=ctx.tz)
+    await notices.tell_unit(uow, report, f"report:{report.id}:disputed:{int(now.timestamp())}",
+                            rv.group_disputed(ctx.group_lang, report, why))
     return report
 
 
+async def dispute_reason(
+    ctx: ReportContext, uow: UnitOfWork, person: Person, text: str, now: datetime
+) -> Report | None:
+    """The reporter's typed reason after 👎; None when no dispute waits for one."""
+    pending = decode_pending(person.pending)
+    if not isinstance(pending, DisputeReason):
+        return None
+    return await dispute_fix(ctx, uow, person, pending.report_id, now, text)
+
+
 async def answerable(
-    svc: ReportService, uow: UnitOfWork, person: Person, report_id: int, now: datetime
+    ctx: ReportContext, uow: UnitOfWork, person: Person, report_id: int, now: datetime
 ) -> Report:
     """The reporter's report, closed after a verified fix and still within its dispute
     window. A second answer is refused as answered (only when it was), a late one as
@@ -99,11 +107,20 @@ async def answerable(
     if report.status != dom.CLOSED or report.confirm_until is None:
         raise StaleAction("error.stale_button")
     if now > report.confirm_until:
-        raise StaleAction("reports.confirm_expired", days=svc.config.dispute_days)
+        raise StaleAction("reports.confirm_expired", days=ctx.config.dispute_days)
     return report
 
 
-async def task_changed(svc: ReportService, uow: UnitOfWork, task: Task, event: TaskEvent) -> None:
+async def on_task_changed(ctx: ReportContext, uow: UnitOfWork, **payload: Any) -> None:
+    """The "task.changed" subscriber (bot/app.py subscribes it, bound to the app's context)."""
+    task = payload.get("task")
+    event = payload.get("event")
+    if not isinstance(task, Task) or not isinstance(event, TaskEvent) or task.report_id is None:
+        return
+    await task_changed(ctx, uow, task, event)
+
+
+async def task_changed(ctx: ReportContext, uow: UnitOfWork, task: Task, event: TaskEvent) -> None:
     """Tell the reporter and followers what happened to the task their report became."""
     if task.report_id is None:
         return
@@ -111,54 +128,54 @@ async def task_changed(svc: ReportService, uow: UnitOfWork, task: Task, event: T
     if report is None:
         return
     action = event.action
-    cat = svc._cat(report)
+    cat = ctx.category(report)
     key = f"task-event:{event.id}" if event.id is not None else f"task:{task.id}:{action}"
     now = event.at
     if action == "fix_submitted":
         # Not asked yet: the fix still has its check (复核) before anyone asks the resident.
         report.status = dom.FIXED
-        await svc._tell_residents(
-            uow, report, key,
+        await notices.tell_residents(
+            ctx, uow, report, key,
             lambda lang: rv.push_fixed(lang, report, cat, note=event.reason))
     elif action == "verified":
         # The fix passed its check and the task is closed: now the reporter is asked, with
         # the after-photos, and may say "still there" for dispute_days.
         report.status = dom.CLOSED
         report.reason = None
-        report.confirm_until = now + timedelta(days=svc.config.dispute_days)
+        report.confirm_until = now + timedelta(days=ctx.config.dispute_days)
         after = (await uow.session.scalars(
             select(Photo).join(TaskPhoto, TaskPhoto.photo_id == Photo.id)
             .where(TaskPhoto.task_id == task.id, TaskPhoto.kind == "after")
             .order_by(Photo.id))).all()
-        await svc._tell_residents(
-            uow, report, key,
-            lambda lang: rv.push_verified(lang, report, cat, report.confirm_until, svc.tz),
-            photos=[str(svc.media.path(p.sha256).resolve()) for p in after[:3]],
+        await notices.tell_residents(
+            ctx, uow, report, key,
+            lambda lang: rv.push_verified(lang, report, cat, report.confirm_until, ctx.tz),
+            photos=[str(ctx.media.path(p.sha256).resolve()) for p in after[:3]],
             reporter_markup=lambda lang: keyboard_json(rv.confirm_keyboard(lang, report)))
     elif action in ("closed", "closed_as_duplicate"):
         report.status = dom.CLOSED
         report.confirm_until = None
-        await svc._tell_residents(uow, report, key,
-                                  lambda lang: rv.push_closed(lang, report, cat))
+        await notices.tell_residents(ctx, uow, report, key,
+                                     lambda lang: rv.push_closed(lang, report, cat))
     elif action in ("returned", "reopened", "disputed"):
         if report.status in (dom.FIXED, dom.CONFIRMED, dom.CLOSED):
             report.status = dom.ACCEPTED
             report.confirm_until = None
-        await svc._tell_residents(uow, report, key,
-                                  lambda lang: rv.push_reopened(lang, report, cat),
-                                  skip=event.actor_id)
+        await notices.tell_residents(ctx, uow, report, key,
+                                     lambda lang: rv.push_reopened(lang, report, cat),
+                                     skip=event.actor_id)
     elif action in ("extension_granted", "deadline_changed"):
         due = task.extension_until if action == "extension_granted" and (
             task.extension_until is not None and task.extension_until > task.due_at
         ) else task.due_at
-        await svc._tell_residents(uow, report, key,
-                                  lambda lang: rv.push_deadline(lang, report, cat, due,
-                                                                svc.tz))
+        await notices.tell_residents(ctx, uow, report, key,
+                                     lambda lang: rv.push_deadline(lang, report, cat, due,
+                                                                   ctx.tz))
     elif action == "accepted":
         if event.at == task.created_at:
             return  # taken on with the report (受理): "accepted" has told them already
-        await svc._tell_residents(uow, report, key,
-                                  lambda lang: rv.push_in_progress(lang, report, cat))
+        await notices.tell_residents(ctx, uow, report, key,
+                                     lambda lang: rv.push_in_progress(lang, report, cat))
     elif action == "rerouted":
         # The task moved to another unit: so does the report, so that follow-up notices
         # (+1, confirmed, still there) reach the unit now responsible.

@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bot.render.i18n import normalize_language
+from bot.services.reports import queries
+from bot.services.reports.context import ReportContext
 from db.models import Person, Report
 from db.repositories import OutboxRepository, PeopleRepository
 from db.uow import UnitOfWork
 
-if TYPE_CHECKING:
-    from bot.services.reports.service import ReportService
-
 
 async def tell_residents(
-    svc: ReportService, uow: UnitOfWork, report: Report, key: str, text: Any, *,
+    ctx: ReportContext, uow: UnitOfWork, report: Report, key: str, text: Any, *,
     photos: Sequence[str] = (), reporter_markup: Any = None, skip: int | None = None,
 ) -> None:
     outbox = OutboxRepository(uow.session)
-    people = [report.reporter_id, *await svc._follower_ids(uow, report.id)]
+    people = [report.reporter_id, *await queries.follower_ids(uow, report.id)]
     for pid in people:
         if pid == skip:
             continue

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 
@@ -11,22 +10,21 @@ from bot.domain import reports as dom
 from bot.domain.errors import DomainError, StaleAction
 from bot.domain.reports import Place
 from bot.services.people import find_one_unit
+from bot.services.reports import decisions, queries, submitting
+from bot.services.reports.context import ReportContext
 from db.models import GroupBinding, Person, Report, Site, Unit
 from db.repositories import PeopleRepository, SiteRepository
 from db.uow import UnitOfWork
 
-if TYPE_CHECKING:
-    from bot.services.reports.service import ReportService
 
-
-async def route(svc: ReportService, uow: UnitOfWork, report: Report) -> Unit:
-    cat = svc.config.category(report.category)
+async def route(ctx: ReportContext, uow: UnitOfWork, report: Report) -> Unit:
+    cat = ctx.config.category(report.category)
     assert cat is not None
     units = {u.id: u for u in (await uow.session.scalars(select(Unit))).all()}
     by_code = {u.code: u.id for u in units.values()}
     with_group = set((await uow.session.scalars(
         select(GroupBinding.unit_id).where(GroupBinding.active.is_(True)))).all())
-    site = await where(svc, uow, report)
+    site = await where(ctx, uow, report)
     site_unit = site.unit_id if site is not None else None
     lat, lon = report.latitude, report.longitude
     if (lat is None or lon is None) and site is not None:
@@ -34,14 +32,14 @@ async def route(svc: ReportService, uow: UnitOfWork, report: Report) -> Unit:
     near: list[tuple[int, float]] = []
     areas: list[tuple[tuple[int, ...], float]] = []
     if lat is not None and lon is not None:
-        reach = max(svc.config.area_radius_m, max(c.site_radius_m
-                                                    for c in svc.config.categories))
+        reach = max(ctx.config.area_radius_m, max(c.site_radius_m
+                                                  for c in ctx.config.categories))
         pairs = await SiteRepository(uow.session).nearest(lat, lon, limit=50, within_m=reach)
         for near_site, dist in pairs:
             near.append((near_site.unit_id, dist))
-            if near_site.site_type in svc.config.area_site_types:
+            if near_site.site_type in ctx.config.area_site_types:
                 areas.append((_chain(units, near_site.unit_id), dist))
-    fallback = by_code.get(svc.config.fallback_unit)
+    fallback = by_code.get(ctx.config.fallback_unit)
     if fallback is None:
         # The office must exist; a city without it has no one to send reports to.
         roots = [u.id for u in units.values() if u.parent_id is None]
@@ -50,18 +48,18 @@ async def route(svc: ReportService, uow: UnitOfWork, report: Report) -> Unit:
         fallback = roots[0]
     decision = dom.route(cat, Place(site_unit, tuple(near), tuple(areas)),
                          units_by_code=by_code, has_group=with_group.__contains__,
-                         fallback_unit=fallback, area_radius_m=svc.config.area_radius_m)
+                         fallback_unit=fallback, area_radius_m=ctx.config.area_radius_m)
     return units[decision.unit_id]
 
 
-async def where(svc: ReportService, uow: UnitOfWork, report: Report) -> Site | None:
+async def where(ctx: ReportContext, uow: UnitOfWork, report: Report) -> Site | None:
     """The known site the report is at: picked from a list, named in the typed address, or
     within at_site_radius_m of the shared location."""
     if report.site_id is not None:
         return await uow.session.get(Site, report.site_id)
     if report.latitude is not None and report.longitude is not None:
         pairs = await SiteRepository(uow.session).nearest(
-            report.latitude, report.longitude, limit=1, within_m=svc.config.at_site_radius_m)
+            report.latitude, report.longitude, limit=1, within_m=ctx.config.at_site_radius_m)
         return pairs[0][0] if pairs else None
     if report.address:
         rows = (await uow.session.execute(select(Site.id, Site.name))).all()
@@ -71,12 +69,12 @@ async def where(svc: ReportService, uow: UnitOfWork, report: Report) -> Site | N
 
 
 async def reroute(
-    svc: ReportService, uow: UnitOfWork, actor: Person, report_ref: int | str, unit_ref: int | str,
+    ctx: ReportContext, uow: UnitOfWork, actor: Person, report_ref: int | str, unit_ref: int | str,
     now: datetime,
 ) -> tuple[Report, Unit, Unit | None]:
     """An admin sends the report to another unit: its group gets the post anew."""
-    report = await svc.by_ref(uow, report_ref)
-    report = await svc.decidable(uow, actor, report.id, admin_only=True)
+    report = await queries.by_ref(uow, report_ref)
+    report = await decisions.decidable(uow, actor, report.id, admin_only=True)
     if report.status != dom.SUBMITTED:
         raise StaleAction("reports.already_decided", ticket=report.ticket or "")
     unit = (await uow.session.get(Unit, unit_ref) if isinstance(unit_ref, int)
@@ -95,16 +93,16 @@ async def reroute(
         .execution_options(synchronize_session=False))
     await uow.session.refresh(report)
     if moved.rowcount != 1:  # type: ignore[attr-defined]
-        raise await svc._decided_by(uow, report)
-    await svc._post_to_groups(uow, report, unit,
-                              f"report:{report.id}:reroute:{int(now.timestamp())}")
+        raise await decisions.decided_by(uow, report)
+    await submitting.post_to_groups(ctx, uow, report, unit,
+                                    f"report:{report.id}:reroute:{int(now.timestamp())}")
     return report, unit, old
 
 
 async def reroute_choices(
-    svc: ReportService, uow: UnitOfWork, actor: Person, report_id: int
+    ctx: ReportContext, uow: UnitOfWork, actor: Person, report_id: int
 ) -> tuple[Report, list[Unit]]:
-    report = await svc.decidable(uow, actor, report_id, admin_only=True)
+    report = await decisions.decidable(uow, actor, report_id, admin_only=True)
     units = (await uow.session.scalars(
         select(Unit).where(Unit.id.in_(
             select(GroupBinding.unit_id).where(GroupBinding.active.is_(True))))

@@ -3,25 +3,22 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from bot.domain import reports as dom
 from bot.domain.errors import DomainError, StaleAction
 from bot.render import reports as rv
 from bot.render.buttons import keyboard_json
-from bot.services.reports.drafts import _has_place
+from bot.services.reports import drafts, places, queries, routing
+from bot.services.reports.context import ReportContext
 from bot.services.reports.numbers import next_counter, resident_number
 from bot.services.reports.results import Submitted
 from db.models import Person, Report, Site, Unit
 from db.repositories import OutboxRepository, PeopleRepository
 from db.uow import UnitOfWork
 
-if TYPE_CHECKING:
-    from bot.services.reports.service import ReportService
-
 
 async def submit(
-    svc: ReportService, uow: UnitOfWork, person: Person, report_id: int, now: datetime
+    ctx: ReportContext, uow: UnitOfWork, person: Person, report_id: int, now: datetime
 ) -> Submitted:
     """Give the draft its ticket, route it, and post it to the unit's group. Idempotent."""
     report = await uow.session.get(Report, report_id)
@@ -32,43 +29,43 @@ async def submit(
         if report.ticket is None or unit is None:
             raise StaleAction("error.stale_button")
         return Submitted(report, unit, False)
-    if report.step != dom.STEP_CONFIRM or report.category is None or not _has_place(report):
+    if report.step != dom.STEP_CONFIRM or report.category is None or not drafts._has_place(report):
         raise StaleAction("error.stale_button")
-    if await svc._photo_count(uow, report.id) == 0:
+    if await queries.photo_count(uow, report.id) == 0:
         raise DomainError("reports.need_photo")
-    await svc._check_allowed(uow, person, now)
-    local = now.astimezone(svc.tz)
+    await drafts.check_allowed(ctx, uow, person, now)
+    local = now.astimezone(ctx.tz)
     number = await next_counter(uow, dom.counter_name(local.year))
     report.ticket = dom.ticket_number(local.year, number)
     report.status = dom.SUBMITTED
     report.step = None
     report.submitted_at = report.updated_at = now
-    unit = await svc._route(uow, report)
+    unit = await routing.route(ctx, uow, report)
     report.unit_id = unit.id
     await uow.session.flush()
-    await svc._post_to_groups(uow, report, unit, f"report:{report.id}:post")
+    await post_to_groups(ctx, uow, report, unit, f"report:{report.id}:post")
     return Submitted(report, unit, True)
 
 
 async def post_to_groups(
-    svc: ReportService, uow: UnitOfWork, report: Report, unit: Unit, key: str
+    ctx: ReportContext, uow: UnitOfWork, report: Report, unit: Unit, key: str
 ) -> int:
     """Photos (the stored, metadata-free copies), the place, and the card with buttons."""
     groups = await PeopleRepository(uow.session).active_groups_of_unit(unit.id)
     outbox = OutboxRepository(uow.session)
-    photos = await svc._photos(uow, report.id)
-    cat = svc._cat(report)
+    photos = await queries.photos(uow, report.id)
+    cat = ctx.category(report)
     site = await uow.session.get(Site, report.site_id) if report.site_id else None
-    followers = await svc._followers(uow, report.id)
+    followers = await queries.followers(uow, report.id)
     resident = await resident_number(uow, report.reporter_id)
-    near = None if site is not None else await svc.landmark(uow, report)
-    lang = svc.group_lang
+    near = None if site is not None else await places.landmark(ctx, uow, report)
+    lang = ctx.group_lang
     text, rows = rv.group_card(lang, report, cat, site, unit, resident, followers,
                                  len(photos), near=near)
     for group in groups:
         chat = group.chat_id
         for i, photo in enumerate(photos, 1):
-            params: dict[str, object] = {"photo": str(svc.media.path(photo.sha256)
+            params: dict[str, object] = {"photo": str(ctx.media.path(photo.sha256)
                                                       .resolve())}
             if i == 1:
                 params.update(caption=rv.photo_caption(lang, report, cat, len(photos)),

@@ -6,8 +6,8 @@ AND version = :v), so of two people pressing the same button at the same moment 
 moves the task and the other is told who did it. Every transition writes a TaskEvent and
 publishes "task.changed" (the reports feature tells residents from there).
 
-The relapse window (反弹) is RELAPSE_WEEKS_DEFAULT weeks, or the WENMING_RELAPSE_WEEKS
-environment variable: bot/config.py is shared, so the setting lives here until it moves there.
+The relapse window (反弹) is Settings.relapse_weeks (WENMING_RELAPSE_WEEKS), passed in by the
+inspection service that creates tasks for failed items.
 """
 
 from bot.domain.tasks import escalation_target

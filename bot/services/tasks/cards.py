@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.domain.tasks import DEFAULT_TZ
 from bot.media.store import MediaStore
 from bot.render.tasks import Card, card
 from bot.services.tasks.constants import CARD_PURPOSE
@@ -19,16 +21,17 @@ from db.uow import UnitOfWork
 
 
 async def queue_cards(uow: UnitOfWork, task: Task, now: datetime, *, tag: str = "new",
-                      chats: Iterable[int] | None = None) -> int:
+                      chats: Iterable[int] | None = None, tz: ZoneInfo = DEFAULT_TZ) -> int:
     """Queue the task's card for each active group of its unit (or only for those of `chats`,
-    e.g. the groups whose card was deleted); returns how many."""
+    e.g. the groups whose card was deleted), its times in `tz` (Settings.tz); returns how
+    many."""
     groups = await PeopleRepository(uow.session).active_groups_of_unit(task.unit_id)
     if chats is not None:
         wanted = set(chats)
         groups = [g for g in groups if g.chat_id in wanted]
     if not groups:
         return 0
-    view = card(await task_data(uow, task.id), now)
+    view = card(await task_data(uow, task.id), now, tz)
     outbox = OutboxRepository(uow.session)
     queued = 0
     for group in groups:
@@ -76,8 +79,9 @@ async def remember_card(session: AsyncSession, task_id: int, chat_id: int,
 
 
 async def card_delivered(session: AsyncSession, row: OutboxMessage, chat_id: int,
-                         message_id: int) -> None:
-    """The outbox delivered a card (this runs in the transaction marking the row sent).
+                         message_id: int, *, tz: ZoneInfo = DEFAULT_TZ) -> None:
+    """The outbox delivered a card (this runs in the transaction marking the row sent; bot/app.py
+    gives the outbox this hook, with Settings.tz).
 
     A press or a job may have changed the task between queueing the card and now, and found no
     card to edit yet (the location is recorded only here). Such a card is stale the moment it
@@ -90,7 +94,7 @@ async def card_delivered(session: AsyncSession, row: OutboxMessage, chat_id: int
         return
     now = row.sent_at or utcnow()  # the outbox's clock, set just before this hook
     await queue_card_edits(UnitOfWork.within(session), task.id, now, chats=[chat_id],
-                           tag="caught-up")
+                           tag="caught-up", tz=tz)
 
 
 def _card_version(dedup_key: str) -> int | None:
@@ -135,7 +139,8 @@ async def cards_of(uow: UnitOfWork, task_id: int) -> list[tuple[int, int]]:
 
 
 async def queue_card_edits(uow: UnitOfWork, task_id: int, now: datetime, *,
-                           chats: Iterable[int] | None = None, tag: str = "") -> int:
+                           chats: Iterable[int] | None = None, tag: str = "",
+                           tz: ZoneInfo = DEFAULT_TZ) -> int:
     """Edit the cards (all of them, or those in `chats`) through the outbox: for changes made
     where no bot is at hand (a job, another feature's service), and for a card a handler
     could not edit directly (flood control, a network error), so it is retried.
@@ -144,7 +149,7 @@ async def queue_card_edits(uow: UnitOfWork, task_id: int, now: datetime, *,
     outbox did not post (a handler's replacement photo card) goes by whether the task has
     photos."""
     data = await task_data(uow, task_id)
-    view = card(data, now)
+    view = card(data, now, tz)
     outbox = OutboxRepository(uow.session)
     wanted = set(chats) if chats is not None else None
     queued = 0

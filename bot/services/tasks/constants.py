@@ -6,7 +6,6 @@ from bot.domain.standards import Verdict
 from bot.domain.tasks import DEFAULT_RELAPSE_WEEKS
 
 RELAPSE_WEEKS_DEFAULT = DEFAULT_RELAPSE_WEEKS
-RELAPSE_WEEKS_ENV = "WENMING_RELAPSE_WEEKS"
 CARD_PURPOSE = "task_card"
 # A private message with buttons about a task (a fix to check, an extension or a claim to
 # decide): its keyboard is taken away once anyone has acted on the task.

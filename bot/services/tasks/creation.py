@@ -3,36 +3,21 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterable
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
 from bot.domain.errors import NotFound
-from bot.domain.tasks import CREATED, TaskState, end_of_day, relapse_window
-from bot.render.tasks import default_tz
+from bot.domain.tasks import CREATED, DEFAULT_TZ, TaskState, end_of_day, relapse_window
 from bot.services.events import publish
 from bot.services.tasks.cards import queue_cards
-from bot.services.tasks.constants import BEFORE, RELAPSE_WEEKS_DEFAULT, RELAPSE_WEEKS_ENV
+from bot.services.tasks.constants import BEFORE, RELAPSE_WEEKS_DEFAULT
 from db.models import Task, TaskEvent, TaskPhoto, Unit
 from db.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
-
-
-def relapse_weeks() -> int:
-    """How many weeks after a task is closed a new failure of the same item is a relapse."""
-    raw = os.environ.get(RELAPSE_WEEKS_ENV, "").strip()
-    if not raw:
-        return RELAPSE_WEEKS_DEFAULT
-    try:
-        weeks = int(raw)
-    except ValueError:
-        log.warning("%s=%r is not a number; using %d", RELAPSE_WEEKS_ENV, raw,
-                    RELAPSE_WEEKS_DEFAULT)
-        return RELAPSE_WEEKS_DEFAULT
-    return max(weeks, 0)
 
 
 async def create_task(
@@ -53,18 +38,23 @@ async def create_task(
     longitude: float | None = None,
     before_photo_ids: Iterable[int] = (),
     priority: int = 0,
+    relapse_weeks: int = RELAPSE_WEEKS_DEFAULT,
+    tz: ZoneInfo = DEFAULT_TZ,
     now: datetime,
 ) -> Task:
     """A new open task: its "created" event, relapse check, card queued, "task.changed".
 
+    A task for an inspection item (site_id and item_key) is linked to the same item's task
+    closed within `relapse_weeks` (Settings.relapse_weeks; 0: never).
+
     A deadline is a day: `due_at` is moved to the end (23:59:59) of its local day in the
-    campaign's time zone (WENMING_TIMEZONE), whatever the caller computed."""
-    due_at = end_of_day(due_at, default_tz())
+    campaign's time zone (`tz`: Settings.tz), whatever the caller computed."""
+    due_at = end_of_day(due_at, tz)
     if await uow.session.get(Unit, unit_id) is None:
         raise NotFound("task.unit_not_found")
     relapse = None
     if site_id is not None and item_key is not None:
-        relapse = await _relapse_of(uow, site_id, item_key, now)
+        relapse = await _relapse_of(uow, site_id, item_key, now, relapse_weeks)
     task = Task(
         source=source, inspection_id=inspection_id, item_key=item_key, report_id=report_id,
         site_id=site_id, unit_id=unit_id, title=title, title_en=title_en, description=description,
@@ -84,13 +74,13 @@ async def create_task(
                       from_status=None, to_status=TaskState.OPEN.value, data=data)
     uow.session.add(event)
     await uow.session.flush()
-    await queue_cards(uow, task, now)
+    await queue_cards(uow, task, now, tz=tz)
     await publish(uow, "task.changed", task=task, event=event)
     return task
 
 
-async def _relapse_of(uow: UnitOfWork, site_id: int, item_key: str, now: datetime) -> Task | None:
-    weeks = relapse_weeks()
+async def _relapse_of(uow: UnitOfWork, site_id: int, item_key: str, now: datetime,
+                      weeks: int) -> Task | None:
     if weeks <= 0:
         return None
     return await uow.session.scalar(

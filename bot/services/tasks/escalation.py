@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import update
 
-from bot.domain.tasks import EVENTS, Action, TaskState, escalation_target
+from bot.domain.tasks import DEFAULT_TZ, EVENTS, Action, TaskState, escalation_target
 from bot.services.events import publish
 from bot.services.tasks.cards import queue_card_edits
 from bot.services.tasks.notifications import close_notices, tell_groups_returned
@@ -16,7 +17,8 @@ from db.models import Task, TaskEvent, Unit
 from db.uow import UnitOfWork
 
 
-async def escalate(uow: UnitOfWork, task_id: int, level: int, now: datetime) -> Task | None:
+async def escalate(uow: UnitOfWork, task_id: int, level: int, now: datetime, *,
+                   tz: ZoneInfo = DEFAULT_TZ) -> Task | None:
     """Raise the task's escalation level and record an "escalated" event.
 
     Returns the task only when this call raised the level; None when the task is closed or gone,
@@ -39,7 +41,7 @@ async def escalate(uow: UnitOfWork, task_id: int, level: int, now: datetime) -> 
     await uow.session.refresh(task)
     if result.rowcount != 1:  # type: ignore[attr-defined]
         # Someone acted on the task meanwhile; look again (a press or a second job run).
-        return await escalate(uow, task_id, level, now)
+        return await escalate(uow, task_id, level, now, tz=tz)
     unit = await uow.session.get(Unit, task.unit_id)
     target = escalation_target(await _units(uow), unit, level) if unit else None
     event = TaskEvent(task_id=task.id, at=now, actor_id=None, action=EVENTS[Action.ESCALATE],
@@ -48,13 +50,14 @@ async def escalate(uow: UnitOfWork, task_id: int, level: int, now: datetime) -> 
                             "target_unit_id": target.id if target else None})
     uow.session.add(event)
     await uow.session.flush()
-    await queue_card_edits(uow, task.id, now)
+    await queue_card_edits(uow, task.id, now, tz=tz)
     await publish(uow, "task.changed", task=task, event=event)
     return task
 
 
 async def reopen_task(
-    uow: UnitOfWork, task_id: int, *, actor_id: int | None, reason: str, now: datetime
+    uow: UnitOfWork, task_id: int, *, actor_id: int | None, reason: str, now: datetime,
+    tz: ZoneInfo = DEFAULT_TZ,
 ) -> Task | None:
     """The reporter says the problem is still there: a fixed or closed task goes back to the
     unit as rework (returned). No role check: the reports feature decides who may dispute.
@@ -67,7 +70,7 @@ async def reopen_task(
     await _bump(uow, task, task.version, Action.REOPEN,
                 {"status": TaskState.RETURNED.value, "closed_at": None,
                  "reopen_count": task.reopen_count + 1,
-                 **await rework_deadline(uow, task, now)})
+                 **await rework_deadline(uow, task, now, tz)})
     event = TaskEvent(task_id=task.id, at=now, actor_id=actor_id, action=EVENTS[Action.REOPEN],
                       from_status=from_state, to_status=TaskState.RETURNED.value,
                       reason=reason, data={"by": "reporter"})
@@ -75,6 +78,6 @@ async def reopen_task(
     await uow.session.flush()
     await close_notices(uow, task.id)
     await tell_groups_returned(uow, task, event)
-    await queue_card_edits(uow, task.id, now)
+    await queue_card_edits(uow, task.id, now, tz=tz)
     await publish(uow, "task.changed", task=task, event=event)
     return task

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
@@ -23,11 +24,12 @@ _DECISIONS = {
 }
 
 
-async def _notify(uow: UnitOfWork, task: Task, action: Action, event: TaskEvent) -> None:
+async def _notify(uow: UnitOfWork, task: Task, action: Action, event: TaskEvent,
+                  tz: ZoneInfo) -> None:
     from bot.render.buttons import Button, keyboard_json
     from bot.render.callbacks import task_action
     from bot.render.i18n import local_name, normalize_language, t
-    from bot.render.tasks import BUTTON_KEYS, default_tz
+    from bot.render.tasks import BUTTON_KEYS
 
     people: list[Person] = []
     if action in _DECISIONS:
@@ -57,7 +59,7 @@ async def _notify(uow: UnitOfWork, task: Task, action: Action, event: TaskEvent)
                  unit=local_name(lang, unit.name_zh, unit.name_en) if unit else "—",
                  reason=(event.reason or "")[:300],
                  days=event.data.get("days", "—"),
-                 until=datetime.fromisoformat(until).astimezone(default_tz()).strftime(
+                 until=datetime.fromisoformat(until).astimezone(tz).strftime(
                      "%Y-%m-%d") if isinstance(until, str) else "—")
         keyboard = keyboard_json([[Button(t(lang, BUTTON_KEYS[c]),
                                           task_action(task.id, task.version, c))

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 
@@ -13,6 +14,7 @@ from bot.domain.errors import DomainError
 from bot.domain.standards import Verdict
 from bot.domain.tasks import (
     CREATED,
+    DEFAULT_TZ,
     EVENTS,
     MAX_EXTENSION_DAYS,
     REPORTER_CONFIRMED,
@@ -23,7 +25,6 @@ from bot.domain.tasks import (
     rework_due,
     self_verified,
 )
-from bot.render.tasks import default_tz
 from bot.services.events import publish
 from bot.services.tasks.cards import queue_card_edits, queue_cards
 from bot.services.tasks.constants import AFTER, VERIFY_PASS_VERDICTS
@@ -62,9 +63,11 @@ async def act(
     verdict: Verdict | str | None = None,
     new_due: datetime | None = None,
     new_unit_id: int | None = None,
+    tz: ZoneInfo = DEFAULT_TZ,
     now: datetime,
 ) -> Outcome:
-    """Apply one transition, or refuse it with a DomainError naming why."""
+    """Apply one transition, or refuse it with a DomainError naming why (deadlines are days in
+    `tz`, Settings.tz)."""
     task = await get_task(uow, task_id)
     from_state = TaskState(task.status)
     to_state = await check(uow, person, task, action, expected_version)
@@ -97,14 +100,14 @@ async def act(
             values["closed_at"] = now
         else:
             values["reopen_count"] = task.reopen_count + 1
-            values.update(await rework_deadline(uow, task, now))
+            values.update(await rework_deadline(uow, task, now, tz))
         if self_verified(action, fixed_it):
             data["self_verified"] = True
             warning = "task.self_verified_warning"
     elif action is Action.REQUEST_EXTENSION:
         if new_due is None:  # never a silent default: the unit says how many days
             raise DomainError("task.extension_days_missing", max=MAX_EXTENSION_DAYS)
-        until = end_of_day(new_due, default_tz())
+        until = end_of_day(new_due, tz)
         if until <= task.due_at:
             raise DomainError("task.extension_not_later")
         values["extension_until"] = until
@@ -131,7 +134,7 @@ async def act(
         data.update(from_unit=task.unit_id, to_unit=new_unit_id)
     elif action is Action.REOPEN:
         values.update(closed_at=None, reopen_count=task.reopen_count + 1)
-        values.update(await rework_deadline(uow, task, now))
+        values.update(await rework_deadline(uow, task, now, tz))
     elif action is Action.CLOSE_AS_DUPLICATE:
         values["closed_at"] = now
     elif action is Action.ESCALATE:
@@ -153,17 +156,18 @@ async def act(
     uow.session.add(event)
     await uow.session.flush()
     if action is Action.REROUTE:
-        await queue_cards(uow, task, now, tag="reroute")
+        await queue_cards(uow, task, now, tag="reroute", tz=tz)
     await close_notices(uow, task.id)
     if action in (Action.VERIFY_RETURN, Action.REOPEN):
         await tell_groups_returned(uow, task, event)
-    await _notify(uow, task, action, event)
+    await _notify(uow, task, action, event, tz)
     await publish(uow, "task.changed", task=task, event=event)
     return Outcome(task, event, action, from_state, old_unit_id, warning)
 
 
 async def note_reporter_confirmed(uow: UnitOfWork, task_id: int, now: datetime, *,
-                                  actor_id: int | None = None) -> TaskEvent | None:
+                                  actor_id: int | None = None,
+                                  tz: ZoneInfo = DEFAULT_TZ) -> TaskEvent | None:
     """The reporter confirmed the problem is solved: a "reporter_confirmed" event (never naming
     them: data["by"] is "reporter") and the task's cards redrawn through the outbox. The state
     does not change. None when the task is gone."""
@@ -176,7 +180,7 @@ async def note_reporter_confirmed(uow: UnitOfWork, task_id: int, now: datetime, 
     await uow.session.flush()
     # The version stays, so the edit's key names the event (an edit for this version may
     # already have been sent).
-    await queue_card_edits(uow, task.id, now, tag=f"e{event.id}")
+    await queue_card_edits(uow, task.id, now, tag=f"e{event.id}", tz=tz)
     return event
 
 
@@ -196,14 +200,15 @@ async def first_due_at(uow: UnitOfWork, task: Task) -> datetime:
     return task.due_at
 
 
-async def rework_deadline(uow: UnitOfWork, task: Task, now: datetime) -> dict[str, object]:
+async def rework_deadline(uow: UnitOfWork, task: Task, now: datetime,
+                          tz: ZoneInfo) -> dict[str, object]:
     """The columns a returned or reopened task gets: a fresh deadline, as long from now as the
     task was first given (bot.domain.tasks.rework_allowance), and the scheduler's marks about
     the old deadline cleared so it reminds about the new one. Like every deadline it is the end
     of a local day (bot.domain.tasks.rework_due). escalation_level is left as it
     is: an escalation already announced stands, and the scheduler escalates further only once
     the new deadline has passed."""
-    due = rework_due(task.created_at, await first_due_at(uow, task), now, default_tz())
+    due = rework_due(task.created_at, await first_due_at(uow, task), now, tz)
     return {"due_at": due, "reminded_before_at": None, "reminded_due_at": None,
             "last_overdue_reminder_at": None}
 
