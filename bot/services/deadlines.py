@@ -244,7 +244,7 @@ async def remind_one(
         # may have queued it already, then this finds it and queues nothing).
         await queue_card_edits(uow, task.id, now)
     elif kind in ("due", "overdue"):
-        await refresh_cards(uow, task.id, task.version, now, f"{kind}:{stamp}")
+        await queue_card_edits_for_notice(uow, task.id, task.version, now, f"{kind}:{stamp}")
     return queued
 
 
@@ -253,8 +253,8 @@ def _edit_key(task_id: int, chat_id: int, version: int) -> str:
     return f"task:{task_id}:edit:{chat_id}:{version}"
 
 
-async def refresh_cards(uow: UnitOfWork, task_id: int, version: int, now: dt.datetime,
-                        notice: str) -> int:
+async def queue_card_edits_for_notice(uow: UnitOfWork, task_id: int, version: int,
+                                      now: dt.datetime, notice: str) -> int:
     """Edit the task's cards for a notice just queued (in its transaction), so a card says
     "overdue" when the group is told so; returns how many edits were queued.
 
