@@ -23,7 +23,6 @@ from bot.services.inspections import InspectionView, OpenInspection, PhotoMeta, 
 from bot.services.people import attached, role_of
 from bot.telegram.context import Deps, WenmingContext
 from db.models import Person, Site
-from db.repositories import SiteRepository
 from db.uow import UnitOfWork
 from handlers.common import answer_query, drop_keyboard, reply, show
 
@@ -46,7 +45,7 @@ async def _menu(uow: UnitOfWork, deps: Deps, person: Person
                 ) -> tuple[list[OpenInspection], list[Site]]:
     """What /inspect offers: the open inspections, or else the assigned sites."""
     open_ones = await deps.inspections.open_inspections(uow, person)
-    sites = await SiteRepository(uow.session).assigned_to(person.id) if not open_ones else []
+    sites = await uow.sites.assigned_to(person.id) if not open_ones else []
     return open_ones, sites
 
 
@@ -73,7 +72,7 @@ async def on_find(update: Update, context: WenmingContext) -> None:
     deps = context.deps
     async with deps.uow() as uow:
         person = await attached(uow, context.me)
-        sites = await SiteRepository(uow.session).assigned_to(person.id)
+        sites = await uow.sites.assigned_to(person.id)
         person.pending = {"search": "site_search", "near": "site_near"}.get(mode)
         await uow.commit()
     await answer_query(update)
@@ -115,7 +114,7 @@ async def _nearest(update: Update, context: WenmingContext) -> None:
     async with deps.uow() as uow:
         person = await attached(uow, context.me)
         person.pending = None
-        pairs = await SiteRepository(uow.session).nearest(msg.location.latitude,
+        pairs = await uow.sites.nearest(msg.location.latitude,
                                                           msg.location.longitude)
         await uow.commit()
     await msg.reply_text(context.t("inspect.location_received"),
@@ -277,7 +276,7 @@ async def claim_search(update: Update, context: WenmingContext) -> bool:
         return False
     query = msg.text.strip()
     async with context.deps.uow() as uow:
-        sites = await SiteRepository(uow.session).search(query)
+        sites = await uow.sites.search(query)
     if not sites:
         await reply(update, fit(context.t("inspect.no_site_found", query=user(query))))
     else:

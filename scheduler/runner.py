@@ -55,8 +55,7 @@ from bot.render.i18n import t
 from bot.services.bulletins import build_bulletins, digest_text
 from bot.services.deadlines import Escalate, remind_and_escalate
 from db.models import GroupBinding, JobRun
-from db.repositories import OutboxRepository
-from db.repositories.stats import StatsRepository
+from db.outbox_keys import dedup_key
 from db.uow import UnitOfWorkFactory
 from scheduler.config import ScheduleConfig
 
@@ -267,7 +266,7 @@ class Scheduler:
                 await uow.session.flush()
             except IntegrityError:
                 return None  # another runner got there first
-            outbox = OutboxRepository(uow.session)
+            outbox = uow.outbox
             queued = 0
             for b, (rel, tall) in zip(bulletins, rendered, strict=True):
                 if b.chat_id is None:
@@ -279,7 +278,7 @@ class Scheduler:
                     "caption": caption(b.view), "parse_mode": "HTML",
                 }
                 method = "sendDocument" if tall else "sendPhoto"
-                if await outbox.enqueue(f"bulletin:{due.period}:{b.chat_id}", b.chat_id,
+                if await outbox.enqueue(dedup_key("bulletin", due.period, b.chat_id), b.chat_id,
                                         method, params, purpose="bulletin"):
                     queued += 1
             await uow.commit(mark_update_handled=False)
@@ -292,7 +291,7 @@ class Scheduler:
         if await self._has_run(DIGEST, due.period):
             return None
         async with self._uow() as uow:
-            stats = StatsRepository(uow.session)
+            stats = uow.stats
             office = (await stats.unit_tree()).office(self.config.office_unit)
             chats = [] if office is None else list((await uow.session.scalars(
                 select(GroupBinding.chat_id).where(GroupBinding.unit_id == office.id,
@@ -306,10 +305,10 @@ class Scheduler:
                 await uow.session.flush()
             except IntegrityError:
                 return None
-            outbox = OutboxRepository(uow.session)
+            outbox = uow.outbox
             queued = 0
             for chat in chats:
-                if await outbox.enqueue(f"digest:{due.period}:{chat}", chat, "sendMessage",
+                if await outbox.enqueue(dedup_key("digest", due.period, chat), chat, "sendMessage",
                                         {"text": text, "parse_mode": "HTML"}, purpose="digest"):
                     queued += 1
             await uow.commit(mark_update_handled=False)

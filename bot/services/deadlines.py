@@ -30,11 +30,10 @@ from bot.render.tasks import card
 from bot.services.tasks import cards_of, queue_card_edits, task_data
 from bot.services.tasks import escalate as task_service_escalate
 from db.models import GroupBinding, OutboxMessage, Site, Task
-from db.repositories import OutboxRepository
+from db.outbox_keys import dedup_key
 from db.repositories.stats import (
     DONE_STATUSES,
     WAITING_STATUSES,
-    StatsRepository,
     UnitTree,
 )
 from db.uow import UnitOfWork, UnitOfWorkFactory
@@ -64,7 +63,7 @@ class Routing:
 
 
 async def load_routing(uow: UnitOfWork, cfg: ScheduleConfig) -> Routing:
-    stats = StatsRepository(uow.session)
+    stats = uow.stats
     tree = await stats.unit_tree()
     groups: dict[int, list[GroupBinding]] = defaultdict(list)
     for g in (await uow.session.scalars(
@@ -178,7 +177,7 @@ async def remind_one(
     if not await _claim(uow, task, marks):
         log.info("task %s changed since it was read; left for the next tick", task.id)
         return 0
-    outbox = OutboxRepository(uow.session)
+    outbox = uow.outbox
     site = await uow.session.get(Site, task.site_id) if task.site_id else None
     unit_name = routing.name(task.unit_id, lang)
     due_text = _when(task.due_at, tz, lang)
@@ -203,15 +202,16 @@ async def remind_one(
         groups, owner = routing.chats(task.unit_id)
         if owner is not None and owner != task.unit_id:
             text += "\n" + t(lang, "scheduler.reminder.routed", unit=unit_name)
+        placed = dict(await cards_of(uow, task.id))
         for g in groups:
             params: dict[str, object] = {"text": text, "parse_mode": "HTML"}
-            if task.card_chat_id == g.chat_id and task.card_message_id is not None:
+            if g.chat_id in placed:
                 # Under the card it is about, one tap from its buttons; sent all the same if
                 # the card was deleted.
-                params["reply_parameters"] = {"message_id": task.card_message_id,
+                params["reply_parameters"] = {"message_id": placed[g.chat_id],
                                               "allow_sending_without_reply": True}
-            if await outbox.enqueue(f"remind:{kind}:{task.id}:{stamp}:{g.chat_id}", g.chat_id,
-                                    "sendMessage", params,
+            if await outbox.enqueue(dedup_key("remind", kind, task.id, stamp, g.chat_id),
+                                    g.chat_id, "sendMessage", params,
                                     purpose="task_reminder", ref_id=task.id):
                 queued += 1
     escalated = False
@@ -235,7 +235,8 @@ async def remind_one(
         if not groups:
             log.warning("task %s escalated to level %s: no group to tell", task.id, step.level)
         for g in groups:
-            if await outbox.enqueue(f"escalate:{task.id}:{step.level}:{g.chat_id}", g.chat_id,
+            if await outbox.enqueue(dedup_key("escalate", task.id, step.level, g.chat_id),
+                                    g.chat_id,
                                     "sendMessage", {"text": text, "parse_mode": "HTML"},
                                     purpose="task_escalation", ref_id=task.id):
                 queued += 1
@@ -250,7 +251,7 @@ async def remind_one(
 
 def _edit_key(task_id: int, chat_id: int, version: int) -> str:
     """bot.services.tasks.queue_card_edits' dedup key: one edit per card per task version."""
-    return f"task:{task_id}:edit:{chat_id}:{version}"
+    return dedup_key("task_edit", task_id, chat_id, version)
 
 
 async def queue_card_edits_for_notice(uow: UnitOfWork, task_id: int, version: int,
@@ -275,7 +276,7 @@ async def queue_card_edits_for_notice(uow: UnitOfWork, task_id: int, version: in
     if not earlier:
         return queued
     view = card(await task_data(uow, task_id), now)
-    outbox = OutboxRepository(uow.session)
+    outbox = uow.outbox
     for key, row in earlier.items():
         chat, message_id = keys[key]
         params: dict[str, object] = {
@@ -285,7 +286,8 @@ async def queue_card_edits_for_notice(uow: UnitOfWork, task_id: int, version: in
         markup = view.markup()
         if markup is not None:
             params["reply_markup"] = markup
-        if await outbox.enqueue(f"{key}:{notice}", chat, row.method, params):
+        again = dedup_key("task_edit_again", task_id, chat, version, notice)
+        if await outbox.enqueue(again, chat, row.method, params):
             queued += 1
     return queued
 

@@ -17,6 +17,7 @@ class OutboxRepository:
     async def enqueue(
         self, dedup_key: str, chat_id: int, method: str, params: dict[str, object],
         *, purpose: str | None = None, ref_id: int | None = None,
+        ref_version: int | None = None,
     ) -> bool:
         """Queue a message once per dedup key; returns False if it was queued before."""
         exists = await self.session.scalar(
@@ -26,7 +27,7 @@ class OutboxRepository:
             return False
         self.session.add(
             OutboxMessage(dedup_key=dedup_key, chat_id=chat_id, method=method, params=params,
-                          purpose=purpose, ref_id=ref_id)
+                          purpose=purpose, ref_id=ref_id, ref_version=ref_version)
         )
         return True
 
@@ -41,3 +42,11 @@ class OutboxRepository:
             .limit(limit)
         )
         return list((await self.session.scalars(stmt)).all())
+
+    async def pending_chats(self, key_prefix: str) -> set[int]:
+        """The chats of the pending rows whose dedup key starts with `key_prefix`."""
+        rows = await self.session.scalars(
+            select(OutboxMessage.chat_id)
+            .where(OutboxMessage.dedup_key.startswith(key_prefix),
+                   OutboxMessage.status == "pending"))
+        return {int(chat_id) for chat_id in rows.all()}

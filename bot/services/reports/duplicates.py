@@ -15,7 +15,6 @@ from bot.render import reports as rv
 from bot.services.reports.drafts import drop
 from bot.services.reports.results import Candidate, Followed
 from db.models import Person, Report, ReportFollower, Task
-from db.repositories import OutboxRepository, PeopleRepository
 from db.repositories.sites import distance_m
 from db.uow import UnitOfWork
 
@@ -87,9 +86,9 @@ async def follow(
             task.priority = target.priority
     if target.unit_id is not None:
         text = rv.group_follow_notice(svc.group_lang, target, svc._cat(target), count)
-        for group in await PeopleRepository(uow.session).active_groups_of_unit(
+        for group in await uow.people.active_groups_of_unit(
                 target.unit_id):
-            await OutboxRepository(uow.session).enqueue(
+            await uow.outbox.enqueue(
                 f"report:{target.id}:follow:{person.id}:{group.chat_id}", group.chat_id,
                 "sendMessage", {"text": text, "parse_mode": "HTML"})
     return Followed(target, count, False)

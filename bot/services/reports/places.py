@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select
 
 from db.models import Report, Site
-from db.repositories import SiteRepository
 from db.uow import UnitOfWork
 
 if TYPE_CHECKING:
@@ -23,7 +22,7 @@ async def landmark(svc: ReportService, uow: UnitOfWork, report: Report) -> Site 
     cat = svc._cat(report)
     at_site = max(svc.config.at_site_radius_m, cat.site_radius_m if cat else 0.0)
     reach = max(svc.config.area_radius_m, at_site)
-    pairs = await SiteRepository(uow.session).nearest(
+    pairs = await uow.sites.nearest(
         report.latitude, report.longitude, limit=50, within_m=reach)
     for site, dist in pairs:
         if dist <= at_site:
@@ -38,7 +37,7 @@ async def landmark(svc: ReportService, uow: UnitOfWork, report: Report) -> Site 
 async def outside(svc: ReportService, uow: UnitOfWork, lat: float, lon: float) -> bool:
     """Whether a point is farther than outside_radius_m from every known site (a city with
     no sites yet warns nobody)."""
-    repo = SiteRepository(uow.session)
+    repo = uow.sites
     if await repo.nearest(lat, lon, limit=1, within_m=svc.config.outside_radius_m):
         return False
     return bool(await uow.session.scalar(

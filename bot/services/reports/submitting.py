@@ -12,7 +12,6 @@ from bot.services.reports.drafts import _has_place
 from bot.services.reports.numbers import next_counter, resident_number
 from bot.services.reports.results import Submitted
 from db.models import Person, Report, Site, Unit
-from db.repositories import OutboxRepository, PeopleRepository
 from db.uow import UnitOfWork
 
 if TYPE_CHECKING:
@@ -53,8 +52,8 @@ async def post_to_groups(
     svc: ReportService, uow: UnitOfWork, report: Report, unit: Unit, key: str
 ) -> int:
     """Photos (the stored, metadata-free copies), the place, and the card with buttons."""
-    groups = await PeopleRepository(uow.session).active_groups_of_unit(unit.id)
-    outbox = OutboxRepository(uow.session)
+    groups = await uow.people.active_groups_of_unit(unit.id)
+    outbox = uow.outbox
     photos = await svc._photos(uow, report.id)
     cat = svc._cat(report)
     site = await uow.session.get(Site, report.site_id) if report.site_id else None

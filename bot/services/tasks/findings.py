@@ -20,12 +20,11 @@ class FindingTarget:
 async def finding_target(uow: UnitOfWork, query: str) -> FindingTarget:
     """A unit by name or code, or a site (whose unit is responsible for it)."""
     from bot.services.people import find_one_unit
-    from db.repositories import SiteRepository
 
     try:
         return FindingTarget(await find_one_unit(uow, query), None)
     except DomainError as unit_error:
-        sites = await SiteRepository(uow.session).search(query)
+        sites = await uow.sites.search(query)
         exact = [s for s in sites if s.name == query or s.code == query]
         chosen = exact[0] if len(exact) == 1 else sites[0] if len(sites) == 1 else None
         if chosen is None:

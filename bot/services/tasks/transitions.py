@@ -126,8 +126,8 @@ async def act(
             raise DomainError("task.reroute_same_unit")
         values.update(unit_id=new_unit_id, accepted_by=None, accepted_at=None,
                       escalation_level=0, escalated_at=None, extension_until=None,
-                      card_chat_id=None, card_message_id=None, reminded_before_at=None,
-                      reminded_due_at=None, last_overdue_reminder_at=None)
+                      reminded_before_at=None, reminded_due_at=None,
+                      last_overdue_reminder_at=None)
         data.update(from_unit=task.unit_id, to_unit=new_unit_id)
     elif action is Action.REOPEN:
         values.update(closed_at=None, reopen_count=task.reopen_count + 1)
