@@ -19,6 +19,7 @@ from db.repositories.outbox import OutboxRepository
 from db.repositories.people import PeopleRepository
 from db.repositories.sites import SiteRepository
 from db.repositories.stats import StatsRepository
+from db.repositories.tasks import TaskRepository
 from db.types import utcnow
 
 R = TypeVar("R")
@@ -90,6 +91,7 @@ class UnitOfWork:
     people = _Repository(PeopleRepository)
     sites = _Repository(SiteRepository)
     inspections = _Repository(InspectionRepository)
+    tasks = _Repository(TaskRepository)
     cards = _Repository(TaskCardRepository)  # where the tasks' cards are (task_cards)
     outbox = _Repository(OutboxRepository)
     stats = _Repository(StatsRepository)

@@ -50,3 +50,12 @@ class OutboxRepository:
             .where(OutboxMessage.dedup_key.startswith(key_prefix),
                    OutboxMessage.status == "pending"))
         return {int(chat_id) for chat_id in rows.all()}
+
+    async def delivered(self, purpose: str, ref_id: int) -> list[tuple[int, int, int]]:
+        """The delivered messages of this purpose about `ref_id`: (row id, chat, message)."""
+        rows = await self.session.execute(
+            select(OutboxMessage.id, OutboxMessage.chat_id, OutboxMessage.sent_message_id)
+            .where(OutboxMessage.purpose == purpose, OutboxMessage.ref_id == ref_id,
+                   OutboxMessage.status == "sent", OutboxMessage.sent_message_id.is_not(None)))
+        return [(row_id, int(chat_id), int(message_id))
+                for row_id, chat_id, message_id in rows.all() if message_id is not None]

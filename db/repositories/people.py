@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import select, update
@@ -62,6 +63,19 @@ class PeopleRepository:
         invite.uses += 1
         self.session.add(InviteUse(code=invite.code, person_id=person_id))
         return True
+
+    async def first_names(self, ids: Iterable[int]) -> dict[int, str]:
+        """First names by person id."""
+        wanted = set(ids)
+        if not wanted:
+            return {}
+        rows = await self.session.execute(
+            select(Person.id, Person.first_name).where(Person.id.in_(wanted)))
+        return {pid: name for pid, name in rows.all()}
+
+    async def units(self) -> dict[int, Unit]:
+        """Every unit by id (the unit tree)."""
+        return {u.id: u for u in (await self.session.scalars(select(Unit))).all()}
 
     async def unit(self, unit_id: int) -> Unit | None:
         return await self.session.get(Unit, unit_id)

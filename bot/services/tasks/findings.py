@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import and_, select
-
 from bot.domain.errors import DomainError
-from db.models import Person, Photo, Site, TaskPhoto, Unit
+from db.models import Person, Photo, Site, Unit
 from db.uow import UnitOfWork
 
 
@@ -37,23 +35,12 @@ async def finding_target(uow: UnitOfWork, query: str) -> FindingTarget:
 async def unattached_photos(uow: UnitOfWork, person: Person, chat_id: int,
                             after_message_id: int) -> list[int]:
     """Photos this person sent in their chat after a prompt, not yet part of any task."""
-    rows = await uow.session.scalars(
-        select(Photo.id)
-        .outerjoin(TaskPhoto, TaskPhoto.photo_id == Photo.id)
-        .where(and_(Photo.uploaded_by == person.id, Photo.chat_id == chat_id,
-                    Photo.message_id > after_message_id, TaskPhoto.task_id.is_(None)))
-        .order_by(Photo.id)
-    )
-    return list(rows.all())
+    return await uow.tasks.unattached_photos(person.id, chat_id, after_message_id)
 
 
 async def add_photo(uow: UnitOfWork, photo: Photo) -> Photo:
     """Store a photo row once per (chat, message): a redelivered message adds nothing."""
-    existing = await uow.session.scalar(
-        select(Photo).where(Photo.chat_id == photo.chat_id, Photo.message_id == photo.message_id)
-    )
+    existing = await uow.inspections.photo_from_message(photo.chat_id, photo.message_id)
     if existing is not None:
         return existing
-    uow.session.add(photo)
-    await uow.session.flush()
-    return photo
+    return await uow.inspections.add_photo(photo)

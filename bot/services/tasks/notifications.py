@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
-
 from bot.domain.roles import Role
 from bot.domain.tasks import EVENTS, Action
 from bot.services.tasks.cards import active_groups
@@ -82,30 +80,20 @@ async def close_notices(uow: UnitOfWork, task_id: int) -> int:
     """Someone acted on the task: the buttons of its private notices delivered so far no longer
     fit, so take them away (the message stays; a notice not yet sent keeps its buttons, and a
     press on it is answered with who handled the task)."""
-    rows = (await uow.session.execute(
-        select(OutboxMessage.id, OutboxMessage.chat_id, OutboxMessage.sent_message_id)
-        .where(OutboxMessage.purpose == NOTICE_PURPOSE, OutboxMessage.ref_id == task_id,
-               OutboxMessage.status == "sent", OutboxMessage.sent_message_id.is_not(None))
-    )).all()
     outbox = uow.outbox
     queued = 0
-    for row_id, chat_id, message_id in rows:
-        if message_id is None:
-            continue
-        if await outbox.enqueue(dedup_key("task_notice_done", task_id, row_id), int(chat_id),
+    for row_id, chat_id, message_id in await outbox.delivered(NOTICE_PURPOSE, task_id):
+        if await outbox.enqueue(dedup_key("task_notice_done", task_id, row_id), chat_id,
                                 # No reply_markup: the keyboard is removed.
-                                "editMessageReplyMarkup", {"message_id": int(message_id)}):
+                                "editMessageReplyMarkup", {"message_id": message_id}):
             queued += 1
     return queued
 
 
 async def last_return(uow: UnitOfWork, task_id: int) -> TaskEvent | None:
     """The latest event that sent the task back for rework (a failed check or a reopening)."""
-    return await uow.session.scalar(
-        select(TaskEvent)
-        .where(TaskEvent.task_id == task_id,
-               TaskEvent.action.in_((EVENTS[Action.VERIFY_RETURN], EVENTS[Action.REOPEN])))
-        .order_by(TaskEvent.id.desc()).limit(1))
+    return await uow.tasks.last_event(task_id, (EVENTS[Action.VERIFY_RETURN],
+                                                EVENTS[Action.REOPEN]))
 
 
 async def tell_groups_returned(uow: UnitOfWork, task: Task, event: TaskEvent) -> int:
