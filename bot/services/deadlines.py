@@ -20,22 +20,20 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
-from sqlalchemy.orm import InstrumentedAttribute
-
 from bot.domain.escalation import Deadline, decide, overdue_days
 from bot.domain.periods import day_bounds, latest_slot, local_date
 from bot.render.i18n import t
 from bot.render.tasks import card
 from bot.services.tasks import cards_of, queue_card_edits, task_data
 from bot.services.tasks import escalate as task_service_escalate
-from db.models import GroupBinding, OutboxMessage, Site, Task
+from db.models import GroupBinding, Task
 from db.outbox_keys import dedup_key
 from db.repositories.stats import (
     DONE_STATUSES,
     WAITING_STATUSES,
     UnitTree,
 )
+from db.repositories.tasks import DeadlineWindow
 from db.uow import UnitOfWork, UnitOfWorkFactory
 from scheduler.config import ScheduleConfig
 
@@ -66,32 +64,23 @@ async def load_routing(uow: UnitOfWork, cfg: ScheduleConfig) -> Routing:
     stats = uow.stats
     tree = await stats.unit_tree()
     groups: dict[int, list[GroupBinding]] = defaultdict(list)
-    for g in (await uow.session.scalars(
-            select(GroupBinding).where(GroupBinding.active.is_(True))
-            .order_by(GroupBinding.chat_id))).all():
+    for g in await uow.people.active_groups():
         groups[g.unit_id].append(g)
     office = tree.office(cfg.office_unit)
     return Routing(tree, dict(groups), office.id if office else None)
 
 
-def _candidates(now: dt.datetime, cfg: ScheduleConfig, tz: ZoneInfo) -> object:
-    """A WHERE clause narrowing tasks to those the policy may owe something; decide() has the
-    last word."""
+def _candidates(now: dt.datetime, cfg: ScheduleConfig, tz: ZoneInfo) -> DeadlineWindow:
+    """The tasks the policy may owe something; decide() has the last word."""
     slot = latest_slot(now, cfg.overdue_reminder_hour, tz)
-    slot_day_start = day_bounds(local_date(slot, tz), tz)[0]
-    clauses = [
-        and_(Task.reminded_before_at.is_(None), Task.due_at > now,
-             Task.due_at <= now + dt.timedelta(hours=cfg.reminder_before_hours)),
-        and_(Task.due_at <= now, Task.reminded_due_at.is_(None)),
-        and_(Task.due_at < slot_day_start,
-             or_(Task.last_overdue_reminder_at.is_(None), Task.last_overdue_reminder_at < slot)),
-    ]
-    if cfg.escalation:
-        first = cfg.escalation[0]
-        clauses.append(and_(Task.escalation_level < cfg.escalation[-1].level,
-                            Task.due_at <= now - dt.timedelta(hours=first.after_overdue_hours)))
-    return and_(Task.closed_at.is_(None), Task.status.not_in(DONE_STATUSES + WAITING_STATUSES),
-                or_(*clauses))
+    first = cfg.escalation[0] if cfg.escalation else None
+    return DeadlineWindow(
+        now=now, before_until=now + dt.timedelta(hours=cfg.reminder_before_hours), slot=slot,
+        slot_day_start=day_bounds(local_date(slot, tz), tz)[0],
+        top_level=cfg.escalation[-1].level if cfg.escalation else None,
+        escalate_due_by=(now - dt.timedelta(hours=first.after_overdue_hours)
+                         if first is not None else None),
+        settled_statuses=DONE_STATUSES + WAITING_STATUSES)
 
 
 async def remind_and_escalate(
@@ -102,51 +91,18 @@ async def remind_and_escalate(
     escalate = escalate or task_service_escalate
     where = _candidates(now, cfg, tz)
     async with uow_factory() as uow:
-        ids = list((await uow.session.scalars(
-            select(Task.id).where(where)  # type: ignore[arg-type]
-            .order_by(Task.due_at, Task.id))).all())
+        ids = await uow.tasks.owed(where)
     queued = 0
     for start in range(0, len(ids), batch):
         async with uow_factory() as uow:
             routing = await load_routing(uow, cfg)
             chunk = ids[start:start + batch]
-            # Re-read with the same filter (a task may have moved since the ids were taken);
-            # PostgreSQL locks the rows and skips those another transaction holds.
-            tasks = (await uow.session.scalars(
-                select(Task).where(Task.id.in_(chunk), where)  # type: ignore[arg-type]
-                .order_by(Task.due_at, Task.id)
-                .with_for_update(skip_locked=True))).all()
+            # Re-read with the same filter (a task may have moved since the ids were taken).
+            tasks = await uow.tasks.lock_owed(chunk, where)
             for task in tasks:
                 queued += await remind_one(uow, task, routing, cfg, tz, lang, now, escalate)
             await uow.commit(mark_update_handled=False)
     return queued
-
-
-def _same(column: InstrumentedAttribute[dt.datetime | None], value: dt.datetime | None
-          ) -> ColumnElement[bool]:
-    return column.is_(None) if value is None else column == value
-
-
-async def _claim(uow: UnitOfWork, task: Task, marks: dict[str, dt.datetime]) -> bool:
-    """Write the bookkeeping only if the row is still what `task` says; True when it was.
-
-    The version catches every transition (an extension, a re-route, a fix submitted, a
-    closure); the deadline and bookkeeping columns are compared too, so a reset of either, or
-    another scheduler run, makes this one lose. With nothing to mark, the same guard still
-    checks (and, on PostgreSQL, locks) the row before anything is queued.
-    """
-    values: dict[str, object] = dict(marks) or {"version": Task.version}
-    result = await uow.session.execute(
-        update(Task)
-        .where(Task.id == task.id, Task.version == task.version, Task.due_at == task.due_at,
-               Task.closed_at.is_(None),
-               _same(Task.reminded_before_at, task.reminded_before_at),
-               _same(Task.reminded_due_at, task.reminded_due_at),
-               _same(Task.last_overdue_reminder_at, task.last_overdue_reminder_at))
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 async def remind_one(
@@ -157,7 +113,7 @@ async def remind_one(
 
     `task` is the row as read, possibly earlier or in another transaction: the decision is
     taken from it, and nothing is written or queued unless the guarded bookkeeping UPDATE
-    finds the row unchanged (see _claim). `task` itself is not modified.
+    finds the row unchanged (TaskRepository.claim_marks). `task` itself is not modified.
     """
     decision = decide(Deadline(task.due_at, task.created_at, task.escalation_level,
                                task.reminded_before_at, task.reminded_due_at,
@@ -174,11 +130,11 @@ async def remind_one(
     late = kind == "overdue" or (kind == "due" and now - task.due_at >= dt.timedelta(days=1))
     if late:
         marks["last_overdue_reminder_at"] = now
-    if not await _claim(uow, task, marks):
+    if not await uow.tasks.claim_marks(task, marks):
         log.info("task %s changed since it was read; left for the next tick", task.id)
         return 0
     outbox = uow.outbox
-    site = await uow.session.get(Site, task.site_id) if task.site_id else None
+    site = await uow.sites.get(task.site_id) if task.site_id else None
     unit_name = routing.name(task.unit_id, lang)
     due_text = _when(task.due_at, tz, lang)
     days = overdue_days(task.due_at, now)
@@ -269,9 +225,7 @@ async def queue_card_edits_for_notice(uow: UnitOfWork, task_id: int, version: in
     """
     cards = await cards_of(uow, task_id)
     keys = {_edit_key(task_id, chat, version): (chat, message_id) for chat, message_id in cards}
-    earlier = {} if not keys else {
-        row.dedup_key: row for row in (await uow.session.scalars(
-            select(OutboxMessage).where(OutboxMessage.dedup_key.in_(list(keys))))).all()}
+    earlier = await uow.outbox.by_keys(keys)
     queued = await queue_card_edits(uow, task_id, now)
     if not earlier:
         return queued

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
 from sqlalchemy import or_, select
@@ -59,3 +60,11 @@ class OutboxRepository:
                    OutboxMessage.status == "sent", OutboxMessage.sent_message_id.is_not(None)))
         return [(row_id, int(chat_id), int(message_id))
                 for row_id, chat_id, message_id in rows.all() if message_id is not None]
+
+    async def by_keys(self, keys: Collection[str]) -> dict[str, OutboxMessage]:
+        """The rows queued under these dedup keys, by key."""
+        if not keys:
+            return {}
+        rows = await self.session.scalars(
+            select(OutboxMessage).where(OutboxMessage.dedup_key.in_(list(keys))))
+        return {row.dedup_key: row for row in rows.all()}

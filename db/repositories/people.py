@@ -113,6 +113,12 @@ class PeopleRepository:
             binding.bound_at, binding.active = now, True
         return binding
 
+    async def active_groups(self) -> list[GroupBinding]:
+        """Every active group, by chat id."""
+        return list((await self.session.scalars(
+            select(GroupBinding).where(GroupBinding.active.is_(True))
+            .order_by(GroupBinding.chat_id))).all())
+
     async def active_groups_of_unit(self, unit_id: int) -> list[GroupBinding]:
         stmt = select(GroupBinding).where(
             GroupBinding.unit_id == unit_id, GroupBinding.active.is_(True)

@@ -2,14 +2,47 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from db.models import Photo, Report, ReportFollower, Task, TaskEvent, TaskPhoto
+
+
+@dataclass(frozen=True)
+class DeadlineWindow:
+    """Which open tasks the deadline policy may owe something now (bot.domain.escalation's
+    decide() has the last word): a "before" reminder due by `before_until`, a "due" one, an
+    overdue one for the slot starting `slot` (deadline before `slot_day_start`), or an
+    escalation below `top_level` for a deadline by `escalate_due_by`."""
+
+    now: datetime
+    before_until: datetime
+    slot: datetime
+    slot_day_start: datetime
+    top_level: int | None
+    escalate_due_by: datetime | None
+    settled_statuses: Sequence[str]  # done, or waiting on someone else: nothing is owed
+
+    def where(self) -> ColumnElement[bool]:
+        clauses = [
+            and_(Task.reminded_before_at.is_(None), Task.due_at > self.now,
+                 Task.due_at <= self.before_until),
+            and_(Task.due_at <= self.now, Task.reminded_due_at.is_(None)),
+            and_(Task.due_at < self.slot_day_start,
+                 or_(Task.last_overdue_reminder_at.is_(None),
+                     Task.last_overdue_reminder_at < self.slot)),
+        ]
+        if self.top_level is not None and self.escalate_due_by is not None:
+            clauses.append(and_(Task.escalation_level < self.top_level,
+                                Task.due_at <= self.escalate_due_by))
+        return and_(Task.closed_at.is_(None), Task.status.not_in(self.settled_statuses),
+                    or_(*clauses))
 
 
 class TaskRepository:
@@ -61,6 +94,43 @@ class TaskRepository:
             .order_by(Task.closed_at.desc())
             .limit(1)
         )
+
+    # ---- deadlines ------------------------------------------------------------------------
+
+    async def owed(self, window: DeadlineWindow) -> list[int]:
+        """The tasks the deadline policy may owe something, earliest deadline first."""
+        return list((await self.session.scalars(
+            select(Task.id).where(window.where()).order_by(Task.due_at, Task.id))).all())
+
+    async def lock_owed(self, ids: Collection[int], window: DeadlineWindow) -> list[Task]:
+        """Those of `ids` still owed something, read again; PostgreSQL locks them and skips
+        those another transaction holds."""
+        return list((await self.session.scalars(
+            select(Task).where(Task.id.in_(list(ids)), window.where())
+            .order_by(Task.due_at, Task.id)
+            .with_for_update(skip_locked=True))).all())
+
+    async def claim_marks(self, task: Task, marks: dict[str, datetime]) -> bool:
+        """Write the deadline bookkeeping only if the row is still what `task` says; True
+        when it was.
+
+        The version catches every transition (an extension, a re-route, a fix submitted, a
+        closure); the deadline and bookkeeping columns are compared too, so a reset of either,
+        or another scheduler run, makes this one lose. With nothing to mark, the same guard
+        still checks (and, on PostgreSQL, locks) the row.
+        """
+        values: dict[str, object] = dict(marks) or {"version": Task.version}
+        result = await self.session.execute(
+            update(Task)
+            .where(Task.id == task.id, Task.version == task.version, Task.due_at == task.due_at,
+                   Task.closed_at.is_(None),
+                   _same(Task.reminded_before_at, task.reminded_before_at),
+                   _same(Task.reminded_due_at, task.reminded_due_at),
+                   _same(Task.last_overdue_reminder_at, task.last_overdue_reminder_at))
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
     # ---- events ------------------------------------------------------------------------
 
@@ -149,3 +219,8 @@ class TaskRepository:
         followers = await self.session.scalars(select(ReportFollower.person_id)
                                                .where(ReportFollower.report_id.in_(report_ids)))
         return set(reporters.all()) | set(followers.all())
+
+
+def _same(column: InstrumentedAttribute[datetime | None], value: datetime | None
+          ) -> ColumnElement[bool]:
+    return column.is_(None) if value is None else column == value
