@@ -6,8 +6,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
 
-from sqlalchemy.exc import IntegrityError
-
 from bot.domain import checklist
 from bot.domain.checklist import Awaiting, ItemState, Progress
 from bot.domain.errors import DomainError, NotFound, StaleAction
@@ -143,15 +141,7 @@ class InspectionService:
                 standard_hash=standard.content_hash, status="open", step=0,
                 chat_id=chat_id, started_at=now, updated_at=now,
             )
-            try:
-                async with uow.session.begin_nested():
-                    await repo.add(insp)
-            except IntegrityError:
-                # The same start pressed twice at once: the other press created it.
-                found = await repo.open_at(person.id, site.id)
-                if found is None:
-                    raise
-                insp = found
+            insp = await repo.add_open(insp)
         insp.updated_at = now
         person.active_inspection_id = insp.id
         person.pending = None

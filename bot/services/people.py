@@ -6,8 +6,6 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy.exc import IntegrityError
-
 from bot.domain.errors import DomainError, NotAllowed
 from bot.domain.roles import Role, require
 from bot.services.org_import import apply_pending
@@ -42,19 +40,11 @@ async def ensure_person(
     person = await repo.get(user.id)
     changed = False
     if person is None:
-        try:
-            async with uow.session.begin_nested():
-                person = await repo.add(Person(
-                    id=user.id, first_name=user.first_name, username=user.username,
-                    telegram_language=user.language_code, role=Role.RESIDENT.key,
-                    created_at=now,
-                ))
-        except IntegrityError:
-            # Two first messages at once (say, from two chats): the other one created them.
-            person = await repo.get(user.id)
-            if person is None:
-                raise
-        else:
+        person, added = await repo.add(Person(
+            id=user.id, first_name=user.first_name, username=user.username,
+            telegram_language=user.language_code, role=Role.RESIDENT.key, created_at=now,
+        ))
+        if added:
             changed = True
             changed |= await apply_pending(uow.session, person)
     else:

@@ -9,6 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import GroupBinding, Invite, InviteUse, Person, Unit
+from db.repositories.rows import add_or_find
 from db.repositories.sites import escape_like
 
 # session.info key: ids of the people this transaction locked (PeopleRepository.get_to_change).
@@ -32,10 +33,10 @@ class PeopleRepository:
             self.session.sync_session.info.setdefault(LOCKED_PEOPLE, set()).add(person_id)
         return person
 
-    async def add(self, person: Person) -> Person:
-        self.session.add(person)
-        await self.session.flush()
-        return person
+    async def add(self, person: Person) -> tuple[Person, bool]:
+        """A new person; or, when two first messages (say, from two chats) came at once, the
+        one the other created. True when this call added them."""
+        return await add_or_find(self.session, person, lambda: self.get(person.id))
 
     async def admins(self) -> list[Person]:
         rows = await self.session.scalars(select(Person).where(Person.role == "admin"))
