@@ -205,11 +205,6 @@ async def remind_one(
     return queued
 
 
-def _edit_key(task_id: int, chat_id: int, version: int) -> str:
-    """bot.services.tasks.queue_card_edits' dedup key: one edit per card per task version."""
-    return dedup_key("task_edit", task_id, chat_id, version)
-
-
 async def queue_card_edits_for_notice(uow: UnitOfWork, task_id: int, version: int,
                                       now: dt.datetime, notice: str) -> int:
     """Edit the task's cards for a notice just queued (in its transaction), so a card says
@@ -224,7 +219,9 @@ async def queue_card_edits_for_notice(uow: UnitOfWork, task_id: int, version: in
     key keeps the "task:<id>:edit:" prefix, so a handler's later edit still queues behind it.
     """
     cards = await cards_of(uow, task_id)
-    keys = {_edit_key(task_id, chat, version): (chat, message_id) for chat, message_id in cards}
+    # The key queue_card_edits gives an edit: one per card per task version.
+    keys = {dedup_key("task_edit", task_id, chat, version): (chat, message_id)
+            for chat, message_id in cards}
     earlier = await uow.outbox.by_keys(keys)
     queued = await queue_card_edits(uow, task_id, now)
     if not earlier:
