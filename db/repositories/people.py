@@ -120,6 +120,12 @@ class PeopleRepository:
             select(GroupBinding).where(GroupBinding.active.is_(True))
             .order_by(GroupBinding.chat_id))).all())
 
+    async def groups_by_chat(self, chat_ids: Iterable[int]) -> list[GroupBinding]:
+        """These chats' groups (active or not), by chat id."""
+        return list((await self.session.scalars(
+            select(GroupBinding).where(GroupBinding.chat_id.in_(list(chat_ids)))
+            .order_by(GroupBinding.chat_id))).all())
+
     async def active_groups_of_unit(self, unit_id: int) -> list[GroupBinding]:
         stmt = select(GroupBinding).where(
             GroupBinding.unit_id == unit_id, GroupBinding.active.is_(True)
