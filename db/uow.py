@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from db.models import InboxUpdate
 from db.repositories.cards import TaskCardRepository
 from db.repositories.inspections import InspectionRepository
+from db.repositories.jobs import JobRunRepository
 from db.repositories.outbox import OutboxRepository
 from db.repositories.people import PeopleRepository
 from db.repositories.sites import SiteRepository
@@ -95,6 +96,7 @@ class UnitOfWork:
     cards = _Repository(TaskCardRepository)  # where the tasks' cards are (task_cards)
     outbox = _Repository(OutboxRepository)
     stats = _Repository(StatsRepository)
+    jobs = _Repository(JobRunRepository)  # scheduled jobs' runs
 
     async def __aenter__(self) -> UnitOfWork:
         if self._lock is not None:

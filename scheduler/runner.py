@@ -37,9 +37,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-
 from bot.domain.periods import (
     Due,
     bulletin_still_timely,
@@ -54,7 +51,6 @@ from bot.media.images import run_image_job
 from bot.render.i18n import t
 from bot.services.bulletins import build_bulletins, digest_text
 from bot.services.deadlines import Escalate, remind_and_escalate
-from db.models import GroupBinding, JobRun
 from db.outbox_keys import dedup_key
 from db.uow import UnitOfWorkFactory
 from scheduler.config import ScheduleConfig
@@ -204,8 +200,8 @@ class Scheduler:
         if self._fresh_checked:
             return
         async with self._uow() as uow:
-            any_run = await uow.session.scalar(select(JobRun.name).limit(1))
-        self._no_backfill_before = self.started_at if any_run is None else None
+            any_run = await uow.jobs.any()
+        self._no_backfill_before = None if any_run else self.started_at
         self._fresh_checked = True
 
     def skip_reason(self, due: Due, now: dt.datetime,
@@ -228,13 +224,8 @@ class Scheduler:
         if await self._has_run(name, due.period):
             return False
         async with self._uow() as uow:
-            uow.session.add(JobRun(name=name, period=due.period, started_at=now,
-                                   finished_at=now,
-                                   detail={"skipped": reason, "due_at": due.due_at.isoformat(),
-                                           "groups": 0}))
-            try:
-                await uow.session.flush()
-            except IntegrityError:
+            if not await uow.jobs.record(name, due.period, now, {
+                    "skipped": reason, "due_at": due.due_at.isoformat(), "groups": 0}):
                 return False
             await uow.commit(mark_update_handled=False)
         log.info("%s %s skipped (%s): due %s, now %s", name, due.period, reason,
@@ -244,7 +235,7 @@ class Scheduler:
 
     async def _has_run(self, name: str, period: str) -> bool:
         async with self._uow() as uow:
-            return await uow.session.get(JobRun, (name, period)) is not None
+            return await uow.jobs.has_run(name, period)
 
     # ---- the weekly bulletin --------------------------------------------------------------
 
@@ -260,11 +251,8 @@ class Scheduler:
         rendered = await asyncio.gather(*(
             run_image_job(_render_and_store, self.media_dir, b.view) for b in bulletins))
         async with self._uow() as uow:
-            uow.session.add(JobRun(name=BULLETIN, period=due.period, started_at=now,
-                                   finished_at=now, detail={"groups": len(bulletins)}))
-            try:
-                await uow.session.flush()
-            except IntegrityError:
+            if not await uow.jobs.record(BULLETIN, due.period, now,
+                                         {"groups": len(bulletins)}):
                 return None  # another runner got there first
             outbox = uow.outbox
             queued = 0
@@ -293,17 +281,11 @@ class Scheduler:
         async with self._uow() as uow:
             stats = uow.stats
             office = (await stats.unit_tree()).office(self.config.office_unit)
-            chats = [] if office is None else list((await uow.session.scalars(
-                select(GroupBinding.chat_id).where(GroupBinding.unit_id == office.id,
-                                                   GroupBinding.active.is_(True))
-                .order_by(GroupBinding.chat_id))).all())
+            chats = [] if office is None else sorted(
+                g.chat_id for g in await uow.people.active_groups_of_unit(office.id))
             text = await digest_text(uow.session, self.config, self.tz, self.lang,
                                      due.issue_date, now)
-            uow.session.add(JobRun(name=DIGEST, period=due.period, started_at=now,
-                                   finished_at=now, detail={"groups": len(chats)}))
-            try:
-                await uow.session.flush()
-            except IntegrityError:
+            if not await uow.jobs.record(DIGEST, due.period, now, {"groups": len(chats)}):
                 return None
             outbox = uow.outbox
             queued = 0
