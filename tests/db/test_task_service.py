@@ -236,8 +236,27 @@ async def test_the_delivered_card_is_remembered_for_editing(
         await deliver_card(s, tid, OTHER_GROUP, 78)
     async with UnitOfWork(sessions) as uow:
         assert await svc.cards_of(uow, tid) == [(GROUP, 77), (OTHER_GROUP, 78)]
+        placed = await uow.cards.in_chat(tid, GROUP)
+        assert placed is not None and (placed.version, placed.has_photo) == (0, False)
         assert await svc.queue_card_edits(uow, tid, clock.now) == 1
         assert await svc.chats_with_queued_edits(uow, tid) == {GROUP}
+
+
+async def test_a_card_stale_on_arrival_is_brought_up_to_date_behind_itself(
+    sessions: Sessions, world: World, clock: FakeClock
+) -> None:
+    """The task moved while its card was on its way: the card records the version it was
+    rendered at (outbox.ref_version), and an edit to the task's state is queued behind it."""
+    tid = await new_task(sessions, world, clock.now)
+    await do(sessions, MEMBER, tid, Action.ACCEPT, clock.now)  # no card known yet: no edit
+    async with sessions() as s, s.begin():
+        await deliver_card(s, tid, GROUP, 90)
+    async with UnitOfWork(sessions) as uow:
+        placed = await uow.cards.in_chat(tid, GROUP)
+        assert placed is not None and placed.version == 0 and placed.message_id == 90
+    edit = (await outbox(sessions))[-1]
+    assert edit.dedup_key == f"task:{tid}:edit:{GROUP}:1:caught-up"
+    assert (edit.chat_id, edit.params["message_id"]) == (GROUP, 90)
 
 
 async def deliver_card(s: AsyncSession, task_id: int, chat_id: int, message_id: int) -> None:
