@@ -270,9 +270,6 @@ class Task(Base):
     # Rework (返工): how often a fix was returned or disputed.
     reopen_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     relapse_of_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id"))  # 反弹
-    # The task's card in the unit's group, edited in place as the task moves.
-    card_chat_id: Mapped[int | None] = mapped_column(BigInteger)
-    card_message_id: Mapped[int | None] = mapped_column(Integer)
     # What the scheduler has already said about this deadline (so it never says it twice).
     reminded_before_at: Mapped[datetime | None]
     reminded_due_at: Mapped[datetime | None]
@@ -293,6 +290,24 @@ class TaskEvent(Base):
     to_status: Mapped[str | None] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(Text)
     data: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+
+
+class TaskCard(Base):
+    """Where the task's card is in one chat, and the task version it was posted at.
+
+    The one home of a card's place: written when the outbox delivers a card (and when a
+    handler replaces one with a photo card itself), read by whatever edits or replies to it."""
+
+    __tablename__ = "task_cards"
+    __table_args__ = (UniqueConstraint("task_id", "chat_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"))
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    message_id: Mapped[int] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(Integer)  # the task's version the card was rendered at
+    # A photo card has a caption to edit, a text card text.
+    has_photo: Mapped[bool] = mapped_column(Boolean)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class TaskPhoto(Base):
@@ -437,3 +452,6 @@ class OutboxMessage(Base):
     # Who wants to know the sent message's id (e.g. purpose "task_card", ref_id the task id).
     purpose: Mapped[str | None] = mapped_column(String(32))
     ref_id: Mapped[int | None] = mapped_column(Integer)
+    # The version of that thing the message was rendered at (a task card: the task's), so its
+    # delivery hook can tell whether it is stale on arrival.
+    ref_version: Mapped[int | None] = mapped_column(Integer)

@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from sqlalchemy import Table, bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.models import InboxUpdate
+from db.repositories.cards import TaskCardRepository
+from db.repositories.inspections import InspectionRepository
+from db.repositories.jobs import JobRunRepository
+from db.repositories.outbox import OutboxRepository
+from db.repositories.people import PeopleRepository
+from db.repositories.sites import SiteRepository
+from db.repositories.stats import StatsRepository
+from db.repositories.tasks import TaskRepository
 from db.types import utcnow
+
+R = TypeVar("R")
 
 
 @dataclass
@@ -42,6 +53,15 @@ class Events(Protocol):
     subscribers run inside the publishing unit of work's transaction."""
 
     async def publish(self, uow: UnitOfWork, name: str, **payload: Any) -> None: ...
+class _Repository(Generic[R]):
+    """A unit of work's repository, made over its session when asked for (it is cheap: a
+    repository holds nothing but the session)."""
+
+    def __init__(self, make: Callable[[AsyncSession], R]) -> None:
+        self._make = make
+
+    def __get__(self, uow: UnitOfWork, owner: type[UnitOfWork] | None = None) -> R:
+        return self._make(uow.session)
 
 
 class UnitOfWork:
@@ -74,6 +94,16 @@ class UnitOfWork:
         if self._session is None:
             raise RuntimeError("UnitOfWork used outside `async with`")
         return self._session
+
+    # The repositories over this unit's session, one per aggregate: `uow.people.…`.
+    people = _Repository(PeopleRepository)
+    sites = _Repository(SiteRepository)
+    inspections = _Repository(InspectionRepository)
+    tasks = _Repository(TaskRepository)
+    cards = _Repository(TaskCardRepository)  # where the tasks' cards are (task_cards)
+    outbox = _Repository(OutboxRepository)
+    stats = _Repository(StatsRepository)
+    jobs = _Repository(JobRunRepository)  # scheduled jobs' runs
 
     async def __aenter__(self) -> UnitOfWork:
         if self._lock is not None:

@@ -27,7 +27,6 @@ from bot.services.people import attached
 from bot.telegram.context import Deps, WenmingContext
 from bot.telegram.markup import location_keyboard
 from db.models import Person, Site
-from db.repositories import SiteRepository
 from db.uow import UnitOfWork
 from handlers.common import answer_query, drop_keyboard, reply, show
 
@@ -50,7 +49,7 @@ async def _menu(uow: UnitOfWork, deps: Deps, person: Person
                 ) -> tuple[list[OpenInspection], list[Site]]:
     """What /inspect offers: the open inspections, or else the assigned sites."""
     open_ones = await deps.inspections.open_inspections(uow, person)
-    sites = await SiteRepository(uow.session).assigned_to(person.id) if not open_ones else []
+    sites = await uow.sites.assigned_to(person.id) if not open_ones else []
     return open_ones, sites
 
 
@@ -81,7 +80,7 @@ async def on_find(update: Update, context: WenmingContext) -> None:
     deps = context.deps
     async with deps.uow() as uow:
         person = await attached(uow, context.me)
-        sites = await SiteRepository(uow.session).assigned_to(person.id)
+        sites = await uow.sites.assigned_to(person.id)
         person.pending = encode_pending(_FIND_ASKS.get(mode))
         await uow.commit()
     await answer_query(update)
@@ -106,7 +105,7 @@ async def take_location(update: Update, context: WenmingContext, _: Expectation)
     async with deps.uow() as uow:
         person = await attached(uow, context.me)
         person.pending = None
-        pairs = await SiteRepository(uow.session).nearest(msg.location.latitude,
+        pairs = await uow.sites.nearest(msg.location.latitude,
                                                           msg.location.longitude)
         await uow.commit()
     await msg.reply_text(context.t("inspect.location_received"),
@@ -265,7 +264,7 @@ async def take_search(update: Update, context: WenmingContext, _: Expectation) -
     assert msg is not None and msg.text is not None
     query = msg.text.strip()
     async with context.deps.uow() as uow:
-        sites = await SiteRepository(uow.session).search(query)
+        sites = await uow.sites.search(query)
     if not sites:
         await reply(update, fit(context.t("inspect.no_site_found", query=user(query))))
     else:

@@ -49,7 +49,6 @@ from bot.services.reports import (
 from bot.telegram.context import WenmingContext
 from bot.telegram.markup import inline_markup, location_keyboard
 from db.models import Person, Report
-from db.repositories import SiteRepository
 from db.uow import UnitOfWork
 from handlers.common import answer_query, reply, show
 from handlers.inspect import receive_image
@@ -407,7 +406,7 @@ async def on_resident_press(update: Update, context: WenmingContext) -> None:
         elif action is Press.SITES:
             report = await drafts.own_draft(uow, person, report_id,
                                          (dom.STEP_PLACE, dom.STEP_PLACE_PICK))
-            sites = await SiteRepository(uow.session).search("", limit=rv.MAX_SITES)
+            sites = await uow.sites.search("", limit=rv.MAX_SITES)
             screen = rv.site_list_screen(lang, report, sites, typed=False)
         else:
             if action is Press.CATEGORY and arg is not None:

@@ -553,7 +553,7 @@ def _pressed_card(update: Update) -> tuple[int, int] | None:
 async def after_transition(context: WenmingContext, outcome: Outcome,
                            pressed: tuple[int, int] | None = None) -> None:
     """Edit the task's cards to its new state; queue what could not be edited."""
-    await refresh_cards(context.bot, context.deps, outcome.task.id,
+    await edit_cards_in_place(context.bot, context.deps, outcome.task.id,
                         new_media=outcome.action is Action.SUBMIT_FIX, pressed=pressed)
     _wake(context)
 
@@ -564,8 +564,8 @@ def _wake(context: WenmingContext) -> None:
         sender.wake()
 
 
-async def refresh_cards(bot: Bot, deps: Deps, task_id: int, *, new_media: bool = False,
-                        pressed: tuple[int, int] | None = None) -> None:
+async def edit_cards_in_place(bot: Bot, deps: Deps, task_id: int, *, new_media: bool = False,
+                              pressed: tuple[int, int] | None = None) -> None:
     """Edit every card of the task in place (the scheduler may call this after escalate()).
 
     The direct edit is the fast path. A card that could not be edited (flood control, a network

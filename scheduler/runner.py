@@ -35,9 +35,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-
 from bot.domain.periods import (
     Due,
     bulletin_still_timely,
@@ -55,9 +52,7 @@ from bot.render.bulletin import caption
 from bot.render.i18n import t
 from bot.services.bulletins import build_bulletins, digest_text
 from bot.services.deadlines import Escalate, remind_and_escalate
-from db.models import GroupBinding, JobRun
-from db.repositories import OutboxRepository
-from db.repositories.stats import StatsRepository
+from db.outbox_keys import dedup_key
 from db.uow import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -197,8 +192,8 @@ class Scheduler:
         if self._fresh_checked:
             return
         async with self._uow() as uow:
-            any_run = await uow.session.scalar(select(JobRun.name).limit(1))
-        self._no_backfill_before = self.started_at if any_run is None else None
+            any_run = await uow.jobs.any()
+        self._no_backfill_before = None if any_run else self.started_at
         self._fresh_checked = True
 
     def skip_reason(self, due: Due, now: dt.datetime,
@@ -221,13 +216,8 @@ class Scheduler:
         if await self._has_run(name, due.period):
             return False
         async with self._uow() as uow:
-            uow.session.add(JobRun(name=name, period=due.period, started_at=now,
-                                   finished_at=now,
-                                   detail={"skipped": reason, "due_at": due.due_at.isoformat(),
-                                           "groups": 0}))
-            try:
-                await uow.session.flush()
-            except IntegrityError:
+            if not await uow.jobs.record(name, due.period, now, {
+                    "skipped": reason, "due_at": due.due_at.isoformat(), "groups": 0}):
                 return False
             await uow.commit(mark_update_handled=False)
         log.info("%s %s skipped (%s): due %s, now %s", name, due.period, reason,
@@ -237,7 +227,7 @@ class Scheduler:
 
     async def _has_run(self, name: str, period: str) -> bool:
         async with self._uow() as uow:
-            return await uow.session.get(JobRun, (name, period)) is not None
+            return await uow.jobs.has_run(name, period)
 
     # ---- the weekly bulletin --------------------------------------------------------------
 
@@ -254,13 +244,10 @@ class Scheduler:
             run_image_job(_render_and_store, self.media_dir, b.view, self.cjk_font)
             for b in bulletins))
         async with self._uow() as uow:
-            uow.session.add(JobRun(name=BULLETIN, period=due.period, started_at=now,
-                                   finished_at=now, detail={"groups": len(bulletins)}))
-            try:
-                await uow.session.flush()
-            except IntegrityError:
+            if not await uow.jobs.record(BULLETIN, due.period, now,
+                                         {"groups": len(bulletins)}):
                 return None  # another runner got there first
-            outbox = OutboxRepository(uow.session)
+            outbox = uow.outbox
             queued = 0
             for b, (rel, tall) in zip(bulletins, rendered, strict=True):
                 if b.chat_id is None:
@@ -272,7 +259,7 @@ class Scheduler:
                     "caption": caption(b.view), "parse_mode": "HTML",
                 }
                 method = "sendDocument" if tall else "sendPhoto"
-                if await outbox.enqueue(f"bulletin:{due.period}:{b.chat_id}", b.chat_id,
+                if await outbox.enqueue(dedup_key("bulletin", due.period, b.chat_id), b.chat_id,
                                         method, params, purpose="bulletin"):
                     queued += 1
             await uow.commit(mark_update_handled=False)
@@ -285,24 +272,18 @@ class Scheduler:
         if await self._has_run(DIGEST, due.period):
             return None
         async with self._uow() as uow:
-            stats = StatsRepository(uow.session)
+            stats = uow.stats
             office = (await stats.unit_tree()).office(self.config.office_unit)
-            chats = [] if office is None else list((await uow.session.scalars(
-                select(GroupBinding.chat_id).where(GroupBinding.unit_id == office.id,
-                                                   GroupBinding.active.is_(True))
-                .order_by(GroupBinding.chat_id))).all())
+            chats = [] if office is None else sorted(
+                g.chat_id for g in await uow.people.active_groups_of_unit(office.id))
             text = await digest_text(uow.session, self.config, self.tz, self.lang,
                                      due.issue_date, now)
-            uow.session.add(JobRun(name=DIGEST, period=due.period, started_at=now,
-                                   finished_at=now, detail={"groups": len(chats)}))
-            try:
-                await uow.session.flush()
-            except IntegrityError:
+            if not await uow.jobs.record(DIGEST, due.period, now, {"groups": len(chats)}):
                 return None
-            outbox = OutboxRepository(uow.session)
+            outbox = uow.outbox
             queued = 0
             for chat in chats:
-                if await outbox.enqueue(f"digest:{due.period}:{chat}", chat, "sendMessage",
+                if await outbox.enqueue(dedup_key("digest", due.period, chat), chat, "sendMessage",
                                         {"text": text, "parse_mode": "HTML"}, purpose="digest"):
                     queued += 1
             await uow.commit(mark_update_handled=False)

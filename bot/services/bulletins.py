@@ -11,7 +11,6 @@ import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.periods import Week, bulletin_issue_date, day_bounds
@@ -19,7 +18,7 @@ from bot.domain.ranking import UnitFigures, rank_units
 from bot.domain.schedule import ScheduleConfig
 from bot.render.bulletin import BulletinView, PhaseInfo, format_date
 from bot.render.i18n import t
-from db.models import GroupBinding
+from db.repositories import PeopleRepository
 from db.repositories.stats import StatsRepository, UnitTree
 
 
@@ -67,12 +66,9 @@ async def build_bulletins(
     current = await stats.week_figures(week.start, week.end, level, names)
     previous = await stats.week_figures(before.start, before.end, level, names)
     site_counts = await stats.site_counts()
-    stmt = select(GroupBinding).order_by(GroupBinding.chat_id)
-    if chat_ids is None:
-        stmt = stmt.where(GroupBinding.active.is_(True))
-    else:
-        stmt = stmt.where(GroupBinding.chat_id.in_(chat_ids))
-    groups = (await session.scalars(stmt)).all()
+    people = PeopleRepository(session)
+    groups = (await people.active_groups() if chat_ids is None
+              else await people.groups_by_chat(chat_ids))
     issue = sent_on or bulletin_issue_date(week.key, cfg.bulletin.weekday)
     phase = phase_info(cfg, issue, lang)
     out = []

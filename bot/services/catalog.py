@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from sqlalchemy.exc import IntegrityError
-
 from bot.domain.errors import DomainError
 from bot.domain.standards import Standard, load_standards
 from db.models import StandardVersion
@@ -33,15 +31,10 @@ class StandardCatalog:
         """Keep a snapshot of the version an inspection is about to use."""
         if await repo.snapshot(standard.content_hash) is not None:
             return
-        try:
-            async with repo.session.begin_nested():
-                await repo.add_snapshot(
-                    StandardVersion(content_hash=standard.content_hash, standard_id=standard.id,
-                                    body=standard.to_dict(), created_at=utcnow())
-                )
-        except IntegrityError:
-            # Another inspection pinned the same version at the same moment: same content.
-            pass
+        await repo.add_snapshot(
+            StandardVersion(content_hash=standard.content_hash, standard_id=standard.id,
+                            body=standard.to_dict(), created_at=utcnow())
+        )
 
     async def resolve(self, repo: InspectionRepository, content_hash: str) -> Standard:
         """The exact version an inspection was started with, even if the YAML changed since."""

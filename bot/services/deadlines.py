@@ -21,9 +21,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
-from sqlalchemy.orm import InstrumentedAttribute
-
 from bot.domain.escalation import Deadline, decide, overdue_days
 from bot.domain.periods import day_bounds, latest_slot, local_date
 from bot.domain.schedule import ScheduleConfig
@@ -31,14 +28,14 @@ from bot.render.i18n import t
 from bot.render.tasks import card
 from bot.services.tasks import cards_of, queue_card_edits, task_data
 from bot.services.tasks import escalate as task_service_escalate
-from db.models import GroupBinding, OutboxMessage, Site, Task
-from db.repositories import OutboxRepository
+from db.models import GroupBinding, Task
+from db.outbox_keys import dedup_key
 from db.repositories.stats import (
     DONE_STATUSES,
     WAITING_STATUSES,
-    StatsRepository,
     UnitTree,
 )
+from db.repositories.tasks import DeadlineWindow
 from db.uow import UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -65,35 +62,26 @@ class Routing:
 
 
 async def load_routing(uow: UnitOfWork, cfg: ScheduleConfig) -> Routing:
-    stats = StatsRepository(uow.session)
+    stats = uow.stats
     tree = await stats.unit_tree()
     groups: dict[int, list[GroupBinding]] = defaultdict(list)
-    for g in (await uow.session.scalars(
-            select(GroupBinding).where(GroupBinding.active.is_(True))
-            .order_by(GroupBinding.chat_id))).all():
+    for g in await uow.people.active_groups():
         groups[g.unit_id].append(g)
     office = tree.office(cfg.office_unit)
     return Routing(tree, dict(groups), office.id if office else None)
 
 
-def _candidates(now: dt.datetime, cfg: ScheduleConfig, tz: ZoneInfo) -> object:
-    """A WHERE clause narrowing tasks to those the policy may owe something; decide() has the
-    last word."""
+def _candidates(now: dt.datetime, cfg: ScheduleConfig, tz: ZoneInfo) -> DeadlineWindow:
+    """The tasks the policy may owe something; decide() has the last word."""
     slot = latest_slot(now, cfg.overdue_reminder_hour, tz)
-    slot_day_start = day_bounds(local_date(slot, tz), tz)[0]
-    clauses = [
-        and_(Task.reminded_before_at.is_(None), Task.due_at > now,
-             Task.due_at <= now + dt.timedelta(hours=cfg.reminder_before_hours)),
-        and_(Task.due_at <= now, Task.reminded_due_at.is_(None)),
-        and_(Task.due_at < slot_day_start,
-             or_(Task.last_overdue_reminder_at.is_(None), Task.last_overdue_reminder_at < slot)),
-    ]
-    if cfg.escalation:
-        first = cfg.escalation[0]
-        clauses.append(and_(Task.escalation_level < cfg.escalation[-1].level,
-                            Task.due_at <= now - dt.timedelta(hours=first.after_overdue_hours)))
-    return and_(Task.closed_at.is_(None), Task.status.not_in(DONE_STATUSES + WAITING_STATUSES),
-                or_(*clauses))
+    first = cfg.escalation[0] if cfg.escalation else None
+    return DeadlineWindow(
+        now=now, before_until=now + dt.timedelta(hours=cfg.reminder_before_hours), slot=slot,
+        slot_day_start=day_bounds(local_date(slot, tz), tz)[0],
+        top_level=cfg.escalation[-1].level if cfg.escalation else None,
+        escalate_due_by=(now - dt.timedelta(hours=first.after_overdue_hours)
+                         if first is not None else None),
+        settled_statuses=DONE_STATUSES + WAITING_STATUSES)
 
 
 async def remind_and_escalate(
@@ -104,51 +92,18 @@ async def remind_and_escalate(
     escalate = escalate or functools.partial(task_service_escalate, tz=tz)
     where = _candidates(now, cfg, tz)
     async with uow_factory() as uow:
-        ids = list((await uow.session.scalars(
-            select(Task.id).where(where)  # type: ignore[arg-type]
-            .order_by(Task.due_at, Task.id))).all())
+        ids = await uow.tasks.owed(where)
     queued = 0
     for start in range(0, len(ids), batch):
         async with uow_factory() as uow:
             routing = await load_routing(uow, cfg)
             chunk = ids[start:start + batch]
-            # Re-read with the same filter (a task may have moved since the ids were taken);
-            # PostgreSQL locks the rows and skips those another transaction holds.
-            tasks = (await uow.session.scalars(
-                select(Task).where(Task.id.in_(chunk), where)  # type: ignore[arg-type]
-                .order_by(Task.due_at, Task.id)
-                .with_for_update(skip_locked=True))).all()
+            # Re-read with the same filter (a task may have moved since the ids were taken).
+            tasks = await uow.tasks.lock_owed(chunk, where)
             for task in tasks:
                 queued += await remind_one(uow, task, routing, cfg, tz, lang, now, escalate)
             await uow.commit(mark_update_handled=False)
     return queued
-
-
-def _same(column: InstrumentedAttribute[dt.datetime | None], value: dt.datetime | None
-          ) -> ColumnElement[bool]:
-    return column.is_(None) if value is None else column == value
-
-
-async def _claim(uow: UnitOfWork, task: Task, marks: dict[str, dt.datetime]) -> bool:
-    """Write the bookkeeping only if the row is still what `task` says; True when it was.
-
-    The version catches every transition (an extension, a re-route, a fix submitted, a
-    closure); the deadline and bookkeeping columns are compared too, so a reset of either, or
-    another scheduler run, makes this one lose. With nothing to mark, the same guard still
-    checks (and, on PostgreSQL, locks) the row before anything is queued.
-    """
-    values: dict[str, object] = dict(marks) or {"version": Task.version}
-    result = await uow.session.execute(
-        update(Task)
-        .where(Task.id == task.id, Task.version == task.version, Task.due_at == task.due_at,
-               Task.closed_at.is_(None),
-               _same(Task.reminded_before_at, task.reminded_before_at),
-               _same(Task.reminded_due_at, task.reminded_due_at),
-               _same(Task.last_overdue_reminder_at, task.last_overdue_reminder_at))
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 async def remind_one(
@@ -159,7 +114,7 @@ async def remind_one(
 
     `task` is the row as read, possibly earlier or in another transaction: the decision is
     taken from it, and nothing is written or queued unless the guarded bookkeeping UPDATE
-    finds the row unchanged (see _claim). `task` itself is not modified.
+    finds the row unchanged (TaskRepository.claim_marks). `task` itself is not modified.
     """
     decision = decide(Deadline(task.due_at, task.created_at, task.escalation_level,
                                task.reminded_before_at, task.reminded_due_at,
@@ -176,11 +131,11 @@ async def remind_one(
     late = kind == "overdue" or (kind == "due" and now - task.due_at >= dt.timedelta(days=1))
     if late:
         marks["last_overdue_reminder_at"] = now
-    if not await _claim(uow, task, marks):
+    if not await uow.tasks.claim_marks(task, marks):
         log.info("task %s changed since it was read; left for the next tick", task.id)
         return 0
-    outbox = OutboxRepository(uow.session)
-    site = await uow.session.get(Site, task.site_id) if task.site_id else None
+    outbox = uow.outbox
+    site = await uow.sites.get(task.site_id) if task.site_id else None
     unit_name = routing.name(task.unit_id, lang)
     due_text = _when(task.due_at, tz, lang)
     days = overdue_days(task.due_at, now)
@@ -204,15 +159,16 @@ async def remind_one(
         groups, owner = routing.chats(task.unit_id)
         if owner is not None and owner != task.unit_id:
             text += "\n" + t(lang, "scheduler.reminder.routed", unit=unit_name)
+        placed = dict(await cards_of(uow, task.id))
         for g in groups:
             params: dict[str, object] = {"text": text, "parse_mode": "HTML"}
-            if task.card_chat_id == g.chat_id and task.card_message_id is not None:
+            if g.chat_id in placed:
                 # Under the card it is about, one tap from its buttons; sent all the same if
                 # the card was deleted.
-                params["reply_parameters"] = {"message_id": task.card_message_id,
+                params["reply_parameters"] = {"message_id": placed[g.chat_id],
                                               "allow_sending_without_reply": True}
-            if await outbox.enqueue(f"remind:{kind}:{task.id}:{stamp}:{g.chat_id}", g.chat_id,
-                                    "sendMessage", params,
+            if await outbox.enqueue(dedup_key("remind", kind, task.id, stamp, g.chat_id),
+                                    g.chat_id, "sendMessage", params,
                                     purpose="task_reminder", ref_id=task.id):
                 queued += 1
     escalated = False
@@ -236,7 +192,8 @@ async def remind_one(
         if not groups:
             log.warning("task %s escalated to level %s: no group to tell", task.id, step.level)
         for g in groups:
-            if await outbox.enqueue(f"escalate:{task.id}:{step.level}:{g.chat_id}", g.chat_id,
+            if await outbox.enqueue(dedup_key("escalate", task.id, step.level, g.chat_id),
+                                    g.chat_id,
                                     "sendMessage", {"text": text, "parse_mode": "HTML"},
                                     purpose="task_escalation", ref_id=task.id):
                 queued += 1
@@ -245,17 +202,12 @@ async def remind_one(
         # may have queued it already, then this finds it and queues nothing).
         await queue_card_edits(uow, task.id, now, tz=tz)
     elif kind in ("due", "overdue"):
-        await refresh_cards(uow, task.id, task.version, now, f"{kind}:{stamp}", tz)
+        await queue_card_edits_for_notice(uow, task.id, task.version, now, f"{kind}:{stamp}", tz)
     return queued
 
 
-def _edit_key(task_id: int, chat_id: int, version: int) -> str:
-    """bot.services.tasks.queue_card_edits' dedup key: one edit per card per task version."""
-    return f"task:{task_id}:edit:{chat_id}:{version}"
-
-
-async def refresh_cards(uow: UnitOfWork, task_id: int, version: int, now: dt.datetime,
-                        notice: str, tz: ZoneInfo) -> int:
+async def queue_card_edits_for_notice(uow: UnitOfWork, task_id: int, version: int,
+                                      now: dt.datetime, notice: str, tz: ZoneInfo) -> int:
     """Edit the task's cards for a notice just queued (in its transaction), so a card says
     "overdue" when the group is told so; returns how many edits were queued.
 
@@ -268,15 +220,15 @@ async def refresh_cards(uow: UnitOfWork, task_id: int, version: int, now: dt.dat
     key keeps the "task:<id>:edit:" prefix, so a handler's later edit still queues behind it.
     """
     cards = await cards_of(uow, task_id)
-    keys = {_edit_key(task_id, chat, version): (chat, message_id) for chat, message_id in cards}
-    earlier = {} if not keys else {
-        row.dedup_key: row for row in (await uow.session.scalars(
-            select(OutboxMessage).where(OutboxMessage.dedup_key.in_(list(keys))))).all()}
+    # The key queue_card_edits gives an edit: one per card per task version.
+    keys = {dedup_key("task_edit", task_id, chat, version): (chat, message_id)
+            for chat, message_id in cards}
+    earlier = await uow.outbox.by_keys(keys)
     queued = await queue_card_edits(uow, task_id, now, tz=tz)
     if not earlier:
         return queued
     view = card(await task_data(uow, task_id), now, tz)
-    outbox = OutboxRepository(uow.session)
+    outbox = uow.outbox
     for key, row in earlier.items():
         chat, message_id = keys[key]
         params: dict[str, object] = {
@@ -286,7 +238,8 @@ async def refresh_cards(uow: UnitOfWork, task_id: int, version: int, now: dt.dat
         markup = view.markup()
         if markup is not None:
             params["reply_markup"] = markup
-        if await outbox.enqueue(f"{key}:{notice}", chat, row.method, params):
+        again = dedup_key("task_edit_again", task_id, chat, version, notice)
+        if await outbox.enqueue(again, chat, row.method, params):
             queued += 1
     return queued
 

@@ -7,8 +7,6 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.exc import IntegrityError
-
 from bot.domain import checklist
 from bot.domain.checklist import Awaiting, ItemState, Progress
 from bot.domain.errors import DomainError, NotFound, StaleAction
@@ -21,7 +19,7 @@ from bot.render.inspection import HeldBy, OpenInspection
 from bot.services.catalog import StandardCatalog
 from bot.services.tasks import create_task, record_site_items
 from db.models import Answer, Inspection, Person, Photo, Site, Task
-from db.repositories import InspectionRepository, PeopleRepository
+from db.repositories import InspectionRepository
 from db.uow import UnitOfWork
 
 
@@ -29,7 +27,7 @@ async def active_inspection(uow: UnitOfWork, person: Person) -> Inspection | Non
     """The open inspection this person is in, if any."""
     if person.active_inspection_id is None:
         return None
-    insp = await InspectionRepository(uow.session).get(person.active_inspection_id)
+    insp = await uow.inspections.get(person.active_inspection_id)
     if insp is None or insp.status != "open" or insp.inspector_id != person.id:
         return None
     return insp
@@ -99,7 +97,7 @@ class InspectionService:
     # ---- reading -------------------------------------------------------------------------
 
     async def open_inspections(self, uow: UnitOfWork, person: Person) -> list[OpenInspection]:
-        repo = InspectionRepository(uow.session)
+        repo = uow.inspections
         out = []
         for insp in await repo.open_of(person.id):
             standard = await self.catalog.resolve(repo, insp.standard_hash)
@@ -119,7 +117,7 @@ class InspectionService:
                              ) -> list[HeldBy]:
         """Who else has an open inspection of this site (and since when); nothing if this
         person has one there already (theirs to resume)."""
-        repo = InspectionRepository(uow.session)
+        repo = uow.inspections
         if await repo.open_at(person.id, site_id) is not None:
             return []
         return [HeldBy(p.first_name or str(p.id), i.started_at)
@@ -130,7 +128,7 @@ class InspectionService:
     ) -> InspectionView:
         """Start an inspection of a site, or resume the open one there."""
         require(Role(_rank(person)), Role.INSPECTOR)
-        repo = InspectionRepository(uow.session)
+        repo = uow.inspections
         site = await uow.session.get(Site, site_id)
         if site is None:
             raise NotFound("inspect.site_not_found")
@@ -143,15 +141,7 @@ class InspectionService:
                 standard_hash=standard.content_hash, status="open", step=0,
                 chat_id=chat_id, started_at=now, updated_at=now,
             )
-            try:
-                async with uow.session.begin_nested():
-                    await repo.add(insp)
-            except IntegrityError:
-                # The same start pressed twice at once: the other press created it.
-                found = await repo.open_at(person.id, site.id)
-                if found is None:
-                    raise
-                insp = found
+            insp = await repo.add_open(insp)
         insp.updated_at = now
         person.active_inspection_id = insp.id
         person.pending = None
@@ -208,7 +198,7 @@ class InspectionService:
         insp = await self.active(uow, person)
         if insp is None:
             return None
-        repo = InspectionRepository(uow.session)
+        repo = uow.inspections
         view = await self._view(uow, insp)
         if await repo.photo_from_message(meta.chat_id, meta.message_id) is not None:
             return view
@@ -248,7 +238,7 @@ class InspectionService:
         insp.score_dynamic = view.score.dynamic
         if person.active_inspection_id == insp.id:
             person.active_inspection_id = None
-        repo = InspectionRepository(uow.session)
+        repo = uow.inspections
         # The site's current answers (SiteItem) become this inspection's: its score follows.
         answered = {item.key: st.verdict for item in view.standard.items
                     if (st := view.progress.answers.get(item.key)) is not None
@@ -279,7 +269,7 @@ class InspectionService:
             ))
         groups = 0
         if tasks:
-            people = PeopleRepository(uow.session)
+            people = uow.people
             groups = len(await people.active_groups_of_unit(insp.site.unit_id))
         return Submitted(await self._view(uow, insp), tasks, groups)
 
@@ -304,7 +294,7 @@ class InspectionService:
     # ---- internals -----------------------------------------------------------------------
 
     async def _own(self, uow: UnitOfWork, person: Person, inspection_id: int) -> Inspection:
-        insp = await InspectionRepository(uow.session).get(inspection_id)
+        insp = await uow.inspections.get(inspection_id)
         if insp is None:
             raise StaleAction("error.stale_button")
         if insp.inspector_id != person.id:
@@ -313,7 +303,7 @@ class InspectionService:
 
     async def _view(self, uow: UnitOfWork, insp: Inspection) -> InspectionView:
         progress, answers = await load_progress(
-            self.catalog, InspectionRepository(uow.session), insp)
+            self.catalog, uow.inspections, insp)
         return self._rebuild(insp, progress.standard, progress, answers)
 
     @staticmethod

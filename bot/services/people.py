@@ -6,13 +6,10 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy.exc import IntegrityError
-
 from bot.domain.errors import DomainError, NotAllowed
 from bot.domain.roles import Role, require, role_of
 from bot.services.org_import import apply_pending
 from db.models import GroupBinding, Invite, Person, Unit
-from db.repositories import PeopleRepository
 from db.uow import UnitOfWork
 
 INVITE_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # no look-alikes: l/1, o/0
@@ -32,23 +29,15 @@ async def ensure_person(
     uow: UnitOfWork, user: TelegramUser, admin_ids: frozenset[int], now: datetime
 ) -> tuple[Person, bool]:
     """The person behind a Telegram user, created on first contact. Returns (person, changed)."""
-    repo = PeopleRepository(uow.session)
+    repo = uow.people
     person = await repo.get(user.id)
     changed = False
     if person is None:
-        try:
-            async with uow.session.begin_nested():
-                person = await repo.add(Person(
-                    id=user.id, first_name=user.first_name, username=user.username,
-                    telegram_language=user.language_code, role=Role.RESIDENT.key,
-                    created_at=now,
-                ))
-        except IntegrityError:
-            # Two first messages at once (say, from two chats): the other one created them.
-            person = await repo.get(user.id)
-            if person is None:
-                raise
-        else:
+        person, added = await repo.add(Person(
+            id=user.id, first_name=user.first_name, username=user.username,
+            telegram_language=user.language_code, role=Role.RESIDENT.key, created_at=now,
+        ))
+        if added:
             changed = True
             changed |= await apply_pending(uow.session, person)
     else:
@@ -66,7 +55,7 @@ async def find_person(
     uow: UnitOfWork, user: TelegramUser, admin_ids: frozenset[int]
 ) -> Person | None:
     """The person if known and up to date; None if they must be created or refreshed."""
-    person = await PeopleRepository(uow.session).get(user.id)
+    person = await uow.people.get(user.id)
     if person is None or not is_current(person, user, admin_ids):
         return None
     return person
@@ -82,7 +71,7 @@ def is_current(person: Person, user: TelegramUser, admin_ids: frozenset[int]) ->
 
 async def attached(uow: UnitOfWork, person: Person) -> Person:
     """The same person, loaded in this unit of work so that changes are saved."""
-    found = await PeopleRepository(uow.session).get_to_change(person.id)
+    found = await uow.people.get_to_change(person.id)
     if found is None:
         raise DomainError("error.unknown_person")
     return found
@@ -105,7 +94,7 @@ async def create_invite(
     code = "".join(secrets.choice(INVITE_ALPHABET) for _ in range(12))
     invite = Invite(code=code, role=role.key, unit_id=unit.id if unit else None,
                     created_by=admin.id, expires_at=now + ttl, max_uses=max_uses, uses=0)
-    await PeopleRepository(uow.session).add_invite(invite)
+    await uow.people.add_invite(invite)
     return invite, unit
 
 
@@ -113,7 +102,7 @@ async def redeem_invite(
     uow: UnitOfWork, person: Person, code: str, now: datetime
 ) -> tuple[Role, Unit | None, bool]:
     """Grant the invite's role. Returns (role, unit, newly_granted); repeats are harmless."""
-    repo = PeopleRepository(uow.session)
+    repo = uow.people
     invite = await repo.invite(code)
     if invite is None:
         raise DomainError("invite.unknown")
@@ -136,7 +125,7 @@ async def redeem_invite(
 
 
 async def find_one_unit(uow: UnitOfWork, query: str) -> Unit:
-    repo = PeopleRepository(uow.session)
+    repo = uow.people
     exact = await repo.unit_by_code(query)
     if exact is not None:
         return exact
@@ -158,13 +147,13 @@ async def bind_group(
     if role_of(person) < Role.ADMIN:
         raise NotAllowed("bind.admin_only")
     unit = await find_one_unit(uow, unit_query)
-    binding = await PeopleRepository(uow.session).bind_group(chat_id, unit.id, title,
+    binding = await uow.people.bind_group(chat_id, unit.id, title,
                                                              person.id, now)
     return binding
 
 
 async def group_unit(uow: UnitOfWork, chat_id: int) -> Unit | None:
-    repo = PeopleRepository(uow.session)
+    repo = uow.people
     binding = await repo.group(chat_id)
     if binding is None or not binding.active:
         return None
@@ -172,7 +161,7 @@ async def group_unit(uow: UnitOfWork, chat_id: int) -> Unit | None:
 
 
 async def deactivate_group(uow: UnitOfWork, chat_id: int) -> bool:
-    binding = await PeopleRepository(uow.session).group(chat_id)
+    binding = await uow.people.group(chat_id)
     if binding is None or not binding.active:
         return False
     binding.active = False

@@ -21,10 +21,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from sqlalchemy.sql import Executable
 
 from bot.domain.checklist import ItemState, Progress
 from bot.domain.errors import StaleAction
@@ -34,52 +31,10 @@ from bot.services.inspections import InspectionView, apply_press, closed_key, lo
 from bot.services.people_cache import PersonCache
 from bot.services.progress_cache import ProgressCache, Snapshot
 from db.group_commit import GroupCommitter, WriteConflict, WriteSet
-from db.models import Answer, Inspection, Person
+from db.models import Inspection, Person
 from db.repositories import InspectionRepository
+from db.repositories.press import ACTIVE, MOVED, MOVED_FROM, STEP, upsert_answer
 from db.uow import MARK_HANDLED, current_inbox
-
-_inspections: Table = Inspection.__table__  # type: ignore[assignment]
-_answers: Table = Answer.__table__  # type: ignore[assignment]
-_people: Table = Person.__table__  # type: ignore[assignment]
-
-# Only the row as it was read: a changed version means someone else wrote since.
-STEP = (
-    update(_inspections)
-    .where(_inspections.c.id == bindparam("b_id"),
-           _inspections.c.version == bindparam("b_version"),
-           _inspections.c.status == "open")
-    .values(step=bindparam("b_step"), awaiting=bindparam("b_awaiting"),
-            updated_at=bindparam("b_now"), version=_inspections.c.version + 1)
-)
-ACTIVE = (
-    update(_people)
-    .where(_people.c.id == bindparam("b_id"))
-    .values(active_inspection_id=bindparam("b_active"))
-)
-# Where the inspection's buttons are now: a fact about Telegram, not a judgement on the
-# state read, so it need not be guarded; with a snapshot to keep current, it is.
-MOVED = (
-    update(_inspections)
-    .where(_inspections.c.id == bindparam("b_id"))
-    .values(chat_id=bindparam("b_chat"), message_id=bindparam("b_message"),
-            version=_inspections.c.version + 1)
-)
-MOVED_FROM = MOVED.where(_inspections.c.version == bindparam("b_version"))
-
-
-def _upsert_answer(dialect: str) -> Executable:
-    """INSERT … ON CONFLICT (inspection, item) DO UPDATE: the answer row may or may not exist."""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(_answers).values(
-        inspection_id=bindparam("b_inspection"), item_key=bindparam("b_key"),
-        verdict=bindparam("b_verdict"), skipped=bindparam("b_skipped"),
-        remark=bindparam("b_remark"), answered_at=bindparam("b_now"),
-    )
-    return stmt.on_conflict_do_update(
-        index_elements=[_answers.c.inspection_id, _answers.c.item_key],
-        set_={"verdict": stmt.excluded.verdict, "skipped": stmt.excluded.skipped,
-              "remark": stmt.excluded.remark, "answered_at": stmt.excluded.answered_at},
-    )
 
 
 class PressService:
@@ -97,7 +52,7 @@ class PressService:
         self._committer = committer
         self._people = people
         self.cache = cache  # installed on the sessions that write inspections (bot/app.py)
-        self._upsert = _upsert_answer(engine.dialect.name)
+        self._upsert = upsert_answer(engine.dialect.name)
         # One press per inspection at a time (the chat's own order already ensures it; this
         # keeps it true for any caller).
         self._locks: weakref.WeakValueDictionary[int, Lock] = weakref.WeakValueDictionary()

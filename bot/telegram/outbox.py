@@ -66,6 +66,7 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, Re
 from bot.render.i18n import normalize_language, t
 from bot.telegram.flood import ChatDeadlines, ChatLimiter, retry_seconds
 from db.models import GroupBinding, OutboxMessage, Person, Unit
+from db.outbox_keys import dedup_key
 from db.repositories import OutboxRepository
 
 log = logging.getLogger(__name__)
@@ -142,8 +143,8 @@ class OutboxSender:
         """Queue a reply its handler could not send (the chat's flood wait was too long):
         it goes out in the chat's order once the chat may be written to (bot/telegram/flood.py)."""
         async with self._sessions() as session, session.begin():
-            row = OutboxMessage(dedup_key=f"reply:{uuid.uuid4().hex}", chat_id=chat_id,
-                                method=method, params=params, purpose="reply")
+            row = OutboxMessage(dedup_key=dedup_key("reply", uuid.uuid4().hex),
+                                chat_id=chat_id, method=method, params=params, purpose="reply")
             session.add(row)
             await session.flush()
             self._handed[row.id] = chat_id
@@ -384,7 +385,7 @@ class OutboxSender:
             return
         group.active = False
         unit = await session.get(Unit, group.unit_id)
-        await self._tell_admins(session, f"group_lost:{row.chat_id}:{row.id}",
+        await self._tell_admins(session, ("group_lost", row.chat_id, row.id),
                                 "scheduler.admin.group_lost", title=group.title,
                                 chat=row.chat_id, unit=unit.name_zh if unit else "")
         log.warning("group %s deactivated: %s", row.chat_id, row.last_error)
@@ -410,11 +411,12 @@ class OutboxSender:
                                  active=old.active, bound_by=old.bound_by,
                                  bound_at=old.bound_at))
         await session.delete(old)
-        await self._tell_admins(session, f"group_moved:{old_chat}:{new_chat}",
+        await self._tell_admins(session, ("group_moved", old_chat, new_chat),
                                 "scheduler.admin.group_moved", title=old.title, chat=new_chat)
 
-    async def _tell_admins(self, session: AsyncSession, key: str, message: str,
-                           **values: object) -> None:
+    async def _tell_admins(self, session: AsyncSession, about: tuple[str, int, int],
+                           message: str, **values: object) -> None:
+        """Tell the admins (`about`: the kind of dedup key and its parts but the admin's chat)."""
         outbox = OutboxRepository(session)
         admins = (await session.scalars(
             select(Person).where(Person.role == "admin", Person.blocked.is_(False))
@@ -424,7 +426,7 @@ class OutboxSender:
         if self._admin_chat_id is not None:
             targets.append((self._admin_chat_id, self._language))
         for chat, lang in dict(targets).items():
-            await outbox.enqueue(f"{key}:{chat}", chat, "sendMessage",
+            await outbox.enqueue(dedup_key(*about, chat), chat, "sendMessage",
                                  {"text": t(lang, message, **values), "parse_mode": "HTML"},
                                  purpose="admin_notice")
         self.wake()

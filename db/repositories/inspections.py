@@ -6,6 +6,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Answer, Evidence, Inspection, Person, Photo, StandardVersion, Task
+from db.repositories.rows import add_or_find
 
 
 class InspectionRepository:
@@ -43,11 +44,6 @@ class InspectionRepository:
             .order_by(Inspection.started_at)
         )
         return [(i, p) for i, p in (await self.session.execute(stmt)).all()]
-
-    async def add(self, inspection: Inspection) -> Inspection:
-        self.session.add(inspection)
-        await self.session.flush()
-        return inspection
 
     async def answers(self, inspection_id: int) -> dict[str, Answer]:
         rows = await self.session.scalars(
@@ -96,8 +92,16 @@ class InspectionRepository:
         return await self.session.get(StandardVersion, content_hash)
 
     async def add_snapshot(self, version: StandardVersion) -> None:
-        self.session.add(version)
-        await self.session.flush()
+        """Keep a standard version's snapshot (another inspection may pin the same version at
+        the same moment: same content, kept once)."""
+        await add_or_find(self.session, version, lambda: self.snapshot(version.content_hash))
+
+    async def add_open(self, inspection: Inspection) -> Inspection:
+        """A new open inspection; or, when the same start was pressed twice at once, the one
+        the other press created."""
+        found, _ = await add_or_find(self.session, inspection, lambda: self.open_at(
+            inspection.inspector_id, inspection.site_id))
+        return found
 
     async def task_for(self, inspection_id: int, item_key: str) -> Task | None:
         return await self.session.scalar(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
 from sqlalchemy import or_, select
@@ -17,6 +18,7 @@ class OutboxRepository:
     async def enqueue(
         self, dedup_key: str, chat_id: int, method: str, params: dict[str, object],
         *, purpose: str | None = None, ref_id: int | None = None,
+        ref_version: int | None = None,
     ) -> bool:
         """Queue a message once per dedup key; returns False if it was queued before."""
         exists = await self.session.scalar(
@@ -26,7 +28,7 @@ class OutboxRepository:
             return False
         self.session.add(
             OutboxMessage(dedup_key=dedup_key, chat_id=chat_id, method=method, params=params,
-                          purpose=purpose, ref_id=ref_id)
+                          purpose=purpose, ref_id=ref_id, ref_version=ref_version)
         )
         return True
 
@@ -41,3 +43,28 @@ class OutboxRepository:
             .limit(limit)
         )
         return list((await self.session.scalars(stmt)).all())
+
+    async def pending_chats(self, key_prefix: str) -> set[int]:
+        """The chats of the pending rows whose dedup key starts with `key_prefix`."""
+        rows = await self.session.scalars(
+            select(OutboxMessage.chat_id)
+            .where(OutboxMessage.dedup_key.startswith(key_prefix),
+                   OutboxMessage.status == "pending"))
+        return {int(chat_id) for chat_id in rows.all()}
+
+    async def delivered(self, purpose: str, ref_id: int) -> list[tuple[int, int, int]]:
+        """The delivered messages of this purpose about `ref_id`: (row id, chat, message)."""
+        rows = await self.session.execute(
+            select(OutboxMessage.id, OutboxMessage.chat_id, OutboxMessage.sent_message_id)
+            .where(OutboxMessage.purpose == purpose, OutboxMessage.ref_id == ref_id,
+                   OutboxMessage.status == "sent", OutboxMessage.sent_message_id.is_not(None)))
+        return [(row_id, int(chat_id), int(message_id))
+                for row_id, chat_id, message_id in rows.all() if message_id is not None]
+
+    async def by_keys(self, keys: Collection[str]) -> dict[str, OutboxMessage]:
+        """The rows queued under these dedup keys, by key."""
+        if not keys:
+            return {}
+        rows = await self.session.scalars(
+            select(OutboxMessage).where(OutboxMessage.dedup_key.in_(list(keys))))
+        return {row.dedup_key: row for row in rows.all()}

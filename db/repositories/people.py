@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import GroupBinding, Invite, InviteUse, Person, Unit
+from db.repositories.rows import add_or_find
 from db.repositories.sites import escape_like
 
 # session.info key: ids of the people this transaction locked (PeopleRepository.get_to_change).
@@ -31,10 +33,10 @@ class PeopleRepository:
             self.session.sync_session.info.setdefault(LOCKED_PEOPLE, set()).add(person_id)
         return person
 
-    async def add(self, person: Person) -> Person:
-        self.session.add(person)
-        await self.session.flush()
-        return person
+    async def add(self, person: Person) -> tuple[Person, bool]:
+        """A new person; or, when two first messages (say, from two chats) came at once, the
+        one the other created. True when this call added them."""
+        return await add_or_find(self.session, person, lambda: self.get(person.id))
 
     async def admins(self) -> list[Person]:
         rows = await self.session.scalars(select(Person).where(Person.role == "admin"))
@@ -62,6 +64,19 @@ class PeopleRepository:
         invite.uses += 1
         self.session.add(InviteUse(code=invite.code, person_id=person_id))
         return True
+
+    async def first_names(self, ids: Iterable[int]) -> dict[int, str]:
+        """First names by person id."""
+        wanted = set(ids)
+        if not wanted:
+            return {}
+        rows = await self.session.execute(
+            select(Person.id, Person.first_name).where(Person.id.in_(wanted)))
+        return {pid: name for pid, name in rows.all()}
+
+    async def units(self) -> dict[int, Unit]:
+        """Every unit by id (the unit tree)."""
+        return {u.id: u for u in (await self.session.scalars(select(Unit))).all()}
 
     async def unit(self, unit_id: int) -> Unit | None:
         return await self.session.get(Unit, unit_id)
@@ -98,6 +113,18 @@ class PeopleRepository:
             binding.unit_id, binding.title, binding.bound_by = unit_id, title, by
             binding.bound_at, binding.active = now, True
         return binding
+
+    async def active_groups(self) -> list[GroupBinding]:
+        """Every active group, by chat id."""
+        return list((await self.session.scalars(
+            select(GroupBinding).where(GroupBinding.active.is_(True))
+            .order_by(GroupBinding.chat_id))).all())
+
+    async def groups_by_chat(self, chat_ids: Iterable[int]) -> list[GroupBinding]:
+        """These chats' groups (active or not), by chat id."""
+        return list((await self.session.scalars(
+            select(GroupBinding).where(GroupBinding.chat_id.in_(list(chat_ids)))
+            .order_by(GroupBinding.chat_id))).all())
 
     async def active_groups_of_unit(self, unit_id: int) -> list[GroupBinding]:
         stmt = select(GroupBinding).where(

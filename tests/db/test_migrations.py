@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
-from db.models import Base
+from db.migrate import alembic_config, upgrade_async
+from db.models import Base, OutboxMessage, TaskCard, TaskEvent
 from db.session import create_engine
+from db.types import UTCDateTime
 
 
 async def test_models_and_migrations_do_not_drift(database_url: str) -> None:
@@ -44,3 +51,72 @@ async def test_every_table_has_its_constraints(database_url: str) -> None:
     assert any(u["column_names"] == ["update_id"] for u in found["inbox"])
     assert any(i["name"] == "uq_inspections_open_per_site" and i["unique"]
                for i in found["indexes"])
+
+
+async def test_0005_moves_the_cards_places_into_task_cards(database_url: str) -> None:
+    """Where a card is was kept on the task row (the latest card of a group speaking for it,
+    or a photo card a handler posted itself), in the outbox's sent card rows, and (its version)
+    in the card's dedup key: the migration brings them together in task_cards."""
+    cfg = alembic_config(database_url)
+    await asyncio.to_thread(command.downgrade, cfg, "0004_english_names")
+    when = datetime(2026, 11, 23, 1, tzinfo=UTC)
+    units = sa.table("units", sa.column("id"), sa.column("code"), sa.column("name_zh"),
+                     sa.column("name_en"), sa.column("kind"))
+    tasks = sa.table("tasks", sa.column("id"), sa.column("source"), sa.column("unit_id"),
+                     sa.column("title"), sa.column("status"), sa.column("escalation_level"),
+                     sa.column("version"), sa.column("due_at", UTCDateTime()),
+                     sa.column("created_at", UTCDateTime()), sa.column("card_chat_id"),
+                     sa.column("card_message_id"))
+    outbox = sa.table("outbox", sa.column("id"), sa.column("dedup_key"), sa.column("chat_id"),
+                      sa.column("method"), sa.column("params", sa.JSON()), sa.column("status"),
+                      sa.column("attempts"), sa.column("created_at", UTCDateTime()),
+                      sa.column("sent_at", UTCDateTime()), sa.column("sent_message_id"),
+                      sa.column("purpose"), sa.column("ref_id"))
+    task = dict(source="finding", unit_id=1, title="t", status="open", escalation_level=0,
+                due_at=when, created_at=when)
+    row = dict(params={}, attempts=0, created_at=when, purpose="task_card")
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(sa.insert(units).values(id=1, code="u", name_zh="单位",
+                                                       name_en="", kind="community"))
+            await conn.execute(sa.insert(tasks), [
+                # A text card replaced by a handler's photo card (message 70).
+                dict(task, id=1, version=3, card_chat_id=-100, card_message_id=70),
+                # The task row and the outbox agree.
+                dict(task, id=2, version=1, card_chat_id=-100, card_message_id=30),
+            ])
+            await conn.execute(sa.insert(outbox), [
+                dict(row, id=1, dedup_key="task:1:card:-100:new:0", chat_id=-100,
+                     method="sendMessage", status="sent", sent_at=when, sent_message_id=10,
+                     ref_id=1),
+                dict(row, id=2, dedup_key="task:1:card:-200:new:0", chat_id=-200,
+                     method="sendPhoto", status="sent", sent_at=when, sent_message_id=20,
+                     ref_id=1),
+                dict(row, id=3, dedup_key="task:1:card:-300:again:3", chat_id=-300,
+                     method="sendMessage", status="pending", sent_at=None, sent_message_id=None,
+                     ref_id=1),
+                dict(row, id=4, dedup_key="task:2:card:-100:new:1", chat_id=-100,
+                     method="sendPhoto", status="sent", sent_at=when, sent_message_id=30,
+                     ref_id=2),
+                dict(row, id=5, dedup_key="task:2:edit:-100:1", chat_id=-100,
+                     method="editMessageCaption", status="sent", sent_at=when,
+                     sent_message_id=30, ref_id=None, purpose=None),
+            ])
+            # Dropping the task row's columns must not take its history with it (a copied
+            # table would cascade on SQLite).
+            await conn.execute(sa.insert(TaskEvent.__table__).values(
+                task_id=1, at=when, action="created", data={}))
+        await upgrade_async(database_url)
+        async with engine.connect() as conn:
+            assert await conn.scalar(sa.select(sa.func.count()).select_from(TaskEvent)) == 1
+            cards = (await conn.execute(sa.select(
+                TaskCard.task_id, TaskCard.chat_id, TaskCard.message_id, TaskCard.version,
+                TaskCard.has_photo).order_by(TaskCard.task_id, TaskCard.chat_id))).all()
+            versions = dict((await conn.execute(
+                sa.select(OutboxMessage.id, OutboxMessage.ref_version))).all())
+    finally:
+        await engine.dispose()
+    assert [tuple(c) for c in cards] == [
+        (1, -200, 20, 0, True), (1, -100, 70, 3, True), (2, -100, 30, 1, True)]
+    assert versions == {1: 0, 2: 0, 3: 3, 4: 1, 5: None}

@@ -111,10 +111,7 @@ async def test_a_reminder_replies_to_the_card_it_is_about(
     with_card = await add_task(sessions, city["unit:houqijie"], due, at(2026, 11, 23, 0))
     without = await add_task(sessions, city["unit:houqijie"], due, at(2026, 11, 23, 0),
                              title="垃圾桶满溢")
-    async with sessions() as s, s.begin():
-        task = await s.get(Task, with_card)
-        assert task is not None
-        task.card_chat_id, task.card_message_id = HOUQIJIE, 77
+    await deliver_card(sessions, with_card, HOUQIJIE, 77)
     clock.now = due - dt.timedelta(hours=23)
     await make_scheduler(sessions, clock, tmp_path).tick()
     async with sessions() as s:
@@ -601,12 +598,12 @@ async def test_postgresql_leaves_a_task_being_changed_for_the_next_tick(
 async def deliver_card(sessions: Sessions, task_id: int, chat_id: int, message_id: int) -> None:
     """The task's card, as the outbox records it once Telegram accepted it."""
     async with sessions() as s, s.begin():
-        s.add(OutboxMessage(dedup_key=f"task:{task_id}:card:{chat_id}:new:0", chat_id=chat_id,
+        row = OutboxMessage(dedup_key=f"task:{task_id}:card:{chat_id}:new:0", chat_id=chat_id,
                             method="sendMessage", params={"text": "card"}, purpose="task_card",
-                            ref_id=task_id, status="sent", sent_message_id=message_id))
-        task = await s.get(Task, task_id)
-        assert task is not None
-        task.card_chat_id, task.card_message_id = chat_id, message_id
+                            ref_id=task_id, ref_version=0, status="sent",
+                            sent_message_id=message_id)
+        s.add(row)
+        await tasks_service.card_delivered(s, row, chat_id, message_id)
 
 
 async def card_edits(sessions: Sessions, task_id: int) -> list[OutboxMessage]:

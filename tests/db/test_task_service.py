@@ -35,6 +35,7 @@ from db.models import (
     TaskPhoto,
     Unit,
 )
+from db.outbox_keys import dedup_key
 from db.uow import UnitOfWork, UnitOfWorkFactory
 from tests.conftest import FakeClock
 from tests.db.test_inspection_service import plan, start, submit, walk
@@ -240,11 +241,51 @@ async def test_the_delivered_card_is_remembered_for_editing(
 ) -> None:
     tid = await new_task(sessions, world, clock.now)
     async with sessions() as s, s.begin():
-        await svc.remember_card(s, tid, GROUP, 77)
-        # A card that lands in a group of another unit (re-routed meanwhile) is not taken.
-        await svc.remember_card(s, tid, OTHER_GROUP, 78)
-    task = await load(sessions, tid)
-    assert (task.card_chat_id, task.card_message_id) == (GROUP, 77)
+        await deliver_card(s, tid, GROUP, 77)
+        # A card that lands in a group of another unit (re-routed meanwhile) is where it is,
+        # but it does not speak for the task: it is not edited as the task's.
+        await deliver_card(s, tid, OTHER_GROUP, 78)
+    async with UnitOfWork(sessions) as uow:
+        assert await svc.cards_of(uow, tid) == [(GROUP, 77), (OTHER_GROUP, 78)]
+        placed = await uow.cards.in_chat(tid, GROUP)
+        assert placed is not None and (placed.version, placed.has_photo) == (0, False)
+        assert await svc.queue_card_edits(uow, tid, clock.now) == 1
+        assert await svc.chats_with_queued_edits(uow, tid) == {GROUP}
+
+
+async def test_a_card_stale_on_arrival_is_brought_up_to_date_behind_itself(
+    sessions: Sessions, world: World, clock: FakeClock
+) -> None:
+    """The task moved while its card was on its way: the card records the version it was
+    rendered at (outbox.ref_version), and an edit to the task's state is queued behind it."""
+    tid = await new_task(sessions, world, clock.now)
+    await do(sessions, MEMBER, tid, Action.ACCEPT, clock.now)  # no card known yet: no edit
+    async with sessions() as s, s.begin():
+        await deliver_card(s, tid, GROUP, 90)
+    async with UnitOfWork(sessions) as uow:
+        placed = await uow.cards.in_chat(tid, GROUP)
+        assert placed is not None and placed.version == 0 and placed.message_id == 90
+    edit = (await outbox(sessions))[-1]
+    assert edit.dedup_key == f"task:{tid}:edit:{GROUP}:1:caught-up"
+    assert (edit.chat_id, edit.params["message_id"]) == (GROUP, 90)
+
+
+async def deliver_card(s: AsyncSession, task_id: int, chat_id: int, message_id: int) -> None:
+    """What the outbox does once Telegram accepted the task's card in `chat_id`: the row is
+    marked sent and the card hook runs, in one transaction."""
+    row = await s.scalar(select(OutboxMessage).where(
+        OutboxMessage.purpose == svc.CARD_PURPOSE, OutboxMessage.ref_id == task_id,
+        OutboxMessage.chat_id == chat_id))
+    if row is None:  # a card queued before the task was re-routed away from this chat
+        task = await s.get(Task, task_id)
+        assert task is not None
+        row = OutboxMessage(
+            dedup_key=dedup_key("task_card", task_id, chat_id, "new", task.version),
+            chat_id=chat_id, method="sendMessage", params={}, purpose=svc.CARD_PURPOSE,
+            ref_id=task_id, ref_version=task.version)
+        s.add(row)
+    row.status, row.sent_message_id = "sent", message_id
+    await svc.card_delivered(s, row, chat_id, message_id)
 
 
 # ---- the whole loop -------------------------------------------------------------------------
@@ -516,7 +557,7 @@ async def test_escalate_is_recorded_once_and_not_for_closed_tasks(
 ) -> None:
     tid = await new_task(sessions, world, clock.now)
     async with sessions() as s, s.begin():
-        await svc.remember_card(s, tid, GROUP, 41)
+        await deliver_card(s, tid, GROUP, 41)
     async with UnitOfWork(sessions) as uow:
         task = await svc.escalate(uow, tid, 1, clock.now)
         await uow.commit()
@@ -781,8 +822,7 @@ async def test_queued_edits_only_for_the_chats_asked_and_in_the_cards_own_kind(
     """A card posted as text is edited as text even once the task has photos."""
     tid = await new_task(sessions, world, clock.now)
     async with sessions() as s, s.begin():
-        card = (await s.scalars(select(OutboxMessage))).one()
-        card.status, card.sent_message_id = "sent", 61
+        await deliver_card(s, tid, GROUP, 61)
     await do(sessions, MEMBER, tid, Action.ACCEPT, clock.now)
     await fix(sessions, MEMBER, tid, clock.now, 1500)
     async with UnitOfWork(sessions) as uow:
@@ -862,9 +902,7 @@ async def test_the_reporters_confirmation_redraws_the_card(
 ) -> None:
     tid = await new_task(sessions, world, clock.now)
     async with sessions() as s, s.begin():
-        card_row = (await s.scalars(select(OutboxMessage).where(
-            OutboxMessage.purpose == svc.CARD_PURPOSE))).one()
-        card_row.status, card_row.sent_message_id = "sent", 55
+        await deliver_card(s, tid, GROUP, 55)
     # An edit for this version was queued before (e.g. a handler's retry).
     async with UnitOfWork(sessions) as uow:
         await svc.queue_card_edits(uow, tid, clock.now)

@@ -9,7 +9,16 @@ from sqlalchemy import select
 
 from bot.render.i18n import t
 from bot.services import tasks as svc
-from db.models import GroupBinding, OutboxMessage, Person, Photo, Task, TaskEvent, Unit
+from db.models import (
+    GroupBinding,
+    OutboxMessage,
+    Person,
+    Photo,
+    Task,
+    TaskCard,
+    TaskEvent,
+    Unit,
+)
 from tests.conftest import Harness, wait_until
 from tests.e2e.chat import Chat, body, buttons, data_where, shown
 from tests.e2e.test_tasks import (
@@ -51,8 +60,8 @@ async def test_a_card_still_on_its_way_when_the_task_changes_is_brought_up_to_da
     tid = await file_finding(harness, "liaison_1 3 大堂入口地面有烟头")
     card = await card_of(harness, tid)
     async with harness.sessions() as s:
-        task = await s.get(Task, tid)
-        assert task is not None and task.card_message_id is None  # not known yet
+        known = await s.scalar(select(TaskCard).where(TaskCard.task_id == tid))
+        assert known is None  # not known yet
     await start_private(harness, LIAISON_MEMBER)
     member = Chat(harness.sb, LIAISON_MEMBER)
     last = await member.last_id()
@@ -225,8 +234,8 @@ async def test_a_deadline_reminder_lands_as_a_reply_to_the_card(harness: Harness
 
     async def card_recorded() -> bool:
         async with harness.sessions() as s:
-            task = await s.get(Task, tid)
-            return task is not None and task.card_message_id == card["message_id"]
+            return await s.scalar(select(TaskCard.message_id).where(
+                TaskCard.task_id == tid)) == card["message_id"]
 
     await wait_until(card_recorded)
     async with harness.sessions() as s, s.begin():

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from bot.render.i18n import t
 from bot.services import tasks as svc
-from db.models import SiteItem, Task, TaskEvent
+from db.models import SiteItem, Task, TaskCard, TaskEvent
 from tests.conftest import Harness, wait_until
 from tests.e2e.chat import Chat, body, buttons, data_where, shown
 from tests.imagegen import jpeg_with_gps
@@ -332,8 +332,8 @@ async def test_extension_and_reroute(harness: Harness) -> None:
     async def new_card_remembered() -> bool:
         # The outbox records the delivered card right after Telegram accepted it.
         async with harness.sessions() as s:
-            found = await s.get(Task, tid)
-            return found is not None and found.card_chat_id == HOUQIJIE_GROUP
+            return await s.scalar(select(TaskCard.message_id).where(
+                TaskCard.task_id == tid, TaskCard.chat_id == HOUQIJIE_GROUP)) is not None
 
     await wait_until(new_card_remembered)
     async with harness.sessions() as s:

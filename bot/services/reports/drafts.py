@@ -16,7 +16,6 @@ from bot.services.reports import duplicates, places, queries
 from bot.services.reports.context import ReportContext
 from bot.services.reports.results import DraftView, PhotoAdded
 from db.models import Person, Photo, Report, ReportPhoto, Site
-from db.repositories import SiteRepository
 from db.uow import UnitOfWork
 
 
@@ -123,7 +122,7 @@ async def view(ctx: ReportContext, uow: UnitOfWork, person: Person, report: Repo
     if report.step == dom.STEP_CONFIRM:
         v.candidates = await duplicates.candidates(ctx, uow, report, person)
     if report.step == dom.STEP_PLACE_PICK and report.address:
-        v.sites = await SiteRepository(uow.session).search(report.address, limit=6)
+        v.sites = await uow.sites.search(report.address, limit=6)
     if (report.step in (dom.STEP_DESCRIPTION, dom.STEP_CONFIRM) and site is None
             and report.latitude is not None and report.longitude is not None):
         v.near = await places.landmark(ctx, uow, report)
@@ -195,7 +194,7 @@ async def text(
         report.address = text
         report.latitude = report.longitude = None
         report.site_id = None
-        sites = await SiteRepository(uow.session).search(text, limit=6)
+        sites = await uow.sites.search(text, limit=6)
         report.step = dom.STEP_PLACE_PICK if sites else _after_place(report)
     elif report.step in (dom.STEP_DESCRIPTION, dom.STEP_CONFIRM):
         if len(text) > dom.MAX_DESCRIPTION:

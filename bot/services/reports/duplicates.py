@@ -16,7 +16,6 @@ from bot.services.reports import drafts, queries
 from bot.services.reports.context import ReportContext
 from bot.services.reports.results import Followed
 from db.models import Person, Report, ReportFollower, Task
-from db.repositories import OutboxRepository, PeopleRepository
 from db.repositories.sites import distance_m
 from db.uow import UnitOfWork
 
@@ -85,9 +84,9 @@ async def follow(
             task.priority = target.priority
     if target.unit_id is not None:
         text = rv.group_follow_notice(ctx.group_lang, target, ctx.category(target), count)
-        for group in await PeopleRepository(uow.session).active_groups_of_unit(
+        for group in await uow.people.active_groups_of_unit(
                 target.unit_id):
-            await OutboxRepository(uow.session).enqueue(
+            await uow.outbox.enqueue(
                 f"report:{target.id}:follow:{person.id}:{group.chat_id}", group.chat_id,
                 "sendMessage", {"text": text, "parse_mode": "HTML"})
     return Followed(target, count, False)

@@ -9,7 +9,6 @@ from bot.render.i18n import normalize_language
 from bot.services.reports import queries
 from bot.services.reports.context import ReportContext
 from db.models import Person, Report
-from db.repositories import OutboxRepository, PeopleRepository
 from db.uow import UnitOfWork
 
 
@@ -17,7 +16,7 @@ async def tell_residents(
     ctx: ReportContext, uow: UnitOfWork, report: Report, key: str, text: Any, *,
     photos: Sequence[str] = (), reporter_markup: Any = None, skip: int | None = None,
 ) -> None:
-    outbox = OutboxRepository(uow.session)
+    outbox = uow.outbox
     people = [report.reporter_id, *await queries.follower_ids(uow, report.id)]
     for pid in people:
         if pid == skip:
@@ -39,7 +38,7 @@ async def tell_residents(
 async def tell_unit(uow: UnitOfWork, report: Report, key: str, text: str) -> None:
     if report.unit_id is None:
         return
-    for group in await PeopleRepository(uow.session).active_groups_of_unit(report.unit_id):
-        await OutboxRepository(uow.session).enqueue(
+    for group in await uow.people.active_groups_of_unit(report.unit_id):
+        await uow.outbox.enqueue(
             f"{key}:{group.chat_id}", group.chat_id, "sendMessage",
             {"text": text, "parse_mode": "HTML"})

@@ -6,7 +6,6 @@ from sqlalchemy import func, select
 
 from bot.services.reports.context import ReportContext
 from db.models import Report, Site
-from db.repositories import SiteRepository
 from db.uow import UnitOfWork
 
 
@@ -19,7 +18,7 @@ async def landmark(ctx: ReportContext, uow: UnitOfWork, report: Report) -> Site 
     cat = ctx.category(report)
     at_site = max(ctx.config.at_site_radius_m, cat.site_radius_m if cat else 0.0)
     reach = max(ctx.config.area_radius_m, at_site)
-    pairs = await SiteRepository(uow.session).nearest(
+    pairs = await uow.sites.nearest(
         report.latitude, report.longitude, limit=50, within_m=reach)
     for site, dist in pairs:
         if dist <= at_site:
@@ -34,7 +33,7 @@ async def landmark(ctx: ReportContext, uow: UnitOfWork, report: Report) -> Site 
 async def outside(ctx: ReportContext, uow: UnitOfWork, lat: float, lon: float) -> bool:
     """Whether a point is farther than outside_radius_m from every known site (a city with
     no sites yet warns nobody)."""
-    repo = SiteRepository(uow.session)
+    repo = uow.sites
     if await repo.nearest(lat, lon, limit=1, within_m=ctx.config.outside_radius_m):
         return False
     return bool(await uow.session.scalar(

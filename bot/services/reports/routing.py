@@ -13,7 +13,6 @@ from bot.services.people import find_one_unit
 from bot.services.reports import decisions, queries, submitting
 from bot.services.reports.context import ReportContext
 from db.models import GroupBinding, Person, Report, Site, Unit
-from db.repositories import PeopleRepository, SiteRepository
 from db.uow import UnitOfWork
 
 
@@ -34,7 +33,7 @@ async def route(ctx: ReportContext, uow: UnitOfWork, report: Report) -> Unit:
     if lat is not None and lon is not None:
         reach = max(ctx.config.area_radius_m, max(c.site_radius_m
                                                   for c in ctx.config.categories))
-        pairs = await SiteRepository(uow.session).nearest(lat, lon, limit=50, within_m=reach)
+        pairs = await uow.sites.nearest(lat, lon, limit=50, within_m=reach)
         for near_site, dist in pairs:
             near.append((near_site.unit_id, dist))
             if near_site.site_type in ctx.config.area_site_types:
@@ -58,7 +57,7 @@ async def where(ctx: ReportContext, uow: UnitOfWork, report: Report) -> Site | N
     if report.site_id is not None:
         return await uow.session.get(Site, report.site_id)
     if report.latitude is not None and report.longitude is not None:
-        pairs = await SiteRepository(uow.session).nearest(
+        pairs = await uow.sites.nearest(
             report.latitude, report.longitude, limit=1, within_m=ctx.config.at_site_radius_m)
         return pairs[0][0] if pairs else None
     if report.address:
@@ -81,7 +80,7 @@ async def reroute(
             else await find_one_unit(uow, unit_ref))
     if unit is None:
         raise StaleAction("error.stale_button")
-    if not await PeopleRepository(uow.session).active_groups_of_unit(unit.id):
+    if not await uow.people.active_groups_of_unit(unit.id):
         raise DomainError("reports.unit_has_no_group", unit=unit.name_zh)
     old = await uow.session.get(Unit, report.unit_id) if report.unit_id else None
     if old is not None and old.id == unit.id:

@@ -13,7 +13,6 @@ from bot.services.reports.context import ReportContext
 from bot.services.reports.numbers import next_counter, resident_number
 from bot.services.reports.results import Submitted
 from db.models import Person, Report, Site, Unit
-from db.repositories import OutboxRepository, PeopleRepository
 from db.uow import UnitOfWork
 
 
@@ -51,8 +50,8 @@ async def post_to_groups(
     ctx: ReportContext, uow: UnitOfWork, report: Report, unit: Unit, key: str
 ) -> int:
     """Photos (the stored, metadata-free copies), the place, and the card with buttons."""
-    groups = await PeopleRepository(uow.session).active_groups_of_unit(unit.id)
-    outbox = OutboxRepository(uow.session)
+    groups = await uow.people.active_groups_of_unit(unit.id)
+    outbox = uow.outbox
     photos = await queries.photos(uow, report.id)
     cat = ctx.category(report)
     site = await uow.session.get(Site, report.site_id) if report.site_id else None

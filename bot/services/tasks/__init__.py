@@ -19,7 +19,6 @@ from bot.services.tasks.cards import (
     queue_card_edits,
     queue_cards,
     record_card,
-    remember_card,
 )
 from bot.services.tasks.constants import CARD_PURPOSE, NOTICE_PURPOSE
 from bot.services.tasks.creation import create_task
@@ -72,7 +71,6 @@ __all__ = [
     "queue_cards",
     "record_card",
     "record_site_items",
-    "remember_card",
     "remember_screen",
     "reopen_task",
     "reroute_claim",

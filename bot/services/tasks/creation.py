@@ -7,8 +7,6 @@ from collections.abc import Iterable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
-
 from bot.domain.errors import NotFound
 from bot.domain.tasks import CREATED, DEFAULT_TZ, TaskState, end_of_day, relapse_window
 from bot.services.events import publish
@@ -83,11 +81,5 @@ async def _relapse_of(uow: UnitOfWork, site_id: int, item_key: str, now: datetim
                       weeks: int) -> Task | None:
     if weeks <= 0:
         return None
-    return await uow.session.scalar(
-        select(Task)
-        .where(Task.site_id == site_id, Task.item_key == item_key,
-               Task.status == TaskState.CLOSED.value,
-               Task.closed_at >= now - relapse_window(weeks))
-        .order_by(Task.closed_at.desc())
-        .limit(1)
-    )
+    return await uow.tasks.latest_closed(site_id, item_key, TaskState.CLOSED.value,
+                                         now - relapse_window(weeks))

@@ -5,13 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import update
-
 from bot.domain.tasks import DEFAULT_TZ, EVENTS, Action, TaskState, escalation_target
 from bot.services.events import publish
 from bot.services.tasks.cards import queue_card_edits
 from bot.services.tasks.notifications import close_notices, tell_groups_returned
-from bot.services.tasks.reads import _units
 from bot.services.tasks.transitions import _bump, rework_deadline
 from db.models import Task, TaskEvent, Unit
 from db.uow import UnitOfWork
@@ -32,18 +29,12 @@ async def escalate(uow: UnitOfWork, task_id: int, level: int, now: datetime, *,
         return None  # already there: nothing recorded, nothing for the caller to announce
     version = task.version
     from_level = task.escalation_level
-    result = await uow.session.execute(
-        update(Task)
-        .where(Task.id == task.id, Task.version == version)
-        .values(version=version + 1, escalation_level=level, escalated_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    await uow.session.refresh(task)
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if not await uow.tasks.bump(task, version, {"escalation_level": level,
+                                                "escalated_at": now}):
         # Someone acted on the task meanwhile; look again (a press or a second job run).
         return await escalate(uow, task_id, level, now, tz=tz)
     unit = await uow.session.get(Unit, task.unit_id)
-    target = escalation_target(await _units(uow), unit, level) if unit else None
+    target = escalation_target(await uow.people.units(), unit, level) if unit else None
     event = TaskEvent(task_id=task.id, at=now, actor_id=None, action=EVENTS[Action.ESCALATE],
                       from_status=task.status, to_status=task.status,
                       data={"level": level, "from_level": from_level,

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import and_, select
-
 from bot.domain.errors import DomainError
-from db.models import Person, Photo, Site, TaskPhoto, Unit
+from db.models import Person, Photo, Site, Unit
 from db.uow import UnitOfWork
 
 
@@ -20,12 +18,11 @@ class FindingTarget:
 async def finding_target(uow: UnitOfWork, query: str) -> FindingTarget:
     """A unit by name or code, or a site (whose unit is responsible for it)."""
     from bot.services.people import find_one_unit
-    from db.repositories import SiteRepository
 
     try:
         return FindingTarget(await find_one_unit(uow, query), None)
     except DomainError as unit_error:
-        sites = await SiteRepository(uow.session).search(query)
+        sites = await uow.sites.search(query)
         exact = [s for s in sites if s.name == query or s.code == query]
         chosen = exact[0] if len(exact) == 1 else sites[0] if len(sites) == 1 else None
         if chosen is None:
@@ -38,23 +35,12 @@ async def finding_target(uow: UnitOfWork, query: str) -> FindingTarget:
 async def unattached_photos(uow: UnitOfWork, person: Person, chat_id: int,
                             after_message_id: int) -> list[int]:
     """Photos this person sent in their chat after a prompt, not yet part of any task."""
-    rows = await uow.session.scalars(
-        select(Photo.id)
-        .outerjoin(TaskPhoto, TaskPhoto.photo_id == Photo.id)
-        .where(and_(Photo.uploaded_by == person.id, Photo.chat_id == chat_id,
-                    Photo.message_id > after_message_id, TaskPhoto.task_id.is_(None)))
-        .order_by(Photo.id)
-    )
-    return list(rows.all())
+    return await uow.tasks.unattached_photos(person.id, chat_id, after_message_id)
 
 
 async def add_photo(uow: UnitOfWork, photo: Photo) -> Photo:
     """Store a photo row once per (chat, message): a redelivered message adds nothing."""
-    existing = await uow.session.scalar(
-        select(Photo).where(Photo.chat_id == photo.chat_id, Photo.message_id == photo.message_id)
-    )
+    existing = await uow.inspections.photo_from_message(photo.chat_id, photo.message_id)
     if existing is not None:
         return existing
-    uow.session.add(photo)
-    await uow.session.flush()
-    return photo
+    return await uow.inspections.add_photo(photo)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
-
 from bot.domain.expectation import TaskInput, encode_pending
 from bot.domain.tasks import NOTE, Action
 from bot.services.tasks.constants import DRAFT
@@ -32,9 +30,7 @@ async def begin_input(
 
 async def add_draft_photo(uow: UnitOfWork, person: Person, task_id: int, photo: Photo) -> int:
     """An after-photo sent while a fix is being written; returns how many are there now."""
-    existing = await uow.session.scalar(
-        select(Photo).where(Photo.chat_id == photo.chat_id, Photo.message_id == photo.message_id)
-    )
+    existing = await uow.inspections.photo_from_message(photo.chat_id, photo.message_id)
     if existing is None:
         uow.session.add(photo)
         await uow.session.flush()
@@ -56,14 +52,7 @@ async def add_note(uow: UnitOfWork, person: Person, task_id: int, text: str,
 
 async def drafts(uow: UnitOfWork, task_id: int, person_id: int) -> list[int]:
     """The after-photos this person has sent for the fix they are writing."""
-    rows = await uow.session.scalars(
-        select(TaskPhoto.photo_id)
-        .join(Photo, Photo.id == TaskPhoto.photo_id)
-        .where(TaskPhoto.task_id == task_id, TaskPhoto.kind == DRAFT,
-               Photo.uploaded_by == person_id)
-        .order_by(TaskPhoto.photo_id)
-    )
-    return list(rows.all())
+    return await uow.tasks.photo_ids_by(task_id, DRAFT, person_id)
 
 
 async def drop_drafts(uow: UnitOfWork, task_id: int, person_id: int) -> None:
@@ -76,15 +65,5 @@ async def drop_drafts(uow: UnitOfWork, task_id: int, person_id: int) -> None:
 
 async def _fix_note(uow: UnitOfWork, task: Task, person: Person) -> str | None:
     """The notes this person wrote since the task last changed state."""
-    since = await uow.session.scalar(
-        select(TaskEvent.id).where(TaskEvent.task_id == task.id, TaskEvent.action != NOTE)
-        .order_by(TaskEvent.id.desc()).limit(1)
-    )
-    rows = await uow.session.scalars(
-        select(TaskEvent.reason).where(TaskEvent.task_id == task.id, TaskEvent.action == NOTE,
-                                       TaskEvent.actor_id == person.id,
-                                       TaskEvent.id > (since or 0))
-        .order_by(TaskEvent.id)
-    )
-    notes = [r for r in rows.all() if r]
+    notes = await uow.tasks.notes_since_change(task.id, person.id, NOTE)
     return "\n".join(notes) or None

@@ -6,8 +6,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import or_, select
-
 from bot.domain.errors import NotAllowed
 from bot.domain.roles import Role, role_of
 from bot.domain.tasks import ACTIVE_STATES, UNIT_TODO_STATES, TaskFilter, TaskState
@@ -36,24 +34,16 @@ async def list_tasks(
     overdue: bool = False, now: datetime, limit: int = LIST_LIMIT,
 ) -> list[Task]:
     """Tasks by deadline, earliest first; by default every task not yet closed."""
-    wanted = [s.value for s in (states or ACTIVE_STATES)]
-    stmt = select(Task).where(Task.status.in_(wanted))
-    if unit_id is not None:
-        stmt = stmt.where(Task.unit_id == unit_id)
-    if overdue:
-        stmt = stmt.where(Task.status.in_([s.value for s in UNIT_TODO_STATES]),
-                          Task.due_at < now)
-    return list((await uow.session.scalars(stmt.order_by(Task.due_at, Task.id)
-                                           .limit(limit))).all())
+    return await uow.tasks.listed(
+        [s.value for s in (states or ACTIVE_STATES)], unit_id=unit_id,
+        overdue_in=[s.value for s in UNIT_TODO_STATES] if overdue else None, now=now,
+        limit=limit)
 
 
 async def awaiting_verification(uow: UnitOfWork, person: Person,
                                 limit: int = LIST_LIMIT) -> list[Task]:
     """Fixes waiting for a check, oldest first, leaving out those this person fixed."""
-    stmt = (select(Task).where(Task.status == TaskState.FIX_SUBMITTED.value,
-                               or_(Task.fixed_by.is_(None), Task.fixed_by != person.id))
-            .order_by(Task.fixed_at, Task.id).limit(limit))
-    return list((await uow.session.scalars(stmt)).all())
+    return await uow.tasks.fixed_not_by(TaskState.FIX_SUBMITTED.value, person.id, limit)
 
 
 async def tasks_for(

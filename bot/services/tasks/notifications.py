@@ -5,14 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
-
 from bot.domain.roles import Role, role_of
 from bot.domain.tasks import EVENTS, Action
 from bot.services.tasks.cards import active_groups
 from bot.services.tasks.constants import NOTICE_PURPOSE
 from db.models import OutboxMessage, Person, Task, TaskEvent, Unit
-from db.repositories import OutboxRepository, PeopleRepository
+from db.outbox_keys import dedup_key
 from db.uow import UnitOfWork
 
 # Who is told in private, beyond the card: admins decide extensions and claims (they need not
@@ -34,7 +32,7 @@ async def _notify(uow: UnitOfWork, task: Task, action: Action, event: TaskEvent,
     people: list[Person] = []
     if action in _DECISIONS:
         key, choices = _DECISIONS[action]
-        people = list(await PeopleRepository(uow.session).admins())
+        people = list(await uow.people.admins())
     elif action is Action.SUBMIT_FIX:
         key, choices = "task.notify.fix_submitted", (Action.VERIFY_PASS, Action.VERIFY_RETURN)
         # Whoever filed it, and whoever sent it back last (a re-submission is theirs to check).
@@ -48,7 +46,7 @@ async def _notify(uow: UnitOfWork, task: Task, action: Action, event: TaskEvent,
     else:
         return
     unit = await uow.session.get(Unit, task.unit_id)
-    outbox = OutboxRepository(uow.session)
+    outbox = uow.outbox
     for person in people:
         if person.id == event.actor_id or person.blocked:
             continue
@@ -64,7 +62,7 @@ async def _notify(uow: UnitOfWork, task: Task, action: Action, event: TaskEvent,
         keyboard = keyboard_json([[Button(t(lang, BUTTON_KEYS[c]),
                                           task_action(task.id, task.version, c))
                                    for c in choices]])
-        await outbox.enqueue(f"task:{task.id}:notify:{event.id}:{person.id}", person.id,
+        await outbox.enqueue(dedup_key("task_notify", task.id, event.id, person.id), person.id,
                              "sendMessage", {"text": text, "parse_mode": "HTML",
                                              "reply_markup": keyboard},
                              purpose=NOTICE_PURPOSE, ref_id=task.id)
@@ -75,7 +73,7 @@ async def remember_screen(uow: UnitOfWork, task_id: int, chat_id: int, message_i
     """A private screen with the task's buttons (/tasks N) was sent directly: note it beside
     the notices, so that the next change to the task takes its buttons away too."""
     uow.session.add(OutboxMessage(
-        dedup_key=f"task:{task_id}:screen:{chat_id}:{message_id}", chat_id=chat_id,
+        dedup_key=dedup_key("task_screen", task_id, chat_id, message_id), chat_id=chat_id,
         method="sendMessage", params={}, status="sent", sent_at=now,
         sent_message_id=message_id, purpose=NOTICE_PURPOSE, ref_id=task_id, created_at=now))
 
@@ -84,30 +82,20 @@ async def close_notices(uow: UnitOfWork, task_id: int) -> int:
     """Someone acted on the task: the buttons of its private notices delivered so far no longer
     fit, so take them away (the message stays; a notice not yet sent keeps its buttons, and a
     press on it is answered with who handled the task)."""
-    rows = (await uow.session.execute(
-        select(OutboxMessage.id, OutboxMessage.chat_id, OutboxMessage.sent_message_id)
-        .where(OutboxMessage.purpose == NOTICE_PURPOSE, OutboxMessage.ref_id == task_id,
-               OutboxMessage.status == "sent", OutboxMessage.sent_message_id.is_not(None))
-    )).all()
-    outbox = OutboxRepository(uow.session)
+    outbox = uow.outbox
     queued = 0
-    for row_id, chat_id, message_id in rows:
-        if message_id is None:
-            continue
-        if await outbox.enqueue(f"task:{task_id}:notice_done:{row_id}", int(chat_id),
+    for row_id, chat_id, message_id in await outbox.delivered(NOTICE_PURPOSE, task_id):
+        if await outbox.enqueue(dedup_key("task_notice_done", task_id, row_id), chat_id,
                                 # No reply_markup: the keyboard is removed.
-                                "editMessageReplyMarkup", {"message_id": int(message_id)}):
+                                "editMessageReplyMarkup", {"message_id": message_id}):
             queued += 1
     return queued
 
 
 async def last_return(uow: UnitOfWork, task_id: int) -> TaskEvent | None:
     """The latest event that sent the task back for rework (a failed check or a reopening)."""
-    return await uow.session.scalar(
-        select(TaskEvent)
-        .where(TaskEvent.task_id == task_id,
-               TaskEvent.action.in_((EVENTS[Action.VERIFY_RETURN], EVENTS[Action.REOPEN])))
-        .order_by(TaskEvent.id.desc()).limit(1))
+    return await uow.tasks.last_event(task_id, (EVENTS[Action.VERIFY_RETURN],
+                                                EVENTS[Action.REOPEN]))
 
 
 async def tell_groups_returned(uow: UnitOfWork, task: Task, event: TaskEvent) -> int:
@@ -117,12 +105,12 @@ async def tell_groups_returned(uow: UnitOfWork, task: Task, event: TaskEvent) ->
     from bot.render.i18n import t
     from bot.render.tasks import GROUP_LANG, clip
 
-    outbox = OutboxRepository(uow.session)
+    outbox = uow.outbox
     queued = 0
     for group in await active_groups(uow, task.unit_id):
         text = t(GROUP_LANG, "task.returned_group", id=task.id, title=clip(task.title, 60),
                  reason=clip(mask_personal(event.reason or "—"), 300))
-        if await outbox.enqueue(f"task:{task.id}:returned:{event.id}:{group.chat_id}",
+        if await outbox.enqueue(dedup_key("task_returned", task.id, event.id, group.chat_id),
                                 group.chat_id, "sendMessage",
                                 {"text": text, "parse_mode": "HTML"}):
             queued += 1

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
-
 from bot.domain.errors import StaleAction
 from bot.domain.roles import Role, role_of
 from bot.domain.tasks import EVENTS, Action, TaskState, transition
 from bot.services.tasks.reads import by_resident, names, report_people, reroute_claim
-from db.models import Person, Task, TaskEvent
+from db.models import Person, Task
 from db.uow import UnitOfWork
 
 
@@ -36,10 +34,7 @@ async def _explain_stale(uow: UnitOfWork, task: Task, action: Action,
                          presser_id: int | None = None) -> None:
     """Someone moved the task since this button was drawn: say who, if it was this (and "you
     already did" when it was the presser, e.g. 完成 pressed again after submitting)."""
-    last = await uow.session.scalar(
-        select(TaskEvent).where(TaskEvent.task_id == task.id)
-        .order_by(TaskEvent.id.desc()).limit(1)
-    )
+    last = await uow.tasks.last_event(task.id)
     same = {EVENTS[action]}
     if action in (Action.VERIFY_PASS, Action.VERIFY_RETURN):
         same = {EVENTS[Action.VERIFY_PASS], EVENTS[Action.VERIFY_RETURN]}

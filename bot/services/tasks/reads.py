@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import select
-
 from bot.domain.errors import NotFound
 from bot.domain.tasks import CREATED, EVENTS, Action, TaskState, escalation_target
 from bot.render.tasks import EventLine, TaskData
@@ -13,14 +11,9 @@ from bot.services.tasks.constants import AFTER, BEFORE
 from bot.services.tasks.site_items import standard_of
 from db.models import (
     Inspection,
-    Person,
-    Photo,
-    Report,
-    ReportFollower,
     Site,
     Task,
     TaskEvent,
-    TaskPhoto,
     Unit,
 )
 from db.uow import UnitOfWork
@@ -35,38 +28,20 @@ async def get_task(uow: UnitOfWork, task_id: int) -> Task:
 
 async def history(uow: UnitOfWork, task_id: int) -> list[TaskEvent]:
     """Every recorded event of the task, oldest first."""
-    rows = await uow.session.scalars(
-        select(TaskEvent).where(TaskEvent.task_id == task_id).order_by(TaskEvent.id)
-    )
-    return list(rows.all())
+    return await uow.tasks.events(task_id)
 
 
 async def names(uow: UnitOfWork, ids: Iterable[int | None]) -> dict[int, str]:
     """First names by person id. Who must stay unnamed is decided from the task's report
     (report_people, EventLine.resident), not from anyone's current role: a unit member can
     file a report too, and a role changes after the fact."""
-    wanted = {i for i in ids if i is not None}
-    if not wanted:
-        return {}
-    rows = await uow.session.execute(
-        select(Person.id, Person.first_name).where(Person.id.in_(wanted))
-    )
-    return {pid: name for pid, name in rows.all()}
+    return await uow.people.first_names(i for i in ids if i is not None)
 
 
 async def report_people(uow: UnitOfWork, task: Task) -> set[int]:
     """Who filed or followed (+1) the report(s) behind this task: never named on its card or in
     its history, whatever their role (cards are read in groups)."""
-    report_ids = set(await uow.session.scalars(select(Report.id).where(Report.task_id == task.id)))
-    if task.report_id is not None:
-        report_ids.add(task.report_id)
-    if not report_ids:
-        return set()
-    reporters = await uow.session.scalars(select(Report.reporter_id)
-                                          .where(Report.id.in_(report_ids)))
-    followers = await uow.session.scalars(select(ReportFollower.person_id)
-                                          .where(ReportFollower.report_id.in_(report_ids)))
-    return set(reporters.all()) | set(followers.all())
+    return await uow.tasks.report_people(task.id, task.report_id)
 
 
 def by_resident(event: TaskEvent, private: set[int]) -> bool:
@@ -81,12 +56,7 @@ async def task_data(uow: UnitOfWork, task_id: int, *, with_item: bool = False) -
     unit = await uow.session.get(Unit, task.unit_id)
     site = await uow.session.get(Site, task.site_id) if task.site_id else None
     events = await history(uow, task_id)
-    photos = (await uow.session.execute(
-        select(TaskPhoto.kind, Photo.telegram_file_id, Photo.sha256)
-        .join(Photo, Photo.id == TaskPhoto.photo_id)
-        .where(TaskPhoto.task_id == task_id, TaskPhoto.kind.in_((BEFORE, AFTER)))
-        .order_by(Photo.id)
-    )).all()
+    photos = await uow.tasks.photos(task_id, (BEFORE, AFTER))
     inspection = (await uow.session.get(Inspection, task.inspection_id)
                   if task.inspection_id else None)
     private = await report_people(uow, task)
@@ -98,7 +68,7 @@ async def task_data(uow: UnitOfWork, task_id: int, *, with_item: bool = False) -
         relapse_closed = earlier.closed_at if earlier else None
     escalation_unit, escalation_unit_en = None, ""
     if task.escalation_level and unit is not None:
-        target = escalation_target(await _units(uow), unit, task.escalation_level)
+        target = escalation_target(await uow.people.units(), unit, task.escalation_level)
         if target is not None:
             escalation_unit, escalation_unit_en = target.name_zh, target.name_en
     claim = await reroute_claim(uow, task_id)
@@ -138,18 +108,9 @@ async def task_data(uow: UnitOfWork, task_id: int, *, with_item: bool = False) -
     )
 
 
-async def _units(uow: UnitOfWork) -> dict[int, Unit]:
-    return {u.id: u for u in (await uow.session.scalars(select(Unit))).all()}
-
-
 async def reroute_claim(uow: UnitOfWork, task_id: int) -> TaskEvent | None:
     """The unit's "not ours" claim, if no admin has decided on it yet."""
-    last = await uow.session.scalar(
-        select(TaskEvent)
-        .where(TaskEvent.task_id == task_id,
-               TaskEvent.action.in_((EVENTS[Action.NOT_OURS], EVENTS[Action.REROUTE],
-                                     EVENTS[Action.REFUSE_REROUTE])))
-        .order_by(TaskEvent.id.desc())
-        .limit(1)
-    )
+    last = await uow.tasks.last_event(task_id, (EVENTS[Action.NOT_OURS],
+                                                EVENTS[Action.REROUTE],
+                                                EVENTS[Action.REFUSE_REROUTE]))
     return last if last is not None and last.action == EVENTS[Action.NOT_OURS] else None

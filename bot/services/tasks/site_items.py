@@ -5,13 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-
 from bot.domain.errors import DomainError
 from bot.domain.scoring import Score, compute_score
 from bot.domain.standards import Standard, Verdict
-from db.models import Inspection, SiteItem, StandardVersion, Task
+from db.models import Inspection, Task
 from db.uow import UnitOfWork
 
 
@@ -19,42 +16,11 @@ async def record_site_items(
     uow: UnitOfWork, *, site_id: int, standard_id: str, standard_hash: str,
     verdicts: Mapping[str, Verdict | str], source: str, source_id: int, now: datetime,
 ) -> None:
-    """Make these the site's current verdicts for these items (inspection or re-check).
-
-    One read of the rows that exist, then the updates and the inserts each in one batch: a
-    17-item inspection costs a handful of statements, not two or four per item.
-    """
+    """Make these the site's current verdicts for these items (inspection or re-check)."""
     values = {key: Verdict(v).value for key, v in verdicts.items()}
-    if not values:
-        return
-    session = uow.session
-    existing = {row.item_key: row for row in await session.scalars(
-        select(SiteItem).where(SiteItem.site_id == site_id,
-                               SiteItem.standard_id == standard_id,
-                               SiteItem.item_key.in_(list(values))))}
-    missing = [key for key in values if key not in existing]
-
-    def new_row(key: str) -> SiteItem:
-        return SiteItem(site_id=site_id, standard_id=standard_id, item_key=key,
-                        standard_hash=standard_hash, verdict=values[key], source=source,
-                        source_id=source_id, updated_at=now)
-
-    if missing:
-        try:
-            async with session.begin_nested():
-                session.add_all(new_row(key) for key in missing)
-        except IntegrityError:
-            # Another inspection of the same site wrote some of them at the same moment.
-            for key in missing:
-                row = await session.get(SiteItem, (site_id, standard_id, key))
-                if row is None:
-                    async with session.begin_nested():
-                        session.add(new_row(key))
-                else:
-                    existing[key] = row
-    for key, row in existing.items():
-        row.standard_hash, row.verdict, row.source, row.source_id, row.updated_at = (
-            standard_hash, values[key], source, source_id, now)
+    if values:
+        await uow.sites.set_items(site_id, standard_id, standard_hash, values, source=source,
+                                  source_id=source_id, now=now)
 
 
 async def _record_verification(uow: UnitOfWork, task: Task, verdict: Verdict,
@@ -62,7 +28,7 @@ async def _record_verification(uow: UnitOfWork, task: Task, verdict: Verdict,
     inspection = await uow.session.get(Inspection, task.inspection_id)
     if inspection is None or task.item_key is None or task.site_id is None:
         return
-    row = await uow.session.get(SiteItem, (task.site_id, inspection.standard_id, task.item_key))
+    row = await uow.sites.item(task.site_id, inspection.standard_id, task.item_key)
     if row is not None and row.source == "inspection" and row.source_id != inspection.id:
         # A later inspection has answered this item since: its answer is the current one.
         return
@@ -79,7 +45,7 @@ async def standard_of(uow: UnitOfWork, content_hash: str) -> Standard:
     """A pinned standard version, from its snapshot (cached: versions never change)."""
     standard = _standards.get(content_hash)
     if standard is None:
-        snapshot = await uow.session.get(StandardVersion, content_hash)
+        snapshot = await uow.inspections.snapshot(content_hash)
         if snapshot is None:
             raise DomainError("inspect.standard_missing")
         standard = _standards[content_hash] = Standard.from_dict(snapshot.body)
@@ -88,10 +54,7 @@ async def standard_of(uow: UnitOfWork, content_hash: str) -> Standard:
 
 async def current_site_score(uow: UnitOfWork, site_id: int) -> Score | None:
     """The site's score now: its current verdicts under the latest standard version used."""
-    rows = list((await uow.session.scalars(
-        select(SiteItem).where(SiteItem.site_id == site_id)
-        .order_by(SiteItem.updated_at.desc())
-    )).all())
+    rows = await uow.sites.items(site_id)
     if not rows:
         return None
     latest = rows[0]

@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
-
 from bot.domain.errors import DomainError
 from bot.domain.standards import Verdict
 from bot.domain.tasks import (
@@ -129,8 +127,8 @@ async def act(
             raise DomainError("task.reroute_same_unit")
         values.update(unit_id=new_unit_id, accepted_by=None, accepted_at=None,
                       escalation_level=0, escalated_at=None, extension_until=None,
-                      card_chat_id=None, card_message_id=None, reminded_before_at=None,
-                      reminded_due_at=None, last_overdue_reminder_at=None)
+                      reminded_before_at=None, reminded_due_at=None,
+                      last_overdue_reminder_at=None)
         data.update(from_unit=task.unit_id, to_unit=new_unit_id)
     elif action is Action.REOPEN:
         values.update(closed_at=None, reopen_count=task.reopen_count + 1)
@@ -187,10 +185,7 @@ async def note_reporter_confirmed(uow: UnitOfWork, task_id: int, now: datetime, 
 async def first_due_at(uow: UnitOfWork, task: Task) -> datetime:
     """The deadline the task was created with (kept in its "created" event); for a task
     created before that was recorded, its current deadline."""
-    data = await uow.session.scalar(
-        select(TaskEvent.data).where(TaskEvent.task_id == task.id, TaskEvent.action == CREATED)
-        .order_by(TaskEvent.id).limit(1)
-    )
+    data = await uow.tasks.first_event_data(task.id, CREATED)
     raw = (data or {}).get("due_at")
     if isinstance(raw, str):
         try:
@@ -218,16 +213,8 @@ async def _bump(
     presser_id: int | None = None,
 ) -> None:
     """The guarded UPDATE: 0 rows means someone else moved the task first."""
-    result = await uow.session.execute(
-        update(Task)
-        .where(Task.id == task.id, Task.version == expected_version)
-        .values(version=expected_version + 1, **values)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        await uow.session.refresh(task)
+    if not await uow.tasks.bump(task, expected_version, values):
         await _explain_stale(uow, task, action, presser_id)
-    await uow.session.refresh(task)
 
 
 async def _verification_verdict(
