@@ -24,6 +24,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -117,8 +118,8 @@ def open_page(driver: WebDriver, url: str) -> None:
 
 def open_group_as(driver: WebDriver, title: str, sender: str) -> None:
     entry = f"//ul[@id='group-list']//button[contains(., '{title}')]"
-    wait_for(driver, lambda d: d.find_elements(By.XPATH, entry), "the demo group in the list")
-    driver.find_element(By.XPATH, entry).click()
+    # The group list is redrawn as chats change (e.g. the clock moves): click it found anew.
+    click_fresh(driver, By.XPATH, entry)
     wait_for(driver, lambda d: title in d.find_element(By.ID, "chat-title").text, "the group")
 
     def choose(d: WebDriver) -> bool:
@@ -208,6 +209,19 @@ def count_sent(driver: WebDriver, text: str, name: str) -> int:
                if b.text.split("\n")[0] == text)
 
 
+def click_fresh(driver: WebDriver, by: str, selector: str) -> None:
+    """Click an element found anew: the clock panel redraws its buttons whenever the clock or
+    the bot's jumps change, so a reference found earlier may be gone by the time it is used."""
+    def clicked(d: WebDriver) -> bool:
+        try:
+            d.find_element(by, selector).click()
+        except (StaleElementReferenceException, NoSuchElementException):
+            return False
+        return True
+
+    wait_for(driver, clicked, f"{selector} to be clickable")
+
+
 def test_the_clock_panel_moves_the_bots_time(
     demo_world: SandboxInThread,
     chromium_driver: WebDriver,  # noqa: F811 (the fixture imported above)
@@ -218,13 +232,13 @@ def test_the_clock_panel_moves_the_bots_time(
     wait_for(driver, lambda d: panel.find_elements(By.CSS_SELECTOR, "[data-jump='bulletin']"),
              "the bot's jump to the next bulletin")
     assert "实时" in driver.find_element(By.ID, "clock-offset").text
-    panel.find_element(By.XPATH, ".//button[contains(., '+1 天')]").click()
+    click_fresh(driver, By.XPATH, "//*[@id='clock-buttons']//button[contains(., '+1 天')]")
     wait_for(driver, lambda d: "1 天" in d.find_element(By.ID, "clock-offset").text,
              "the clock to show one day ahead")
     assert sandbox_call(url, lambda sb: sb.clock())["offset_seconds"] == 86400
 
     open_group_as(driver, GROUP_TITLE, "陈联络")
-    panel.find_element(By.CSS_SELECTOR, "[data-jump='bulletin']").click()
+    click_fresh(driver, By.CSS_SELECTOR, "#clock-buttons [data-jump='bulletin']")
     wait_for(driver, lambda d: any("创文考评通报" in b.text for b in bot_bubbles(d)),
              "the weekly bulletin in the group")
     assert js_errors(driver) == [], "the page logged errors"
