@@ -23,7 +23,7 @@ from bot.services.press import PressService
 from bot.services.reports import ReportService
 from bot.telegram.commands import publish_defaults
 from bot.telegram.context import Deps, WenmingContext
-from bot.telegram.flood import REPLY_MAX_WAIT, ChatDeadlines, ChatLimiter
+from bot.telegram.flood import REPLY_MAX_WAIT, UPLOAD_MAX_WAIT, ChatDeadlines, ChatLimiter
 from bot.telegram.inbox import UpdateIntake
 from bot.telegram.outbox import OutboxSender, broadcast_rate_limiter
 from bot.telegram.transport import build_request
@@ -58,7 +58,8 @@ def build_application(
                                            read_timeout=settings.poll_timeout + 10))
         # A reply honours its chat's flood wait (bot/telegram/flood.py); other chats never wait
         # for it.
-        .rate_limiter(ChatLimiter(ChatDeadlines(), max_wait=REPLY_MAX_WAIT))
+        .rate_limiter(ChatLimiter(ChatDeadlines(), max_wait=REPLY_MAX_WAIT,
+                                  upload_max_wait=UPLOAD_MAX_WAIT))
     )
     if settings.api_base_url:
         builder = builder.base_url(settings.api_base_url)

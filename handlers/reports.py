@@ -37,7 +37,7 @@ from bot.telegram.context import WenmingContext
 from db.models import Person
 from db.repositories import SiteRepository
 from db.uow import UnitOfWork
-from handlers.common import answer_query, reply, show
+from handlers.common import answer_query, queued, reply, show
 from handlers.inspect import receive_image
 
 log = logging.getLogger(__name__)
@@ -102,8 +102,8 @@ async def _present(update: Update, context: WenmingContext, view: DraftView,
         if edit and update.callback_query is not None:
             # The pressed message keeps what was chosen; the place question comes below it.
             await show(update, rv.photos_done_text(lang, view))
-        await chat.send_message(context.t("reports.location_hint"),
-                                reply_markup=rv.location_keyboard(lang))
+        await queued(chat.send_message(context.t("reports.location_hint"),
+                                       reply_markup=rv.location_keyboard(lang)))
         await reply(update, *rv.place_screen(lang, view))
         return
     text, markup = rv.draft_screen(lang, view, svc.config)
@@ -270,7 +270,8 @@ async def _album_done(context: WenmingContext) -> None:
             return
         view = await svc.view(uow, person, report)
     text, markup = rv.album_screen(lang, view, svc.config, dropped)
-    await context.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML, reply_markup=markup)
+    await queued(context.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML,
+                                          reply_markup=markup))
 
 
 @claims
@@ -318,8 +319,8 @@ async def claim_location(update: Update, context: WenmingContext) -> bool:
             return False
         view = await svc.view(uow, person, report)
         await uow.commit()
-    await msg.reply_text(context.t("reports.location_received"),
-                         reply_markup=ReplyKeyboardRemove())
+    await queued(msg.reply_text(context.t("reports.location_received"),
+                                reply_markup=ReplyKeyboardRemove()))
     await _present(update, context, view)
     return True
 
@@ -428,7 +429,7 @@ async def on_group_press(update: Update, context: WenmingContext) -> None:
             return
         await answer_query(update)
         with contextlib.suppress(BadRequest):
-            await query.edit_message_reply_markup(reply_markup=markup)
+            await queued(query.edit_message_reply_markup(reply_markup=markup))
         return
     target = rv.number(arg)
     async with deps.uow() as uow:
