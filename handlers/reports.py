@@ -284,12 +284,13 @@ async def claim_text(update: Update, context: WenmingContext) -> bool:
     svc = service(context)
     async with deps.uow() as uow:
         person = await attached(uow, context.me)
+        refused: DomainError | None = None
         try:
             disputed = await svc.dispute_reason(uow, person, msg.text, deps.clock())
-        except DomainError:
-            person.pending = None  # too late, or answered meanwhile: say so, ask no more
-            await uow.commit()
-            raise
+        except DomainError as exc:
+            # Too late, or answered meanwhile: ask no more; the text may be meant for a draft.
+            person.pending = None
+            disputed, refused = None, exc
         if disputed is not None:
             await uow.commit()
             _wake_outbox(context)
@@ -297,6 +298,9 @@ async def claim_text(update: Update, context: WenmingContext) -> bool:
             return True
         report = await svc.text(uow, person, msg.text, deps.clock())
         if report is None:
+            if refused is not None:  # no draft wants it: it was the reason, say why not
+                await uow.commit()
+                raise refused
             return False
         view = await svc.view(uow, person, report)
         await uow.commit()

@@ -417,3 +417,31 @@ async def test_the_dispute_reason_is_typed_next_and_masked_for_the_group(
     assert reopened.reason is not None and "18612345678" in reopened.reason
     assert "186****5678" in str(notice.params["text"])
     assert "18612345678" not in str(notice.params["text"])
+
+
+async def test_a_new_report_after_thumbs_down_takes_the_next_text_not_the_dispute(
+    city: Sessions, svc: ReportService, clock: FakeClock
+) -> None:
+    """Issue 11 item 6: after 👎 the reporter's next text was taken as the dispute reason
+    whatever it was meant for. Starting a new report (photo, category) ends the wait for the
+    reason: the typed address is the draft's, and the closed task is not reopened."""
+    report, task_id, _seen = await _verified_report(city, svc, clock)
+    await _task_act(city, 10000, task_id, Action.VERIFY_PASS, clock)
+    async with UnitOfWork(city) as uow:
+        resident = await _get(uow, RESIDENT)
+        await svc.ask_dispute(uow, resident, report.id, clock())
+        await uow.commit()
+    async with UnitOfWork(city) as uow:
+        resident = await _get(uow, RESIDENT)
+        draft = await draft_with_photo(uow, svc, RESIDENT, clock, phash=0x0F0F_0F0F_0F0F_0F0F)
+        await svc.choose_category(uow, resident, draft.id, "stairwell", clock())
+        await uow.commit()
+    async with UnitOfWork(city) as uow:
+        resident = await _get(uow, RESIDENT)
+        assert await svc.dispute_reason(uow, resident, "后祁街18号楼", clock()) is None
+        typed = await svc.text(uow, resident, "后祁街18号楼", clock())
+        await uow.commit()
+    assert typed is not None and typed.id == draft.id and typed.address == "后祁街18号楼"
+    async with city() as s:
+        task = await s.get(Task, task_id)
+    assert task is not None and task.status == "closed" and task.reopen_count == 0

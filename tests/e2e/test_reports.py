@@ -109,6 +109,13 @@ async def group_card(harness: Harness, ticket: str, chat_id: int = HOUQIJIE_GROU
         chat_id, predicate=has("reports.group.title", ticket=ticket))
 
 
+async def press_accept(harness: Harness, ticket: str) -> None:
+    """杨社区 presses 受理 on the report's card in 后祁街社区's group."""
+    card = await group_card(harness, ticket)
+    unit = Chat(harness.sb, HOUQIJIE_MEMBER, HOUQIJIE_GROUP)
+    await press(unit, card, data_where(card, button(":acc")))
+
+
 async def test_a_gps_jpeg_sent_as_a_file_reaches_the_unit_without_metadata_or_identity(
     harness: Harness,
 ) -> None:
@@ -236,6 +243,18 @@ async def _task_act(harness: Harness, task_id: int, action: Action, *,
     harness.bot.outbox.wake()  # type: ignore[attr-defined]
 
 
+async def after_photo(harness: Harness) -> int:
+    """The unit's after photo, stored (the task engineer's flow, driven through its service);
+    its id."""
+    stored = harness.bot.deps.media.put(jpeg_with_gps(800, 600, "#f0f0f0"))  # type: ignore[attr-defined]
+    async with harness.sessions() as s, s.begin():
+        photo = Photo(sha256=stored.sha256, width=stored.width, height=stored.height,
+                      size=stored.size, phash=0, chat_id=HOUQIJIE_MEMBER, message_id=777,
+                      uploaded_by=HOUQIJIE_MEMBER)
+        s.add(photo)
+    return photo.id
+
+
 async def test_accept_fix_and_dispute_reach_the_reporter_and_followers(harness: Harness) -> None:
     ticket, _ = await file_report(harness, RESIDENT, "stairwell")
     card = await group_card(harness, ticket)
@@ -258,14 +277,8 @@ async def test_accept_fix_and_dispute_reach_the_reporter_and_followers(harness: 
     assert task.status == "accepted" and task.accepted_by == HOUQIJIE_MEMBER
     # The unit fixes it and sends an after photo (the task engineer's flow, driven through
     # its service here).
-    stored = harness.bot.deps.media.put(jpeg_with_gps(800, 600, "#f0f0f0"))  # type: ignore[attr-defined]
-    async with harness.sessions() as s, s.begin():
-        photo = Photo(sha256=stored.sha256, width=stored.width, height=stored.height,
-                      size=stored.size, phash=0, chat_id=HOUQIJIE_MEMBER, message_id=777,
-                      uploaded_by=HOUQIJIE_MEMBER)
-        s.add(photo)
-    await _task_act(harness, task.id, Action.SUBMIT_FIX, after_photo_ids=[photo.id],
-                    reason="已清理")
+    await _task_act(harness, task.id, Action.SUBMIT_FIX,
+                    after_photo_ids=[await after_photo(harness)], reason="已清理")
     # Issue 11 item 6: announced, not asked: the fix has its check first.
     submitted = await latest(resident, lambda m: ticket in body(m) and "等待复核" in body(m),
                              timeout=15)
@@ -427,3 +440,43 @@ async def test_no_telegram_call_is_made_inside_a_unit_of_work(
 
 def card_report_id(card: JSON) -> int:
     return int(buttons(card)[0][1].split(":")[1])
+
+
+async def test_a_text_for_a_dispute_no_longer_possible_goes_to_the_draft(
+    harness: Harness,
+) -> None:
+    """Issue 11 item 6: 👎 pressed while a new report waited for its place; when the dispute
+    can no longer be taken (its window closed meanwhile), the typed address is not refused
+    and lost: the wait for a reason ends and the text goes to the draft."""
+    ticket, _ = await file_report(harness, RESIDENT, "stairwell")
+    await press_accept(harness, ticket)
+    async with harness.sessions() as s:
+        report = (await s.scalars(select(Report))).one()
+    assert report.task_id is not None
+    await _task_act(harness, report.task_id, Action.SUBMIT_FIX,
+                    after_photo_ids=[await after_photo(harness)],
+                    reason="已清理")
+    resident = Chat(harness.sb, RESIDENT)
+    submitted = await latest(resident, lambda m: ticket in body(m) and "等待复核" in body(m),
+                             timeout=15)
+    await _task_act(harness, report.task_id, Action.VERIFY_PASS, who=ADMIN)
+    fixed = await latest(resident, lambda m: ticket in body(m) and "复核通过" in body(m),
+                         after=submitted["message_id"], timeout=15)
+    # A new report, waiting for its place; then 👎 on the old one.
+    msg = await resident.send_photo(jpeg_with_gps(640, 480, "#203040"))
+    last = await resident.last_id()
+    await press(resident, msg, data_where(msg, button(":c:parking")))
+    await latest(resident, has("reports.ask_place"), after=last)
+    await press(resident, fixed, data_where(fixed, button(":still")))
+    await latest(resident, has("reports.ask_dispute_reason", ticket=ticket),
+                 after=fixed["message_id"] - 1)
+    async with harness.sessions() as s, s.begin():
+        old = await s.get(Report, report.id)
+        assert old is not None and old.confirm_until is not None
+        old.confirm_until = utcnow() - timedelta(minutes=1)  # the window closed meanwhile
+    await resident.say("人民路99号门口")
+    async with harness.sessions() as s:
+        draft = (await s.scalars(select(Report).where(Report.status == "draft"))).one()
+        task = await s.get(Task, report.task_id)
+    assert draft.address == "人民路99号门口"
+    assert task is not None and task.status == "closed"
