@@ -445,3 +445,48 @@ async def test_a_new_report_after_thumbs_down_takes_the_next_text_not_the_disput
     async with city() as s:
         task = await s.get(Task, task_id)
     assert task is not None and task.status == "closed" and task.reopen_count == 0
+
+
+async def test_followers_hear_the_fix_was_verified_without_a_button_they_do_not_have(
+    city: Sessions, svc: ReportService, clock: FakeClock
+) -> None:
+    """Issue 11 item 6: once the fix is verified the reporter is asked, with 👍/👎 and the
+    "press 👎 by …" sentence; a follower ("me too") gets the news and the photos but no
+    buttons, so they are not told to press one."""
+    report, task_id, seen = await _verified_report(city, svc, clock)
+    async with UnitOfWork(city) as uow:
+        uow.session.add(ReportFollower(report_id=report.id, person_id=ALICE))
+        await uow.commit()
+    await _task_act(city, 10000, task_id, Action.VERIFY_PASS, clock)
+    async with city() as s:
+        told = (await s.scalars(select(OutboxMessage).where(
+            OutboxMessage.id > seen, OutboxMessage.method == "sendMessage",
+            OutboxMessage.chat_id.in_([RESIDENT, ALICE])))).all()
+    by_chat = {m.chat_id: m.params for m in told}
+    press_by = "👎 问题还在"
+    assert press_by in str(by_chat[RESIDENT]["text"]) and "reply_markup" in by_chat[RESIDENT]
+    assert press_by not in str(by_chat[ALICE]["text"]) and "reply_markup" not in by_chat[ALICE]
+    assert report.ticket is not None and report.ticket in str(by_chat[ALICE]["text"])
+
+
+async def test_the_dispute_reason_in_english_has_no_full_width_colon(
+    city: Sessions, tmp_path: Path, clock: FakeClock
+) -> None:
+    """Issue 11 item 12: with English as the default language, the task's history records
+    the reporter's "still there" reason in English punctuation."""
+    from zoneinfo import ZoneInfo
+
+    english = ReportService(dom.load_reporting(), MediaStore(tmp_path / "media"),
+                            ZoneInfo("Asia/Shanghai"), "en")
+    report, task_id, _seen = await _verified_report(city, english, clock)
+    await _task_act(city, 10000, task_id, Action.VERIFY_PASS, clock)
+    async with UnitOfWork(city) as uow:
+        resident = await _get(uow, RESIDENT)
+        await english.ask_dispute(uow, resident, report.id, clock())
+        assert await english.dispute_reason(uow, resident, "the wires are back", clock())
+        await uow.commit()
+    async with city() as s:
+        reopened = (await s.scalars(select(TaskEvent).where(
+            TaskEvent.task_id == task_id, TaskEvent.action == "reopened"))).one()
+    assert reopened.reason == (f"{report.ticket}: the reporter says the problem is still "
+                               "there: the wires are back")

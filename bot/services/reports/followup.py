@@ -11,6 +11,7 @@ from bot.domain import reports as dom
 from bot.domain.errors import StaleAction
 from bot.render import reports as rv
 from bot.render.i18n import t
+from bot.services.reports import notices
 from db.models import Person, Photo, Report, Task, TaskEvent, TaskPhoto
 from db.uow import UnitOfWork
 
@@ -87,9 +88,10 @@ async def dispute_fix(
         from bot.services.tasks import reopen_task
 
         # Back to the unit as rework (returned, reopen_count + 1); cards are edited.
-        said = t(svc.group_lang, "reports.still_there_reason", ticket=report.ticket or "")
-        await reopen_task(uow, report.task_id, actor_id=person.id,
-                          reason=f"{said}：{why}" if why else said, now=now)
+        ticket = report.ticket or ""
+        said = (t(svc.group_lang, "reports.still_there_reason_with", ticket=ticket, reason=why)
+                if why else t(svc.group_lang, "reports.still_there_reason", ticket=ticket))
+        await reopen_task(uow, report.task_id, actor_id=person.id, reason=said, now=now)
     await svc._tell_unit(uow, report, f"report:{report.id}:disputed:{int(now.timestamp())}",
                          rv.group_disputed(svc.group_lang, report, why))
     return report
@@ -141,10 +143,13 @@ async def task_changed(svc: ReportService, uow: UnitOfWork, task: Task, event: T
             select(Photo).join(TaskPhoto, TaskPhoto.photo_id == Photo.id)
             .where(TaskPhoto.task_id == task.id, TaskPhoto.kind == "after")
             .order_by(Photo.id))).all()
-        await svc._tell_residents(
-            uow, report, key,
-            lambda lang: rv.push_verified(lang, report, cat, report.confirm_until, svc.tz),
+        # Only the reporter is asked (and gets 👍/👎); followers hear the news.
+        await notices.tell_residents(
+            svc, uow, report, key,
+            lambda lang: rv.push_verified_follower(lang, report, cat),
             photos=[str(svc.media.path(p.sha256).resolve()) for p in after[:3]],
+            reporter_text=lambda lang: rv.push_verified(lang, report, cat,
+                                                        report.confirm_until, svc.tz),
             reporter_markup=lambda lang: rv.confirm_keyboard(lang, report).to_dict())
     elif action in ("closed", "closed_as_duplicate"):
         report.status = dom.CLOSED
