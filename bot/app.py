@@ -48,6 +48,7 @@ def build_application(
     """Build the Telegram application with its handlers and dependencies (nothing started)."""
     if not settings.bot_token:
         raise ValueError("TELEGRAM_BOT_TOKEN is not set")
+    settings.warn_unused_local_config()
     builder = (
         ApplicationBuilder()
         .token(settings.bot_token.reveal())
