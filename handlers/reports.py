@@ -233,23 +233,24 @@ async def claim_photo(update: Update, context: WenmingContext) -> bool:
         return True  # the same message again: it was answered the first time
     if msg.media_group_id is not None:
         _answer_album_later(context, chat.id, person.id, msg.media_group_id,
-                            dropped=int(added.dropped))
+                            dropped=frozenset({msg.message_id} if added.dropped else ()))
         return True
     await _present(update, context, view)
     return True
 
 
 def _answer_album_later(context: WenmingContext, chat_id: int, person_id: int,
-                        media_group_id: str, *, dropped: int) -> None:
+                        media_group_id: str, *, dropped: frozenset[int]) -> None:
     """An album's photos arrive one by one: answer once, when they have stopped coming,
-    counting the photos the draft had no room for."""
+    counting the photos the draft had no room for (by message: one delivered twice counts
+    once)."""
     jq = context.application.job_queue
     name = f"report-album:{chat_id}:{media_group_id}"
     if jq is None:
         return
     for job in jq.get_jobs_by_name(name):
         assert isinstance(job.data, tuple)
-        dropped += job.data[3]
+        dropped |= job.data[3]
         job.schedule_removal()
     jq.run_once(
         _album_done,  # type: ignore[arg-type]  # the application's job queue is untyped here
@@ -269,7 +270,7 @@ async def _album_done(context: WenmingContext) -> None:
         if person is None or report is None:
             return
         view = await svc.view(uow, person, report)
-    text, markup = rv.album_screen(lang, view, svc.config, dropped)
+    text, markup = rv.album_screen(lang, view, svc.config, len(dropped))
     await queued(context.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML,
                                           reply_markup=markup))
 

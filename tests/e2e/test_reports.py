@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import re
 from collections.abc import Callable
@@ -29,7 +30,7 @@ from db.models import (
 )
 from db.types import utcnow
 from db.uow import UnitOfWork
-from tests.conftest import Harness
+from tests.conftest import Harness, wait_until
 from tests.e2e.chat import Chat, body, buttons, data_where, shown
 from tests.imagegen import jpeg_with_gps
 
@@ -170,6 +171,32 @@ async def test_an_album_of_ten_photos_is_answered_once(harness: Harness) -> None
     # A photo sent on its own to the full draft is still refused, once.
     refused = await chat.send_photo(jpeg_with_gps(400, 300, "#202020"))
     assert has("reports.too_many_photos", max=5)(refused)
+
+
+async def test_a_left_out_album_photo_delivered_twice_is_counted_once(harness: Harness) -> None:
+    """Issue 11 item 11: Telegram may deliver an update twice (after a crash, say); a photo of
+    an album that the full draft left out, delivered again, made "N photos were left out"
+    count it twice."""
+    deps = harness.bot.deps  # type: ignore[attr-defined]
+    deps.reports.config = dataclasses.replace(deps.reports.config, album_wait_seconds=4)
+    chat = Chat(harness.sb, RESIDENT)
+    colours = [f"#{i:02x}3030" for i in range(40, 180, 20)]
+    sent = await harness.sb.send_album(RESIDENT, [jpeg_with_gps(400, 300, c) for c in colours])
+    assert len(sent) == 7
+
+    async def five_stored() -> bool:
+        async with harness.sessions() as s:
+            return await s.scalar(select(func.count()).select_from(Photo)) == 5
+
+    await wait_until(five_stored, timeout=4)
+    await asyncio.sleep(0.3)  # the last two, left out, are handled too
+    app = harness.bot.application  # type: ignore[attr-defined]
+    last = (await harness.sb.messages(RESIDENT))[-1]
+    assert last.get("photo")
+    await app.process_update(Update.de_json({"update_id": 9_100_001, "message": last}, app.bot))
+    msg = await latest(chat, has("reports.photos_received", count=5, max=5),
+                       after=sent[-1]["message_id"], timeout=10)
+    assert has("reports.album_too_many", max=5, count=2)(msg)
 
 
 async def test_an_album_is_one_report_answered_once(harness: Harness) -> None:
