@@ -248,10 +248,12 @@ class OutboxSender:
         loop = asyncio.get_running_loop()
         try:
             outcome = await self._send(row)
+            if outcome.delivered:  # out: later replies to the chat may go directly
+                self._handed.pop(row.id, None)
             pause = max(self._chat_interval, outcome.retry_after or 0.0)
             self._ready_at[row.chat_id] = max(loop.time() + pause, self._group_ready(row.chat_id))
             await self._record(row, outcome)
-            if row.id in self._handed and not await self._pending(row.id):
+            if row.id in self._handed and (outcome.final or not await self._pending(row.id)):
                 # Sent or failed (delivered, refused, out of attempts, its chat gone): it no
                 # longer holds its chat's later replies.
                 self._handed.pop(row.id, None)
