@@ -178,9 +178,19 @@ async def test_a_queued_screen_does_not_end_the_handler_the_rest_follows_it_in_o
     assert body(bot_said[0]).startswith(chosen)  # the pressed screen, edited
     assert [shown(t(ZH, "reports.location_hint")) in body(bot_said[1]),
             where in body(bot_said[2])] == [True, True]
-    async with harness.sessions() as s:
-        rows = (await s.scalars(select(OutboxMessage).where(OutboxMessage.chat_id == uid)
-                                .order_by(OutboxMessage.id))).all()
-    assert [(r.purpose, r.status, r.method) for r in rows] == [
-        ("reply", "sent", "editMessageText"), ("reply", "sent", "sendMessage"),
-        ("reply", "sent", "sendMessage")]
+
+    async def rows() -> list[tuple[str | None, str, str]]:
+        async with harness.sessions() as s:
+            return [(r.purpose, r.status, r.method) for r in (await s.scalars(
+                select(OutboxMessage).where(OutboxMessage.chat_id == uid)
+                .order_by(OutboxMessage.id))).all()]
+
+    # Through the outbox, in the order they were decided (each is recorded just after it
+    # went out).
+    expected = [("reply", "sent", "editMessageText"), ("reply", "sent", "sendMessage"),
+                ("reply", "sent", "sendMessage")]
+
+    async def recorded() -> bool:
+        return await rows() == expected
+
+    await wait_until(recorded, timeout=5)
