@@ -29,7 +29,7 @@ from bot.services.progress_cache import ProgressCache
 from bot.services.reports import ReportContext, followup
 from bot.telegram.commands import publish_defaults
 from bot.telegram.context import Deps, WenmingContext
-from bot.telegram.flood import REPLY_MAX_WAIT, ChatDeadlines, ChatLimiter
+from bot.telegram.flood import REPLY_MAX_WAIT, UPLOAD_MAX_WAIT, ChatDeadlines, ChatLimiter
 from bot.telegram.inbox import UpdateIntake
 from bot.telegram.outbox import OutboxSender, broadcast_rate_limiter
 from bot.telegram.transport import build_request
@@ -93,6 +93,7 @@ def build_application(
     """Build the Telegram application with its handlers and dependencies (nothing started)."""
     if not settings.bot_token:
         raise ValueError("TELEGRAM_BOT_TOKEN is not set")
+    settings.warn_unused_local_config()
     builder = (
         ApplicationBuilder()
         .token(settings.bot_token.reveal())
@@ -103,7 +104,8 @@ def build_application(
                                            read_timeout=settings.poll_timeout + 10))
         # A reply honours its chat's flood wait (bot/telegram/flood.py); other chats never wait
         # for it.
-        .rate_limiter(ChatLimiter(ChatDeadlines(), max_wait=REPLY_MAX_WAIT))
+        .rate_limiter(ChatLimiter(ChatDeadlines(), max_wait=REPLY_MAX_WAIT,
+                                  upload_max_wait=UPLOAD_MAX_WAIT))
     )
     if settings.api_base_url:
         builder = builder.base_url(settings.api_base_url)

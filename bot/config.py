@@ -18,6 +18,7 @@ STANDARDS_DIR = Path(__file__).resolve().parent.parent / "standards"
 # The city configuration and the demo city as shipped: package data, installed with the bot
 # (config/README.md). WENMING_CONFIG_DIR names a directory whose files override them.
 DEFAULTS_DIR = Path(__file__).resolve().parent / "defaults"
+CONFIG_FILES = ("reporting.yaml", "schedule.yaml")  # what a city may keep in WENMING_CONFIG_DIR
 DEMO_CITY = DEFAULTS_DIR / "demo-city.yaml"
 
 
@@ -174,6 +175,23 @@ class Settings:
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
+
+    def unused_local_config(self, cwd: Path | None = None) -> list[Path]:
+        """City files in ./config of the working directory that are NOT read because
+        WENMING_CONFIG_DIR is unset (before the defaults moved into the package, they were)."""
+        if self.config_dir is not None:
+            return []
+        local = (cwd or Path.cwd()) / "config"
+        return [local / name for name in CONFIG_FILES if (local / name).is_file()]
+
+    def warn_unused_local_config(self, cwd: Path | None = None) -> None:
+        """Say at start-up that an edited ./config/*.yaml is ignored, and how to use it."""
+        unused = self.unused_local_config(cwd)
+        if unused:
+            logging.getLogger(__name__).warning(
+                "%s exist(s) but are NOT used: WENMING_CONFIG_DIR is unset, so the shipped "
+                "defaults in %s apply. Set WENMING_CONFIG_DIR=config to use them.",
+                ", ".join(str(p) for p in unused), DEFAULTS_DIR)
 
 
 def _relapse_weeks(env: Mapping[str, str]) -> int:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Awaitable
+from typing import TypeVar
 
 from telegram import Message, Update
 from telegram.constants import ParseMode
@@ -10,15 +12,29 @@ from telegram.error import BadRequest
 
 from bot.render.buttons import Rows
 from bot.telegram.context import WenmingContext
+from bot.telegram.flood import ReplyQueued
 from bot.telegram.markup import inline_markup
 
+T = TypeVar("T")
 
-async def reply(update: Update, text: str, rows: Rows | None = None) -> Message:
-    """Answer in the chat the update came from, with these buttons."""
+
+async def queued(send: Awaitable[T]) -> T | None:
+    """Send; None when the chat's flood wait was long and the send went to the outbox
+    (bot/telegram/flood.py). That is a normal outcome: the handler goes on, later sends to the
+    chat queue behind it in order, and there is no message (no id) yet."""
+    try:
+        return await send
+    except ReplyQueued:
+        return None
+
+
+async def reply(update: Update, text: str, rows: Rows | None = None) -> Message | None:
+    """Answer in the chat the update came from, with these buttons (None: queued in the
+    outbox, see `queued`)."""
     chat = update.effective_chat
     assert chat is not None
-    return await chat.send_message(text, parse_mode=ParseMode.HTML,
-                                   reply_markup=inline_markup(rows))
+    return await queued(chat.send_message(text, parse_mode=ParseMode.HTML,
+                                          reply_markup=inline_markup(rows)))
 
 
 async def show(update: Update, text: str, rows: Rows | None = None) -> Message | None:
@@ -29,6 +45,8 @@ async def show(update: Update, text: str, rows: Rows | None = None) -> Message |
         try:
             edited = await query.edit_message_text(text, parse_mode=ParseMode.HTML,
                                                    reply_markup=markup)
+        except ReplyQueued:
+            return None
         except BadRequest as exc:
             if "not modified" in str(exc).lower():
                 return None
@@ -41,7 +59,7 @@ async def show(update: Update, text: str, rows: Rows | None = None) -> Message |
 
 async def drop_keyboard(context: WenmingContext, chat_id: int, message_id: int) -> None:
     """Take the buttons off an older prompt so only the newest one can be pressed."""
-    with contextlib.suppress(BadRequest):
+    with contextlib.suppress(BadRequest, ReplyQueued):
         await context.bot.edit_message_reply_markup(chat_id, message_id, reply_markup=None)
 
 

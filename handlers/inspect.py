@@ -28,7 +28,7 @@ from bot.telegram.context import Deps, WenmingContext
 from bot.telegram.markup import location_keyboard
 from db.models import Person, Site
 from db.uow import UnitOfWork
-from handlers.common import answer_query, drop_keyboard, reply, show
+from handlers.common import answer_query, drop_keyboard, queued, reply, show
 
 MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024  # Telegram's getFile limit
 
@@ -90,7 +90,8 @@ async def on_find(update: Update, context: WenmingContext) -> None:
         keyboard = location_keyboard(context.t("button.share_location"))
         chat = update.effective_chat
         assert chat is not None
-        await chat.send_message(context.t("inspect.share_location"), reply_markup=keyboard)
+        await queued(chat.send_message(context.t("inspect.share_location"),
+                                        reply_markup=keyboard))
     else:
         await _offer_sites(update, context, sites)
 
@@ -108,8 +109,8 @@ async def take_location(update: Update, context: WenmingContext, _: Expectation)
         pairs = await uow.sites.nearest(msg.location.latitude,
                                                           msg.location.longitude)
         await uow.commit()
-    await msg.reply_text(context.t("inspect.location_received"),
-                         reply_markup=ReplyKeyboardRemove())
+    await queued(msg.reply_text(context.t("inspect.location_received"),
+                                reply_markup=ReplyKeyboardRemove()))
     if not pairs:
         await reply(update, context.t("inspect.none_near"))
         return True
@@ -325,7 +326,7 @@ async def receive_image(
     try:
         stored = await context.deps.media.aput(data)
     except ImageRejected as exc:
-        await msg.reply_text(context.t(f"image.{exc.reason}"), parse_mode=ParseMode.HTML)
+        await queued(msg.reply_text(context.t(f"image.{exc.reason}"), parse_mode=ParseMode.HTML))
         return None
     return stored, file_id
 
@@ -340,13 +341,13 @@ async def _download_image(
     elif msg.document is not None:
         doc = msg.document
         if not (doc.mime_type or "").startswith("image/"):
-            await msg.reply_text(context.t("image.not_an_image"))
+            await queued(msg.reply_text(context.t("image.not_an_image")))
             return None, None
         size, file_id, getter = doc.file_size, doc.file_id, doc.get_file
     else:
         return None, None
     if size is not None and size > MAX_DOWNLOAD_BYTES:
-        await msg.reply_text(context.t("image.too_large"))
+        await queued(msg.reply_text(context.t("image.too_large")))
         return None, None
     tg_file = await getter()
     data = await tg_file.download_as_bytearray()

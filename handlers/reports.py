@@ -50,7 +50,7 @@ from bot.telegram.context import WenmingContext
 from bot.telegram.markup import inline_markup, location_keyboard
 from db.models import Person, Report
 from db.uow import UnitOfWork
-from handlers.common import answer_query, reply, show
+from handlers.common import answer_query, queued, reply, show
 from handlers.inspect import receive_image
 
 log = logging.getLogger(__name__)
@@ -115,8 +115,9 @@ async def _present(update: Update, context: WenmingContext, view: DraftView,
         if edit and update.callback_query is not None:
             # The pressed message keeps what was chosen; the place question comes below it.
             await show(update, rv.photos_done_text(lang, view))
-        await chat.send_message(context.t("reports.location_hint"),
-                                reply_markup=location_keyboard(context.t("button.share_location")))
+        await queued(chat.send_message(
+            context.t("reports.location_hint"),
+            reply_markup=location_keyboard(context.t("button.share_location"))))
         await reply(update, *rv.place_screen(lang, view))
         return
     text, rows = rv.draft_screen(lang, view, rc.config)
@@ -246,23 +247,24 @@ async def take_photo(update: Update, context: WenmingContext, _: Expectation) ->
         return True  # the same message again: it was answered the first time
     if msg.media_group_id is not None:
         _answer_album_later(context, chat.id, person.id, msg.media_group_id,
-                            dropped=int(added.dropped))
+                            dropped=frozenset({msg.message_id} if added.dropped else ()))
         return True
     await _present(update, context, view)
     return True
 
 
 def _answer_album_later(context: WenmingContext, chat_id: int, person_id: int,
-                        media_group_id: str, *, dropped: int) -> None:
+                        media_group_id: str, *, dropped: frozenset[int]) -> None:
     """An album's photos arrive one by one: answer once, when they have stopped coming,
-    counting the photos the draft had no room for."""
+    counting the photos the draft had no room for (by message: one delivered twice counts
+    once)."""
     jq = context.application.job_queue
     name = f"report-album:{chat_id}:{media_group_id}"
     if jq is None:
         return
     for job in jq.get_jobs_by_name(name):
         assert isinstance(job.data, tuple)
-        dropped += job.data[3]
+        dropped |= job.data[3]
         job.schedule_removal()
     jq.run_once(
         _album_done,  # type: ignore[arg-type]  # the application's job queue is untyped here
@@ -282,29 +284,41 @@ async def _album_done(context: WenmingContext) -> None:
         if person is None or report is None:
             return
         view = await drafts.view(rc, uow, person, report)
-    text, rows = rv.album_screen(lang, view, rc.config, dropped)
-    await context.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML,
-                                   reply_markup=inline_markup(rows))
+    text, rows = rv.album_screen(lang, view, rc.config, len(dropped))
+    await queued(context.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML,
+                                          reply_markup=inline_markup(rows)))
 
 
 @claims
 async def take_dispute_reason(update: Update, context: WenmingContext, _: Expectation) -> bool:
-    """The reason a reporter gives after 👎 ("still there")."""
+    """The reason a reporter gives after 👎 ("still there"). A reason that can no longer be
+    taken (too late, answered meanwhile) is not asked for again; the text may then be meant
+    for a draft, and only when no draft wants it is the refusal shown."""
     msg = update.effective_message
     assert msg is not None and msg.text is not None
     deps = context.deps
+    rc = reporting(context)
+    view: DraftView | None = None
     async with deps.uow() as uow:
         person = await attached(uow, context.me)
+        refused: DomainError | None = None
         try:
-            disputed = await followup.dispute_reason(reporting(context), uow, person, msg.text,
-                                                     deps.clock())
-        except DomainError:
-            person.pending = None  # too late, or answered meanwhile: say so, ask no more
-            await uow.commit()
-            raise
+            disputed = await followup.dispute_reason(rc, uow, person, msg.text, deps.clock())
+        except DomainError as exc:
+            person.pending = None
+            disputed, refused = None, exc
         if disputed is None:
-            return False
+            report = await drafts.text(rc, uow, person, msg.text, deps.clock())
+            if report is None:
+                if refused is not None:  # no draft wants it: it was the reason, say why not
+                    await uow.commit()
+                    raise refused
+                return False
+            view = await drafts.view(rc, uow, person, report)
         await uow.commit()
+    if view is not None:
+        await _present(update, context, view)
+        return True
     _wake_outbox(context)
     await reply(update, context.t("reports.fix_still"))
     return True
@@ -334,8 +348,8 @@ async def take_location(update: Update, context: WenmingContext, _: Expectation)
         context, lambda rc, uow, person: drafts.set_location(rc, uow, person, lat, lon, now))
     if view is None:
         return False
-    await msg.reply_text(context.t("reports.location_received"),
-                         reply_markup=ReplyKeyboardRemove())
+    await queued(msg.reply_text(context.t("reports.location_received"),
+                                reply_markup=ReplyKeyboardRemove()))
     await _present(update, context, view)
     return True
 
@@ -461,7 +475,7 @@ async def on_group_press(update: Update, context: WenmingContext) -> None:
             return
         await answer_query(update)
         with contextlib.suppress(BadRequest):
-            await query.edit_message_reply_markup(reply_markup=inline_markup(rows))
+            await queued(query.edit_message_reply_markup(reply_markup=inline_markup(rows)))
         return
     target = cb.number(arg)
     async with deps.uow() as uow:

@@ -31,10 +31,10 @@ async def start(update: Update, context: WenmingContext) -> None:
         context.person = person
         granted = (role, unit, new)
     role = role_of(context.me)
-    if role > Role.RESIDENT or granted is not None:
-        # Roles also come from the organisation file, from the first update on: the person's
-        # own menu (a unit member's /tasks, an inspector's /inspect) is set at every /start.
-        await publish_for(context.bot, context.me.id, role, context.lang)
+    # Roles also come from the organisation file, from the first update on, and change: the
+    # person's own menu (a unit member's /tasks, an inspector's /inspect, or none of them for
+    # someone demoted to resident) is set at every /start.
+    await publish_for(context.bot, context.me.id, role, context.lang)
     unit_name = await _unit_name(context)
     lines = [context.t(f"start.greeting.{role.key}", name=context.me.first_name,
                        unit=unit_name or "—")]

@@ -56,10 +56,11 @@ from bot.services import tasks as svc
 from bot.services.people import attached, find_one_unit, group_unit
 from bot.services.tasks import Outcome
 from bot.telegram.context import Deps, WenmingContext
+from bot.telegram.flood import ReplyQueued
 from bot.telegram.markup import inline_markup
 from db.models import GroupBinding, Person, Photo, Unit
 from db.uow import UnitOfWork
-from handlers.common import answer_query, reply
+from handlers.common import answer_query, queued, reply
 from handlers.inspect import receive_image
 
 log = logging.getLogger(__name__)
@@ -122,7 +123,7 @@ async def show_task(update: Update, context: WenmingContext, data: tv.TaskData,
     chat = update.effective_chat
     assert chat is not None
     sent = await send_private(context.bot, deps, chat.id, data, text, rows)
-    if rows:
+    if rows and sent is not None:  # None: queued in the outbox (no message id yet)
         # Its buttons go as soon as the task moves on (as a notice's do).
         async with deps.uow() as uow:
             await svc.remember_screen(uow, data.id, sent.chat_id, sent.message_id, deps.clock())
@@ -130,21 +131,23 @@ async def show_task(update: Update, context: WenmingContext, data: tv.TaskData,
 
 
 async def send_private(bot: Bot, deps: Deps, chat_id: int, data: tv.TaskData, text: str,
-                       rows: Rows) -> Message:
+                       rows: Rows) -> Message | None:
     """A private message about a task, with its photos when it has any: always the stored
     copies (never a user's file_id), side by side when there are before and after photos.
-    Returns the message that carries the buttons. Forbidden propagates (the person never
-    opened the private chat)."""
+    Returns the message that carries the buttons, None when it went to the outbox (a long
+    flood wait, handlers/common.queued). Forbidden propagates (the person never opened the
+    private chat)."""
     media = await _card_media(deps, data) if data.has_photos else None
     markup = inline_markup(rows)
     if media is None:
-        return await bot.send_message(chat_id, text, parse_mode=ParseMode.HTML,
-                                      reply_markup=markup)
+        return await queued(bot.send_message(chat_id, text, parse_mode=ParseMode.HTML,
+                                             reply_markup=markup))
     if shown_length(text) <= CAPTION_LIMIT:
-        return await bot.send_photo(chat_id, media, caption=text, parse_mode=ParseMode.HTML,
-                                    reply_markup=markup)
-    await bot.send_photo(chat_id, media)
-    return await bot.send_message(chat_id, text, parse_mode=ParseMode.HTML, reply_markup=markup)
+        return await queued(bot.send_photo(chat_id, media, caption=text,
+                                           parse_mode=ParseMode.HTML, reply_markup=markup))
+    await queued(bot.send_photo(chat_id, media))
+    return await queued(bot.send_message(chat_id, text, parse_mode=ParseMode.HTML,
+                                         reply_markup=markup))
 
 
 def _list_text(context: WenmingContext, listing: svc.TaskList, now: datetime) -> str:
@@ -198,8 +201,8 @@ async def _refresh_private_buttons(update: Update, context: WenmingContext, valu
     except DomainError:
         return
     with contextlib.suppress(BadRequest):
-        await query.edit_message_reply_markup(
-            inline_markup(tv.rows_for_private(data, actions, context.lang)))
+        await queued(query.edit_message_reply_markup(
+            inline_markup(tv.rows_for_private(data, actions, context.lang))))
 
 
 async def _press(update: Update, context: WenmingContext, press: cb.TaskPress) -> None:
@@ -315,8 +318,8 @@ async def _dm(update: Update, context: WenmingContext, text: str, rows: Rows, *,
         if task is not None:
             await send_private(context.bot, context.deps, context.me.id, task, text, rows)
         else:
-            await context.bot.send_message(context.me.id, text, parse_mode=ParseMode.HTML,
-                                           reply_markup=inline_markup(rows))
+            await queued(context.bot.send_message(context.me.id, text, parse_mode=ParseMode.HTML,
+                                                  reply_markup=inline_markup(rows)))
     except Forbidden:
         username = context.bot.username
         query = update.callback_query
@@ -340,9 +343,9 @@ async def _edit_pressed(update: Update, text: str) -> None:
         return
     with contextlib.suppress(BadRequest):
         if getattr(query.message, "photo", None):  # a prompt sent with the task's photos
-            await query.edit_message_caption(caption=text, parse_mode=ParseMode.HTML)
+            await queued(query.edit_message_caption(caption=text, parse_mode=ParseMode.HTML))
         else:
-            await query.edit_message_text(text, parse_mode=ParseMode.HTML)
+            await queued(query.edit_message_text(text, parse_mode=ParseMode.HTML))
 
 
 # ---- free input in the private chat --------------------------------------------------------
@@ -691,6 +694,8 @@ async def _edit(
     except Forbidden:
         log.warning("task card %s/%s: the bot is no longer in the chat", chat_id, message_id)
         return "failed"
+    except ReplyQueued:
+        return "edited"  # the chat must wait long: the outbox makes this very edit
     except TelegramError as exc:  # RetryAfter, NetworkError, TimedOut, …
         log.warning("task card %s/%s could not be edited now: %s", chat_id, message_id, exc)
         return "failed"

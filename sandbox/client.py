@@ -349,11 +349,21 @@ class SandboxClient:
         await self.request("POST", "/_sandbox/reset")
 
 
+# A call refused within this many seconds of an earlier 429 was already on its way when that
+# 429 was given (concurrent requests): the caller could not have known yet.
+IN_FLIGHT = 0.25
+
+
 def inside_retry_after(chat_history: JSON) -> list[tuple[float, float]]:
-    """From one chat of `flood_history()`: (429 time, call time) of each call flood control
-    let through before a retry_after it had given that chat was over; [] when none was."""
-    return [(r["at"], a["at"]) for r in chat_history["refused"] for a in chat_history["accepted"]
-            if r["at"] < a["at"] < r["at"] + r["retry_after"]]
+    """From one chat of `flood_history()`: (429 time, call time) of each call made before a
+    retry_after given to that chat was over: let through, or refused again (a caller that
+    retries inside the wait and keeps getting 429); [] when none was."""
+    refused = chat_history["refused"]
+    early = [(r["at"], a["at"]) for r in refused for a in chat_history["accepted"]
+             if r["at"] < a["at"] < r["at"] + r["retry_after"]]
+    early += [(r["at"], again["at"]) for r in refused for again in refused
+              if r["at"] + IN_FLIGHT < again["at"] < r["at"] + r["retry_after"]]
+    return sorted(early)
 
 
 def b64(data: bytes) -> str:

@@ -77,6 +77,12 @@ class FloodController:
             self._buckets[(kind, key)] = bucket
         return bucket
 
+    def refused_by_fault(self, chat_id: int, retry_after: int) -> None:
+        """An injected 429 (sandbox/faults.py) told the chat to wait: recorded like flood
+        control's own (kind "fault"), so a call inside that wait shows in the history too."""
+        history = self.history.setdefault(chat_id, ChatHistory())
+        history.refused.append((self.clock(), retry_after, "fault"))
+
     def check(self, kind: str, chat_id: int, cost: int = 1) -> int | None:
         """Charge one call; return retry_after seconds (>= 1) if it must be refused.
 

@@ -114,6 +114,9 @@ class BotApiHandler:
                 self.state.errors["dropped"] += 1
                 raise asyncio.CancelledError  # aiohttp ends the handler without a response
             if fault is not None and fault.hold_ms is None:
+                chat = str(params.get("chat_id", ""))
+                if fault.status == 429 and chat.lstrip("-").isdigit():
+                    self.state.flood.refused_by_fault(int(chat), fault.retry_after or 1)
                 raise fault.error()
             result = await handler(self.api, Params(params))
             if fault is not None and fault.hold_ms:

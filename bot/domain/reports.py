@@ -6,6 +6,7 @@ here with errors that name the file, the line, the category and the problem.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -16,7 +17,9 @@ from typing import Final
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from bot.domain.yamlfile import YamlFileError, YamlReader, compose, read_text
+from bot.domain.yamlfile import YamlFileError, YamlReader, compose, line_of, read_text
+
+log = logging.getLogger(__name__)
 
 # The shipped file (bot/defaults/); Settings.reporting_file names the one a deployment uses.
 CONFIG_PATH: Final = Path(__file__).resolve().parents[1] / "defaults" / "reporting.yaml"
@@ -173,6 +176,8 @@ _TOP = ("schema", "fallback_unit", "area_site_types", "area_radius_m", "outside_
 OUTSIDE_FACTOR: Final = 10  # outside_radius_m, when not given: area_radius_m × this
 _LIMITS = ("max_photos", "reports_per_hour", "dispute_days", "duplicate_window_days",
            "album_wait_seconds")
+# limits.confirm_days was renamed dispute_days (issue 11 item 6): still read, with a warning.
+_RENAMED = {"confirm_days": "dispute_days"}
 _CATEGORY = ("code", "name", "seed", "deadline_days", "duplicate_radius_m", "site_radius_m",
              "route")
 _CATEGORY_REQUIRED = ("code", "name", "deadline_days", "duplicate_radius_m", "route")
@@ -216,11 +221,20 @@ def _parse(text: str, file: str) -> tuple[ReportingConfig | None, list[ReportCon
     at_site = r.at_least(top.get("at_site_radius_m"), None, "at_site_radius_m", minimum=0)
     limits: dict[str, float] = {}
     if "limits" in top:
-        lim = r.fields(top["limits"], None, "limits", _LIMITS)
+        lim = r.fields(top["limits"], None, "limits", (*_LIMITS, *_RENAMED))
         for key, node in (lim or {}).items():
             seconds = key == "album_wait_seconds"
             value = r.at_least(node, None, f"limits.{key}", minimum=0 if seconds else 1,
                                integer=not seconds)
+            if value is not None and key in _RENAMED:
+                new = _RENAMED[key]
+                if new in (lim or {}):
+                    r.problem(node, None, f"limits.{key} is the old name of limits.{new}: "
+                                          "give only one")
+                    continue
+                log.warning("%s:%d: limits.%s is deprecated, it is now called limits.%s",
+                            file, line_of(node), key, new)
+                key = new
             if value is not None:
                 limits[key] = value
         if limits.get("max_photos", 5) > 10:

@@ -444,6 +444,12 @@ def push_verified(lang: str, report: ReportLike, cat: Category | None, until: da
              category=cat_name(lang, cat, report.category), until=fmt_time(until, tz))
 
 
+def push_verified_follower(lang: str, report: ReportLike, cat: Category | None) -> str:
+    """The same news for someone who said "me too": they have no 👍/👎 to press."""
+    return t(lang, "reports.push.verified_follower", ticket=report.ticket or "",
+             category=cat_name(lang, cat, report.category))
+
+
 def push_closed(lang: str, report: ReportLike, cat: Category | None) -> str:
     return t(lang, "reports.push.closed", ticket=report.ticket or "",
              category=cat_name(lang, cat, report.category))

@@ -9,8 +9,12 @@ process carries a `ChatLimiter` over the same deadlines:
   ahead waits for it, and one that meets a 429 waits `retry_after` and is sent again. Only that
   chat's own update waits; other chats go on (PTB's AIORateLimiter would pause every chat).
   When the wait would exceed `max_wait`, the request is handed to the durable outbox
-  (`handover`), which delivers it once the chat is free, and `ReplyQueued` ends the handler's
-  talking; while it waits there, later requests to the chat follow it (order is kept).
+  (`handover`), which delivers it once the chat is free, and the send raises `ReplyQueued`: a
+  normal outcome that handlers carry on after (handlers/common.py `queued`), so the rest of the
+  handler still runs. While it waits there, later requests to the chat follow it (order is
+  kept). A request the outbox cannot carry (an upload, an album, editMessageMedia) is never
+  dropped and never overtakes: it waits for the chat's deadline and for the queued replies
+  ahead of it, up to `upload_max_wait`.
 * **The outbox's bot** (`max_wait` 0, plus Telegram's 30/s overall and 20/min per group): a row
   for a chat that is not free yet fails at once with `RetryAfter`, without a request, so the
   sender reschedules it and serves other chats meanwhile.
@@ -40,8 +44,15 @@ from telegram.request._requestparameter import RequestParameter
 
 log = logging.getLogger(__name__)
 
-# A handler waits at most this long for its chat (then the reply goes to the outbox).
-REPLY_MAX_WAIT = 10.0
+# A handler waits at most this long for its chat (then the reply goes to the outbox). Only that
+# chat's own update waits (a chat's updates are handled in order anyway) and other chats go on,
+# so ordinary waits (a few seconds in a private chat, up to ~30 s in a busy group) are waited
+# out in the handler: its messages keep their ids and order. Longer ones go to the outbox.
+REPLY_MAX_WAIT = 30.0
+# An upload cannot go to the outbox: it waits longer rather than being lost.
+UPLOAD_MAX_WAIT = 120.0
+# How often a request the outbox cannot carry looks whether the replies queued ahead are out.
+HOLDING_POLL = 0.2
 
 # What the outbox can carry for a handler (bot/outbox._call rebuilds its keyboards); an
 # InputMedia (editMessageMedia, sendMediaGroup) or an upload is not stored.
@@ -129,12 +140,15 @@ class ChatLimiter(BaseRateLimiter[None]):
         *,
         max_wait: float,
         handover: Handover | None = None,
+        upload_max_wait: float | None = None,
         overall_per_second: float | None = None,
         group_per_minute: int | None = None,
     ) -> None:
         self.deadlines = deadlines
         self.max_wait = max_wait
         self.handover = handover
+        # How long a request the outbox cannot carry waits for its chat (default: max_wait).
+        self.upload_max_wait = max_wait if upload_max_wait is None else upload_max_wait
         self._overall = (AsyncLimiter(overall_per_second, 1)
                          if overall_per_second else None)
         self._group_per_minute = group_per_minute
@@ -158,15 +172,20 @@ class ChatLimiter(BaseRateLimiter[None]):
         chat = limited_chat(endpoint, data)
         if chat is None:
             return await callback(*args, **kwargs)
+        params = storable(endpoint, data) if self.handover is not None else None
+        bound = self.max_wait if params is not None else self.upload_max_wait
+        waited = 0.0
         if self.handover is not None and self.handover.holding(chat):
             # An earlier reply to this chat waits in the outbox: this one goes behind it.
-            await self._hand_over(chat, endpoint, data)
-        waited = 0.0
+            if params is not None:
+                await self._hand_over(chat, endpoint, params)
+            waited = await self._follow_outbox(chat, bound)
         while True:
             wait = self.deadlines.remaining(chat)
             if wait > 0:
-                if waited + wait > self.max_wait:
-                    await self._hand_over(chat, endpoint, data)
+                if waited + wait > bound:
+                    if params is not None:
+                        await self._hand_over(chat, endpoint, params)
                     raise RetryAfter(timedelta(seconds=math.ceil(wait)))
                 await asyncio.sleep(wait)
                 waited += wait
@@ -183,6 +202,20 @@ class ChatLimiter(BaseRateLimiter[None]):
                 self.deadlines.hold(chat, seconds)
                 log.info("flood control: chat %s waits %.0f s (%s)", chat, seconds, endpoint)
 
+    async def _follow_outbox(self, chat: int, bound: float) -> float:
+        """A request the outbox cannot carry waits until the replies queued for its chat are
+        out (so it does not overtake them), at most `bound` seconds; returns the time waited."""
+        assert self.handover is not None
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        while self.handover.holding(chat):
+            waited = loop.time() - started
+            if waited >= bound:
+                raise RetryAfter(timedelta(seconds=math.ceil(
+                    max(self.deadlines.remaining(chat), 1.0))))
+            await asyncio.sleep(HOLDING_POLL)
+        return loop.time() - started
+
     def _group(self, chat: int) -> AsyncLimiter:
         limiter = self._groups.get(chat)
         if limiter is None:
@@ -190,12 +223,9 @@ class ChatLimiter(BaseRateLimiter[None]):
             limiter = self._groups[chat] = AsyncLimiter(self._group_per_minute, 60)
         return limiter
 
-    async def _hand_over(self, chat: int, endpoint: str, data: dict[str, Any]) -> None:
-        """Queue the request in the outbox and end with ReplyQueued, when there is an outbox
-        and it can carry the request; otherwise return."""
-        params = storable(endpoint, data) if self.handover is not None else None
-        if self.handover is None or params is None:
-            return
+    async def _hand_over(self, chat: int, endpoint: str, params: dict[str, Any]) -> None:
+        """Queue the request (its stored parameters) in the outbox and end with ReplyQueued."""
+        assert self.handover is not None
         await self.handover.hand_over(chat, endpoint, params)
         wait = self.deadlines.remaining(chat)
         log.info("flood control: %s to chat %s goes through the outbox (%.0f s)", endpoint,

@@ -241,10 +241,14 @@ class OutboxSender:
         loop = asyncio.get_running_loop()
         try:
             outcome = await self._send(row)
+            if outcome.delivered:  # out: later replies to the chat may go directly
+                self._handed.pop(row.id, None)
             pause = max(self._chat_interval, outcome.retry_after or 0.0)
             self._ready_at[row.chat_id] = max(loop.time() + pause, self._group_ready(row.chat_id))
             await self._record(row, outcome)
-            if outcome.delivered or outcome.final:
+            if row.id in self._handed and (outcome.final or not await self._pending(row.id)):
+                # Sent or failed (delivered, refused, out of attempts, its chat gone): it no
+                # longer holds its chat's later replies.
                 self._handed.pop(row.id, None)
             return outcome.delivered
         except Exception:
@@ -254,6 +258,12 @@ class OutboxSender:
         finally:
             self._in_flight.pop(row.chat_id, None)
             self._wake.set()
+
+    async def _pending(self, row_id: int) -> bool:
+        async with self._sessions() as session:
+            status = await session.scalar(
+                select(OutboxMessage.status).where(OutboxMessage.id == row_id))
+        return status == "pending"
 
     def _group_ready(self, chat_id: int) -> float:
         """Count a send to a group; when its 20-per-minute window lets the next one go.
@@ -380,6 +390,8 @@ class OutboxSender:
                    OutboxMessage.id != row.id)
             .values(status="failed", last_error=row.last_error)
             .execution_options(synchronize_session=False))
+        for handed in [r for r, chat in self._handed.items() if chat == row.chat_id]:
+            del self._handed[handed]  # failed with it: they hold the chat no more
         group = await session.get(GroupBinding, row.chat_id)
         if group is None or not group.active:
             return

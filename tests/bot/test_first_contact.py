@@ -166,6 +166,20 @@ async def test_a_unit_member_from_the_org_file_gets_a_menu_with_tasks(
     assert menus and "tasks" in [c["command"] for c in menus[-1]["commands"]]
 
 
+async def test_a_residents_start_sets_their_menu_so_a_demoted_person_loses_tasks(
+    resident: Chat, api: FakeBotAPI
+) -> None:
+    """Issue 11 item 11: the menu was only republished at /start for roles above resident, so
+    a person demoted to resident kept /tasks and /inspect in it. /start sets every person's
+    own menu, a resident's too (one cheap call)."""
+    await resident.say("/start")
+    menus = [c for c in api.calls("setMyCommands")
+             if c.get("scope") == {"type": "chat", "chat_id": resident.id}]
+    assert menus
+    commands = [c["command"] for c in menus[-1]["commands"]]
+    assert "tasks" not in commands and "inspect" not in commands and "report" in commands
+
+
 async def test_start_in_the_middle_of_an_inspection_offers_to_resume_it(
     zhang: Chat, hotel_standard: Standard
 ) -> None:

@@ -159,3 +159,35 @@ async def test_a_handed_over_reply_keeps_its_kind_of_keyboard(
     shown = await client.bot_messages(alice)
     assert shown[0]["reply_keyboard"]["keyboard"][0][0]["request_location"] is True
     assert "reply_markup" not in shown[0]
+
+
+async def test_an_upload_under_a_long_wait_waits_and_never_overtakes_a_queued_reply(
+    sandbox: tuple[SandboxServer, SandboxClient],
+) -> None:
+    """Issue 11 item 1: an upload (a generated photo, an album, editMessageMedia) cannot be
+    stored as an outbox row. Under a wait beyond the handler's bound it was dropped (a bare
+    RetryAfter), and while a queued reply waited it skipped the queue. Now it waits for the
+    chat's deadline and for the replies queued ahead of it, then goes."""
+    from tests.imagegen import jpeg_with_gps
+
+    server, client = sandbox
+    alice = await user(client, "Alice")
+    outbox = FakeOutbox()
+    limiter = ChatLimiter(ChatDeadlines(), max_wait=1, upload_max_wait=20, handover=outbox)
+    async with ext_bot(server, limiter) as bot:
+        await client.inject_fault("sendMessage", retry_after=2, chat_id=alice)
+        with pytest.raises(ReplyQueued):
+            await bot.send_message(alice, "the reply")
+        started = time.monotonic()
+        photo = asyncio.create_task(bot.send_photo(alice, jpeg_with_gps(64, 48, "#406080")))
+        await asyncio.sleep(2.5)  # the chat's wait is over, but the reply is still queued
+        assert not photo.done(), "the upload overtook the reply waiting in the outbox"
+        outbox.queued_for.clear()  # the outbox delivered it
+        sent = await photo
+        assert sent.photo and time.monotonic() - started >= 2.5
+        # A long wait of its own, with nothing queued: waited out, not dropped.
+        await client.inject_fault("sendPhoto", retry_after=3, chat_id=alice)
+        started = time.monotonic()
+        assert (await bot.send_photo(alice, jpeg_with_gps(64, 48, "#608040"))).photo
+        assert time.monotonic() - started >= 3
+    assert [m.get("photo") is not None for m in await client.bot_messages(alice)] == [True, True]

@@ -4,6 +4,7 @@ city."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -433,3 +434,73 @@ async def test_the_dispute_reason_is_typed_next_and_masked_for_the_group(
     assert reopened.reason is not None and "18612345678" in reopened.reason
     assert "186****5678" in str(notice.params["text"])
     assert "18612345678" not in str(notice.params["text"])
+
+
+async def test_a_new_report_after_thumbs_down_takes_the_next_text_not_the_dispute(
+    city: Uow, rc: ReportContext, clock: FakeClock
+) -> None:
+    """Issue 11 item 6: after 👎 the reporter's next text was taken as the dispute reason
+    whatever it was meant for. Starting a new report (photo, category) ends the wait for the
+    reason: the typed address is the draft's, and the closed task is not reopened."""
+    report, task_id, _seen = await _verified_report(city, rc, clock)
+    await _task_act(city, 10000, task_id, Action.VERIFY_PASS, clock)
+    async with city() as uow:
+        resident = await _get(uow, RESIDENT)
+        await followup.ask_dispute(rc, uow, resident, report.id, clock())
+        await uow.commit()
+    async with city() as uow:
+        resident = await _get(uow, RESIDENT)
+        draft = await draft_with_photo(uow, rc, RESIDENT, clock, phash=0x0F0F_0F0F_0F0F_0F0F)
+        await drafts.choose_category(rc, uow, resident, draft.id, "stairwell", clock())
+        await uow.commit()
+    async with city() as uow:
+        resident = await _get(uow, RESIDENT)
+        assert await followup.dispute_reason(rc, uow, resident, "后祁街18号楼", clock()) is None
+        typed = await drafts.text(rc, uow, resident, "后祁街18号楼", clock())
+        await uow.commit()
+    assert typed is not None and typed.id == draft.id and typed.address == "后祁街18号楼"
+    async with city.sessions() as s:
+        task = await s.get(Task, task_id)
+    assert task is not None and task.status == "closed" and task.reopen_count == 0
+
+
+async def test_followers_hear_the_fix_was_verified_without_a_button_they_do_not_have(
+    city: Uow, rc: ReportContext, clock: FakeClock
+) -> None:
+    """Issue 11 item 6: once the fix is verified the reporter is asked, with 👍/👎 and the
+    "press 👎 by …" sentence; a follower ("me too") gets the news and the photos but no
+    buttons, so they are not told to press one."""
+    report, task_id, seen = await _verified_report(city, rc, clock)
+    async with city() as uow:
+        uow.session.add(ReportFollower(report_id=report.id, person_id=ALICE))
+        await uow.commit()
+    await _task_act(city, 10000, task_id, Action.VERIFY_PASS, clock)
+    async with city.sessions() as s:
+        told = (await s.scalars(select(OutboxMessage).where(
+            OutboxMessage.id > seen, OutboxMessage.method == "sendMessage",
+            OutboxMessage.chat_id.in_([RESIDENT, ALICE])))).all()
+    by_chat = {m.chat_id: m.params for m in told}
+    press_by = "👎 问题还在"
+    assert press_by in str(by_chat[RESIDENT]["text"]) and "reply_markup" in by_chat[RESIDENT]
+    assert press_by not in str(by_chat[ALICE]["text"]) and "reply_markup" not in by_chat[ALICE]
+    assert report.ticket is not None and report.ticket in str(by_chat[ALICE]["text"])
+
+
+async def test_the_dispute_reason_in_english_has_no_full_width_colon(
+    city: Uow, rc: ReportContext, clock: FakeClock
+) -> None:
+    """Issue 11 item 12: with English as the default language, the task's history records
+    the reporter's "still there" reason in English punctuation."""
+    english = replace(rc, group_lang="en")
+    report, task_id, _seen = await _verified_report(city, english, clock)
+    await _task_act(city, 10000, task_id, Action.VERIFY_PASS, clock)
+    async with city() as uow:
+        resident = await _get(uow, RESIDENT)
+        await followup.ask_dispute(english, uow, resident, report.id, clock())
+        assert await followup.dispute_reason(english, uow, resident, "the wires are back", clock())
+        await uow.commit()
+    async with city.sessions() as s:
+        reopened = (await s.scalars(select(TaskEvent).where(
+            TaskEvent.task_id == task_id, TaskEvent.action == "reopened"))).one()
+    assert reopened.reason == (f"{report.ticket}: the reporter says the problem is still "
+                               "there: the wires are back")

@@ -12,7 +12,7 @@ from bot.domain.tasks import Action
 from bot.render.callbacks import TASK_ACTION_CODES as ACTION_CODES
 from bot.render.i18n import t
 from bot.services import tasks as task_service
-from db.models import Person, Photo, Report, Task, TaskEvent
+from db.models import Person, Report, Task, TaskEvent
 from db.types import utcnow
 from tests.conftest import Harness
 from tests.e2e.chat import Chat, body, buttons, data_where, shown
@@ -25,6 +25,7 @@ from tests.e2e.test_reports import (
     HOUQIJIE_MEMBER,
     RESIDENT,
     ZH,
+    after_photo,
     button,
     file_report,
     group_card,
@@ -46,16 +47,6 @@ async def _act(harness: Harness, task_id: int, who: int, action: Action, **kw: A
                                now=utcnow(), **kw)
         await uow.commit()
     harness.bot.outbox.wake()  # type: ignore[attr-defined]
-
-
-async def _after_photo(harness: Harness) -> int:
-    stored = harness.bot.deps.media.put(jpeg_with_gps(800, 600, "#f0f0f0"))  # type: ignore[attr-defined]
-    async with harness.sessions() as s, s.begin():
-        photo = Photo(sha256=stored.sha256, width=stored.width, height=stored.height,
-                      size=stored.size, phash=0, chat_id=HOUQIJIE_MEMBER, message_id=778,
-                      uploaded_by=HOUQIJIE_MEMBER)
-        s.add(photo)
-    return photo.id
 
 
 async def test_accepting_takes_the_task_on_and_the_confirmation_awaits_the_check(
@@ -86,7 +77,7 @@ async def test_accepting_takes_the_task_on_and_the_confirmation_awaits_the_check
                 in body(m)]
 
     await _act(harness, task.id, HOUQIJIE_MEMBER, Action.SUBMIT_FIX,
-               after_photo_ids=[await _after_photo(harness)], reason="已清理楼道杂物")
+               after_photo_ids=[await after_photo(harness)], reason="已清理楼道杂物")
     # Issue 11 item 6: the submitted fix is announced (with the unit's note), not asked about.
     submitted = await latest(resident, lambda m: ticket in body(m) and "等待复核" in body(m),
                              after=accepted["message_id"], timeout=15)

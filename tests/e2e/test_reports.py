@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import re
 from collections.abc import Callable
@@ -29,7 +30,7 @@ from db.models import (
 )
 from db.types import utcnow
 from db.uow import UnitOfWork
-from tests.conftest import Harness
+from tests.conftest import Harness, wait_until
 from tests.e2e.chat import Chat, body, buttons, data_where, shown
 from tests.imagegen import jpeg_with_gps
 
@@ -109,6 +110,13 @@ async def group_card(harness: Harness, ticket: str, chat_id: int = HOUQIJIE_GROU
         chat_id, predicate=has("reports.group.title", ticket=ticket))
 
 
+async def press_accept(harness: Harness, ticket: str) -> None:
+    """杨社区 presses 受理 on the report's card in 后祁街社区's group."""
+    card = await group_card(harness, ticket)
+    unit = Chat(harness.sb, HOUQIJIE_MEMBER, HOUQIJIE_GROUP)
+    await press(unit, card, data_where(card, button(":acc")))
+
+
 async def test_a_gps_jpeg_sent_as_a_file_reaches_the_unit_without_metadata_or_identity(
     harness: Harness,
 ) -> None:
@@ -163,6 +171,32 @@ async def test_an_album_of_ten_photos_is_answered_once(harness: Harness) -> None
     # A photo sent on its own to the full draft is still refused, once.
     refused = await chat.send_photo(jpeg_with_gps(400, 300, "#202020"))
     assert has("reports.too_many_photos", max=5)(refused)
+
+
+async def test_a_left_out_album_photo_delivered_twice_is_counted_once(harness: Harness) -> None:
+    """Issue 11 item 11: Telegram may deliver an update twice (after a crash, say); a photo of
+    an album that the full draft left out, delivered again, made "N photos were left out"
+    count it twice."""
+    deps = harness.bot.deps  # type: ignore[attr-defined]
+    deps.reports.config = dataclasses.replace(deps.reports.config, album_wait_seconds=4)
+    chat = Chat(harness.sb, RESIDENT)
+    colours = [f"#{i:02x}3030" for i in range(40, 180, 20)]
+    sent = await harness.sb.send_album(RESIDENT, [jpeg_with_gps(400, 300, c) for c in colours])
+    assert len(sent) == 7
+
+    async def five_stored() -> bool:
+        async with harness.sessions() as s:
+            return await s.scalar(select(func.count()).select_from(Photo)) == 5
+
+    await wait_until(five_stored, timeout=4)
+    await asyncio.sleep(0.3)  # the last two, left out, are handled too
+    app = harness.bot.application  # type: ignore[attr-defined]
+    last = (await harness.sb.messages(RESIDENT))[-1]
+    assert last.get("photo")
+    await app.process_update(Update.de_json({"update_id": 9_100_001, "message": last}, app.bot))
+    msg = await latest(chat, has("reports.photos_received", count=5, max=5),
+                       after=sent[-1]["message_id"], timeout=10)
+    assert has("reports.album_too_many", max=5, count=2)(msg)
 
 
 async def test_an_album_is_one_report_answered_once(harness: Harness) -> None:
@@ -236,6 +270,18 @@ async def _task_act(harness: Harness, task_id: int, action: Action, *,
     harness.bot.outbox.wake()  # type: ignore[attr-defined]
 
 
+async def after_photo(harness: Harness) -> int:
+    """The unit's after photo, stored (the task engineer's flow, driven through its service);
+    its id."""
+    stored = harness.bot.deps.media.put(jpeg_with_gps(800, 600, "#f0f0f0"))  # type: ignore[attr-defined]
+    async with harness.sessions() as s, s.begin():
+        photo = Photo(sha256=stored.sha256, width=stored.width, height=stored.height,
+                      size=stored.size, phash=0, chat_id=HOUQIJIE_MEMBER, message_id=777,
+                      uploaded_by=HOUQIJIE_MEMBER)
+        s.add(photo)
+    return photo.id
+
+
 async def test_accept_fix_and_dispute_reach_the_reporter_and_followers(harness: Harness) -> None:
     ticket, _ = await file_report(harness, RESIDENT, "stairwell")
     card = await group_card(harness, ticket)
@@ -258,14 +304,8 @@ async def test_accept_fix_and_dispute_reach_the_reporter_and_followers(harness: 
     assert task.status == "accepted" and task.accepted_by == HOUQIJIE_MEMBER
     # The unit fixes it and sends an after photo (the task engineer's flow, driven through
     # its service here).
-    stored = harness.bot.deps.media.put(jpeg_with_gps(800, 600, "#f0f0f0"))  # type: ignore[attr-defined]
-    async with harness.sessions() as s, s.begin():
-        photo = Photo(sha256=stored.sha256, width=stored.width, height=stored.height,
-                      size=stored.size, phash=0, chat_id=HOUQIJIE_MEMBER, message_id=777,
-                      uploaded_by=HOUQIJIE_MEMBER)
-        s.add(photo)
-    await _task_act(harness, task.id, Action.SUBMIT_FIX, after_photo_ids=[photo.id],
-                    reason="已清理")
+    await _task_act(harness, task.id, Action.SUBMIT_FIX,
+                    after_photo_ids=[await after_photo(harness)], reason="已清理")
     # Issue 11 item 6: announced, not asked: the fix has its check first.
     submitted = await latest(resident, lambda m: ticket in body(m) and "等待复核" in body(m),
                              timeout=15)
@@ -427,3 +467,43 @@ async def test_no_telegram_call_is_made_inside_a_unit_of_work(
 
 def card_report_id(card: JSON) -> int:
     return int(buttons(card)[0][1].split(":")[1])
+
+
+async def test_a_text_for_a_dispute_no_longer_possible_goes_to_the_draft(
+    harness: Harness,
+) -> None:
+    """Issue 11 item 6: 👎 pressed while a new report waited for its place; when the dispute
+    can no longer be taken (its window closed meanwhile), the typed address is not refused
+    and lost: the wait for a reason ends and the text goes to the draft."""
+    ticket, _ = await file_report(harness, RESIDENT, "stairwell")
+    await press_accept(harness, ticket)
+    async with harness.sessions() as s:
+        report = (await s.scalars(select(Report))).one()
+    assert report.task_id is not None
+    await _task_act(harness, report.task_id, Action.SUBMIT_FIX,
+                    after_photo_ids=[await after_photo(harness)],
+                    reason="已清理")
+    resident = Chat(harness.sb, RESIDENT)
+    submitted = await latest(resident, lambda m: ticket in body(m) and "等待复核" in body(m),
+                             timeout=15)
+    await _task_act(harness, report.task_id, Action.VERIFY_PASS, who=ADMIN)
+    fixed = await latest(resident, lambda m: ticket in body(m) and "复核通过" in body(m),
+                         after=submitted["message_id"], timeout=15)
+    # A new report, waiting for its place; then 👎 on the old one.
+    msg = await resident.send_photo(jpeg_with_gps(640, 480, "#203040"))
+    last = await resident.last_id()
+    await press(resident, msg, data_where(msg, button(":c:parking")))
+    await latest(resident, has("reports.ask_place"), after=last)
+    await press(resident, fixed, data_where(fixed, button(":still")))
+    await latest(resident, has("reports.ask_dispute_reason", ticket=ticket),
+                 after=fixed["message_id"] - 1)
+    async with harness.sessions() as s, s.begin():
+        old = await s.get(Report, report.id)
+        assert old is not None and old.confirm_until is not None
+        old.confirm_until = utcnow() - timedelta(minutes=1)  # the window closed meanwhile
+    await resident.say("人民路99号门口")
+    async with harness.sessions() as s:
+        draft = (await s.scalars(select(Report).where(Report.status == "draft"))).one()
+        task = await s.get(Task, report.task_id)
+    assert draft.address == "人民路99号门口"
+    assert task is not None and task.status == "closed"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from sandbox.client import inside_retry_after
 from sandbox.faults import FaultInjector
 from sandbox.flood import FloodController
 from sandbox.html_entities import EntityParseError, parse_html, parse_markdown_v2, u16len
@@ -69,6 +70,28 @@ def test_flood_buckets() -> None:
     assert flood.check("send", 999) == 1  # global 30/s exhausted
     flood.enabled = False
     assert flood.check("send", 999) is None
+
+
+def test_a_caller_retrying_inside_the_wait_is_caught_even_when_always_refused() -> None:
+    """Issue 11 item 1: `inside_retry_after` counted only calls let through inside a wait; a
+    bot that retries inside it and keeps getting 429 passed. Refused calls inside an earlier
+    wait count too (but not those already on their way when the 429 was given), and an
+    injected 429 is in the history."""
+    clock = [0.0]
+    flood = FloodController(clock=lambda: clock[0])
+    assert all(flood.check("send", 1) is None for _ in range(5))
+    assert flood.check("send", 1) == 1
+    clock[0] += 0.03125
+    assert flood.check("send", 1) == 1  # concurrent with the first 429: not the caller's fault
+    assert inside_retry_after(flood.history[1].to_dict()) == []
+    clock[0] += 0.5
+    assert flood.check("send", 1) == 1  # retried half a second into a 1 s wait
+    assert inside_retry_after(flood.history[1].to_dict()) == [(0.0, 0.53125),
+                                                              (0.03125, 0.53125)]
+    flood.refused_by_fault(2, 30)
+    clock[0] += 1
+    assert flood.check("send", 2) is None
+    assert inside_retry_after(flood.history[2].to_dict()) == [(0.53125, 1.53125)]
 
 
 def test_faults_counting() -> None:

@@ -24,6 +24,15 @@ from bot.domain.privacy import mask_personal
     ("110105900101123", "110105*****1123"),
     ("联系人：13800138000，座机 0571-88888888",
      "联系人：138****8000，座机 0571-****8888"),
+    # Full-width digits, dots, brackets and spaces between the groups: masked all the same,
+    # where they were typed.
+    ("电话１３８００１３８０００", "电话１３８****８０００"),
+    ("１１０１０５１９９００１０１１２３４", "１１０１０５********１２３４"),
+    ("138.0013.8000", "138****8000"),
+    ("(138)00138000", "(138)****8000"),
+    ("（１３８）００１３８０００", "（１３８）****８０００"),
+    ("110105 19900101 123X", "110105********123X"),
+    ("110105.19900101.1234号", "110105********1234号"),
 ])
 def test_numbers_are_masked(typed: str, shown: str) -> None:
     assert mask_personal(typed) == shown
@@ -36,6 +45,10 @@ def test_numbers_are_masked(typed: str, shown: str) -> None:
     "12800138000",  # no mobile starts 12
     "订单号 123456789012345678901",  # longer than any ID
     "2026年11月28日 9:30",
+    "2026-12-05",
+    "２０２６－１２－０５",
+    "R-2026-000001",
+    "2026.12.05 13:30 第3次",
     "",
 ])
 def test_other_text_is_left_as_typed(kept: str) -> None:

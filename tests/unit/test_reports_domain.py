@@ -73,6 +73,23 @@ def test_a_bad_config_names_line_category_and_problem() -> None:
     assert dom.check_reporting("schema: 1\n")[0].problem == 'missing "fallback_unit"'
 
 
+def test_the_old_name_confirm_days_is_still_read_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Issue 11 item 14 (operators): a customised reporting.yaml with limits.confirm_days (the
+    name before issue 11 item 6 renamed it dispute_days) stopped the bot with "unknown key".
+    It is read as dispute_days, with a warning; giving both is an error that says why."""
+    with caplog.at_level("WARNING", logger="bot.domain.reports"):
+        config = parse_reporting(BASE + "limits:\n  confirm_days: 3\n", "reporting.yaml")
+    assert config.dispute_days == 3
+    assert [r.getMessage() for r in caplog.records] == [
+        "reporting.yaml:15: limits.confirm_days is deprecated, it is now called "
+        "limits.dispute_days"]
+    both = dom.check_reporting(BASE + "limits:\n  confirm_days: 3\n  dispute_days: 5\n")
+    assert [p.problem for p in both] == [
+        "limits.confirm_days is the old name of limits.dispute_days: give only one"]
+
+
 def test_routing_takes_the_first_rule_that_names_a_unit_with_a_group() -> None:
     config = parse_reporting(BASE)
     cat = config.category("parking")

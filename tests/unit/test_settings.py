@@ -65,3 +65,25 @@ def test_the_relapse_window_is_read_and_a_bad_value_falls_back_to_the_default() 
     assert Settings.from_env({"WENMING_RELAPSE_WEEKS": " 12 "}).relapse_weeks == 12
     assert Settings.from_env({"WENMING_RELAPSE_WEEKS": "-1"}).relapse_weeks == 0
     assert Settings.from_env({"WENMING_RELAPSE_WEEKS": "soon"}).relapse_weeks == 8
+def test_an_edited_local_config_that_is_not_read_is_named_at_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Issue 11 item 14 (operators): a deployment that edited ./config/reporting.yaml in its
+    checkout silently got the shipped defaults after the upgrade. Starting without
+    WENMING_CONFIG_DIR now warns, naming the files and the setting; with it set, no warning."""
+    from bot.app import build_application
+
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "reporting.yaml").write_text("schema: 1\n", encoding="utf-8")
+    (tmp_path / "config" / "schedule.yaml").write_text("x: 1\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    env = {"TELEGRAM_BOT_TOKEN": "123:ABC", "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/d.db"}
+    with caplog.at_level("WARNING", logger="bot.config"):
+        build_application(Settings.from_env(env))
+    warned = [r.getMessage() for r in caplog.records if r.name == "bot.config"]
+    assert len(warned) == 1
+    assert "config/reporting.yaml" in warned[0] and "config/schedule.yaml" in warned[0]
+    assert "WENMING_CONFIG_DIR" in warned[0]
+    (tmp_path / "elsewhere").mkdir()
+    chosen = Settings.from_env({**env, "WENMING_CONFIG_DIR": str(tmp_path / "elsewhere")})
+    assert chosen.unused_local_config() == []

@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.domain import reports as dom
 from bot.domain.errors import DomainError, NotAllowed, NotFound, StaleAction
+from bot.domain.expectation import DisputeReason, decode_pending
 from bot.media.phash import signed64
 from bot.services.inspections import PhotoMeta
 from bot.services.reports import duplicates, places, queries
@@ -36,6 +37,7 @@ async def start(ctx: ReportContext, uow: UnitOfWork, person: Person, now: dateti
 async def create_draft(
     ctx: ReportContext, uow: UnitOfWork, person: Person, now: datetime, media_group_id: str | None
 ) -> Report:
+    leave_dispute(person)
     report = Report(reporter_id=person.id, status=dom.DRAFT, step=dom.STEP_PHOTOS,
                     media_group_id=media_group_id, created_at=now, updated_at=now)
     try:
@@ -144,7 +146,15 @@ async def own_draft(
         raise StaleAction("reports.stale_draft")
     if report.step not in steps:
         raise StaleAction("error.stale_button")
+    leave_dispute(person)
     return report
+
+
+def leave_dispute(person: Person) -> None:
+    """Writing a report (starting or advancing a draft) ends a 👎 that waited for its reason:
+    the next text belongs to the draft, not to the dispute (a button disputes without one)."""
+    if isinstance(decode_pending(person.pending), DisputeReason):
+        person.pending = None
 
 
 async def choose_category(
@@ -171,6 +181,7 @@ async def set_location(
         return None
     if not (-90 <= lat <= 90 and -180 <= lon <= 180):
         raise DomainError("reports.bad_location")
+    leave_dispute(person)
     report.latitude, report.longitude = lat, lon
     report.site_id = None
     if report.step != dom.STEP_CONFIRM:

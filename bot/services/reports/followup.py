@@ -74,9 +74,11 @@ async def dispute_fix(
         from bot.services.tasks import reopen_task
 
         # Back to the unit as rework (returned, reopen_count + 1); cards are edited.
-        said = t(ctx.group_lang, "reports.still_there_reason", ticket=report.ticket or "")
-        await reopen_task(uow, report.task_id, actor_id=person.id,
-                          reason=f"{said}：{why}" if why else said, now=now, tz=ctx.tz)
+        ticket = report.ticket or ""
+        said = (t(ctx.group_lang, "reports.still_there_reason_with", ticket=ticket, reason=why)
+                if why else t(ctx.group_lang, "reports.still_there_reason", ticket=ticket))
+        await reopen_task(uow, report.task_id, actor_id=person.id, reason=said, now=now,
+                          tz=ctx.tz)
     await notices.tell_unit(uow, report, f"report:{report.id}:disputed:{int(now.timestamp())}",
                             rv.group_disputed(ctx.group_lang, report, why))
     return report
@@ -147,10 +149,13 @@ async def task_changed(ctx: ReportContext, uow: UnitOfWork, task: Task, event: T
             select(Photo).join(TaskPhoto, TaskPhoto.photo_id == Photo.id)
             .where(TaskPhoto.task_id == task.id, TaskPhoto.kind == "after")
             .order_by(Photo.id))).all()
+        # Only the reporter is asked (and gets 👍/👎); followers hear the news.
         await notices.tell_residents(
             ctx, uow, report, key,
-            lambda lang: rv.push_verified(lang, report, cat, report.confirm_until, ctx.tz),
+            lambda lang: rv.push_verified_follower(lang, report, cat),
             photos=[str(ctx.media.path(p.sha256).resolve()) for p in after[:3]],
+            reporter_text=lambda lang: rv.push_verified(lang, report, cat,
+                                                        report.confirm_until, ctx.tz),
             reporter_markup=lambda lang: keyboard_json(rv.confirm_keyboard(lang, report)))
     elif action in ("closed", "closed_as_duplicate"):
         report.status = dom.CLOSED

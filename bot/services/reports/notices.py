@@ -15,7 +15,10 @@ from db.uow import UnitOfWork
 async def tell_residents(
     ctx: ReportContext, uow: UnitOfWork, report: Report, key: str, text: Any, *,
     photos: Sequence[str] = (), reporter_markup: Any = None, skip: int | None = None,
+    reporter_text: Any = None,
 ) -> None:
+    """`text(lang)` to the reporter and every follower; the reporter may get their own text
+    (`reporter_text`) and buttons (`reporter_markup`), which followers do not have."""
     outbox = uow.outbox
     people = [report.reporter_id, *await queries.follower_ids(uow, report.id)]
     for pid in people:
@@ -28,8 +31,10 @@ async def tell_residents(
         base = f"report:{report.id}:{key}:to:{pid}"
         for i, path in enumerate(photos, 1):
             await outbox.enqueue(f"{base}:photo:{i}", pid, "sendPhoto", {"photo": path})
-        params: dict[str, object] = {"text": text(lang), "parse_mode": "HTML"}
-        if reporter_markup is not None and pid == report.reporter_id:
+        reporter = pid == report.reporter_id
+        said = reporter_text(lang) if reporter and reporter_text is not None else text(lang)
+        params: dict[str, object] = {"text": said, "parse_mode": "HTML"}
+        if reporter_markup is not None and reporter:
             params["reply_markup"] = reporter_markup(lang)
         await outbox.enqueue(base, pid, "sendMessage", params, purpose="report_push",
                              ref_id=report.id)
