@@ -178,7 +178,8 @@ async def test_a_left_out_album_photo_delivered_twice_is_counted_once(harness: H
     an album that the full draft left out, delivered again, made "N photos were left out"
     count it twice."""
     deps = harness.bot.deps  # type: ignore[attr-defined]
-    deps.reports.config = dataclasses.replace(deps.reports.config, album_wait_seconds=4)
+    deps.reports = dataclasses.replace(deps.reports, config=dataclasses.replace(
+        deps.reports.config, album_wait_seconds=4))
     chat = Chat(harness.sb, RESIDENT)
     colours = [f"#{i:02x}3030" for i in range(40, 180, 20)]
     sent = await harness.sb.send_album(RESIDENT, [jpeg_with_gps(400, 300, c) for c in colours])
