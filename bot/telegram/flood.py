@@ -172,17 +172,19 @@ class ChatLimiter(BaseRateLimiter[None]):
         chat = limited_chat(endpoint, data)
         if chat is None:
             return await callback(*args, **kwargs)
-        params = storable(endpoint, data) if self.handover is not None else None
-        bound = self.max_wait if params is not None else self.upload_max_wait
         waited = 0.0
         if self.handover is not None and self.handover.holding(chat):
             # An earlier reply to this chat waits in the outbox: this one goes behind it.
+            params, bound = self._stored(endpoint, data)
             if params is not None:
                 await self._hand_over(chat, endpoint, params)
             waited = await self._follow_outbox(chat, bound)
         while True:
             wait = self.deadlines.remaining(chat)
             if wait > 0:
+                # Only a request that must wait is serialised for the outbox (a press's edit
+                # that goes straight out is not encoded twice).
+                params, bound = self._stored(endpoint, data)
                 if waited + wait > bound:
                     if params is not None:
                         await self._hand_over(chat, endpoint, params)
@@ -201,6 +203,13 @@ class ChatLimiter(BaseRateLimiter[None]):
                 seconds = max(retry_seconds(exc), 0.1)  # never a busy loop on a "0"
                 self.deadlines.hold(chat, seconds)
                 log.info("flood control: chat %s waits %.0f s (%s)", chat, seconds, endpoint)
+
+    def _stored(self, endpoint: str, data: dict[str, Any]) -> tuple[dict[str, Any] | None, float]:
+        """The request as an outbox row (None when the outbox cannot carry it), and how long
+        it may wait for its chat: replies the outbox can carry wait `max_wait`, others (uploads)
+        `upload_max_wait`."""
+        params = storable(endpoint, data) if self.handover is not None else None
+        return params, self.max_wait if params is not None else self.upload_max_wait
 
     async def _follow_outbox(self, chat: int, bound: float) -> float:
         """A request the outbox cannot carry waits until the replies queued for its chat are
