@@ -106,8 +106,12 @@ async def test_a_reply_whose_chat_must_wait_long_goes_out_through_the_outbox(
     categories = shown(t("zh-hans", "reports.choose_category"))
     assert categories in body(screen)
     chat = Chat(sb, uid)
-    place = await chat.press(screen, data_where(screen, lambda _t, d: ":c:" in d))
-    assert shown(t("zh-hans", "reports.ask_place")) in body(place)
+    await chat.press(screen, data_where(screen, lambda _t, d: ":c:" in d))
+    # The place step is two messages (the question with its buttons, then the reply keyboard
+    # that sends a location); wait for the question itself, whichever arrives first.
+    ask_place = shown(t("zh-hans", "reports.ask_place"))
+    await sb.wait_for_bot_message(uid, after_message_id=screen["message_id"],
+                                  predicate=lambda m: ask_place in body(m), timeout=15)
     async with harness.sessions() as s:
         rows = (await s.scalars(select(OutboxMessage).where(OutboxMessage.chat_id == uid))).all()
     assert [(r.purpose, r.status, r.method) for r in rows] == [("reply", "sent", "sendMessage")]
