@@ -167,6 +167,7 @@ class Wenming:
             # A delivered card is the one to edit from now on (and caught up if it is stale).
             sent_hooks={tasks.CARD_PURPOSE: functools.partial(tasks.card_delivered,
                                                               tz=settings.tz)},
+            replica=settings.replica_name,
         )
         application.bot_data["outbox"] = self.outbox
         replies.handover = self.outbox

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -74,6 +75,11 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
+def default_replica_name() -> str:
+    """This process among the bot's replicas: host and process id."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
 def sqlite_url(path: Path) -> str:
     return f"sqlite+aiosqlite:///{path}"
 
@@ -110,6 +116,9 @@ class Settings:
     http_connections: int = 64
     # "aiohttp" (bot/telegram/transport.py) or "httpx" (python-telegram-bot's default transport).
     http_transport: str = "aiohttp"
+    # WENMING_REPLICA_NAME: this process among replicas sharing one PostgreSQL database (who
+    # holds an outbox row's claim, who polls); host and process id by default.
+    replica_name: str = field(default_factory=default_replica_name)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -153,6 +162,7 @@ class Settings:
             max_concurrent_chats=_positive_int(env, "WENMING_MAX_CONCURRENT_CHATS", 64),
             http_connections=_positive_int(env, "WENMING_HTTP_CONNECTIONS", 64),
             http_transport=_transport(env),
+            replica_name=env.get("WENMING_REPLICA_NAME", "").strip() or default_replica_name(),
         )
 
     @property

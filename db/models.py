@@ -455,3 +455,28 @@ class OutboxMessage(Base):
     # The version of that thing the message was rendered at (a task card: the task's), so its
     # delivery hook can tell whether it is stale on arrival.
     ref_version: Mapped[int | None] = mapped_column(Integer)
+    # The replica sending it and until when (wall clock) that claim holds: several replicas
+    # drain one outbox (bot/telegram/outbox.py); a dead replica's claim runs out.
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    claimed_until: Mapped[datetime | None]
+
+
+class OutboxChat(Base):
+    """A chat's shared pace for every replica's outbox: when it may be written to next (its
+    1 s pace, a 429's retry_after) and, for a group, its recent sends (20 per minute). Written
+    only by the replica whose claim holds the chat's head row."""
+
+    __tablename__ = "outbox_chats"
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    ready_at: Mapped[datetime]
+    recent: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+
+class SendBudget(Base):
+    """Telegram's 30 messages/s per bot as one token bucket for all replicas (PostgreSQL):
+    a claim takes a token per row under this row's lock."""
+
+    __tablename__ = "send_budget"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    tokens: Mapped[float] = mapped_column(Float)
+    refilled_at: Mapped[datetime]

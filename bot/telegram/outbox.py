@@ -31,8 +31,18 @@ Delivery rules:
   (TimedOut is a NetworkError and is retried). Everything else (429s, restarts, kills between
   rows) delivers each row exactly once.
 
-Rows are claimed in memory (one process drains the outbox); two bot processes on one database
-would need a claim column.
+**Several replicas on one database.** A row is claimed in the database before it is sent
+(`claimed_by`, `claimed_until`): a claim takes a chat's oldest pending row only while no row
+of that chat is under a live claim (procrastinate's per-lock rule), so a chat's messages still
+go one at a time and in order whichever replica sends them; on PostgreSQL the candidates are
+selected `FOR UPDATE SKIP LOCKED` and claimed by the same `UPDATE ... RETURNING`. Recording the
+outcome releases the claim; a claim is a lease (`lease`, 60 s, renewed while the row is in
+flight), so a killed replica's row is taken by another once it runs out: the at-least-once
+window above is the only duplicate, as on a restart. The pace of a chat (1 s, a group's 20 per
+minute, a 429's retry_after) is kept in `outbox_chats`, so no replica writes to a chat inside
+another replica's pace; on PostgreSQL the claims also draw on one token bucket
+(`send_budget`, 29 messages/s) shared by all replicas. Times for these are the wall clock
+(replicas' clocks are assumed synchronised, as by NTP); `not_before` stays on the app's clock.
 """
 
 from __future__ import annotations
@@ -40,17 +50,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import re
 import uuid
-from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
 from telegram import (
     Bot,
     ForceReply,
@@ -63,15 +74,23 @@ from telegram import (
 )
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter
 
+from bot.config import default_replica_name
 from bot.render.i18n import normalize_language, t
 from bot.telegram.flood import ChatDeadlines, ChatLimiter, retry_seconds
-from db.models import GroupBinding, OutboxMessage, Person, Unit
+from db.models import GroupBinding, OutboxChat, OutboxMessage, Person, SendBudget, Unit
 from db.outbox_keys import dedup_key
 from db.repositories import OutboxRepository
+from db.types import utcnow
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 20
 MAX_BACKOFF = 300.0
+# How long a claim holds without renewal: a dead replica's rows wait this long at most.
+CLAIM_LEASE = 60.0
+# The shared budget (PostgreSQL): a hair under Telegram's 30/s, as broadcast_rate_limiter, and
+# a small burst, since a claim is taken a moment before its send.
+BUDGET_RATE = 29.0
+BUDGET_BURST = 8.0
 
 # What to record once a message queued with some purpose is delivered (in the same transaction
 # that marks the row sent), given the chat and message id it landed as; e.g. "task_card":
@@ -113,8 +132,17 @@ class OutboxSender:
         admin_chat_id: int | None = None,
         language: str = "zh-hans",
         sent_hooks: Mapping[str, SentHook] | None = None,
+        replica: str | None = None,
+        lease: float = CLAIM_LEASE,
+        shared_budget: bool | None = None,
     ) -> None:
         self._bot = bot
+        self.replica = replica or default_replica_name()
+        self._lease = lease
+        # One budget for all replicas; None: where replicas can share a database (PostgreSQL).
+        self._shared_budget = shared_budget
+        self._budget_wait = 0.0  # seconds until the shared budget has a token again
+        self._renewed_at = 0.0
         self._sent_hooks = dict(sent_hooks or {})
         self._sessions = sessions
         self._clock = clock
@@ -122,7 +150,6 @@ class OutboxSender:
         self._media_dir = Path(media_dir) if media_dir is not None else None
         self._chat_interval = chat_interval
         self._group_per_minute = group_per_minute
-        self._group_sends: dict[int, deque[float]] = {}  # group -> loop times of recent sends
         # A stored file Telegram already has (the same bulletin to several groups): its file_id,
         # so it is uploaded once. Telegram's file_ids are persistent for this bot.
         self._file_ids: dict[str, str] = {}
@@ -132,6 +159,7 @@ class OutboxSender:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._in_flight: dict[int, asyncio.Task[bool]] = {}  # chat id -> its send
+        self._in_flight_rows: dict[int, int] = {}  # chat id -> the row it sends (claimed)
         self._ready_at: dict[int, float] = {}  # chat id -> loop time it may be sent to again
         self._handed: dict[int, int] = {}  # row id -> chat id of replies handed over, pending
 
@@ -173,10 +201,23 @@ class OutboxSender:
                 task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.gather(*still, return_exceptions=True)
+        await self.release_claims()
+
+    async def release_claims(self) -> None:
+        """Give back this replica's claims on rows not sent (another replica or the next start
+        takes them at once rather than when the lease runs out)."""
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.claimed_by == self.replica,
+                       OutboxMessage.status == "pending")
+                .values(claimed_by=None, claimed_until=None)
+                .execution_options(synchronize_session=False))
 
     async def _run(self) -> None:
         while True:
             try:
+                await self._keep_claims()
                 await self._launch(self._max_in_flight - len(self._in_flight))
             except Exception:
                 log.exception("outbox pass failed")
@@ -187,6 +228,8 @@ class OutboxSender:
     def _next_wait(self) -> float:
         loop_now = asyncio.get_running_loop().time()
         soonest = min((at for at in self._ready_at.values() if at > loop_now), default=None)
+        if self._budget_wait > 0:
+            soonest = min(soonest or math.inf, loop_now + self._budget_wait)
         if soonest is None:
             return self._idle_interval
         return max(0.01, min(self._idle_interval, soonest - loop_now))
@@ -207,33 +250,94 @@ class OutboxSender:
         for chat in [c for c, at in self._ready_at.items() if at <= loop_now]:
             del self._ready_at[chat]
         busy = set(self._in_flight) | set(self._ready_at)
-        rows = await self._heads(capacity, busy)
+        rows = await self._claim(capacity, busy)
         launched = []
         for row in rows:
             task = asyncio.create_task(self._deliver(row), name=f"outbox-{row.id}")
             self._in_flight[row.chat_id] = task
+            self._in_flight_rows[row.chat_id] = row.id
             launched.append(task)
         return launched
 
-    async def _heads(self, limit: int, busy: set[int]) -> list[_Row]:
-        """The oldest pending row of each chat not in `busy`, when it is due."""
-        heads = (select(func.min(OutboxMessage.id))
-                 .where(OutboxMessage.status == "pending")
-                 .group_by(OutboxMessage.chat_id))
-        stmt = (
-            select(OutboxMessage.id, OutboxMessage.chat_id, OutboxMessage.method,
-                   OutboxMessage.params)
-            .where(OutboxMessage.id.in_(heads),
+    async def _claim(self, limit: int, busy: set[int]) -> list[_Row]:
+        """Claim the oldest pending row of each chat not in `busy` (up to `limit`), when it is
+        due, its chat's pace allows, and no row of its chat is under a live claim."""
+        now = utcnow()
+        earlier, claimed = aliased(OutboxMessage), aliased(OutboxMessage)
+        heads = (
+            select(OutboxMessage.id)
+            .where(OutboxMessage.status == "pending",
                    or_(OutboxMessage.not_before.is_(None),
-                       OutboxMessage.not_before <= self._clock()))
+                       OutboxMessage.not_before <= self._clock()),
+                   ~exists().where(earlier.chat_id == OutboxMessage.chat_id,
+                                   earlier.status == "pending", earlier.id < OutboxMessage.id),
+                   ~exists().where(claimed.chat_id == OutboxMessage.chat_id,
+                                   claimed.status == "pending", claimed.claimed_until > now),
+                   ~exists().where(OutboxChat.chat_id == OutboxMessage.chat_id,
+                                   OutboxChat.ready_at > now))
             .order_by(OutboxMessage.id)
-            .limit(limit)
+            .with_for_update(skip_locked=True, of=OutboxMessage)
         )
         if busy:
-            stmt = stmt.where(OutboxMessage.chat_id.not_in(busy))
-        async with self._sessions() as session:
-            rows = (await session.execute(stmt)).all()
-        return [_Row(r.id, r.chat_id, r.method, dict(r.params)) for r in rows]
+            heads = heads.where(OutboxMessage.chat_id.not_in(busy))
+        async with self._sessions() as session, session.begin():
+            shared = self._shared_budget
+            if shared is None:
+                shared = session.get_bind().dialect.name == "postgresql"
+            if shared:
+                budget = await self._budget(session, now)
+                limit = min(limit, int(budget.tokens))
+                if limit <= 0:
+                    self._budget_wait = (1.0 - budget.tokens) / BUDGET_RATE
+                    return []
+            candidates = heads.limit(limit).cte("heads")
+            rows = (await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(select(candidates.c.id)))
+                .values(claimed_by=self.replica,
+                        claimed_until=now + timedelta(seconds=self._lease))
+                .returning(OutboxMessage.id, OutboxMessage.chat_id, OutboxMessage.method,
+                           OutboxMessage.params)
+                .execution_options(synchronize_session=False))).all()
+            if shared:
+                budget.tokens -= len(rows)
+                self._budget_wait = 0.0
+        return sorted((_Row(r.id, r.chat_id, r.method, dict(r.params)) for r in rows),
+                      key=lambda r: r.id)
+
+    @staticmethod
+    async def _budget(session: AsyncSession, now: datetime) -> SendBudget:
+        """The shared token bucket, locked for this claim's transaction and refilled."""
+        budget = await session.scalar(
+            select(SendBudget).where(SendBudget.id == 1).with_for_update())
+        if budget is None:  # the migration adds it; a table emptied by hand gets it back
+            budget = SendBudget(id=1, tokens=0.0, refilled_at=now)
+            session.add(budget)
+        elapsed = max((now - budget.refilled_at).total_seconds(), 0.0)
+        budget.tokens = min(BUDGET_BURST, budget.tokens + elapsed * BUDGET_RATE)
+        budget.refilled_at = now
+        return budget
+
+    async def _keep_claims(self) -> None:
+        """Renew the claims of rows in flight (a slow upload, a wait in the rate limiter)
+        before they run out, and forget handed-over replies another replica delivered."""
+        loop_now = asyncio.get_running_loop().time()
+        if self._in_flight_rows and loop_now - self._renewed_at >= self._lease / 3:
+            self._renewed_at = loop_now
+            async with self._sessions() as session, session.begin():
+                await session.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id.in_(list(self._in_flight_rows.values())),
+                           OutboxMessage.claimed_by == self.replica)
+                    .values(claimed_until=utcnow() + timedelta(seconds=self._lease))
+                    .execution_options(synchronize_session=False))
+        if self._handed:
+            async with self._sessions() as session:
+                pending = set((await session.scalars(
+                    select(OutboxMessage.id).where(OutboxMessage.id.in_(list(self._handed)),
+                                                   OutboxMessage.status == "pending"))).all())
+            for row_id in [r for r in self._handed if r not in pending]:
+                self._handed.pop(row_id, None)
 
     # ---- sending one row -----------------------------------------------------------------
 
@@ -244,8 +348,9 @@ class OutboxSender:
             if outcome.delivered:  # out: later replies to the chat may go directly
                 self._handed.pop(row.id, None)
             pause = max(self._chat_interval, outcome.retry_after or 0.0)
-            self._ready_at[row.chat_id] = max(loop.time() + pause, self._group_ready(row.chat_id))
-            await self._record(row, outcome)
+            self._ready_at[row.chat_id] = loop.time() + pause
+            ready_in = await self._record(row, outcome)
+            self._ready_at[row.chat_id] = loop.time() + ready_in
             if row.id in self._handed and (outcome.final or not await self._pending(row.id)):
                 # Sent or failed (delivered, refused, out of attempts, its chat gone): it no
                 # longer holds its chat's later replies.
@@ -257,6 +362,7 @@ class OutboxSender:
             return False
         finally:
             self._in_flight.pop(row.chat_id, None)
+            self._in_flight_rows.pop(row.chat_id, None)
             self._wake.set()
 
     async def _pending(self, row_id: int) -> bool:
@@ -264,25 +370,6 @@ class OutboxSender:
             status = await session.scalar(
                 select(OutboxMessage.status).where(OutboxMessage.id == row_id))
         return status == "pending"
-
-    def _group_ready(self, chat_id: int) -> float:
-        """Count a send to a group; when its 20-per-minute window lets the next one go.
-
-        The rate limiter would hold a 21st message inside the call for up to 3 s, occupying
-        a sending slot; pacing here keeps every slot for chats that can be sent to now."""
-        if chat_id >= 0 or self._group_per_minute <= 0:
-            return 0.0
-        now = asyncio.get_running_loop().time()
-        sends = self._group_sends.setdefault(chat_id, deque())
-        sends.append(now)
-        while sends and sends[0] <= now - 60:
-            sends.popleft()
-        if not sends:
-            del self._group_sends[chat_id]
-            return 0.0
-        if len(sends) >= self._group_per_minute:
-            return sends[-self._group_per_minute] + 60
-        return 0.0
 
     async def _send(self, row: _Row) -> _Outcome:
         try:
@@ -346,39 +433,72 @@ class OutboxSender:
 
     # ---- recording the outcome -----------------------------------------------------------
 
-    async def _record(self, row: _Row, outcome: _Outcome) -> None:
+    async def _record(self, row: _Row, outcome: _Outcome) -> float:
+        """Record the outcome, release the claim, and move the chat's shared pace; returns
+        the seconds until the chat may be written to again."""
         async with self._sessions() as session, session.begin():
+            ready_in = await self._pace(session, row.chat_id, outcome)
             stored = await session.get(OutboxMessage, row.id)
             if stored is None or stored.status != "pending":
-                return
-            now = self._clock()
-            stored.attempts += 1
-            if outcome.delivered:
-                stored.status, stored.sent_at, stored.last_error = "sent", now, None
-                if outcome.message is not None:
-                    stored.sent_message_id = outcome.message.message_id
-                    hook = self._sent_hooks.get(stored.purpose or "")
-                    if hook is not None and stored.ref_id is not None:
-                        await hook(session, stored, outcome.message.chat_id,
-                                   outcome.message.message_id)
-                return
-            stored.last_error = outcome.error
-            if outcome.migrated_to is not None:
-                await self._migrate(session, stored, outcome.migrated_to, now)
-                return
-            if outcome.forbidden:
-                await self._chat_gone(session, stored, now)
-                return
-            if outcome.retry_after is not None:
-                # Flood control is not the message's fault: it never fails for it.
-                stored.attempts -= 1
-                stored.not_before = now + timedelta(seconds=outcome.retry_after)
-                return
-            if outcome.final or stored.attempts >= MAX_ATTEMPTS:
-                stored.status = "failed"
-                return
-            delay = min(2.0 ** stored.attempts, MAX_BACKOFF)
-            stored.not_before = now + timedelta(seconds=delay)
+                return ready_in
+            if not outcome.delivered and stored.claimed_by != self.replica:
+                return ready_in  # our lease ran out and another replica has the row now
+            stored.claimed_by = stored.claimed_until = None
+            await self._apply(session, stored, outcome)
+            return ready_in
+
+    async def _pace(self, session: AsyncSession, chat_id: int, outcome: _Outcome) -> float:
+        """Move the chat's pace shared by all replicas (`outbox_chats`): 1 s per chat, a 429's
+        retry_after, and a group's 20 per minute counted over every replica's sends."""
+        now = utcnow()
+        pace = await session.get(OutboxChat, chat_id)
+        if pace is None:
+            pace = OutboxChat(chat_id=chat_id, ready_at=now, recent=[])
+            session.add(pace)
+        ready = now + timedelta(seconds=max(self._chat_interval, outcome.retry_after or 0.0))
+        if chat_id < 0 and self._group_per_minute > 0:
+            window = now - timedelta(seconds=60)
+            recent = [at for at in (datetime.fromisoformat(a) for a in pace.recent or [])
+                      if at > window]
+            if outcome.delivered or outcome.retry_after is None:
+                recent.append(now)  # a request Telegram counted
+            recent = recent[-self._group_per_minute:]
+            if len(recent) >= self._group_per_minute:
+                ready = max(ready, recent[0] + timedelta(seconds=60))
+            pace.recent = [at.isoformat() for at in recent]
+        pace.ready_at = max(ready, pace.ready_at)
+        return max((pace.ready_at - now).total_seconds(), 0.0)
+
+    async def _apply(self, session: AsyncSession, stored: OutboxMessage,
+                     outcome: _Outcome) -> None:
+        now = self._clock()
+        stored.attempts += 1
+        if outcome.delivered:
+            stored.status, stored.sent_at, stored.last_error = "sent", now, None
+            if outcome.message is not None:
+                stored.sent_message_id = outcome.message.message_id
+                hook = self._sent_hooks.get(stored.purpose or "")
+                if hook is not None and stored.ref_id is not None:
+                    await hook(session, stored, outcome.message.chat_id,
+                               outcome.message.message_id)
+            return
+        stored.last_error = outcome.error
+        if outcome.migrated_to is not None:
+            await self._migrate(session, stored, outcome.migrated_to, now)
+            return
+        if outcome.forbidden:
+            await self._chat_gone(session, stored, now)
+            return
+        if outcome.retry_after is not None:
+            # Flood control is not the message's fault: it never fails for it.
+            stored.attempts -= 1
+            stored.not_before = now + timedelta(seconds=outcome.retry_after)
+            return
+        if outcome.final or stored.attempts >= MAX_ATTEMPTS:
+            stored.status = "failed"
+            return
+        delay = min(2.0 ** stored.attempts, MAX_BACKOFF)
+        stored.not_before = now + timedelta(seconds=delay)
 
     async def _chat_gone(self, session: AsyncSession, row: OutboxMessage, now: datetime) -> None:
         """The bot cannot write to this chat any more: fail what waits for it; if it was a

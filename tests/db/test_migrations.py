@@ -120,3 +120,40 @@ async def test_0005_moves_the_cards_places_into_task_cards(database_url: str) ->
     assert [tuple(c) for c in cards] == [
         (1, -200, 20, 0, True), (1, -100, 70, 3, True), (2, -100, 30, 1, True)]
     assert versions == {1: 0, 2: 0, 3: 3, 4: 1, 5: None}
+
+
+async def test_0006_adds_outbox_claims_and_goes_back(database_url: str) -> None:
+    """Claims, chat paces and the send budget come and go with 0006; queued rows stay."""
+    cfg = alembic_config(database_url)
+    engine = create_engine(database_url)
+
+    async def schema() -> tuple[set[str], set[str], list[tuple[int, float]]]:
+        async with engine.connect() as conn:
+            def read(sync_conn):  # type: ignore[no-untyped-def]
+                insp = inspect(sync_conn)
+                tables = set(insp.get_table_names())
+                budget = (list(sync_conn.execute(sa.text("SELECT id, tokens FROM send_budget")))
+                          if "send_budget" in tables else [])
+                return tables, {c["name"] for c in insp.get_columns("outbox")}, budget
+
+            return await conn.run_sync(read)  # type: ignore[no-any-return]
+
+    try:
+        tables, columns, budget = await schema()
+        assert {"outbox_chats", "send_budget"} <= tables
+        assert {"claimed_by", "claimed_until"} <= columns
+        assert [row[0] for row in budget] == [1]  # the one bucket is there from the start
+        async with engine.begin() as conn:
+            await conn.execute(sa.insert(OutboxMessage.__table__).values(
+                dedup_key="k", chat_id=1, method="sendMessage", params={}, status="pending",
+                attempts=0, created_at=datetime(2026, 11, 23, tzinfo=UTC), claimed_by="r1"))
+        await asyncio.to_thread(command.downgrade, cfg, "0005_task_cards")
+        tables, columns, _ = await schema()
+        assert not {"outbox_chats", "send_budget"} & tables
+        assert not {"claimed_by", "claimed_until"} & columns
+        await asyncio.to_thread(command.upgrade, cfg, "head")
+        async with engine.connect() as conn:
+            kept = (await conn.execute(sa.text("SELECT dedup_key, claimed_by FROM outbox"))).all()
+        assert [tuple(r) for r in kept] == [("k", None)]
+    finally:
+        await engine.dispose()
