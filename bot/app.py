@@ -34,6 +34,7 @@ from bot.telegram.inbox import UpdateIntake
 from bot.telegram.outbox import OutboxSender, broadcast_rate_limiter
 from bot.telegram.transport import build_request
 from db.group_commit import GroupCommitter
+from db.leader import AdvisoryLeader, keep_role
 from db.migrate import upgrade_async
 from db.session import create_engine, create_read_sessionmaker, create_sessionmaker
 from db.types import utcnow
@@ -183,6 +184,7 @@ class Wenming:
             clock=deps.clock, on_queued=self.outbox.wake, cjk_font=settings.cjk_font,
         )
         application.bot_data["scheduler"] = self.scheduler
+        self._polling_role: asyncio.Task[None] | None = None
 
     async def start(self, *, migrate: bool = True, publish_commands: bool = True) -> None:
         if migrate:
@@ -193,12 +195,29 @@ class Wenming:
         if publish_commands:
             with contextlib.suppress(TelegramError):
                 await publish_defaults(self.application.bot)
-        await self.intake.start()
+        await self._start_intake()
         self.outbox.start()
         self.scheduler.start()
         log.info("Wenming is running as @%s", self.application.bot.username)
 
+    async def _start_intake(self) -> None:
+        """Poll. On PostgreSQL, replicas may share the database and only one may poll
+        (Telegram allows one getUpdates consumer): the one holding the polling lock
+        (db/leader.py); the others stand by, sending the outbox and running the scheduler."""
+        engine: AsyncEngine = self.application.bot_data["engine"]
+        if engine.dialect.name != "postgresql":
+            await self.intake.start()
+            return
+        leader = AdvisoryLeader(self.deps.settings.database_url.reveal(), "polling")
+        self._polling_role = asyncio.create_task(
+            keep_role(leader, self.intake.start, self.intake.stop), name="wenming-polling-role")
+
     async def stop(self) -> None:
+        if self._polling_role is not None:
+            self._polling_role.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._polling_role
+            self._polling_role = None
         await self.intake.stop()
         await self.scheduler.stop()
         await self.outbox.stop()

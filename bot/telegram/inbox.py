@@ -139,6 +139,7 @@ class UpdateIntake:
         return self._dispatcher
 
     async def start(self) -> None:
+        self._stopping.clear()  # started again after a stop (a replica that regained polling)
         await self.recover()
         self._poll_task = asyncio.create_task(self._poll_forever(), name="wenming-intake")
 
