@@ -37,6 +37,7 @@ from db.group_commit import GroupCommitter
 from db.leader import AdvisoryLeader, keep_role
 from db.migrate import upgrade_async
 from db.session import create_engine, create_read_sessionmaker, create_sessionmaker
+from db.single_process import SQLiteOwner
 from db.types import utcnow
 from db.uow import UnitOfWorkFactory
 from handlers import register
@@ -185,8 +186,11 @@ class Wenming:
         )
         application.bot_data["scheduler"] = self.scheduler
         self._polling_role: asyncio.Task[None] | None = None
+        # One process per SQLite database (db/single_process.py); replicas need PostgreSQL.
+        self._sqlite_owner = SQLiteOwner(settings.database_url.reveal())
 
     async def start(self, *, migrate: bool = True, publish_commands: bool = True) -> None:
+        self._sqlite_owner.acquire()  # raises DatabaseInUse: a second process on one file
         if migrate:
             await upgrade_async(self.deps.settings.database_url.reveal())
         await self.application.initialize()
@@ -226,6 +230,7 @@ class Wenming:
         await self.application.shutdown()
         await self._limited_bot.shutdown()
         await self.application.bot_data["engine"].dispose()
+        self._sqlite_owner.release()
 
     async def run_until(self, stop: asyncio.Event) -> None:
         await self.start()

@@ -70,7 +70,13 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     if not _check_standards(settings):
         print("refusing to start with an invalid standard", file=sys.stderr)
         return 2
-    asyncio.run(_run(settings))
+    from db.single_process import DatabaseInUse
+
+    try:
+        asyncio.run(_run(settings))
+    except DatabaseInUse as exc:
+        print(f"refusing to start: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
