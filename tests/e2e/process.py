@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -28,3 +29,13 @@ def start_bot_process(
     log = (tmp_path / "bot.log").open("ab")
     return subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], cwd=ROOT, env=env,
                             stdout=log, stderr=subprocess.STDOUT)
+
+
+def stop_bot_process(proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
+    """SIGTERM (a clean stop), SIGKILL if it does not end within `timeout`."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()

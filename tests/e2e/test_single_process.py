@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import subprocess
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +16,7 @@ from db.single_process import DatabaseInUse, SQLiteOwner
 from sandbox.client import SandboxClient
 from sandbox.server import SandboxServer
 from tests.e2e.chat import Chat
-from tests.e2e.process import start_bot_process
+from tests.e2e.process import start_bot_process, stop_bot_process
 
 
 def test_a_second_owner_of_one_sqlite_file_is_refused(tmp_path: Path) -> None:
@@ -33,18 +31,6 @@ def test_a_second_owner_of_one_sqlite_file_is_refused(tmp_path: Path) -> None:
     SQLiteOwner("postgresql+asyncpg://x@h/db").acquire()  # nothing to hold elsewhere
 
 
-@pytest.fixture
-async def world() -> AsyncIterator[tuple[SandboxServer, SandboxClient]]:
-    server = SandboxServer(flood_control=False)
-    await server.start()
-    client = SandboxClient(server.url)
-    try:
-        yield server, client
-    finally:
-        await client.close()
-        await server.stop()
-
-
 async def wait_log(path: Path, text: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while not (path.exists() and text in path.read_text(errors="replace")):
@@ -53,9 +39,9 @@ async def wait_log(path: Path, text: str, timeout: float = 60) -> None:
 
 
 async def test_a_second_bot_process_on_one_sqlite_database_is_refused(
-    world: tuple[SandboxServer, SandboxClient], tmp_path: Path
+    sandbox_only: tuple[SandboxServer, SandboxClient], tmp_path: Path
 ) -> None:
-    server, sb = world
+    server, sb = sandbox_only
     url = sqlite_url(tmp_path / "wenming.db")
     for name in ("first", "second", "third"):
         (tmp_path / name).mkdir()
@@ -76,9 +62,4 @@ async def test_a_second_bot_process_on_one_sqlite_database_is_refused(
         first = start_bot_process(server, url, tmp_path / "third")
         await wait_log(tmp_path / "third" / "bot.log", "Wenming is running")
     finally:
-        if first.poll() is None:
-            first.send_signal(signal.SIGTERM)
-            try:
-                first.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                first.kill()
+        stop_bot_process(first)

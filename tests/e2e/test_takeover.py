@@ -5,7 +5,6 @@ at the moment of the kill is answered, by the standby."""
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -18,24 +17,12 @@ pytestmark = pytest.mark.skipif(not os.environ.get("TEST_DATABASE_URL"),
                                 reason="replicas share a PostgreSQL database")
 
 
-@pytest.fixture
-async def world() -> AsyncIterator[tuple[SandboxServer, SandboxClient]]:
-    server = SandboxServer(flood_control=False)
-    await server.start()
-    client = SandboxClient(server.url)
-    try:
-        yield server, client
-    finally:
-        await client.close()
-        await server.stop()
-
-
 async def test_the_standby_takes_over_polling_when_the_active_replica_is_killed(
-    world: tuple[SandboxServer, SandboxClient], database_url: str, tmp_path: Path,
+    sandbox_only: tuple[SandboxServer, SandboxClient], database_url: str, tmp_path: Path,
 ) -> None:
     if not database_url.startswith("postgresql"):
         pytest.skip("SQLite runs one process")
-    server, sb = world
+    server, sb = sandbox_only
     user = await sb.create_user("接管测试", user_id=880001)
     replicas = [Replica(name, tmp_path / name / "bot.log") for name in ("a", "b")]
     try:
