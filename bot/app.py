@@ -79,7 +79,11 @@ def build_core(settings: Settings) -> Core:
                             settings.default_language)
     # Residents hear what happens to the task their report became, in the task's transaction.
     events.subscribe("task.changed", functools.partial(followup.on_task_changed, reports))
-    people, progress = PersonCache(), ProgressCache()
+    # Replicas may share a PostgreSQL database: people are not cached across transactions
+    # there (bot/services/people_cache.py); inspections' snapshots are, as their writes are
+    # guarded by the row's version (bot/services/progress_cache.py).
+    people = PersonCache(ttl=0.0) if engine.dialect.name == "postgresql" else PersonCache()
+    progress = ProgressCache()
     people.install(sessions)
     progress.install(sessions)
     return Core(settings, engine, uow, events, media, reports, people, progress)

@@ -6,6 +6,11 @@ commits, a copy of the committed row replaces the entry when that copy is the ro
 whose writers take turns, or a row locked before the change), and evicts it otherwise.
 Changes made elsewhere (`wenming import` run beside the bot) are seen after at most TTL
 seconds.
+
+That holds where the bot is one process: SQLite (db/single_process.py refuses a second).
+On PostgreSQL several replicas may share the database, and another replica's change (an
+admin's /block, a new role) would not be seen here for TTL seconds: there the cache keeps
+nothing across transactions (`ttl` 0; bot/app.py), and each update reads its person.
 """
 
 from __future__ import annotations
@@ -43,6 +48,8 @@ class PersonCache:
                        after_rollback=self._forget_notes)
 
     def get(self, person_id: int) -> Person | None:
+        if self._ttl <= 0:
+            return None
         entry = self._entries.get(person_id)
         if entry is None:
             return None
@@ -53,6 +60,8 @@ class PersonCache:
         return person
 
     def put(self, person: Person) -> None:
+        if self._ttl <= 0:
+            return
         if len(self._entries) >= MAX_ENTRIES:
             self._entries.clear()  # crude, and rare: a city has far fewer active people
         self._entries[person.id] = (time.monotonic(), person)

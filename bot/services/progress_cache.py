@@ -5,8 +5,10 @@ evidence counts), taken in one read transaction, and kept up to date by the pres
 writes it (bot/services/press.py). Any other write to an inspection, an answer or an evidence
 row goes through the ORM; such a commit evicts the entry, and the next press reads it again.
 The database stays the truth: the press path's UPDATE is guarded by the row's version, so a
-stale entry can cost a re-read, never a lost write. One bot process owns its chats, so the
-entries are per process; they also expire after TTL seconds (a renamed site shows its new name).
+stale entry can cost a re-read, never a lost write. Entries are per process; replicas sharing
+a PostgreSQL database each keep their own, and another replica's write (which bumps the
+version) is caught by that guard the same way. They also expire after TTL seconds (a renamed
+site shows its new name).
 """
 
 from __future__ import annotations

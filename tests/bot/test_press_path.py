@@ -7,10 +7,13 @@ bot's own paths (a typed note), and checks what the inspector sees and what is s
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.app import WenmingApplication
+from bot.app import WenmingApplication, build_core
 from bot.domain.standards import Standard
 from bot.render.callbacks import parse_step
 from bot.render.i18n import t
@@ -27,6 +30,7 @@ from tests.bot.conftest import (
     verdict,
 )
 from tests.bot.fakes import FakeBotAPI
+from tests.conftest import make_settings
 
 Sessions = async_sessionmaker[AsyncSession]
 
@@ -38,12 +42,31 @@ async def behind_the_cache(db: Sessions, **values: object) -> None:
                         .execution_options(synchronize_session=False))
 
 
+async def on_another_replica(database_url: str, workdir: Path, **values: object) -> None:
+    """Change the one inspection through a second core on the same database, as another
+    replica would: its own caches, its own commits (this bot's cache hears nothing)."""
+    other = build_core(make_settings(database_url, workdir))
+    try:
+        async with other.uow() as uow:
+            inspection = (await uow.session.scalars(select(Inspection))).one()
+            for name, value in values.items():
+                setattr(inspection, name, value)
+            await uow.commit(mark_update_handled=False)
+    finally:
+        await other.close()
+
+
+@pytest.mark.parametrize("elsewhere", ["plain_sql", "another_replica"])
 async def test_a_press_after_the_inspection_moved_on_elsewhere_is_refused_as_stale(
-    zhang: Chat, api: FakeBotAPI, db: Sessions, hotel_standard: Standard
+    zhang: Chat, api: FakeBotAPI, db: Sessions, hotel_standard: Standard, elsewhere: str,
+    database_url: str, tmp_path: Path,
 ) -> None:
     msg = await open_hotel(zhang)
     msg = await zhang.press(msg, data_where(msg, verdict("c")))  # item 2; the cache is warm
-    await behind_the_cache(db, step=5)
+    if elsewhere == "plain_sql":
+        await behind_the_cache(db, step=5)
+    else:
+        await on_another_replica(database_url, tmp_path / "other", step=5)
 
     shown = await zhang.press(msg, data_where(msg, verdict("c")))
 

@@ -21,7 +21,17 @@ from tests.bot.conftest import Chat, data_where, deps_of, open_hotel, verdict
 PRESS_BUDGET = 4  # SQLite's BEGIN IMMEDIATE, the step, the answer, the active inspection
 
 
-async def test_a_verdict_press_stays_within_its_statement_budget(zhang: Chat) -> None:
+def reads(statements: list[str], app: WenmingApplication) -> list[str]:
+    """The SELECTs, but for the person's own on PostgreSQL: replicas may share that database,
+    so the gatekeeper reads the person for each update (bot/services/people_cache.py)."""
+    shared = deps_of(app).uow.sessions.kw["bind"].dialect.name == "postgresql"
+    return [s for s in statements if s.startswith("SELECT")
+            and not (shared and s.startswith("SELECT people."))]
+
+
+async def test_a_verdict_press_stays_within_its_statement_budget(
+    zhang: Chat, app: WenmingApplication
+) -> None:
     msg = await open_hotel(zhang)
     msg = await zhang.press(msg, data_where(msg, verdict("c")))  # warm the person cache
     statements: list[str] = []
@@ -39,7 +49,7 @@ async def test_a_verdict_press_stays_within_its_statement_budget(zhang: Chat) ->
     assert [w.split()[0:3] for w in writes] == [["UPDATE", "inspections", "SET"],
                                                 ["INSERT", "INTO", "answers"],
                                                 ["UPDATE", "people", "SET"]], writes
-    assert not [s for s in statements if s.startswith("SELECT")], statements
+    assert not reads(statements, app), statements
 
 
 async def test_a_press_after_a_restart_reads_the_inspection_once(
@@ -62,5 +72,5 @@ async def test_a_press_after_a_restart_reads_the_inspection_once(
         await zhang.press(msg, data_where(msg, verdict("c")))
     finally:
         event.remove(Engine, "before_cursor_execute", count)
-    assert sum(s.startswith("SELECT") for s in cold) == 3, cold  # inspection, answers, photos
-    assert not [s for s in statements if s.startswith("SELECT")], statements
+    assert len(reads(cold, app)) == 3, cold  # inspection, answers, photos
+    assert not reads(statements, app), statements
