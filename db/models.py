@@ -456,7 +456,8 @@ class OutboxMessage(Base):
     # delivery hook can tell whether it is stale on arrival.
     ref_version: Mapped[int | None] = mapped_column(Integer)
     # The replica sending it and until when (wall clock) that claim holds: several replicas
-    # drain one outbox (bot/telegram/outbox.py); a dead replica's claim runs out.
+    # drain one outbox (bot/telegram/outbox.py); a dead replica's claim runs out. Recording
+    # the outcome clears claimed_until; claimed_by then tells which replica sent the row.
     claimed_by: Mapped[str | None] = mapped_column(String(128))
     claimed_until: Mapped[datetime | None]
 

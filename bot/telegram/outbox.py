@@ -269,6 +269,11 @@ class OutboxSender:
             .where(OutboxMessage.status == "pending",
                    or_(OutboxMessage.not_before.is_(None),
                        OutboxMessage.not_before <= self._clock()),
+                   # On the row itself, not only in the subquery below: a row locked after
+                   # another replica's claim committed is re-checked on its new version, but
+                   # a subquery still reads this statement's snapshot (READ COMMITTED).
+                   or_(OutboxMessage.claimed_until.is_(None),
+                       OutboxMessage.claimed_until <= now),
                    ~exists().where(earlier.chat_id == OutboxMessage.chat_id,
                                    earlier.status == "pending", earlier.id < OutboxMessage.id),
                    ~exists().where(claimed.chat_id == OutboxMessage.chat_id,
@@ -328,7 +333,9 @@ class OutboxSender:
                 await session.execute(
                     update(OutboxMessage)
                     .where(OutboxMessage.id.in_(list(self._in_flight_rows.values())),
-                           OutboxMessage.claimed_by == self.replica)
+                           OutboxMessage.claimed_by == self.replica,
+                           OutboxMessage.claimed_until.is_not(None),  # not recorded yet
+                           OutboxMessage.status == "pending")
                     .values(claimed_until=utcnow() + timedelta(seconds=self._lease))
                     .execution_options(synchronize_session=False))
         if self._handed:
@@ -443,7 +450,7 @@ class OutboxSender:
                 return ready_in
             if not outcome.delivered and stored.claimed_by != self.replica:
                 return ready_in  # our lease ran out and another replica has the row now
-            stored.claimed_by = stored.claimed_until = None
+            stored.claimed_until = None  # released; claimed_by stays: who sent it
             await self._apply(session, stored, outcome)
             return ready_in
 

@@ -99,8 +99,10 @@ async def test_two_replicas_send_each_row_once_in_order_per_chat(
     assert await pending(sessions) == 0
     async with sessions() as session:
         claimed = await session.scalar(select(func.count()).select_from(OutboxMessage)
-                                       .where(OutboxMessage.claimed_by.is_not(None)))
+                                       .where(OutboxMessage.claimed_until.is_not(None)))
+        senders = set((await session.scalars(select(OutboxMessage.claimed_by))).all())
     assert claimed == 0  # recording released every claim
+    assert senders == {"a", "b"}  # and says who sent each row
 
 
 async def test_a_dead_replicas_claim_runs_out_and_another_takes_the_row(
@@ -201,3 +203,26 @@ def text_update_budget() -> Any:
     from db.models import SendBudget
 
     return update(SendBudget).values(tokens=0.0, refilled_at=utcnow() + timedelta(0))
+
+
+async def test_concurrent_claims_never_take_one_row_twice(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """Four replicas claiming at once, without the budget's lock to take turns: a row that
+    another claim committed meanwhile is skipped, never claimed again (the claim is checked
+    on the locked row itself, not only in the statement's snapshot)."""
+    chats = list(range(7601, 7701))
+    await queue(sessions, chats, per_chat=3)
+    world = RecordingBot(latency=0)
+    senders = [sender(world.as_replica(name), sessions, shared_budget=False)
+               for name in "abcd"]
+    for s in senders:
+        s.start()
+    try:
+        await wait_until(lambda: len(world.sent) >= 300, timeout=60)
+        await asyncio.sleep(0.3)
+    finally:
+        for s in senders:
+            await s.stop()
+    texts = [text for _chat, text, _at, _r in world.sent]
+    assert len(texts) == len(set(texts)) == 300

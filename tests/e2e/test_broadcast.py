@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import re
 import signal
@@ -45,6 +46,16 @@ ADMIN = 10000
 
 @pytest.fixture
 async def world(database_url: str) -> AsyncIterator[tuple[SandboxServer, SandboxClient]]:
+    async with broadcast_world(database_url, EXTRA_GROUPS) as running:
+        yield running
+
+
+@contextlib.asynccontextmanager
+async def broadcast_world(
+    database_url: str, extra_groups: int
+) -> AsyncIterator[tuple[SandboxServer, SandboxClient]]:
+    """The demo city plus `extra_groups` bound groups, an admin, a bot that ran before; the
+    sandbox with flood control on and the set-up's updates confirmed."""
     server = SandboxServer(flood_control=True)
     await server.start()
     engine = create_engine(database_url)
@@ -54,7 +65,7 @@ async def world(database_url: str) -> AsyncIterator[tuple[SandboxServer, Sandbox
     async with sessions() as s, s.begin():
         unit = await s.scalar(select(Unit.id).where(Unit.code == "houqijie"))
         assert unit is not None
-        for i in range(EXTRA_GROUPS):
+        for i in range(extra_groups):
             s.add(GroupBinding(chat_id=FIRST_GROUP - i, unit_id=unit, title=f"网格{i}群"))
         s.add(Person(id=ADMIN, first_name="王管理", role="admin"))
         # A bot that ran before and was down (a fresh install would backfill nothing).
@@ -64,16 +75,16 @@ async def world(database_url: str) -> AsyncIterator[tuple[SandboxServer, Sandbox
     await client.__aenter__()
     await seed_sandbox(client, org)
     await client.set_flood_control(False)  # setting up is not what is measured
-    for i in range(EXTRA_GROUPS):
+    for i in range(extra_groups):
         await client.create_group(f"网格{i}群", chat_id=FIRST_GROUP - i)
         await client.add_bot(FIRST_GROUP - i, ADMIN)
     await client.send_text(ADMIN, "/start")  # the admin can now be written to privately
     # Confirm the set-up's updates (bot added to 116 groups): the greetings are not under test.
     bot = ExtBot(TEST_TOKEN, base_url=server.api_base_url, base_file_url=server.file_base_url)
-    async with bot:
+    async with bot:  # (a hundred at a time: getUpdates' limit)
         updates = await bot.get_updates(timeout=0)
-        if updates:
-            await bot.get_updates(offset=updates[-1].update_id + 1, timeout=0)
+        while updates:
+            updates = await bot.get_updates(offset=updates[-1].update_id + 1, timeout=0)
     await client.set_flood_control(True)
     try:
         yield server, client
@@ -82,7 +93,8 @@ async def world(database_url: str) -> AsyncIterator[tuple[SandboxServer, Sandbox
         await server.stop()
 
 
-def start_bot(server: SandboxServer, database_url: str, tmp_path: Path) -> subprocess.Popen[bytes]:
+def start_bot(server: SandboxServer, database_url: str, tmp_path: Path,
+              **env_extra: str) -> subprocess.Popen[bytes]:
     schedule = tmp_path / "schedule.yaml"
     if not schedule.exists():
         text = (DEFAULTS_DIR / "schedule.yaml").read_text(encoding="utf-8")
@@ -93,17 +105,18 @@ def start_bot(server: SandboxServer, database_url: str, tmp_path: Path) -> subpr
         text = text.replace('  time: "08:30"', '  time: "00:00"')
         schedule.write_text(text, encoding="utf-8")
     return start_bot_process(server, database_url, tmp_path,
-                             WENMING_SCHEDULE_FILE=str(schedule))
+                             WENMING_SCHEDULE_FILE=str(schedule), **env_extra)
 
 
-def groups() -> list[int]:
+def groups(extra_groups: int = EXTRA_GROUPS) -> list[int]:
     demo = [-1001001, -1001002, -1001003, -1001004, -1001005, -1001006, -1001007]
-    return demo + [FIRST_GROUP - i for i in range(EXTRA_GROUPS)]
+    return demo + [FIRST_GROUP - i for i in range(extra_groups)]
 
 
-async def bulletins_per_group(sb: SandboxClient) -> dict[int, int]:
+async def bulletins_per_group(sb: SandboxClient,
+                              extra_groups: int = EXTRA_GROUPS) -> dict[int, int]:
     counts = {}
-    for chat in groups():
+    for chat in groups(extra_groups):
         messages = await sb.bot_messages(chat)
         counts[chat] = sum(1 for m in messages if m.get("photo") or m.get("document"))
     return counts
