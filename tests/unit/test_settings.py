@@ -87,3 +87,11 @@ def test_an_edited_local_config_that_is_not_read_is_named_at_start(
     (tmp_path / "elsewhere").mkdir()
     chosen = Settings.from_env({**env, "WENMING_CONFIG_DIR": str(tmp_path / "elsewhere")})
     assert chosen.unused_local_config() == []
+
+
+def test_the_replica_name_is_read_or_made_of_host_and_process() -> None:
+    import os
+    import socket
+
+    assert Settings.from_env({"WENMING_REPLICA_NAME": " bot-2 "}).replica_name == "bot-2"
+    assert Settings.from_env({}).replica_name == f"{socket.gethostname()}-{os.getpid()}"
