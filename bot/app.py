@@ -39,6 +39,8 @@ from db.session import create_engine, create_read_sessionmaker, create_sessionma
 from db.types import utcnow
 from db.uow import UnitOfWorkFactory
 from handlers import register
+from web.health import health_routes
+from web.server import HttpServer
 
 log = logging.getLogger(__name__)
 WenmingApplication = Application[Any, WenmingContext, Any, Any, Any, Any]
@@ -182,6 +184,11 @@ class Wenming:
             clock=deps.clock, on_queued=self.outbox.wake, cjk_font=settings.cjk_font,
         )
         application.bot_data["scheduler"] = self.scheduler
+        # Health, metrics and (in webhook mode) Telegram's posts, in this process.
+        self.http: HttpServer | None = None
+        if settings.http_listen is not None:
+            self.http = HttpServer(*settings.http_listen)
+            self.http.add_routes(health_routes())
 
     async def start(self, *, migrate: bool = True, publish_commands: bool = True) -> None:
         if migrate:
@@ -189,6 +196,8 @@ class Wenming:
         await self.application.initialize()
         await self._limited_bot.initialize()
         await self.application.start()
+        if self.http is not None:
+            await self.http.start()
         if publish_commands:
             with contextlib.suppress(TelegramError):
                 await publish_defaults(self.application.bot)
@@ -205,6 +214,8 @@ class Wenming:
             await self.application.stop()
         await self.application.shutdown()
         await self._limited_bot.shutdown()
+        if self.http is not None:
+            await self.http.stop()
         await self.application.bot_data["engine"].dispose()
 
     async def run_until(self, stop: asyncio.Event) -> None:

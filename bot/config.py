@@ -18,6 +18,7 @@ STANDARDS_DIR = Path(__file__).resolve().parent.parent / "standards"
 # The city configuration and the demo city as shipped: package data, installed with the bot
 # (config/README.md). WENMING_CONFIG_DIR names a directory whose files override them.
 DEFAULTS_DIR = Path(__file__).resolve().parent / "defaults"
+DEFAULT_LISTEN = "127.0.0.1:8080"
 CONFIG_FILES = ("reporting.yaml", "schedule.yaml")  # what a city may keep in WENMING_CONFIG_DIR
 DEMO_CITY = DEFAULTS_DIR / "demo-city.yaml"
 
@@ -110,6 +111,9 @@ class Settings:
     http_connections: int = 64
     # "aiohttp" (bot/telegram/transport.py) or "httpx" (python-telegram-bot's default transport).
     http_transport: str = "aiohttp"
+    # WENMING_HTTP_LISTEN: where the bot's own HTTP server (health, metrics, the webhook)
+    # listens, as (host, port); None ("off") runs none. Port 0 takes a free one (tests).
+    http_listen: tuple[str, int] | None = ("127.0.0.1", 0)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -153,6 +157,7 @@ class Settings:
             max_concurrent_chats=_positive_int(env, "WENMING_MAX_CONCURRENT_CHATS", 64),
             http_connections=_positive_int(env, "WENMING_HTTP_CONNECTIONS", 64),
             http_transport=_transport(env),
+            http_listen=_listen(env.get("WENMING_HTTP_LISTEN", "").strip() or DEFAULT_LISTEN),
         )
 
     @property
@@ -213,3 +218,15 @@ def _transport(env: Mapping[str, str]) -> str:
     if value not in ("aiohttp", "httpx"):
         raise SettingsError("WENMING_HTTP_TRANSPORT must be aiohttp or httpx")
     return value
+
+
+def _listen(raw: str) -> tuple[str, int] | None:
+    """`host:port` (IPv6 as `[::]:8080`), or `off`."""
+    if raw.lower() == "off":
+        return None
+    host, sep, port = raw.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise SettingsError(
+            f"WENMING_HTTP_LISTEN {raw!r} must be host:port (e.g. 0.0.0.0:8080) or off")
+    return host, int(port)

@@ -141,6 +141,12 @@ async def core(database_url: str, tmp_path: Path) -> AsyncIterator[Core]:
     await built.close()
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Bot processes the tests start listen on a free port, not the default 8080 that another
+    # run on this machine (or the developer's own bot) may hold.
+    os.environ.setdefault("WENMING_HTTP_LISTEN", "127.0.0.1:0")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # Keep end-to-end tests quiet about their long-poll timeouts.
     logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -129,6 +129,8 @@ def test_every_readme_command_works_from_a_fresh_clone(tmp_path: Path) -> None:
            if k not in ("DATABASE_URL", "VIRTUAL_ENV", "PYTHONPATH")
            and not k.startswith(("WENMING_", "TELEGRAM_"))}
     env["PATH"] = f"{clone / '.venv' / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    # Any free port: another run on this machine may hold the default 8080.
+    env["WENMING_HTTP_LISTEN"] = "127.0.0.1:0"
     commands = readme_commands((clone / "README.md").read_text(encoding="utf-8"))
     assert commands, "README.md shows no commands?"
     for shown in commands:

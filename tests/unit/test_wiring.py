@@ -52,7 +52,7 @@ os.getenv = lambda key, default=None: os.environ.get(key, default)
 # Alembic's env.py is a script Alembic runs (it migrates); __main__ runs the sandbox.
 SKIP = {"db.migrations.env", "sandbox.__main__"}
 names = []
-for package in ("bot", "db", "handlers", "scheduler", "sandbox"):
+for package in ("bot", "db", "handlers", "scheduler", "web", "sandbox"):
     names.append(package)
     path = [os.path.join(os.getcwd(), package)]
     for info in pkgutil.walk_packages(path, package + "."):
