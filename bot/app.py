@@ -33,6 +33,7 @@ from bot.telegram.flood import REPLY_MAX_WAIT, UPLOAD_MAX_WAIT, ChatDeadlines, C
 from bot.telegram.inbox import UpdateIntake
 from bot.telegram.outbox import OutboxSender, broadcast_rate_limiter
 from bot.telegram.transport import build_request
+from bot.telegram.webhook_intake import WebhookIntake
 from db.group_commit import GroupCommitter
 from db.migrate import upgrade_async
 from db.session import create_engine, create_read_sessionmaker, create_sessionmaker
@@ -41,6 +42,7 @@ from db.uow import UnitOfWorkFactory
 from handlers import register
 from web.health import health_routes
 from web.server import HttpServer
+from web.webhook import webhook_routes
 
 log = logging.getLogger(__name__)
 WenmingApplication = Application[Any, WenmingContext, Any, Any, Any, Any]
@@ -138,6 +140,21 @@ def build_application(
     return application
 
 
+def _intake(application: WenmingApplication, deps: Deps) -> UpdateIntake:
+    """Polling, or (with WENMING_WEBHOOK_URL) Telegram's posts; the same inbox either way."""
+    settings = deps.settings
+    if not settings.webhook_url:
+        return UpdateIntake(
+            application, deps.uow.sessions, poll_timeout=settings.poll_timeout,
+            max_concurrent_chats=settings.max_concurrent_chats, committer=deps.committer)
+    return WebhookIntake(
+        application, deps.uow.sessions, url=settings.webhook_url,
+        secret_token=settings.webhook_secret.reveal(),
+        max_connections=settings.webhook_max_connections,
+        dialect=application.bot_data["engine"].dialect.name,
+        max_concurrent_chats=settings.max_concurrent_chats, committer=deps.committer)
+
+
 class Wenming:
     """A running bot: the application, durable intake, the outbox sender and the scheduler."""
 
@@ -145,10 +162,7 @@ class Wenming:
         self.application = application
         deps: Deps = application.bot_data["deps"]
         self.deps = deps
-        self.intake = UpdateIntake(
-            application, deps.uow.sessions, poll_timeout=deps.settings.poll_timeout,
-            max_concurrent_chats=deps.settings.max_concurrent_chats, committer=deps.committer,
-        )
+        self.intake = _intake(application, deps)
         # Broadcasts go through Telegram's limits (30/s overall, 20/min per group); replies to
         # someone pressing a button must not queue behind them, so they use the handlers' bot.
         # Both respect the same per-chat flood waits; a reply that would wait too long is
@@ -189,6 +203,11 @@ class Wenming:
         if settings.http_listen is not None:
             self.http = HttpServer(*settings.http_listen)
             self.http.add_routes(health_routes())
+        if isinstance(self.intake, WebhookIntake):
+            if self.http is None or settings.webhook_path is None:
+                raise ValueError("webhook mode needs the HTTP server (WENMING_HTTP_LISTEN)")
+            self.http.add_routes(webhook_routes(
+                settings.webhook_path, settings.webhook_secret.reveal(), self.intake))
 
     async def start(self, *, migrate: bool = True, publish_commands: bool = True) -> None:
         if migrate:

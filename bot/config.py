@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.domain.tasks import DEFAULT_RELAPSE_WEEKS, DEFAULT_TIMEZONE
@@ -114,6 +116,14 @@ class Settings:
     # WENMING_HTTP_LISTEN: where the bot's own HTTP server (health, metrics, the webhook)
     # listens, as (host, port); None ("off") runs none. Port 0 takes a free one (tests).
     http_listen: tuple[str, int] | None = ("127.0.0.1", 0)
+    # WENMING_WEBHOOK_URL: the public https URL Telegram posts updates to (its path is the
+    # route served on http_listen); set, the bot runs in webhook mode instead of polling.
+    webhook_url: str | None = None
+    # WENMING_WEBHOOK_SECRET: Telegram sends it in X-Telegram-Bot-Api-Secret-Token; required
+    # with a webhook URL, so a stranger who learns the URL cannot post updates.
+    webhook_secret: Secret = field(default_factory=lambda: Secret(""))
+    # WENMING_WEBHOOK_MAX_CONNECTIONS: how many requests Telegram keeps open at once (1-100).
+    webhook_max_connections: int = 40
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -135,6 +145,10 @@ class Settings:
         lang = (env.get("WENMING_DEFAULT_LANGUAGE", "") or "zh-hans").strip().lower()
         if lang not in ("zh-hans", "en"):
             raise SettingsError("WENMING_DEFAULT_LANGUAGE must be zh-hans or en")
+        webhook = _webhook(env)
+        listen = _listen(env.get("WENMING_HTTP_LISTEN", "").strip() or DEFAULT_LISTEN)
+        if webhook[0] and listen is None:
+            raise SettingsError("webhook mode (WENMING_WEBHOOK_URL) needs WENMING_HTTP_LISTEN")
         return cls(
             bot_token=Secret(env.get("TELEGRAM_BOT_TOKEN", "").strip()),
             api_base_url=env.get("TELEGRAM_API_BASE_URL", "").strip() or None,
@@ -157,8 +171,16 @@ class Settings:
             max_concurrent_chats=_positive_int(env, "WENMING_MAX_CONCURRENT_CHATS", 64),
             http_connections=_positive_int(env, "WENMING_HTTP_CONNECTIONS", 64),
             http_transport=_transport(env),
-            http_listen=_listen(env.get("WENMING_HTTP_LISTEN", "").strip() or DEFAULT_LISTEN),
+            http_listen=listen,
+            webhook_url=webhook[0],
+            webhook_secret=webhook[1],
+            webhook_max_connections=webhook[2],
         )
+
+    @property
+    def webhook_path(self) -> str | None:
+        """The route Telegram posts to: the webhook URL's path (None in polling mode)."""
+        return (urlsplit(self.webhook_url).path or "/") if self.webhook_url else None
 
     @property
     def tz(self) -> ZoneInfo:
@@ -230,3 +252,34 @@ def _listen(raw: str) -> tuple[str, int] | None:
         raise SettingsError(
             f"WENMING_HTTP_LISTEN {raw!r} must be host:port (e.g. 0.0.0.0:8080) or off")
     return host, int(port)
+
+
+_SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _webhook(env: Mapping[str, str]) -> tuple[str | None, Secret, int]:
+    """Webhook mode's URL, secret and max_connections, checked as setWebhook would."""
+    url = env.get("WENMING_WEBHOOK_URL", "").strip()
+    secret = env.get("WENMING_WEBHOOK_SECRET", "").strip()
+    max_connections = _positive_int(env, "WENMING_WEBHOOK_MAX_CONNECTIONS", 40)
+    if not 1 <= max_connections <= 100:
+        raise SettingsError(
+            f"WENMING_WEBHOOK_MAX_CONNECTIONS must be 1-100, got {max_connections}")
+    if not url:
+        return None, Secret(""), max_connections
+    parts = urlsplit(url)
+    # Telegram posts only to https; plain http is allowed for a local Bot API (tests, sandbox).
+    local = parts.scheme == "http" and parts.hostname in _LOOPBACK
+    if not parts.hostname or (parts.scheme != "https" and not local):
+        raise SettingsError(
+            f"WENMING_WEBHOOK_URL must be a public https URL, got {parts.scheme}://…")
+    if not secret:
+        raise SettingsError(
+            "WENMING_WEBHOOK_SECRET is required when WENMING_WEBHOOK_URL is set (webhook "
+            "mode): 1-256 characters of A-Z a-z 0-9 _ -")
+    if not _SECRET_TOKEN.fullmatch(secret):
+        raise SettingsError(
+            "WENMING_WEBHOOK_SECRET must be 1-256 characters of A-Z a-z 0-9 _ - "
+            "(Telegram's rule for secret_token)")
+    return url, Secret(secret), max_connections

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Update
 from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TimedOut
@@ -30,7 +30,7 @@ from telegram.ext import Application
 from db.group_commit import GroupCommitter, WriteSet
 from db.models import InboxUpdate, IntakeState
 from db.types import utcnow
-from db.uow import MARK_HANDLED, InboxMark, current_inbox
+from db.uow import InboxMark, PendingRow, current_inbox
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +43,10 @@ RETENTION = timedelta(days=7)
 
 @dataclass(frozen=True)
 class InboxItem:
-    inbox_id: int
+    inbox_id: int | None  # None: a webhook update whose row is written by its handling
     chat_key: int
     update: Update
+    pending: PendingRow | None = None
 
 
 def chat_key(update: Update) -> int:
@@ -69,6 +70,7 @@ class ChatSerialDispatcher:
         self._slots = asyncio.Semaphore(max_concurrent)
         self._idle = asyncio.Event()
         self._idle.set()
+        self._watchers: dict[int, asyncio.Future[None]] = {}  # id(item) -> done
 
     def submit(self, item: InboxItem) -> None:
         queue = self._queues.get(item.chat_key)
@@ -92,10 +94,26 @@ class ChatSerialDispatcher:
                     except Exception:  # the handler reports its own errors; keep serving
                         log.exception("update %s could not be handled", item.update.update_id)
                 queue.popleft()
+                if (watcher := self._watchers.pop(id(item), None)) is not None:
+                    watcher.set_result(None)
         finally:
+            for item in queue:  # cancelled: whoever waits on these hears it
+                if (watcher := self._watchers.pop(id(item), None)) is not None:
+                    watcher.cancel()
             del self._queues[key]
             if not self._queues:
                 self._idle.set()
+
+    def watch(self, item: InboxItem) -> asyncio.Future[None]:
+        """Submit `item`; the future is done once it was handled (cancelled if it was cut off)."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._watchers[id(item)] = done
+        self.submit(item)
+        return done
+
+    def queued(self, key: int) -> list[InboxItem]:
+        """The items of one chat in hand or waiting, in order (empty when the chat is idle)."""
+        return list(self._queues.get(key, ()))
 
     @property
     def pending(self) -> int:
@@ -186,7 +204,23 @@ class UpdateIntake:
             log.info("recovered %d unhandled updates from the inbox", len(items))
         return len(items)
 
+    async def _leave_webhook(self) -> None:
+        """getUpdates refuses to work while a webhook is set: remove it, keeping the updates
+        Telegram holds for it (they come by polling now)."""
+        backoff = 1.0
+        while not self._stopping.is_set():
+            try:
+                await self._app.bot.delete_webhook(drop_pending_updates=False)
+                return
+            except RetryAfter as exc:
+                await self._sleep(_seconds(exc.retry_after))
+            except NetworkError as exc:  # TimedOut included
+                log.warning("deleteWebhook failed: %s; retrying in %.0fs", exc, backoff)
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
+
     async def _poll_forever(self) -> None:
+        await self._leave_webhook()
         offset = await self._load_offset()
         backoff = 1.0
         while not self._stopping.is_set():
@@ -250,7 +284,7 @@ class UpdateIntake:
             return state.next_offset if state else 0
 
     async def _process(self, item: InboxItem) -> None:
-        mark = InboxMark(item.inbox_id)
+        mark = InboxMark(item.inbox_id, row=item.pending)
         token = current_inbox.set(mark)
         cancelled = False
         try:
@@ -264,18 +298,18 @@ class UpdateIntake:
             current_inbox.reset(token)
             if not mark.marked and not cancelled:
                 # Nothing the handler committed marked it (a read-only reply, or an error).
-                await self._mark_handled(item.inbox_id)
+                await self._mark_handled(mark)
+                mark.done()
 
-    async def _mark_handled(self, inbox_id: int) -> None:
+    async def _mark_handled(self, mark: InboxMark) -> None:
+        statement, params = mark.handled_write()
         if self._committer is not None:  # shares a transaction with concurrent presses
             writes = WriteSet()
-            writes.add(MARK_HANDLED, b_id=inbox_id, b_now=utcnow())
+            writes.add(statement, **params)
             await self._committer.commit(writes)
             return
         async with self._sessions() as session, session.begin():
-            await session.execute(
-                update(InboxUpdate).where(InboxUpdate.id == inbox_id)
-                .values(processed_at=utcnow()))
+            await session.execute(statement, params)
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

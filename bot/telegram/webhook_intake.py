@@ -1,0 +1,188 @@
+"""Webhook intake: Telegram posts each update; it is durable before Telegram hears 200.
+
+The same inbox, dispatcher and "handled" mark as polling (bot/telegram/inbox.py), with one
+saving: polling writes every update twice (stored, then marked handled), while a webhook update
+whose chat has nothing in hand is handled *before* the answer, inside the handler's own
+transaction: that commit inserts the inbox row already marked handled (an upsert on
+UNIQUE(update_id), `db.uow.PendingRow`), or, if the handler committed nothing, the row is
+inserted handled right after. One message, one durable write.
+
+Otherwise the row is first written as pending and Telegram is answered at once; the dispatcher
+handles it in order, as a polled update:
+- the chat is busy (an earlier update of it is in hand or waiting): the new row is written, and
+  with it, before it, the rows of those earlier updates not written yet, so the stored order is
+  the chat's order;
+- the handler takes longer than INLINE_BUDGET (Telegram gives up after 60 s and re-sends).
+
+Crashes, point by point:
+- before the handler's commit: nothing stored, no 200; Telegram re-sends, it runs again;
+- after the commit, before the 200: the row is there, handled; the re-sent update finds it
+  (`_already_stored`) and is answered 200 without running;
+- a pending row written, then the crash: recovered on the next start (`UpdateIntake.recover`),
+  and its re-sent copy is answered 200 without running;
+- a handler commit that raced a pending write: both are keyed on update_id, so whichever
+  comes second only marks (or leaves) the one row.
+While the first copy of an update is in hand here, a re-sent copy waits for its answer.
+
+Updates of one chat stay in order: Telegram sends a chat's next update only after the previous
+one was answered; a callback query (queued by Telegram per user, not per chat) that arrives
+while its chat is busy waits in the dispatcher behind the earlier ones.
+
+At shutdown new posts get 503 (Telegram retries, later or at another replica) and updates in
+hand finish; the webhook is never deleted, other replicas may still serve it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from telegram import Update
+from telegram.ext import Application
+
+from bot.telegram.inbox import ALLOWED_UPDATES, InboxItem, UpdateIntake, chat_key
+from db.group_commit import GroupCommitter, WriteSet
+from db.models import InboxUpdate
+from db.uow import INSERT_PENDING, PendingRow
+
+log = logging.getLogger(__name__)
+
+# Well under Telegram's 60 s: past this the update is stored as pending and answered.
+INLINE_BUDGET = 20.0
+
+
+class Verdict(enum.Enum):
+    ACCEPTED = 200  # durable: handled, or stored to be handled
+    RETRY = 503  # not taken (starting, stopping, database trouble): Telegram sends it again
+    MALFORMED = 400  # not an Update
+
+
+class WebhookIntake(UpdateIntake):
+    """Takes posted updates into the inbox; sets the webhook at start, never deletes it."""
+
+    def __init__(
+        self,
+        application: Application[Any, Any, Any, Any, Any, Any],
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        url: str,
+        secret_token: str,
+        max_connections: int = 40,
+        dialect: str,
+        max_concurrent_chats: int = 64,
+        committer: GroupCommitter | None = None,
+        inline_budget: float = INLINE_BUDGET,
+    ) -> None:
+        super().__init__(application, sessions, max_concurrent_chats=max_concurrent_chats,
+                         committer=committer)
+        self._url, self._secret, self._max_connections = url, secret_token, max_connections
+        self._dialect = dialect
+        self._inline_budget = inline_budget
+        self._accepting = False
+        self._answers: dict[int, asyncio.Future[bool]] = {}  # update_id in hand -> its answer
+
+    async def start(self) -> None:
+        await self.recover()  # stored rows first: new updates of their chats queue behind
+        self._accepting = True
+        await self._app.bot.set_webhook(
+            url=self._url, secret_token=self._secret, allowed_updates=ALLOWED_UPDATES,
+            max_connections=self._max_connections, drop_pending_updates=False)
+        log.info("webhook mode: Telegram posts updates (max %d connections)",
+                 self._max_connections)
+
+    async def stop(self, grace: float = 10.0) -> None:
+        self._accepting = False
+        await super().stop(grace)
+
+    async def receive(self, data: object) -> Verdict:
+        """Take one posted update; the verdict is the HTTP answer Telegram gets."""
+        if not self._accepting:
+            return Verdict.RETRY
+        update = self._parse(data)
+        if update is None:
+            return Verdict.MALFORMED
+        assert isinstance(data, dict)
+        first = self._answers.get(update.update_id)
+        if first is not None:  # re-sent while the first copy is in hand: the same answer
+            return Verdict.ACCEPTED if await asyncio.shield(first) else Verdict.RETRY
+        answer = asyncio.get_running_loop().create_future()
+        self._answers[update.update_id] = answer
+        taken = False
+        try:
+            taken = await self._take(update, data)
+        except Exception:
+            log.exception("update %s could not be taken in; Telegram will send it again",
+                          update.update_id)
+        finally:
+            answer.set_result(taken)
+            del self._answers[update.update_id]
+        return Verdict.ACCEPTED if taken else Verdict.RETRY
+
+    def _parse(self, data: object) -> Update | None:
+        if not isinstance(data, dict):
+            return None
+        uid = data.get("update_id")
+        if not isinstance(uid, int) or isinstance(uid, bool) or uid < 0:
+            return None
+        if not any(isinstance(v, dict) for k, v in data.items() if k != "update_id"):
+            return None
+        try:
+            return Update.de_json(data, self._app.bot)
+        except Exception:  # PTB raises whatever a field's constructor raises
+            return None
+
+    async def _take(self, update: Update, payload: dict[str, Any]) -> bool:
+        """True once the update is durable (handled, or stored to be)."""
+        if await self._already_stored(update.update_id):
+            log.info("update %s delivered again; ignored", update.update_id)
+            return True
+        key = chat_key(update)
+        row = PendingRow(update.update_id, key, payload, self._dialect)
+        item = InboxItem(None, key, update, pending=row)
+        busy = bool(self._dispatcher.queued(key))
+        done = self._dispatcher.watch(item)
+        if busy:
+            await self._store_ahead_of(item)
+            return True
+        try:
+            await asyncio.wait_for(asyncio.shield(done), self._inline_budget)
+        except TimeoutError:
+            log.info("update %s takes over %.0fs; stored, answered, still in hand",
+                     update.update_id, self._inline_budget)
+            await self._store_ahead_of(item)
+            return True
+        except asyncio.CancelledError:
+            if done.cancelled():  # cut off at shutdown: Telegram sends it again
+                return row.durable
+            raise
+        return row.durable  # false only if neither the handler nor the mark committed
+
+    async def _store_ahead_of(self, item: InboxItem) -> None:
+        """Write the pending rows of `item` and of its chat's items before it, in order."""
+        queued = self._dispatcher.queued(item.chat_key)
+        ahead = next((queued[:i] for i, q in enumerate(queued) if q is item), [])
+        rows = [q.pending for q in [*ahead, item]
+                if q.pending is not None and not q.pending.durable]
+        if not rows:
+            return
+        statement = INSERT_PENDING[self._dialect]
+        if self._committer is not None:
+            writes = WriteSet()
+            for r in rows:
+                writes.add(statement, **r.params())
+            await self._committer.commit(writes)
+        else:
+            async with self._sessions() as session, session.begin():
+                await session.execute(statement, [r.params() for r in rows])
+        for r in rows:
+            r.stored = True
+
+    async def _already_stored(self, update_id: int) -> bool:
+        async with self._sessions() as session:
+            found = await session.scalar(
+                select(InboxUpdate.id).where(InboxUpdate.update_id == update_id))
+        return found is not None
