@@ -140,6 +140,8 @@ class WebhookIntake(UpdateIntake):
         if await self._already_stored(update.update_id):
             log.info("update %s delivered again; ignored", update.update_id)
             return True
+        if not self._accepting:  # stop() began while we read: it waits only for submitted ones
+            return False
         key = chat_key(update)
         row = PendingRow(update.update_id, key, payload, self._dialect)
         item = InboxItem(None, key, update, pending=row)
