@@ -152,7 +152,8 @@ def _intake(application: WenmingApplication, deps: Deps) -> UpdateIntake:
         secret_token=settings.webhook_secret.reveal(),
         max_connections=settings.webhook_max_connections,
         dialect=application.bot_data["engine"].dialect.name,
-        max_concurrent_chats=settings.max_concurrent_chats, committer=deps.committer)
+        max_concurrent_chats=settings.max_concurrent_chats, committer=deps.committer,
+        read_sessions=deps.uow.read_sessions)
 
 
 class Wenming:

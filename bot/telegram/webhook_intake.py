@@ -75,12 +75,15 @@ class WebhookIntake(UpdateIntake):
         dialect: str,
         max_concurrent_chats: int = 64,
         committer: GroupCommitter | None = None,
+        read_sessions: async_sessionmaker[AsyncSession] | None = None,
         inline_budget: float = INLINE_BUDGET,
     ) -> None:
         super().__init__(application, sessions, max_concurrent_chats=max_concurrent_chats,
                          committer=committer)
         self._url, self._secret, self._max_connections = url, secret_token, max_connections
         self._dialect = dialect
+        # The redelivery check only reads: on SQLite it must not queue for the write lock.
+        self._read_sessions = read_sessions or sessions
         self._inline_budget = inline_budget
         self._accepting = False
         self._answers: dict[int, asyncio.Future[bool]] = {}  # update_id in hand -> its answer
@@ -184,7 +187,7 @@ class WebhookIntake(UpdateIntake):
             r.stored = True
 
     async def _already_stored(self, update_id: int) -> bool:
-        async with self._sessions() as session:
+        async with self._read_sessions() as session:
             found = await session.scalar(
                 select(InboxUpdate.id).where(InboxUpdate.update_id == update_id))
         return found is not None
