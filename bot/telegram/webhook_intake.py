@@ -17,7 +17,8 @@ handles it in order, as a polled update:
 Crashes, point by point:
 - before the handler's commit: nothing stored, no 200; Telegram re-sends, it runs again;
 - after the commit, before the 200: the row is there, handled; the re-sent update finds it
-  (`_already_stored`) and is answered 200 without running;
+  and is answered 200 without running (on PostgreSQL a query per update; SQLite has one
+  process only, so it keeps the stored update_ids in memory, `KnownUpdates`, loaded at start);
 - a pending row written, then the crash: recovered on the next start (`UpdateIntake.recover`),
   and its re-sent copy is answered 200 without running;
 - a handler commit that raced a pending write: both are keyed on update_id, so whichever
@@ -61,6 +62,30 @@ class Verdict(enum.Enum):
     MALFORMED = 400  # not an Update
 
 
+class KnownUpdates:
+    """The update_ids stored in the inbox, for a process that is its database's only writer
+    (SQLite): a redelivery is recognised without a query. Bounded: past `limit` the oldest are
+    forgotten, and an id not above the highest forgotten one is asked of the database."""
+
+    def __init__(self, limit: int = 200_000) -> None:
+        self._ids: dict[int, None] = {}  # insertion order: oldest first
+        self._limit = limit
+        self._floor = -1
+
+    def add(self, update_id: int) -> None:
+        self._ids[update_id] = None
+        if len(self._ids) > self._limit:
+            oldest = next(iter(self._ids))
+            del self._ids[oldest]
+            self._floor = max(self._floor, oldest)
+
+    def knows(self, update_id: int) -> bool | None:
+        """True: stored; False: not stored; None: forgotten, ask the database."""
+        if update_id in self._ids:
+            return True
+        return None if update_id <= self._floor else False
+
+
 class WebhookIntake(UpdateIntake):
     """Takes posted updates into the inbox; sets the webhook at start, never deletes it."""
 
@@ -84,12 +109,18 @@ class WebhookIntake(UpdateIntake):
         self._dialect = dialect
         # The redelivery check only reads: on SQLite it must not queue for the write lock.
         self._read_sessions = read_sessions or sessions
+        self._known = KnownUpdates() if dialect == "sqlite" else None
         self._inline_budget = inline_budget
         self._accepting = False
         self._answers: dict[int, asyncio.Future[bool]] = {}  # update_id in hand -> its answer
 
     async def start(self) -> None:
         await self.recover()  # stored rows first: new updates of their chats queue behind
+        if self._known is not None:
+            async with self._read_sessions() as session:
+                for uid in (await session.scalars(
+                        select(InboxUpdate.update_id).order_by(InboxUpdate.update_id))).all():
+                    self._known.add(uid)
         self._accepting = True
         await self._app.bot.set_webhook(
             url=self._url, secret_token=self._secret, allowed_updates=ALLOWED_UPDATES,
@@ -123,6 +154,8 @@ class WebhookIntake(UpdateIntake):
         finally:
             answer.set_result(taken)
             del self._answers[update.update_id]
+        if taken and self._known is not None:
+            self._known.add(update.update_id)
         return Verdict.ACCEPTED if taken else Verdict.RETRY
 
     def _parse(self, data: object) -> Update | None:
@@ -140,7 +173,8 @@ class WebhookIntake(UpdateIntake):
 
     async def _take(self, update: Update, payload: dict[str, Any]) -> bool:
         """True once the update is durable (handled, or stored to be)."""
-        if await self._already_stored(update.update_id):
+        known = self._known.knows(update.update_id) if self._known is not None else None
+        if known or (known is None and await self._already_stored(update.update_id)):
             log.info("update %s delivered again; ignored", update.update_id)
             return True
         if not self._accepting:  # stop() began while we read: it waits only for submitted ones

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Update
 
 from bot.telegram.inbox import ALLOWED_UPDATES
-from bot.telegram.webhook_intake import Verdict, WebhookIntake
+from bot.telegram.webhook_intake import KnownUpdates, Verdict, WebhookIntake
 from db.group_commit import GroupCommitter
 from db.models import InboxUpdate
 from db.uow import UnitOfWork
@@ -236,3 +236,26 @@ async def test_an_update_cut_off_at_shutdown_is_refused_for_telegram_to_resend(
     await asyncio.sleep(0.05)
     await intake.stop(grace=0.1)
     assert await in_hand is Verdict.RETRY and await rows(sessions) == []
+
+
+def test_known_updates_forget_the_oldest_and_then_ask_the_database() -> None:
+    known = KnownUpdates(limit=3)
+    for uid in (5, 6, 7, 8):
+        known.add(uid)
+    assert [known.knows(u) for u in (6, 7, 8, 9)] == [True, True, True, False]
+    assert known.knows(5) is None and known.knows(2) is None  # forgotten: ask
+
+
+async def test_a_redelivery_older_than_memory_is_found_in_the_database(
+    sessions: Sessions,
+) -> None:
+    app = StubApplication(sessions)
+    intake = await started(app, sessions)
+    for uid in (80, 81, 82):
+        assert await intake.receive(message(uid)) is Verdict.ACCEPTED
+    intake._known = KnownUpdates(limit=1)  # as if 80 had been forgotten long ago
+    intake._known.add(80)
+    intake._known.add(82)
+    assert await intake.receive(message(80)) is Verdict.ACCEPTED
+    assert app.seen == [80, 81, 82]
+    await intake.stop()
