@@ -5,7 +5,12 @@ saving: polling writes every update twice (stored, then marked handled), while a
 whose chat has nothing in hand is handled *before* the answer, inside the handler's own
 transaction: that commit inserts the inbox row already marked handled (an upsert on
 UNIQUE(update_id), `db.uow.PendingRow`), or, if the handler committed nothing, the row is
-inserted handled right after. One message, one durable write.
+inserted handled right after. One message, one durable write. That last write does not hold
+up the answer: the update is finished and nothing of it can be lost any more; the row only
+tells a re-sent copy it was handled, and until it is committed a copy arriving here waits
+for it (`_marking`). Only a crash in that millisecond *and* a lost 200 would run a handler
+that changed nothing twice (a reply repeated). Telegram sends a chat's next update only after
+the 200, so this write would otherwise sit between every two messages of a conversation.
 
 Otherwise the row is first written as pending and Telegram is answered at once; the dispatcher
 handles it in order, as a polled update:
@@ -48,7 +53,7 @@ from telegram.ext import Application
 from bot.telegram.inbox import ALLOWED_UPDATES, InboxItem, UpdateIntake, chat_key
 from db.group_commit import GroupCommitter, WriteSet
 from db.models import InboxUpdate
-from db.uow import INSERT_PENDING, PendingRow
+from db.uow import INSERT_PENDING, InboxMark, PendingRow
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +118,7 @@ class WebhookIntake(UpdateIntake):
         self._inline_budget = inline_budget
         self._accepting = False
         self._answers: dict[int, asyncio.Future[bool]] = {}  # update_id in hand -> its answer
+        self._marking: dict[int, asyncio.Task[None]] = {}  # answered, "handled" row on its way
 
     async def start(self) -> None:
         await self.recover()  # stored rows first: new updates of their chats queue behind
@@ -131,6 +137,7 @@ class WebhookIntake(UpdateIntake):
     async def stop(self, grace: float = 10.0) -> None:
         self._accepting = False
         await super().stop(grace)
+        await asyncio.gather(*self._marking.values(), return_exceptions=True)
 
     async def receive(self, data: object) -> Verdict:
         """Take one posted update; the verdict is the HTTP answer Telegram gets."""
@@ -143,6 +150,9 @@ class WebhookIntake(UpdateIntake):
         first = self._answers.get(update.update_id)
         if first is not None:  # re-sent while the first copy is in hand: the same answer
             return Verdict.ACCEPTED if await asyncio.shield(first) else Verdict.RETRY
+        if (marking := self._marking.get(update.update_id)) is not None:
+            await asyncio.wait([marking])  # handled; its row is being written
+            return Verdict.ACCEPTED
         answer = asyncio.get_running_loop().create_future()
         self._answers[update.update_id] = answer
         taken = False
@@ -199,6 +209,23 @@ class WebhookIntake(UpdateIntake):
                 return row.durable
             raise
         return row.durable  # false only if neither the handler nor the mark committed
+
+    async def _mark_handled(self, mark: InboxMark) -> None:
+        """Handled and nothing committed: answer now, write the "handled" row just after."""
+        row = mark.row
+        if row is None or row.stored:
+            await super()._mark_handled(mark)
+            return
+        task = asyncio.create_task(self._write_handled(mark))
+        self._marking[row.update_id] = task
+        task.add_done_callback(lambda _t: self._marking.pop(row.update_id, None))
+
+    async def _write_handled(self, mark: InboxMark) -> None:
+        try:
+            await super()._mark_handled(mark)
+        except Exception:  # handled already; a re-sent copy would just run again
+            log.exception("the handled mark of update %s was not written",
+                          mark.row.update_id if mark.row else None)
 
     async def _store_ahead_of(self, item: InboxItem) -> None:
         """Write the pending rows of `item` and of its chat's items before it, in order."""

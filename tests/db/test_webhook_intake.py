@@ -121,11 +121,15 @@ async def test_an_idle_chats_update_costs_one_commit(
     # Handled before the answer, and its row written by the handler's own commit.
     assert app.seen == [10] and await rows(sessions) == [(10, True)]
     assert len(commits) == 1
-    # A read-only handler (no commit): the row is written handled after it, once.
+    # A read-only handler (no commit): answered once it ran; the row follows, in one commit.
     app.commits = False
     assert await intake.receive(message(11)) is Verdict.ACCEPTED
+    assert app.seen == [10, 11]
+    # A copy re-sent meanwhile is not run again, whether the row is written yet or not.
+    assert await intake.receive(message(11)) is Verdict.ACCEPTED
+    await intake.stop()  # waits for the row
     assert await rows(sessions) == [(10, True), (11, True)] and len(commits) == 2
-    await intake.stop()
+    assert app.seen == [10, 11]
 
 
 async def test_a_redelivered_update_is_handled_once(sessions: Sessions) -> None:
