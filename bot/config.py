@@ -256,6 +256,7 @@ def _listen(raw: str) -> tuple[str, int] | None:
 
 _SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
+TELEGRAM_WEBHOOK_PORTS = (443, 80, 88, 8443)
 
 
 def _webhook(env: Mapping[str, str]) -> tuple[str | None, Secret, int]:
@@ -274,6 +275,15 @@ def _webhook(env: Mapping[str, str]) -> tuple[str | None, Secret, int]:
     if not parts.hostname or (parts.scheme != "https" and not local):
         raise SettingsError(
             f"WENMING_WEBHOOK_URL must be a public https URL, got {parts.scheme}://…")
+    try:
+        port = parts.port or 443
+    except ValueError as exc:
+        raise SettingsError("WENMING_WEBHOOK_URL has a bad port") from exc
+    # api.telegram.org posts to these ports only; a self-hosted Bot API server to any.
+    official = not env.get("TELEGRAM_API_BASE_URL", "").strip()
+    if official and not local and port not in TELEGRAM_WEBHOOK_PORTS:
+        raise SettingsError(f"WENMING_WEBHOOK_URL: Telegram posts only to ports "
+                            f"{', '.join(map(str, TELEGRAM_WEBHOOK_PORTS))}, not {port}")
     if not secret:
         raise SettingsError(
             "WENMING_WEBHOOK_SECRET is required when WENMING_WEBHOOK_URL is set (webhook "

@@ -113,6 +113,10 @@ def test_webhook_mode_is_read_and_its_secret_kept_out_of_sight() -> None:
     ({"WENMING_WEBHOOK_URL": "http://bot.example.org/t", "WENMING_WEBHOOK_SECRET": "s"},
      "https"),
     ({"WENMING_WEBHOOK_URL": "bot.example.org/t", "WENMING_WEBHOOK_SECRET": "s"}, "https"),
+    ({"WENMING_WEBHOOK_URL": "https://bot.example.org:9000/t", "WENMING_WEBHOOK_SECRET": "s"},
+     "ports 443, 80, 88, 8443, not 9000"),
+    ({"WENMING_WEBHOOK_URL": "https://bot.example.org:x/t", "WENMING_WEBHOOK_SECRET": "s"},
+     "bad port"),
     ({"WENMING_WEBHOOK_MAX_CONNECTIONS": "101"}, "1-100"),
     ({"WENMING_WEBHOOK_MAX_CONNECTIONS": "0"}, "WENMING_WEBHOOK_MAX_CONNECTIONS"),
     ({"WENMING_WEBHOOK_URL": "https://bot.example.org/t", "WENMING_WEBHOOK_SECRET": "s",
@@ -125,7 +129,13 @@ def test_webhook_settings_telegram_would_refuse_stop_the_start(
         Settings.from_env(env)
 
 
-def test_a_local_bot_api_may_take_a_plain_http_webhook() -> None:
+def test_a_local_bot_api_may_take_a_plain_http_webhook_and_any_port() -> None:
     s = Settings.from_env({"WENMING_WEBHOOK_URL": "http://127.0.0.1:8443/hook",
                            "WENMING_WEBHOOK_SECRET": "s" * 256})
     assert s.webhook_path == "/hook"
+    s = Settings.from_env({"WENMING_WEBHOOK_URL": "https://bot.example.org:9000/t",
+                           "WENMING_WEBHOOK_SECRET": "s",
+                           "TELEGRAM_API_BASE_URL": "http://botapi.internal:8081/bot"})
+    assert s.webhook_url == "https://bot.example.org:9000/t"
+    assert Settings.from_env({"WENMING_WEBHOOK_URL": "https://bot.example.org:8443/t",
+                              "WENMING_WEBHOOK_SECRET": "s"}).webhook_path == "/t"
