@@ -119,6 +119,7 @@ class WebhookIntake(UpdateIntake):
         self._accepting = False
         self._answers: dict[int, asyncio.Future[bool]] = {}  # update_id in hand -> its answer
         self._marking: dict[int, asyncio.Task[None]] = {}  # answered, "handled" row on its way
+        self._submitted: dict[int, InboxItem] = {}  # update_id -> its item, until handled
 
     async def start(self) -> None:
         await self.recover()  # stored rows first: new updates of their chats queue behind
@@ -183,6 +184,10 @@ class WebhookIntake(UpdateIntake):
 
     async def _take(self, update: Update, payload: dict[str, Any]) -> bool:
         """True once the update is durable (handled, or stored to be)."""
+        earlier = self._submitted.get(update.update_id)
+        if earlier is not None:  # still queued here after a failed answer (the store failed)
+            await self._store_ahead_of(earlier)
+            return True
         known = self._known.knows(update.update_id) if self._known is not None else None
         if known or (known is None and await self._already_stored(update.update_id)):
             log.info("update %s delivered again; ignored", update.update_id)
@@ -194,6 +199,8 @@ class WebhookIntake(UpdateIntake):
         item = InboxItem(None, key, update, pending=row)
         busy = bool(self._dispatcher.queued(key))
         done = self._dispatcher.watch(item)
+        self._submitted[update.update_id] = item
+        done.add_done_callback(lambda _f: self._submitted.pop(update.update_id, None))
         if busy:
             await self._store_ahead_of(item)
             return True

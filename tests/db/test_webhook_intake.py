@@ -263,3 +263,30 @@ async def test_a_redelivery_older_than_memory_is_found_in_the_database(
     assert await intake.receive(message(80)) is Verdict.ACCEPTED
     assert app.seen == [80, 81, 82]
     await intake.stop()
+
+
+async def test_a_failed_store_is_answered_503_and_the_resent_copy_not_run_twice(
+    sessions: Sessions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = StubApplication(sessions)
+    intake = await started(app, sessions)
+    app.gates[90] = gate = asyncio.Event()
+    first = asyncio.create_task(intake.receive(message(90)))
+    await asyncio.sleep(0.05)
+    real_store = intake._store_ahead_of
+
+    async def failing(item: Any) -> None:
+        raise OSError("database unreachable")
+
+    monkeypatch.setattr(intake, "_store_ahead_of", failing)
+    # The chat is busy: the press must be stored before the 200, and that fails: 503.
+    assert await intake.receive(press(91)) is Verdict.RETRY
+    monkeypatch.setattr(intake, "_store_ahead_of", real_store)
+    # Telegram re-sends it while it still waits behind 90 here: stored now, not queued twice.
+    assert await intake.receive(press(91)) is Verdict.ACCEPTED
+    assert await rows(sessions) == [(90, False), (91, False)]
+    gate.set()
+    assert await first is Verdict.ACCEPTED
+    assert await intake.dispatcher.wait_idle(5)
+    assert app.seen == [90, 91] and await rows(sessions) == [(90, True), (91, True)]
+    await intake.stop()
