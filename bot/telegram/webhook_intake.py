@@ -28,7 +28,9 @@ Crashes, point by point:
   and its re-sent copy is answered 200 without running;
 - a handler commit that raced a pending write: both are keyed on update_id, so whichever
   comes second only marks (or leaves) the one row.
-While the first copy of an update is in hand here, a re-sent copy waits for its answer.
+While the first copy of an update is in hand here, a re-sent copy waits for its answer; one
+re-sent after a 503 (its pending row failed to be written) while it still waits here is
+written now, not queued a second time.
 
 Updates of one chat stay in order: Telegram sends a chat's next update only after the previous
 one was answered; a callback query (queued by Telegram per user, not per chat) that arrives
