@@ -182,6 +182,7 @@ class Wenming:
             deps.uow, load_schedule(settings.schedule_file), timezone=settings.timezone,
             language=settings.default_language, media_dir=settings.media_dir,
             clock=deps.clock, on_queued=self.outbox.wake, cjk_font=settings.cjk_font,
+            retention_days=settings.retention_days,
         )
         application.bot_data["scheduler"] = self.scheduler
         # Health, metrics and (in webhook mode) Telegram's posts, in this process.

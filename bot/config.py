@@ -19,6 +19,7 @@ STANDARDS_DIR = Path(__file__).resolve().parent.parent / "standards"
 # (config/README.md). WENMING_CONFIG_DIR names a directory whose files override them.
 DEFAULTS_DIR = Path(__file__).resolve().parent / "defaults"
 DEFAULT_LISTEN = "127.0.0.1:8080"
+DEFAULT_RETENTION_DAYS = 90
 CONFIG_FILES = ("reporting.yaml", "schedule.yaml")  # what a city may keep in WENMING_CONFIG_DIR
 DEMO_CITY = DEFAULTS_DIR / "demo-city.yaml"
 
@@ -63,6 +64,14 @@ def _ids(raw: str, name: str) -> frozenset[int]:
 
 
 def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    return _whole_number(env, name, default, minimum=1)
+
+
+def _non_negative_int(env: Mapping[str, str], name: str, default: int) -> int:
+    return _whole_number(env, name, default, minimum=0)
+
+
+def _whole_number(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -70,8 +79,9 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
         value = int(raw)
     except ValueError as exc:
         raise SettingsError(f"{name} must be a whole number, got {raw!r}") from exc
-    if value <= 0:
-        raise SettingsError(f"{name} must be positive, got {value}")
+    if value < minimum:
+        raise SettingsError(f"{name} must be {'positive' if minimum else 'zero or more'}, "
+                            f"got {value}")
     return value
 
 
@@ -114,6 +124,9 @@ class Settings:
     # WENMING_HTTP_LISTEN: where the bot's own HTTP server (health, metrics, the webhook)
     # listens, as (host, port); None ("off") runs none. Port 0 takes a free one (tests).
     http_listen: tuple[str, int] | None = ("127.0.0.1", 0)
+    # WENMING_RETENTION_DAYS: handled updates, delivered messages and job runs older than this
+    # are pruned once a day (db/repositories/retention.py); 0 keeps everything.
+    retention_days: int = DEFAULT_RETENTION_DAYS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -157,6 +170,8 @@ class Settings:
             max_concurrent_chats=_positive_int(env, "WENMING_MAX_CONCURRENT_CHATS", 64),
             http_connections=_positive_int(env, "WENMING_HTTP_CONNECTIONS", 64),
             http_transport=_transport(env),
+            retention_days=_non_negative_int(env, "WENMING_RETENTION_DAYS",
+                                             DEFAULT_RETENTION_DAYS),
             http_listen=_listen(env.get("WENMING_HTTP_LISTEN", "").strip() or DEFAULT_LISTEN),
         )
 

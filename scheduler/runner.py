@@ -59,6 +59,7 @@ log = logging.getLogger(__name__)
 
 BULLETIN = "bulletin"
 DIGEST = "digest"
+RETENTION = "retention"
 BULLETIN_DIR = "bulletins"
 STALE = "stale"
 BEFORE_FIRST_START = "before_first_start"
@@ -110,6 +111,7 @@ class Scheduler:
         on_queued: Callable[[], None] | None = None,
         escalate: Escalate | None = None,
         tick_seconds: float | None = None,
+        retention_days: int = 0,
     ) -> None:
         self._uow = uow
         self.config = config
@@ -121,6 +123,7 @@ class Scheduler:
         self._on_queued = on_queued
         self._escalate = escalate
         self.tick_seconds = tick_seconds or config.tick_seconds
+        self.retention_days = retention_days
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         # When this scheduler started; on a database that has never run a job, nothing due
@@ -181,9 +184,29 @@ class Scheduler:
             if sent is not None:
                 result.digests = sent
                 result.ran.append(f"{DIGEST}:{digest.period}")
+        await self.prune(now)
         if result.queued and self._on_queued is not None:
             self._on_queued()
         return result
+
+    async def prune(self, now: dt.datetime) -> bool:
+        """Once per local day (whichever replica ticks first), prune what is older than the
+        retention period; False when it had run today or retention is off."""
+        if not self.retention_days:
+            return False
+        today = local_date(now, self.tz).isoformat()
+        if await self._has_run(RETENTION, today):
+            return False
+        async with self._uow() as uow:
+            pruned = await uow.retention.prune(now - dt.timedelta(days=self.retention_days))
+            if not await uow.jobs.record(RETENTION, today, now, {
+                    "inbox": pruned.inbox, "outbox": pruned.outbox,
+                    "job_runs": pruned.job_runs}):
+                return False  # another replica pruned today; this transaction rolls back
+            await uow.commit(mark_update_handled=False)
+        log.info("pruned records older than %d days: %d updates, %d messages, %d job runs",
+                 self.retention_days, pruned.inbox, pruned.outbox, pruned.job_runs)
+        return True
 
     async def _check_fresh(self) -> None:
         """Once per scheduler: a database with no JobRun row at all has never run a job (a

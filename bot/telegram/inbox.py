@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Update
 from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TimedOut
@@ -38,7 +38,6 @@ log = logging.getLogger(__name__)
 ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
 # An update whose handling crashed the process this many times is set aside, not retried.
 MAX_ATTEMPTS = 3
-RETENTION = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -157,12 +156,6 @@ class UpdateIntake:
     async def recover(self) -> int:
         """Hand every stored but unhandled update to the dispatcher, oldest first."""
         async with self._sessions() as session, session.begin():
-            await session.execute(
-                delete(InboxUpdate).where(
-                    InboxUpdate.processed_at.is_not(None),
-                    InboxUpdate.processed_at < utcnow() - RETENTION,
-                )
-            )
             rows = (
                 await session.scalars(
                     select(InboxUpdate)
