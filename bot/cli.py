@@ -85,6 +85,16 @@ def cmd_sandbox(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
+    if args.db_command == "backup":
+        from db.backup import BackupError, backup_sqlite
+
+        try:
+            size = backup_sqlite(settings.database_url.reveal(), Path(args.file))
+        except BackupError as exc:
+            print(f"backup refused: {exc}", file=sys.stderr)
+            return 2
+        print(f"database copied to {args.file} ({size:,} bytes)")
+        return 0
     from db.migrate import upgrade
 
     upgrade(settings.database_url.reveal(), args.revision)
@@ -217,6 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
     dbs = db.add_subparsers(dest="db_command", required=True)
     up = dbs.add_parser("upgrade", help="apply migrations")
     up.add_argument("revision", nargs="?", default="head")
+    bk = dbs.add_parser("backup", help="copy the SQLite database while the bot runs")
+    bk.add_argument("file", help="the new file to write")
     st = sub.add_parser("standards", help="standards (checklists)")
     sts = st.add_subparsers(dest="standards_command", required=True)
     chk = sts.add_parser("check", help="validate standard YAML files")
