@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
 import signal
 import sys
 from collections.abc import AsyncIterator
@@ -20,15 +19,17 @@ if TYPE_CHECKING:
     from bot.app import Core
 
 
-def _setup_logging(verbose: bool = False) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # Every request would be logged at INFO, token included in the URL.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+def _setup_logging(settings: Settings, verbose: bool = False) -> None:
+    """bot/observability/logs.py: the format, the replica's name, and what never to write."""
+    from sqlalchemy.engine import make_url
+
+    from bot.observability.logs import configure_logging
+
+    secrets = [settings.bot_token.reveal()]
+    with contextlib.suppress(Exception):  # an unparsable URL fails later, with its own message
+        secrets.append(make_url(settings.database_url.reveal()).password or "")
+    configure_logging(settings.log_format, replica=settings.replica_name, verbose=verbose,
+                      secrets=secrets)
 
 
 def _check_standards(settings: Settings) -> bool:
@@ -257,12 +258,12 @@ COMMANDS = {"run": cmd_run, "sandbox": cmd_sandbox, "db": cmd_db, "standards": c
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _setup_logging(args.verbose)
     try:
         settings = Settings.from_env()
     except SettingsError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
+    _setup_logging(settings, args.verbose)
     return COMMANDS[args.command](args, settings)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -85,6 +86,11 @@ def _whole_number(env: Mapping[str, str], name: str, default: int, *, minimum: i
     return value
 
 
+def default_replica_name() -> str:
+    """This process among the bot's replicas: the host and the process id."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
 def sqlite_url(path: Path) -> str:
     return f"sqlite+aiosqlite:///{path}"
 
@@ -127,6 +133,15 @@ class Settings:
     # WENMING_RETENTION_DAYS: handled updates, delivered messages and job runs older than this
     # are pruned once a day (db/repositories/retention.py); 0 keeps everything.
     retention_days: int = DEFAULT_RETENTION_DAYS
+    # WENMING_REPLICA_NAME: this process among several (logs, the replica_role metric);
+    # by default host-pid.
+    replica_name: str = field(default_factory=default_replica_name)
+    # WENMING_LOG_FORMAT: "text" (for people) or "json" (one object per line, for collectors).
+    log_format: str = "text"
+    # /readyz: the oldest due outbox message may have waited this long (seconds) ...
+    ready_outbox_max_age: int = 300
+    # ... and the Bot API must have answered within this many seconds (else it is asked).
+    ready_bot_api_max_age: int = 60
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -173,6 +188,10 @@ class Settings:
             retention_days=_non_negative_int(env, "WENMING_RETENTION_DAYS",
                                              DEFAULT_RETENTION_DAYS),
             http_listen=_listen(env.get("WENMING_HTTP_LISTEN", "").strip() or DEFAULT_LISTEN),
+            replica_name=env.get("WENMING_REPLICA_NAME", "").strip() or default_replica_name(),
+            log_format=_log_format(env),
+            ready_outbox_max_age=_positive_int(env, "WENMING_READY_OUTBOX_MAX_AGE", 300),
+            ready_bot_api_max_age=_positive_int(env, "WENMING_READY_BOT_API_MAX_AGE", 60),
         )
 
     @property
@@ -232,6 +251,13 @@ def _transport(env: Mapping[str, str]) -> str:
     value = env.get("WENMING_HTTP_TRANSPORT", "").strip().lower() or "aiohttp"
     if value not in ("aiohttp", "httpx"):
         raise SettingsError("WENMING_HTTP_TRANSPORT must be aiohttp or httpx")
+    return value
+
+
+def _log_format(env: Mapping[str, str]) -> str:
+    value = env.get("WENMING_LOG_FORMAT", "").strip().lower() or "text"
+    if value not in ("text", "json"):
+        raise SettingsError("WENMING_LOG_FORMAT must be text or json")
     return value
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ from telegram import Update
 from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TimedOut
 from telegram.ext import Application
 
+from bot.observability.metrics import Metrics
+from bot.observability.scope import ERROR, UpdateScope, current_update
 from db.group_commit import GroupCommitter, WriteSet
 from db.models import InboxUpdate, IntakeState
 from db.types import utcnow
@@ -54,6 +57,14 @@ def chat_key(update: Update) -> int:
     if update.effective_user is not None:
         return update.effective_user.id
     return 0
+
+
+def update_kind(update: Update) -> str:
+    """Which kind of update this is ("message", "callback_query", ...), for the metrics."""
+    for kind in ALLOWED_UPDATES:
+        if getattr(update, kind, None) is not None:
+            return kind
+    return next((k for k in Update.ALL_TYPES if getattr(update, k, None) is not None), "other")
 
 
 class ChatSerialDispatcher:
@@ -124,8 +135,10 @@ class UpdateIntake:
         poll_timeout: int = 10,
         max_concurrent_chats: int = 64,
         committer: GroupCommitter | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._app = application
+        self._metrics = metrics
         self._sessions = sessions
         self._committer = committer
         self._poll_timeout = poll_timeout
@@ -245,6 +258,11 @@ class UpdateIntake:
     async def _process(self, item: InboxItem) -> None:
         mark = InboxMark(item.inbox_id)
         token = current_inbox.set(mark)
+        # Log lines name the update and its chat; the error hook (bot/app.py) notes failures.
+        chat = item.update.effective_chat
+        scope = UpdateScope(item.update.update_id, chat.id if chat is not None else None)
+        scope_token = current_update.set(scope)
+        started = time.perf_counter()
         cancelled = False
         try:
             await self._app.process_update(item.update)
@@ -253,7 +271,14 @@ class UpdateIntake:
             # it had committed carried the mark with it, so nothing happens twice.
             cancelled = True
             raise
+        except Exception:
+            scope.outcome = ERROR
+            raise
         finally:
+            if self._metrics is not None and not cancelled:
+                self._metrics.update_handled(update_kind(item.update), scope.outcome,
+                                             time.perf_counter() - started)
+            current_update.reset(scope_token)
             current_inbox.reset(token)
             if not mark.marked and not cancelled:
                 # Nothing the handler committed marked it (a read-only reply, or an error).
