@@ -218,8 +218,17 @@ class UpdateIntake:
             backoff = 1.0
             if not updates:
                 continue
+            try:
+                fresh = await self.store(updates, next_offset=updates[-1].update_id + 1)
+            except Exception as exc:
+                # The database is away: the batch is not confirmed (the offset stays), so
+                # Telegram hands it over again; polling goes on once the database is back.
+                log.warning("could not store %d updates (%s); asking again in %.0fs",
+                            len(updates), type(exc).__name__, backoff)
+                await self._sleep(backoff)
+                continue
             offset = updates[-1].update_id + 1
-            for item in await self.store(updates, next_offset=offset):
+            for item in fresh:
                 self._dispatcher.submit(item)
 
     async def store(self, updates: Sequence[Update], *, next_offset: int) -> list[InboxItem]:
