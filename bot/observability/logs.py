@@ -29,7 +29,7 @@ OWN_LOGGERS = ("bot", "handlers", "scheduler", "web", "db", "sandbox")
 CHATTY = ("httpx", "httpcore", "aiohttp.access")
 # A Bot API token: the bot's numeric id, a colon, 30-odd URL-safe characters.
 TOKEN = re.compile(r"(?<!\d)\d{5,}:[A-Za-z0-9_-]{20,}")
-REDACTED = "<token>"
+REDACTED = "<redacted>"
 
 
 class RedactTokens(logging.Filter):
@@ -125,7 +125,13 @@ def configure_logging(log_format: str = "text", *, replica: str = "", verbose: b
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(build_handler(log_format, replica, secrets, stream))
-    root.setLevel(logging.INFO)
+    set_levels(verbose)
+
+
+def set_levels(verbose: bool) -> None:
+    """INFO; our own loggers at DEBUG when verbose, never a library's (PTB's debug lines
+    carry whole updates: names, texts); the per-request loggers at WARNING."""
+    logging.getLogger().setLevel(logging.INFO)
     for name in OWN_LOGGERS:
         logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.NOTSET)
     for name in CHATTY:

@@ -284,14 +284,19 @@ class UpdateIntake:
             scope.outcome = ERROR
             raise
         finally:
-            if self._metrics is not None and not cancelled:
-                self._metrics.update_handled(update_kind(item.update), scope.outcome,
-                                             time.perf_counter() - started)
+            if not cancelled:
+                self._handled(item.update, scope.outcome, time.perf_counter() - started)
             current_update.reset(scope_token)
             current_inbox.reset(token)
             if not mark.marked and not cancelled:
                 # Nothing the handler committed marked it (a read-only reply, or an error).
                 await self._mark_handled(item.inbox_id)
+
+    def _handled(self, update: Update, outcome: str, seconds: float) -> None:
+        kind = update_kind(update)
+        if self._metrics is not None:
+            self._metrics.update_handled(kind, outcome, seconds)
+        log.debug("%s handled: %s in %.1f ms", kind, outcome, seconds * 1000)
 
     async def _mark_handled(self, inbox_id: int) -> None:
         if self._committer is not None:  # shares a transaction with concurrent presses
