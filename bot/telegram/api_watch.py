@@ -11,7 +11,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
-from telegram.error import NetworkError
+from telegram._utils.types import ODVInput
 from telegram.request import BaseRequest, RequestData
 
 from bot.observability.metrics import Metrics
@@ -76,15 +76,25 @@ class WatchedRequest(BaseRequest):
     async def shutdown(self) -> None:
         await self._inner.shutdown()
 
-    async def do_request(self, url: str, method: str, request_data: RequestData | None = None,
-                         *args: object, **kwargs: object) -> tuple[int, bytes]:
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+        write_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+        connect_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+        pool_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+    ) -> tuple[int, bytes]:
         # The Bot API's methods are POSTed to .../bot<token>/<method>; a GET is a file download
         # (its path names the file: never a label).
         name = url.rsplit("/", 1)[-1] if method == "POST" else "file"
         try:
-            status, body = await self._inner.do_request(url, method, request_data,
-                                                        *args, **kwargs)  # type: ignore[arg-type]
-        except NetworkError:  # TimedOut too
+            status, body = await self._inner.do_request(
+                url, method, request_data, read_timeout=read_timeout,
+                write_timeout=write_timeout, connect_timeout=connect_timeout,
+                pool_timeout=pool_timeout)
+        except Exception:  # NetworkError, TimedOut; PTB makes anything else a NetworkError
             self._watch.record(self._via, name, None)
             raise
         self._watch.record(self._via, name, status)

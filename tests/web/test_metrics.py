@@ -98,3 +98,22 @@ async def test_the_outbox_backlog_and_scheduler_runs(harness: Harness) -> None:
     samples = await scrape(harness)
     assert value(samples, "wenming_outbox_pending") == 1
     assert 119 <= value(samples, "wenming_outbox_oldest_due_age_seconds") < 200
+
+
+async def test_a_failing_reply_counts_as_an_error_and_a_5xx(harness: Harness) -> None:
+    sb: Any = harness.sb
+    await sb.create_user("吴测试", user_id=PERSON + 1, started=True)
+    before = await scrape(harness)
+    await sb.inject_fault("sendMessage", status=502, chat_id=PERSON + 1)
+    await sb.send_text(PERSON + 1, "/help")
+
+    async def counted() -> bool:
+        now = await scrape(harness)
+        return value(now, "wenming_updates_handled_total", outcome="error") > \
+            value(before, "wenming_updates_handled_total", outcome="error")
+
+    await wait_until(counted, timeout=10)
+    after = await scrape(harness)
+    assert value(after, "wenming_bot_api_requests_total", via="reply", method="sendMessage",
+                 result="5xx") == value(before, "wenming_bot_api_requests_total", via="reply",
+                                        method="sendMessage", result="5xx") + 1
