@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -21,6 +22,7 @@ STANDARDS_DIR = Path(__file__).resolve().parent.parent / "standards"
 # (config/README.md). WENMING_CONFIG_DIR names a directory whose files override them.
 DEFAULTS_DIR = Path(__file__).resolve().parent / "defaults"
 DEFAULT_LISTEN = "127.0.0.1:8080"
+DEFAULT_RETENTION_DAYS = 90
 CONFIG_FILES = ("reporting.yaml", "schedule.yaml")  # what a city may keep in WENMING_CONFIG_DIR
 DEMO_CITY = DEFAULTS_DIR / "demo-city.yaml"
 
@@ -65,6 +67,14 @@ def _ids(raw: str, name: str) -> frozenset[int]:
 
 
 def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    return _whole_number(env, name, default, minimum=1)
+
+
+def _non_negative_int(env: Mapping[str, str], name: str, default: int) -> int:
+    return _whole_number(env, name, default, minimum=0)
+
+
+def _whole_number(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -72,9 +82,15 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
         value = int(raw)
     except ValueError as exc:
         raise SettingsError(f"{name} must be a whole number, got {raw!r}") from exc
-    if value <= 0:
-        raise SettingsError(f"{name} must be positive, got {value}")
+    if value < minimum:
+        raise SettingsError(f"{name} must be {'positive' if minimum else 'zero or more'}, "
+                            f"got {value}")
     return value
+
+
+def default_replica_name() -> str:
+    """This process among the bot's replicas: the host and the process id."""
+    return f"{socket.gethostname()}-{os.getpid()}"
 
 
 def sqlite_url(path: Path) -> str:
@@ -124,6 +140,18 @@ class Settings:
     webhook_secret: Secret = field(default_factory=lambda: Secret(""))
     # WENMING_WEBHOOK_MAX_CONNECTIONS: how many requests Telegram keeps open at once (1-100).
     webhook_max_connections: int = 40
+    # WENMING_RETENTION_DAYS: handled updates, delivered messages and job runs older than this
+    # are pruned once a day (db/repositories/retention.py); 0 keeps everything.
+    retention_days: int = DEFAULT_RETENTION_DAYS
+    # WENMING_REPLICA_NAME: this process among several (logs, the replica_role metric);
+    # by default host-pid.
+    replica_name: str = field(default_factory=default_replica_name)
+    # WENMING_LOG_FORMAT: "text" (for people) or "json" (one object per line, for collectors).
+    log_format: str = "text"
+    # /readyz: the oldest due outbox message may have waited this long (seconds) ...
+    ready_outbox_max_age: int = 300
+    # ... and the Bot API must have answered within this many seconds (else it is asked).
+    ready_bot_api_max_age: int = 60
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -175,6 +203,12 @@ class Settings:
             webhook_url=webhook[0],
             webhook_secret=webhook[1],
             webhook_max_connections=webhook[2],
+            retention_days=_non_negative_int(env, "WENMING_RETENTION_DAYS",
+                                             DEFAULT_RETENTION_DAYS),
+            replica_name=env.get("WENMING_REPLICA_NAME", "").strip() or default_replica_name(),
+            log_format=_log_format(env),
+            ready_outbox_max_age=_positive_int(env, "WENMING_READY_OUTBOX_MAX_AGE", 300),
+            ready_bot_api_max_age=_positive_int(env, "WENMING_READY_BOT_API_MAX_AGE", 60),
         )
 
     @property
@@ -239,6 +273,13 @@ def _transport(env: Mapping[str, str]) -> str:
     value = env.get("WENMING_HTTP_TRANSPORT", "").strip().lower() or "aiohttp"
     if value not in ("aiohttp", "httpx"):
         raise SettingsError("WENMING_HTTP_TRANSPORT must be aiohttp or httpx")
+    return value
+
+
+def _log_format(env: Mapping[str, str]) -> str:
+    value = env.get("WENMING_LOG_FORMAT", "").strip().lower() or "text"
+    if value not in ("text", "json"):
+        raise SettingsError("WENMING_LOG_FORMAT must be text or json")
     return value
 
 

@@ -20,6 +20,7 @@ from db.repositories.inspections import InspectionRepository
 from db.repositories.jobs import JobRunRepository
 from db.repositories.outbox import OutboxRepository
 from db.repositories.people import PeopleRepository
+from db.repositories.retention import RetentionRepository
 from db.repositories.sites import SiteRepository
 from db.repositories.stats import StatsRepository
 from db.repositories.tasks import TaskRepository
@@ -159,6 +160,7 @@ class UnitOfWork:
     outbox = _Repository(OutboxRepository)
     stats = _Repository(StatsRepository)
     jobs = _Repository(JobRunRepository)  # scheduled jobs' runs
+    retention = _Repository(RetentionRepository)  # pruning handled updates, sent messages
 
     async def __aenter__(self) -> UnitOfWork:
         if self._lock is not None:

@@ -15,18 +15,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Update
 from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TimedOut
 from telegram.ext import Application
 
+from bot.observability.metrics import Metrics
+from bot.observability.scope import ERROR, UpdateScope, current_update
 from db.group_commit import GroupCommitter, WriteSet
 from db.models import InboxUpdate, IntakeState
 from db.types import utcnow
@@ -38,7 +41,6 @@ log = logging.getLogger(__name__)
 ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
 # An update whose handling crashed the process this many times is set aside, not retried.
 MAX_ATTEMPTS = 3
-RETENTION = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,14 @@ def chat_key(update: Update) -> int:
     if update.effective_user is not None:
         return update.effective_user.id
     return 0
+
+
+def update_kind(update: Update) -> str:
+    """Which kind of update this is ("message", "callback_query", ...), for the metrics."""
+    for kind in ALLOWED_UPDATES:
+        if getattr(update, kind, None) is not None:
+            return kind
+    return next((k for k in Update.ALL_TYPES if getattr(update, k, None) is not None), "other")
 
 
 class ChatSerialDispatcher:
@@ -143,8 +153,10 @@ class UpdateIntake:
         poll_timeout: int = 10,
         max_concurrent_chats: int = 64,
         committer: GroupCommitter | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._app = application
+        self._metrics = metrics
         self._sessions = sessions
         self._committer = committer
         self._poll_timeout = poll_timeout
@@ -175,12 +187,6 @@ class UpdateIntake:
     async def recover(self) -> int:
         """Hand every stored but unhandled update to the dispatcher, oldest first."""
         async with self._sessions() as session, session.begin():
-            await session.execute(
-                delete(InboxUpdate).where(
-                    InboxUpdate.processed_at.is_not(None),
-                    InboxUpdate.processed_at < utcnow() - RETENTION,
-                )
-            )
             rows = (
                 await session.scalars(
                     select(InboxUpdate)
@@ -246,8 +252,17 @@ class UpdateIntake:
             backoff = 1.0
             if not updates:
                 continue
+            try:
+                fresh = await self.store(updates, next_offset=updates[-1].update_id + 1)
+            except Exception as exc:
+                # The database is away: the batch is not confirmed (the offset stays), so
+                # Telegram hands it over again; polling goes on once the database is back.
+                log.warning("could not store %d updates (%s); asking again in %.0fs",
+                            len(updates), type(exc).__name__, backoff)
+                await self._sleep(backoff)
+                continue
             offset = updates[-1].update_id + 1
-            for item in await self.store(updates, next_offset=offset):
+            for item in fresh:
                 self._dispatcher.submit(item)
 
     async def store(self, updates: Sequence[Update], *, next_offset: int) -> list[InboxItem]:
@@ -286,6 +301,11 @@ class UpdateIntake:
     async def _process(self, item: InboxItem) -> None:
         mark = InboxMark(item.inbox_id, row=item.pending)
         token = current_inbox.set(mark)
+        # Log lines name the update and its chat; the error hook (bot/app.py) notes failures.
+        chat = item.update.effective_chat
+        scope = UpdateScope(item.update.update_id, chat.id if chat is not None else None)
+        scope_token = current_update.set(scope)
+        started = time.perf_counter()
         cancelled = False
         try:
             await self._app.process_update(item.update)
@@ -294,12 +314,24 @@ class UpdateIntake:
             # it had committed carried the mark with it, so nothing happens twice.
             cancelled = True
             raise
+        except Exception:
+            scope.outcome = ERROR
+            raise
         finally:
+            if not cancelled:
+                self._handled(item.update, scope.outcome, time.perf_counter() - started)
+            current_update.reset(scope_token)
             current_inbox.reset(token)
             if not mark.marked and not cancelled:
                 # Nothing the handler committed marked it (a read-only reply, or an error).
                 await self._mark_handled(mark)
                 mark.done()
+
+    def _handled(self, update: Update, outcome: str, seconds: float) -> None:
+        kind = update_kind(update)
+        if self._metrics is not None:
+            self._metrics.update_handled(kind, outcome, seconds)
+        log.debug("%s handled: %s in %.1f ms", kind, outcome, seconds * 1000)
 
     async def _mark_handled(self, mark: InboxMark) -> None:
         statement, params = mark.handled_write()

@@ -45,6 +45,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -52,6 +53,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Update
 from telegram.ext import Application
 
+from bot.observability.metrics import Metrics
 from bot.telegram.inbox import ALLOWED_UPDATES, InboxItem, UpdateIntake, chat_key
 from db.group_commit import GroupCommitter, WriteSet
 from db.models import InboxUpdate
@@ -76,12 +78,19 @@ class KnownUpdates:
 
     def __init__(self, limit: int = 200_000) -> None:
         self._ids: dict[int, None] = {}  # insertion order: oldest first
-        self._limit = limit
+        self.limit = limit
         self._floor = -1
+
+    def load(self, newest_first: Sequence[int]) -> None:
+        """The inbox's newest `limit` update_ids: older ones, if any, are asked of it."""
+        for uid in reversed(newest_first):
+            self._ids[uid] = None
+        if len(newest_first) >= self.limit:
+            self._floor = max(self._floor, min(newest_first) - 1)
 
     def add(self, update_id: int) -> None:
         self._ids[update_id] = None
-        if len(self._ids) > self._limit:
+        if len(self._ids) > self.limit:
             oldest = next(iter(self._ids))
             del self._ids[oldest]
             self._floor = max(self._floor, oldest)
@@ -109,9 +118,10 @@ class WebhookIntake(UpdateIntake):
         committer: GroupCommitter | None = None,
         read_sessions: async_sessionmaker[AsyncSession] | None = None,
         inline_budget: float = INLINE_BUDGET,
+        metrics: Metrics | None = None,
     ) -> None:
         super().__init__(application, sessions, max_concurrent_chats=max_concurrent_chats,
-                         committer=committer)
+                         committer=committer, metrics=metrics)
         self._url, self._secret, self._max_connections = url, secret_token, max_connections
         self._dialect = dialect
         # The redelivery check only reads: on SQLite it must not queue for the write lock.
@@ -127,9 +137,10 @@ class WebhookIntake(UpdateIntake):
         await self.recover()  # stored rows first: new updates of their chats queue behind
         if self._known is not None:
             async with self._read_sessions() as session:
-                for uid in (await session.scalars(
-                        select(InboxUpdate.update_id).order_by(InboxUpdate.update_id))).all():
-                    self._known.add(uid)
+                newest = (await session.scalars(
+                    select(InboxUpdate.update_id).order_by(InboxUpdate.update_id.desc())
+                    .limit(self._known.limit))).all()
+            self._known.load(newest)
         self._accepting = True
         await self._app.bot.set_webhook(
             url=self._url, secret_token=self._secret, allowed_updates=ALLOWED_UPDATES,

@@ -248,6 +248,12 @@ def test_known_updates_forget_the_oldest_and_then_ask_the_database() -> None:
         known.add(uid)
     assert [known.knows(u) for u in (6, 7, 8, 9)] == [True, True, True, False]
     assert known.knows(5) is None and known.knows(2) is None  # forgotten: ask
+    loaded = KnownUpdates(limit=3)
+    loaded.load([30, 20, 10])  # the inbox's newest three: older ones may be there too
+    assert [loaded.knows(u) for u in (30, 10, 25, 31, 9)] == [True, True, False, False, None]
+    small = KnownUpdates(limit=3)
+    small.load([20, 10])  # the whole inbox
+    assert small.knows(5) is False
 
 
 async def test_a_redelivery_older_than_memory_is_found_in_the_database(

@@ -38,6 +38,9 @@ PLACEHOLDERS = {
     " [FILE]": "",
     "wenming import FILE.yaml":
         "DATABASE_URL=sqlite+aiosqlite:///var/org.db wenming import bot/defaults/demo-city.yaml",
+    # A backup of that database, to a new file.
+    "wenming db backup FILE":
+        "DATABASE_URL=sqlite+aiosqlite:///var/org.db wenming db backup var/org-backup.db",
 }
 SERVES = re.compile(r"^(bin/run|wenming sandbox)\b")
 BENCH = re.compile(r"^\.venv/bin/python (-m bench\.|bench/)")
