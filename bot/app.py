@@ -252,6 +252,11 @@ class Wenming:
                 settings.webhook_path, settings.webhook_secret.reveal(), self.intake))
         self.metrics.refresh_on_scrape(self.outbox_backlog)
 
+    @property
+    def intake_role(self) -> str:
+        """How this replica takes updates, for the replica_role metric."""
+        return "webhook" if isinstance(self.intake, WebhookIntake) else "poller"
+
     async def outbox_backlog(self) -> tuple[int, float]:
         """Messages waiting, and how long (s) the oldest due one has waited; kept in the
         metrics. Due by the bot's clock (the sender's), waited by the real one."""
@@ -303,14 +308,14 @@ class Wenming:
             with contextlib.suppress(TelegramError):
                 await publish_defaults(self.application.bot)
         await self.intake.start()
-        self.metrics.set_role("poller", True)
+        self.metrics.set_role(self.intake_role, True)
         self.outbox.start()
         self.scheduler.start()
         log.info("Wenming is running as @%s", self.application.bot.username)
 
     async def stop(self) -> None:
         await self.intake.stop()
-        self.metrics.set_role("poller", False)
+        self.metrics.set_role(self.intake_role, False)
         await self.scheduler.stop()
         await self.outbox.stop()
         if self.application.running:

@@ -189,3 +189,17 @@ async def inbox_unhandled(h: Harness) -> int:
     async with h.sessions() as s:
         return int(await s.scalar(select(func.count()).select_from(InboxUpdate)
                                   .where(InboxUpdate.processed_at.is_(None))) or 0)
+
+
+async def test_metrics_count_webhook_updates_and_name_the_role(harness_webhook: Harness) -> None:
+    from tests.web.test_metrics import scrape, value
+
+    h = harness_webhook
+    before = await scrape(h)
+    await Chat(h.sb, INSPECTOR).say("/help")  # type: ignore[arg-type]
+    after = await scrape(h)
+    assert value(after, "wenming_updates_handled_total") > value(
+        before, "wenming_updates_handled_total")
+    replica = h.settings.replica_name
+    assert value(after, "wenming_replica_role", replica=replica, role="webhook") == 1
+    assert value(after, "wenming_replica_role", replica=replica, role="poller") == 0
