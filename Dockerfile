@@ -11,6 +11,7 @@ RUN python -m venv /opt/wenming
 COPY pyproject.toml README.md ./
 COPY bot bot
 COPY handlers handlers
+COPY web web
 COPY standards standards
 COPY scheduler scheduler
 COPY db db
@@ -30,7 +31,9 @@ WORKDIR /data
 ENV PATH=/opt/wenming/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     DATABASE_URL=sqlite+aiosqlite:////data/wenming.db \
-    WENMING_MEDIA_DIR=/data/media
+    WENMING_MEDIA_DIR=/data/media \
+    WENMING_HTTP_LISTEN=0.0.0.0:8080
+EXPOSE 8080
 USER wenming
 VOLUME ["/data"]
 ENTRYPOINT ["tini", "--"]

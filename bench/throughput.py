@@ -2,12 +2,13 @@
 
     python -m bench.throughput                    # 50 users x 20 msgs, one user at a time
     python -m bench.throughput --concurrent       # all users talk at once (closed loop each)
-    python -m bench.throughput --bot wenming      # also measure the Wenming bot
+    python -m bench.throughput --bot wenming      # also the Wenming bot, polling and webhook
 
 Latency is measured from just before the user-side POST /_sandbox/messages to the moment the
 bot's reply is stored by the sandbox (an in-process event hook, so no polling skew).
 
-Baseline: a bare PTB echo bot, run with concurrent_updates off and on; the best is reported.
+Baselines: a bare PTB echo bot, run with concurrent_updates off and on, and a bare aiogram 3
+echo bot (the `bench` extra); every ratio is quoted against the best of them, and against PTB's.
 
 The Wenming bot plugs in through `bench/wenming_target.py`:
     async def start(server: SandboxServer) -> Callable[[], Awaitable[None]]   # returns stop()
@@ -129,6 +130,45 @@ def ptb_echo(concurrent_updates: bool) -> StartFn:
     return start
 
 
+def aiogram_echo() -> StartFn | None:
+    """A bare aiogram 3 echo bot long-polling the sandbox (its TelegramAPIServer setting), or
+    None when aiogram is not installed (`pip install -e '.[bench]'`)."""
+    try:
+        from aiogram import Bot, Dispatcher
+        from aiogram.client.session.aiohttp import AiohttpSession
+        from aiogram.client.telegram import TelegramAPIServer
+        from aiogram.types import Message
+    except ImportError:
+        return None
+
+    async def start(server: SandboxServer) -> StopFn:
+        session = AiohttpSession(api=TelegramAPIServer.from_base(server.url))
+        bot = Bot(TOKEN, session=session)
+        dp = Dispatcher()
+
+        @dp.message()
+        async def echo(message: Message) -> None:
+            if message.text:
+                await message.answer(message.text)
+
+        started = asyncio.Event()
+
+        async def on_startup() -> None:
+            started.set()
+
+        dp.startup.register(on_startup)
+        task = asyncio.create_task(dp.start_polling(bot, handle_signals=False,
+                                                    polling_timeout=10))
+        await started.wait()
+
+        async def stop() -> None:
+            await dp.stop_polling()
+            await task
+            await bot.session.close()
+        return stop
+    return start
+
+
 # ---------------------------------------------------------------------------------- driver
 
 async def run_case(label: str, start_bot: StartFn, users: int, per_user: int,
@@ -200,12 +240,19 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     baseline = [await run_case(f"ptb-echo (concurrent_updates={flag})", ptb_echo(flag),
                                args.users, args.messages, args.concurrent)
                 for flag in (False, True)]
+    ptb_best = max(baseline, key=lambda r: (r.errors == 0, r.rate))
+    aiogram = aiogram_echo()
+    if aiogram is None:
+        print("aiogram is not installed (pip install -e '.[bench]'): no aiogram baseline")
+    else:
+        baseline.append(await run_case("aiogram-echo (polling)", aiogram, args.users,
+                                       args.messages, args.concurrent))
     best = max(baseline, key=lambda r: (r.errors == 0, r.rate))
     results = list(baseline)
     report: dict[str, Any] = {"mode": mode, "users": args.users, "messages": args.messages,
                               "baseline": [r.summary() for r in baseline],
                               "baseline_best": best.label}
-    wenming: Result | None = None
+    wenming: list[Result] = []
     if args.bot == "wenming":
         module, problem = load_wenming()
         if module is None:
@@ -213,19 +260,29 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                   "only the baseline was measured.")
             report["wenming_error"] = problem
         else:
-            wenming = await run_case("wenming", module.start, args.users, args.messages,
-                                     args.concurrent, module)
-            results.append(wenming)
-            report["wenming"] = wenming.summary()
+            modes = {"polling": module.start, "webhook": getattr(module, "start_webhook", None)}
+            for name in args.modes.split(","):
+                start = modes.get(name)
+                if start is None:
+                    continue
+                result = await run_case(f"wenming ({name})", start, args.users,
+                                        args.messages, args.concurrent, module)
+                wenming.append(result)
+                report[f"wenming_{name}"] = result.summary()
+            results.extend(wenming)
     print()
     print_table(results)
     print(f"\nbaseline best: {best.label}")
-    if wenming is not None and best.rate and wenming.latencies_ms:
-        ratio = wenming.rate / best.rate
-        print(f"wenming / baseline: throughput x{ratio:.2f}, "
-              f"p50 x{wenming.pct(0.5) / best.pct(0.5):.2f}, "
-              f"p99 x{wenming.pct(0.99) / best.pct(0.99):.2f}")
-        report["throughput_ratio"] = round(ratio, 3)
+    for result in wenming:
+        if not (best.rate and result.latencies_ms):
+            continue
+        for base in [best] if best is ptb_best else [best, ptb_best]:
+            ratio = result.rate / base.rate
+            print(f"{result.label} / {base.label}: throughput x{ratio:.2f}, "
+                  f"p50 x{result.pct(0.5) / base.pct(0.5):.2f}, "
+                  f"p99 x{result.pct(0.99) / base.pct(0.99):.2f}")
+        report[f"throughput_ratio_{result.label.split()[1].strip('()')}"] = round(
+            result.rate / best.rate, 3)
     return report
 
 
@@ -237,6 +294,8 @@ def main() -> None:
     parser.add_argument("--concurrent", action="store_true",
                         help="all users send at once (each still waits for its reply)")
     parser.add_argument("--bot", choices=("baseline", "wenming"), default="baseline")
+    parser.add_argument("--modes", default="polling,webhook",
+                        help="the Wenming bot's intake modes to measure (polling,webhook)")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)

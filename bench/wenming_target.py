@@ -3,11 +3,11 @@
     .venv/bin/python -m bench.throughput --bot wenming [--concurrent]
 
 `start(server)` runs the real bot (bot.app.Wenming: durable intake, gatekeeper, handlers,
-outbox) against the given sandbox, in the same event loop as throughput.py's sandbox and
-simulated users, with a fresh SQLite database in a temporary directory, migrated and seeded
-with the demo city. Users send "/help", which every person gets an answer to; `prepare` makes
-each user meet the bot once (so the first-contact insert of their Person row is not inside the
-measured messages).
+outbox; `start_webhook(server)`: the same in webhook mode) against the given sandbox, in the
+same event loop as throughput.py's sandbox and simulated users, with a fresh SQLite database
+in a temporary directory, migrated and seeded with the demo city. Users send "/help", which
+every person gets an answer to; `prepare` makes each user meet the bot once (so the
+first-contact insert of their Person row is not inside the measured messages).
 
 Set BENCH_WENMING_DB=postgresql to run it on a throwaway PostgreSQL database instead
 (created on BENCH_PG_URL, default postgresql+asyncpg://postgres@127.0.0.1:5432/postgres, and
@@ -20,6 +20,7 @@ import asyncio
 import logging
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -39,6 +40,27 @@ def make_text(user_index: int, k: int) -> str:
 
 
 async def start(server: SandboxServer) -> Callable[[], Awaitable[None]]:
+    """The bot in polling mode (the default)."""
+    return await _start(server, webhook=False)
+
+
+async def start_webhook(server: SandboxServer) -> Callable[[], Awaitable[None]]:
+    """The bot in webhook mode: the sandbox posts each update to the bot's HTTP server."""
+    return await _start(server, webhook=True)
+
+
+def _webhook_settings() -> dict[str, object]:
+    from bot.config import Secret
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    return {"http_listen": ("127.0.0.1", port),
+            "webhook_url": f"http://127.0.0.1:{port}/telegram/bench",
+            "webhook_secret": Secret("bench-secret")}
+
+
+async def _start(server: SandboxServer, *, webhook: bool) -> Callable[[], Awaitable[None]]:
     from bot.app import Wenming, build_application
     from bot.config import Secret, Settings
 
@@ -53,6 +75,8 @@ async def start(server: SandboxServer) -> Callable[[], Awaitable[None]]:
             database_url=Secret(url),
             media_dir=workdir / "media",
         )
+        if webhook:
+            settings = settings.with_(**_webhook_settings())
         bot = Wenming(build_application(settings))
         await bot.start(migrate=False, publish_commands=False)
     except BaseException:

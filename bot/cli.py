@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
 import signal
 import sys
 from collections.abc import AsyncIterator
@@ -20,15 +19,17 @@ if TYPE_CHECKING:
     from bot.app import Core
 
 
-def _setup_logging(verbose: bool = False) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # Every request would be logged at INFO, token included in the URL.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+def _setup_logging(settings: Settings, verbose: bool = False) -> None:
+    """bot/observability/logs.py: the format, the replica's name, and what never to write."""
+    from sqlalchemy.engine import make_url
+
+    from bot.observability.logs import configure_logging
+
+    secrets = [settings.bot_token.reveal()]
+    with contextlib.suppress(Exception):  # an unparsable URL fails later, with its own message
+        secrets.append(make_url(settings.database_url.reveal()).password or "")
+    configure_logging(settings.log_format, replica=settings.replica_name, verbose=verbose,
+                      secrets=secrets)
 
 
 def _check_standards(settings: Settings) -> bool:
@@ -91,6 +92,16 @@ def cmd_sandbox(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
+    if args.db_command == "backup":
+        from db.backup import BackupError, backup_sqlite
+
+        try:
+            size = backup_sqlite(settings.database_url.reveal(), Path(args.file))
+        except BackupError as exc:
+            print(f"backup refused: {exc}", file=sys.stderr)
+            return 2
+        print(f"database copied to {args.file} ({size:,} bytes)")
+        return 0
     from db.migrate import upgrade
 
     upgrade(settings.database_url.reveal(), args.revision)
@@ -223,6 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
     dbs = db.add_subparsers(dest="db_command", required=True)
     up = dbs.add_parser("upgrade", help="apply migrations")
     up.add_argument("revision", nargs="?", default="head")
+    bk = dbs.add_parser("backup", help="copy the SQLite database while the bot runs")
+    bk.add_argument("file", help="the new file to write")
     st = sub.add_parser("standards", help="standards (checklists)")
     sts = st.add_subparsers(dest="standards_command", required=True)
     chk = sts.add_parser("check", help="validate standard YAML files")
@@ -251,12 +264,12 @@ COMMANDS = {"run": cmd_run, "sandbox": cmd_sandbox, "db": cmd_db, "standards": c
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _setup_logging(args.verbose)
     try:
         settings = Settings.from_env()
     except SettingsError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
+    _setup_logging(settings, args.verbose)
     return COMMANDS[args.command](args, settings)
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.domain.tasks import DEFAULT_RELAPSE_WEEKS, DEFAULT_TIMEZONE
@@ -19,6 +21,8 @@ STANDARDS_DIR = Path(__file__).resolve().parent.parent / "standards"
 # The city configuration and the demo city as shipped: package data, installed with the bot
 # (config/README.md). WENMING_CONFIG_DIR names a directory whose files override them.
 DEFAULTS_DIR = Path(__file__).resolve().parent / "defaults"
+DEFAULT_LISTEN = "127.0.0.1:8080"
+DEFAULT_RETENTION_DAYS = 90
 CONFIG_FILES = ("reporting.yaml", "schedule.yaml")  # what a city may keep in WENMING_CONFIG_DIR
 DEMO_CITY = DEFAULTS_DIR / "demo-city.yaml"
 
@@ -63,6 +67,14 @@ def _ids(raw: str, name: str) -> frozenset[int]:
 
 
 def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    return _whole_number(env, name, default, minimum=1)
+
+
+def _non_negative_int(env: Mapping[str, str], name: str, default: int) -> int:
+    return _whole_number(env, name, default, minimum=0)
+
+
+def _whole_number(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -70,13 +82,14 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
         value = int(raw)
     except ValueError as exc:
         raise SettingsError(f"{name} must be a whole number, got {raw!r}") from exc
-    if value <= 0:
-        raise SettingsError(f"{name} must be positive, got {value}")
+    if value < minimum:
+        raise SettingsError(f"{name} must be {'positive' if minimum else 'zero or more'}, "
+                            f"got {value}")
     return value
 
 
 def default_replica_name() -> str:
-    """This process among the bot's replicas: host and process id."""
+    """This process among the bot's replicas: the host and the process id."""
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
@@ -116,9 +129,29 @@ class Settings:
     http_connections: int = 64
     # "aiohttp" (bot/telegram/transport.py) or "httpx" (python-telegram-bot's default transport).
     http_transport: str = "aiohttp"
-    # WENMING_REPLICA_NAME: this process among replicas sharing one PostgreSQL database (who
-    # holds an outbox row's claim, who polls); host and process id by default.
+    # WENMING_HTTP_LISTEN: where the bot's own HTTP server (health, metrics, the webhook)
+    # listens, as (host, port); None ("off") runs none. Port 0 takes a free one (tests).
+    http_listen: tuple[str, int] | None = ("127.0.0.1", 0)
+    # WENMING_WEBHOOK_URL: the public https URL Telegram posts updates to (its path is the
+    # route served on http_listen); set, the bot runs in webhook mode instead of polling.
+    webhook_url: str | None = None
+    # WENMING_WEBHOOK_SECRET: Telegram sends it in X-Telegram-Bot-Api-Secret-Token; required
+    # with a webhook URL, so a stranger who learns the URL cannot post updates.
+    webhook_secret: Secret = field(default_factory=lambda: Secret(""))
+    # WENMING_WEBHOOK_MAX_CONNECTIONS: how many requests Telegram keeps open at once (1-100).
+    webhook_max_connections: int = 40
+    # WENMING_RETENTION_DAYS: handled updates, delivered messages and job runs older than this
+    # are pruned once a day (db/repositories/retention.py); 0 keeps everything.
+    retention_days: int = DEFAULT_RETENTION_DAYS
+    # WENMING_REPLICA_NAME: this process among several (logs, the replica_role metric);
+    # by default host-pid.
     replica_name: str = field(default_factory=default_replica_name)
+    # WENMING_LOG_FORMAT: "text" (for people) or "json" (one object per line, for collectors).
+    log_format: str = "text"
+    # /readyz: the oldest due outbox message may have waited this long (seconds) ...
+    ready_outbox_max_age: int = 300
+    # ... and the Bot API must have answered within this many seconds (else it is asked).
+    ready_bot_api_max_age: int = 60
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -140,6 +173,10 @@ class Settings:
         lang = (env.get("WENMING_DEFAULT_LANGUAGE", "") or "zh-hans").strip().lower()
         if lang not in ("zh-hans", "en"):
             raise SettingsError("WENMING_DEFAULT_LANGUAGE must be zh-hans or en")
+        webhook = _webhook(env)
+        listen = _listen(env.get("WENMING_HTTP_LISTEN", "").strip() or DEFAULT_LISTEN)
+        if webhook[0] and listen is None:
+            raise SettingsError("webhook mode (WENMING_WEBHOOK_URL) needs WENMING_HTTP_LISTEN")
         return cls(
             bot_token=Secret(env.get("TELEGRAM_BOT_TOKEN", "").strip()),
             api_base_url=env.get("TELEGRAM_API_BASE_URL", "").strip() or None,
@@ -162,8 +199,22 @@ class Settings:
             max_concurrent_chats=_positive_int(env, "WENMING_MAX_CONCURRENT_CHATS", 64),
             http_connections=_positive_int(env, "WENMING_HTTP_CONNECTIONS", 64),
             http_transport=_transport(env),
+            http_listen=listen,
+            webhook_url=webhook[0],
+            webhook_secret=webhook[1],
+            webhook_max_connections=webhook[2],
+            retention_days=_non_negative_int(env, "WENMING_RETENTION_DAYS",
+                                             DEFAULT_RETENTION_DAYS),
             replica_name=env.get("WENMING_REPLICA_NAME", "").strip() or default_replica_name(),
+            log_format=_log_format(env),
+            ready_outbox_max_age=_positive_int(env, "WENMING_READY_OUTBOX_MAX_AGE", 300),
+            ready_bot_api_max_age=_positive_int(env, "WENMING_READY_BOT_API_MAX_AGE", 60),
         )
+
+    @property
+    def webhook_path(self) -> str | None:
+        """The route Telegram posts to: the webhook URL's path (None in polling mode)."""
+        return (urlsplit(self.webhook_url).path or "/") if self.webhook_url else None
 
     @property
     def tz(self) -> ZoneInfo:
@@ -223,3 +274,63 @@ def _transport(env: Mapping[str, str]) -> str:
     if value not in ("aiohttp", "httpx"):
         raise SettingsError("WENMING_HTTP_TRANSPORT must be aiohttp or httpx")
     return value
+
+
+def _log_format(env: Mapping[str, str]) -> str:
+    value = env.get("WENMING_LOG_FORMAT", "").strip().lower() or "text"
+    if value not in ("text", "json"):
+        raise SettingsError("WENMING_LOG_FORMAT must be text or json")
+    return value
+
+
+def _listen(raw: str) -> tuple[str, int] | None:
+    """`host:port` (IPv6 as `[::]:8080`), or `off`."""
+    if raw.lower() == "off":
+        return None
+    host, sep, port = raw.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise SettingsError(
+            f"WENMING_HTTP_LISTEN {raw!r} must be host:port (e.g. 0.0.0.0:8080) or off")
+    return host, int(port)
+
+
+_SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+TELEGRAM_WEBHOOK_PORTS = (443, 80, 88, 8443)
+
+
+def _webhook(env: Mapping[str, str]) -> tuple[str | None, Secret, int]:
+    """Webhook mode's URL, secret and max_connections, checked as setWebhook would."""
+    url = env.get("WENMING_WEBHOOK_URL", "").strip()
+    secret = env.get("WENMING_WEBHOOK_SECRET", "").strip()
+    max_connections = _positive_int(env, "WENMING_WEBHOOK_MAX_CONNECTIONS", 40)
+    if not 1 <= max_connections <= 100:
+        raise SettingsError(
+            f"WENMING_WEBHOOK_MAX_CONNECTIONS must be 1-100, got {max_connections}")
+    if not url:
+        return None, Secret(""), max_connections
+    parts = urlsplit(url)
+    # Telegram posts only to https; plain http is allowed for a local Bot API (tests, sandbox).
+    local = parts.scheme == "http" and parts.hostname in _LOOPBACK
+    if not parts.hostname or (parts.scheme != "https" and not local):
+        raise SettingsError(
+            f"WENMING_WEBHOOK_URL must be a public https URL, got {parts.scheme}://…")
+    try:
+        port = parts.port or 443
+    except ValueError as exc:
+        raise SettingsError("WENMING_WEBHOOK_URL has a bad port") from exc
+    # api.telegram.org posts to these ports only; a self-hosted Bot API server to any.
+    official = not env.get("TELEGRAM_API_BASE_URL", "").strip()
+    if official and not local and port not in TELEGRAM_WEBHOOK_PORTS:
+        raise SettingsError(f"WENMING_WEBHOOK_URL: Telegram posts only to ports "
+                            f"{', '.join(map(str, TELEGRAM_WEBHOOK_PORTS))}, not {port}")
+    if not secret:
+        raise SettingsError(
+            "WENMING_WEBHOOK_SECRET is required when WENMING_WEBHOOK_URL is set (webhook "
+            "mode): 1-256 characters of A-Z a-z 0-9 _ -")
+    if not _SECRET_TOKEN.fullmatch(secret):
+        raise SettingsError(
+            "WENMING_WEBHOOK_SECRET must be 1-256 characters of A-Z a-z 0-9 _ - "
+            "(Telegram's rule for secret_token)")
+    return url, Secret(secret), max_connections

@@ -10,7 +10,9 @@ from types import TracebackType
 from typing import Any, Generic, Protocol, TypeVar
 
 from sqlalchemy import Table, bindparam, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.sql import Executable
 
 from db.models import InboxUpdate
 from db.repositories.cards import TaskCardRepository
@@ -18,22 +20,13 @@ from db.repositories.inspections import InspectionRepository
 from db.repositories.jobs import JobRunRepository
 from db.repositories.outbox import OutboxRepository
 from db.repositories.people import PeopleRepository
+from db.repositories.retention import RetentionRepository
 from db.repositories.sites import SiteRepository
 from db.repositories.stats import StatsRepository
 from db.repositories.tasks import TaskRepository
 from db.types import utcnow
 
 R = TypeVar("R")
-
-
-@dataclass
-class InboxMark:
-    """The inbox row of the update being handled, and whether a commit has marked it done."""
-
-    inbox_id: int
-    marked: bool = False
-
-
 _inbox: Table = InboxUpdate.__table__  # type: ignore[assignment]
 # The "handled" mark as one statement, for writes that go through the group committer
 # (db/group_commit.py): the press path, and updates whose handler committed nothing.
@@ -42,6 +35,69 @@ MARK_HANDLED = (
     .where(_inbox.c.id == bindparam("b_id"), _inbox.c.processed_at.is_(None))
     .values(processed_at=bindparam("b_now"))
 )
+
+
+def _insert_inbox(dialect: str, *, handled: bool) -> Executable:
+    """INSERT the row of an update taken by webhook; `handled`: as done (or mark the stored
+    row done), else as pending unless it is stored already. Keyed on UNIQUE(update_id)."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(_inbox).values(
+        update_id=bindparam("b_update_id"), chat_key=bindparam("b_chat_key"),
+        payload=bindparam("b_payload"), received_at=bindparam("b_now"),
+        processed_at=bindparam("b_now") if handled else None, attempts=0,
+    )
+    if not handled:
+        return stmt.on_conflict_do_nothing(index_elements=[_inbox.c.update_id])
+    return stmt.on_conflict_do_update(
+        index_elements=[_inbox.c.update_id], set_={"processed_at": stmt.excluded.processed_at},
+        where=_inbox.c.processed_at.is_(None))
+
+
+# One prepared statement per dialect (the group committer batches equal statements).
+INSERT_HANDLED = {d: _insert_inbox(d, handled=True) for d in ("sqlite", "postgresql")}
+INSERT_PENDING = {d: _insert_inbox(d, handled=False) for d in ("sqlite", "postgresql")}
+
+
+@dataclass
+class PendingRow:
+    """An update taken by webhook whose inbox row may not exist yet: the first commit that
+    marks it handled inserts it (an upsert on update_id), so handling it costs one write."""
+
+    update_id: int
+    chat_key: int
+    payload: dict[str, Any]
+    dialect: str
+    stored: bool = False  # written as pending (the handler overran, or its chat was busy)
+    handled: bool = False  # written as handled, by the handler's commit or after it
+
+    @property
+    def durable(self) -> bool:
+        return self.stored or self.handled
+
+    def params(self) -> dict[str, Any]:
+        return {"b_update_id": self.update_id, "b_chat_key": self.chat_key,
+                "b_payload": self.payload, "b_now": utcnow()}
+
+
+@dataclass
+class InboxMark:
+    """The inbox row of the update being handled, and whether a commit has marked it done."""
+
+    inbox_id: int | None
+    marked: bool = False
+    row: PendingRow | None = None  # instead of inbox_id: a webhook update, maybe not stored
+
+    def done(self) -> None:
+        """A commit carrying handled_write() succeeded."""
+        self.marked = True
+        if self.row is not None:
+            self.row.handled = True
+
+    def handled_write(self) -> tuple[Executable, dict[str, Any]]:
+        """The statement and parameters that mark this update handled."""
+        if self.row is None:
+            return MARK_HANDLED, {"b_id": self.inbox_id, "b_now": utcnow()}
+        return INSERT_HANDLED[self.row.dialect], self.row.params()
 
 # The handler's own commit marks the update done, so an update's effects and its "handled"
 # mark land together or not at all.
@@ -104,6 +160,7 @@ class UnitOfWork:
     outbox = _Repository(OutboxRepository)
     stats = _Repository(StatsRepository)
     jobs = _Repository(JobRunRepository)  # scheduled jobs' runs
+    retention = _Repository(RetentionRepository)  # pruning handled updates, sent messages
 
     async def __aenter__(self) -> UnitOfWork:
         if self._lock is not None:
@@ -132,14 +189,10 @@ class UnitOfWork:
             raise RuntimeError("a read-only unit of work cannot commit")
         mark = current_inbox.get() if mark_update_handled else None
         if mark is not None and not mark.marked:
-            await self.session.execute(
-                update(InboxUpdate)
-                .where(InboxUpdate.id == mark.inbox_id, InboxUpdate.processed_at.is_(None))
-                .values(processed_at=utcnow())
-            )
+            await self.session.execute(*mark.handled_write())
         await self.session.commit()
         if mark is not None:
-            mark.marked = True
+            mark.done()
 
     async def rollback(self) -> None:
         await self.session.rollback()

@@ -27,7 +27,7 @@ async def on_error(update: object, context: WenmingContext) -> None:
         return
     lang = current_language.get()
     if isinstance(error, DomainError):
-        log.info("refused: %s %s", error.key, error.values)
+        log.info("refused: %s", error.key)  # not its values: they may name people
         await _tell(update, explain(lang, error))
         return
     if isinstance(error, ReplyQueued):
@@ -47,7 +47,9 @@ async def on_error(update: object, context: WenmingContext) -> None:
         log.warning("the Bot API failed while handling update %s: %s",
                     getattr(update, "update_id", "?"), error)
         return
-    log.error("unhandled error for update %r", update, exc_info=error)
+    # The update itself is not logged: it carries names, and whatever the person typed.
+    log.error("unhandled error for update %s", getattr(update, "update_id", "?"),
+              exc_info=error)
     if isinstance(error, Forbidden):
         return
     await _tell(update, t(lang, "error.internal"))

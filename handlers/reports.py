@@ -60,7 +60,7 @@ Take = Callable[[Update, WenmingContext, Expectation], Coroutine[Any, Any, bool]
 
 async def _refuse(update: Update, context: WenmingContext, exc: DomainError) -> None:
     """Say why, in the person's language (the global error handler's context has lost it)."""
-    log.info("refused: %s %s", exc.key, exc.values)
+    log.info("refused: %s", exc.key)  # not its values: they may name people
     # Every refusal, the task feature's too (a reopened or verified task), through the
     # catalogues: its values are translated, never shown as raw state or action names.
     text = explain(context.lang, exc)

@@ -26,6 +26,17 @@ def update_type(update: Update) -> str:
     return next(k for k in update if k != "update_id")
 
 
+def webhook_queue(update: Update) -> object:
+    """Telegram's webhook_queue_id: the chat for messages, the user (and a type tag) for
+    callback queries and the like; one update of a queue is delivered at a time."""
+    utype = update_type(update)
+    body = update[utype]
+    chat = body.get("chat") or (body.get("message") or {}).get("chat")
+    if utype != "callback_query" and chat:
+        return chat["id"]
+    return (utype, (body.get("from") or {}).get("id"))
+
+
 @dataclass
 class Webhook:
     url: str
@@ -164,44 +175,62 @@ class UpdateQueue:
         return info
 
     async def _deliver_loop(self, hook: Webhook) -> None:
-        """Deliver in order, one at a time, retrying each update until the receiver says 2xx."""
+        """Deliver as Telegram does: only the head of each queue (a chat's messages, a user's
+        callback queries) is in flight, retried until the receiver says 2xx; different queues
+        go in parallel, up to max_connections."""
         headers = {"Content-Type": "application/json"}
         if hook.secret_token:
             headers["X-Telegram-Bot-Api-Secret-Token"] = hook.secret_token
         timeout = aiohttp.ClientTimeout(total=WEBHOOK_TIMEOUT)
-        backoff = 0.1
-        async with aiohttp.ClientSession(timeout=timeout) as session:
-            while True:
-                changed = self._changed
-                batch = self._select(1)
-                if not batch:
-                    await changed.wait()
-                    continue
-                update = batch[0]
-                error: str | None
-                try:
-                    async with session.post(hook.url, json=update, headers=headers) as resp:
-                        await resp.read()
-                        error = None if 200 <= resp.status < 300 else (
-                            f"Wrong response from the webhook: {resp.status} {resp.reason}")
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:  # any network failure is a failed delivery
-                    error = f"Connection failed: {type(exc).__name__}: {exc}"
+        in_flight: dict[object, asyncio.Task[None]] = {}
+        backoff: dict[object, float] = {}
+
+        async def deliver(update: Update, key: object) -> None:
+            error: str | None
+            try:
+                async with session.post(hook.url, json=update, headers=headers) as resp:
+                    await resp.read()
+                    error = None if 200 <= resp.status < 300 else (
+                        f"Wrong response from the webhook: {resp.status} {resp.reason}")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # any network failure is a failed delivery
+                error = f"Connection failed: {type(exc).__name__}: {exc}"
+            try:
                 if error is None:
-                    if self._pending and self._pending[0] is update:
-                        self._pending.pop(0)
-                    else:
-                        self._pending = [u for u in self._pending if u is not update]
+                    self._pending = [u for u in self._pending if u is not update]
                     hook.delivered += 1
-                    backoff = 0.1
-                    continue
+                    backoff.pop(key, None)
+                    return
                 hook.last_error_date = int(time.time())
                 hook.last_error_message = error
+                delay = backoff.get(key, 0.1)
+                backoff[key] = min(delay * 2, WEBHOOK_MAX_BACKOFF)
                 log.info("webhook delivery of update %s failed (%s); retrying in %.1fs",
-                         update["update_id"], error, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, WEBHOOK_MAX_BACKOFF)
+                         update["update_id"], error, delay)
+                await asyncio.sleep(delay)
+            finally:
+                del in_flight[key]
+                self._notify()
+
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            try:
+                while True:
+                    changed = self._changed
+                    self._select(len(self._pending))
+                    heads: set[object] = set()
+                    for update in list(self._pending):
+                        key = webhook_queue(update)
+                        if key in heads:
+                            continue  # not the head of its queue
+                        heads.add(key)
+                        if key in in_flight or len(in_flight) >= hook.max_connections:
+                            continue
+                        in_flight[key] = asyncio.create_task(deliver(update, key))
+                    await changed.wait()
+            finally:
+                for task in list(in_flight.values()):
+                    task.cancel()
 
     async def close(self) -> None:
         self._closing = True

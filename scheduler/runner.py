@@ -30,9 +30,10 @@ import contextlib
 import datetime as dt
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from bot.domain.periods import (
@@ -48,6 +49,7 @@ from bot.domain.schedule import ScheduleConfig
 from bot.media.bulletin import is_tall, render_png
 from bot.media.jobs import run_image_job
 from bot.media.store import write_atomic
+from bot.observability.metrics import Metrics
 from bot.render.bulletin import caption
 from bot.render.i18n import t
 from bot.services.bulletins import build_bulletins, digest_text
@@ -59,8 +61,11 @@ log = logging.getLogger(__name__)
 
 BULLETIN = "bulletin"
 DIGEST = "digest"
+RETENTION = "retention"
 BULLETIN_DIR = "bulletins"
+REMINDERS = "reminders"
 STALE = "stale"
+T = TypeVar("T")
 BEFORE_FIRST_START = "before_first_start"
 
 
@@ -110,8 +115,11 @@ class Scheduler:
         on_queued: Callable[[], None] | None = None,
         escalate: Escalate | None = None,
         tick_seconds: float | None = None,
+        retention_days: int = 0,
+        metrics: Metrics | None = None,
     ) -> None:
         self._uow = uow
+        self._metrics = metrics
         self.config = config
         self.tz = ZoneInfo(timezone)
         self.lang = language
@@ -121,6 +129,7 @@ class Scheduler:
         self._on_queued = on_queued
         self._escalate = escalate
         self.tick_seconds = tick_seconds or config.tick_seconds
+        self.retention_days = retention_days
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         # When this scheduler started; on a database that has never run a job, nothing due
@@ -165,25 +174,66 @@ class Scheduler:
         """Queue whatever is due now. Each step is its own short transaction."""
         now = self._clock()
         result = TickResult()
-        result.reminders = await remind_and_escalate(
-            self._uow, self.config, self.tz, self.lang, now, escalate=self._escalate)
+        result.reminders = await self._counted(REMINDERS, remind_and_escalate(
+            self._uow, self.config, self.tz, self.lang, now, escalate=self._escalate))
         await self._check_fresh()
         bulletin = latest_bulletin(now, self.config.bulletin.weekday, self.config.bulletin.time,
                                    self.tz)
         if await self._runnable(BULLETIN, bulletin, now, bulletin_still_timely, result):
-            sent = await self.run_bulletin(bulletin, now)
+            sent = await self._counted(BULLETIN, self.run_bulletin(bulletin, now))
             if sent is not None:
                 result.bulletins = sent
                 result.ran.append(f"{BULLETIN}:{bulletin.period}")
         digest = latest_digest(now, self.config.digest.time, self.tz)
         if await self._runnable(DIGEST, digest, now, digest_still_timely, result):
-            sent = await self.run_digest(digest, now)
+            sent = await self._counted(DIGEST, self.run_digest(digest, now))
             if sent is not None:
                 result.digests = sent
                 result.ran.append(f"{DIGEST}:{digest.period}")
+        try:
+            if await self.prune(now):
+                self._count(RETENTION, "ok")
+        except Exception:
+            self._count(RETENTION, "error")
+            raise
         if result.queued and self._on_queued is not None:
             self._on_queued()
+        if self._metrics is not None:
+            self._metrics.scheduler_tick.set_to_current_time()
         return result
+
+    async def prune(self, now: dt.datetime) -> bool:
+        """Once per local day (whichever replica ticks first), prune what is older than the
+        retention period; False when it had run today or retention is off."""
+        if not self.retention_days:
+            return False
+        today = local_date(now, self.tz).isoformat()
+        if await self._has_run(RETENTION, today):
+            return False
+        async with self._uow() as uow:
+            pruned = await uow.retention.prune(now - dt.timedelta(days=self.retention_days))
+            if not await uow.jobs.record(RETENTION, today, now, {
+                    "inbox": pruned.inbox, "outbox": pruned.outbox,
+                    "job_runs": pruned.job_runs}):
+                return False  # another replica pruned today; this transaction rolls back
+            await uow.commit(mark_update_handled=False)
+        log.info("pruned records older than %d days: %d updates, %d messages, %d job runs",
+                 self.retention_days, pruned.inbox, pruned.outbox, pruned.job_runs)
+        return True
+
+    async def _counted(self, job: str, run: Awaitable[T]) -> T:
+        """Await a job's run and count it: ok, already_run (another runner did), error."""
+        try:
+            value = await run
+        except Exception:
+            self._count(job, "error")
+            raise
+        self._count(job, "ok" if value is not None else "already_run")
+        return value
+
+    def _count(self, job: str, result: str) -> None:
+        if self._metrics is not None:
+            self._metrics.scheduler_ran(job, result)
 
     async def _check_fresh(self) -> None:
         """Once per scheduler: a database with no JobRun row at all has never run a job (a
@@ -220,6 +270,7 @@ class Scheduler:
                     "skipped": reason, "due_at": due.due_at.isoformat(), "groups": 0}):
                 return False
             await uow.commit(mark_update_handled=False)
+        self._count(name, "skipped")
         log.info("%s %s skipped (%s): due %s, now %s", name, due.period, reason,
                  due.due_at.isoformat(), now.isoformat())
         result.skipped.append(f"{name}:{due.period}")

@@ -8,8 +8,10 @@ created on the server TEST_DATABASE_URL points at, dropped afterwards.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -141,6 +143,12 @@ async def core(database_url: str, tmp_path: Path) -> AsyncIterator[Core]:
     await built.close()
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Bot processes the tests start listen on a free port, not the default 8080 that another
+    # run on this machine (or the developer's own bot) may hold.
+    os.environ.setdefault("WENMING_HTTP_LISTEN", "127.0.0.1:0")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # Keep end-to-end tests quiet about their long-poll timeouts.
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -196,9 +204,44 @@ class Harness:
         await self.bot.start(publish_commands=False)  # type: ignore[attr-defined]
 
 
+WEBHOOK_SECRET = "wenming-test_SECRET-0123"
+WEBHOOK_PATH = "/telegram/hook-7f3a"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def webhook_settings(port: int | None = None) -> dict[str, object]:
+    """Webhook mode on a free local port (the URL must be known before the server listens)."""
+    port = port or free_port()
+    return {"http_listen": ("127.0.0.1", port),
+            "webhook_url": f"http://127.0.0.1:{port}{WEBHOOK_PATH}",
+            "webhook_secret": Secret(WEBHOOK_SECRET)}
+
+
 @pytest.fixture
 async def harness(
     database_url: str, tmp_path: Path, error_log: ErrorLog
+) -> AsyncIterator[Harness]:
+    async with running_harness(database_url, tmp_path) as h:
+        yield h
+
+
+@pytest.fixture
+async def harness_webhook(
+    database_url: str, tmp_path: Path, error_log: ErrorLog
+) -> AsyncIterator[Harness]:
+    """The harness with the bot in webhook mode: the sandbox posts updates to its HTTP server."""
+    async with running_harness(database_url, tmp_path, **webhook_settings()) as h:
+        yield h
+
+
+@contextlib.asynccontextmanager
+async def running_harness(
+    database_url: str, tmp_path: Path, **overrides: object
 ) -> AsyncIterator[Harness]:
     from bot.app import Wenming, build_application
     from bot.domain.org import load_org_file
@@ -211,7 +254,7 @@ async def harness(
     server = SandboxServer(flood_control=False)
     await server.start()
     settings = make_settings(database_url, tmp_path, api_base_url=server.api_base_url,
-                             file_base_url=server.file_base_url)
+                             file_base_url=server.file_base_url, **overrides)
     org = load_org_file(DEMO_CITY, set(load_standards(settings.standards_dir)))
     bot = Wenming(build_application(settings))
     await import_org(bot.deps.uow.sessions, org)

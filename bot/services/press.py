@@ -34,7 +34,7 @@ from db.group_commit import GroupCommitter, WriteConflict, WriteSet
 from db.models import Inspection, Person
 from db.repositories import InspectionRepository
 from db.repositories.press import ACTIVE, MOVED, MOVED_FROM, STEP, upsert_answer
-from db.uow import MARK_HANDLED, current_inbox
+from db.uow import current_inbox
 
 
 class PressService:
@@ -114,10 +114,11 @@ class PressService:
         writes.add(ACTIVE, b_id=person.id, b_active=active)
         mark = current_inbox.get()
         if mark is not None and not mark.marked:
-            writes.add(MARK_HANDLED, b_id=mark.inbox_id, b_now=now)
+            statement, params = mark.handled_write()
+            writes.add(statement, **params)
         await self._committer.commit(writes)
         if mark is not None:
-            mark.marked = True
+            mark.done()
         if person.active_inspection_id != active:
             self._people.evict(person.id)  # the cached copy says otherwise now
         snap.version += 1

@@ -15,22 +15,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Update
 from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TimedOut
 from telegram.ext import Application
 
+from bot.observability.metrics import Metrics
+from bot.observability.scope import ERROR, UpdateScope, current_update
 from db.group_commit import GroupCommitter, WriteSet
 from db.models import InboxUpdate, IntakeState
 from db.types import utcnow
-from db.uow import MARK_HANDLED, InboxMark, current_inbox
+from db.uow import InboxMark, PendingRow, current_inbox
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +41,14 @@ log = logging.getLogger(__name__)
 ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
 # An update whose handling crashed the process this many times is set aside, not retried.
 MAX_ATTEMPTS = 3
-RETENTION = timedelta(days=7)
 
 
 @dataclass(frozen=True)
 class InboxItem:
-    inbox_id: int
+    inbox_id: int | None  # None: a webhook update whose row is written by its handling
     chat_key: int
     update: Update
+    pending: PendingRow | None = None
 
 
 def chat_key(update: Update) -> int:
@@ -55,6 +58,14 @@ def chat_key(update: Update) -> int:
     if update.effective_user is not None:
         return update.effective_user.id
     return 0
+
+
+def update_kind(update: Update) -> str:
+    """Which kind of update this is ("message", "callback_query", ...), for the metrics."""
+    for kind in ALLOWED_UPDATES:
+        if getattr(update, kind, None) is not None:
+            return kind
+    return next((k for k in Update.ALL_TYPES if getattr(update, k, None) is not None), "other")
 
 
 class ChatSerialDispatcher:
@@ -69,6 +80,7 @@ class ChatSerialDispatcher:
         self._slots = asyncio.Semaphore(max_concurrent)
         self._idle = asyncio.Event()
         self._idle.set()
+        self._watchers: dict[int, asyncio.Future[None]] = {}  # id(item) -> done
 
     def submit(self, item: InboxItem) -> None:
         queue = self._queues.get(item.chat_key)
@@ -92,10 +104,26 @@ class ChatSerialDispatcher:
                     except Exception:  # the handler reports its own errors; keep serving
                         log.exception("update %s could not be handled", item.update.update_id)
                 queue.popleft()
+                if (watcher := self._watchers.pop(id(item), None)) is not None:
+                    watcher.set_result(None)
         finally:
+            for item in queue:  # cancelled: whoever waits on these hears it
+                if (watcher := self._watchers.pop(id(item), None)) is not None:
+                    watcher.cancel()
             del self._queues[key]
             if not self._queues:
                 self._idle.set()
+
+    def watch(self, item: InboxItem) -> asyncio.Future[None]:
+        """Submit `item`; the future is done once it was handled (cancelled if it was cut off)."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._watchers[id(item)] = done
+        self.submit(item)
+        return done
+
+    def queued(self, key: int) -> list[InboxItem]:
+        """The items of one chat in hand or waiting, in order (empty when the chat is idle)."""
+        return list(self._queues.get(key, ()))
 
     @property
     def pending(self) -> int:
@@ -125,8 +153,10 @@ class UpdateIntake:
         poll_timeout: int = 10,
         max_concurrent_chats: int = 64,
         committer: GroupCommitter | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._app = application
+        self._metrics = metrics
         self._sessions = sessions
         self._committer = committer
         self._poll_timeout = poll_timeout
@@ -158,12 +188,6 @@ class UpdateIntake:
     async def recover(self) -> int:
         """Hand every stored but unhandled update to the dispatcher, oldest first."""
         async with self._sessions() as session, session.begin():
-            await session.execute(
-                delete(InboxUpdate).where(
-                    InboxUpdate.processed_at.is_not(None),
-                    InboxUpdate.processed_at < utcnow() - RETENTION,
-                )
-            )
             rows = (
                 await session.scalars(
                     select(InboxUpdate)
@@ -187,7 +211,23 @@ class UpdateIntake:
             log.info("recovered %d unhandled updates from the inbox", len(items))
         return len(items)
 
+    async def _leave_webhook(self) -> None:
+        """getUpdates refuses to work while a webhook is set: remove it, keeping the updates
+        Telegram holds for it (they come by polling now)."""
+        backoff = 1.0
+        while not self._stopping.is_set():
+            try:
+                await self._app.bot.delete_webhook(drop_pending_updates=False)
+                return
+            except RetryAfter as exc:
+                await self._sleep(_seconds(exc.retry_after))
+            except NetworkError as exc:  # TimedOut included
+                log.warning("deleteWebhook failed: %s; retrying in %.0fs", exc, backoff)
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
+
     async def _poll_forever(self) -> None:
+        await self._leave_webhook()
         offset = await self._load_offset()
         backoff = 1.0
         while not self._stopping.is_set():
@@ -213,8 +253,17 @@ class UpdateIntake:
             backoff = 1.0
             if not updates:
                 continue
+            try:
+                fresh = await self.store(updates, next_offset=updates[-1].update_id + 1)
+            except Exception as exc:
+                # The database is away: the batch is not confirmed (the offset stays), so
+                # Telegram hands it over again; polling goes on once the database is back.
+                log.warning("could not store %d updates (%s); asking again in %.0fs",
+                            len(updates), type(exc).__name__, backoff)
+                await self._sleep(backoff)
+                continue
             offset = updates[-1].update_id + 1
-            for item in await self.store(updates, next_offset=offset):
+            for item in fresh:
                 self._dispatcher.submit(item)
 
     async def store(self, updates: Sequence[Update], *, next_offset: int) -> list[InboxItem]:
@@ -251,8 +300,13 @@ class UpdateIntake:
             return state.next_offset if state else 0
 
     async def _process(self, item: InboxItem) -> None:
-        mark = InboxMark(item.inbox_id)
+        mark = InboxMark(item.inbox_id, row=item.pending)
         token = current_inbox.set(mark)
+        # Log lines name the update and its chat; the error hook (bot/app.py) notes failures.
+        chat = item.update.effective_chat
+        scope = UpdateScope(item.update.update_id, chat.id if chat is not None else None)
+        scope_token = current_update.set(scope)
+        started = time.perf_counter()
         cancelled = False
         try:
             await self._app.process_update(item.update)
@@ -261,22 +315,34 @@ class UpdateIntake:
             # it had committed carried the mark with it, so nothing happens twice.
             cancelled = True
             raise
+        except Exception:
+            scope.outcome = ERROR
+            raise
         finally:
+            if not cancelled:
+                self._handled(item.update, scope.outcome, time.perf_counter() - started)
+            current_update.reset(scope_token)
             current_inbox.reset(token)
             if not mark.marked and not cancelled:
                 # Nothing the handler committed marked it (a read-only reply, or an error).
-                await self._mark_handled(item.inbox_id)
+                await self._mark_handled(mark)
+                mark.done()
 
-    async def _mark_handled(self, inbox_id: int) -> None:
+    def _handled(self, update: Update, outcome: str, seconds: float) -> None:
+        kind = update_kind(update)
+        if self._metrics is not None:
+            self._metrics.update_handled(kind, outcome, seconds)
+        log.debug("%s handled: %s in %.1f ms", kind, outcome, seconds * 1000)
+
+    async def _mark_handled(self, mark: InboxMark) -> None:
+        statement, params = mark.handled_write()
         if self._committer is not None:  # shares a transaction with concurrent presses
             writes = WriteSet()
-            writes.add(MARK_HANDLED, b_id=inbox_id, b_now=utcnow())
+            writes.add(statement, **params)
             await self._committer.commit(writes)
             return
         async with self._sessions() as session, session.begin():
-            await session.execute(
-                update(InboxUpdate).where(InboxUpdate.id == inbox_id)
-                .values(processed_at=utcnow()))
+            await session.execute(statement, params)
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

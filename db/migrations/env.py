@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from db.models import Base
@@ -35,7 +36,15 @@ def run_migrations_offline() -> None:
         context.run_migrations()
 
 
+# Replicas starting together each upgrade the schema at start: on PostgreSQL they take turns
+# on this transaction-scoped advisory lock, so one migrates and the others then find the
+# schema at head and do nothing (a number of our own; any constant unlikely to collide).
+MIGRATION_LOCK = 0x57454E4D494E47  # "WENMING"
+
+
 def _run(connection: Connection) -> None:
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
     context.configure(
         connection=connection, target_metadata=target_metadata, render_as_batch=True,
         compare_type=True,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import OutboxMessage
@@ -68,3 +68,14 @@ class OutboxRepository:
         rows = await self.session.scalars(
             select(OutboxMessage).where(OutboxMessage.dedup_key.in_(list(keys))))
         return {row.dedup_key: row for row in rows.all()}
+
+    async def backlog(self, now: datetime) -> tuple[int, datetime | None]:
+        """How many messages wait, and since when the longest-waiting due one has been due
+        (its not_before, else when it was queued); None when none is due."""
+        pending = OutboxMessage.status == "pending"
+        count = await self.session.scalar(select(func.count()).where(pending))
+        since = await self.session.scalar(
+            select(func.min(func.coalesce(OutboxMessage.not_before, OutboxMessage.created_at)))
+            .where(pending, or_(OutboxMessage.not_before.is_(None),
+                                OutboxMessage.not_before <= now)))
+        return int(count or 0), since

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
 from db.migrate import alembic_config, upgrade_async
@@ -120,6 +122,31 @@ async def test_0005_moves_the_cards_places_into_task_cards(database_url: str) ->
     assert [tuple(c) for c in cards] == [
         (1, -200, 20, 0, True), (1, -100, 70, 3, True), (2, -100, 30, 1, True)]
     assert versions == {1: 0, 2: 0, 3: 3, 4: 1, 5: None}
+
+
+async def test_replicas_upgrading_at_once_take_turns(database_url: str) -> None:
+    """Issue 13: replicas started together each upgrade at start. From an empty schema, three
+    concurrent upgrades must all succeed and leave the schema at head once (PostgreSQL takes
+    turns on an advisory lock; SQLite's single writer serialises them anyway)."""
+    if not database_url.startswith("postgresql"):
+        return  # one process per SQLite database (the bot refuses a second one)
+    await asyncio.to_thread(command.downgrade, alembic_config(database_url), "base")
+    # Separate processes, as replicas are (Alembic's context is one per process).
+    upgrades = [await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "import sys; from db.migrate import upgrade; upgrade(sys.argv[1])",
+        database_url, stderr=asyncio.subprocess.PIPE) for _ in range(3)]
+    for process in upgrades:
+        _, err = await process.communicate()
+        assert process.returncode == 0, err.decode()
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            version = (await conn.execute(sa.text("SELECT version_num FROM alembic_version"))
+                       ).scalars().all()
+    finally:
+        await engine.dispose()
+    head = ScriptDirectory.from_config(alembic_config(database_url)).get_current_head()
+    assert version == [head]
 
 
 async def test_0006_adds_outbox_claims_and_goes_back(database_url: str) -> None:

@@ -66,6 +66,7 @@ def _outside(tmp_path: Path) -> tuple[Path, dict[str, str]]:
            if k not in ("PYTHONPATH", "VIRTUAL_ENV") and not k.startswith(("WENMING_",
                                                                           "TELEGRAM_"))}
     env.pop("DATABASE_URL", None)
+    env["WENMING_HTTP_LISTEN"] = "127.0.0.1:0"  # another run here may hold the default 8080
     return here, env
 
 

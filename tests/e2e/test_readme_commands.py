@@ -38,6 +38,9 @@ PLACEHOLDERS = {
     " [FILE]": "",
     "wenming import FILE.yaml":
         "DATABASE_URL=sqlite+aiosqlite:///var/org.db wenming import bot/defaults/demo-city.yaml",
+    # A backup of that database, to a new file.
+    "wenming db backup FILE":
+        "DATABASE_URL=sqlite+aiosqlite:///var/org.db wenming db backup var/org-backup.db",
 }
 SERVES = re.compile(r"^(bin/run|wenming sandbox)\b")
 BENCH = re.compile(r"^\.venv/bin/python (-m bench\.|bench/)")
@@ -129,6 +132,8 @@ def test_every_readme_command_works_from_a_fresh_clone(tmp_path: Path) -> None:
            if k not in ("DATABASE_URL", "VIRTUAL_ENV", "PYTHONPATH")
            and not k.startswith(("WENMING_", "TELEGRAM_"))}
     env["PATH"] = f"{clone / '.venv' / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    # Any free port: another run on this machine may hold the default 8080.
+    env["WENMING_HTTP_LISTEN"] = "127.0.0.1:0"
     commands = readme_commands((clone / "README.md").read_text(encoding="utf-8"))
     assert commands, "README.md shows no commands?"
     for shown in commands:

@@ -133,6 +133,54 @@ async def test_webhook_conflict_and_delivery(bot: Bot, client: SandboxClient) ->
         await runner.cleanup()
 
 
+async def test_webhook_posts_one_update_per_chat_at_a_time_and_chats_in_parallel(
+    bot: Bot, client: SandboxClient
+) -> None:
+    """As Telegram: a chat's next message waits for the answer to the one in flight; another
+    chat, and the same user's button press (queued per user), do not wait."""
+    held = asyncio.Event()
+    posted: list[str] = []
+
+    async def receive(request: web.Request) -> web.Response:
+        update = await request.json()
+        text = update.get("message", {}).get("text") or update["callback_query"]["data"]
+        posted.append(text)
+        if text == "a1":
+            await held.wait()
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/hook", receive)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    port = runner.addresses[0][1]
+    try:
+        a, b = await started_user(client, "A"), await started_user(client, "B")
+        sent = await bot.send_message(a, "pick", reply_markup=Markup(
+            [[InlineKeyboardButton("x", callback_data="press-a")]]))
+        await bot.set_webhook(f"http://127.0.0.1:{port}/hook", max_connections=10)
+        await client.send_text(a, "a1")
+        await client.send_text(a, "a2")
+        await client.send_text(b, "b1")
+        await client.press(a, a, sent.message_id, "press-a")
+        for _ in range(100):
+            if {"a1", "b1", "press-a"} <= set(posted):
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.2)
+        assert sorted(posted) == ["a1", "b1", "press-a"]  # a2 waits behind a1
+        held.set()
+        for _ in range(100):
+            if "a2" in posted:
+                break
+            await asyncio.sleep(0.02)
+        assert posted[-1] == "a2" and len(posted) == 4
+    finally:
+        await bot.delete_webhook()
+        await runner.cleanup()
+
+
 async def test_html_validation(bot: Bot, client: SandboxClient) -> None:
     uid = await started_user(client)
     for bad, fragment in [("<b>open", "Can't find end tag"), ("<x>y</x>", "Unsupported start tag"),

@@ -89,6 +89,58 @@ def test_an_edited_local_config_that_is_not_read_is_named_at_start(
     assert chosen.unused_local_config() == []
 
 
+def test_webhook_mode_is_read_and_its_secret_kept_out_of_sight() -> None:
+    assert Settings.from_env({}).webhook_url is None  # polling by default
+    s = Settings.from_env({"WENMING_WEBHOOK_URL": "https://bot.example.org/telegram/k-9",
+                           "WENMING_WEBHOOK_SECRET": "Abc_123-xyz",
+                           "WENMING_WEBHOOK_MAX_CONNECTIONS": "100"})
+    assert (s.webhook_url, s.webhook_path) == ("https://bot.example.org/telegram/k-9",
+                                               "/telegram/k-9")
+    assert s.webhook_secret.reveal() == "Abc_123-xyz" and s.webhook_max_connections == 100
+    assert "Abc_123" not in repr(s)
+    assert Settings.from_env({"WENMING_WEBHOOK_URL": "https://bot.example.org",
+                              "WENMING_WEBHOOK_SECRET": "s"}).webhook_path == "/"
+
+
+@pytest.mark.parametrize(("env", "says"), [
+    ({"WENMING_WEBHOOK_URL": "https://bot.example.org/t"}, "WENMING_WEBHOOK_SECRET is required"),
+    ({"WENMING_WEBHOOK_URL": "https://bot.example.org/t", "WENMING_WEBHOOK_SECRET": "a b"},
+     "A-Z a-z 0-9 _ -"),
+    ({"WENMING_WEBHOOK_URL": "https://bot.example.org/t", "WENMING_WEBHOOK_SECRET": "é"},
+     "A-Z a-z 0-9 _ -"),
+    ({"WENMING_WEBHOOK_URL": "https://bot.example.org/t", "WENMING_WEBHOOK_SECRET": "a" * 257},
+     "1-256"),
+    ({"WENMING_WEBHOOK_URL": "http://bot.example.org/t", "WENMING_WEBHOOK_SECRET": "s"},
+     "https"),
+    ({"WENMING_WEBHOOK_URL": "bot.example.org/t", "WENMING_WEBHOOK_SECRET": "s"}, "https"),
+    ({"WENMING_WEBHOOK_URL": "https://bot.example.org:9000/t", "WENMING_WEBHOOK_SECRET": "s"},
+     "ports 443, 80, 88, 8443, not 9000"),
+    ({"WENMING_WEBHOOK_URL": "https://bot.example.org:x/t", "WENMING_WEBHOOK_SECRET": "s"},
+     "bad port"),
+    ({"WENMING_WEBHOOK_MAX_CONNECTIONS": "101"}, "1-100"),
+    ({"WENMING_WEBHOOK_MAX_CONNECTIONS": "0"}, "WENMING_WEBHOOK_MAX_CONNECTIONS"),
+    ({"WENMING_WEBHOOK_URL": "https://bot.example.org/t", "WENMING_WEBHOOK_SECRET": "s",
+      "WENMING_HTTP_LISTEN": "off"}, "needs WENMING_HTTP_LISTEN"),
+])
+def test_webhook_settings_telegram_would_refuse_stop_the_start(
+    env: dict[str, str], says: str
+) -> None:
+    with pytest.raises(SettingsError, match=says.replace("-", r"\-").replace("(", r"\(")):
+        Settings.from_env(env)
+
+
+def test_a_local_bot_api_may_take_a_plain_http_webhook_and_any_port() -> None:
+    s = Settings.from_env({"WENMING_WEBHOOK_URL": "http://127.0.0.1:8443/hook",
+                           "WENMING_WEBHOOK_SECRET": "s" * 256})
+    assert s.webhook_path == "/hook"
+    s = Settings.from_env({"WENMING_WEBHOOK_URL": "https://bot.example.org:9000/t",
+                           "WENMING_WEBHOOK_SECRET": "s",
+                           "TELEGRAM_API_BASE_URL": "http://botapi.internal:8081/bot"})
+    assert s.webhook_url == "https://bot.example.org:9000/t"
+    assert Settings.from_env({"WENMING_WEBHOOK_URL": "https://bot.example.org:8443/t",
+                              "WENMING_WEBHOOK_SECRET": "s"}).webhook_path == "/t"
+
+
 def test_the_replica_name_is_read_or_made_of_host_and_process() -> None:
     import os
     import socket

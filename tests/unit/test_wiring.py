@@ -23,7 +23,7 @@ PROBE = r"""
 import importlib, json, os, pkgutil, sys, types
 
 import aiohttp, alembic, httpx, PIL.Image, sqlalchemy, sqlalchemy.ext.asyncio, sqlalchemy.orm
-import telegram, telegram.ext, yaml
+import prometheus_client, telegram, telegram.ext, yaml
 from sqlalchemy.event import registry
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import sessionmaker
@@ -52,7 +52,7 @@ os.getenv = lambda key, default=None: os.environ.get(key, default)
 # Alembic's env.py is a script Alembic runs (it migrates); __main__ runs the sandbox.
 SKIP = {"db.migrations.env", "sandbox.__main__"}
 names = []
-for package in ("bot", "db", "handlers", "scheduler", "sandbox"):
+for package in ("bot", "db", "handlers", "scheduler", "web", "sandbox"):
     names.append(package)
     path = [os.path.join(os.getcwd(), package)]
     for info in pkgutil.walk_packages(path, package + "."):
@@ -101,8 +101,11 @@ instances = sorted(
     for attr, value in vars(module).items()
     if isinstance(value, SERVICES)
 )
+# Metrics live in each application's own registry, never in prometheus_client's global one.
+metrics = sorted(name for name in prometheus_client.REGISTRY._names_to_collectors
+                 if name.startswith("wenming"))
 print(json.dumps({"modules": len(modules), "listeners": new_listeners,
-                  "instances": instances, "read": sorted(set(read))}))
+                  "instances": instances, "read": sorted(set(read)), "metrics": metrics}))
 """
 
 # What Settings reads (bot/config.py): set to values no module could accept at import.
@@ -112,6 +115,8 @@ POISON = {
     "WENMING_CJK_FONT": "/poisoned", "WENMING_CONFIG_DIR": "/poisoned",
     "WENMING_MEDIA_DIR": "/poisoned", "WENMING_DEFAULT_LANGUAGE": "poisoned",
     "WENMING_SCHEDULE_FILE": "/poisoned", "WENMING_STANDARDS_DIR": "/poisoned",
+    "WENMING_LOG_FORMAT": "poisoned", "WENMING_REPLICA_NAME": "poisoned",
+    "WENMING_READY_OUTBOX_MAX_AGE": "poisoned", "WENMING_READY_BOT_API_MAX_AGE": "poisoned",
 }
 
 
@@ -125,6 +130,7 @@ def test_importing_every_module_wires_nothing_and_reads_no_setting() -> None:
     assert found["modules"] > 80  # every module, not a handful
     assert found["listeners"] == [], "SQLAlchemy listeners installed at import"
     assert found["instances"] == [], "module-level services"
+    assert found["metrics"] == [], "metrics registered at import"
     ours = [key for key in found["read"]
             if key in POISON or key.startswith(("WENMING_", "TELEGRAM_"))]
     assert ours == [], "the environment is read at import (Settings is its only reader)"
@@ -169,6 +175,11 @@ async def test_two_applications_share_no_subscriber_hook_or_cache(two_apps: list
         # Each outbox has its own delivery hooks, given when it was built.
         assert a.outbox._sent_hooks.keys() == b.outbox._sent_hooks.keys() == {"task_card"}
         assert a.outbox._sent_hooks is not b.outbox._sent_hooks
+        # Each counts into its own metrics registry.
+        assert a.metrics.registry is not b.metrics.registry
+        a.metrics.set_role("poller", True)
+        assert b.metrics.registry.get_sample_value(
+            "wenming_replica_role", {"replica": b.metrics.replica, "role": "poller"}) is None
         # The caches follow their own application's sessions only.
         own_a = a.deps.uow.sessions.kw["sync_session_class"]
         own_b = b.deps.uow.sessions.kw["sync_session_class"]

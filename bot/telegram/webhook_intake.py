@@ -1,0 +1,274 @@
+"""Webhook intake: Telegram posts each update; it is durable before Telegram hears 200.
+
+The same inbox, dispatcher and "handled" mark as polling (bot/telegram/inbox.py), with one
+saving: polling writes every update twice (stored, then marked handled), while a webhook update
+whose chat has nothing in hand is handled *before* the answer, inside the handler's own
+transaction: that commit inserts the inbox row already marked handled (an upsert on
+UNIQUE(update_id), `db.uow.PendingRow`), or, if the handler committed nothing, the row is
+inserted handled right after. One message, one durable write. That last write does not hold
+up the answer: the update is finished and nothing of it can be lost any more; the row only
+tells a re-sent copy it was handled, and until it is committed a copy arriving here waits
+for it (`_marking`). Only a crash in that millisecond *and* a lost 200 would run a handler
+that changed nothing twice (a reply repeated). Telegram sends a chat's next update only after
+the 200, so this write would otherwise sit between every two messages of a conversation.
+
+Otherwise the row is first written as pending and Telegram is answered at once; the dispatcher
+handles it in order, as a polled update:
+- the chat is busy (an earlier update of it is in hand or waiting): the new row is written, and
+  with it, before it, the rows of those earlier updates not written yet, so the stored order is
+  the chat's order;
+- the handler takes longer than INLINE_BUDGET (Telegram gives up after 60 s and re-sends).
+
+Crashes, point by point:
+- before the handler's commit: nothing stored, no 200; Telegram re-sends, it runs again;
+- after the commit, before the 200: the row is there, handled; the re-sent update finds it
+  and is answered 200 without running (on PostgreSQL a query per update; SQLite has one
+  process only, so it keeps the stored update_ids in memory, `KnownUpdates`, loaded at start);
+- a pending row written, then the crash: recovered on the next start (`UpdateIntake.recover`),
+  and its re-sent copy is answered 200 without running;
+- a handler commit that raced a pending write: both are keyed on update_id, so whichever
+  comes second only marks (or leaves) the one row.
+While the first copy of an update is in hand here, a re-sent copy waits for its answer; one
+re-sent after a 503 (its pending row failed to be written) while it still waits here is
+written now, not queued a second time.
+
+Updates of one chat stay in order: Telegram sends a chat's next update only after the previous
+one was answered; a callback query (queued by Telegram per user, not per chat) that arrives
+while its chat is busy waits in the dispatcher behind the earlier ones.
+
+At shutdown new posts get 503 (Telegram retries, later or at another replica) and updates in
+hand finish; the webhook is never deleted, other replicas may still serve it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from telegram import Update
+from telegram.ext import Application
+
+from bot.observability.metrics import Metrics
+from bot.telegram.inbox import ALLOWED_UPDATES, InboxItem, UpdateIntake, chat_key
+from db.group_commit import GroupCommitter, WriteSet
+from db.models import InboxUpdate
+from db.uow import INSERT_PENDING, InboxMark, PendingRow
+
+log = logging.getLogger(__name__)
+
+# Well under Telegram's 60 s: past this the update is stored as pending and answered.
+INLINE_BUDGET = 20.0
+
+
+class Verdict(enum.Enum):
+    ACCEPTED = 200  # durable: handled, or stored to be handled
+    RETRY = 503  # not taken (starting, stopping, database trouble): Telegram sends it again
+    MALFORMED = 400  # not an Update
+
+
+class KnownUpdates:
+    """The update_ids stored in the inbox, for a process that is its database's only writer
+    (SQLite): a redelivery is recognised without a query. Bounded: past `limit` the oldest are
+    forgotten, and an id not above the highest forgotten one is asked of the database."""
+
+    def __init__(self, limit: int = 200_000) -> None:
+        self._ids: dict[int, None] = {}  # insertion order: oldest first
+        self.limit = limit
+        self._floor = -1
+
+    def load(self, newest_first: Sequence[int]) -> None:
+        """The inbox's newest `limit` update_ids: older ones, if any, are asked of it."""
+        for uid in reversed(newest_first):
+            self._ids[uid] = None
+        if len(newest_first) >= self.limit:
+            self._floor = max(self._floor, min(newest_first) - 1)
+
+    def add(self, update_id: int) -> None:
+        self._ids[update_id] = None
+        if len(self._ids) > self.limit:
+            oldest = next(iter(self._ids))
+            del self._ids[oldest]
+            self._floor = max(self._floor, oldest)
+
+    def knows(self, update_id: int) -> bool | None:
+        """True: stored; False: not stored; None: forgotten, ask the database."""
+        if update_id in self._ids:
+            return True
+        return None if update_id <= self._floor else False
+
+
+class WebhookIntake(UpdateIntake):
+    """Takes posted updates into the inbox; sets the webhook at start, never deletes it."""
+
+    def __init__(
+        self,
+        application: Application[Any, Any, Any, Any, Any, Any],
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        url: str,
+        secret_token: str,
+        max_connections: int = 40,
+        dialect: str,
+        max_concurrent_chats: int = 64,
+        committer: GroupCommitter | None = None,
+        read_sessions: async_sessionmaker[AsyncSession] | None = None,
+        inline_budget: float = INLINE_BUDGET,
+        metrics: Metrics | None = None,
+    ) -> None:
+        super().__init__(application, sessions, max_concurrent_chats=max_concurrent_chats,
+                         committer=committer, metrics=metrics)
+        self._url, self._secret, self._max_connections = url, secret_token, max_connections
+        self._dialect = dialect
+        # The redelivery check only reads: on SQLite it must not queue for the write lock.
+        self._read_sessions = read_sessions or sessions
+        self._known = KnownUpdates() if dialect == "sqlite" else None
+        self._inline_budget = inline_budget
+        self._accepting = False
+        self._answers: dict[int, asyncio.Future[bool]] = {}  # update_id in hand -> its answer
+        self._marking: dict[int, asyncio.Task[None]] = {}  # answered, "handled" row on its way
+        self._submitted: dict[int, InboxItem] = {}  # update_id -> its item, until handled
+
+    async def start(self) -> None:
+        await self.recover()  # stored rows first: new updates of their chats queue behind
+        if self._known is not None:
+            async with self._read_sessions() as session:
+                newest = (await session.scalars(
+                    select(InboxUpdate.update_id).order_by(InboxUpdate.update_id.desc())
+                    .limit(self._known.limit))).all()
+            self._known.load(newest)
+        self._accepting = True
+        await self._app.bot.set_webhook(
+            url=self._url, secret_token=self._secret, allowed_updates=ALLOWED_UPDATES,
+            max_connections=self._max_connections, drop_pending_updates=False)
+        log.info("webhook mode: Telegram posts updates (max %d connections)",
+                 self._max_connections)
+
+    async def stop(self, grace: float = 10.0) -> None:
+        self._accepting = False
+        await super().stop(grace)
+        await asyncio.gather(*self._marking.values(), return_exceptions=True)
+
+    async def receive(self, data: object) -> Verdict:
+        """Take one posted update; the verdict is the HTTP answer Telegram gets."""
+        if not self._accepting:
+            return Verdict.RETRY
+        update = self._parse(data)
+        if update is None:
+            return Verdict.MALFORMED
+        assert isinstance(data, dict)
+        first = self._answers.get(update.update_id)
+        if first is not None:  # re-sent while the first copy is in hand: the same answer
+            return Verdict.ACCEPTED if await asyncio.shield(first) else Verdict.RETRY
+        if (marking := self._marking.get(update.update_id)) is not None:
+            await asyncio.wait([marking])  # handled; its row is being written
+            return Verdict.ACCEPTED
+        answer = asyncio.get_running_loop().create_future()
+        self._answers[update.update_id] = answer
+        taken = False
+        try:
+            taken = await self._take(update, data)
+        except Exception:
+            log.exception("update %s could not be taken in; Telegram will send it again",
+                          update.update_id)
+        finally:
+            answer.set_result(taken)
+            del self._answers[update.update_id]
+        if taken and self._known is not None:
+            self._known.add(update.update_id)
+        return Verdict.ACCEPTED if taken else Verdict.RETRY
+
+    def _parse(self, data: object) -> Update | None:
+        if not isinstance(data, dict):
+            return None
+        uid = data.get("update_id")
+        if not isinstance(uid, int) or isinstance(uid, bool) or uid < 0:
+            return None
+        if not any(isinstance(v, dict) for k, v in data.items() if k != "update_id"):
+            return None
+        try:
+            return Update.de_json(data, self._app.bot)
+        except Exception:  # PTB raises whatever a field's constructor raises
+            return None
+
+    async def _take(self, update: Update, payload: dict[str, Any]) -> bool:
+        """True once the update is durable (handled, or stored to be)."""
+        earlier = self._submitted.get(update.update_id)
+        if earlier is not None:  # still queued here after a failed answer (the store failed)
+            await self._store_ahead_of(earlier)
+            return True
+        known = self._known.knows(update.update_id) if self._known is not None else None
+        if known or (known is None and await self._already_stored(update.update_id)):
+            log.info("update %s delivered again; ignored", update.update_id)
+            return True
+        if not self._accepting:  # stop() began while we read: it waits only for submitted ones
+            return False
+        key = chat_key(update)
+        row = PendingRow(update.update_id, key, payload, self._dialect)
+        item = InboxItem(None, key, update, pending=row)
+        busy = bool(self._dispatcher.queued(key))
+        done = self._dispatcher.watch(item)
+        self._submitted[update.update_id] = item
+        done.add_done_callback(lambda _f: self._submitted.pop(update.update_id, None))
+        if busy:
+            await self._store_ahead_of(item)
+            return True
+        try:
+            await asyncio.wait_for(asyncio.shield(done), self._inline_budget)
+        except TimeoutError:
+            log.info("update %s takes over %.0fs; stored, answered, still in hand",
+                     update.update_id, self._inline_budget)
+            await self._store_ahead_of(item)
+            return True
+        except asyncio.CancelledError:
+            if done.cancelled():  # cut off at shutdown: Telegram sends it again
+                return row.durable
+            raise
+        return row.durable  # false only if neither the handler nor the mark committed
+
+    async def _mark_handled(self, mark: InboxMark) -> None:
+        """Handled and nothing committed: answer now, write the "handled" row just after."""
+        row = mark.row
+        if row is None or row.stored:
+            await super()._mark_handled(mark)
+            return
+        task = asyncio.create_task(self._write_handled(mark))
+        self._marking[row.update_id] = task
+        task.add_done_callback(lambda _t: self._marking.pop(row.update_id, None))
+
+    async def _write_handled(self, mark: InboxMark) -> None:
+        try:
+            await super()._mark_handled(mark)
+        except Exception:  # handled already; a re-sent copy would just run again
+            log.exception("the handled mark of update %s was not written",
+                          mark.row.update_id if mark.row else None)
+
+    async def _store_ahead_of(self, item: InboxItem) -> None:
+        """Write the pending rows of `item` and of its chat's items before it, in order."""
+        queued = self._dispatcher.queued(item.chat_key)
+        ahead = next((queued[:i] for i, q in enumerate(queued) if q is item), [])
+        rows = [q.pending for q in [*ahead, item]
+                if q.pending is not None and not q.pending.durable]
+        if not rows:
+            return
+        statement = INSERT_PENDING[self._dialect]
+        if self._committer is not None:
+            writes = WriteSet()
+            for r in rows:
+                writes.add(statement, **r.params())
+            await self._committer.commit(writes)
+        else:
+            async with self._sessions() as session, session.begin():
+                await session.execute(statement, [r.params() for r in rows])
+        for r in rows:
+            r.stored = True
+
+    async def _already_stored(self, update_id: int) -> bool:
+        async with self._read_sessions() as session:
+            found = await session.scalar(
+                select(InboxUpdate.id).where(InboxUpdate.update_id == update_id))
+        return found is not None
