@@ -20,6 +20,7 @@ from db.repositories.inspections import InspectionRepository
 from db.repositories.jobs import JobRunRepository
 from db.repositories.outbox import OutboxRepository
 from db.repositories.people import PeopleRepository
+from db.repositories.reports import ReportRepository
 from db.repositories.retention import RetentionRepository
 from db.repositories.sites import SiteRepository
 from db.repositories.stats import StatsRepository
@@ -158,6 +159,7 @@ class UnitOfWork:
     tasks = _Repository(TaskRepository)
     cards = _Repository(TaskCardRepository)  # where the tasks' cards are (task_cards)
     outbox = _Repository(OutboxRepository)
+    reports = _Repository(ReportRepository)
     stats = _Repository(StatsRepository)
     jobs = _Repository(JobRunRepository)  # scheduled jobs' runs
     retention = _Repository(RetentionRepository)  # pruning handled updates, sent messages
@@ -193,6 +195,10 @@ class UnitOfWork:
         await self.session.commit()
         if mark is not None:
             mark.done()
+
+    async def flush(self) -> None:
+        """Write what is pending now (new rows get their ids), without committing."""
+        await self.session.flush()
 
     async def rollback(self) -> None:
         await self.session.rollback()
