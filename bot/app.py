@@ -50,7 +50,7 @@ from db.migrate import head_revision, upgrade_async
 from db.repositories import OutboxRepository
 from db.session import create_engine, create_read_sessionmaker, create_sessionmaker
 from db.types import utcnow
-from db.uow import UnitOfWorkFactory
+from db.uow import UnitOfWorkFactory, within_session
 from handlers import register
 from web.health import health_routes
 from web.metrics import metrics_routes
@@ -219,8 +219,8 @@ class Wenming:
             self._limited_bot, deps.uow.sessions, deps.clock, media_dir=settings.media_dir,
             admin_chat_id=settings.admin_chat_id, language=settings.default_language,
             # A delivered card is the one to edit from now on (and caught up if it is stale).
-            sent_hooks={tasks.CARD_PURPOSE: functools.partial(tasks.card_delivered,
-                                                              tz=settings.tz)},
+            sent_hooks={tasks.CARD_PURPOSE: within_session(
+                functools.partial(tasks.card_delivered, tz=settings.tz))},
         )
         application.bot_data["outbox"] = self.outbox
         replies.handover = self.outbox

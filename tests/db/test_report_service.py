@@ -61,7 +61,7 @@ async def city(core: Core, clock: FakeClock) -> Uow:
     "task.changed")."""
     sessions = core.uow.sessions
     standards = set(load_standards(ROOT / "standards"))
-    await import_org(sessions, load_org_file(DEMO_CITY, standards))
+    await import_org(core.uow, load_org_file(DEMO_CITY, standards))
     async with sessions() as s, s.begin():
         houqijie = await s.scalar(select(Unit.id).where(Unit.code == "houqijie"))
         for pid, name in ((RESIDENT, "赵居民"), (ALICE, "Alice"), (BOB, "Bob")):

@@ -32,6 +32,7 @@ from bot.telegram.outbox import OutboxSender, broadcast_rate_limiter
 from db.models import GroupBinding, JobRun, OutboxMessage, Person, Unit
 from db.repositories import OutboxRepository
 from db.session import create_engine, create_sessionmaker
+from db.uow import UnitOfWorkFactory
 from sandbox.client import SandboxClient
 from sandbox.run import seed_sandbox
 from sandbox.server import SandboxServer
@@ -50,7 +51,7 @@ async def world(database_url: str) -> AsyncIterator[tuple[SandboxServer, Sandbox
     engine = create_engine(database_url)
     sessions = create_sessionmaker(engine)
     org = load_org_file(DEMO_CITY, set(load_standards(ROOT / "standards")))
-    await import_org(sessions, org)
+    await import_org(UnitOfWorkFactory(sessions), org)
     async with sessions() as s, s.begin():
         unit = await s.scalar(select(Unit.id).where(Unit.code == "houqijie"))
         assert unit is not None
