@@ -26,9 +26,7 @@ from bot.services import tasks
 from bot.services.catalog import StandardCatalog
 from bot.services.events import EventBus
 from bot.services.inspections import InspectionService
-from bot.services.people_cache import PersonCache
 from bot.services.press import PressService
-from bot.services.progress_cache import ProgressCache
 from bot.services.reports import ReportContext, followup
 from bot.telegram.api_watch import BotApiWatch
 from bot.telegram.commands import publish_defaults
@@ -45,9 +43,11 @@ from bot.telegram.outbox import OutboxSender, broadcast_rate_limiter
 from bot.telegram.transport import build_request
 from bot.telegram.webhook_intake import WebhookIntake
 from db import health as db_health
+from db.caches import PersonCache, ProgressCache
 from db.group_commit import GroupCommitter
 from db.migrate import head_revision, upgrade_async
 from db.repositories import OutboxRepository
+from db.repositories.press import PressRepository
 from db.session import create_engine, create_read_sessionmaker, create_sessionmaker
 from db.types import utcnow
 from db.uow import UnitOfWorkFactory, within_session
@@ -150,8 +150,8 @@ def build_application(
         media=core.media,
         clock=clock,
         reports=core.reports,
-        press=PressService(catalog, engine, uow.read_sessions, committer, core.people,
-                           core.progress),
+        press=PressService(catalog, uow, PressRepository(engine.dialect.name, committer),
+                           core.people, core.progress),
         committer=committer,
         people=core.people,
     )

@@ -26,7 +26,7 @@ class PeopleRepository:
     async def get_to_change(self, person_id: int) -> Person | None:
         """The person, locked until this transaction ends (FOR UPDATE; SQLite's writers take
         turns anyway): what it commits is then the whole row, and the person cache can take
-        a copy of it instead of reading it again (bot/services/people_cache.py)."""
+        a copy of it instead of reading it again (db/caches.py)."""
         person = await self.session.get(Person, person_id, with_for_update=True,
                                         populate_existing=True)
         if person is not None:
