@@ -200,6 +200,10 @@ class UnitOfWork:
         if mark is not None:
             mark.done()
 
+    def add(self, *rows: object) -> None:
+        """New rows the use case built, written at the next flush or commit."""
+        self.session.add_all(rows)
+
     async def flush(self) -> None:
         """Write what is pending now (new rows get their ids), without committing."""
         await self.session.flush()
