@@ -207,6 +207,7 @@ async def seed_database(url: str, inspectors: Iterable[int] = (),
     from bot.services.org_import import import_org
     from db.migrate import upgrade_async
     from db.session import create_engine, create_sessionmaker
+    from db.uow import UnitOfWorkFactory
 
     await upgrade_async(url)
     org = load_org_file(DEMO_CITY, set(load_standards(STANDARDS_DIR)))
@@ -215,7 +216,7 @@ async def seed_database(url: str, inspectors: Iterable[int] = (),
                   for uid in inspectors)
     engine = create_engine(url)
     try:
-        await import_org(create_sessionmaker(engine),
+        await import_org(UnitOfWorkFactory(create_sessionmaker(engine)),
                          dataclasses.replace(org, people=org.people + extra))
     finally:
         await engine.dispose()

@@ -47,6 +47,7 @@ from db.models import (
 )
 from db.repositories.retention import RetentionRepository
 from db.session import create_engine, create_sessionmaker
+from db.uow import UnitOfWorkFactory
 
 ROOT = Path(__file__).resolve().parents[1]
 UPDATES, MESSAGES, INSPECTIONS, ITEMS, TASKS = 800, 200, 30, 17, 20
@@ -65,7 +66,8 @@ async def simulate(db: Path, days: int, retention_days: int) -> dict[str, float]
     await upgrade_async(url)
     engine = create_engine(url)
     sessions = create_sessionmaker(engine)
-    await import_org(sessions, load_org_file(DEMO_CITY, set(load_standards(ROOT / "standards"))))
+    await import_org(UnitOfWorkFactory(sessions),
+                     load_org_file(DEMO_CITY, set(load_standards(ROOT / "standards"))))
     async with sessions() as s, s.begin():
         s.add(StandardVersion(content_hash="h" * 64, standard_id="hotel", body={}))
         s.add(Person(id=10002, first_name="李测评", role="inspector"))

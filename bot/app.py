@@ -26,9 +26,7 @@ from bot.services import tasks
 from bot.services.catalog import StandardCatalog
 from bot.services.events import EventBus
 from bot.services.inspections import InspectionService
-from bot.services.people_cache import PersonCache
 from bot.services.press import PressService
-from bot.services.progress_cache import ProgressCache
 from bot.services.reports import ReportContext, followup
 from bot.telegram.api_watch import BotApiWatch
 from bot.telegram.commands import publish_defaults
@@ -45,14 +43,16 @@ from bot.telegram.outbox import OutboxSender, broadcast_rate_limiter
 from bot.telegram.transport import build_request
 from bot.telegram.webhook_intake import WebhookIntake
 from db import health as db_health
+from db.caches import PersonCache, ProgressCache
 from db.group_commit import GroupCommitter
 from db.leader import AdvisoryLeader, keep_role
 from db.migrate import head_revision, upgrade_async
 from db.repositories import OutboxRepository
+from db.repositories.press import PressRepository
 from db.session import create_engine, create_read_sessionmaker, create_sessionmaker
 from db.single_process import SQLiteOwner
 from db.types import utcnow
-from db.uow import UnitOfWorkFactory
+from db.uow import UnitOfWorkFactory, within_session
 from handlers import register
 from web.health import health_routes
 from web.metrics import metrics_routes
@@ -99,8 +99,8 @@ def build_core(settings: Settings) -> Core:
     # Residents hear what happens to the task their report became, in the task's transaction.
     events.subscribe("task.changed", functools.partial(followup.on_task_changed, reports))
     # Replicas may share a PostgreSQL database: people are not cached across transactions
-    # there (bot/services/people_cache.py); inspections' snapshots are, as their writes are
-    # guarded by the row's version (bot/services/progress_cache.py).
+    # there (db/caches.py); inspections' snapshots are, as their writes are
+    # guarded by the row's version.
     people = PersonCache(ttl=0.0) if engine.dialect.name == "postgresql" else PersonCache()
     progress = ProgressCache()
     people.install(sessions)
@@ -156,8 +156,8 @@ def build_application(
         media=core.media,
         clock=clock,
         reports=core.reports,
-        press=PressService(catalog, engine, uow.read_sessions, committer, core.people,
-                           core.progress),
+        press=PressService(catalog, uow, PressRepository(engine.dialect.name, committer),
+                           core.people, core.progress),
         committer=committer,
         people=core.people,
     )
@@ -225,8 +225,8 @@ class Wenming:
             self._limited_bot, deps.uow.sessions, deps.clock, media_dir=settings.media_dir,
             admin_chat_id=settings.admin_chat_id, language=settings.default_language,
             # A delivered card is the one to edit from now on (and caught up if it is stale).
-            sent_hooks={tasks.CARD_PURPOSE: functools.partial(tasks.card_delivered,
-                                                              tz=settings.tz)},
+            sent_hooks={tasks.CARD_PURPOSE: within_session(
+                functools.partial(tasks.card_delivered, tz=settings.tz))},
             replica=settings.replica_name,
         )
         application.bot_data["outbox"] = self.outbox

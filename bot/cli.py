@@ -138,7 +138,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
         from bot.services.org_import import import_org
 
         async with _core(settings) as core:
-            summary = await import_org(core.uow.sessions, org)
+            summary = await import_org(core.uow, org)
         return summary.lines()
 
     for line in asyncio.run(go()):
@@ -198,8 +198,8 @@ def cmd_bulletin(args: argparse.Namespace, settings: Settings) -> int:
         from bot.render.bulletin import caption
         from bot.services.bulletins import build_bulletins
 
-        async with _core(settings) as core, core.uow.sessions() as session:
-            found = await build_bulletins(session, schedule, settings.tz,
+        async with _core(settings) as core, core.uow.read() as uow:
+            found = await build_bulletins(uow, schedule, settings.tz,
                                           args.lang or settings.default_language,
                                           args.week, chat_ids=[args.group])
         if not found:

@@ -38,6 +38,26 @@ LAYOUTS: dict[str, str] = {
     "group_lost": "group_lost:{}:{}:{}",
     # The admins told that a group moved (became a supergroup): old chat, new chat, admin chat.
     "group_moved": "group_moved:{}:{}:{}",
+    # A submitted report posted in its unit's group: report, chat, the part (card, location,
+    # photo:<n>).
+    "report_post": "report:{}:post:{}:{}",
+    # The same posted anew after an admin's reroute: report, when (unix seconds), chat, part.
+    "report_reroute": "report:{}:reroute:{}:{}:{}",
+    # A resident's "me too" told in a group: report, person, chat.
+    "report_follow": "report:{}:follow:{}:{}",
+    # The reporter's 👍 told in a group: report, chat.
+    "report_confirmed": "report:{}:confirmed:{}",
+    # The reporter's "still there" told in a group: report, when (unix seconds), chat.
+    "report_disputed": "report:{}:disputed:{}:{}",
+    # News of a report pushed to its reporter or a follower: report, the news (accepted,
+    # rejected, duplicate, or a task's news below), person.
+    "report_push": "report:{}:{}:to:{}",
+    # A photo sent before that push: report, the news, person, the photo's number.
+    "report_push_photo": "report:{}:{}:to:{}:photo:{}",
+    # Not keys but the news part of the two above, for a task's event: the event; or, for
+    # an event without an id yet, the task and its action.
+    "news_task_event": "task-event:{}",
+    "news_task_action": "task:{}:{}",
 }
 
 

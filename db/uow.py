@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar
 
 from sqlalchemy import Table, bindparam, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -18,8 +18,10 @@ from db.models import InboxUpdate
 from db.repositories.cards import TaskCardRepository
 from db.repositories.inspections import InspectionRepository
 from db.repositories.jobs import JobRunRepository
+from db.repositories.org import OrgRepository
 from db.repositories.outbox import OutboxRepository
 from db.repositories.people import PeopleRepository
+from db.repositories.reports import ReportRepository
 from db.repositories.retention import RetentionRepository
 from db.repositories.sites import SiteRepository
 from db.repositories.stats import StatsRepository
@@ -27,6 +29,8 @@ from db.repositories.tasks import TaskRepository
 from db.types import utcnow
 
 R = TypeVar("R")
+P = ParamSpec("P")
+
 _inbox: Table = InboxUpdate.__table__  # type: ignore[assignment]
 # The "handled" mark as one statement, for writes that go through the group committer
 # (db/group_commit.py): the press path, and updates whose handler committed nothing.
@@ -158,6 +162,8 @@ class UnitOfWork:
     tasks = _Repository(TaskRepository)
     cards = _Repository(TaskCardRepository)  # where the tasks' cards are (task_cards)
     outbox = _Repository(OutboxRepository)
+    org = _Repository(OrgRepository)  # what an organisation file imports
+    reports = _Repository(ReportRepository)
     stats = _Repository(StatsRepository)
     jobs = _Repository(JobRunRepository)  # scheduled jobs' runs
     retention = _Repository(RetentionRepository)  # pruning handled updates, sent messages
@@ -194,8 +200,28 @@ class UnitOfWork:
         if mark is not None:
             mark.done()
 
+    def add(self, *rows: object) -> None:
+        """New rows the use case built, written at the next flush or commit."""
+        self.session.add_all(rows)
+
+    async def flush(self) -> None:
+        """Write what is pending now (new rows get their ids), without committing."""
+        await self.session.flush()
+
     async def rollback(self) -> None:
         await self.session.rollback()
+
+
+def within_session(
+    use_case: Callable[Concatenate[UnitOfWork, P], Awaitable[R]],
+) -> Callable[Concatenate[AsyncSession, P], Awaitable[R]]:
+    """A use case of a unit of work, called with a session whose transaction someone else
+    owns and commits (an outbox hook runs in the sender's: bot/app.py wraps them so)."""
+
+    async def call(session: AsyncSession, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        return await use_case(UnitOfWork.within(session), *args, **kwargs)
+
+    return call
 
 
 class TaskLock:

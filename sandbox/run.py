@@ -112,7 +112,7 @@ async def start_demo_bot(
     # production never reads it: only here is it passed as the bot's clock.
     bot = Wenming(build_application(sandbox_settings, clock=server.state.clock.now))
     sessions = bot.deps.uow.sessions
-    await import_org(sessions, org)
+    await import_org(bot.deps.uow, org)
     # The sandbox forgets its chats on restart but the bot's database remembers; the updates
     # offset must start again from zero with the new emulator.
     async with sessions() as s, s.begin():

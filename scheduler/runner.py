@@ -288,7 +288,7 @@ class Scheduler:
             return None
         async with self._uow() as uow:
             # The phase countdown counts from the day it is sent, as the digest's does.
-            bulletins = await build_bulletins(uow.session, self.config, self.tz, self.lang,
+            bulletins = await build_bulletins(uow, self.config, self.tz, self.lang,
                                               due.period, sent_on=local_date(now, self.tz))
         # Rendering takes ~0.1 s per group: in worker threads, before the transaction.
         rendered = await asyncio.gather(*(
@@ -327,7 +327,7 @@ class Scheduler:
             office = (await stats.unit_tree()).office(self.config.office_unit)
             chats = [] if office is None else sorted(
                 g.chat_id for g in await uow.people.active_groups_of_unit(office.id))
-            text = await digest_text(uow.session, self.config, self.tz, self.lang,
+            text = await digest_text(uow, self.config, self.tz, self.lang,
                                      due.issue_date, now)
             if not await uow.jobs.record(DIGEST, due.period, now, {"groups": len(chats)}):
                 return None

@@ -257,7 +257,7 @@ async def running_harness(
                              file_base_url=server.file_base_url, **overrides)
     org = load_org_file(DEMO_CITY, set(load_standards(settings.standards_dir)))
     bot = Wenming(build_application(settings))
-    await import_org(bot.deps.uow.sessions, org)
+    await import_org(bot.deps.uow, org)
     sb = SandboxClient(server.url)
     await sb.__aenter__()
     await seed_sandbox(sb, org)

@@ -21,8 +21,6 @@ from bot.domain.yamlfile import YamlFileError, YamlReader, compose, line_of, rea
 
 log = logging.getLogger(__name__)
 
-# The shipped file (bot/defaults/); Settings.reporting_file names the one a deployment uses.
-CONFIG_PATH: Final = Path(__file__).resolve().parents[1] / "defaults" / "reporting.yaml"
 TICKET_RE: Final = re.compile(r"^R-(\d{4})-(\d{6,})$", re.IGNORECASE)
 CODE_RE: Final = re.compile(r"^[a-z][a-z0-9_]*$")
 SITE: Final = "site"
@@ -196,7 +194,8 @@ def check_reporting(text: str, file: str = "reporting.yaml") -> list[ReportConfi
     return _parse(text, file)[1]
 
 
-def load_reporting(path: Path = CONFIG_PATH) -> ReportingConfig:
+def load_reporting(path: Path) -> ReportingConfig:
+    """The city's reporting file; Settings.reporting_file says which one."""
     return parse_reporting(read_text(path, ReportConfigError), str(path))
 
 

@@ -11,15 +11,13 @@ import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot.domain.periods import Week, bulletin_issue_date, day_bounds
 from bot.domain.ranking import UnitFigures, rank_units
 from bot.domain.schedule import ScheduleConfig
 from bot.render.bulletin import BulletinView, PhaseInfo, format_date
 from bot.render.i18n import t
-from db.repositories import PeopleRepository
-from db.repositories.stats import StatsRepository, UnitTree
+from db.repositories.stats import UnitTree
+from db.uow import UnitOfWork
 
 
 @dataclass(frozen=True)
@@ -50,7 +48,7 @@ def covered_units(tree: UnitTree, unit_id: int, site_counts: dict[int, int],
 
 
 async def build_bulletins(
-    session: AsyncSession, cfg: ScheduleConfig, tz: ZoneInfo, lang: str, week_key: str,
+    uow: UnitOfWork, cfg: ScheduleConfig, tz: ZoneInfo, lang: str, week_key: str,
     *, chat_ids: list[int] | None = None, sent_on: dt.date | None = None,
 ) -> list[GroupBulletin]:
     """One bulletin view per active bound group (or per chat in `chat_ids`).
@@ -59,14 +57,14 @@ async def build_bulletins(
     passes today), by default from the day the bulletin is scheduled to be issued."""
     week = Week.of(week_key, tz)
     before = week.previous(tz)
-    stats = StatsRepository(session)
+    stats = uow.stats
     tree = await stats.unit_tree()
     names = {uid: n.name(lang) for uid, n in tree.nodes.items()}
     level = cfg.office_level()
     current = await stats.week_figures(week.start, week.end, level, names)
     previous = await stats.week_figures(before.start, before.end, level, names)
     site_counts = await stats.site_counts()
-    people = PeopleRepository(session)
+    people = uow.people
     groups = (await people.active_groups() if chat_ids is None
               else await people.groups_by_chat(chat_ids))
     issue = sent_on or bulletin_issue_date(week.key, cfg.bulletin.weekday)
@@ -93,7 +91,7 @@ WEEKDAY_KEYS = ("scheduler.weekday.0", "scheduler.weekday.1", "scheduler.weekday
 
 
 async def digest_text(
-    session: AsyncSession, cfg: ScheduleConfig, tz: ZoneInfo, lang: str, issue: dt.date,
+    uow: UnitOfWork, cfg: ScheduleConfig, tz: ZoneInfo, lang: str, issue: dt.date,
     now: dt.datetime, *, max_rows: int = 10,
 ) -> str:
     """The morning digest for the office: the day before `issue` (the digest's period, the
@@ -102,7 +100,7 @@ async def digest_text(
     `now`."""
     day = issue - dt.timedelta(days=1)
     start, end = day_bounds(day, tz)
-    stats = StatsRepository(session)
+    stats = uow.stats
     figures = await stats.day_figures(start, end)
     label = t(lang, "scheduler.digest.day", date=format_date(lang, day),
               weekday=t(lang, WEEKDAY_KEYS[day.weekday()]))

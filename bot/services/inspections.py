@@ -129,7 +129,7 @@ class InspectionService:
         """Start an inspection of a site, or resume the open one there."""
         require(Role(_rank(person)), Role.INSPECTOR)
         repo = uow.inspections
-        site = await uow.session.get(Site, site_id)
+        site = await uow.sites.get(site_id)
         if site is None:
             raise NotFound("inspect.site_not_found")
         insp = await repo.open_at(person.id, site.id)
@@ -326,7 +326,7 @@ class InspectionService:
                     continue
                 row = Answer(inspection_id=insp.id, item_key=key, verdict=verdict,
                              skipped=st.skipped, remark=st.remark, answered_at=now)
-                uow.session.add(row)
+                uow.add(row)
                 rows[key] = row
             elif (row.verdict, row.skipped, row.remark) != (verdict, st.skipped, st.remark):
                 row.verdict, row.skipped, row.remark, row.answered_at = (
@@ -334,7 +334,7 @@ class InspectionService:
         insp.step = progress.step
         insp.awaiting = progress.awaiting.value if progress.awaiting else None
         insp.updated_at = now
-        await uow.session.flush()
+        await uow.flush()
         return self._rebuild(insp, view.standard, progress, rows)
 
 

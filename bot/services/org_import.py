@@ -9,15 +9,13 @@ must not take its history with it. The summary says how many such rows remain in
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
 from bot.domain.org import OrgFile
-from db.models import Assignment, GroupBinding, PendingAssignment, Person, Site, Unit
+from db.models import GroupBinding, PendingAssignment, Person, Site, Unit
 from db.types import utcnow
+from db.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -94,42 +92,41 @@ class ImportSummary:
         return out
 
 
-async def import_org(
-    session_factory: async_sessionmaker[AsyncSession], org: OrgFile
-) -> ImportSummary:
+async def import_org(uows: Callable[[], UnitOfWork], org: OrgFile) -> ImportSummary:
     """Upsert the file's units, sites, group bindings and people in one transaction."""
     summary = ImportSummary(source=org.source)
-    async with session_factory() as s, s.begin():
-        units = await _import_units(s, org, summary)
-        sites = await _import_sites(s, org, units, summary)
-        await _import_groups(s, org, units, summary)
-        await _import_people(s, org, units, sites, summary)
+    async with uows() as uow:
+        units = await _import_units(uow, org, summary)
+        sites = await _import_sites(uow, org, units, summary)
+        await _import_groups(uow, org, units, summary)
+        await _import_people(uow, org, units, sites, summary)
+        await uow.commit(mark_update_handled=False)
     return summary
 
 
-async def apply_pending(session: AsyncSession, person: Person) -> bool:
+async def apply_pending(uow: UnitOfWork, person: Person) -> bool:
     """Give a person the role, unit and sites an import left for them; True if there were any.
 
     For the gatekeeper, inside its own transaction, right after it creates the Person row.
     """
-    pending = await session.get(PendingAssignment, person.id)
+    repo = uow.org
+    pending = await repo.pending_of(person.id)
     if pending is None:
         return False
     # The person may have been added to the session a moment ago; their row must exist
     # before assignment rows reference it.
-    await session.flush()
+    await uow.flush()
     person.role = pending.role
     person.unit_id = pending.unit_id
     codes = list(pending.site_codes)
-    found = {site.code: site.id
-             for site in await session.scalars(select(Site).where(Site.code.in_(codes)))}
+    found = await repo.site_ids(codes)
     missing = [c for c in codes if c not in found]
     if missing:
         # Sites are never deleted by an import, so this means someone edited codes by hand.
         log.warning("pending assignment for %s names unknown sites %s", person.id, missing)
-    current = await session.scalars(select(Assignment).where(Assignment.person_id == person.id))
-    await _replace_assignments(session, person.id, list(current), set(found.values()))
-    await session.delete(pending)
+    current = (await repo.assignments([person.id])).get(person.id, [])
+    await repo.replace_assignments(person.id, current, set(found.values()))
+    await repo.remove(pending)
     return True
 
 
@@ -146,8 +143,9 @@ def _assign(obj: object, **values: object) -> bool:
     return changed
 
 
-async def _import_units(s: AsyncSession, org: OrgFile, summary: ImportSummary) -> dict[str, Unit]:
-    by_code = {u.code: u for u in await s.scalars(select(Unit))}
+async def _import_units(uow: UnitOfWork, org: OrgFile, summary: ImportSummary
+                        ) -> dict[str, Unit]:
+    by_code = await uow.org.units_by_code()
     in_file = {spec.code for spec in org.units}
     summary.units_not_in_file = sum(1 for code in by_code if code not in in_file)
 
@@ -160,12 +158,12 @@ async def _import_units(s: AsyncSession, org: OrgFile, summary: ImportSummary) -
         if unit is None:
             unit = Unit(code=spec.code, name_zh=spec.name_zh, name_en=spec.name_en,
                         kind=spec.kind, parent_id=None)
-            s.add(unit)
+            uow.org.add(unit)
             by_code[spec.code] = unit
             created.add(spec.code)
         elif _assign(unit, name_zh=spec.name_zh, name_en=spec.name_en, kind=spec.kind):
             changed.add(spec.code)
-    await s.flush()
+    await uow.flush()
 
     # Pass 2 links parents. The parser guarantees every parent is in the file and there is no
     # cycle among the file's units; rows outside the file may point into it but never the
@@ -180,9 +178,9 @@ async def _import_units(s: AsyncSession, org: OrgFile, summary: ImportSummary) -
 
 
 async def _import_sites(
-    s: AsyncSession, org: OrgFile, units: dict[str, Unit], summary: ImportSummary
+    uow: UnitOfWork, org: OrgFile, units: dict[str, Unit], summary: ImportSummary
 ) -> dict[str, Site]:
-    by_code = {site.code: site for site in await s.scalars(select(Site))}
+    by_code = await uow.org.sites_by_code()
     in_file = {spec.code for spec in org.sites}
     summary.sites_not_in_file = sum(1 for code in by_code if code not in in_file)
     for spec in org.sites:
@@ -193,19 +191,19 @@ async def _import_sites(
         site = by_code.get(spec.code)
         if site is None:
             site = Site(code=spec.code, **values)
-            s.add(site)
+            uow.org.add(site)
             by_code[spec.code] = site
             summary.sites.add(created=True, changed=True)
         else:
             summary.sites.add(created=False, changed=_assign(site, **values))
-    await s.flush()  # assignments below need the new sites' ids
+    await uow.flush()  # assignments below need the new sites' ids
     return by_code
 
 
 async def _import_groups(
-    s: AsyncSession, org: OrgFile, units: dict[str, Unit], summary: ImportSummary
+    uow: UnitOfWork, org: OrgFile, units: dict[str, Unit], summary: ImportSummary
 ) -> None:
-    existing = {g.chat_id: g for g in await s.scalars(select(GroupBinding))}
+    existing = await uow.org.groups_by_chat()
     in_file = {spec.chat_id for spec in org.groups}
     summary.groups_not_in_file = sum(
         1 for chat_id, g in existing.items() if g.active and chat_id not in in_file
@@ -215,7 +213,7 @@ async def _import_groups(
         unit_id = units[spec.unit].id
         binding = existing.get(spec.chat_id)
         if binding is None:
-            s.add(GroupBinding(chat_id=spec.chat_id, unit_id=unit_id, title=spec.title,
+            uow.org.add(GroupBinding(chat_id=spec.chat_id, unit_id=unit_id, title=spec.title,
                                active=True, bound_by=None, bound_at=now))
             summary.groups.add(created=True, changed=True)
             continue
@@ -230,20 +228,14 @@ async def _import_groups(
 
 
 async def _import_people(
-    s: AsyncSession, org: OrgFile, units: dict[str, Unit], sites: dict[str, Site],
+    uow: UnitOfWork, org: OrgFile, units: dict[str, Unit], sites: dict[str, Site],
     summary: ImportSummary,
 ) -> None:
+    repo = uow.org
     ids = [spec.telegram_id for spec in org.people]
-    people = {p.id: p for p in await s.scalars(select(Person).where(Person.id.in_(ids)))}
-    pending = {
-        p.telegram_id: p
-        for p in await s.scalars(
-            select(PendingAssignment).where(PendingAssignment.telegram_id.in_(ids))
-        )
-    }
-    assignments: dict[int, list[Assignment]] = {}
-    for a in await s.scalars(select(Assignment).where(Assignment.person_id.in_(list(people)))):
-        assignments.setdefault(a.person_id, []).append(a)
+    people = await repo.people(ids)
+    pending = await repo.pending(ids)
+    assignments = await repo.assignments(list(people))
 
     for spec in org.people:
         unit_id = units[spec.unit].id if spec.unit is not None else None
@@ -252,17 +244,17 @@ async def _import_people(
             changed = _assign(person, role=spec.role, unit_id=unit_id)
             wanted = {sites[code].id for code in spec.sites}
             current = assignments.get(person.id, [])
-            changed = await _replace_assignments(s, person.id, current, wanted) or changed
+            changed = await repo.replace_assignments(person.id, current, wanted) or changed
             stale = pending.get(spec.telegram_id)
             if stale is not None:
                 # Applied directly now; left behind it would undo a later edit on first contact.
-                await s.delete(stale)
+                await repo.remove(stale)
             summary.people.add(created=False, changed=changed)
             continue
         row = pending.get(spec.telegram_id)
         codes = list(spec.sites)
         if row is None:
-            s.add(PendingAssignment(telegram_id=spec.telegram_id, role=spec.role,
+            repo.add(PendingAssignment(telegram_id=spec.telegram_id, role=spec.role,
                                     unit_id=unit_id, site_codes=codes))
             summary.pending.add(created=True, changed=True)
         else:
@@ -273,20 +265,3 @@ async def _import_people(
                 changed = True
             summary.pending.add(created=False, changed=changed)
 
-
-async def _replace_assignments(
-    s: AsyncSession, person_id: int, current: Iterable[Assignment], wanted: set[int]
-) -> bool:
-    """Make the person's assignments exactly `wanted` (site ids); True if anything changed."""
-    changed = False
-    kept: set[int] = set()
-    for a in current:
-        if a.site_id in wanted:
-            kept.add(a.site_id)
-        else:
-            await s.delete(a)
-            changed = True
-    for site_id in sorted(wanted - kept):
-        s.add(Assignment(person_id=person_id, site_id=site_id))
-        changed = True
-    return changed

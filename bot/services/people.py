@@ -39,7 +39,7 @@ async def ensure_person(
         ))
         if added:
             changed = True
-            changed |= await apply_pending(uow.session, person)
+            changed |= await apply_pending(uow, person)
     else:
         fresh = (user.first_name, user.username, user.language_code)
         if (person.first_name, person.username, person.telegram_language) != fresh:

@@ -4,10 +4,11 @@ This is the path an inspector walks seventeen times per site, and the one a city
 rush of inspectors loads. The rules are those of `InspectionService.act` (the same
 `apply_press`), and so is the durability: the press's answer, the inspection's new step and
 the update's "handled" mark are committed together before the reply goes out. What differs is
-the cost. The inspection is read from a `ProgressCache` snapshot instead of three SELECTs; the
-writes are plain statements (an UPDATE guarded by the inspection's version, an upsert of the
-changed answers, the inbox mark) handed to the `GroupCommitter`, which commits the presses of
-many inspectors in one transaction.
+the cost. The inspection is read from a `ProgressCache` snapshot (db/caches.py) instead of three
+SELECTs; the writes are plain statements (an UPDATE guarded by the inspection's version, an
+upsert of the changed answers, the inbox mark) that `PressRepository` (db/repositories/press.py)
+hands to the `GroupCommitter`, which commits the presses of many inspectors in one
+transaction.
 
 A snapshot that turns out stale (another writer bumped the version) costs one re-read and a
 second try; a press is never applied on top of state it did not see.
@@ -21,38 +22,32 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-
 from bot.domain.checklist import ItemState, Progress
 from bot.domain.errors import StaleAction
 from bot.domain.standards import Verdict
 from bot.services.catalog import StandardCatalog
 from bot.services.inspections import InspectionView, apply_press, closed_key, load_progress
-from bot.services.people_cache import PersonCache
-from bot.services.progress_cache import ProgressCache, Snapshot
-from db.group_commit import GroupCommitter, WriteConflict, WriteSet
+from db.caches import PersonCache, ProgressCache, Snapshot
+from db.group_commit import WriteConflict
 from db.models import Inspection, Person
-from db.repositories import InspectionRepository
-from db.repositories.press import ACTIVE, MOVED, MOVED_FROM, STEP, upsert_answer
-from db.uow import current_inbox
+from db.repositories.press import PressRepository
+from db.uow import UnitOfWorkFactory, current_inbox
 
 
 class PressService:
     def __init__(
         self,
         catalog: StandardCatalog,
-        engine: AsyncEngine,
-        reads: async_sessionmaker[AsyncSession],
-        committer: GroupCommitter,
+        uow: UnitOfWorkFactory,
+        writes: PressRepository,
         people: PersonCache,
         cache: ProgressCache,
     ) -> None:
         self._catalog = catalog
-        self._reads = reads
-        self._committer = committer
+        self._uow = uow  # its read units of work, for a snapshot not in the cache
+        self._writes = writes
         self._people = people
         self.cache = cache  # installed on the sessions that write inspections (bot/app.py)
-        self._upsert = upsert_answer(engine.dialect.name)
         # One press per inspection at a time (the chat's own order already ensures it; this
         # keeps it true for any caller).
         self._locks: weakref.WeakValueDictionary[int, Lock] = weakref.WeakValueDictionary()
@@ -100,23 +95,16 @@ class PressService:
         if not apply_press(progress, step, action, verdict, target):
             return _view(snap)
         active = None if action == "pause" else inspection_id
-        writes = WriteSet()
-        writes.add(STEP, guarded=True, b_id=inspection_id, b_version=snap.version,
-                   b_step=progress.step,
-                   b_awaiting=progress.awaiting.value if progress.awaiting else None,
-                   b_now=now)
-        for key, st in progress.answers.items():
-            if _stored(st) != _stored(snap.answers.get(key)):
-                writes.add(self._upsert, b_inspection=inspection_id, b_key=key,
-                           b_verdict=st.verdict.value if st.verdict else None,
-                           b_skipped=st.skipped, b_remark=st.remark, b_now=now)
-        # Always: the cached person may be behind, and the write costs one batched row.
-        writes.add(ACTIVE, b_id=person.id, b_active=active)
         mark = current_inbox.get()
-        if mark is not None and not mark.marked:
-            statement, params = mark.handled_write()
-            writes.add(statement, **params)
-        await self._committer.commit(writes)
+        await self._writes.press(
+            inspection_id=inspection_id, version=snap.version, step=progress.step,
+            awaiting=progress.awaiting.value if progress.awaiting else None,
+            answers=[(key, st.verdict.value if st.verdict else None, st.skipped, st.remark)
+                     for key, st in progress.answers.items()
+                     if _stored(st) != _stored(snap.answers.get(key))],
+            # Always: the cached person may be behind, and the write costs one batched row.
+            person_id=person.id, active=active,
+            handled=mark if mark is not None and not mark.marked else None, now=now)
         if mark is not None:
             mark.done()
         if person.active_inspection_id != active:
@@ -130,19 +118,15 @@ class PressService:
         async with self._lock(inspection_id):
             snap = self.cache.get(inspection_id)
             if snap is not None:
-                writes = WriteSet()
-                writes.add(MOVED_FROM, guarded=True, b_id=inspection_id, b_version=snap.version,
-                           b_chat=chat_id, b_message=message_id)
                 try:
-                    await self._committer.commit(writes)
+                    await self._writes.moved(inspection_id, chat_id, message_id,
+                                             version=snap.version)
                 except WriteConflict:
                     self.cache.evict(inspection_id)
                 else:
                     snap.prompt, snap.version = (chat_id, message_id), snap.version + 1
                     return
-            writes = WriteSet()
-            writes.add(MOVED, b_id=inspection_id, b_chat=chat_id, b_message=message_id)
-            await self._committer.commit(writes)
+            await self._writes.moved(inspection_id, chat_id, message_id)
 
     async def current(self, person: Person, inspection_id: int) -> InspectionView | None:
         """The inspection as it stands, if it is this person's."""
@@ -166,8 +150,8 @@ class PressService:
         snap = self.cache.get(inspection_id)
         if snap is not None:
             return snap
-        async with self._reads() as session:
-            repo = InspectionRepository(session)
+        async with self._uow.read() as uow:
+            repo = uow.inspections
             insp = await repo.get(inspection_id)
             if insp is None:
                 raise StaleAction("error.stale_button")

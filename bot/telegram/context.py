@@ -14,9 +14,9 @@ from bot.media.store import MediaStore
 from bot.render.i18n import DEFAULT_LANGUAGE
 from bot.services.catalog import StandardCatalog
 from bot.services.inspections import InspectionService
-from bot.services.people_cache import PersonCache
 from bot.services.press import PressService
 from bot.services.reports import ReportContext
+from db.caches import PersonCache
 from db.group_commit import GroupCommitter
 from db.models import Person
 from db.uow import UnitOfWorkFactory

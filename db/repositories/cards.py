@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import TaskCard
+from db.models import OutboxMessage, TaskCard
 
 
 class TaskCardRepository:
@@ -33,3 +33,9 @@ class TaskCardRepository:
         """Every card of the task, one per chat, oldest first."""
         return list((await self.session.scalars(
             select(TaskCard).where(TaskCard.task_id == task_id).order_by(TaskCard.id))).all())
+
+    async def drop_unsent(self, task_id: int, purpose: str) -> None:
+        """Take the task's cards queued in the outbox (`purpose`) and not sent yet back out."""
+        await self.session.execute(delete(OutboxMessage).where(
+            OutboxMessage.purpose == purpose, OutboxMessage.ref_id == task_id,
+            OutboxMessage.status == "pending"))

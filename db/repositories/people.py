@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import GroupBinding, Invite, InviteUse, Person, Unit
@@ -26,7 +26,7 @@ class PeopleRepository:
     async def get_to_change(self, person_id: int) -> Person | None:
         """The person, locked until this transaction ends (FOR UPDATE; SQLite's writers take
         turns anyway): what it commits is then the whole row, and the person cache can take
-        a copy of it instead of reading it again (bot/services/people_cache.py)."""
+        a copy of it instead of reading it again (db/caches.py)."""
         person = await self.session.get(Person, person_id, with_for_update=True,
                                         populate_existing=True)
         if person is not None:
@@ -64,6 +64,17 @@ class PeopleRepository:
         invite.uses += 1
         self.session.add(InviteUse(code=invite.code, person_id=person_id))
         return True
+
+    async def first_contact_rank(self, person_id: int) -> int:
+        """The person's place in the order of first contact (1 for the first; 0 if unknown).
+        People are never deleted, so it never changes."""
+        me = await self.session.get(Person, person_id)
+        if me is None:
+            return 0
+        return int(await self.session.scalar(
+            select(func.count()).select_from(Person).where(or_(
+                Person.created_at < me.created_at,
+                and_(Person.created_at == me.created_at, Person.id <= me.id)))) or 0)
 
     async def first_names(self, ids: Iterable[int]) -> dict[int, str]:
         """First names by person id."""

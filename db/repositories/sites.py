@@ -6,7 +6,7 @@ import math
 from collections.abc import Collection, Mapping
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -55,6 +55,16 @@ class SiteRepository:
                 | (Site.code == word)
             )
         return list((await self.session.scalars(stmt.order_by(Site.name).limit(limit))).all())
+
+    async def names(self) -> list[tuple[int, str]]:
+        """Every site's (id, name)."""
+        return [(row.id, row.name)
+                for row in (await self.session.execute(select(Site.id, Site.name))).all()]
+
+    async def any_located(self) -> bool:
+        """Whether any site has a location."""
+        return bool(await self.session.scalar(
+            select(func.count()).select_from(Site).where(Site.latitude.is_not(None))))
 
     async def nearest(
         self, lat: float, lon: float, limit: int = 6, within_m: float = 5000

@@ -134,6 +134,16 @@ class TaskRepository:
 
     # ---- events ------------------------------------------------------------------------
 
+    async def photo_link(self, task_id: int, photo_id: int) -> TaskPhoto | None:
+        """The photo as one of the task's (before, after or a draft of a fix), if it is."""
+        return await self.session.get(TaskPhoto, (task_id, photo_id))
+
+    async def unlink_photo(self, task_id: int, photo_id: int) -> None:
+        """The photo is no longer one of the task's (the photo itself stays)."""
+        row = await self.photo_link(task_id, photo_id)
+        if row is not None:
+            await self.session.delete(row)
+
     async def events(self, task_id: int) -> list[TaskEvent]:
         """Every recorded event of the task, oldest first."""
         return list((await self.session.scalars(

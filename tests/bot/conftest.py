@@ -315,7 +315,7 @@ async def app(
     application = build_application(settings, request=api, clock=clock,
                                     catalog=StandardCatalog(standards))
     org = load_org_file(DEMO_CITY, set(standards))
-    await import_org(deps_of(application).uow.sessions, org)
+    await import_org(deps_of(application).uow, org)
     await application.initialize()
     try:
         yield application

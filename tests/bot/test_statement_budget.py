@@ -23,7 +23,7 @@ PRESS_BUDGET = 4  # SQLite's BEGIN IMMEDIATE, the step, the answer, the active i
 
 def reads(statements: list[str], app: WenmingApplication) -> list[str]:
     """The SELECTs, but for the person's own on PostgreSQL: replicas may share that database,
-    so the gatekeeper reads the person for each update (bot/services/people_cache.py)."""
+    so the gatekeeper reads the person for each update (db/caches.py)."""
     shared = deps_of(app).uow.sessions.kw["bind"].dialect.name == "postgresql"
     return [s for s in statements if s.startswith("SELECT")
             and not (shared and s.startswith("SELECT people."))]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.services.people_cache import PersonCache
+from db.caches import PersonCache
 from db.models import Person
 from db.repositories import PeopleRepository
 
@@ -116,7 +116,7 @@ async def test_a_deleted_person_is_evicted(sessions: Sessions) -> None:
 
 def test_the_progress_cache_is_bounded_and_expires() -> None:
     from bot.domain.standards import Standard
-    from bot.services.progress_cache import ProgressCache, Snapshot
+    from db.caches import ProgressCache, Snapshot
     from db.models import Site
 
     def snap(i: int) -> Snapshot:

@@ -14,6 +14,7 @@ from bot.domain.org import OrgFile, load_org_file, parse_org
 from bot.services.org_import import ImportSummary, apply_pending, import_org
 from db.models import Assignment, GroupBinding, PendingAssignment, Person, Site, Unit
 from db.types import utcnow
+from db.uow import UnitOfWork, UnitOfWorkFactory
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = DEMO_CITY
@@ -61,7 +62,7 @@ def counts(summary: ImportSummary) -> dict[str, tuple[int, int, int]]:
 
 
 async def test_demo_import_creates_everything(sessions: Sessions, demo: OrgFile) -> None:
-    summary = await import_org(sessions, demo)
+    summary = await import_org(UnitOfWorkFactory(sessions), demo)
 
     n_units, n_sites = len(demo.units), len(demo.sites)
     assert counts(summary) == {
@@ -98,8 +99,8 @@ async def test_demo_import_creates_everything(sessions: Sessions, demo: OrgFile)
 
 
 async def test_reimport_changes_nothing(sessions: Sessions, demo: OrgFile) -> None:
-    await import_org(sessions, demo)
-    again = await import_org(sessions, demo)
+    await import_org(UnitOfWorkFactory(sessions), demo)
+    again = await import_org(UnitOfWorkFactory(sessions), demo)
 
     assert counts(again) == {
         "units": (0, 0, len(demo.units)), "sites": (0, 0, len(demo.sites)),
@@ -114,7 +115,7 @@ async def test_reimport_changes_nothing(sessions: Sessions, demo: OrgFile) -> No
 
 
 async def test_edits_update_in_place(sessions: Sessions, demo: OrgFile) -> None:
-    await import_org(sessions, demo)
+    await import_org(UnitOfWorkFactory(sessions), demo)
     units = tuple(
         dataclasses.replace(u, name_en="Campaign office") if u.code == "district_office"
         # Re-parent a community under the office: a parent change is an update too.
@@ -127,7 +128,8 @@ async def test_edits_update_in_place(sessions: Sessions, demo: OrgFile) -> None:
         if s.code == "yintai" else s
         for s in demo.sites
     )
-    summary = await import_org(sessions, dataclasses.replace(demo, units=units, sites=sites))
+    summary = await import_org(UnitOfWorkFactory(sessions),
+                               dataclasses.replace(demo, units=units, sites=sites))
 
     assert counts(summary)["units"] == (0, 2, len(demo.units) - 2)
     assert counts(summary)["sites"] == (0, 1, len(demo.sites) - 1)
@@ -150,7 +152,7 @@ async def test_parent_may_come_after_child(sessions: Sessions) -> None:
         "  - {code: top, name: 顶, kind: office}\n",
         source="t.yaml", known_site_types=SITE_TYPES,
     )
-    await import_org(sessions, org)
+    await import_org(UnitOfWorkFactory(sessions), org)
     async with sessions() as s:
         child, middle, top = [await unit_by_code(s, c) for c in ("child", "middle", "top")]
         assert (child.parent_id, middle.parent_id, top.parent_id) == (middle.id, top.id, None)
@@ -163,7 +165,7 @@ async def test_existing_person_gets_role_unit_and_assignments(
         s.add(Person(id=10001, first_name="张", role="resident", created_at=utcnow()))
         s.add(Person(id=10013, first_name="杨", role="resident", created_at=utcnow()))
 
-    summary = await import_org(sessions, demo)
+    summary = await import_org(UnitOfWorkFactory(sessions), demo)
     assert counts(summary)["people"] == (0, 2, 0)
     assert counts(summary)["pending"] == (4, 0, 0)
     async with sessions() as s:
@@ -185,20 +187,22 @@ async def test_existing_person_gets_role_unit_and_assignments(
         else p
         for p in demo.people
     )
-    summary = await import_org(sessions, dataclasses.replace(demo, people=people))
+    summary = await import_org(UnitOfWorkFactory(sessions),
+                               dataclasses.replace(demo, people=people))
     assert counts(summary)["people"] == (0, 1, 1)
     async with sessions() as s:
         assert await assigned_codes(s, 10001) == {"crowne_plaza", "huilin_plaza"}
 
-    again = await import_org(sessions, dataclasses.replace(demo, people=people))
+    again = await import_org(UnitOfWorkFactory(sessions),
+                               dataclasses.replace(demo, people=people))
     assert counts(again)["people"] == (0, 0, 2)
 
 
 async def test_import_replaces_a_stale_pending_row(sessions: Sessions, demo: OrgFile) -> None:
-    await import_org(sessions, demo)  # 10002 unknown yet: a pending row
+    await import_org(UnitOfWorkFactory(sessions), demo)  # 10002 unknown yet: a pending row
     async with sessions() as s, s.begin():
         s.add(Person(id=10002, first_name="李", created_at=utcnow()))  # met the bot, not applied
-    summary = await import_org(sessions, demo)
+    summary = await import_org(UnitOfWorkFactory(sessions), demo)
     assert counts(summary)["people"] == (0, 1, 0)
     async with sessions() as s:
         assert await s.get(PendingAssignment, 10002) is None
@@ -209,13 +213,13 @@ async def test_import_replaces_a_stale_pending_row(sessions: Sessions, demo: Org
 async def test_pending_assignment_applies_on_first_contact(
     sessions: Sessions, demo: OrgFile
 ) -> None:
-    await import_org(sessions, demo)
+    await import_org(UnitOfWorkFactory(sessions), demo)
 
     # What the gatekeeper does when 10002 first writes: create the person, apply, commit.
     async with sessions() as s, s.begin():
         person = Person(id=10002, first_name="李测评", created_at=utcnow())
         s.add(person)
-        assert await apply_pending(s, person) is True
+        assert await apply_pending(UnitOfWork.within(s), person) is True
 
     async with sessions() as s, s.begin():
         met = await s.get(Person, 10002)
@@ -227,19 +231,19 @@ async def test_pending_assignment_applies_on_first_contact(
             "houqijie_cultural_center", "qunzhonglu_noodles",
         }
         assert await s.get(PendingAssignment, 10002) is None
-        assert await apply_pending(s, met) is False  # used up
+        assert await apply_pending(UnitOfWork.within(s), met) is False  # used up
 
     async with sessions() as s, s.begin():
         stranger = Person(id=55555, first_name="群众", created_at=utcnow())
         s.add(stranger)
-        assert await apply_pending(s, stranger) is False
+        assert await apply_pending(UnitOfWork.within(s), stranger) is False
         assert stranger.role == "resident"
 
 
 async def test_group_bindings_are_created_and_reactivated(
     sessions: Sessions, demo: OrgFile
 ) -> None:
-    await import_org(sessions, demo)
+    await import_org(UnitOfWorkFactory(sessions), demo)
     async with sessions() as s, s.begin():
         # An admin unbound the sub-district's group and bound another chat in Telegram.
         group = await s.get(GroupBinding, -1001002)
@@ -255,7 +259,8 @@ async def test_group_bindings_are_created_and_reactivated(
     groups = tuple(dataclasses.replace(g, title="") if g.chat_id == -1001004 else g
                    for g in demo.groups)
 
-    summary = await import_org(sessions, dataclasses.replace(demo, groups=groups))
+    summary = await import_org(UnitOfWorkFactory(sessions),
+                               dataclasses.replace(demo, groups=groups))
 
     assert counts(summary)["groups"] == (0, 1, 6)
     assert summary.groups_not_in_file == 1
@@ -277,7 +282,7 @@ async def test_rows_not_in_the_file_are_kept_and_counted(
 ) -> None:
     async with sessions() as s, s.begin():
         s.add(Unit(code="old_unit", name_zh="旧单位", name_en="", kind="office"))
-    summary = await import_org(sessions, demo)
+    summary = await import_org(UnitOfWorkFactory(sessions), demo)
 
     assert summary.units_not_in_file == 1
     assert ("数据库中有 1 个单位不在此文件中（未删除）。 1 unit in the database is not in this "
@@ -291,7 +296,7 @@ async def test_failed_import_leaves_nothing_behind(sessions: Sessions, demo: Org
         demo, sites=(*demo.sites, dataclasses.replace(demo.sites[0], code="x", unit="nowhere"))
     )
     with pytest.raises(KeyError):
-        await import_org(sessions, broken)
+        await import_org(UnitOfWorkFactory(sessions), broken)
     assert await count(sessions, Unit) == 0
     assert await count(sessions, Site) == 0
 

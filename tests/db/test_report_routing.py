@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from bot.config import Settings
 from bot.domain import reports as dom
 from bot.services.reports import ReportContext, drafts, submitting
 from db.models import GroupBinding, Person, Report, Unit
@@ -15,7 +16,7 @@ from tests.db.test_report_service import RESIDENT, Uow, draft_with_photo, file
 from tests.db.test_report_service import city as city
 from tests.db.test_report_service import rc as rc
 
-CATEGORIES = [c.code for c in dom.load_reporting().categories]
+CATEGORIES = [c.code for c in dom.load_reporting(Settings().reporting_file).categories]
 YINTAI = (34.3740, 107.2180)  # 银泰城, a mall of 第1网络包抓联络小组
 FIVE_METRES = 5 / 111_000
 # In 后祁街社区's area, 300 m south of its own site and farther than any category's

@@ -31,9 +31,7 @@ from bot.services.reports import (
     drafts,
     duplicates,
     followup,
-    next_counter,
     queries,
-    resident_number,
     submitting,
 )
 from db.models import (
@@ -63,7 +61,7 @@ async def city(core: Core, clock: FakeClock) -> Uow:
     "task.changed")."""
     sessions = core.uow.sessions
     standards = set(load_standards(ROOT / "standards"))
-    await import_org(sessions, load_org_file(DEMO_CITY, standards))
+    await import_org(core.uow, load_org_file(DEMO_CITY, standards))
     async with sessions() as s, s.begin():
         houqijie = await s.scalar(select(Unit.id).where(Unit.code == "houqijie"))
         for pid, name in ((RESIDENT, "赵居民"), (ALICE, "Alice"), (BOB, "Bob")):
@@ -115,7 +113,7 @@ async def test_tickets_count_up_per_year_and_concurrently_never_repeat(
 ) -> None:
     async def one() -> int:
         async with city() as uow:
-            value = await next_counter(uow, "report:2026")
+            value = await uow.reports.next_number("report:2026")
             await uow.commit()
             return value
 
@@ -127,7 +125,7 @@ async def test_tickets_count_up_per_year_and_concurrently_never_repeat(
         values = list(await asyncio.gather(*(one() for _ in range(5))))
     assert sorted(values) == [2, 3, 4, 5, 6]
     async with city() as uow:
-        assert await next_counter(uow, "report:2027") == 1
+        assert await uow.reports.next_number("report:2027") == 1
 
 
 async def test_a_report_gets_a_ticket_and_goes_to_the_unit_whose_area_holds_it(
@@ -399,14 +397,14 @@ async def test_resident_numbers_are_stable_and_not_telegram_ids(
     city: Uow, rc: ReportContext, clock: FakeClock
 ) -> None:
     async with city() as uow:
-        first = await resident_number(uow, RESIDENT)
+        first = await uow.people.first_contact_rank(RESIDENT)
         assert first > 0 and first != RESIDENT
-        assert await resident_number(uow, RESIDENT) == first
-        assert await resident_number(uow, ALICE) != first
+        assert await uow.people.first_contact_rank(RESIDENT) == first
+        assert await uow.people.first_contact_rank(ALICE) != first
         admin = await uow.session.get(Person, 10000)
         assert admin is not None
         person, number = await blocking.set_blocked(rc, uow, admin, str(ALICE), True)
-        assert person.blocked and number == await resident_number(uow, ALICE)
+        assert person.blocked and number == await uow.people.first_contact_rank(ALICE)
         with pytest.raises(NotAllowed):
             await drafts.start(rc, uow, person, clock())
 

@@ -38,7 +38,7 @@ from db.models import (
     Unit,
 )
 from db.repositories.stats import StatsRepository
-from db.uow import UnitOfWorkFactory
+from db.uow import UnitOfWork, UnitOfWorkFactory
 from scheduler.runner import Scheduler
 from tests.conftest import DEMO_CITY, ROOT, FakeClock
 
@@ -69,7 +69,7 @@ def at(y: int, mo: int, d: int, h: int = 0, mi: int = 0) -> dt.datetime:
 @pytest.fixture
 async def city(sessions: Sessions) -> dict[str, int]:
     org = load_org_file(DEMO_CITY, set(load_standards(ROOT / "standards")))
-    await import_org(sessions, org)
+    await import_org(UnitOfWorkFactory(sessions), org)
     async with sessions() as s, s.begin():
         s.add(StandardVersion(content_hash="h" * 64, standard_id="community", body={}))
         s.add(Person(id=10002, first_name="李测评", role="inspector"))
@@ -318,8 +318,8 @@ async def test_weekly_bulletin_ranks_compares_and_names(
         rows = (await s.scalars(select(OutboxMessage)
                                 .where(OutboxMessage.dedup_key.like("bulletin:2026-W48:%"))
                                 .order_by(OutboxMessage.chat_id))).all()
-        view = (await build_bulletins(s, sched.config, sched.tz, "zh-hans", "2026-W48",
-                                      chat_ids=[WOLONGSI]))[0].view
+        view = (await build_bulletins(UnitOfWork.within(s), sched.config, sched.tz, "zh-hans",
+                                      "2026-W48", chat_ids=[WOLONGSI]))[0].view
     # Every bound group, once, keyed by week and chat.
     assert sorted(r.dedup_key for r in rows) == sorted(
         f"bulletin:2026-W48:{c}" for c in (OFFICE, WOLONGSI, LIAISON1, HOUQIJIE, *DEPARTMENTS))
@@ -603,7 +603,8 @@ async def deliver_card(sessions: Sessions, task_id: int, chat_id: int, message_i
                             ref_id=task_id, ref_version=0, status="sent",
                             sent_message_id=message_id)
         s.add(row)
-        await tasks_service.card_delivered(s, row, chat_id, message_id)
+        await tasks_service.card_delivered(UnitOfWork.within(s), row, chat_id,
+                                            message_id)
 
 
 async def card_edits(sessions: Sessions, task_id: int) -> list[OutboxMessage]:

@@ -285,7 +285,7 @@ async def deliver_card(s: AsyncSession, task_id: int, chat_id: int, message_id: 
             ref_id=task_id, ref_version=task.version)
         s.add(row)
     row.status, row.sent_message_id = "sent", message_id
-    await svc.card_delivered(s, row, chat_id, message_id)
+    await svc.card_delivered(UnitOfWork.within(s), row, chat_id, message_id)
 
 
 # ---- the whole loop -------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from bot.domain.standards import load_standards
 from bot.services.org_import import import_org
 from db.models import Answer, Assignment, InboxUpdate, Inspection, Person, Site
 from db.session import create_engine, create_sessionmaker
+from db.uow import UnitOfWorkFactory
 from sandbox.client import SandboxClient
 from sandbox.run import seed_sandbox
 from sandbox.server import SandboxServer
@@ -57,7 +58,7 @@ async def world(database_url: str) -> AsyncIterator[tuple[SandboxServer, Sandbox
     engine = create_engine(database_url)
     sessions = create_sessionmaker(engine)
     org = load_org_file(DEMO_CITY, set(load_standards(ROOT / "standards")))
-    await import_org(sessions, org)
+    await import_org(UnitOfWorkFactory(sessions), org)
     async with sessions() as s, s.begin():
         hotel = await s.scalar(select(Site).where(Site.code == "crowne_plaza"))
         assert hotel is not None

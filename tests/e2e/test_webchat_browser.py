@@ -37,6 +37,7 @@ from bot.render.i18n import t
 from bot.services.org_import import import_org
 from db.migrate import upgrade_async
 from db.session import create_engine, create_sessionmaker
+from db.uow import UnitOfWorkFactory
 from sandbox.server import SandboxServer
 from tests.conftest import DEMO_CITY, ROOT
 
@@ -79,7 +80,7 @@ async def run_bot(sandbox: SandboxServer) -> AsyncIterator[list[BaseException]]:
         await upgrade_async(url)
         org = load_org_file(DEMO_CITY, set(load_standards(ROOT / "standards")))
         engine = create_engine(url)
-        await import_org(create_sessionmaker(engine), org)
+        await import_org(UnitOfWorkFactory(create_sessionmaker(engine)), org)
         await engine.dispose()
         settings = Settings(
             bot_token=Secret(TOKEN), api_base_url=sandbox.api_base_url,

@@ -24,6 +24,21 @@ KEYS = [
     (("reply", "0f3a"), "reply:0f3a"),
     (("group_lost", -1001, 40, 505), "group_lost:-1001:40:505"),
     (("group_moved", -1001, -1009, 505), "group_moved:-1001:-1009:505"),
+    # The report side's keys, as the f-strings that wrote them before built them.
+    (("report_post", 9, -1001, "card"), "report:9:post:-1001:card"),
+    (("report_post", 9, -1001, "photo:2"), "report:9:post:-1001:photo:2"),
+    (("report_reroute", 9, 1764547200, -1001, "location"),
+     "report:9:reroute:1764547200:-1001:location"),
+    (("report_follow", 9, 501, -1001), "report:9:follow:501:-1001"),
+    (("report_confirmed", 9, -1001), "report:9:confirmed:-1001"),
+    (("report_disputed", 9, 1764547200, -1001), "report:9:disputed:1764547200:-1001"),
+    (("report_push", 9, "accepted", 501), "report:9:accepted:to:501"),
+    (("report_push", 9, "task-event:12", 501), "report:9:task-event:12:to:501"),
+    (("report_push", 9, "task:7:verified", 501), "report:9:task:7:verified:to:501"),
+    (("report_push_photo", 9, "task-event:12", 501, 1),
+     "report:9:task-event:12:to:501:photo:1"),
+    (("news_task_event", 12), "task-event:12"),
+    (("news_task_action", 7, "verified"), "task:7:verified"),
 ]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot.config import Settings
 from bot.domain import reports as dom
 from bot.domain.reports import ReportConfigError, parse_reporting
 from bot.render.i18n import t
@@ -19,7 +20,8 @@ def test_outside_radius_defaults_to_ten_area_radii_and_can_be_set() -> None:
     with pytest.raises(ReportConfigError) as err:
         parse_reporting(BASE + "outside_radius_m: 0\n", "r.yaml")
     assert "outside_radius_m must be at least 1" in str(err.value)
-    assert dom.load_reporting().outside_radius_m == 15000  # the shipped file says so
+    shipped = dom.load_reporting(Settings().reporting_file)  # Settings' default: the shipped file
+    assert shipped.outside_radius_m == 15000
 
 
 def test_a_point_is_named_by_its_area_with_the_map_link() -> None:

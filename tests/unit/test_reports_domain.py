@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bot.config import Settings
 from bot.domain import reports as dom
 from bot.domain.reports import Place, ReportConfigError, parse_reporting
 from bot.media.phash import hamming, signed64, unsigned64
@@ -18,7 +19,7 @@ CATEGORY_CODES = {"parking", "posters", "litter", "facilities", "construction", 
 
 
 def test_the_shipped_config_has_every_category_of_the_seed() -> None:
-    config = dom.load_reporting()
+    config = dom.load_reporting(Settings().reporting_file)
     assert {c.code for c in config.categories} == CATEGORY_CODES
     parking = config.category("parking")
     assert parking is not None and parking.name_zh == "乱停车"

@@ -85,8 +85,7 @@ new_listeners = [
 ]
 
 from bot.services.events import EventBus
-from bot.services.people_cache import PersonCache
-from bot.services.progress_cache import ProgressCache
+from db.caches import PersonCache, ProgressCache
 from bot.services.press import PressService
 from bot.services.inspections import InspectionService
 from bot.services.reports import ReportContext

@@ -13,8 +13,6 @@ from bot.services.reports.blocking import USER_ID_RE as USER_ID_RE
 from bot.services.reports.context import ReportContext as ReportContext
 from bot.services.reports.drafts import cancel_draft as cancel_draft
 from bot.services.reports.followup import REPORTER_CONFIRMED as REPORTER_CONFIRMED
-from bot.services.reports.numbers import next_counter as next_counter
-from bot.services.reports.numbers import resident_number as resident_number
 from bot.services.reports.results import DraftView as DraftView
 from bot.services.reports.results import Followed as Followed
 from bot.services.reports.results import PhotoAdded as PhotoAdded

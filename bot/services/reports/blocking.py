@@ -8,7 +8,6 @@ from bot.domain.errors import DomainError, NotAllowed, NotFound
 from bot.domain.roles import Role, role_of
 from bot.services.reports import drafts, queries
 from bot.services.reports.context import ReportContext
-from bot.services.reports.numbers import resident_number
 from db.models import Person
 from db.uow import UnitOfWork
 
@@ -25,10 +24,10 @@ async def set_blocked(
         raise NotAllowed("error.role_required", role="role.admin")
     target = target.strip()
     if USER_ID_RE.fullmatch(target):
-        person = await uow.session.get(Person, int(target))
+        person = await uow.people.get(int(target))
     else:
         report = await queries.by_ref(uow, target)
-        person = await uow.session.get(Person, report.reporter_id)
+        person = await uow.people.get(report.reporter_id)
     if person is None:
         raise NotFound("reports.no_such_person", who=target)
     if role_of(person) >= Role.ADMIN:
@@ -36,4 +35,4 @@ async def set_blocked(
     person.blocked = blocked
     if blocked:
         await drafts.cancel_draft(uow, person)
-    return person, await resident_number(uow, person.id)
+    return person, await uow.people.first_contact_rank(person.id)

@@ -5,23 +5,21 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, select, update
-
 from bot.domain import reports as dom
 from bot.domain.errors import DomainError, NotAllowed, StaleAction
 from bot.domain.roles import Role, role_of
 from bot.render import reports as rv
 from bot.render.reports import Candidate
-from bot.services.reports import duplicates, notices, queries, routing
+from bot.services.reports import duplicates, notices, routing
 from bot.services.reports.context import ReportContext
-from db.models import OutboxMessage, Person, Report, ReportFollower, Task, Unit
+from db.models import Person, Report, Task
 from db.uow import UnitOfWork
 
 
 async def decidable(
     uow: UnitOfWork, actor: Person, report_id: int, *, admin_only: bool = False
 ) -> Report:
-    report = await uow.session.get(Report, report_id)
+    report = await uow.reports.get(report_id)
     if report is None or report.status == dom.DRAFT:
         raise StaleAction("error.stale_button")
     role = role_of(actor)
@@ -31,7 +29,7 @@ async def decidable(
         raise NotAllowed("error.role_required", role="role.admin")
     if role < Role.UNIT_MEMBER or actor.unit_id is None or report.unit_id is None:
         raise NotAllowed("reports.not_your_unit")
-    units = {u.id: u for u in (await uow.session.scalars(select(Unit))).all()}
+    units = await uow.people.units()
     if actor.unit_id not in routing._chain(units, report.unit_id):
         raise NotAllowed("reports.not_your_unit")
     return report
@@ -41,25 +39,17 @@ async def decide(
     uow: UnitOfWork, report: Report, status: str, actor: Person, now: datetime,
     **values: object,
 ) -> bool:
-    """The guarded transition out of "submitted": one UPDATE … WHERE status='submitted'.
-
-    True when this transaction won (the report is re-read with the decision); False when
-    someone else decided first (the report is re-read with theirs). On PostgreSQL a
-    concurrent decision waits for the first one's commit and then finds no row to change.
-    """
-    result = await uow.session.execute(
-        update(Report).where(Report.id == report.id, Report.status == dom.SUBMITTED)
-        .values(status=status, decided_by=actor.id, decided_at=now, updated_at=now,
-                **values)
-        .execution_options(synchronize_session=False))
-    await uow.session.refresh(report)
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    """The guarded transition out of "submitted": True when this transaction won (the
+    report is re-read with the decision); False when someone else decided first (the report
+    is re-read with theirs)."""
+    return await uow.reports.change_submitted(
+        report, status=status, decided_by=actor.id, decided_at=now, updated_at=now, **values)
 
 
 async def decided_by(uow: UnitOfWork, report: Report) -> DomainError:
     """The refusal for a press on a report someone already decided: who, and how."""
     ticket = report.ticket or ""
-    decider = (await uow.session.get(Person, report.decided_by)
+    decider = (await uow.people.get(report.decided_by)
                if report.decided_by is not None else None)
     if decider is None:
         return StaleAction("reports.already_decided", ticket=ticket)
@@ -79,7 +69,7 @@ async def accept(
         # Decided already (or just now, by someone else): only the same member pressing
         # again gets the same task back; anyone else is told who decided and how.
         if report.task_id is not None and report.decided_by == actor.id:
-            task = await uow.session.get(Task, report.task_id)
+            task = await uow.tasks.get(report.task_id)
             if task is not None:
                 return report, task
         raise await decided_by(uow, report)
@@ -87,8 +77,8 @@ async def accept(
     assert report.unit_id is not None
     from bot.services import tasks as task_service  # the task engineer's module
 
-    photos = await queries.photos(uow, report.id)
-    followers = await queries.followers(uow, report.id)
+    photos = await uow.reports.photos(report.id)
+    followers = await uow.reports.follower_count(report.id)
     title = f"{report.ticket} {cat.name_zh if cat else report.category}"
     title_en = f"{report.ticket} {cat.name_en}" if cat and cat.name_en else None
     description = report.description or ""
@@ -126,9 +116,7 @@ async def take_on(uow: UnitOfWork, actor: Person, task: Task, now: datetime,
         return task
     outcome = await task_service.act(uow, actor, task.id, Action.ACCEPT,
                                      expected_version=task.version, tz=tz, now=now)
-    await uow.session.execute(delete(OutboxMessage).where(
-        OutboxMessage.purpose == task_service.CARD_PURPOSE,
-        OutboxMessage.ref_id == task.id, OutboxMessage.status == "pending"))
+    await uow.cards.drop_unsent(task.id, task_service.CARD_PURPOSE)
     await task_service.queue_cards(uow, outcome.task, now, tag="accepted", tz=tz)
     return outcome.task
 
@@ -155,7 +143,7 @@ async def mark_duplicate(
 ) -> tuple[Report, Report]:
     """The unit says it is a duplicate of an earlier ticket: its reporter follows that."""
     report = await decidable(uow, actor, report_id)
-    original = await uow.session.get(Report, of_id)
+    original = await uow.reports.get(of_id)
     if original is None or original.id == report.id or original.ticket is None:
         raise StaleAction("error.stale_button")
     if report.status != dom.SUBMITTED or not await decide(
@@ -163,13 +151,11 @@ async def mark_duplicate(
         if report.status == dom.DUPLICATE and report.duplicate_of_id == original.id:
             return report, original
         raise await decided_by(uow, report)
-    movers = [report.reporter_id, *await queries.follower_ids(uow, report.id)]
-    for pid in movers:
-        if pid != original.reporter_id and not await queries.is_follower(uow, original.id, pid):
-            uow.session.add(ReportFollower(report_id=original.id, person_id=pid,
-                                           created_at=now))
-    await uow.session.flush()
-    original.priority = dom.priority_for(await queries.followers(uow, original.id))
+    movers = [report.reporter_id, *await uow.reports.follower_ids(report.id)]
+    await uow.reports.add_followers(
+        original.id, [pid for pid in movers if pid != original.reporter_id
+                      and not await uow.reports.is_follower(original.id, pid)], now)
+    original.priority = dom.priority_for(await uow.reports.follower_count(original.id))
     await notices.tell_residents(ctx, uow, report, "duplicate", lambda lang: rv.push_duplicate(
         lang, report, original))
     return report, original
@@ -179,7 +165,7 @@ async def duplicate_choices(
     ctx: ReportContext, uow: UnitOfWork, actor: Person, report_id: int
 ) -> tuple[Report, list[Candidate]]:
     report = await decidable(uow, actor, report_id)
-    reporter = await uow.session.get(Person, report.reporter_id)
+    reporter = await uow.people.get(report.reporter_id)
     assert reporter is not None
     found = await duplicates.candidates(ctx, uow, report, reporter, limit=6)
     earlier = [c for c in found if c.report_id < report.id]

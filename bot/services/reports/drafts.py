@@ -5,24 +5,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-
 from bot.domain import reports as dom
 from bot.domain.errors import DomainError, NotAllowed, NotFound, StaleAction
 from bot.domain.expectation import DisputeReason, decode_pending
 from bot.media.phash import signed64
 from bot.services.inspections import PhotoMeta
-from bot.services.reports import duplicates, places, queries
+from bot.services.reports import duplicates, places
 from bot.services.reports.context import ReportContext
 from bot.services.reports.results import DraftView, PhotoAdded
-from db.models import Person, Photo, Report, ReportPhoto, Site
+from db.models import Person, Photo, Report
 from db.uow import UnitOfWork
 
 
 async def draft(uow: UnitOfWork, person: Person) -> Report | None:
-    return await uow.session.scalar(
-        select(Report).where(Report.reporter_id == person.id, Report.status == dom.DRAFT))
+    return await uow.reports.draft_of(person.id)
 
 
 async def start(ctx: ReportContext, uow: UnitOfWork, person: Person, now: datetime) -> Report:
@@ -40,16 +36,8 @@ async def create_draft(
     leave_dispute(person)
     report = Report(reporter_id=person.id, status=dom.DRAFT, step=dom.STEP_PHOTOS,
                     media_group_id=media_group_id, created_at=now, updated_at=now)
-    try:
-        async with uow.session.begin_nested():
-            uow.session.add(report)
-    except IntegrityError:
-        # One draft per resident (a unique index): the same update ran twice at once.
-        found = await draft(uow, person)
-        if found is None:
-            raise
-        return found
-    return report
+    # One draft per resident: the same update run twice at once finds its twin's.
+    return await uow.reports.add_draft(report)
 
 
 async def check_allowed(
@@ -57,12 +45,8 @@ async def check_allowed(
 ) -> None:
     if person.blocked:
         raise NotAllowed("reports.blocked")
-    times = (await uow.session.scalars(
-        select(Report.submitted_at).where(
-            Report.reporter_id == person.id, Report.submitted_at.is_not(None),
-            Report.submitted_at > now - timedelta(hours=1)))).all()
-    when = dom.next_allowed([t for t in times if t is not None], now,
-                            ctx.config.reports_per_hour)
+    times = await uow.reports.submitted_since(person.id, now - timedelta(hours=1))
+    when = dom.next_allowed(times, now, ctx.config.reports_per_hour)
     if when is not None:
         raise DomainError("reports.rate_limited", limit=ctx.config.reports_per_hour,
                           time=when.astimezone(ctx.tz).strftime("%H:%M"))
@@ -75,22 +59,18 @@ async def add_photo(
     """Add a stored photo to the draft (creating it); a redelivered message adds nothing.
 
     The first caption becomes the description (changed on the confirm screen by typing)."""
-    known = await uow.session.scalar(select(Photo).where(
-        Photo.chat_id == meta.chat_id, Photo.message_id == meta.message_id))
+    known = await uow.inspections.photo_from_message(meta.chat_id, meta.message_id)
     report = await draft(uow, person)
     if known is not None:
         if report is None:
-            report = await uow.session.scalar(
-                select(Report).join(ReportPhoto, ReportPhoto.report_id == Report.id)
-                .where(ReportPhoto.photo_id == known.id))
+            report = await uow.reports.of_photo(known.id)
         if report is None:
             raise StaleAction("reports.photo_seen")
-        return PhotoAdded(report, await queries.photo_count(uow, report.id), False, False)
+        return PhotoAdded(report, await uow.reports.photo_count(report.id), False, False)
     if report is None:
         await check_allowed(ctx, uow, person, now)
         report = await create_draft(ctx, uow, person, now, media_group_id)
-        await uow.session.flush()
-    count = await queries.photo_count(uow, report.id)
+    count = await uow.reports.photo_count(report.id)
     if count >= ctx.config.max_photos:
         if media_group_id is not None:
             # The rest of an album too big for the draft: not added, and said once in the
@@ -105,21 +85,19 @@ async def add_photo(
                   height=meta.height, size=meta.size, phash=signed64(meta.phash),
                   chat_id=meta.chat_id, message_id=meta.message_id,
                   uploaded_by=person.id, created_at=now)
-    uow.session.add(photo)
-    await uow.session.flush()
-    uow.session.add(ReportPhoto(report_id=report.id, photo_id=photo.id))
+    await uow.reports.add_photo(report.id, photo)
     caption = (caption or "").strip()
     if caption and not report.description:
         report.description = caption[:dom.MAX_DESCRIPTION]
     report.updated_at = now
-    await uow.session.flush()
+    await uow.flush()
     return PhotoAdded(report, count + 1, True, first_of_album)
 
 
 async def view(ctx: ReportContext, uow: UnitOfWork, person: Person, report: Report) -> DraftView:
     """What the resident's chat shows for the draft at its step."""
-    site = await uow.session.get(Site, report.site_id) if report.site_id else None
-    v = DraftView(report, await queries.photo_count(uow, report.id),
+    site = await uow.sites.get(report.site_id) if report.site_id else None
+    v = DraftView(report, await uow.reports.photo_count(report.id),
                   ctx.config.category(report.category), site)
     if report.step == dom.STEP_CONFIRM:
         v.candidates = await duplicates.candidates(ctx, uow, report, person)
@@ -136,7 +114,7 @@ async def view(ctx: ReportContext, uow: UnitOfWork, person: Person, report: Repo
 async def own_draft(
     uow: UnitOfWork, person: Person, report_id: int, steps: Sequence[str]
 ) -> Report:
-    report = await uow.session.get(Report, report_id)
+    report = await uow.reports.get(report_id)
     if report is None or report.reporter_id != person.id:
         raise StaleAction("error.stale_button")
     if report.status != dom.DRAFT:
@@ -163,7 +141,7 @@ async def choose_category(
     report = await own_draft(uow, person, report_id, dom.STEPS)
     if ctx.config.category(code) is None:
         raise StaleAction("error.stale_button")
-    if await queries.photo_count(uow, report.id) == 0:
+    if await uow.reports.photo_count(report.id) == 0:
         raise DomainError("reports.need_photo")
     report.category = code
     report.step = dom.STEP_CONFIRM if _has_place(report) else dom.STEP_PLACE
@@ -212,7 +190,7 @@ async def text(
             raise DomainError("reports.description_too_long", max=dom.MAX_DESCRIPTION)
         report.description = text
         report.step = dom.STEP_CONFIRM
-    elif await queries.photo_count(uow, report.id) == 0:
+    elif await uow.reports.photo_count(report.id) == 0:
         # Every photo so far was refused (or none was sent after /report): no category
         # buttons were shown, a photo is what is missing.
         raise DomainError("reports.send_photo_first")
@@ -231,7 +209,7 @@ async def place_action(
                              (dom.STEP_PLACE, dom.STEP_PLACE_PICK,
                               dom.STEP_DESCRIPTION, dom.STEP_CONFIRM))
     if action is dom.PlaceChoice.SITE and arg is not None and report.step != dom.STEP_DESCRIPTION:
-        site = await uow.session.get(Site, arg)
+        site = await uow.sites.get(arg)
         if site is None:
             raise NotFound("reports.site_gone")
         report.site_id = site.id

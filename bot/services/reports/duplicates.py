@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
-
 from bot.domain import reports as dom
 from bot.domain.errors import StaleAction
 from bot.domain.reports import DupFacts
@@ -15,7 +13,8 @@ from bot.render.reports import Candidate
 from bot.services.reports import drafts, queries
 from bot.services.reports.context import ReportContext
 from bot.services.reports.results import Followed
-from db.models import Person, Report, ReportFollower, Task
+from db.models import Person, Report
+from db.outbox_keys import dedup_key
 from db.repositories.sites import distance_m
 from db.uow import UnitOfWork
 
@@ -26,10 +25,7 @@ async def candidates(
     """Open reports that look like the same problem: same category nearby, or same photo."""
     cat = ctx.config.category(report.category)
     since = report.updated_at - timedelta(days=ctx.config.duplicate_window_days)
-    others = (await uow.session.scalars(
-        select(Report).where(Report.status.in_(dom.OPEN_STATUSES), Report.id != report.id,
-                             Report.submitted_at >= since)
-        .order_by(Report.submitted_at.desc()).limit(500))).all()
+    others = await uow.reports.open_since(since, excluding=report.id)
     if not others:
         return []
     hashes = await queries.phashes(uow, [report.id, *(o.id for o in others)])
@@ -45,7 +41,7 @@ async def candidates(
                             max_distance=DUPLICATE_MAX_DISTANCE, distance=distance_m,
                             hamming=hamming):
             out.append(Candidate(other.id, other.ticket or "", other.category,
-                                 await queries.followers(uow, other.id),
+                                 await uow.reports.follower_count(other.id),
                                  other.reporter_id == person.id))
         if len(out) >= limit:
             break
@@ -57,29 +53,27 @@ async def follow(
     now: datetime,
 ) -> Followed:
     """"Me too": the resident follows the earlier report instead of filing a new one."""
-    draft = await uow.session.get(Report, draft_id)
-    target = await uow.session.get(Report, target_id)
+    draft = await uow.reports.get(draft_id)
+    target = await uow.reports.get(target_id)
     if target is None or target.status not in dom.OPEN_STATUSES:
         raise StaleAction("reports.target_closed")
     if draft is None or draft.status != dom.DRAFT or draft.reporter_id != person.id:
         # Pressed again after it worked: the resident already follows it.
-        if await queries.is_follower(uow, target.id, person.id) or (
+        if await uow.reports.is_follower(target.id, person.id) or (
                 target.reporter_id == person.id):
-            return Followed(target, await queries.followers(uow, target.id),
+            return Followed(target, await uow.reports.follower_count(target.id),
                             target.reporter_id == person.id)
         raise StaleAction("error.stale_button")
     drafts.drop(draft)
     if target.reporter_id == person.id:
-        return Followed(target, await queries.followers(uow, target.id), True)
-    if not await queries.is_follower(uow, target.id, person.id):
-        uow.session.add(ReportFollower(report_id=target.id, person_id=person.id,
-                                       created_at=now))
-        await uow.session.flush()
-    count = await queries.followers(uow, target.id)
+        return Followed(target, await uow.reports.follower_count(target.id), True)
+    if not await uow.reports.is_follower(target.id, person.id):
+        await uow.reports.add_followers(target.id, [person.id], now)
+    count = await uow.reports.follower_count(target.id)
     target.priority = dom.priority_for(count)
     target.updated_at = now
     if target.task_id is not None:
-        task = await uow.session.get(Task, target.task_id)
+        task = await uow.tasks.get(target.task_id)
         if task is not None and task.priority < target.priority:
             task.priority = target.priority
     if target.unit_id is not None:
@@ -87,6 +81,6 @@ async def follow(
         for group in await uow.people.active_groups_of_unit(
                 target.unit_id):
             await uow.outbox.enqueue(
-                f"report:{target.id}:follow:{person.id}:{group.chat_id}", group.chat_id,
+                dedup_key("report_follow", target.id, person.id, group.chat_id), group.chat_id,
                 "sendMessage", {"text": text, "parse_mode": "HTML"})
     return Followed(target, count, False)

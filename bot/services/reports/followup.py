@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
-
 from bot.domain import reports as dom
 from bot.domain.errors import StaleAction
 from bot.domain.expectation import DisputeReason, decode_pending, encode_pending
@@ -15,7 +13,8 @@ from bot.render.buttons import keyboard_json
 from bot.render.i18n import t
 from bot.services.reports import notices
 from bot.services.reports.context import ReportContext
-from db.models import Person, Photo, Report, Task, TaskEvent, TaskPhoto
+from db.models import Person, Report, Task, TaskEvent
+from db.outbox_keys import dedup_key
 from db.uow import UnitOfWork
 
 # The task event the reporter's 👍 leaves in the task's history (no actor: never named).
@@ -39,8 +38,8 @@ async def confirm_fix(
 
         # In the task's history (never naming the resident), and its cards redrawn.
         await note_reporter_confirmed(uow, report.task_id, now, tz=ctx.tz)
-    await notices.tell_unit(uow, report, f"report:{report.id}:confirmed",
-                            rv.group_confirmed(ctx.group_lang, report))
+    await notices.tell_unit(uow, report, rv.group_confirmed(ctx.group_lang, report),
+                            "report_confirmed")
     return report
 
 
@@ -79,8 +78,8 @@ async def dispute_fix(
                 if why else t(ctx.group_lang, "reports.still_there_reason", ticket=ticket))
         await reopen_task(uow, report.task_id, actor_id=person.id, reason=said, now=now,
                           tz=ctx.tz)
-    await notices.tell_unit(uow, report, f"report:{report.id}:disputed:{int(now.timestamp())}",
-                            rv.group_disputed(ctx.group_lang, report, why))
+    await notices.tell_unit(uow, report, rv.group_disputed(ctx.group_lang, report, why),
+                            "report_disputed", int(now.timestamp()))
     return report
 
 
@@ -100,7 +99,7 @@ async def answerable(
     """The reporter's report, closed after a verified fix and still within its dispute
     window. A second answer is refused as answered (only when it was), a late one as
     out of time, anything else as a stale button."""
-    report = await uow.session.get(Report, report_id)
+    report = await uow.reports.get(report_id)
     if report is None or report.reporter_id != person.id:
         raise StaleAction("error.stale_button")
     if report.status == dom.CONFIRMED or (
@@ -126,12 +125,13 @@ async def task_changed(ctx: ReportContext, uow: UnitOfWork, task: Task, event: T
     """Tell the reporter and followers what happened to the task their report became."""
     if task.report_id is None:
         return
-    report = await uow.session.get(Report, task.report_id)
+    report = await uow.reports.get(task.report_id)
     if report is None:
         return
     action = event.action
     cat = ctx.category(report)
-    key = f"task-event:{event.id}" if event.id is not None else f"task:{task.id}:{action}"
+    key = (dedup_key("news_task_event", event.id) if event.id is not None
+           else dedup_key("news_task_action", task.id, action))
     now = event.at
     if action == "fix_submitted":
         # Not asked yet: the fix still has its check (复核) before anyone asks the resident.
@@ -145,15 +145,12 @@ async def task_changed(ctx: ReportContext, uow: UnitOfWork, task: Task, event: T
         report.status = dom.CLOSED
         report.reason = None
         report.confirm_until = now + timedelta(days=ctx.config.dispute_days)
-        after = (await uow.session.scalars(
-            select(Photo).join(TaskPhoto, TaskPhoto.photo_id == Photo.id)
-            .where(TaskPhoto.task_id == task.id, TaskPhoto.kind == "after")
-            .order_by(Photo.id))).all()
+        after = [sha for _, _, sha in await uow.tasks.photos(task.id, ("after",))]
         # Only the reporter is asked (and gets 👍/👎); followers hear the news.
         await notices.tell_residents(
             ctx, uow, report, key,
             lambda lang: rv.push_verified_follower(lang, report, cat),
-            photos=[str(ctx.media.path(p.sha256).resolve()) for p in after[:3]],
+            photos=[str(ctx.media.path(sha).resolve()) for sha in after[:3]],
             reporter_text=lambda lang: rv.push_verified(lang, report, cat,
                                                         report.confirm_until, ctx.tz),
             reporter_markup=lambda lang: keyboard_json(rv.confirm_keyboard(lang, report)))

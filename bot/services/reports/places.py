@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
-
 from bot.services.reports.context import ReportContext
 from db.models import Report, Site
 from db.uow import UnitOfWork
@@ -36,5 +34,4 @@ async def outside(ctx: ReportContext, uow: UnitOfWork, lat: float, lon: float) -
     repo = uow.sites
     if await repo.nearest(lat, lon, limit=1, within_m=ctx.config.outside_radius_m):
         return False
-    return bool(await uow.session.scalar(
-        select(func.count()).select_from(Site).where(Site.latitude.is_not(None))))
+    return await repo.any_located()

@@ -4,25 +4,22 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
-
 from bot.domain import reports as dom
 from bot.domain.errors import DomainError, StaleAction
 from bot.domain.reports import Place
 from bot.services.people import find_one_unit
 from bot.services.reports import decisions, queries, submitting
 from bot.services.reports.context import ReportContext
-from db.models import GroupBinding, Person, Report, Site, Unit
+from db.models import Person, Report, Site, Unit
 from db.uow import UnitOfWork
 
 
 async def route(ctx: ReportContext, uow: UnitOfWork, report: Report) -> Unit:
     cat = ctx.config.category(report.category)
     assert cat is not None
-    units = {u.id: u for u in (await uow.session.scalars(select(Unit))).all()}
+    units = await uow.people.units()
     by_code = {u.code: u.id for u in units.values()}
-    with_group = set((await uow.session.scalars(
-        select(GroupBinding.unit_id).where(GroupBinding.active.is_(True)))).all())
+    with_group = {g.unit_id for g in await uow.people.active_groups()}
     site = await where(ctx, uow, report)
     site_unit = site.unit_id if site is not None else None
     lat, lon = report.latitude, report.longitude
@@ -55,15 +52,14 @@ async def where(ctx: ReportContext, uow: UnitOfWork, report: Report) -> Site | N
     """The known site the report is at: picked from a list, named in the typed address, or
     within at_site_radius_m of the shared location."""
     if report.site_id is not None:
-        return await uow.session.get(Site, report.site_id)
+        return await uow.sites.get(report.site_id)
     if report.latitude is not None and report.longitude is not None:
         pairs = await uow.sites.nearest(
             report.latitude, report.longitude, limit=1, within_m=ctx.config.at_site_radius_m)
         return pairs[0][0] if pairs else None
     if report.address:
-        rows = (await uow.session.execute(select(Site.id, Site.name))).all()
-        named = dom.named_site(report.address, [(row.id, row.name) for row in rows])
-        return await uow.session.get(Site, named) if named is not None else None
+        named = dom.named_site(report.address, await uow.sites.names())
+        return await uow.sites.get(named) if named is not None else None
     return None
 
 
@@ -76,25 +72,20 @@ async def reroute(
     report = await decisions.decidable(uow, actor, report.id, admin_only=True)
     if report.status != dom.SUBMITTED:
         raise StaleAction("reports.already_decided", ticket=report.ticket or "")
-    unit = (await uow.session.get(Unit, unit_ref) if isinstance(unit_ref, int)
+    unit = (await uow.people.unit(unit_ref) if isinstance(unit_ref, int)
             else await find_one_unit(uow, unit_ref))
     if unit is None:
         raise StaleAction("error.stale_button")
     if not await uow.people.active_groups_of_unit(unit.id):
         raise DomainError("reports.unit_has_no_group", unit=unit.name_zh)
-    old = await uow.session.get(Unit, report.unit_id) if report.unit_id else None
+    old = await uow.people.unit(report.unit_id) if report.unit_id else None
     if old is not None and old.id == unit.id:
         return report, unit, old
     # Guarded like a decision: a report accepted meanwhile is not posted anew elsewhere.
-    moved = await uow.session.execute(
-        update(Report).where(Report.id == report.id, Report.status == dom.SUBMITTED)
-        .values(unit_id=unit.id, updated_at=now)
-        .execution_options(synchronize_session=False))
-    await uow.session.refresh(report)
-    if moved.rowcount != 1:  # type: ignore[attr-defined]
+    if not await uow.reports.change_submitted(report, unit_id=unit.id, updated_at=now):
         raise await decisions.decided_by(uow, report)
     await submitting.post_to_groups(ctx, uow, report, unit,
-                                    f"report:{report.id}:reroute:{int(now.timestamp())}")
+                                    "report_reroute", int(now.timestamp()))
     return report, unit, old
 
 
@@ -102,11 +93,10 @@ async def reroute_choices(
     ctx: ReportContext, uow: UnitOfWork, actor: Person, report_id: int
 ) -> tuple[Report, list[Unit]]:
     report = await decisions.decidable(uow, actor, report_id, admin_only=True)
-    units = (await uow.session.scalars(
-        select(Unit).where(Unit.id.in_(
-            select(GroupBinding.unit_id).where(GroupBinding.active.is_(True))))
-        .order_by(Unit.id))).all()
-    return report, [u for u in units if u.id != report.unit_id]
+    with_group = {g.unit_id for g in await uow.people.active_groups()}
+    units = await uow.people.units()
+    return report, [units[uid] for uid in sorted(with_group)
+                    if uid in units and uid != report.unit_id]
 
 
 def _chain(units: dict[int, Unit], unit_id: int) -> tuple[int, ...]:

@@ -6,8 +6,6 @@ from collections.abc import Iterable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot.domain.tasks import DEFAULT_TZ
 from bot.media.store import MediaStore
 from bot.render.tasks import Card, card
@@ -60,31 +58,31 @@ def card_message(view: Card) -> tuple[str, dict[str, object]]:
 async def record_card(uow: UnitOfWork, task_id: int, chat_id: int, message_id: int) -> None:
     """A handler replaced a text card with a photo card itself (a card cannot gain a photo by
     an edit): that message is the card in its chat now, at the task's current version."""
-    task = await uow.session.get(Task, task_id)
+    task = await uow.tasks.get(task_id)
     if task is not None:
         await uow.cards.record(task_id, chat_id, message_id, version=task.version,
                                has_photo=True, now=utcnow())
 
 
-async def card_delivered(session: AsyncSession, row: OutboxMessage, chat_id: int,
+async def card_delivered(uow: UnitOfWork, row: OutboxMessage, chat_id: int,
                          message_id: int, *, tz: ZoneInfo = DEFAULT_TZ) -> None:
     """The outbox delivered a card (this runs in the transaction marking the row sent; bot/app.py
-    gives the outbox this hook, with Settings.tz): it is the task's card in that chat from now on.
+    gives the outbox this hook, with Settings.tz, through db.uow.within_session): it is the
+    task's card in that chat from now on.
     A press or a job may have changed the task between queueing the card and now, and found no
     card to edit yet (the location is recorded only here). Such a card is stale the moment it
     lands: an edit to the current state is queued behind it, in the same chat. A card that
     lands in a group of another unit (re-routed meanwhile) is recorded but left as it is.
     """
     assert row.ref_id is not None
-    uow = UnitOfWork.within(session)
-    task = await session.get(Task, row.ref_id)
+    task = await uow.tasks.get(row.ref_id)
     if task is None:
         return
     now = row.sent_at or utcnow()  # the outbox's clock, set just before this hook
     rendered_at = row.ref_version if row.ref_version is not None else task.version
     await uow.cards.record(task.id, chat_id, message_id, version=rendered_at,
                            has_photo=row.method == "sendPhoto", now=now)
-    binding = await session.get(GroupBinding, chat_id)
+    binding = await uow.people.group(chat_id)
     if binding is not None and binding.unit_id != task.unit_id:
         return
     if task.version <= rendered_at:
@@ -125,7 +123,7 @@ async def queue_card_edits(uow: UnitOfWork, task_id: int, now: datetime, *,
         chat_id = placed.chat_id
         if wanted is not None and chat_id not in wanted:
             continue
-        binding = await uow.session.get(GroupBinding, chat_id)
+        binding = await uow.people.group(chat_id)
         if binding is not None and binding.unit_id != data.unit_id:
             continue
         params: dict[str, object] = {"message_id": placed.message_id, "parse_mode": "HTML"}

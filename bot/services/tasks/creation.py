@@ -12,7 +12,7 @@ from bot.domain.tasks import CREATED, DEFAULT_TZ, TaskState, end_of_day, relapse
 from bot.services.events import publish
 from bot.services.tasks.cards import queue_cards
 from bot.services.tasks.constants import BEFORE, RELAPSE_WEEKS_DEFAULT
-from db.models import Task, TaskEvent, TaskPhoto, Unit
+from db.models import Task, TaskEvent, TaskPhoto
 from db.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ async def create_task(
     A deadline is a day: `due_at` is moved to the end (23:59:59) of its local day in the
     campaign's time zone (`tz`: Settings.tz), whatever the caller computed."""
     due_at = end_of_day(due_at, tz)
-    if await uow.session.get(Unit, unit_id) is None:
+    if await uow.people.unit(unit_id) is None:
         raise NotFound("task.unit_not_found")
     relapse = None
     if site_id is not None and item_key is not None:
@@ -60,18 +60,18 @@ async def create_task(
         priority=priority, escalation_level=0, due_at=due_at, created_by=created_by,
         created_at=now, reopen_count=0, relapse_of_id=relapse.id if relapse else None,
     )
-    uow.session.add(task)
-    await uow.session.flush()
+    uow.add(task)
+    await uow.flush()
     for photo_id in dict.fromkeys(before_photo_ids):
-        uow.session.add(TaskPhoto(task_id=task.id, photo_id=photo_id, kind=BEFORE))
+        uow.add(TaskPhoto(task_id=task.id, photo_id=photo_id, kind=BEFORE))
     # The first deadline: a returned or reopened task is given the same time again.
     data: dict[str, object] = {"source": source, "due_at": due_at.isoformat()}
     if relapse is not None:
         data["relapse_of"] = relapse.id
     event = TaskEvent(task_id=task.id, at=now, actor_id=created_by, action=CREATED,
                       from_status=None, to_status=TaskState.OPEN.value, data=data)
-    uow.session.add(event)
-    await uow.session.flush()
+    uow.add(event)
+    await uow.flush()
     await queue_cards(uow, task, now, tz=tz)
     await publish(uow, "task.changed", task=task, event=event)
     return task

@@ -27,7 +27,7 @@ async def finding_target(uow: UnitOfWork, query: str) -> FindingTarget:
         chosen = exact[0] if len(exact) == 1 else sites[0] if len(sites) == 1 else None
         if chosen is None:
             raise unit_error
-        unit = await uow.session.get(Unit, chosen.unit_id)
+        unit = await uow.people.unit(chosen.unit_id)
         assert unit is not None
         return FindingTarget(unit, chosen)
 

@@ -32,12 +32,12 @@ async def add_draft_photo(uow: UnitOfWork, person: Person, task_id: int, photo: 
     """An after-photo sent while a fix is being written; returns how many are there now."""
     existing = await uow.inspections.photo_from_message(photo.chat_id, photo.message_id)
     if existing is None:
-        uow.session.add(photo)
-        await uow.session.flush()
+        uow.add(photo)
+        await uow.flush()
         existing = photo
-    if await uow.session.get(TaskPhoto, (task_id, existing.id)) is None:
-        uow.session.add(TaskPhoto(task_id=task_id, photo_id=existing.id, kind=DRAFT))
-        await uow.session.flush()
+    if await uow.tasks.photo_link(task_id, existing.id) is None:
+        uow.add(TaskPhoto(task_id=task_id, photo_id=existing.id, kind=DRAFT))
+        await uow.flush()
     return len(await drafts(uow, task_id, person.id))
 
 
@@ -45,9 +45,9 @@ async def add_note(uow: UnitOfWork, person: Person, task_id: int, text: str,
                    now: datetime) -> None:
     """A note written with a fix, kept as an event until the fix is submitted."""
     task = await get_task(uow, task_id)
-    uow.session.add(TaskEvent(task_id=task_id, at=now, actor_id=person.id, action=NOTE,
-                              from_status=task.status, to_status=task.status,
-                              reason=text.strip()[:2000], data={}))
+    uow.add(TaskEvent(task_id=task_id, at=now, actor_id=person.id, action=NOTE,
+                      from_status=task.status, to_status=task.status,
+                      reason=text.strip()[:2000], data={}))
 
 
 async def drafts(uow: UnitOfWork, task_id: int, person_id: int) -> list[int]:
@@ -58,9 +58,7 @@ async def drafts(uow: UnitOfWork, task_id: int, person_id: int) -> list[int]:
 async def drop_drafts(uow: UnitOfWork, task_id: int, person_id: int) -> None:
     """Forget this person's drafts for the task (a cancelled or restarted fix)."""
     for photo_id in await drafts(uow, task_id, person_id):
-        row = await uow.session.get(TaskPhoto, (task_id, photo_id))
-        if row is not None:
-            await uow.session.delete(row)
+        await uow.tasks.unlink_photo(task_id, photo_id)
 
 
 async def _fix_note(uow: UnitOfWork, task: Task, person: Person) -> str | None:

@@ -14,7 +14,7 @@ from bot.render.tasks import TaskData
 from bot.services.tasks.constants import LIST_LIMIT
 from bot.services.tasks.permissions import is_unit_member
 from bot.services.tasks.reads import task_data
-from db.models import Person, Task, Unit
+from db.models import Person, Task
 from db.uow import UnitOfWork
 
 
@@ -54,7 +54,7 @@ async def tasks_for(
     from bot.services.people import find_one_unit
 
     if group_unit_id is not None:
-        unit = await uow.session.get(Unit, group_unit_id)
+        unit = await uow.people.unit(group_unit_id)
         tasks = await list_tasks(uow, unit_id=group_unit_id, now=now)
         return TaskList("task.list.group", await _data(uow, tasks),
                         unit.name_zh if unit else None, unit.name_en if unit else "")
@@ -73,7 +73,7 @@ async def tasks_for(
         return TaskList("task.list.filtered", await _data(uow, tasks), unit_name,
                         unit_name_en)
     if role >= Role.UNIT_MEMBER and person.unit_id is not None:
-        unit = await uow.session.get(Unit, person.unit_id)
+        unit = await uow.people.unit(person.unit_id)
         states = flt.states or UNIT_TODO_STATES
         tasks = await list_tasks(uow, unit_id=person.unit_id, states=states,
                                  overdue=flt.overdue, now=now)

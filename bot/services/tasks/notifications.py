@@ -9,7 +9,7 @@ from bot.domain.roles import Role, role_of
 from bot.domain.tasks import EVENTS, Action
 from bot.services.tasks.cards import active_groups
 from bot.services.tasks.constants import NOTICE_PURPOSE
-from db.models import OutboxMessage, Person, Task, TaskEvent, Unit
+from db.models import OutboxMessage, Person, Task, TaskEvent
 from db.outbox_keys import dedup_key
 from db.uow import UnitOfWork
 
@@ -40,12 +40,12 @@ async def _notify(uow: UnitOfWork, task: Task, action: Action, event: TaskEvent,
         for pid in (task.created_by, returned.actor_id if returned is not None else None):
             if pid is None or pid == task.fixed_by or any(p.id == pid for p in people):
                 continue
-            someone = await uow.session.get(Person, pid)
+            someone = await uow.people.get(pid)
             if someone is not None and role_of(someone) >= Role.INSPECTOR:
                 people.append(someone)
     else:
         return
-    unit = await uow.session.get(Unit, task.unit_id)
+    unit = await uow.people.unit(task.unit_id)
     outbox = uow.outbox
     for person in people:
         if person.id == event.actor_id or person.blocked:
@@ -72,7 +72,7 @@ async def remember_screen(uow: UnitOfWork, task_id: int, chat_id: int, message_i
                           now: datetime) -> None:
     """A private screen with the task's buttons (/tasks N) was sent directly: note it beside
     the notices, so that the next change to the task takes its buttons away too."""
-    uow.session.add(OutboxMessage(
+    uow.add(OutboxMessage(
         dedup_key=dedup_key("task_screen", task_id, chat_id, message_id), chat_id=chat_id,
         method="sendMessage", params={}, status="sent", sent_at=now,
         sent_message_id=message_id, purpose=NOTICE_PURPOSE, ref_id=task_id, created_at=now))

@@ -9,18 +9,12 @@ from bot.domain.tasks import CREATED, EVENTS, Action, TaskState, escalation_targ
 from bot.render.tasks import EventLine, TaskData
 from bot.services.tasks.constants import AFTER, BEFORE
 from bot.services.tasks.site_items import standard_of
-from db.models import (
-    Inspection,
-    Site,
-    Task,
-    TaskEvent,
-    Unit,
-)
+from db.models import Task, TaskEvent
 from db.uow import UnitOfWork
 
 
 async def get_task(uow: UnitOfWork, task_id: int) -> Task:
-    task = await uow.session.get(Task, task_id)
+    task = await uow.tasks.get(task_id)
     if task is None:
         raise NotFound("task.not_found", id=task_id)
     return task
@@ -53,18 +47,18 @@ def by_resident(event: TaskEvent, private: set[int]) -> bool:
 async def task_data(uow: UnitOfWork, task_id: int, *, with_item: bool = False) -> TaskData:
     """Everything a card, a list line or the history shows, read now."""
     task = await get_task(uow, task_id)
-    unit = await uow.session.get(Unit, task.unit_id)
-    site = await uow.session.get(Site, task.site_id) if task.site_id else None
+    unit = await uow.people.unit(task.unit_id)
+    site = await uow.sites.get(task.site_id) if task.site_id else None
     events = await history(uow, task_id)
     photos = await uow.tasks.photos(task_id, (BEFORE, AFTER))
-    inspection = (await uow.session.get(Inspection, task.inspection_id)
+    inspection = (await uow.inspections.get(task.inspection_id)
                   if task.inspection_id else None)
     private = await report_people(uow, task)
     who = await names(uow, [e.actor_id for e in events if not by_resident(e, private)]
                       + [inspection.inspector_id if inspection else None])
     relapse_closed = None
     if task.relapse_of_id is not None:
-        earlier = await uow.session.get(Task, task.relapse_of_id)
+        earlier = await uow.tasks.get(task.relapse_of_id)
         relapse_closed = earlier.closed_at if earlier else None
     escalation_unit, escalation_unit_en = None, ""
     if task.escalation_level and unit is not None:

@@ -8,7 +8,7 @@ from datetime import datetime
 from bot.domain.errors import DomainError
 from bot.domain.scoring import Score, compute_score
 from bot.domain.standards import Standard, Verdict
-from db.models import Inspection, Task
+from db.models import Task
 from db.uow import UnitOfWork
 
 
@@ -25,7 +25,8 @@ async def record_site_items(
 
 async def _record_verification(uow: UnitOfWork, task: Task, verdict: Verdict,
                                now: datetime) -> None:
-    inspection = await uow.session.get(Inspection, task.inspection_id)
+    inspection = (await uow.inspections.get(task.inspection_id)
+                  if task.inspection_id is not None else None)
     if inspection is None or task.item_key is None or task.site_id is None:
         return
     row = await uow.sites.item(task.site_id, inspection.standard_id, task.item_key)

@@ -31,7 +31,7 @@ from bot.services.tasks.notifications import _notify, close_notices, tell_groups
 from bot.services.tasks.permissions import _explain_stale, check
 from bot.services.tasks.reads import get_task
 from bot.services.tasks.site_items import _record_verification
-from db.models import Person, Task, TaskEvent, TaskPhoto, Unit
+from db.models import Person, Task, TaskEvent, TaskPhoto
 from db.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ async def act(
     elif action is Action.REFUSE_EXTENSION:
         values["extension_until"] = None
     elif action is Action.REROUTE:
-        if new_unit_id is None or await uow.session.get(Unit, new_unit_id) is None:
+        if new_unit_id is None or await uow.people.unit(new_unit_id) is None:
             raise DomainError("task.reroute_unit_required")
         if new_unit_id == task.unit_id:
             raise DomainError("task.reroute_same_unit")
@@ -141,9 +141,9 @@ async def act(
     await _bump(uow, task, expected_version, action, values, actor)
     if action is Action.SUBMIT_FIX:
         for photo_id in data["photos"]:  # type: ignore[attr-defined]
-            row = await uow.session.get(TaskPhoto, (task.id, photo_id))
+            row = await uow.tasks.photo_link(task.id, photo_id)
             if row is None:
-                uow.session.add(TaskPhoto(task_id=task.id, photo_id=photo_id, kind=AFTER))
+                uow.add(TaskPhoto(task_id=task.id, photo_id=photo_id, kind=AFTER))
             else:
                 row.kind = AFTER
     if site_verdict is not None:
@@ -151,8 +151,8 @@ async def act(
     event = TaskEvent(task_id=task.id, at=now, actor_id=actor, action=EVENTS[action],
                       from_status=from_state.value, to_status=to_state.value, reason=reason,
                       data=data)
-    uow.session.add(event)
-    await uow.session.flush()
+    uow.add(event)
+    await uow.flush()
     if action is Action.REROUTE:
         await queue_cards(uow, task, now, tag="reroute", tz=tz)
     await close_notices(uow, task.id)
@@ -169,13 +169,13 @@ async def note_reporter_confirmed(uow: UnitOfWork, task_id: int, now: datetime, 
     """The reporter confirmed the problem is solved: a "reporter_confirmed" event (never naming
     them: data["by"] is "reporter") and the task's cards redrawn through the outbox. The state
     does not change. None when the task is gone."""
-    task = await uow.session.get(Task, task_id)
+    task = await uow.tasks.get(task_id)
     if task is None:
         return None
     event = TaskEvent(task_id=task.id, at=now, actor_id=actor_id, action=REPORTER_CONFIRMED,
                       from_status=task.status, to_status=task.status, data={"by": "reporter"})
-    uow.session.add(event)
-    await uow.session.flush()
+    uow.add(event)
+    await uow.flush()
     # The version stays, so the edit's key names the event (an edit for this version may
     # already have been sent).
     await queue_card_edits(uow, task.id, now, tag=f"e{event.id}", tz=tz)
