@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import signal
 import statistics
 import subprocess
@@ -31,6 +32,7 @@ from sandbox.server import SandboxServer
 
 TOKEN = "123456789:TESTtokenForWenmingSandbox"
 HOLDS = "now holds the polling role"
+STEADY = 3.0
 
 
 @dataclass
@@ -45,7 +47,8 @@ class Replica:
                "TELEGRAM_API_BASE_URL": server.api_base_url,
                "TELEGRAM_FILE_BASE_URL": server.file_base_url, "DATABASE_URL": database_url,
                "WENMING_MEDIA_DIR": str(workdir / "media"), "WENMING_POLL_TIMEOUT": "1",
-               "WENMING_REPLICA_NAME": self.name}
+               "WENMING_REPLICA_NAME": self.name,
+               "WENMING_HTTP_LISTEN": "127.0.0.1:0"}  # two replicas on one machine
         self.log.parent.mkdir(parents=True, exist_ok=True)
         self.log_from = self.log.stat().st_size if self.log.exists() else 0
         self.process = subprocess.Popen(
@@ -97,6 +100,9 @@ async def takeover_once(server: SandboxServer, sb: SandboxClient, replicas: list
                         database_url: str, workdir: Path, user_id: int) -> tuple[str, float]:
     """Kill the replica that polls; seconds until the other answers. Returns (killed, s)."""
     await answered(sb, user_id, "/help", timeout=60)  # someone polls
+    # Let the other settle as a standby (a few failed tries of the lock), and kill at a random
+    # point of its 1 s retry cycle: with a fixed delay every run would land at the same phase.
+    await asyncio.sleep(STEADY + random.uniform(0, 1))
     active = [r for r in replicas if r.polls()]
     assert len(active) == 1, f"expected one polling replica, found {[r.name for r in active]}"
     killed = active[0]

@@ -24,6 +24,8 @@ def start_bot_process(
         "DATABASE_URL": database_url,
         "WENMING_MEDIA_DIR": str(tmp_path / "media"),
         "WENMING_POLL_TIMEOUT": "1",
+        # A free port for health and metrics: several bots (replicas, other tests) run at once.
+        "WENMING_HTTP_LISTEN": "127.0.0.1:0",
         **env_extra,
     }
     log = (tmp_path / "bot.log").open("ab")
