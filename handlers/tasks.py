@@ -580,7 +580,7 @@ async def edit_cards_in_place(bot: Bot, deps: Deps, task_id: int, *, new_media: 
     now = deps.clock()
     async with deps.uow() as uow:
         data = await svc.task_data(uow, task_id)
-        cards = await svc.cards_of(uow, task_id)
+        cards = await uow.cards.places(task_id)
         if pressed is not None and pressed[0] not in {chat for chat, _ in cards}:
             cards.append(pressed)
         bound: dict[int, Unit | None] = {}

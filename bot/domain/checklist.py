@@ -260,3 +260,38 @@ def require_submittable(progress: Progress) -> None:
     missing = gaps(progress)
     if missing:
         raise DomainError("checklist.incomplete", count=len(missing))
+
+
+def apply_press(
+    progress: Progress, step: int, action: str, verdict: Verdict | None, target: int | None
+) -> bool:
+    """Apply a button press to `progress`; False if it is a repeat that changes nothing.
+
+    `step` is the step the pressed message showed: a press from an older screen is refused
+    (StaleAction), except a verdict already recorded for that item (Telegram re-sent it).
+    """
+    if verdict is not None:
+        if step != progress.step and 0 <= step < progress.total:
+            st = progress.answers.get(progress.standard.items[step].key)
+            if st is not None and st.verdict is verdict:
+                return False
+        choose(progress, step, verdict)
+    elif action == "back":
+        back(progress, step)
+    elif action == "skip":
+        skip(progress, step)
+    elif action == "note":
+        ask_note(progress, step)
+    elif action == "photo":
+        ask_photo(progress, step)
+    elif action == "done":
+        finish_photos(progress, step)
+    elif action == "cancel":
+        cancel_input(progress, step)
+    elif action == "goto" and target is not None:
+        goto(progress, step, target)
+    elif action == "pause":
+        expect_step(progress, step)
+    else:
+        raise StaleAction("error.stale_button")
+    return True

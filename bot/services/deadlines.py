@@ -26,8 +26,8 @@ from bot.domain.periods import day_bounds, latest_slot, local_date
 from bot.domain.schedule import ScheduleConfig
 from bot.render.i18n import t
 from bot.render.tasks import card
-from bot.services.tasks import cards_of, queue_card_edits, task_data
 from bot.services.tasks import escalate as task_service_escalate
+from bot.services.tasks import queue_card_edits, task_data
 from db.models import GroupBinding, Task
 from db.outbox_keys import dedup_key
 from db.repositories.stats import (
@@ -159,7 +159,7 @@ async def remind_one(
         groups, owner = routing.chats(task.unit_id)
         if owner is not None and owner != task.unit_id:
             text += "\n" + t(lang, "scheduler.reminder.routed", unit=unit_name)
-        placed = dict(await cards_of(uow, task.id))
+        placed = dict(await uow.cards.places(task.id))
         for g in groups:
             params: dict[str, object] = {"text": text, "parse_mode": "HTML"}
             if g.chat_id in placed:
@@ -219,7 +219,7 @@ async def queue_card_edits_for_notice(uow: UnitOfWork, task_id: int, version: in
     under a key naming this notice, with the same method and the card's current text. The
     key keeps the "task:<id>:edit:" prefix, so a handler's later edit still queues behind it.
     """
-    cards = await cards_of(uow, task_id)
+    cards = await uow.cards.places(task_id)
     # The key queue_card_edits gives an edit: one per card per task version.
     keys = {dedup_key("task_edit", task_id, chat, version): (chat, message_id)
             for chat, message_id in cards}

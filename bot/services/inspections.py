@@ -166,7 +166,7 @@ class InspectionService:
         if insp.status != "open":
             raise StaleAction(closed_key(insp.status))
         view = await self._view(uow, insp)
-        if not apply_press(view.progress, step, action, verdict, target):
+        if not checklist.apply_press(view.progress, step, action, verdict, target):
             return view
         person.active_inspection_id = None if action == "pause" else insp.id
         return await self._save(uow, insp, view, now)
@@ -365,41 +365,6 @@ async def load_progress(
 def closed_key(status: str) -> str:
     """The message for a press on an inspection that is no longer open."""
     return "inspect.already_discarded" if status == "discarded" else "inspect.already_submitted"
-
-
-def apply_press(
-    progress: Progress, step: int, action: str, verdict: Verdict | None, target: int | None
-) -> bool:
-    """Apply a button press to `progress`; False if it is a repeat that changes nothing.
-
-    `step` is the step the pressed message showed: a press from an older screen is refused
-    (StaleAction), except a verdict already recorded for that item (Telegram re-sent it).
-    """
-    if verdict is not None:
-        if step != progress.step and 0 <= step < progress.total:
-            st = progress.answers.get(progress.standard.items[step].key)
-            if st is not None and st.verdict is verdict:
-                return False
-        checklist.choose(progress, step, verdict)
-    elif action == "back":
-        checklist.back(progress, step)
-    elif action == "skip":
-        checklist.skip(progress, step)
-    elif action == "note":
-        checklist.ask_note(progress, step)
-    elif action == "photo":
-        checklist.ask_photo(progress, step)
-    elif action == "done":
-        checklist.finish_photos(progress, step)
-    elif action == "cancel":
-        checklist.cancel_input(progress, step)
-    elif action == "goto" and target is not None:
-        checklist.goto(progress, step, target)
-    elif action == "pause":
-        checklist.expect_step(progress, step)
-    else:
-        raise StaleAction("error.stale_button")
-    return True
 
 
 def _rank(person: Person) -> int:

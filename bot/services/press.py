@@ -1,14 +1,14 @@
 """A button press on an inspection: read from memory, written by group commit.
 
-This is the path an inspector walks seventeen times per site, and the one a city's morning
-rush of inspectors loads. The rules are those of `InspectionService.act` (the same
-`apply_press`), and so is the durability: the press's answer, the inspection's new step and
-the update's "handled" mark are committed together before the reply goes out. What differs is
-the cost. The inspection is read from a `ProgressCache` snapshot (db/caches.py) instead of three
-SELECTs; the writes are plain statements (an UPDATE guarded by the inspection's version, an
-upsert of the changed answers, the inbox mark) that `PressRepository` (db/repositories/press.py)
-hands to the `GroupCommitter`, which commits the presses of many inspectors in one
-transaction.
+This is the path an inspector walks seventeen times per site, and the one a city's morning rush
+of inspectors loads. The rules are those of `InspectionService.act` (the same
+`checklist.apply_press`), and so is the durability: the press's answer, the inspection's new
+step and the update's "handled" mark are committed together before the reply goes out. What
+differs is the cost. The inspection is read from a `ProgressCache` snapshot (db/caches.py)
+instead of three SELECTs; the writes are plain statements (an UPDATE guarded by the inspection's
+version, an upsert of the changed answers, the inbox mark) that `PressRepository`
+(db/repositories/press.py) hands to the `GroupCommitter`, which commits the presses of many
+inspectors in one transaction.
 
 A snapshot that turns out stale (another writer bumped the version) costs one re-read and a
 second try; a press is never applied on top of state it did not see.
@@ -22,11 +22,12 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from bot.domain import checklist
 from bot.domain.checklist import ItemState, Progress
 from bot.domain.errors import StaleAction
 from bot.domain.standards import Verdict
 from bot.services.catalog import StandardCatalog
-from bot.services.inspections import InspectionView, apply_press, closed_key, load_progress
+from bot.services.inspections import InspectionView, closed_key, load_progress
 from db.caches import PersonCache, ProgressCache, Snapshot
 from db.group_commit import WriteConflict
 from db.models import Inspection, Person
@@ -92,7 +93,7 @@ class PressService:
         if snap.status != "open":
             raise StaleAction(closed_key(snap.status))
         progress = snap.progress()
-        if not apply_press(progress, step, action, verdict, target):
+        if not checklist.apply_press(progress, step, action, verdict, target):
             return _view(snap)
         active = None if action == "pause" else inspection_id
         mark = current_inbox.get()

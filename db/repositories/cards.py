@@ -34,6 +34,10 @@ class TaskCardRepository:
         return list((await self.session.scalars(
             select(TaskCard).where(TaskCard.task_id == task_id).order_by(TaskCard.id))).all())
 
+    async def places(self, task_id: int) -> list[tuple[int, int]]:
+        """Where the task's cards are, one per chat, oldest first: (chat_id, message_id)."""
+        return [(c.chat_id, c.message_id) for c in await self.of_task(task_id)]
+
     async def drop_unsent(self, task_id: int, purpose: str) -> None:
         """Take the task's cards queued in the outbox (`purpose`) and not sent yet back out."""
         await self.session.execute(delete(OutboxMessage).where(

@@ -246,7 +246,7 @@ async def test_the_delivered_card_is_remembered_for_editing(
         # but it does not speak for the task: it is not edited as the task's.
         await deliver_card(s, tid, OTHER_GROUP, 78)
     async with UnitOfWork(sessions) as uow:
-        assert await svc.cards_of(uow, tid) == [(GROUP, 77), (OTHER_GROUP, 78)]
+        assert await uow.cards.places(tid) == [(GROUP, 77), (OTHER_GROUP, 78)]
         placed = await uow.cards.in_chat(tid, GROUP)
         assert placed is not None and (placed.version, placed.has_photo) == (0, False)
         assert await svc.queue_card_edits(uow, tid, clock.now) == 1

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from bot.render.i18n import t
-from bot.services import tasks as svc
 from db.models import (
     GroupBinding,
     OutboxMessage,
@@ -119,7 +118,7 @@ async def test_a_lost_card_is_posted_again_only_where_it_was_lost(harness: Harne
 
     async def both_delivered() -> list[tuple[int, int]] | None:
         async with harness.uow() as uow:
-            cards = await svc.cards_of(uow, tid)
+            cards = await uow.cards.places(tid)
         return cards if len(cards) == 2 else None
 
     await wait_until(both_delivered)

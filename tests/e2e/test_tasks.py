@@ -464,7 +464,7 @@ async def test_an_edit_that_changes_nothing_counts_as_delivered(harness: Harness
 
     async def delivered() -> bool:
         async with harness.uow() as uow:
-            return bool(await svc.cards_of(uow, tid))
+            return bool(await uow.cards.places(tid))
 
     await wait_until(delivered)
     await harness.sb.inject_fault(

@@ -14,7 +14,6 @@ from bot.domain.tasks import escalation_target
 from bot.services.tasks.cards import (
     active_groups,
     card_delivered,
-    cards_of,
     chats_with_queued_edits,
     queue_card_edits,
     queue_cards,
@@ -50,7 +49,6 @@ __all__ = [
     "add_photo",
     "begin_input",
     "card_delivered",
-    "cards_of",
     "chats_with_queued_edits",
     "check",
     "create_task",

@@ -101,11 +101,6 @@ async def active_groups(uow: UnitOfWork, unit_id: int) -> list[GroupBinding]:
     return await uow.people.active_groups_of_unit(unit_id)
 
 
-async def cards_of(uow: UnitOfWork, task_id: int) -> list[tuple[int, int]]:
-    """Every card of the task, one per chat: (chat_id, message_id)."""
-    return [(c.chat_id, c.message_id) for c in await uow.cards.of_task(task_id)]
-
-
 async def queue_card_edits(uow: UnitOfWork, task_id: int, now: datetime, *,
                            chats: Iterable[int] | None = None, tag: str = "",
                            tz: ZoneInfo = DEFAULT_TZ) -> int:
