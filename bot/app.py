@@ -44,6 +44,7 @@ from bot.telegram.transport import build_request
 from bot.telegram.webhook_intake import WebhookIntake
 from db import health as db_health
 from db.caches import PersonCache, ProgressCache
+from db.chat_locks import ChatLocks
 from db.group_commit import GroupCommitter
 from db.leader import AdvisoryLeader, keep_role
 from db.migrate import head_revision, upgrade_async
@@ -180,13 +181,17 @@ def _intake(application: WenmingApplication, deps: Deps, metrics: Metrics) -> Up
             application, deps.uow.sessions, poll_timeout=settings.poll_timeout,
             max_concurrent_chats=settings.max_concurrent_chats, committer=deps.committer,
             metrics=metrics)
+    dialect = application.bot_data["engine"].dialect.name
+    # On PostgreSQL replicas may share the posts: a chat is handled where its lock is held.
+    locks = ChatLocks(settings.database_url.reveal()) if dialect == "postgresql" else None
     return WebhookIntake(
         application, deps.uow.sessions, url=settings.webhook_url,
         secret_token=settings.webhook_secret.reveal(),
         max_connections=settings.webhook_max_connections,
-        dialect=application.bot_data["engine"].dialect.name,
+        dialect=dialect,
         max_concurrent_chats=settings.max_concurrent_chats, committer=deps.committer,
-        read_sessions=deps.uow.read_sessions, metrics=metrics)
+        read_sessions=deps.uow.read_sessions, metrics=metrics, chat_locks=locks,
+        replica=settings.replica_name)
 
 
 async def _note_outcome(update: object, context: WenmingContext) -> None:

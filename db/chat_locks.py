@@ -1,0 +1,101 @@
+"""Which webhook replica handles a chat now (PostgreSQL): a session advisory lock per chat.
+
+Why advisory locks rather than a lease row per chat: PostgreSQL frees them the moment the
+holder's session ends, so a SIGKILLed replica's chats are free at once (a lease would wait
+out its expiry), and taking one writes nothing (no WAL, no table to vacuum). They are held
+on a few dedicated AUTOCOMMIT connections of this process (no pool: a pooled connection given
+back with its locks would hand them to whoever borrows it next), a chat always on the same
+one; a lock is taken and given back by one round trip each, and each round trip also reads
+what the caller must know at that moment (see `take` and `release_unless_backlog`).
+
+A session lock is re-entrant: taken twice by this process, it must be given back twice. The
+caller (bot/telegram/webhook_intake.py) pairs them. Two chats whose ids agree in their low
+32 bits share a lock: they are then handled one after the other, which is only slower.
+Like db/leader.py: a replica whose lock connection broke has lost its chats; until it learns
+it (its next round trip on it fails), another replica may take one of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Row, TextClause, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
+
+# The first half of every chat lock's key (the two-int4 form: it never meets db/leader.py's
+# one-bigint keys).
+_SPACE = zlib.crc32(b"wenming:chat") - 2**31
+
+# A pending row of the chat that no live replica has in hand (unclaimed, or its lease ran out).
+_BACKLOG = ("EXISTS (SELECT 1 FROM inbox WHERE chat_key = :chat AND processed_at IS NULL"
+            " AND (claimed_until IS NULL OR claimed_until < now()))")
+_TAKE = text(f"SELECT pg_try_advisory_lock(:space, :key) AS got,"
+             f" EXISTS (SELECT 1 FROM inbox WHERE update_id = :update_id) AS stored,"
+             f" {_BACKLOG} AS backlog")
+# The check runs before the unlock, in one statement: rows committed after its snapshot and
+# before the unlock are found by the next holder, or by a replica's sweep (see the intake).
+_RELEASE = text(f"SELECT CASE WHEN {_BACKLOG} THEN false"
+                f" ELSE pg_advisory_unlock(:space, :key) END AS released")
+_UNLOCK = text("SELECT pg_advisory_unlock(:space, :key)")
+
+
+@dataclass(frozen=True)
+class Taken:
+    got: bool  # this process holds the chat now
+    stored: bool  # the update is in the inbox already (delivered before)
+    backlog: bool  # the chat has pending rows no live replica has in hand
+
+
+def _key(chat_key: int) -> int:
+    low = chat_key & 0xFFFFFFFF
+    return low - 2**32 if low >= 2**31 else low
+
+
+class ChatLocks:
+    """Take and give back chats' advisory locks (PostgreSQL only)."""
+
+    def __init__(self, database_url: str, *, connections: int = 4,
+                 timeout: float = 10.0) -> None:
+        self._engine: AsyncEngine = create_async_engine(
+            database_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+        self._size = connections
+        self._timeout = timeout
+        self._conns: list[AsyncConnection] = []
+        self._turns: list[asyncio.Lock] = []  # one statement at a time per connection
+
+    async def open(self) -> None:
+        for _ in range(self._size):
+            self._conns.append(await self._engine.connect())
+            self._turns.append(asyncio.Lock())
+
+    async def close(self) -> None:
+        """Ends the sessions: every lock this process holds is free."""
+        conns, self._conns = self._conns, []
+        for conn in conns:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(conn.close(), self._timeout)
+        await self._engine.dispose()
+
+    async def take(self, chat_key: int, update_id: int = -1) -> Taken:
+        row = await self._run(chat_key, _TAKE, update_id=update_id)
+        return Taken(bool(row.got), bool(row.stored), bool(row.backlog))
+
+    async def release_unless_backlog(self, chat_key: int) -> bool:
+        """Give the chat back, unless it has a backlog (then it stays held: False)."""
+        return bool((await self._run(chat_key, _RELEASE)).released)
+
+    async def release(self, chat_key: int) -> None:
+        await self._run(chat_key, _UNLOCK)
+
+    async def _run(self, chat_key: int, statement: TextClause, **params: int) -> Row[Any]:
+        i = hash(chat_key) % self._size
+        async with self._turns[i]:
+            result = await asyncio.wait_for(self._conns[i].execute(
+                statement, {"space": _SPACE, "key": _key(chat_key), "chat": chat_key,
+                            **params}), self._timeout)
+            return result.one()
