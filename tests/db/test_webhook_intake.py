@@ -99,6 +99,8 @@ async def started(app: StubApplication, sessions: Sessions, **kw: Any) -> Webhoo
 async def crash(intake: WebhookIntake) -> None:
     """As if the process died: nothing more runs, and its database sessions are gone."""
     await intake.dispatcher.cancel()
+    for chore in intake._chores:  # a replica's sweeps and lease renewals
+        chore.cancel()
     if intake._locks is not None:
         await intake._locks.close()
 
