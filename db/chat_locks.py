@@ -34,9 +34,12 @@ _SPACE = zlib.crc32(b"wenming:chat") - 2**31
 # A pending row of the chat that no live replica has in hand (unclaimed, or its lease ran out).
 _BACKLOG = ("EXISTS (SELECT 1 FROM inbox WHERE chat_key = :chat AND processed_at IS NULL"
             " AND (claimed_until IS NULL OR claimed_until < now()))")
+# Another replica's live claim on a row of the chat (it died, or it still has the rows).
+_FOREIGN = ("EXISTS (SELECT 1 FROM inbox WHERE chat_key = :chat AND processed_at IS NULL"
+            " AND claimed_by <> :me AND claimed_until >= now())")
 _TAKE = text(f"SELECT pg_try_advisory_lock(:space, :key) AS got,"
              f" EXISTS (SELECT 1 FROM inbox WHERE update_id = :update_id) AS stored,"
-             f" {_BACKLOG} AS backlog")
+             f" {_BACKLOG} AS backlog, {_FOREIGN} AS foreign")
 # The check runs before the unlock, in one statement: rows committed after its snapshot and
 # before the unlock are found by the next holder, or by a replica's sweep (see the intake).
 _RELEASE = text(f"SELECT CASE WHEN {_BACKLOG} THEN false"
@@ -49,6 +52,7 @@ class Taken:
     got: bool  # this process holds the chat now
     stored: bool  # the update is in the inbox already (delivered before)
     backlog: bool  # the chat has pending rows no live replica has in hand
+    foreign: bool  # and rows another replica's claim still holds: the chat must wait for them
 
 
 def _key(chat_key: int) -> int:
@@ -81,9 +85,10 @@ class ChatLocks:
                 await asyncio.wait_for(conn.close(), self._timeout)
         await self._engine.dispose()
 
-    async def take(self, chat_key: int, update_id: int = -1) -> Taken:
-        row = await self._run(chat_key, _TAKE, update_id=update_id)
-        return Taken(bool(row.got), bool(row.stored), bool(row.backlog))
+    async def take(self, chat_key: int, me: str, update_id: int = -1) -> Taken:
+        """Try to hold the chat (`me`: this replica's name, as in its claims)."""
+        row = await self._run(chat_key, _TAKE, update_id=update_id, me=me)
+        return Taken(bool(row.got), bool(row.stored), bool(row.backlog), bool(row.foreign))
 
     async def release_unless_backlog(self, chat_key: int) -> bool:
         """Give the chat back, unless it has a backlog (then it stays held: False)."""
@@ -92,7 +97,7 @@ class ChatLocks:
     async def release(self, chat_key: int) -> None:
         await self._run(chat_key, _UNLOCK)
 
-    async def _run(self, chat_key: int, statement: TextClause, **params: int) -> Row[Any]:
+    async def _run(self, chat_key: int, statement: TextClause, **params: object) -> Row[Any]:
         i = hash(chat_key) % self._size
         async with self._turns[i]:
             result = await asyncio.wait_for(self._conns[i].execute(

@@ -10,8 +10,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from db.models import InboxUpdate
 
@@ -29,9 +30,14 @@ async def claim_chat(session: AsyncSession, chat_key: int, *, owner: str, now: d
                      until: datetime, mine: bool = False) -> list[InboxUpdate]:
     """Claim the chat's free pending rows, in update order; rows tried MAX_ATTEMPTS times are
     set aside. The caller commits."""
+    held = aliased(InboxUpdate)
     ids = (select(InboxUpdate.id)
            .where(InboxUpdate.chat_key == chat_key, InboxUpdate.processed_at.is_(None),
-                  _free(now, owner if mine else None))
+                  _free(now, owner if mine else None),
+                  # Another replica's live claim on a row of the chat: the chat's later rows
+                  # wait for it (its lease runs out if that replica died), or order is lost.
+                  ~exists().where(held.chat_key == chat_key, held.processed_at.is_(None),
+                                  held.claimed_by != owner, held.claimed_until >= now))
            .order_by(InboxUpdate.update_id).with_for_update(skip_locked=True))
     rows = list((await session.scalars(
         update(InboxUpdate).where(InboxUpdate.id.in_(ids.scalar_subquery()))

@@ -46,6 +46,7 @@ import asyncio
 import enum
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -63,7 +64,7 @@ from bot.telegram.inbox import (
     chat_key,
 )
 from db import inbox_claims
-from db.chat_locks import ChatLocks
+from db.chat_locks import ChatLocks, Taken
 from db.group_commit import GroupCommitter, WriteSet
 from db.models import InboxUpdate
 from db.types import utcnow
@@ -358,9 +359,12 @@ class WebhookIntake(UpdateIntake):
                     if q.pending is not None:
                         q.pending.stored = True
                 row.stored = True
+                # Updates of the chat another replica stored for us meanwhile come first.
+                for earlier in await self._claim(key):
+                    self._dispatcher.submit(earlier)
                 self._submit(item)
                 return True
-            taken = await self._locks.take(key, update.update_id)
+            taken = await self._take_chat(key, update.update_id)
             if taken.stored:
                 log.info("update %s delivered again; ignored", update.update_id)
                 if taken.got:
@@ -382,7 +386,7 @@ class WebhookIntake(UpdateIntake):
                 if self._dispatcher.holds(key):
                     self._submit(item)
                     return True
-                taken = await self._locks.take(key, update.update_id)  # given back: again
+                taken = await self._take_chat(key, update.update_id)  # given back: again
                 if not taken.got:
                     return True  # stored; its chat's holder handles it
             done = self._submit(item)
@@ -399,6 +403,16 @@ class WebhookIntake(UpdateIntake):
                 return row.durable
             raise
         return row.durable
+
+    async def _take_chat(self, key: int, update_id: int = -1) -> Taken:
+        """Hold the chat if nobody does, and no other replica's claim is on a row of it (a
+        dead one's: the chat waits for its lease to end, then the sweep takes it in order)."""
+        assert self._locks is not None
+        taken = await self._locks.take(key, self._replica, update_id)
+        if taken.got and taken.foreign:
+            await self._locks.release(key)
+            return replace(taken, got=False)
+        return taken
 
     def _submit(self, item: InboxItem) -> asyncio.Future[None]:
         done = self._dispatcher.watch(item)
@@ -466,7 +480,7 @@ class WebhookIntake(UpdateIntake):
             async with self._gate(key):
                 if self._dispatcher.holds(key):
                     return
-                if (await self._locks.take(key)).got:
+                if (await self._take_chat(key)).got:
                     await self._hold(key)
         except Exception:
             log.warning("could not take a chat over; the sweep will", exc_info=True)
@@ -481,7 +495,7 @@ class WebhookIntake(UpdateIntake):
         taken = 0
         for key in keys:
             async with self._gate(key):
-                if self._dispatcher.holds(key) or not (await self._locks.take(key)).got:
+                if self._dispatcher.holds(key) or not (await self._take_chat(key)).got:
                     continue
                 if mine:
                     items = await self._claim(key, mine=True)

@@ -118,8 +118,11 @@ async def test_a_dead_replicas_chat_is_taken_over_in_order(pg: Sessions) -> None
     await crash(b)
     in_hand.cancel()
     app_a, a = await replica(pg, "a", sweep_every=0.1)
+    # The chat's next update comes to a before b's lease ran out: stored, to run after
+    # b's rows, not before them.
+    assert await a.receive(message(33, chat=800)) is Verdict.ACCEPTED
     await asyncio.sleep(0.2)
     assert app_a.seen == []  # b's claims hold until their lease runs out
-    await wait_until(lambda: app_a.seen == [30, 31, 32], 5)
-    assert await rows(pg) == [(30, True), (31, True), (32, True)]
+    await wait_until(lambda: app_a.seen == [30, 31, 32, 33], 5)
+    assert await rows(pg) == [(30, True), (31, True), (32, True), (33, True)]
     await a.stop()
