@@ -23,7 +23,6 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, TextClause, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -31,20 +30,23 @@ from sqlalchemy.pool import NullPool
 # one-bigint keys).
 _SPACE = zlib.crc32(b"wenming:chat") - 2**31
 
+# asyncpg's own statements ($n parameters, prepared once per connection): these run once or
+# twice per update, and SQLAlchemy's layers would cost more than the round trip.
+# $1, $2: the lock's key; $3: the chat; $4: this replica; $5: the update.
 # A pending row of the chat that no live replica has in hand (unclaimed, or its lease ran out).
-_BACKLOG = ("EXISTS (SELECT 1 FROM inbox WHERE chat_key = :chat AND processed_at IS NULL"
+_BACKLOG = ("EXISTS (SELECT 1 FROM inbox WHERE chat_key = $3 AND processed_at IS NULL"
             " AND (claimed_until IS NULL OR claimed_until < now()))")
 # Another replica's live claim on a row of the chat (it died, or it still has the rows).
-_FOREIGN = ("EXISTS (SELECT 1 FROM inbox WHERE chat_key = :chat AND processed_at IS NULL"
-            " AND claimed_by <> :me AND claimed_until >= now())")
-_TAKE = text(f"SELECT pg_try_advisory_lock(:space, :key) AS got,"
-             f" EXISTS (SELECT 1 FROM inbox WHERE update_id = :update_id) AS stored,"
-             f" {_BACKLOG} AS backlog, {_FOREIGN} AS foreign")
+_FOREIGN = ("EXISTS (SELECT 1 FROM inbox WHERE chat_key = $3 AND processed_at IS NULL"
+            " AND claimed_by <> $4 AND claimed_until >= now())")
+_TAKE = (f"SELECT pg_try_advisory_lock($1, $2) AS got,"
+         f" EXISTS (SELECT 1 FROM inbox WHERE update_id = $5) AS stored,"
+         f" {_BACKLOG} AS backlog, {_FOREIGN} AS foreign")
 # The check runs before the unlock, in one statement: rows committed after its snapshot and
 # before the unlock are found by the next holder, or by a replica's sweep (see the intake).
-_RELEASE = text(f"SELECT CASE WHEN {_BACKLOG} THEN false"
-                f" ELSE pg_advisory_unlock(:space, :key) END AS released")
-_UNLOCK = text("SELECT pg_advisory_unlock(:space, :key)")
+_RELEASE = (f"SELECT CASE WHEN {_BACKLOG} THEN false"
+            f" ELSE pg_advisory_unlock($1, $2) END AS released")
+_UNLOCK = "SELECT pg_advisory_unlock($1, $2)"
 
 
 @dataclass(frozen=True)
@@ -70,16 +72,19 @@ class ChatLocks:
         self._size = connections
         self._timeout = timeout
         self._conns: list[AsyncConnection] = []
+        self._raw: list[Any] = []  # the asyncpg connections under them
         self._turns: list[asyncio.Lock] = []  # one statement at a time per connection
 
     async def open(self) -> None:
         for _ in range(self._size):
-            self._conns.append(await self._engine.connect())
+            conn = await self._engine.connect()
+            self._conns.append(conn)
+            self._raw.append((await conn.get_raw_connection()).driver_connection)
             self._turns.append(asyncio.Lock())
 
     async def close(self) -> None:
         """Ends the sessions: every lock this process holds is free."""
-        conns, self._conns = self._conns, []
+        conns, self._conns, self._raw = self._conns, [], []
         for conn in conns:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(conn.close(), self._timeout)
@@ -87,20 +92,21 @@ class ChatLocks:
 
     async def take(self, chat_key: int, me: str, update_id: int = -1) -> Taken:
         """Try to hold the chat (`me`: this replica's name, as in its claims)."""
-        row = await self._run(chat_key, _TAKE, update_id=update_id, me=me)
-        return Taken(bool(row.got), bool(row.stored), bool(row.backlog), bool(row.foreign))
+        row = await self._run(chat_key, _TAKE, True, me, update_id)
+        return Taken(bool(row["got"]), bool(row["stored"]), bool(row["backlog"]),
+                     bool(row["foreign"]))
 
     async def release_unless_backlog(self, chat_key: int) -> bool:
         """Give the chat back, unless it has a backlog (then it stays held: False)."""
-        return bool((await self._run(chat_key, _RELEASE)).released)
+        return bool((await self._run(chat_key, _RELEASE, True))["released"])
 
     async def release(self, chat_key: int) -> None:
-        await self._run(chat_key, _UNLOCK)
+        await self._run(chat_key, _UNLOCK, False)
 
-    async def _run(self, chat_key: int, statement: TextClause, **params: object) -> Row[Any]:
+    async def _run(self, chat_key: int, statement: str, chat: bool, *more: object) -> Any:
+        """The statement on the chat's connection, with the lock's key ($1, $2), and then
+        (if `chat`) the chat ($3) and `more`."""
         i = hash(chat_key) % self._size
+        params = (_SPACE, _key(chat_key), *((chat_key, *more) if chat else ()))
         async with self._turns[i]:
-            result = await asyncio.wait_for(self._conns[i].execute(
-                statement, {"space": _SPACE, "key": _key(chat_key), "chat": chat_key,
-                            **params}), self._timeout)
-            return result.one()
+            return await self._raw[i].fetchrow(statement, *params, timeout=self._timeout)
