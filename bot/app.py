@@ -100,10 +100,14 @@ def build_core(settings: Settings) -> Core:
     # Residents hear what happens to the task their report became, in the task's transaction.
     events.subscribe("task.changed", functools.partial(followup.on_task_changed, reports))
     # Replicas may share a PostgreSQL database: people are not cached across transactions
-    # there (db/caches.py); inspections' snapshots are, as their writes are
-    # guarded by the row's version.
-    people = PersonCache(ttl=0.0) if engine.dialect.name == "postgresql" else PersonCache()
-    progress = ProgressCache()
+    # there (db/caches.py). Inspections' snapshots are, when one replica handles all updates
+    # (polling: one poller), as their writes are guarded by the row's version; in webhook
+    # mode consecutive presses of one inspection land on different replicas, and a stale
+    # snapshot would judge a press (not only write it): a press for a step another replica
+    # already reached is taken as an old button and the old card shown. Not kept there.
+    shared = engine.dialect.name == "postgresql"
+    people = PersonCache(ttl=0.0) if shared else PersonCache()
+    progress = ProgressCache(ttl=0.0) if shared and settings.webhook_url else ProgressCache()
     people.install(sessions)
     progress.install(sessions)
     return Core(settings, engine, uow, events, media, reports, people, progress)

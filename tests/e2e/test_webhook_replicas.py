@@ -1,84 +1,36 @@
 """Two replicas in webhook mode (`wenming run` twice) on one PostgreSQL database, behind a
 round-robin proxy the sandbox's webhook points at: 1,000 updates from 50 inspectors (button
-presses opening an item, then notes on it) are each handled once and in order per chat; and
-the same with one replica SIGKILLed in the middle: the other takes its stored updates over
-when their lease runs out, and Telegram's re-sent ones come to it through the proxy.
+presses opening an item, notes on it, then verdicts) are each handled once and in order per
+chat; and the same with one replica SIGKILLed in the middle: the other takes its stored
+updates over when their lease runs out, and Telegram's re-sent ones come to it through the
+proxy.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import signal
 import subprocess
-from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import pytest
-from aiohttp import web
 from sqlalchemy import func, select
 
 from db.models import Answer, InboxUpdate, Inspection
 from db.session import create_engine, create_sessionmaker
+from sandbox.balancer import RoundRobin
 from sandbox.client import SandboxClient
 from sandbox.server import SandboxServer
 from tests.conftest import WEBHOOK_PATH, WEBHOOK_SECRET, free_port, wait_until
+from tests.e2e.chat import Chat, data_where
 from tests.e2e.process import start_bot_process, stop_bot_process
 from tests.e2e.test_crash import FIRST_ID, city_with_inspectors, open_for_notes
 
 INSPECTORS = 50
-NOTES = 17  # with the 3-4 presses and the /inspect that open the item: >= 1,000 updates
-
-
-class RoundRobin:
-    """A load balancer in front of the replicas: each post to the next one; a replica that
-    cannot be reached is skipped (its health check would have failed)."""
-
-    def __init__(self, ports: list[int]) -> None:
-        self.ports = ports
-        self.port = free_port()
-        self.answered: Counter[int] = Counter()  # replica port -> 2xx answers
-        self._turn = itertools.cycle(range(len(ports)))
-        self._runner: web.AppRunner | None = None
-        self._session: aiohttp.ClientSession | None = None
-
-    async def start(self) -> None:
-        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=70))
-        app = web.Application()
-        app.router.add_post(WEBHOOK_PATH, self._forward)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-        if self._session is not None:
-            await self._session.close()
-
-    async def _forward(self, request: web.Request) -> web.Response:
-        assert self._session is not None
-        body = await request.read()
-        first = next(self._turn)
-        for i in range(len(self.ports)):
-            port = self.ports[(first + i) % len(self.ports)]
-            try:
-                async with self._session.post(
-                        f"http://127.0.0.1:{port}{WEBHOOK_PATH}", data=body,
-                        headers={k: v for k, v in request.headers.items()
-                                 if k.lower().startswith(("x-telegram", "content-type"))},
-                ) as resp:
-                    text = await resp.read()
-                    if resp.status < 300:
-                        self.answered[port] += 1
-                    return web.Response(status=resp.status, body=text)
-            except aiohttp.ClientConnectorError:
-                continue  # that replica is down: the next one
-            except aiohttp.ClientError:
-                return web.Response(status=502)  # died mid-request: Telegram sends it again
-        return web.Response(status=502)
+NOTES = 14  # with /inspect, the 2-3 presses opening the item and VERDICTS: >= 1,000 updates
+VERDICTS = 3
 
 
 @pytest.fixture
@@ -103,7 +55,7 @@ async def test_two_replicas_handle_every_update_once_in_order(
 ) -> None:
     server, sb = world
     ports = [free_port(), free_port()]
-    proxy = RoundRobin(ports)
+    proxy = RoundRobin(WEBHOOK_PATH, ports)
     await proxy.start()
     procs: list[subprocess.Popen[bytes]] = []
     engine = create_engine(database_url)
@@ -112,7 +64,7 @@ async def test_two_replicas_handle_every_update_once_in_order(
         for n, port in enumerate(ports):  # one after the other: the first migrates
             procs.append(start_bot_process(
                 server, database_url, tmp_path, WENMING_HTTP_LISTEN=f"127.0.0.1:{port}",
-                WENMING_WEBHOOK_URL=f"http://127.0.0.1:{proxy.port}{WEBHOOK_PATH}",
+                WENMING_WEBHOOK_URL=proxy.url,
                 WENMING_WEBHOOK_SECRET=WEBHOOK_SECRET, WENMING_REPLICA_NAME=f"replica-{n}"))
             await wait_until(lambda p=port: healthy(p), timeout=60, interval=0.2)
 
@@ -151,8 +103,23 @@ async def test_two_replicas_handle_every_update_once_in_order(
             log = (tmp_path / "bot.log").read_text(errors="replace")[-4000:]
             raise AssertionError(f"notes did not all arrive; bot log tail:\n{log}") from None
         await wait_until(lambda: _all_handled(sessions), timeout=30, interval=0.2)
+
+        # Then verdicts, press after press: each lands on the other replica from the last
+        # one (round robin), which must judge it on the inspection as it now is.
+        async def answer(user_id: int) -> None:
+            chat = Chat(sb, user_id)
+            card = await chat.prompt()  # the notes' prompt: back to the item first
+            await chat.press(card, data_where(card, lambda _t, d: d.endswith(":done")), 30)
+            for step in range(VERDICTS):
+                card = await chat.prompt()
+                await chat.press(card, data_where(
+                    card, lambda _t, d, k=step: d.startswith("v:") and d.endswith(f":{k}:c")),
+                    30)
+
+        await asyncio.gather(*(answer(FIRST_ID + i) for i in range(INSPECTORS)))
         async with sessions() as s:
-            answers = {a.inspection_id: a for a in (await s.scalars(select(Answer))).all()}
+            answers = {a.inspection_id: a for a in (await s.scalars(
+                select(Answer).where(Answer.remark.is_not(None)))).all()}
             inspections = (await s.scalars(select(Inspection))).all()
             updates = await s.scalar(select(func.count()).select_from(InboxUpdate))
         assert (updates or 0) >= 1000
@@ -160,7 +127,7 @@ async def test_two_replicas_handle_every_update_once_in_order(
         for insp in inspections:
             expected = "\n".join(f"note-{insp.inspector_id}-{k}" for k in range(NOTES))
             assert answers[insp.id].remark == expected  # each once, in the chat's order
-            assert insp.status == "open" and insp.step == 0 and insp.awaiting == "extra_photo"
+            assert insp.status == "open" and insp.step == VERDICTS
         assert all(proxy.answered[p] > 50 for p in ports), proxy.answered  # both took work
         if orphans:  # the dead replica's, handled by the survivor
             async with sessions() as s:
