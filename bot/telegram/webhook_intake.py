@@ -22,8 +22,9 @@ handles it in order, as a polled update:
 Crashes, point by point:
 - before the handler's commit: nothing stored, no 200; Telegram re-sends, it runs again;
 - after the commit, before the 200: the row is there, handled; the re-sent update finds it
-  and is answered 200 without running (on PostgreSQL a query per update; SQLite has one
-  process only, so it keeps the stored update_ids in memory, `KnownUpdates`, loaded at start);
+  and is answered 200 without running (on PostgreSQL asked in the round trip that takes the
+  chat's lock, below; SQLite has one process only, so it keeps the stored update_ids in memory,
+  `KnownUpdates`, loaded at start);
 - a pending row written, then the crash: recovered on the next start (`UpdateIntake.recover`),
   and its re-sent copy is answered 200 without running;
 - a handler commit that raced a pending write: both are keyed on update_id, so whichever
@@ -35,6 +36,14 @@ written now, not queued a second time.
 Updates of one chat stay in order: Telegram sends a chat's next update only after the previous
 one was answered; a callback query (queued by Telegram per user, not per chat) that arrives
 while its chat is busy waits in the dispatcher behind the earlier ones.
+
+Several replicas on PostgreSQL (`chat_locks`): a chat is handled only by the replica holding
+its advisory lock (db/chat_locks.py), taken when its queue starts here and given back when it
+runs dry; an update whose chat another replica holds is stored unclaimed for that holder, who
+claims and handles such rows before letting the chat go. Stored rows in a replica's hands are
+claimed with a lease (db/inbox_claims.py), renewed while it lives; a sweep every few seconds
+takes chats whose rows nobody has (a dead replica's, once the lease ran out). Decisions about
+one chat in this process are taken under its gate (`_gate`), so none slips between them.
 
 At shutdown new posts get 503 (Telegram retries, later or at another replica) and updates in
 hand finish; the webhook is never deleted, other replicas may still serve it.
