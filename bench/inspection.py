@@ -70,9 +70,13 @@ from bench.common import (
     process_stats,
     seed_database,
 )
+from sandbox.balancer import RoundRobin, free_port
 from sandbox.server import SandboxServer
 
 TOKEN = "123:BenchToken"
+# --replicas: the webhook the replicas serve, behind the balancer.
+WEBHOOK_PATH = "/telegram/bench"
+WEBHOOK_SECRET = "bench-webhook-secret-0123"
 ITEMS = 17
 PRESS_TIMEOUT = 30.0
 THROUGHPUT_TARGET = 0.7  # at least this share of the floor's answers/s
@@ -195,6 +199,11 @@ async def child_main(args: argparse.Namespace) -> None:
         for setting in args.set or ():
             name, _, value = setting.partition("=")
             settings = replace(settings, **{name: int(value) if value.isdigit() else value})
+        if args.webhook:  # one replica of several (--replicas), behind the balancer
+            settings = replace(settings, webhook_url=args.webhook,
+                               webhook_secret=Secret(WEBHOOK_SECRET),
+                               http_listen=("127.0.0.1", args.listen),
+                               replica_name=f"bench-{args.listen}")
         wenming = Wenming(build_application(settings))
         await wenming.start(migrate=False, publish_commands=False)
         stop_bot = wenming.stop
@@ -266,9 +275,12 @@ class BotProcess:
     @classmethod
     async def spawn(cls, kind: str, server: SandboxServer, db_url: str | None = None,
                     media_dir: Path | None = None, profile: str | None = None,
-                    settings: Sequence[str] = ()) -> tuple[BotProcess, dict[str, Any]]:
+                    settings: Sequence[str] = (),
+                    webhook: tuple[str, int] | None = None) -> tuple[BotProcess, dict[str, Any]]:
         cmd = [sys.executable, "-m", "bench.inspection", "--child", kind,
                "--api-url", server.api_base_url, "--file-url", server.file_base_url]
+        if webhook is not None:
+            cmd += ["--webhook", webhook[0], "--listen", str(webhook[1])]
         if profile:
             cmd += ["--profile", profile]
         for setting in settings:
@@ -317,6 +329,47 @@ class BotProcess:
         if self.proc.returncode is None:
             self.proc.send_signal(signal.SIGKILL)
             await self.proc.wait()
+
+
+class Replicas:
+    """Several bot processes measured as one: CPU and SQL summed, RSS the largest."""
+
+    def __init__(self, bots: list[BotProcess]) -> None:
+        self.bots = bots
+
+    @classmethod
+    async def spawn(cls, count: int, server: SandboxServer, db_url: str, media_dir: Path,
+                    url: str, ports: list[int]) -> tuple[Replicas, dict[str, Any]]:
+        bots, ready = [], []
+        try:
+            for port in ports[:count]:  # one after another: each sets the webhook at start
+                bot, first = await BotProcess.spawn("wenming", server, db_url, media_dir,
+                                                    webhook=(url, port))
+                bots.append(bot)
+                ready.append(first)
+        except BaseException:
+            await cls(bots).kill()
+            raise
+        return cls(bots), cls._merge(ready)
+
+    @staticmethod
+    def _merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
+        merged = dict(parts[0])
+        for key in ("cpu_s", "sql", "errors"):
+            merged[key] = sum(p.get(key) or 0 for p in parts)
+        for key in ("rss_kb", "hwm_kb"):
+            merged[key] = max(p.get(key) or 0 for p in parts)
+        return merged
+
+    async def stats(self, command: str = "stats") -> dict[str, Any]:
+        return self._merge([await bot.stats(command) for bot in self.bots])
+
+    async def stop(self) -> dict[str, Any]:
+        return self._merge([await bot.stop() for bot in self.bots])
+
+    async def kill(self) -> None:
+        for bot in self.bots:
+            await bot.kill()
 
 
 # ========================================================================== the driver
@@ -444,7 +497,8 @@ class BenchFailure(Exception):
     pass
 
 
-async def run_phase(people: list[Inspector], phase: Phase, bot: BotProcess, name: str,
+async def run_phase(people: list[Inspector], phase: Phase, bot: BotProcess | Replicas,
+                    name: str,
                     errors: list[str], profile: bool = False) -> None:
     before = await bot.stats("profile-on" if profile else "stats")
     driver0 = cpu_seconds()
@@ -473,7 +527,10 @@ async def run_phase(people: list[Inspector], phase: Phase, bot: BotProcess, name
 
 
 async def run_case(label: str, kind: str, inspectors: int, db_kind: str | None,
-                   profile: str | None = None, settings: Sequence[str] = ()) -> CaseResult:
+                   profile: str | None = None, settings: Sequence[str] = (),
+                   replicas: int = 0) -> CaseResult:
+    """One bot measured; `replicas` > 0: that many Wenming processes in webhook mode behind a
+    round-robin balancer (sandbox/balancer.py) instead of one polling."""
     workdir = Path(tempfile.mkdtemp(prefix="wenming-inspection-bench-"))
     db_url: str | None = None
     ids = inspector_ids(inspectors)
@@ -491,8 +548,18 @@ async def run_case(label: str, kind: str, inspectors: int, db_kind: str | None,
                 # in each group, as `wenming sandbox` sets it up: messages the bot sends to
                 # groups (the outbox) land instead of failing with "chat not found".
                 await seed_sandbox(client, await seed_database(db_url, ids))
-            bot, ready = await BotProcess.spawn(kind, server, db_url, workdir / "media",
-                                                profile, settings)
+            bot: BotProcess | Replicas
+            balancer = None
+            if replicas:
+                assert db_url is not None
+                ports = [free_port() for _ in range(replicas)]
+                balancer = RoundRobin(WEBHOOK_PATH, ports)
+                await balancer.start()
+                bot, ready = await Replicas.spawn(replicas, server, db_url, workdir / "media",
+                                                  balancer.url, ports)
+            else:
+                bot, ready = await BotProcess.spawn(kind, server, db_url, workdir / "media",
+                                                    profile, settings)
             waiter = BotOutputWaiter(server)
             people = [Inspector(i, uid, client, waiter) for i, uid in enumerate(ids)]
             phases = {name: Phase() for name in ("open", "answer", "submit")}
@@ -512,6 +579,8 @@ async def run_case(label: str, kind: str, inspectors: int, db_kind: str | None,
                 raise
             finally:
                 waiter.close()
+                if balancer is not None:
+                    await balancer.stop()
     finally:
         if db_url is not None:
             await drop_database(db_url)
@@ -539,7 +608,36 @@ def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
 
+async def replicas_main(args: argparse.Namespace) -> dict[str, Any]:
+    """One Wenming replica in webhook mode vs `--replicas` of them, on one PostgreSQL
+    database, behind the same round-robin balancer."""
+    print(f"Inspection benchmark, webhook mode on PostgreSQL: {args.inspectors} inspectors x "
+          f"{ITEMS} items at once, 1 replica vs {args.replicas}, {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.2f} before the run\n", flush=True)
+    results = []
+    for count in (1, args.replicas):
+        label = f"wenming webhook x{count}"
+        print(f"running {label} ...", flush=True)
+        results.append(await run_case(label, "wenming", args.inspectors, "postgresql",
+                                      replicas=count))
+    print(f"\n{'bot':34} {'answers/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'peak MB':>9} "
+          f"{'ready MB':>9} {'cpu ms/a':>8} {'drv':>6} {'sql/a':>6} {'sub p99':>8} "
+          f"{'errors':>6}")
+    for r in results:
+        print_case(r)
+    one, many = results
+    ratio = many.rate / one.rate if one.rate else float("nan")
+    print(f"\n{args.replicas} replicas / 1: throughput x{ratio:.2f}; "
+          f"load average {os.getloadavg()[0]:.2f} after")
+    for e in (one.errors + many.errors)[:5]:
+        print(f"  error: {e}")
+    return {"inspectors": args.inspectors, "replicas": args.replicas, "cpus": os.cpu_count(),
+            "cases": [r.summary() for r in results], "ratio": round(ratio, 3)}
+
+
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    if args.replicas:
+        return await replicas_main(args)
     started = datetime.now(UTC)
     load_before = os.getloadavg()
     print(f"Inspection benchmark: {args.inspectors} inspectors x {ITEMS} items at once, "
@@ -618,7 +716,11 @@ def main() -> None:
                         help="cProfile the Wenming bot's event-loop thread during the answer "
                              "phase and write the stats there (read with python -m pstats); "
                              "slows the bot, so its figures are not comparable then")
+    parser.add_argument("--replicas", type=int, default=0, metavar="N",
+                        help="webhook mode on PostgreSQL: 1 replica vs N behind a balancer")
     # internal: run one bot as the measured subprocess
+    parser.add_argument("--webhook", help=argparse.SUPPRESS)
+    parser.add_argument("--listen", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--child", choices=("floor", "floor-concurrent", "wenming"),
                         help=argparse.SUPPRESS)
     parser.add_argument("--api-url", help=argparse.SUPPRESS)

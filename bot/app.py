@@ -44,6 +44,7 @@ from bot.telegram.transport import build_request
 from bot.telegram.webhook_intake import WebhookIntake
 from db import health as db_health
 from db.caches import PersonCache, ProgressCache
+from db.chat_locks import ChatLocks
 from db.group_commit import GroupCommitter
 from db.leader import AdvisoryLeader, keep_role
 from db.migrate import head_revision, upgrade_async
@@ -99,10 +100,14 @@ def build_core(settings: Settings) -> Core:
     # Residents hear what happens to the task their report became, in the task's transaction.
     events.subscribe("task.changed", functools.partial(followup.on_task_changed, reports))
     # Replicas may share a PostgreSQL database: people are not cached across transactions
-    # there (db/caches.py); inspections' snapshots are, as their writes are
-    # guarded by the row's version.
-    people = PersonCache(ttl=0.0) if engine.dialect.name == "postgresql" else PersonCache()
-    progress = ProgressCache()
+    # there (db/caches.py). Inspections' snapshots are, when one replica handles all updates
+    # (polling: one poller), as their writes are guarded by the row's version; in webhook
+    # mode consecutive presses of one inspection land on different replicas, and a stale
+    # snapshot would judge a press (not only write it): a press for a step another replica
+    # already reached is taken as an old button and the old card shown. Not kept there.
+    shared = engine.dialect.name == "postgresql"
+    people = PersonCache(ttl=0.0) if shared else PersonCache()
+    progress = ProgressCache(ttl=0.0) if shared and settings.webhook_url else ProgressCache()
     people.install(sessions)
     progress.install(sessions)
     return Core(settings, engine, uow, events, media, reports, people, progress)
@@ -180,13 +185,17 @@ def _intake(application: WenmingApplication, deps: Deps, metrics: Metrics) -> Up
             application, deps.uow.sessions, poll_timeout=settings.poll_timeout,
             max_concurrent_chats=settings.max_concurrent_chats, committer=deps.committer,
             metrics=metrics)
+    dialect = application.bot_data["engine"].dialect.name
+    # On PostgreSQL replicas may share the posts: a chat is handled where its lock is held.
+    locks = ChatLocks(settings.database_url.reveal()) if dialect == "postgresql" else None
     return WebhookIntake(
         application, deps.uow.sessions, url=settings.webhook_url,
         secret_token=settings.webhook_secret.reveal(),
         max_connections=settings.webhook_max_connections,
-        dialect=application.bot_data["engine"].dialect.name,
+        dialect=dialect,
         max_concurrent_chats=settings.max_concurrent_chats, committer=deps.committer,
-        read_sessions=deps.uow.read_sessions, metrics=metrics)
+        read_sessions=deps.uow.read_sessions, metrics=metrics, chat_locks=locks,
+        replica=settings.replica_name)
 
 
 async def _note_outcome(update: object, context: WenmingContext) -> None:

@@ -423,6 +423,10 @@ class InboxUpdate(Base):
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     processed_at: Mapped[datetime | None] = mapped_column(index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # A pending row in a webhook replica's hands (PostgreSQL): whose, and until when unless
+    # renewed; an expired claim is a dead replica's, taken by another (bot/telegram/inbox_claims).
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    claimed_until: Mapped[datetime | None] = mapped_column()
 
 
 class IntakeState(Base):

@@ -60,6 +60,14 @@ def _insert_inbox(dialect: str, *, handled: bool) -> Executable:
 # One prepared statement per dialect (the group committer batches equal statements).
 INSERT_HANDLED = {d: _insert_inbox(d, handled=True) for d in ("sqlite", "postgresql")}
 INSERT_PENDING = {d: _insert_inbox(d, handled=False) for d in ("sqlite", "postgresql")}
+# Webhook replicas (PostgreSQL): pending rows claimed by one replica (b_owner, b_until) or
+# free (both None); RETURNING the update_ids that were new, so a redelivery costs no read.
+_pending = postgresql.insert(_inbox).values(
+    update_id=bindparam("b_update_id"), chat_key=bindparam("b_chat_key"),
+    payload=bindparam("b_payload"), received_at=bindparam("b_now"), attempts=0,
+    claimed_by=bindparam("b_owner"), claimed_until=bindparam("b_until"))
+INSERT_PENDING_CLAIMED = _pending.on_conflict_do_nothing(
+    index_elements=[_inbox.c.update_id]).returning(_inbox.c.update_id)
 
 
 @dataclass

@@ -72,9 +72,16 @@ class ChatSerialDispatcher:
     """Runs items in order per chat and concurrently across chats, with a global cap."""
 
     def __init__(
-        self, handle: Callable[[InboxItem], Awaitable[None]], max_concurrent: int
+        self, handle: Callable[[InboxItem], Awaitable[None]], max_concurrent: int,
+        *, leave: Callable[[int], Awaitable[list[InboxItem]]] | None = None,
+        gate: Callable[[int], asyncio.Lock] | None = None,
     ) -> None:
         self._handle = handle
+        # Replicas (bot/telegram/webhook_intake.py): when a chat's queue runs dry, `leave`
+        # gives the chat back or returns its items stored meanwhile; under the chat's `gate`,
+        # so nothing is queued for it between that answer and the queue's end.
+        self._leave = leave
+        self._gate = gate
         self._queues: dict[int, deque[InboxItem]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(max_concurrent)
@@ -96,21 +103,34 @@ class ChatSerialDispatcher:
     async def _drain(self, key: int) -> None:
         queue = self._queues[key]
         try:
-            while queue:
-                item = queue[0]
-                async with self._slots:
-                    try:
-                        await self._handle(item)
-                    except Exception:  # the handler reports its own errors; keep serving
-                        log.exception("update %s could not be handled", item.update.update_id)
-                queue.popleft()
-                if (watcher := self._watchers.pop(id(item), None)) is not None:
-                    watcher.set_result(None)
+            while True:
+                while queue:
+                    item = queue[0]
+                    async with self._slots:
+                        try:
+                            await self._handle(item)
+                        except Exception:  # the handler reports its own errors; keep serving
+                            log.exception("update %s could not be handled",
+                                          item.update.update_id)
+                    queue.popleft()
+                    if (watcher := self._watchers.pop(id(item), None)) is not None:
+                        watcher.set_result(None)
+                if self._leave is None or self._gate is None:
+                    break
+                async with self._gate(key):
+                    if queue:
+                        continue
+                    more = await self._leave(key)
+                    if not more:
+                        del self._queues[key]
+                        break
+                    queue.extend(more)
         finally:
             for item in queue:  # cancelled: whoever waits on these hears it
                 if (watcher := self._watchers.pop(id(item), None)) is not None:
                     watcher.cancel()
-            del self._queues[key]
+            if self._queues.get(key) is queue:
+                del self._queues[key]
             if not self._queues:
                 self._idle.set()
 
@@ -120,6 +140,10 @@ class ChatSerialDispatcher:
         self._watchers[id(item)] = done
         self.submit(item)
         return done
+
+    def holds(self, key: int) -> bool:
+        """Whether the chat has a queue here (items in hand or waiting, or being given back)."""
+        return key in self._queues
 
     def queued(self, key: int) -> list[InboxItem]:
         """The items of one chat in hand or waiting, in order (empty when the chat is idle)."""

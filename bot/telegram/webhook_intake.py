@@ -22,8 +22,9 @@ handles it in order, as a polled update:
 Crashes, point by point:
 - before the handler's commit: nothing stored, no 200; Telegram re-sends, it runs again;
 - after the commit, before the 200: the row is there, handled; the re-sent update finds it
-  and is answered 200 without running (on PostgreSQL a query per update; SQLite has one
-  process only, so it keeps the stored update_ids in memory, `KnownUpdates`, loaded at start);
+  and is answered 200 without running (on PostgreSQL asked in the round trip that takes the
+  chat's lock, below; SQLite has one process only, so it keeps the stored update_ids in memory,
+  `KnownUpdates`, loaded at start);
 - a pending row written, then the crash: recovered on the next start (`UpdateIntake.recover`),
   and its re-sent copy is answered 200 without running;
 - a handler commit that raced a pending write: both are keyed on update_id, so whichever
@@ -36,6 +37,14 @@ Updates of one chat stay in order: Telegram sends a chat's next update only afte
 one was answered; a callback query (queued by Telegram per user, not per chat) that arrives
 while its chat is busy waits in the dispatcher behind the earlier ones.
 
+Several replicas on PostgreSQL (`chat_locks`): a chat is handled only by the replica holding
+its advisory lock (db/chat_locks.py), taken when its queue starts here and given back when it
+runs dry; an update whose chat another replica holds is stored unclaimed for that holder, who
+claims and handles such rows before letting the chat go. Stored rows in a replica's hands are
+claimed with a lease (db/inbox_claims.py), renewed while it lives; a sweep every few seconds
+takes chats whose rows nobody has (a dead replica's, once the lease ran out). Decisions about
+one chat in this process are taken under its gate (`_gate`), so none slips between them.
+
 At shutdown new posts get 503 (Telegram retries, later or at another replica) and updates in
 hand finish; the webhook is never deleted, other replicas may still serve it.
 """
@@ -46,6 +55,8 @@ import asyncio
 import enum
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -54,15 +65,28 @@ from telegram import Update
 from telegram.ext import Application
 
 from bot.observability.metrics import Metrics
-from bot.telegram.inbox import ALLOWED_UPDATES, InboxItem, UpdateIntake, chat_key
+from bot.telegram.inbox import (
+    ALLOWED_UPDATES,
+    ChatSerialDispatcher,
+    InboxItem,
+    UpdateIntake,
+    chat_key,
+)
+from db import inbox_claims
+from db.chat_locks import ChatLocks, Taken
 from db.group_commit import GroupCommitter, WriteSet
 from db.models import InboxUpdate
-from db.uow import INSERT_PENDING, InboxMark, PendingRow
+from db.types import utcnow
+from db.uow import INSERT_PENDING, INSERT_PENDING_CLAIMED, InboxMark, PendingRow
 
 log = logging.getLogger(__name__)
 
 # Well under Telegram's 60 s: past this the update is stored as pending and answered.
 INLINE_BUDGET = 20.0
+# Replicas: how long a claim on stored rows holds unless renewed (a dead replica's rows wait
+# at most this long), and how often a replica looks for rows nobody has in hand.
+CLAIM_LEASE = 15.0
+SWEEP_EVERY = 2.0
 
 
 class Verdict(enum.Enum):
@@ -119,9 +143,23 @@ class WebhookIntake(UpdateIntake):
         read_sessions: async_sessionmaker[AsyncSession] | None = None,
         inline_budget: float = INLINE_BUDGET,
         metrics: Metrics | None = None,
+        chat_locks: ChatLocks | None = None,
+        replica: str = "",
+        lease: float = CLAIM_LEASE,
+        sweep_every: float = SWEEP_EVERY,
     ) -> None:
         super().__init__(application, sessions, max_concurrent_chats=max_concurrent_chats,
                          committer=committer, metrics=metrics)
+        # Replicas on PostgreSQL: a chat is handled where its lock is held (module docstring).
+        self._locks = chat_locks
+        self._replica, self._lease, self._sweep_every = replica, lease, sweep_every
+        self._gates: dict[int, asyncio.Lock] = {}
+        self._chores: list[asyncio.Task[None]] = []  # sweeping, renewing claims
+        self._retakes: set[asyncio.Task[None]] = set()
+        self._claimed = False  # whether this replica ever claimed a row (to give back)
+        if chat_locks is not None:
+            self._dispatcher = ChatSerialDispatcher(
+                self._process, max_concurrent_chats, leave=self._leave, gate=self._gate)
         self._url, self._secret, self._max_connections = url, secret_token, max_connections
         self._dialect = dialect
         # The redelivery check only reads: on SQLite it must not queue for the write lock.
@@ -134,6 +172,8 @@ class WebhookIntake(UpdateIntake):
         self._submitted: dict[int, InboxItem] = {}  # update_id -> its item, until handled
 
     async def start(self) -> None:
+        if self._locks is not None:
+            await self._locks.open()
         await self.recover()  # stored rows first: new updates of their chats queue behind
         if self._known is not None:
             async with self._read_sessions() as session:
@@ -142,6 +182,9 @@ class WebhookIntake(UpdateIntake):
                     .limit(self._known.limit))).all()
             self._known.load(newest)
         self._accepting = True
+        if self._locks is not None:
+            self._chores = [asyncio.create_task(self._sweep_forever(), name="inbox-sweep"),
+                            asyncio.create_task(self._renew_forever(), name="inbox-renew")]
         await self._app.bot.set_webhook(
             url=self._url, secret_token=self._secret, allowed_updates=ALLOWED_UPDATES,
             max_connections=self._max_connections, drop_pending_updates=False)
@@ -150,8 +193,26 @@ class WebhookIntake(UpdateIntake):
 
     async def stop(self, grace: float = 10.0) -> None:
         self._accepting = False
+        for task in self._chores:
+            task.cancel()
+        await asyncio.gather(*self._chores, *self._retakes, return_exceptions=True)
         await super().stop(grace)
         await asyncio.gather(*self._marking.values(), return_exceptions=True)
+        if self._locks is not None:
+            if self._claimed:  # what is left unhandled is taken by another replica at once
+                try:
+                    async with self._sessions() as session, session.begin():
+                        await inbox_claims.give_back(session, owner=self._replica)
+                except Exception:
+                    log.warning("could not give back this replica's claims; their lease ends")
+            await self._locks.close()
+
+    async def recover(self) -> int:
+        """Stored, unhandled updates to the dispatcher, oldest first. With replicas only
+        those no live replica has in hand (and this one's from before a restart)."""
+        if self._locks is None:
+            return await super().recover()
+        return await self._sweep(mine=True)
 
     async def receive(self, data: object) -> Verdict:
         """Take one posted update; the verdict is the HTTP answer Telegram gets."""
@@ -202,11 +263,15 @@ class WebhookIntake(UpdateIntake):
             await self._store_ahead_of(earlier)
             return True
         known = self._known.knows(update.update_id) if self._known is not None else None
+        if self._locks is not None:
+            known = False  # asked in the same round trip as the chat's lock
         if known or (known is None and await self._already_stored(update.update_id)):
             log.info("update %s delivered again; ignored", update.update_id)
             return True
         if not self._accepting:  # stop() began while we read: it waits only for submitted ones
             return False
+        if self._locks is not None:
+            return await self._take_shared(update, payload)
         key = chat_key(update)
         row = PendingRow(update.update_id, key, payload, self._dialect)
         item = InboxItem(None, key, update, pending=row)
@@ -255,6 +320,11 @@ class WebhookIntake(UpdateIntake):
                 if q.pending is not None and not q.pending.durable]
         if not rows:
             return
+        if self._locks is not None:  # this replica holds the chat: the rows are in its hands
+            await self._store([r.params() for r in rows], claimed=True)
+            for r in rows:
+                r.stored = True
+            return
         statement = INSERT_PENDING[self._dialect]
         if self._committer is not None:
             writes = WriteSet()
@@ -272,3 +342,197 @@ class WebhookIntake(UpdateIntake):
             found = await session.scalar(
                 select(InboxUpdate.id).where(InboxUpdate.update_id == update_id))
         return found is not None
+
+    # Replicas on PostgreSQL ----------------------------------------------------------------
+
+    def _gate(self, key: int) -> asyncio.Lock:
+        """This process's turn at deciding about one chat (take it, queue to it, give it back)."""
+        gate = self._gates.get(key)
+        if gate is None:
+            gate = self._gates[key] = asyncio.Lock()
+        return gate
+
+    async def _take_shared(self, update: Update, payload: dict[str, Any]) -> bool:
+        assert self._locks is not None
+        key = chat_key(update)
+        row = PendingRow(update.update_id, key, payload, self._dialect)
+        item = InboxItem(None, key, update, pending=row)
+        async with self._gate(key):
+            if self._dispatcher.holds(key):  # held here: stored behind the chat's queue
+                ahead = [q.pending.params() for q in self._dispatcher.queued(key)
+                         if q.pending is not None and not q.pending.durable]
+                if not await self._store([*ahead, row.params()], claimed=True):
+                    log.info("update %s delivered again; ignored", update.update_id)
+                    return True
+                for q in self._dispatcher.queued(key):
+                    if q.pending is not None:
+                        q.pending.stored = True
+                row.stored = True
+                # Updates of the chat another replica stored for us meanwhile come first.
+                for earlier in await self._claim(key):
+                    self._dispatcher.submit(earlier)
+                self._submit(item)
+                return True
+            taken = await self._take_chat(key, update.update_id)
+            if taken.stored:
+                log.info("update %s delivered again; ignored", update.update_id)
+                if taken.got:
+                    await self._hold(key)
+                return True
+            if not taken.got:  # another replica handles the chat: stored for its holder
+                if not await self._store([row.params()], claimed=False):
+                    log.info("update %s delivered again; ignored", update.update_id)
+                    return True
+                row.stored = True
+                retake = asyncio.create_task(self._retake(key))
+                self._retakes.add(retake)
+                retake.add_done_callback(self._retakes.discard)
+                return True
+            if taken.backlog:  # earlier updates of the chat wait in the inbox: they go first
+                await self._store([row.params()], claimed=True)
+                row.stored = True
+                await self._hold(key)
+                if self._dispatcher.holds(key):
+                    self._submit(item)
+                    return True
+                taken = await self._take_chat(key, update.update_id)  # given back: again
+                if not taken.got:
+                    return True  # stored; its chat's holder handles it
+            done = self._submit(item)
+        try:
+            await asyncio.wait_for(asyncio.shield(done), self._inline_budget)
+        except TimeoutError:
+            log.info("update %s takes over %.0fs; stored, answered, still in hand",
+                     update.update_id, self._inline_budget)
+            async with self._gate(key):
+                await self._store_ahead_of(item)
+            return True
+        except asyncio.CancelledError:
+            if done.cancelled():
+                return row.durable
+            raise
+        return row.durable
+
+    async def _take_chat(self, key: int, update_id: int = -1) -> Taken:
+        """Hold the chat if nobody does, and no other replica's claim is on a row of it (a
+        dead one's: the chat waits for its lease to end, then the sweep takes it in order)."""
+        assert self._locks is not None
+        taken = await self._locks.take(key, self._replica, update_id)
+        if taken.got and taken.foreign:
+            await self._locks.release(key)
+            return replace(taken, got=False)
+        return taken
+
+    def _submit(self, item: InboxItem) -> asyncio.Future[None]:
+        done = self._dispatcher.watch(item)
+        uid = item.update.update_id
+        self._submitted[uid] = item
+        done.add_done_callback(lambda _f: self._submitted.pop(uid, None))
+        return done
+
+    async def _store(self, params: list[dict[str, Any]], *, claimed: bool) -> bool:
+        """Write pending rows (claimed by this replica, or free for the chat's holder); True
+        if the last one is new (False: it was stored before, a redelivery)."""
+        self._claimed |= claimed
+        claim = {"b_owner": self._replica if claimed else None,
+                 "b_until": utcnow() + self._lease_span if claimed else None}
+        async with self._sessions() as session, session.begin():
+            new = set((await session.scalars(
+                INSERT_PENDING_CLAIMED, [{**p, **claim} for p in params])).all())
+        return params[-1]["b_update_id"] in new
+
+    @property
+    def _lease_span(self) -> timedelta:
+        return timedelta(seconds=self._lease)
+
+    async def _hold(self, key: int) -> None:
+        """This process holds the chat (under its gate): its backlog to the dispatcher, or,
+        if it has none, the chat given back."""
+        items = await self._leave(key)
+        for item in items:
+            self._dispatcher.submit(item)
+
+    async def _leave(self, key: int) -> list[InboxItem]:
+        """The chat's queue ran dry (or it was just taken): give it back, unless rows of it
+        were stored meanwhile (then they are claimed and returned, oldest first)."""
+        assert self._locks is not None
+        for attempt in range(1_000_000):
+            try:
+                for _ in range(3):
+                    if await self._locks.release_unless_backlog(key):
+                        return []
+                    items = await self._claim(key)
+                    if items:
+                        return items
+                await self._locks.release(key)  # the backlog is another claim's: theirs
+                return []
+            except Exception as exc:  # the database is away: the chat stays held here
+                log.warning("chat could not be given back (%s); retrying", type(exc).__name__)
+                await asyncio.sleep(min(1.0 + attempt, 10.0))
+        return []
+
+    async def _claim(self, key: int, *, mine: bool = False) -> list[InboxItem]:
+        now = utcnow()
+        self._claimed = True
+        async with self._sessions() as session, session.begin():
+            rows = await inbox_claims.claim_chat(
+                session, key, owner=self._replica, now=now, until=now + self._lease_span,
+                mine=mine)
+            return [InboxItem(r.id, r.chat_key, Update.de_json(r.payload, self._app.bot))
+                    for r in rows]
+
+    async def _retake(self, key: int) -> None:
+        """A row stored for another replica's chat: if that replica let the chat go meanwhile,
+        nobody would look for the row until the next sweep; try to take the chat now."""
+        assert self._locks is not None
+        try:
+            async with self._gate(key):
+                if self._dispatcher.holds(key):
+                    return
+                if (await self._take_chat(key)).got:
+                    await self._hold(key)
+        except Exception:
+            log.warning("could not take a chat over; the sweep will", exc_info=True)
+
+    async def _sweep(self, *, mine: bool = False) -> int:
+        """Take the chats whose stored rows nobody has in hand (a dead replica's, expired;
+        or stored while their holder let them go) and hand their rows over, in order."""
+        assert self._locks is not None
+        async with self._read_sessions() as session:
+            keys = await inbox_claims.free_chats(
+                session, now=utcnow(), owner=self._replica if mine else None)
+        taken = 0
+        for key in keys:
+            async with self._gate(key):
+                if self._dispatcher.holds(key) or not (await self._take_chat(key)).got:
+                    continue
+                if mine:
+                    items = await self._claim(key, mine=True)
+                    for item in items:
+                        self._dispatcher.submit(item)
+                    if not items:
+                        await self._hold(key)
+                else:
+                    await self._hold(key)
+                taken += len(self._dispatcher.queued(key))
+        if taken:
+            log.info("took %d stored updates from the inbox", taken)
+        return taken
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._sweep_every)
+            try:
+                await self._sweep()
+            except Exception as exc:
+                log.warning("inbox sweep failed: %s", type(exc).__name__)
+
+    async def _renew_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._lease / 3)
+            try:
+                async with self._sessions() as session, session.begin():
+                    await inbox_claims.renew(session, owner=self._replica,
+                                             until=utcnow() + self._lease_span)
+            except Exception as exc:
+                log.warning("could not renew this replica's claims: %s", type(exc).__name__)

@@ -17,6 +17,7 @@ from telegram import Update
 
 from bot.telegram.inbox import ALLOWED_UPDATES
 from bot.telegram.webhook_intake import KnownUpdates, Verdict, WebhookIntake
+from db.chat_locks import ChatLocks
 from db.group_commit import GroupCommitter
 from db.models import InboxUpdate
 from db.uow import UnitOfWork
@@ -76,14 +77,32 @@ async def rows(sessions: Sessions) -> list[tuple[int, bool]]:
     return [(uid, at is not None) for uid, at in found]
 
 
+def chat_locks(sessions: Sessions) -> ChatLocks | None:
+    """On PostgreSQL the intake runs as one of several replicas would (bot/app.py)."""
+    engine = sessions.kw["bind"]
+    if engine.dialect.name != "postgresql":
+        return None
+    return ChatLocks(engine.url.render_as_string(hide_password=False))
+
+
 async def started(app: StubApplication, sessions: Sessions, **kw: Any) -> WebhookIntake:
     engine = sessions.kw["bind"]
+    kw.setdefault("chat_locks", chat_locks(sessions))
     intake = WebhookIntake(
         app, sessions, url="https://bot.example.org/telegram/x",  # type: ignore[arg-type]
         secret_token="s3cret", max_connections=40, dialect=engine.dialect.name,
         committer=GroupCommitter(engine), **kw)
     await intake.start()
     return intake
+
+
+async def crash(intake: WebhookIntake) -> None:
+    """As if the process died: nothing more runs, and its database sessions are gone."""
+    await intake.dispatcher.cancel()
+    for chore in intake._chores:  # a replica's sweeps and lease renewals
+        chore.cancel()
+    if intake._locks is not None:
+        await intake._locks.close()
 
 
 @pytest.fixture
@@ -187,7 +206,7 @@ async def test_crashes_lose_nothing_and_repeat_nothing(sessions: Sessions) -> No
     in_hand = asyncio.create_task(intake.receive(message(51, chat=600)))
     await asyncio.sleep(0.05)
     assert await intake.receive(press(52, user=600)) is Verdict.ACCEPTED
-    await intake.dispatcher.cancel()  # the "crash": nothing more runs in this process
+    await crash(intake)  # nothing more runs in this process
     in_hand.cancel()
     assert await rows(sessions) == [(50, True), (51, False), (52, False)]
 
@@ -281,13 +300,17 @@ async def test_a_failed_store_is_answered_503_and_the_resent_copy_not_run_twice(
     await asyncio.sleep(0.05)
     real_store = intake._store_ahead_of
 
-    async def failing(item: Any) -> None:
+    real_write = intake._store
+
+    async def failing(*args: Any, **kwargs: Any) -> None:
         raise OSError("database unreachable")
 
     monkeypatch.setattr(intake, "_store_ahead_of", failing)
+    monkeypatch.setattr(intake, "_store", failing)  # the same write, as a replica does it
     # The chat is busy: the press must be stored before the 200, and that fails: 503.
     assert await intake.receive(press(91)) is Verdict.RETRY
     monkeypatch.setattr(intake, "_store_ahead_of", real_store)
+    monkeypatch.setattr(intake, "_store", real_write)
     # Telegram re-sends it while it still waits behind 90 here: stored now, not queued twice.
     assert await intake.receive(press(91)) is Verdict.ACCEPTED
     assert await rows(sessions) == [(90, False), (91, False)]

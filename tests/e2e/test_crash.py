@@ -10,6 +10,7 @@ production, against the sandbox over real HTTP.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import subprocess
 from collections.abc import AsyncIterator
@@ -51,8 +52,11 @@ def webhook_env(mode: str) -> dict[str, str] | None:
             "WENMING_WEBHOOK_SECRET": WEBHOOK_SECRET}
 
 
-@pytest.fixture
-async def world(database_url: str) -> AsyncIterator[tuple[SandboxServer, SandboxClient]]:
+@contextlib.asynccontextmanager
+async def city_with_inspectors(
+    database_url: str, inspectors: int
+) -> AsyncIterator[tuple[SandboxServer, SandboxClient]]:
+    """The sandbox and the demo city, with `inspectors` inspectors assigned to the hotel."""
     server = SandboxServer(flood_control=False)
     await server.start()
     engine = create_engine(database_url)
@@ -62,7 +66,7 @@ async def world(database_url: str) -> AsyncIterator[tuple[SandboxServer, Sandbox
     async with sessions() as s, s.begin():
         hotel = await s.scalar(select(Site).where(Site.code == "crowne_plaza"))
         assert hotel is not None
-        for i in range(INSPECTORS):
+        for i in range(inspectors):
             s.add(Person(id=FIRST_ID + i, first_name=f"督查{i}", role="inspector"))
             await s.flush()
             s.add(Assignment(person_id=FIRST_ID + i, site_id=hotel.id))
@@ -70,13 +74,19 @@ async def world(database_url: str) -> AsyncIterator[tuple[SandboxServer, Sandbox
     client = SandboxClient(server.url)
     await client.__aenter__()
     await seed_sandbox(client, org)
-    for i in range(INSPECTORS):
+    for i in range(inspectors):
         await client.create_user(f"督查{i}", user_id=FIRST_ID + i)
     try:
         yield server, client
     finally:
         await client.close()
         await server.stop()
+
+
+@pytest.fixture
+async def world(database_url: str) -> AsyncIterator[tuple[SandboxServer, SandboxClient]]:
+    async with city_with_inspectors(database_url, INSPECTORS) as both:
+        yield both
 
 
 async def open_for_notes(sb: SandboxClient, user_id: int) -> None:
