@@ -126,7 +126,19 @@ async def keep_role(
                 await asyncio.sleep(retry)
                 continue
             log.info("this replica now holds the %s role", leader.role)
-            await on_gain()
+            try:
+                await on_gain()
+            except Exception as exc:
+                # Taking up the role failed (the database went away again in between, a
+                # pooled connection it had cut): give the role back and try again, or no
+                # replica would ever take it up again.
+                log.warning("could not take up the %s role: %s; trying again",
+                            leader.role, exc)
+                with contextlib.suppress(Exception):
+                    await on_loss()
+                await leader.release()
+                await asyncio.sleep(retry)
+                continue
             held = True
             while held:
                 await asyncio.sleep(check)

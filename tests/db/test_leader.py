@@ -5,6 +5,7 @@ whose connection was cut learns it at its next check."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 from sqlalchemy import text
@@ -87,3 +88,31 @@ async def test_keep_role_runs_the_role_on_one_replica_at_a_time(pg_url: str) -> 
     b.cancel()
     await asyncio.gather(b, return_exceptions=True)
     assert log == ["+a", "+b"]
+
+
+async def test_a_role_whose_start_fails_is_given_back_and_taken_up_again(pg_url: str) -> None:
+    """The polling role regained right after a database outage: starting the intake can fail
+    on a connection the outage cut. The role must be taken up again, not left dead (the
+    readiness test's message written during the outage was then never answered)."""
+    leader = AdvisoryLeader(pg_url, "polling")
+    attempts: list[str] = []
+
+    async def gain() -> None:
+        attempts.append("gain")
+        if len(attempts) == 1:
+            raise ConnectionError("connection was closed in the middle of operation")
+
+    async def lose() -> None:
+        attempts.append("lose")
+
+    task = asyncio.create_task(keep_role(leader, gain, lose, retry=0.05, check=0.05))
+    try:
+        await wait_until(lambda: attempts.count("gain") == 2, timeout=10)
+        await asyncio.sleep(0.2)
+        assert leader.held and not task.done()
+        assert attempts == ["gain", "lose", "gain"]
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await leader.close()
