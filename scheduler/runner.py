@@ -132,6 +132,7 @@ class Scheduler:
         self.retention_days = retention_days
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._stopping = False
         # When this scheduler started; on a database that has never run a job, nothing due
         # before it is backfilled. Decided once, at the first tick (see _backfill_from).
         self.started_at = clock()
@@ -141,6 +142,7 @@ class Scheduler:
     # ---- the loop --------------------------------------------------------------------------
 
     def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.create_task(self._run(), name="wenming-scheduler")
 
     def wake(self) -> None:
@@ -151,20 +153,26 @@ class Scheduler:
         cfg = self.config.bulletin
         return next_bulletin(now, cfg.weekday, cfg.time, self.tz).due_at
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = 10.0) -> None:
+        """Let a tick in progress finish (up to `grace` seconds), then stop: cancelling it
+        inside a transaction would cut the connection's reset on its way back to the pool.
+        What a cut-off tick did not commit runs at the next start."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            self._stopping = True
+            self._wake.set()
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(self._task, grace)
             self._task = None
 
     async def _run(self) -> None:
         # The first tick comes one interval after start, not at once: start-up (migrations,
         # intake, a backlog of updates) comes first, and a missed period still runs "on start".
-        while True:
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.tick_seconds)
             self._wake.clear()
+            if self._stopping:
+                return
             try:
                 await self.tick()
             except Exception:

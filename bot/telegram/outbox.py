@@ -84,6 +84,7 @@ from db.types import utcnow
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 20
+STOP_GRACE = 5.0  # seconds the sender's loop has to finish its pass at shutdown
 MAX_BACKOFF = 300.0
 # How long a claim holds without renewal: a dead replica's rows wait this long at most.
 CLAIM_LEASE = 60.0
@@ -157,6 +158,7 @@ class OutboxSender:
         self._admin_chat_id = admin_chat_id
         self._language = language
         self._wake = asyncio.Event()
+        self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._in_flight: dict[int, asyncio.Task[bool]] = {}  # chat id -> its send
         self._in_flight_rows: dict[int, int] = {}  # chat id -> the row it sends (claimed)
@@ -184,13 +186,18 @@ class OutboxSender:
         return chat_id in self._handed.values()
 
     def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.create_task(self._run(), name="wenming-outbox")
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # The loop finishes its pass and leaves: cancelling it inside a database call
+            # would cut the connection's reset on the way back to the pool (SQLAlchemy logs
+            # that as an error). Cancelled only if the pass does not end in time.
+            self._stopping = True
+            self._wake.set()
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(self._task, STOP_GRACE)
             self._task = None
         # Let sends already accepted by Telegram be recorded; cancel the rest (they stay
         # pending and go out after the restart).
@@ -215,12 +222,14 @@ class OutboxSender:
                 .execution_options(synchronize_session=False))
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await self._keep_claims()
                 await self._launch(self._max_in_flight - len(self._in_flight))
             except Exception:
                 log.exception("outbox pass failed")
+            if self._stopping:
+                return
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._next_wait())
