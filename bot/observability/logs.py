@@ -101,7 +101,25 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(event, ensure_ascii=False, default=str)
 
 
+WENMING_HANDLER = "wenming_handler"  # marks the handler configure_logging installed
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(event_context)s: %(message)s"
+
+
+class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is when a record comes (as the standard library's
+    last-resort handler does), not to the stream it was when the handler was made: a stream
+    swapped out and closed meanwhile (a test's captured stderr) is never written to."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        pass
 
 
 def build_handler(log_format: str, replica: str, secrets: Iterable[str] = (),
@@ -109,7 +127,8 @@ def build_handler(log_format: str, replica: str, secrets: Iterable[str] = (),
     """A handler writing `log_format` lines to `stream` (stderr), context added, tokens out."""
     if log_format not in FORMATS:
         raise ValueError(f"log format must be one of {FORMATS}, got {log_format!r}")
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler: logging.Handler = (logging.StreamHandler(stream) if stream is not None
+                                else StderrHandler())
     handler.addFilter(EventContext(replica))
     handler.addFilter(RedactTokens(secrets))
     handler.setFormatter(JsonFormatter() if log_format == "json"
@@ -123,8 +142,11 @@ def configure_logging(log_format: str = "text", *, replica: str = "", verbose: b
     when verbose)."""
     root = logging.getLogger()
     for old in list(root.handlers):
-        root.removeHandler(old)
-    root.addHandler(build_handler(log_format, replica, secrets, stream))
+        if getattr(old, WENMING_HANDLER, False) or type(old) is logging.StreamHandler:
+            root.removeHandler(old)  # ours from before, or basicConfig's: not a test's capture
+    handler = build_handler(log_format, replica, secrets, stream)
+    setattr(handler, WENMING_HANDLER, True)
+    root.addHandler(handler)
     set_levels(verbose)
 
 

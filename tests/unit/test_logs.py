@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import Settings, SettingsError
-from bot.observability.logs import build_handler
+from bot.observability.logs import WENMING_HANDLER, build_handler, configure_logging
 from bot.observability.scope import UpdateScope, current_update
 
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
@@ -114,3 +114,30 @@ def test_the_wenming_command_writes_json_lines(tmp_path: Path) -> None:
     lines = [json.loads(line) for line in done.stderr.splitlines()]  # Alembic's, as events
     assert lines and all(line["replica"] == "cli-1" for line in lines)
     assert any("Running upgrade" in str(line["msg"]) for line in lines)
+
+
+def test_the_handler_follows_stderr_and_keeps_a_tests_capture(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`wenming …` run inside a test once installed a handler on the test's captured stderr;
+    once that was closed, every later log line failed ("I/O operation on closed file"). The
+    handler writes to sys.stderr as it is at each record, and configuring logging leaves
+    handlers it did not install (pytest's capture) alone."""
+    root = logging.getLogger()
+    foreign = logging.NullHandler()  # as pytest's capture handlers are: someone else's
+    root.addHandler(foreign)
+    saved = sys.stderr
+    try:
+        first = io.StringIO()
+        sys.stderr = first
+        configure_logging()
+        first.close()
+        sys.stderr = second = io.StringIO()
+        logging.getLogger("bot.test").warning("after the first stream closed")
+        assert "after the first stream closed" in second.getvalue()
+        assert foreign in root.handlers
+    finally:
+        sys.stderr = saved
+        for handler in list(root.handlers):
+            if handler is foreign or getattr(handler, WENMING_HANDLER, False):
+                root.removeHandler(handler)
