@@ -6,6 +6,7 @@ back. Steps are indexes into `Standard.items`; `len(items)` is the review screen
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final
@@ -276,22 +277,17 @@ def apply_press(
             if st is not None and st.verdict is verdict:
                 return False
         choose(progress, step, verdict)
-    elif action == "back":
-        back(progress, step)
-    elif action == "skip":
-        skip(progress, step)
-    elif action == "note":
-        ask_note(progress, step)
-    elif action == "photo":
-        ask_photo(progress, step)
-    elif action == "done":
-        finish_photos(progress, step)
-    elif action == "cancel":
-        cancel_input(progress, step)
     elif action == "goto" and target is not None:
         goto(progress, step, target)
-    elif action == "pause":
-        expect_step(progress, step)
+    elif action in STEP_ACTIONS:
+        STEP_ACTIONS[action](progress, step)
     else:
         raise StaleAction("error.stale_button")
     return True
+
+
+# The presses that act on the shown step alone, by their callback action.
+STEP_ACTIONS: Final[dict[str, Callable[[Progress, int], object]]] = {
+    "back": back, "skip": skip, "note": ask_note, "photo": ask_photo, "done": finish_photos,
+    "cancel": cancel_input, "pause": expect_step,
+}
