@@ -41,8 +41,10 @@ flight), so a killed replica's row is taken by another once it runs out: the at-
 window above is the only duplicate, as on a restart. The pace of a chat (1 s, a group's 20 per
 minute, a 429's retry_after) is kept in `outbox_chats`, so no replica writes to a chat inside
 another replica's pace; on PostgreSQL the claims also draw on one token bucket
-(`send_budget`, 29 messages/s) shared by all replicas. Times for these are the wall clock
-(replicas' clocks are assumed synchronised, as by NTP); `not_before` stays on the app's clock.
+(`send_budget`, 26 messages/s and a burst of 3: 29 claims in a second at most, one to spare
+for a send a moment late after its claim) shared by all replicas. Times for these are the wall
+clock (replicas' clocks are assumed synchronised, as by NTP); `not_before` stays on the app's
+clock.
 """
 
 from __future__ import annotations
@@ -88,10 +90,13 @@ STOP_GRACE = 5.0  # seconds the sender's loop has to finish its pass at shutdown
 MAX_BACKOFF = 300.0
 # How long a claim holds without renewal: a dead replica's rows wait this long at most.
 CLAIM_LEASE = 60.0
-# The shared budget (PostgreSQL): a hair under Telegram's 30/s, as broadcast_rate_limiter, and
-# a small burst, since a claim is taken a moment before its send.
-BUDGET_RATE = 29.0
-BUDGET_BURST = 8.0
+# The shared budget (PostgreSQL): a token bucket lets through at most BURST + RATE messages in
+# any one second: 29, one under Telegram's 30/s for a send that leaves a moment after its claim,
+# even when a broadcast starts on a full bucket (a burst of 8 on top of 29/s let 32 of a
+# bulletin's messages land within one second); a small burst all the same, since a claim is
+# taken a moment before its send.
+BUDGET_RATE = 26.0
+BUDGET_BURST = 3.0
 
 # What to record once a message queued with some purpose is delivered (in the same transaction
 # that marks the row sent), given the chat and message id it landed as; e.g. "task_card":
@@ -212,14 +217,19 @@ class OutboxSender:
 
     async def release_claims(self) -> None:
         """Give back this replica's claims on rows not sent (another replica or the next start
-        takes them at once rather than when the lease runs out)."""
+        takes them at once rather than when the lease runs out), and the shared budget's
+        tokens they took: they were never spent on a send."""
         async with self._sessions() as session, session.begin():
-            await session.execute(
+            released = (await session.execute(
                 update(OutboxMessage)
                 .where(OutboxMessage.claimed_by == self.replica,
                        OutboxMessage.status == "pending")
                 .values(claimed_by=None, claimed_until=None)
-                .execution_options(synchronize_session=False))
+                .returning(OutboxMessage.id)
+                .execution_options(synchronize_session=False))).all()
+            if released and self._shares_budget(session):
+                budget = await self._budget(session, utcnow())
+                budget.tokens = min(BUDGET_BURST, budget.tokens + len(released))
 
     async def _run(self) -> None:
         while not self._stopping:
@@ -295,9 +305,7 @@ class OutboxSender:
         if busy:
             heads = heads.where(OutboxMessage.chat_id.not_in(busy))
         async with self._sessions() as session, session.begin():
-            shared = self._shared_budget
-            if shared is None:
-                shared = session.get_bind().dialect.name == "postgresql"
+            shared = self._shares_budget(session)
             if shared:
                 budget = await self._budget(session, now)
                 limit = min(limit, int(budget.tokens))
@@ -318,6 +326,11 @@ class OutboxSender:
                 self._budget_wait = 0.0
         return sorted((_Row(r.id, r.chat_id, r.method, dict(r.params)) for r in rows),
                       key=lambda r: r.id)
+
+    def _shares_budget(self, session: AsyncSession) -> bool:
+        if self._shared_budget is not None:
+            return self._shared_budget
+        return session.get_bind().dialect.name == "postgresql"
 
     @staticmethod
     async def _budget(session: AsyncSession, now: datetime) -> SendBudget:

@@ -36,7 +36,7 @@ def upgrade() -> None:
     sa.Column('refilled_at', db.types.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_send_budget'))
     )
-    # The one bucket, full (bot/telegram/outbox.py: BUDGET_BURST; it refills by the time passed).
+    # The one bucket, full (capped at bot/telegram/outbox.py's BUDGET_BURST when it is next refilled).
     budget = sa.table('send_budget', sa.column('id', sa.Integer()),
                       sa.column('tokens', sa.Float()),
                       sa.column('refilled_at', db.types.UTCDateTime(timezone=True)))
