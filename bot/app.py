@@ -23,6 +23,7 @@ from bot.media.store import MediaStore
 from bot.observability.metrics import Metrics
 from bot.observability.scope import ERROR, REFUSED, note_outcome
 from bot.services import tasks
+from bot.services.assessment import AssessmentSetup, load_setup
 from bot.services.catalog import StandardCatalog
 from bot.services.events import EventBus
 from bot.services.inspections import InspectionService
@@ -80,6 +81,8 @@ class Core:
     reports: ReportContext
     people: PersonCache
     progress: ProgressCache
+    # The assessment's weights and the special actions (assessment.yaml, special_actions.yaml).
+    assessment: AssessmentSetup | None = None
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -110,7 +113,11 @@ def build_core(settings: Settings) -> Core:
     progress = ProgressCache(ttl=0.0) if shared and settings.webhook_url else ProgressCache()
     people.install(sessions)
     progress.install(sessions)
-    return Core(settings, engine, uow, events, media, reports, people, progress)
+    # assessment.yaml and special_actions.yaml are validated here too (file, line, field);
+    # an action's categories must be reporting.yaml's.
+    assessment = load_setup(settings.assessment_file, settings.special_actions_file,
+                            [c.code for c in reports.config.categories])
+    return Core(settings, engine, uow, events, media, reports, people, progress, assessment)
 
 
 def build_application(
@@ -165,6 +172,7 @@ def build_application(
                            core.people, core.progress),
         committer=committer,
         people=core.people,
+        assessment=core.assessment,
     )
     application.bot_data["core"] = core
     application.bot_data["engine"] = engine
@@ -251,7 +259,7 @@ class Wenming:
             language=settings.default_language, media_dir=settings.media_dir,
             clock=deps.clock, on_queued=self.outbox.wake, cjk_font=settings.cjk_font,
             retention_days=settings.retention_days,
-            metrics=self.metrics,
+            metrics=self.metrics, assessment=deps.assessment,
         )
         application.bot_data["scheduler"] = self.scheduler
         self._polling_role: asyncio.Task[None] | None = None

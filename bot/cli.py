@@ -201,7 +201,8 @@ def cmd_bulletin(args: argparse.Namespace, settings: Settings) -> int:
         async with _core(settings) as core, core.uow.read() as uow:
             found = await build_bulletins(uow, schedule, settings.tz,
                                           args.lang or settings.default_language,
-                                          args.week, chat_ids=[args.group])
+                                          args.week, chat_ids=[args.group],
+                                          assessment=core.assessment)
         if not found:
             return None
         png = await run_image_job(render_png, found[0].view, settings.cjk_font)
@@ -218,6 +219,42 @@ def cmd_bulletin(args: argparse.Namespace, settings: Settings) -> int:
     print(text)
     print(f"wrote {args.out} ({len(png)} bytes)", file=sys.stderr)
     return 0
+
+
+def cmd_assessment(args: argparse.Namespace, settings: Settings) -> int:
+    """`wenming assessment import FILE`: the external tests' scores (all or nothing);
+    `wenming assessment show [--year Y]`: the annual assessment table."""
+    from bot.render.assessment import annual_table, import_answer, plain
+    from bot.services.assessment import annual_assessment, import_scores
+    from db.types import utcnow
+
+    lang = args.lang or settings.default_language
+
+    async def go() -> tuple[int, str]:
+        async with _core(settings) as core:
+            assert core.assessment is not None
+            if args.assessment_command == "show":
+                year = args.year or utcnow().astimezone(settings.tz).year
+                async with core.uow.read() as uow:
+                    block = await annual_assessment(uow, core.assessment.config, year,
+                                                    settings.tz, lang)
+                return 0, annual_table(lang, year, block)
+            path = Path(args.file)
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                return 1, f"{path}: {exc.strerror}"
+            async with core.uow() as uow:
+                outcome = await import_scores(uow, data, path.name, core.assessment.config,
+                                              utcnow())
+                if not outcome.problems:
+                    await uow.commit()
+            return (1 if outcome.problems else 0,
+                    import_answer(lang, outcome.imported, outcome.periods, outcome.problems))
+
+    code, text = asyncio.run(go())
+    print(plain(text), file=sys.stderr if code else sys.stdout)
+    return code
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -255,11 +292,21 @@ def build_parser() -> argparse.ArgumentParser:
     bul.add_argument("--schedule", help="schedule file (default: the configured one)")
     bul.add_argument("--check-config", action="store_true",
                      help="only validate the schedule file")
+    asm = sub.add_parser("assessment", help="the assessment: external test scores, annual table")
+    asms = asm.add_subparsers(dest="assessment_command", required=True)
+    aimp = asms.add_parser("import", help="import 国测/省测/市测 scores from an .xlsx or .csv "
+                                          "(columns: unit, level, period, score)")
+    aimp.add_argument("file")
+    ashow = asms.add_parser("show", help="print the annual assessment table")
+    ashow.add_argument("--year", type=int)
+    for p in (aimp, ashow):
+        p.add_argument("--lang", choices=["zh-hans", "en"], help="default: the bot's language")
     return parser
 
 
 COMMANDS = {"run": cmd_run, "sandbox": cmd_sandbox, "db": cmd_db, "standards": cmd_standards,
-            "import": cmd_import, "invite": cmd_invite, "bulletin": cmd_bulletin}
+            "import": cmd_import, "invite": cmd_invite, "bulletin": cmd_bulletin,
+            "assessment": cmd_assessment}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,7 +23,8 @@ STANDARDS_DIR = Path(__file__).resolve().parent.parent / "standards"
 DEFAULTS_DIR = Path(__file__).resolve().parent / "defaults"
 DEFAULT_LISTEN = "127.0.0.1:8080"
 DEFAULT_RETENTION_DAYS = 90
-CONFIG_FILES = ("reporting.yaml", "schedule.yaml")  # what a city may keep in WENMING_CONFIG_DIR
+# What a city may keep in WENMING_CONFIG_DIR.
+CONFIG_FILES = ("reporting.yaml", "schedule.yaml", "assessment.yaml", "special_actions.yaml")
 DEMO_CITY = DEFAULTS_DIR / "demo-city.yaml"
 
 
@@ -233,6 +234,16 @@ class Settings:
     @property
     def schedule_file(self) -> Path:
         return self.schedule_path or self.config_file("schedule.yaml")
+
+    @property
+    def assessment_file(self) -> Path:
+        """The assessment's weights (国测、省测、市测 beside supervision) and thresholds."""
+        return self.config_file("assessment.yaml")
+
+    @property
+    def special_actions_file(self) -> Path:
+        """The special actions (专项行动): lead, responsible units, categories, dates."""
+        return self.config_file("special_actions.yaml")
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]

@@ -485,3 +485,20 @@ class SendBudget(Base):
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     tokens: Mapped[float] = mapped_column(Float)
     refilled_at: Mapped[datetime]
+
+
+class ExternalScore(Base):
+    """A unit's score in an external test (国测、省测、市季度测评) for one period (2026, 2026-Q3):
+    imported from a table, and replaced as a whole, level and period at a time, when that
+    period is imported again (bot/services/assessment.py)."""
+
+    __tablename__ = "external_scores"
+    __table_args__ = (UniqueConstraint("unit_id", "level", "period"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    level: Mapped[str] = mapped_column(String(16))  # national | provincial | municipal
+    period: Mapped[str] = mapped_column(String(8))  # 2026 | 2026-Q3
+    year: Mapped[int] = mapped_column(Integer, index=True)
+    score: Mapped[float] = mapped_column(Float)
+    imported_at: Mapped[datetime] = mapped_column(default=utcnow)
+    imported_by: Mapped[int | None] = mapped_column(BigInteger)

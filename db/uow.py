@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql import Executable
 
 from db.models import InboxUpdate
+from db.repositories.assessment import AssessmentRepository
 from db.repositories.cards import TaskCardRepository
 from db.repositories.inspections import InspectionRepository
 from db.repositories.jobs import JobRunRepository
@@ -175,6 +176,7 @@ class UnitOfWork:
     stats = _Repository(StatsRepository)
     jobs = _Repository(JobRunRepository)  # scheduled jobs' runs
     retention = _Repository(RetentionRepository)  # pruning handled updates, sent messages
+    assessment = _Repository(AssessmentRepository)  # external test scores, special actions
 
     async def __aenter__(self) -> UnitOfWork:
         if self._lock is not None:

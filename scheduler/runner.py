@@ -52,6 +52,7 @@ from bot.media.store import write_atomic
 from bot.observability.metrics import Metrics
 from bot.render.bulletin import caption
 from bot.render.i18n import t
+from bot.services.assessment import AssessmentSetup
 from bot.services.bulletins import build_bulletins, digest_text
 from bot.services.deadlines import Escalate, remind_and_escalate
 from db.outbox_keys import dedup_key
@@ -117,8 +118,10 @@ class Scheduler:
         tick_seconds: float | None = None,
         retention_days: int = 0,
         metrics: Metrics | None = None,
+        assessment: AssessmentSetup | None = None,
     ) -> None:
         self._uow = uow
+        self.assessment = assessment  # the bulletin's combined assessment, special actions
         self._metrics = metrics
         self.config = config
         self.tz = ZoneInfo(timezone)
@@ -297,7 +300,8 @@ class Scheduler:
         async with self._uow() as uow:
             # The phase countdown counts from the day it is sent, as the digest's does.
             bulletins = await build_bulletins(uow, self.config, self.tz, self.lang,
-                                              due.period, sent_on=local_date(now, self.tz))
+                                              due.period, sent_on=local_date(now, self.tz),
+                                              assessment=self.assessment)
         # Rendering takes ~0.1 s per group: in worker threads, before the transaction.
         rendered = await asyncio.gather(*(
             run_image_job(_render_and_store, self.media_dir, b.view, self.cjk_font)

@@ -21,6 +21,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from bot.domain.ranking import RankedRow
 from bot.media.fonts import find_cjk_font, load_font
+from bot.render.assessment import formula
 from bot.render.bulletin import BulletinView, format_date, num, pct, phase_line
 from bot.render.i18n import t
 
@@ -135,6 +136,9 @@ def render_png(view: BulletinView, font_path: Path | None = None) -> bytes:
     footer_font = font(22)
     footer_lines = _wrap(probe, _tp(lang, "scheduler.bulletin.footer"), footer_font,
                          WIDTH - 2 * MARGIN)
+    if view.assessment is not None and view.assessment.units:  # how the combined was made
+        footer_lines[:0] = _wrap(probe, _plain(formula(lang, view.assessment.weights)),
+                                 footer_font, WIDTH - 2 * MARGIN)
     ranked, unranked = view.ranking.ranked, view.ranking.unranked
     header_h = 250
     table_head_h = 56
@@ -280,6 +284,7 @@ def _draw_row(draw: ImageDraw.ImageDraw, view: BulletinView, row: RankedRow, y: 
                dynamic=num(lang, f.dynamic), on_time=pct(lang, f.on_time_rate),
                overdue=f.overdue, rework=pct(lang, f.rework_rate), reports=f.reports,
                inspections=f.inspections)
+    detail = _combined(view, f.unit_id) + detail
     detail_font = font(22)
     draw.text((x_name, y + 94), _fit(draw, detail, detail_font, WIDTH - MARGIN - x_name),
               fill=GREY, font=detail_font)
@@ -288,6 +293,14 @@ def _draw_row(draw: ImageDraw.ImageDraw, view: BulletinView, row: RankedRow, y: 
         tag_font = font(22, True)
         tw = _text_width(draw, tag, tag_font)
         draw.text((score_right - 140 - tw, y + 24), tag, fill=RED, font=tag_font)
+
+
+def _combined(view: BulletinView, unit_id: int) -> str:
+    """'综合 86.5 · ' before a unit's figures when it has a combined assessment."""
+    combined = view.assessment.of(unit_id) if view.assessment is not None else None
+    if combined is None or combined.total is None:
+        return ""
+    return _tp(view.lang, "assessment.bulletin.png_total", total=f"{combined.total:.1f}")
 
 
 def _plain(text: str) -> str:

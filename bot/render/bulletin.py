@@ -8,6 +8,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from bot.domain.ranking import Ranking
+from bot.render.assessment import ActionLine, AssessmentBlock, bulletin_lines
 from bot.render.i18n import t
 
 CAPTION_LIMIT = 1024
@@ -29,6 +30,9 @@ class BulletinView:
     phase: PhaseInfo | None
     ranking: Ranking
     min_inspections: int
+    # The combined assessment (考评) and the special actions' week (bot/render/assessment.py).
+    assessment: AssessmentBlock | None = None
+    actions: tuple[ActionLine, ...] = ()
 
     @property
     def year_and_number(self) -> tuple[int, int]:
@@ -85,6 +89,8 @@ def caption(view: BulletinView, *, max_named: int = 8) -> str:
     if unranked:
         lines.append(t(lang, "scheduler.bulletin.unranked_note", min=view.min_inspections,
                        count=len(unranked)))
+    lines += bulletin_lines(lang, view.assessment, view.actions,
+                            max_units=3 if max_named > 2 else 1)
     text = "\n".join(lines)
     if len(text) > CAPTION_LIMIT and max_named > 0:
         return caption(view, max_named=max_named - 2 if max_named > 2 else 0)

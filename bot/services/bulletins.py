@@ -8,14 +8,16 @@ the event loop; writing (JobRun + outbox rows) is the job's own single transacti
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from zoneinfo import ZoneInfo
 
 from bot.domain.periods import Week, bulletin_issue_date, day_bounds
 from bot.domain.ranking import UnitFigures, rank_units
 from bot.domain.schedule import ScheduleConfig
+from bot.render.assessment import AssessmentBlock
 from bot.render.bulletin import BulletinView, PhaseInfo, format_date
 from bot.render.i18n import t
+from bot.services.assessment import AssessmentSetup, action_weeks, weekly_assessment
 from db.repositories.stats import UnitTree
 from db.uow import UnitOfWork
 
@@ -50,6 +52,7 @@ def covered_units(tree: UnitTree, unit_id: int, site_counts: dict[int, int],
 async def build_bulletins(
     uow: UnitOfWork, cfg: ScheduleConfig, tz: ZoneInfo, lang: str, week_key: str,
     *, chat_ids: list[int] | None = None, sent_on: dt.date | None = None,
+    assessment: AssessmentSetup | None = None,
 ) -> list[GroupBulletin]:
     """One bulletin view per active bound group (or per chat in `chat_ids`).
 
@@ -69,6 +72,12 @@ async def build_bulletins(
               else await people.groups_by_chat(chat_ids))
     issue = sent_on or bulletin_issue_date(week.key, cfg.bulletin.weekday)
     phase = phase_info(cfg, issue, lang)
+    # The combined assessment and the special actions: figured once, shown per group for the
+    # units it covers.
+    combined = actions = None
+    if assessment is not None:
+        combined = await weekly_assessment(uow, assessment.config, week, names, current)
+        actions = await action_weeks(uow, assessment, tree, week, tz, lang)
     out = []
     for g in groups:
         units = covered_units(tree, g.unit_id, site_counts, current)
@@ -81,6 +90,11 @@ async def build_bulletins(
             audience = f"{audience} · {unit_name}" if audience else unit_name
         view = BulletinView(lang, week.key, week.first, week.last, audience, phase, ranking,
                             cfg.bulletin.min_inspections)
+        if combined is not None and actions is not None:
+            mine = set(tree.subtree(g.unit_id))
+            view = replace(view, assessment=AssessmentBlock(combined.weights, tuple(
+                u for u in combined.units if u.unit_id in units)),
+                actions=tuple(a for a in actions if a.unit_ids & mine))
         out.append(GroupBulletin(g.chat_id, g.unit_id, view))
     return out
 

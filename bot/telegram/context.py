@@ -12,6 +12,7 @@ from telegram.ext import Application, CallbackContext, ExtBot
 from bot.config import Settings
 from bot.media.store import MediaStore
 from bot.render.i18n import DEFAULT_LANGUAGE
+from bot.services.assessment import AssessmentSetup
 from bot.services.catalog import StandardCatalog
 from bot.services.inspections import InspectionService
 from bot.services.press import PressService
@@ -34,6 +35,8 @@ class Deps:
     press: PressService
     committer: GroupCommitter
     people: PersonCache
+    # assessment.yaml and special_actions.yaml (imports, /assessment)
+    assessment: AssessmentSetup | None = None
 
 
 Data = dict[Any, Any]

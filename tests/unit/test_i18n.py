@@ -32,6 +32,8 @@ ERRORS = {"DomainError", "NotAllowed", "NotFound", "StaleAction"}
 FAMILIES = {
     "verdict.", "indicator.", "role.", "help.", "start.greeting.", "gap.", "image.",
     "command.", "lang.name.",
+    # The assessment's components, table columns and import problems (bot/render/assessment.py).
+    "assessment.component.", "assessment.column.", "assessment.problem.",
 }
 
 
