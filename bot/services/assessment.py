@@ -93,7 +93,7 @@ def _xlsx(data: bytes, max_rows: int) -> list[list[object]]:
             raise TableError("empty")
         rows: list[list[object]] = []
         for row in book.worksheets[0].iter_rows(max_col=MAX_COLUMNS, values_only=True):
-            cells = list(row)
+            cells: list[object] = list(row)
             while cells and cells[-1] is None:  # read-only mode pads rows to max_col
                 cells.pop()
             rows.append(cells)
