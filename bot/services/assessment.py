@@ -188,14 +188,17 @@ def _block(config: AssessmentConfig, names: dict[int, str], unit_ids: Iterable[i
 
 async def weekly_assessment(
     uow: UnitOfWork, config: AssessmentConfig, week: Week, names: dict[int, str],
-    figures: dict[int, UnitFigures],
+    figures: dict[int, UnitFigures], min_inspections: int = 1,
 ) -> AssessmentBlock:
     """Every unit's week: its supervision score (the ranking's) with the latest external
-    scores of periods begun by the week's Sunday."""
+    scores of periods begun by the week's Sunday. A unit the ranking leaves unranked (fewer
+    than `min_inspections` inspections) has no supervision component this week: one lucky
+    inspection must not carry half its assessment."""
     stored = await uow.assessment.scores(up_to_year=week.last.year)
     external = latest_scores(((s.unit_id, s.level, s.period, s.score) for s in stored),
                              week.last)
-    supervision = {uid: f.score for uid, f in figures.items()}
+    supervision = {uid: f.score for uid, f in figures.items()
+                   if f.inspections >= max(1, min_inspections)}
     return _block(config, names, sorted(set(figures) | set(external)), supervision, external)
 
 

@@ -76,7 +76,8 @@ async def build_bulletins(
     # units it covers.
     combined = actions = None
     if assessment is not None:
-        combined = await weekly_assessment(uow, assessment.config, week, names, current)
+        combined = await weekly_assessment(uow, assessment.config, week, names, current,
+                                           cfg.bulletin.min_inspections)
         actions = await action_weeks(uow, assessment, tree, week, tz, lang)
     out = []
     for g in groups:
