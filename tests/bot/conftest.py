@@ -134,6 +134,15 @@ class UpdateFactory:
                           "file_size": len(data) // (scale * scale)})
         return self._update(message=self._message(user, photo=sizes))
 
+    def document(self, user: TgUser, data: bytes, file_name: str, mime_type: str) -> Update:
+        """A file sent as a document (downloadable like a photo)."""
+        n = next(self._file_ids)
+        # Telegram's paths keep the extension only: documents/file_12.xlsx.
+        self.api.add_file(f"doc-{n}", data, f"documents/file_{n}{Path(file_name).suffix}")
+        return self._update(message=self._message(user, document={
+            "file_id": f"doc-{n}", "file_unique_id": f"u-doc-{n}", "file_name": file_name,
+            "mime_type": mime_type, "file_size": len(data)}))
+
     def location(self, user: TgUser, latitude: float, longitude: float) -> Update:
         return self._update(message=self._message(
             user, location={"latitude": latitude, "longitude": longitude}))
