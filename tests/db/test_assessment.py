@@ -7,19 +7,22 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
-from bot.config import DEFAULTS_DIR
+from bot.cli import main
+from bot.config import DEFAULTS_DIR, sqlite_url
 from bot.domain.assessment import load_assessment
 from bot.domain.special_actions import parse_special_actions
 from bot.render.assessment import formula, score
 from bot.render.i18n import t
 from bot.services.assessment import AssessmentSetup, annual_assessment, import_scores
 from bot.services.bulletins import build_bulletins
+from db.migrate import upgrade
 from db.models import ExternalScore, OutboxMessage, Report, Task, Unit
 from db.uow import UnitOfWork, UnitOfWorkFactory
 from scheduler.runner import Scheduler
-from tests.conftest import ROOT, FakeClock
+from tests.conftest import DEMO_CITY, ROOT, FakeClock
 from tests.db.test_scheduler import SCHEDULE, WOLONGSI, Sessions, at, city, seed_week
 
 __all__ = ["city"]  # the fixture, shared with the scheduler's tests
@@ -187,3 +190,30 @@ async def test_the_annual_assessment_folds_the_years_tests(
     # = (45.75 + 12.75) / 0.65 = 58.5 / 0.65 = 90.00
     assert houqijie is not None and houqijie.total == 90.0
     assert houqijie.part("national") is None
+
+
+def test_the_command_line_imports_refuses_and_shows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    db = tmp_path / "wenming.db"
+    upgrade(sqlite_url(db))
+    monkeypatch.setenv("DATABASE_URL", sqlite_url(db))
+    assert main(["import", str(DEMO_CITY)]) == 0
+    capsys.readouterr()
+    example = ROOT / "examples" / "assessment-scores.csv"
+    assert main(["assessment", "import", str(example), "--lang", "en"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("✅ Imported 12 external test score(s) (National 2026, "
+                          "Provincial 2026, Municipal 2026-Q3)")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("unit,level,period,score\nhouqijie,national,2026,-3\n", encoding="utf-8")
+    assert main(["assessment", "import", str(bad), "--lang", "en"]) == 1
+    err = capsys.readouterr().err
+    assert "• Row 2, score: score -3 is not between 0 and 100." in err
+    assert main(["assessment", "import", str(tmp_path / "missing.xlsx")]) == 1
+    assert "missing.xlsx" in capsys.readouterr().err
+    assert main(["assessment", "show", "--year", "2026", "--lang", "en"]) == 0
+    table = capsys.readouterr().out
+    assert table.startswith("📋 2026 annual assessment\nCombined = Supervision 50% + "
+                            "National 20% + Provincial 15% + Municipal 15%")
+    assert "1. Houqijie Community: 88.0 points" in table
