@@ -219,8 +219,9 @@ class Combined:
 def combine(scores: Mapping[str, float | None], weights: Mapping[str, float]) -> Combined:
     """Σ wᵢ·sᵢ / Σ wᵢ over the components i that have a score and a weight above 0.
 
-    Exact (fractions of the decimal figures) and rounded to 0.01 once at the end, so the
-    same inputs give the same total whatever their order."""
+    Exact (fractions of the decimal figures) and rounded once at the end to 0.1, the
+    precision the bulletin shows (exact halves to even), so the same inputs give the same
+    total whatever their order and the figure shown is the figure ranked."""
     present = [(c, Fraction(str(scores[c])), Fraction(str(weights.get(c, 0))))
                for c in COMPONENTS
                if scores.get(c) is not None and weights.get(c, 0) > 0
@@ -230,7 +231,7 @@ def combine(scores: Mapping[str, float | None], weights: Mapping[str, float]) ->
         return Combined(None, ())
     total = sum((w * s for _, s, w in present), Fraction(0)) / total_weight
     parts = tuple((c, float(s), float(w / total_weight)) for c, s, w in present)
-    return Combined(round(float(total), 2), parts)
+    return Combined(float(round(total, 1)), parts)
 
 
 def mean(values: Sequence[float]) -> float | None:

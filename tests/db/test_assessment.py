@@ -14,7 +14,7 @@ from bot.cli import main
 from bot.config import DEFAULTS_DIR, sqlite_url
 from bot.domain.assessment import load_assessment
 from bot.domain.special_actions import parse_special_actions
-from bot.render.assessment import formula, score
+from bot.render.assessment import formula
 from bot.render.i18n import t
 from bot.services.assessment import AssessmentSetup, annual_assessment, import_scores
 from bot.services.bulletins import build_bulletins
@@ -144,20 +144,20 @@ async def test_the_weekly_bulletin_shows_the_combined_assessment_and_a_lagging_a
     by_name = {u.name: u.combined for u in view.assessment.units}
     # By hand, weights 50/20/15/15, a missing component renormalised away:
     #   龙泉巷: supervision (96 + 94) / 2 = 95, municipal 2026-Q3 90 (2027-Q1 has not begun)
-    #           (0.5 × 95 + 0.15 × 90) / 0.65 = (47.5 + 13.5) / 0.65 = 93.846… → 93.85
-    #   后祁街: supervision (88 + 90) / 2 = 89 only → 89.00
+    #           (0.5 × 95 + 0.15 × 90) / 0.65 = (47.5 + 13.5) / 0.65 = 93.846… → 93.8
+    #   后祁街: supervision (88 + 90) / 2 = 89 only → 89.0
     #   卧龙寺: supervision (60 + 70 + 65) / 3 = 65, national 80
-    #           (0.5 × 65 + 0.2 × 80) / 0.7 = 48.5 / 0.7 = 69.285… → 69.29
+    #           (0.5 × 65 + 0.2 × 80) / 0.7 = 48.5 / 0.7 = 69.285… → 69.3
     #   新建路: one inspection (fewer than min_inspections 2): no supervision, no tests: none
     assert {n: c.total for n, c in by_name.items()} == {
-        "龙泉巷社区": 93.85, "后祁街社区": 89.0, "卧龙寺街道": 69.29}
+        "龙泉巷社区": 93.8, "后祁街社区": 89.0, "卧龙寺街道": 69.3}
     assert [u.name for u in view.assessment.units] == ["龙泉巷社区", "后祁街社区", "卧龙寺街道"]
     # The caption: how the total is made, then each leader's combined beside its supervision.
     assert formula("zh-hans", CONFIG.weights) == \
-        "综合 = 督查 50% + 国测 20% + 省测 15% + 市测 15%"
+        "考评 = 督查 50% + 国测 20% + 省测 15% + 市测 15%"
     assert formula("zh-hans", CONFIG.weights) in caption
     assert "• " + t("zh-hans", "assessment.bulletin.unit", unit="龙泉巷社区",
-                    total=score("zh-hans", 93.85), supervision="95.0") in caption
+                    total="93.8", supervision="95.0") in caption
     # The special actions' week (23-29 November): found 2 (the parking problem of the 24th,
     # the traffic one; the three of the 20th were found the week before), closed 1, overdue 3.
     # 停车秩序 lags (3 of 3 open overdue) and its lead is named; 交通秩序 does not.
@@ -187,7 +187,7 @@ async def test_the_annual_assessment_folds_the_years_tests(
     houqijie = block.of(city["unit:houqijie"])
     # 后祁街 in 2026: supervision (95 + 93 + 88 + 90) / 4 = 91.5; municipal (80 + 90) / 2 = 85;
     # the 2025 national test is another year's. (0.5 × 91.5 + 0.15 × 85) / 0.65
-    # = (45.75 + 12.75) / 0.65 = 58.5 / 0.65 = 90.00
+    # = (45.75 + 12.75) / 0.65 = 58.5 / 0.65 = 90.0
     assert houqijie is not None and houqijie.total == 90.0
     assert houqijie.part("national") is None
 
@@ -214,6 +214,6 @@ def test_the_command_line_imports_refuses_and_shows(
     assert "missing.xlsx" in capsys.readouterr().err
     assert main(["assessment", "show", "--year", "2026", "--lang", "en"]) == 0
     table = capsys.readouterr().out
-    assert table.startswith("📋 2026 annual assessment\nCombined = Supervision 50% + "
+    assert table.startswith("📋 2026 annual assessment\nAssessment = Supervision 50% + "
                             "National 20% + Provincial 15% + Municipal 15%")
     assert "1. Houqijie Community: 88.0 points" in table

@@ -45,10 +45,10 @@ def test_combined_assessment_matches_the_hand_computed_example() -> None:
     #   0.2 × 85   = 17.00
     #   0.15 × 78  = 11.70
     #   0.15 × 88  = 13.20
-    #   total      = 88.10 (the weights sum to 1, nothing to renormalise)
+    #   total      = 88.10 → 88.1 (the weights sum to 1, nothing to renormalise)
     c = combine({"supervision": 92.4, "national": 85, "provincial": 78, "municipal": 88},
                 WEIGHTS)
-    assert c.total == 88.10
+    assert c.total == 88.1
     assert [(name, w) for name, _, w in c.parts] == [
         ("supervision", 0.5), ("national", 0.2), ("provincial", 0.15), ("municipal", 0.15)]
 
@@ -57,24 +57,23 @@ def test_a_missing_component_is_left_out_and_the_others_renormalised() -> None:
     # No national test: the weights present are 0.5 + 0.15 + 0.15 = 0.8, so supervision
     # carries 0.5/0.8 = 62.5 %, provincial and municipal 18.75 % each:
     #   (0.5 × 92.4 + 0.15 × 78 + 0.15 × 88) / 0.8 = (46.2 + 11.7 + 13.2) / 0.8
-    #   = 71.1 / 0.8 = 88.875 → 88.88 (rounded to 0.01: 88.875 = 711/8 is exact in binary,
-    #   and Python rounds the exact half to even, 88.88)
+    #   = 71.1 / 0.8 = 88.875 → 88.9 (rounded to 0.1, the precision shown)
     c = combine({"supervision": 92.4, "national": None, "provincial": 78, "municipal": 88},
                 WEIGHTS)
-    assert c.total == 88.88
+    assert c.total == 88.9
     assert dict((n, w) for n, _, w in c.parts) == {
         "supervision": 0.625, "provincial": 0.1875, "municipal": 0.1875}
     # Nothing at all: no assessment, not 0.
     assert combine({"supervision": None}, WEIGHTS).total is None
     # Only external tests (a unit not inspected this week): judged on those.
-    assert combine({"national": 80, "municipal": 90}, WEIGHTS).total == pytest.approx(
-        (0.2 * 80 + 0.15 * 90) / 0.35, abs=0.005)
+    # (0.2 × 80 + 0.15 × 90) / 0.35 = 29.5 / 0.35 = 84.285… → 84.3
+    assert combine({"national": 80, "municipal": 90}, WEIGHTS).total == 84.3
 
 
 def test_the_formula_line_shows_the_configured_weights() -> None:
-    assert formula("zh-hans", WEIGHTS) == "综合 = 督查 50% + 国测 20% + 省测 15% + 市测 15%"
+    assert formula("zh-hans", WEIGHTS) == "考评 = 督查 50% + 国测 20% + 省测 15% + 市测 15%"
     assert formula("en", {"supervision": 3, "municipal": 1}) == \
-        "Combined = Supervision 75% + Municipal 25%"
+        "Assessment = Supervision 75% + Municipal 25%"
 
 
 def test_weekly_uses_the_latest_periods_begun_and_annual_the_year_mean() -> None:
