@@ -26,6 +26,8 @@ DEFAULT_RETENTION_DAYS = 90
 # What a city may keep in WENMING_CONFIG_DIR.
 CONFIG_FILES = ("reporting.yaml", "schedule.yaml", "assessment.yaml", "special_actions.yaml")
 DEMO_CITY = DEFAULTS_DIR / "demo-city.yaml"
+# The demo city's external test scores (国测、省测、市测), imported by the sandbox.
+DEMO_SCORES = DEFAULTS_DIR / "demo-scores.csv"
 
 
 class Secret:

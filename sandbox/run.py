@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.config import DEMO_CITY, Secret, Settings, sqlite_url
+from bot.config import DEMO_CITY, DEMO_SCORES, Secret, Settings, sqlite_url
 from bot.domain.org import OrgFile, load_org_file
 from bot.domain.standards import load_standards
 from sandbox.client import SandboxClient
@@ -113,6 +113,7 @@ async def start_demo_bot(
     bot = Wenming(build_application(sandbox_settings, clock=server.state.clock.now))
     sessions = bot.deps.uow.sessions
     await import_org(bot.deps.uow, org)
+    await import_demo_scores(bot)
     # The sandbox forgets its chats on restart but the bot's database remembers; the updates
     # offset must start again from zero with the new emulator.
     async with sessions() as s, s.begin():
@@ -122,6 +123,20 @@ async def start_demo_bot(
     follow_sandbox_clock(server.state.clock, bot)
     await bot.start()
     return bot
+
+
+async def import_demo_scores(bot: Wenming) -> None:
+    """The demo city's external test scores, so its bulletin shows the combined assessment
+    (importing them again replaces them: each start leaves the same rows)."""
+    from bot.services.assessment import import_scores
+
+    if bot.deps.assessment is None:
+        return
+    async with bot.deps.uow() as uow:
+        outcome = await import_scores(uow, DEMO_SCORES.read_bytes(), DEMO_SCORES.name,
+                                      bot.deps.assessment.config, bot.deps.clock())
+        if not outcome.problems:
+            await uow.commit()
 
 
 async def run_sandbox(

@@ -49,12 +49,12 @@ async def test_an_admin_sends_the_scores_and_is_told_what_was_imported(
 ) -> None:
     example = (ROOT / "examples" / "assessment-scores.xlsx").read_bytes()
     answer = await send(feed, updates, api, ADMIN, example, "assessment-scores.xlsx")
-    assert answer == t(ZH, "assessment.import.done", count=12,
+    assert answer == t(ZH, "assessment.import.done", count=13,
                        periods="国测 2026, 省测 2026, 市测 2026-Q3")
-    assert await count(db) == 12
+    assert await count(db) == 13
     # Sent again: replaced, not doubled.
     await send(feed, updates, api, ADMIN, example, "assessment-scores.xlsx")
-    assert await count(db) == 12
+    assert await count(db) == 13
 
     # A wrong file: every problem by row and column, nothing imported.
     bad = workbook([["单位", "测评级别", "期间", "成绩"],
@@ -65,7 +65,7 @@ async def test_an_admin_sends_the_scores_and_is_told_what_was_imported(
     assert "第 2 行「成绩」：成绩 120 不在 0–100 之间。" in answer
     assert "第 3 行「单位」：没有单位「不存在社区」" in answer
     assert "第 3 行「测评级别」：「县测」不是测评级别" in answer
-    assert await count(db) == 12
+    assert await count(db) == 13
 
     # A damaged workbook: a clear answer, nothing crashes.
     answer = await send(feed, updates, api, ADMIN, example[:3000], "broken.xlsx")

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.cli import main
-from bot.config import DEFAULTS_DIR, sqlite_url
+from bot.config import DEFAULTS_DIR, DEMO_SCORES, sqlite_url
 from bot.domain.assessment import load_assessment
 from bot.domain.special_actions import parse_special_actions
 from bot.render.assessment import formula
@@ -52,11 +52,11 @@ async def test_reimporting_a_period_replaces_it_and_a_wrong_file_changes_nothing
     sessions: Sessions, city: dict[str, int]
 ) -> None:
     example = (ROOT / "examples" / "assessment-scores.xlsx").read_bytes()
-    assert await run_import(sessions, example, "assessment-scores.xlsx") == (12, 0)
+    assert await run_import(sessions, example, "assessment-scores.xlsx") == (13, 0)
     first = await stored(sessions)
-    assert ("houqijie", "national", "2026", 86.5) in first and len(first) == 12
+    assert ("houqijie", "national", "2026", 86.5) in first and len(first) == 13
     # The same file again: the same rows, nothing doubled.
-    assert await run_import(sessions, example, "assessment-scores.xlsx") == (12, 0)
+    assert await run_import(sessions, example, "assessment-scores.xlsx") == (13, 0)
     assert await stored(sessions) == first
     # A corrected 2026-Q3 municipal table without 新建路社区: that period is replaced as a
     # whole (新建路's Q3 score is gone), the national and provincial scores stay.
@@ -200,10 +200,10 @@ def test_the_command_line_imports_refuses_and_shows(
     monkeypatch.setenv("DATABASE_URL", sqlite_url(db))
     assert main(["import", str(DEMO_CITY)]) == 0
     capsys.readouterr()
-    example = ROOT / "examples" / "assessment-scores.csv"
+    example = DEMO_SCORES
     assert main(["assessment", "import", str(example), "--lang", "en"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("✅ Imported 12 external test score(s) (National 2026, "
+    assert out.startswith("✅ Imported 13 external test score(s) (National 2026, "
                           "Provincial 2026, Municipal 2026-Q3)")
     bad = tmp_path / "bad.csv"
     bad.write_text("unit,level,period,score\nhouqijie,national,2026,-3\n", encoding="utf-8")

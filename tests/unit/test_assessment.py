@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook
 
-from bot.config import DEFAULTS_DIR
+from bot.config import DEFAULTS_DIR, DEMO_SCORES
 from bot.domain.assessment import (
     AssessmentConfigError,
     Level,
@@ -213,11 +213,12 @@ def test_real_xlsx_and_csv_files_read_alike() -> None:
 
 def test_the_shipped_examples_import_cleanly() -> None:
     demo = {"houqijie": 1, "xinjianlu": 2, "longquanxiang": 3, "后祁街社区": 1, "新建路社区": 2,
-            "龙泉巷社区": 3, "law_enforcement": 4, "market_supervision": 5, "wolongsi": 6}
-    for name in ("assessment-scores.xlsx", "assessment-scores.csv"):
-        data = (ROOT / "examples" / name).read_bytes()
+            "龙泉巷社区": 3, "law_enforcement": 4, "market_supervision": 5, "wolongsi": 6,
+            "liaison_1": 7}
+    for path in (ROOT / "examples" / "assessment-scores.xlsx", DEMO_SCORES):
+        data, name = path.read_bytes(), path.name
         records, problems = check_rows(read_table(data, name, 100), demo)
-        assert problems == [] and len(records) == 12, name
+        assert problems == [] and len(records) == 13, name
 
 
 def test_corrupt_huge_and_wrong_files_are_refused_with_a_reason() -> None:
