@@ -109,9 +109,11 @@ def annual_table(lang: str, year: int, block: AssessmentBlock) -> str:
 
 
 def bulletin_lines(lang: str, block: AssessmentBlock | None,
-                   actions: Sequence[ActionLine], *, max_units: int = 3) -> list[str]:
+                   actions: Sequence[ActionLine], *, max_units: int = 3,
+                   max_lagging: int = 4) -> list[str]:
     """The caption's assessment lines: the formula, the leaders by combined assessment
-    beside their supervision score, and the special actions (lagging ones with their lead)."""
+    beside their supervision score, and the special actions (lagging ones with their lead,
+    at most `max_lagging` of them: a caption holds 1,024 characters)."""
     lines: list[str] = []
     if block is not None and block.units:
         lines.append(formula(lang, block.weights))
@@ -125,10 +127,13 @@ def bulletin_lines(lang: str, block: AssessmentBlock | None,
         overdue = sum(a.week.overdue for a in actions)
         lines.append(t(lang, "assessment.actions.summary", count=len(actions), found=found,
                        closed=closed, overdue=overdue))
-        for a in actions:
-            if a.lagging:
-                w = a.week
-                lines.append("• " + t(lang, "assessment.actions.lagging",
-                                      action=w.action.name(lang), lead=a.lead,
-                                      overdue=w.overdue, open=w.open))
+        behind = sorted((a for a in actions if a.lagging),
+                        key=lambda a: -(a.week.overdue_share or 0))
+        for a in behind[:max_lagging]:
+            w = a.week
+            lines.append("• " + t(lang, "assessment.actions.lagging",
+                                  action=w.action.name(lang), lead=a.lead,
+                                  overdue=w.overdue, open=w.open))
+        if len(behind) > max_lagging:
+            lines.append(t(lang, "assessment.actions.more", count=len(behind) - max_lagging))
     return lines

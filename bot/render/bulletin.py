@@ -90,7 +90,7 @@ def caption(view: BulletinView, *, max_named: int = 8) -> str:
         lines.append(t(lang, "scheduler.bulletin.unranked_note", min=view.min_inspections,
                        count=len(unranked)))
     lines += bulletin_lines(lang, view.assessment, view.actions,
-                            max_units=3 if max_named > 2 else 1)
+                            max_units=min(3, max_named), max_lagging=max_named // 2)
     text = "\n".join(lines)
     if len(text) > CAPTION_LIMIT and max_named > 0:
         return caption(view, max_named=max_named - 2 if max_named > 2 else 0)

@@ -252,3 +252,25 @@ def test_file_problems_read_as_one_line() -> None:
         "• The file cannot be read (not a valid xlsx or csv file)."
     assert import_answer("zh-hans", 3, [("national", "2026"), ("municipal", "2026-Q3")], ()) \
         .startswith("✅ 已导入 3 条外部测评成绩（国测 2026, 市测 2026-Q3）")
+
+
+def test_a_caption_with_every_action_lagging_stays_within_telegrams_limit() -> None:
+    import datetime as dt
+
+    from bot.domain.ranking import UnitFigures, rank_units
+    from bot.render.assessment import ActionLine, AssessmentBlock, UnitAssessment
+    from bot.render.bulletin import CAPTION_LIMIT, BulletinView, caption
+
+    actions = load_special_actions(DEFAULTS_DIR / "special_actions.yaml")
+    lines = tuple(ActionLine(ActionWeek(a, found=5, closed=1, open=9, overdue=8),
+                             "综合行政执法局综合行政执法局", True) for a in actions)
+    figures = [UnitFigures(i, f"很长很长的单位名称第{i}号社区居民委员会", 3, 50.0 + i,
+                           escalated=1) for i in range(1, 40)]
+    block = AssessmentBlock(WEIGHTS, tuple(
+        UnitAssessment(f.unit_id, f.name, combine({"supervision": f.score}, WEIGHTS))
+        for f in figures))
+    view = BulletinView("zh-hans", "2026-W48", dt.date(2026, 11, 23), dt.date(2026, 11, 29),
+                        "区创文办", None, rank_units(figures), 2, block, lines)
+    text = caption(view)
+    assert len(text) <= CAPTION_LIMIT
+    assert "考评 = 督查 50%" in text and "专项行动 23 项" in text
