@@ -4,9 +4,6 @@ shows the annual table. Anyone else's spreadsheet is not imported."""
 
 from __future__ import annotations
 
-import io
-
-from openpyxl import Workbook
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -16,6 +13,7 @@ from db.models import ExternalScore
 from tests.bot.conftest import ZH, Chat, Feed, TgUser, UpdateFactory
 from tests.bot.fakes import FakeBotAPI
 from tests.conftest import ROOT
+from tests.unit.test_assessment import xlsx
 
 ADMIN = TgUser(10000, "王管理")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -33,17 +31,6 @@ async def count(db: Sessions) -> int:
         return int(await s.scalar(select(func.count()).select_from(ExternalScore)) or 0)
 
 
-def workbook(rows: list[list[object]]) -> bytes:
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    for row in rows:
-        sheet.append(row)
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
-
-
 async def test_an_admin_sends_the_scores_and_is_told_what_was_imported(
     feed: Feed, updates: UpdateFactory, api: FakeBotAPI, db: Sessions,
 ) -> None:
@@ -57,7 +44,7 @@ async def test_an_admin_sends_the_scores_and_is_told_what_was_imported(
     assert await count(db) == 13
 
     # A wrong file: every problem by row and column, nothing imported.
-    bad = workbook([["单位", "测评级别", "期间", "成绩"],
+    bad = xlsx([["单位", "测评级别", "期间", "成绩"],
                     ["后祁街社区", "国测", "2026", 120],
                     ["不存在社区", "县测", "2026-Q3", 80]])
     answer = await send(feed, updates, api, ADMIN, bad, "成绩.xlsx")
