@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,8 @@ from bot.domain.special_actions import ActionWeek, SpecialAction, lagging, load_
 from bot.render.assessment import ActionLine, AssessmentBlock, UnitAssessment
 from db.repositories.stats import UnitTree
 from db.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
 
 # A table of 5,000 rows is well under 1 MB; anything much bigger is not a score table.
 MAX_BYTES = 5 * 1024 * 1024
@@ -229,6 +232,10 @@ async def action_weeks(
             continue
         ids = [by_code[c].id for c in action.units if c in by_code]
         lead = by_code.get(action.lead)
+        unknown = [c for c in (action.lead, *action.units) if c not in by_code]
+        if unknown:  # the file is read before any import: say so, count what is known
+            log.warning("special action %s names units this database does not have: %s",
+                        action.code, ", ".join(unknown))
         involved = set(ids) | ({lead.id} if lead else set())
         if wanted is not None and not involved & wanted:
             continue
