@@ -21,7 +21,16 @@ from db.models import Person, Photo, TaskEvent
 from db.uow import UnitOfWork
 from tests.conftest import FakeClock
 from tests.db import test_task_service as tasks_test
-from tests.db.test_task_service import INSPECTOR, MEMBER, Sessions, World, do, new_task, spread
+from tests.db.test_task_service import (
+    INSPECTOR,
+    MEMBER,
+    Sessions,
+    World,
+    begin_fix,
+    do,
+    new_task,
+    spread,
+)
 
 # The task tests' fixtures: a city with a community, its group, a hotel and its people.
 catalog, world = tasks_test.catalog, tasks_test.world
@@ -55,21 +64,12 @@ async def draft(sessions: Sessions, task_id: int, message_id: int, phash: int,
         return count
 
 
-async def begin_fix(sessions: Sessions, task_id: int) -> None:
-    async with UnitOfWork(sessions) as uow:
-        person = await uow.session.get(Person, MEMBER)
-        assert person is not None
-        task = await svc.get_task(uow, task_id)
-        await svc.begin_input(uow, person, task_id, Action.SUBMIT_FIX, task.version)
-        await uow.commit()
-
-
 async def accepted_task(sessions: Sessions, world: World, now: datetime,
                         before_ids: list[int]) -> int:
     task_id = await new_task(sessions, world, now, before_photo_ids=before_ids,
                              site_id=world.hotel)
     await do(sessions, MEMBER, task_id, Action.ACCEPT, now)
-    await begin_fix(sessions, task_id)
+    await begin_fix(sessions, MEMBER, task_id)
     return task_id
 
 

@@ -173,12 +173,7 @@ async def photo(sessions: Sessions, pid: int, message_id: int) -> int:
 async def fix(db: Sessions | UnitOfWorkFactory, pid: int, task_id: int, now: datetime,
               message_id: int, note: str = "已清理") -> svc.Outcome:
     """The unit member's private flow: press, send a photo, write a note, press Done."""
-    async with _open(db) as uow:
-        person = await uow.session.get(Person, pid)
-        assert person is not None
-        task = await svc.get_task(uow, task_id)
-        await svc.begin_input(uow, person, task_id, Action.SUBMIT_FIX, task.version)
-        await uow.commit()
+    await begin_fix(db, pid, task_id)
     async with _open(db) as uow:
         person = await uow.session.get(Person, pid)
         assert person is not None
@@ -189,6 +184,16 @@ async def fix(db: Sessions | UnitOfWorkFactory, pid: int, task_id: int, now: dat
         await svc.add_note(uow, person, task_id, note, now)
         await uow.commit()
     return await do(db, pid, task_id, Action.SUBMIT_FIX, now)
+
+
+async def begin_fix(db: Sessions | UnitOfWorkFactory, pid: int, task_id: int) -> None:
+    """提交整改 pressed: the person's next private photos are this fix's after-photos."""
+    async with _open(db) as uow:
+        person = await uow.session.get(Person, pid)
+        assert person is not None
+        task = await svc.get_task(uow, task_id)
+        await svc.begin_input(uow, person, task_id, Action.SUBMIT_FIX, task.version)
+        await uow.commit()
 
 
 async def load(sessions: Sessions, task_id: int) -> Task:
