@@ -17,7 +17,7 @@ from bot.media.phash import signed64
 from bot.render.i18n import t
 from bot.render.tasks import GROUP_LANG, card, default_tz, history_text
 from bot.services import tasks as svc
-from db.models import Person, Photo, TaskEvent
+from db.models import OutboxMessage, Person, Photo, TaskEvent
 from db.uow import UnitOfWork
 from tests.conftest import FakeClock
 from tests.db import test_task_service as tasks_test
@@ -117,6 +117,12 @@ async def test_a_recycled_photo_from_another_task_is_flagged_on_the_card(
     assert "张督查" not in notes
     history = history_text("en", data, now + timedelta(hours=2), tz)
     assert t("en", "evidence.history.flags", count=2) in history
+    # The checker's private "please check" says it too.
+    async with sessions() as s:
+        notices = (await s.scalars(select(OutboxMessage).where(
+            OutboxMessage.chat_id == INSPECTOR, OutboxMessage.ref_id == task_id))).all()
+    assert any(t(GROUP_LANG, "evidence.card.duplicate_task", id=earlier) in str(n.params["text"])
+               for n in notices)
 
 
 async def test_a_photo_without_capture_time_is_noted_weakly(
