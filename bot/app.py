@@ -240,6 +240,7 @@ class Wenming:
         )
         self.outbox = OutboxSender(
             self._limited_bot, deps.uow.sessions, deps.clock, media_dir=settings.media_dir,
+            cjk_font=settings.cjk_font,
             admin_chat_id=settings.admin_chat_id, language=settings.default_language,
             # A delivered card is the one to edit from now on (and caught up if it is stale).
             sent_hooks={tasks.CARD_PURPOSE: within_session(

@@ -214,11 +214,15 @@ class Photo(Base):
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
     size: Mapped[int] = mapped_column(Integer)
-    phash: Mapped[int] = mapped_column(BigInteger)
+    # Indexed: the near-duplicate scan (db/repositories/evidence.py) reads the index only.
+    phash: Mapped[int] = mapped_column(BigInteger, index=True)
     chat_id: Mapped[int] = mapped_column(BigInteger)
     message_id: Mapped[int] = mapped_column(Integer)
     uploaded_by: Mapped[int] = mapped_column(BigInteger)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)  # when the bot received it
+    # When the camera took it (EXIF DateTimeOriginal, read before the metadata was stripped);
+    # None: the upload carried no capture time.
+    captured_at: Mapped[datetime | None]
 
 
 class Evidence(Base):

@@ -17,6 +17,7 @@ from sqlalchemy.sql import Executable
 from db.models import InboxUpdate
 from db.repositories.assessment import AssessmentRepository
 from db.repositories.cards import TaskCardRepository
+from db.repositories.evidence import EvidenceRepository
 from db.repositories.inspections import InspectionRepository
 from db.repositories.jobs import JobRunRepository
 from db.repositories.org import OrgRepository
@@ -177,6 +178,7 @@ class UnitOfWork:
     jobs = _Repository(JobRunRepository)  # scheduled jobs' runs
     retention = _Repository(RetentionRepository)  # pruning handled updates, sent messages
     assessment = _Repository(AssessmentRepository)  # external test scores, special actions
+    evidence = _Repository(EvidenceRepository)  # near-duplicate photos, where photos are used
 
     async def __aenter__(self) -> UnitOfWork:
         if self._lock is not None:

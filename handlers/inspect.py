@@ -22,6 +22,7 @@ from bot.render import inspection as views
 from bot.render.fit import fit, user
 from bot.render.inspection import OpenInspection
 from bot.render.refusals import explain
+from bot.services.evidence import captured_at
 from bot.services.inspections import InspectionView, PhotoMeta, closed_key
 from bot.services.people import attached
 from bot.telegram.context import Deps, WenmingContext
@@ -296,7 +297,8 @@ async def _take_photo(update: Update, context: WenmingContext, *, asked: bool) -
     chat = update.effective_chat
     assert chat is not None
     meta = PhotoMeta(image.sha256, file_id, image.width, image.height, image.size,
-                     image.phash, chat.id, msg.message_id)
+                     image.phash, chat.id, msg.message_id,
+                     captured_at(image, deps.settings.tz))
     async with deps.uow() as uow:
         person = await attached(uow, context.me)
         view = await deps.inspections.photo(uow, person, meta, deps.clock(), msg.caption)

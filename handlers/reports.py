@@ -32,6 +32,7 @@ from bot.render.callbacks import GroupPress
 from bot.render.callbacks import ReportPress as Press
 from bot.render.i18n import Html, h
 from bot.render.refusals import explain
+from bot.services.evidence import captured_at
 from bot.services.inspections import PhotoMeta
 from bot.services.people import attached
 from bot.services.reports import (
@@ -236,7 +237,8 @@ async def take_photo(update: Update, context: WenmingContext, _: Expectation) ->
         return True
     image, file_id = stored
     meta = PhotoMeta(image.sha256, file_id, image.width, image.height, image.size,
-                     image.phash, chat.id, msg.message_id)
+                     image.phash, chat.id, msg.message_id,
+                     captured_at(image, deps.settings.tz))
     async with deps.uow() as uow:
         person = await attached(uow, context.me)
         added = await drafts.add_photo(rc, uow, person, meta, msg.media_group_id, deps.clock(),

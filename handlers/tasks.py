@@ -46,6 +46,7 @@ from bot.media.collage import side_by_side
 from bot.media.jobs import run_image_job
 from bot.media.phash import signed64
 from bot.media.sanitize import ImageRejected
+from bot.media.stamp import stamp
 from bot.render import callbacks as cb
 from bot.render import tasks as tv
 from bot.render.buttons import Rows
@@ -53,6 +54,7 @@ from bot.render.fit import CAPTION_LIMIT, fit, shown_length
 from bot.render.i18n import t
 from bot.render.refusals import explain
 from bot.services import tasks as svc
+from bot.services.evidence import captured_at
 from bot.services.people import attached, find_one_unit, group_unit
 from bot.services.tasks import Outcome
 from bot.telegram.context import Deps, WenmingContext
@@ -440,7 +442,7 @@ async def take_photo(update: Update, context: WenmingContext, expected: Expectat
     photo = Photo(sha256=image.sha256, telegram_file_id=file_id, width=image.width,
                   height=image.height, size=image.size, phash=signed64(image.phash),
                   chat_id=chat.id, message_id=msg.message_id, uploaded_by=context.me.id,
-                  created_at=now)
+                  created_at=now, captured_at=captured_at(image, deps.settings.tz))
     async with deps.uow() as uow:
         person = await attached(uow, context.me)
         if isinstance(pending, Finding):
@@ -622,12 +624,20 @@ async def edit_cards_in_place(bot: Bot, deps: Deps, task_id: int, *, new_media: 
             await uow.commit(mark_update_handled=False)
 
 
+async def _stamped(deps: Deps, data: tv.TaskData, sha: str) -> bytes:
+    """The stored photo with its stamp drawn on a copy (site, when received, task number,
+    整改前/整改后: bot/media/stamp.py); the stored file stays as it is."""
+    lines = tv.photo_stamp(tv.GROUP_LANG, data, sha, deps.settings.tz)
+    return await run_image_job(stamp, deps.media.read(sha), lines,
+                               font=deps.settings.cjk_font)
+
+
 async def _card_media(deps: Deps, data: tv.TaskData) -> bytes | str | None:
-    """整改前 | 整改后 side by side when both exist; otherwise the newest photo."""
+    """整改前 | 整改后 side by side when both exist; otherwise the newest photo; each stamped."""
     if data.before_shas and data.after_shas:
         try:
-            before = deps.media.read(data.before_shas[0])
-            after = deps.media.read(data.after_shas[0])
+            before = await _stamped(deps, data, data.before_shas[0])
+            after = await _stamped(deps, data, data.after_shas[0])
             return await run_image_job(side_by_side, before, after,
                                        before_label=t(tv.GROUP_LANG, "task.card.before"),
                                        after_label=t(tv.GROUP_LANG, "task.card.after"),
@@ -640,10 +650,13 @@ async def _card_media(deps: Deps, data: tv.TaskData) -> bytes | str | None:
     if sha is None:
         return None
     try:
-        return deps.media.read(sha)
+        return await _stamped(deps, data, sha)
     except OSError:
         log.warning("task %s: stored photo %s is missing", data.id, sha)
         return None
+    except ImageRejected:
+        log.warning("task %s: stored photo %s cannot be stamped", data.id, sha, exc_info=True)
+        return deps.media.read(sha)
 
 
 EditOutcome = Literal["edited", "gone", "failed"]

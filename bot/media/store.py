@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from bot.media.capture import CaptureTime, capture_time
 from bot.media.jobs import run_image_job
 from bot.media.phash import perceptual_hash
 from bot.media.sanitize import DEFAULT_LIMITS, ImageLimits, decode, encode_jpeg
@@ -25,6 +26,9 @@ class StoredImage:
     size: int  # bytes of the stored file
     phash: int  # unsigned 64-bit dHash; see perceptual_hash()
     relpath: str  # POSIX path relative to the MediaStore root, e.g. "ab/cd/<sha>.jpg"
+    # When the camera took it (EXIF, read from the upload before it was stripped); None: the
+    # upload carried no capture time (Telegram drops EXIF from photos not sent as a file).
+    captured: CaptureTime | None = None
 
 
 
@@ -76,6 +80,7 @@ class MediaStore:
             # same footing whatever format or size they arrived in.
             phash=perceptual_hash(img),
             relpath=self.relpath(sha),
+            captured=capture_time(raw),
         )
         target = self.root / stored.relpath
         if not target.is_file():

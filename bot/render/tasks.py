@@ -8,7 +8,7 @@ was); private replies use the reader's language.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -25,6 +25,7 @@ from bot.domain.tasks import (
     is_overdue,
 )
 from bot.render import callbacks as cb
+from bot.render import evidence
 from bot.render.buttons import Button, Rows, keyboard_json
 from bot.render.callbacks import task_action
 from bot.render.fit import CAPTION_LIMIT, TEXT_LIMIT, fit_history, user
@@ -144,6 +145,8 @@ class TaskData:
     escalation_unit_en: str = ""
     unit_name_en: str = ""
     site_name_en: str = ""
+    # When the bot received each photo (by stored sha256), for the stamp on group copies.
+    photo_received: Mapping[str, datetime] = field(default_factory=dict)
 
     def title_in(self, lang: str) -> str:
         return local_name(lang, self.title, self.title_en)
@@ -172,6 +175,8 @@ class Card:
     # The stored (metadata-free) photo the first card shows; None: a text message. Never a
     # file_id from a user's upload: a photo sent as a file keeps its EXIF and GPS there.
     photo_sha: str | None
+    # The stamp drawn on that photo's copy in the group (bot/media/stamp.py); () for none.
+    stamp: tuple[str, ...] = ()
 
     def markup(self) -> dict[str, object] | None:
         """The inline keyboard as the Bot API's JSON (for the outbox)."""
@@ -241,6 +246,7 @@ def event_line(lang: str, e: EventLine, tz: ZoneInfo, *, reason_chars: int = 60)
     if isinstance(photos, list) and photos:
         # The catalogue carries its own spacing: "（1 张照片）" takes no space before it.
         line += t(lang, "task.card.photos_short", count=len(photos))
+    line += evidence.history_suffix(lang, e.data)
     if e.reason:
         line += t(lang, "task.card.reason", reason=user(clip(e.reason, reason_chars)))
     return line
@@ -312,6 +318,10 @@ def card_header(lang: str, task: TaskData, now: datetime, tz: ZoneInfo) -> list[
     if task.before_file_ids or task.after_file_ids:
         lines.append(t(lang, "task.card.photos", before=len(task.before_file_ids),
                        after=len(task.after_file_ids)))
+    if task.state is TaskState.FIX_SUBMITTED:
+        # What the checker should look at twice (bot/services/evidence.py).
+        lines += evidence.card_lines(lang, evidence.latest_fix(
+            [(e.action, e.data) for e in task.events], EVENTS[Action.SUBMIT_FIX]), tz)
     return lines
 
 
@@ -353,7 +363,17 @@ def card(task: TaskData, now: datetime, tz: ZoneInfo | None = None) -> Card:
         replace(e, reason=mask_optional(e.reason)) for e in task.events))
     photo = (task.before_shas or task.after_shas or (None,))[0]
     text = card_text(GROUP_LANG, task, now, tz, CAPTION_LIMIT if photo else TEXT_LIMIT)
-    return Card(text, card_rows(task), photo)
+    stamp = tuple(photo_stamp(GROUP_LANG, task, photo, tz)) if photo else ()
+    return Card(text, card_rows(task), photo, stamp)
+
+
+def photo_stamp(lang: str, task: TaskData, sha: str, tz: ZoneInfo) -> list[str]:
+    """The stamp of one of the task's photos in a group: 整改后 for an after-photo, else 整改前;
+    a resident's before-photo gets the neutral stamp (bot/render/evidence.py)."""
+    after = sha in task.after_shas and sha not in task.before_shas
+    return evidence.stamp_lines(lang, site=task.site_in(lang), tz=tz,
+                                received=task.photo_received.get(sha), task_id=task.id,
+                                after=after, resident=task.source == "report" and not after)
 
 
 def moved_card(task: TaskData, old_unit: str, tz: ZoneInfo | None = None) -> str:

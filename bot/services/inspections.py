@@ -74,6 +74,7 @@ class PhotoMeta:
     phash: int
     chat_id: int
     message_id: int
+    captured_at: datetime | None = None  # EXIF capture time (bot/services/evidence.py)
 
 
 @dataclass(frozen=True)
@@ -209,7 +210,7 @@ class InspectionService:
             Photo(sha256=meta.sha256, telegram_file_id=meta.file_id, width=meta.width,
                   height=meta.height, size=meta.size, phash=signed64(meta.phash),
                   chat_id=meta.chat_id, message_id=meta.message_id, uploaded_by=person.id,
-                  created_at=now)
+                  created_at=now, captured_at=meta.captured_at)
         )
         await repo.attach(insp.id, view.progress.item.key, photo.id)
         if caption and not (asked and checklist.give_text(view.progress, caption)):

@@ -77,6 +77,9 @@ from telegram import (
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter
 
 from bot.config import default_replica_name
+from bot.media.jobs import run_image_job
+from bot.media.sanitize import ImageRejected
+from bot.media.stamp import stamp
 from bot.render.i18n import normalize_language, t
 from bot.telegram.flood import ChatDeadlines, ChatLimiter, retry_seconds
 from db.models import GroupBinding, OutboxChat, OutboxMessage, Person, SendBudget, Unit
@@ -141,6 +144,7 @@ class OutboxSender:
         replica: str | None = None,
         lease: float = CLAIM_LEASE,
         shared_budget: bool | None = None,
+        cjk_font: Path | None = None,
     ) -> None:
         self._bot = bot
         self.replica = replica or default_replica_name()
@@ -154,6 +158,7 @@ class OutboxSender:
         self._clock = clock
         self._idle_interval = idle_interval
         self._media_dir = Path(media_dir) if media_dir is not None else None
+        self._cjk_font = cjk_font
         self._chat_interval = chat_interval
         self._group_per_minute = group_per_minute
         # A stored file Telegram already has (the same bulletin to several groups): its file_id,
@@ -411,7 +416,7 @@ class OutboxSender:
             if isinstance(result, Message) and "file" in row.params:
                 sent = result.photo[-1] if result.photo else result.document
                 if sent is not None:
-                    self._file_ids[str(row.params["file"])] = sent.file_id
+                    self._file_ids[_file_key(row.params)] = sent.file_id
         except RetryAfter as exc:
             return _Outcome(retry_after=retry_seconds(exc), error=str(exc))
         except ChatMigrated as exc:
@@ -444,7 +449,8 @@ class OutboxSender:
             return kwargs
         param = str(kwargs.pop("file_param", "photo"))
         filename = str(kwargs.pop("filename", Path(str(rel)).name))
-        known = self._file_ids.get(str(rel))
+        lines = kwargs.pop("stamp", None)
+        known = self._file_ids.get(_file_key(params))
         if known is not None:
             kwargs[param] = known
             return kwargs
@@ -455,6 +461,13 @@ class OutboxSender:
         if root not in path.parents:
             raise ValueError(f"stored file {rel!r} is outside the media directory")
         data = await asyncio.to_thread(path.read_bytes)
+        if isinstance(lines, list) and lines:
+            # A stamped copy (bot/media/stamp.py) of the stored file, which stays bare.
+            try:
+                data = await run_image_job(stamp, data, [str(x) for x in lines],
+                                           font=self._cjk_font)
+            except ImageRejected as exc:
+                raise ValueError(f"stored file {rel!r} cannot be stamped: {exc}") from exc
         kwargs[param] = InputFile(data, filename=filename)
         if param == "document":
             kwargs["filename"] = filename
@@ -632,3 +645,11 @@ class _Outcome:
     forbidden: bool = False
     final: bool = False
     migrated_to: int | None = None
+
+
+def _file_key(params: Mapping[str, Any]) -> str:
+    """What a stored file's Telegram file_id is remembered by: its path, and its stamp (a
+    stamped copy is another file)."""
+    lines = params.get("stamp")
+    rel = str(params["file"])
+    return rel if not lines else rel + "\n" + "\n".join(str(x) for x in lines)

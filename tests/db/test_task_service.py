@@ -16,6 +16,7 @@ from bot.domain.errors import DomainError, NotAllowed, StaleAction
 from bot.domain.scoring import compute_score
 from bot.domain.standards import Verdict
 from bot.domain.tasks import Action, TaskFilter, TaskState
+from bot.media.phash import signed64
 from bot.media.store import MediaStore
 from bot.render.refusals import explain
 from bot.render.tasks import default_tz
@@ -153,11 +154,17 @@ async def do(db: Sessions | UnitOfWorkFactory, pid: int | None, task_id: int, ac
         return outcome
 
 
+def spread(n: int) -> int:
+    """A stand-in perceptual hash per message: different pictures differ in many bits (the same
+    value for every photo would make each after-photo a duplicate of the before-photo)."""
+    return signed64((n * 0x9E37_79B9_7F4A_7C15 + 0x1234_5678) & ((1 << 64) - 1))
+
+
 async def photo(sessions: Sessions, pid: int, message_id: int) -> int:
     async with UnitOfWork(sessions) as uow:
         p = await svc.add_photo(uow, Photo(
             sha256=f"{message_id:064x}", telegram_file_id=f"file-{message_id}", width=640,
-            height=480, size=1000, phash=1, chat_id=pid, message_id=message_id,
+            height=480, size=1000, phash=spread(message_id), chat_id=pid, message_id=message_id,
             uploaded_by=pid))
         await uow.commit()
         return p.id
@@ -166,22 +173,27 @@ async def photo(sessions: Sessions, pid: int, message_id: int) -> int:
 async def fix(db: Sessions | UnitOfWorkFactory, pid: int, task_id: int, now: datetime,
               message_id: int, note: str = "已清理") -> svc.Outcome:
     """The unit member's private flow: press, send a photo, write a note, press Done."""
+    await begin_fix(db, pid, task_id)
+    async with _open(db) as uow:
+        person = await uow.session.get(Person, pid)
+        assert person is not None
+        await svc.add_draft_photo(uow, person, task_id, Photo(
+            sha256=f"{message_id:064x}", telegram_file_id=f"after-{message_id}", width=640,
+            height=480, size=1000, phash=spread(message_id), chat_id=pid, message_id=message_id,
+            uploaded_by=pid))
+        await svc.add_note(uow, person, task_id, note, now)
+        await uow.commit()
+    return await do(db, pid, task_id, Action.SUBMIT_FIX, now)
+
+
+async def begin_fix(db: Sessions | UnitOfWorkFactory, pid: int, task_id: int) -> None:
+    """提交整改 pressed: the person's next private photos are this fix's after-photos."""
     async with _open(db) as uow:
         person = await uow.session.get(Person, pid)
         assert person is not None
         task = await svc.get_task(uow, task_id)
         await svc.begin_input(uow, person, task_id, Action.SUBMIT_FIX, task.version)
         await uow.commit()
-    async with _open(db) as uow:
-        person = await uow.session.get(Person, pid)
-        assert person is not None
-        await svc.add_draft_photo(uow, person, task_id, Photo(
-            sha256=f"{message_id:064x}", telegram_file_id=f"after-{message_id}", width=640,
-            height=480, size=1000, phash=1, chat_id=pid, message_id=message_id,
-            uploaded_by=pid))
-        await svc.add_note(uow, person, task_id, note, now)
-        await uow.commit()
-    return await do(db, pid, task_id, Action.SUBMIT_FIX, now)
 
 
 async def load(sessions: Sessions, task_id: int) -> Task:
@@ -734,7 +746,7 @@ async def test_after_photo_drafts_belong_to_whoever_sent_them(
             assert person is not None
             count = await svc.add_draft_photo(uow, person, tid, Photo(
                 sha256=f"{message_id:064x}", telegram_file_id=f"after-{message_id}",
-                width=640, height=480, size=1000, phash=1, chat_id=pid,
+                width=640, height=480, size=1000, phash=spread(message_id), chat_id=pid,
                 message_id=message_id, uploaded_by=pid))
             await uow.commit()
             return count

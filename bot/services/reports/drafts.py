@@ -84,7 +84,7 @@ async def add_photo(
     photo = Photo(sha256=meta.sha256, telegram_file_id=meta.file_id, width=meta.width,
                   height=meta.height, size=meta.size, phash=signed64(meta.phash),
                   chat_id=meta.chat_id, message_id=meta.message_id,
-                  uploaded_by=person.id, created_at=now)
+                  uploaded_by=person.id, created_at=now, captured_at=meta.captured_at)
     await uow.reports.add_photo(report.id, photo)
     caption = (caption or "").strip()
     if caption and not report.description:

@@ -50,6 +50,8 @@ def card_message(view: Card) -> tuple[str, dict[str, object]]:
         # The outbox uploads the stored copy once and re-sends the bot's own file id after.
         params.update(file=MediaStore.relpath(view.photo_sha), file_param="photo",
                       filename="photo.jpg", caption=view.text)
+        if view.stamp:  # drawn on the copy the outbox uploads; the stored file stays bare
+            params["stamp"] = list(view.stamp)
         return "sendPhoto", params
     params["text"] = view.text
     return "sendMessage", params

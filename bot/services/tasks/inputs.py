@@ -6,6 +6,7 @@ from datetime import datetime
 
 from bot.domain.expectation import TaskInput, encode_pending
 from bot.domain.tasks import NOTE, Action
+from bot.services.evidence import refuse_same_as_before
 from bot.services.tasks.constants import DRAFT
 from bot.services.tasks.permissions import check
 from bot.services.tasks.reads import get_task
@@ -29,7 +30,11 @@ async def begin_input(
 
 
 async def add_draft_photo(uow: UnitOfWork, person: Person, task_id: int, photo: Photo) -> int:
-    """An after-photo sent while a fix is being written; returns how many are there now."""
+    """An after-photo sent while a fix is being written; returns how many are there now.
+
+    The task's own before-photo sent again is refused (DomainError "evidence.same_as_before",
+    bot/services/evidence.py): nothing is stored for it, the fix being written is kept."""
+    await refuse_same_as_before(uow, task_id, photo)
     existing = await uow.inspections.photo_from_message(photo.chat_id, photo.message_id)
     if existing is None:
         uow.add(photo)

@@ -24,6 +24,7 @@ _DECISIONS = {
 
 async def _notify(uow: UnitOfWork, task: Task, action: Action, event: TaskEvent,
                   tz: ZoneInfo) -> None:
+    from bot.render import evidence
     from bot.render.buttons import Button, keyboard_json
     from bot.render.callbacks import task_action
     from bot.render.i18n import local_name, normalize_language, t
@@ -59,6 +60,10 @@ async def _notify(uow: UnitOfWork, task: Task, action: Action, event: TaskEvent,
                  days=event.data.get("days", "—"),
                  until=datetime.fromisoformat(until).astimezone(tz).strftime(
                      "%Y-%m-%d") if isinstance(until, str) else "—")
+        if action is Action.SUBMIT_FIX:  # what the checker should look at twice
+            notes = evidence.card_lines(lang, event.data, tz)
+            if notes:
+                text += "\n\n" + "\n".join(notes)
         keyboard = keyboard_json([[Button(t(lang, BUTTON_KEYS[c]),
                                           task_action(task.id, task.version, c))
                                    for c in choices]])

@@ -99,6 +99,7 @@ async def task_data(uow: UnitOfWork, task_id: int, *, with_item: bool = False) -
             if not (e.action == CREATED and task.source == "report")
         ),
         item_text=item_text, item_text_en=item_text_en,
+        photo_received=await uow.evidence.received_times(task.id, (BEFORE, AFTER)),
     )
 
 

@@ -24,6 +24,7 @@ from bot.domain.tasks import (
     self_verified,
 )
 from bot.services.events import publish
+from bot.services.evidence import fix_flags
 from bot.services.tasks.cards import queue_card_edits, queue_cards
 from bot.services.tasks.constants import AFTER, VERIFY_PASS_VERDICTS
 from bot.services.tasks.inputs import _fix_note, drafts
@@ -89,6 +90,9 @@ async def act(
             reason = await _fix_note(uow, task, person)
         values.update(fixed_by=actor, fixed_at=now)
         data["photos"] = photos
+        flags = await fix_flags(uow, task, photos)
+        if flags:
+            data["evidence"] = flags
     elif action in (Action.VERIFY_PASS, Action.VERIFY_RETURN):
         site_verdict = await _verification_verdict(uow, task, action, verdict)
         if site_verdict is not None:
