@@ -21,6 +21,7 @@ from db.repositories.jobs import JobRunRepository
 from db.repositories.org import OrgRepository
 from db.repositories.outbox import OutboxRepository
 from db.repositories.people import PeopleRepository
+from db.repositories.plans import PlanRepository
 from db.repositories.reports import ReportRepository
 from db.repositories.retention import RetentionRepository
 from db.repositories.sites import SiteRepository
@@ -175,6 +176,7 @@ class UnitOfWork:
     stats = _Repository(StatsRepository)
     jobs = _Repository(JobRunRepository)  # scheduled jobs' runs
     retention = _Repository(RetentionRepository)  # pruning handled updates, sent messages
+    plans = _Repository(PlanRepository)  # supervision plans and their daily occurrences
 
     async def __aenter__(self) -> UnitOfWork:
         if self._lock is not None:

@@ -16,6 +16,7 @@ from bot.domain.ranking import UnitFigures, rank_units
 from bot.domain.schedule import ScheduleConfig
 from bot.render.bulletin import BulletinView, PhaseInfo, format_date
 from bot.render.i18n import t
+from bot.services.plans import missed_for_digest
 from db.repositories.stats import UnitTree
 from db.uow import UnitOfWork
 
@@ -136,4 +137,5 @@ async def digest_text(
                            days=max(1, (now - oldest) // dt.timedelta(days=1))))
     else:
         lines.append(t(lang, "scheduler.digest.overdue_none"))
+    lines.extend(await missed_for_digest(uow, day, lang))  # 一日一督查: rounds not done
     return "\n".join(lines)
