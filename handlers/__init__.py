@@ -6,7 +6,17 @@ from typing import Any
 
 from telegram.ext import Application
 
-from handlers import admin, fallback, gatekeeper, inputs, inspect, reports, start, tasks
+from handlers import (
+    admin,
+    fallback,
+    gatekeeper,
+    inputs,
+    inspect,
+    plans,
+    reports,
+    start,
+    tasks,
+)
 from handlers.errors import on_error
 
 
@@ -22,6 +32,7 @@ def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     application.add_handlers(admin.HANDLERS, group=0)
     application.add_handlers(inspect.HANDLERS, group=0)
     application.add_handlers(tasks.HANDLERS, group=0)
+    application.add_handlers(plans.HANDLERS, group=0)
     # 0, then: free input in private chats, routed to whichever feature is waiting for it.
     application.add_handlers(inputs.HANDLERS, group=0)
     # 0, last: whatever no feature wanted gets a helpful answer.

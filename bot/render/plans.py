@@ -15,6 +15,8 @@ from bot.render.i18n import Html, local_name, t
 
 MAX_ROWS = 40  # a list longer than this says "and N more" (Telegram's 4096 characters)
 MAX_BUTTONS = 30
+MARKS = {"due": "plans.mark.due", "done": "plans.mark.done", "late": "plans.mark.late",
+         "missed": "plans.mark.missed"}
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,7 @@ def day_list(lang: str, day: dt.date, rows: Sequence[ListRow],
         lines.append(t(lang, "plans.list.empty"))
         return "\n".join(lines), []
     for row in rows[:MAX_ROWS]:
-        lines.append(t(lang, "plans.list.row", mark=Html(t(lang, f"plans.mark.{row.status}")),
+        lines.append(t(lang, "plans.list.row", mark=Html(t(lang, MARKS[row.status])),
                        site=local_name(lang, row.site, row.site_en),
                        what=what(lang, row.kind, row.plan, names)))
     if len(rows) > MAX_ROWS:

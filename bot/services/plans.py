@@ -257,8 +257,8 @@ async def today_screen(uow: UnitOfWork, person: Person, day: dt.date, lang: str
     return day_list(lang, day, _list_rows(rows), await plan_names(uow))
 
 
-async def plans_overview(uow: UnitOfWork, person: Person, day: dt.date, lang: str,
-                         tz: ZoneInfo) -> Screen:
+async def plans_overview(uow: UnitOfWork, person: Person, day: dt.date, lang: str
+                         ) -> Screen:
     """/plans for admins: every plan, paused or not, and today's occurrences done / due."""
     require(role_of(person), Role.ADMIN)
     rows = await uow.plans.of_day(day)
