@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from telegram import Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, filters
 
@@ -13,21 +15,22 @@ from bot.telegram.context import WenmingContext
 from handlers.common import answer_query, reply, show
 
 
+def _day(context: WenmingContext) -> dt.date:
+    """Today, in the bot's time zone."""
+    return context.deps.clock().astimezone(context.deps.settings.tz).date()
+
+
 async def today(update: Update, context: WenmingContext) -> None:
     """/today: my list for the day; a button per site still to do starts its inspection."""
-    deps = context.deps
-    day = deps.clock().astimezone(deps.settings.tz).date()
-    async with deps.uow.read() as uow:
-        screen = await plans.today_screen(uow, context.me, day, context.lang)
+    async with context.deps.uow.read() as uow:
+        screen = await plans.today_screen(uow, context.me, _day(context), context.lang)
     await reply(update, *screen)
 
 
 async def overview(update: Update, context: WenmingContext) -> None:
     """/plans (admins): every plan, paused or not, and today's occurrences done / due."""
-    deps = context.deps
-    day = deps.clock().astimezone(deps.settings.tz).date()
-    async with deps.uow.read() as uow:
-        screen = await plans.plans_overview(uow, context.me, day, context.lang)
+    async with context.deps.uow.read() as uow:
+        screen = await plans.plans_overview(uow, context.me, _day(context), context.lang)
     await reply(update, *screen)
 
 
@@ -36,12 +39,10 @@ async def on_toggle(update: Update, context: WenmingContext) -> None:
     query = update.callback_query
     assert query is not None and query.data is not None
     code, pause = cb.parse_plan(query.data)
-    deps = context.deps
-    day = deps.clock().astimezone(deps.settings.tz).date()
-    async with deps.uow() as uow:
+    async with context.deps.uow() as uow:
         person = await attached(uow, context.me)
         await plans.set_paused(uow, person, code, pause)
-        screen = await plans.plans_overview(uow, person, day, context.lang)
+        screen = await plans.plans_overview(uow, person, _day(context), context.lang)
         await uow.commit()
     await answer_query(update, context.t(
         "plans.admin.paused_toast" if pause else "plans.admin.resumed_toast", code=code))

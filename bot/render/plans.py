@@ -121,12 +121,3 @@ def missed_lines(lang: str, rows: Sequence[MissedRow], names: Mapping[str, Text]
         out.append(t(lang, "plans.list.more", count=len(rows) - max_rows))
     return out
 
-
-def completion_line(lang: str, rows: Sequence[tuple[str, int, int]]) -> str | None:
-    """The bulletin's "plan rounds done on time" line: (unit, done, due) per unit."""
-    if not rows:
-        return None
-    return t(lang, "plans.bulletin.completion", rows=Html("; ".join(
-        t(lang, "plans.bulletin.completion_row", unit=unit, done=done, due=due)
-        for unit, done, due in rows)))
-

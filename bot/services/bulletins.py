@@ -70,6 +70,7 @@ async def build_bulletins(
               else await people.groups_by_chat(chat_ids))
     issue = sent_on or bulletin_issue_date(week.key, cfg.bulletin.weekday)
     phase = phase_info(cfg, issue, lang)
+    completion = await uow.plans.completion_by_unit(week.first, week.last)  # plans (issue 14)
     out = []
     for g in groups:
         units = covered_units(tree, g.unit_id, site_counts, current)
@@ -81,7 +82,8 @@ async def build_bulletins(
         if unit_name and unit_name not in audience:
             audience = f"{audience} · {unit_name}" if audience else unit_name
         view = BulletinView(lang, week.key, week.first, week.last, audience, phase, ranking,
-                            cfg.bulletin.min_inspections)
+                            cfg.bulletin.min_inspections,
+                            plans={u: completion[u] for u in units if u in completion})
         out.append(GroupBulletin(g.chat_id, g.unit_id, view))
     return out
 

@@ -242,3 +242,26 @@ async def test_the_scheduler_sends_the_lists_once_at_the_morning_hour(
     async with sessions() as s:
         assert await s.scalar(select(func.count()).select_from(OutboxMessage).where(
             OutboxMessage.purpose == "plans")) == 3
+
+
+async def test_the_weekly_bulletin_shows_plan_completion_per_unit(
+    sessions: Sessions, city: dict[str, int]
+) -> None:
+    from bot.media.bulletin import render_png
+    from bot.render.bulletin import caption
+    from bot.services.bulletins import build_bulletins
+
+    await morning(sessions, MONDAY)
+    await inspect(sessions, city["crowne_plaza"], 10001, local(MONDAY, 10))
+    async with UnitOfWorkFactory(sessions).read() as uow:
+        bulletins = await build_bulletins(uow, parse_schedule(""), SHANGHAI, "zh-hans",
+                                          "2026-W50")
+        liaison_1 = (await uow.stats.unit_tree()).office("liaison_1")
+    assert liaison_1 is not None
+    office = next(b for b in bulletins if b.chat_id == -1001001)
+    # 第1联络小组 has three malls and hotels (东岭皇冠假日酒店 done on Monday).
+    assert office.view.plans[liaison_1.id] == (1, 3)
+    text = caption(office.view)
+    assert t("zh-hans", "plans.bulletin.completion_row", unit=liaison_1.name_zh, done=1,
+             due=3) in text
+    assert render_png(office.view)[:4] == b"\x89PNG"
