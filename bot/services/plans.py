@@ -184,8 +184,9 @@ async def queue_lists(uow: UnitOfWork, day: dt.date, default_lang: str) -> int:
         if r.inspector_id is not None:
             by_person.setdefault(r.inspector_id, []).append(r)
     queued = 0
+    people = await uow.plans.people(by_person)
     for person_id, mine in sorted(by_person.items()):
-        person = await uow.people.get(person_id)
+        person = people.get(person_id)
         if person is None or person.blocked:
             continue
         lang = person.language or normalize_language(person.telegram_language, default_lang)

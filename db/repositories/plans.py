@@ -96,6 +96,14 @@ class PlanRepository:
             .order_by(Person.id))
         return [InspectorRef(*r) for r in rows.all()]
 
+    async def people(self, ids: Iterable[int]) -> dict[int, Person]:
+        """People by id (the inspectors a day's lists go to), in one query."""
+        wanted = list(set(ids))
+        if not wanted:
+            return {}
+        rows = await self.session.scalars(select(Person).where(Person.id.in_(wanted)))
+        return {p.id: p for p in rows}
+
     async def site_inspectors(self, site_ids: Iterable[int]) -> dict[int, set[int]]:
         """Each site's own inspectors (assignments)."""
         ids = list(set(site_ids))
