@@ -1,6 +1,7 @@
 """/plans and /today through the real application: an admin sees the plans and pauses one
-(the morning then adds none of its rounds); an inspector sees the day's list; a resident is
-refused both."""
+(the morning then adds none of its rounds); an inspector sees the day's list, starts an
+inspection from it and sees the site ticked off once it is submitted; a resident is refused
+both."""
 
 from __future__ import annotations
 
@@ -10,10 +11,22 @@ from zoneinfo import ZoneInfo
 
 from bot.config import DEFAULTS_DIR
 from bot.domain.plans import load_plans
+from bot.domain.standards import Standard
 from bot.render.i18n import t
 from bot.services import plans
 from db.models import SupervisionPlan
-from tests.bot.conftest import ZH, Chat, TgUser, buttons, data_where, deps_of
+from tests.bot.conftest import (
+    HOTEL,
+    ZH,
+    Chat,
+    TgUser,
+    action,
+    buttons,
+    data_where,
+    deps_of,
+    header,
+    verdict,
+)
 from tests.conftest import FakeClock
 
 ADMIN = TgUser(10000, "王管理")
@@ -22,7 +35,7 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 async def test_an_admin_pauses_a_plan_and_the_inspector_sees_the_days_list(
     app: object, chat_with: Callable[[TgUser], Chat], zhang: Chat, resident: Chat,
-    clock: FakeClock,
+    clock: FakeClock, hotel_standard: Standard,
 ) -> None:
     deps = deps_of(app)  # type: ignore[arg-type]
     # A Monday morning, 07:00 in Shanghai; the demo city's plans imported.
@@ -54,6 +67,19 @@ async def test_an_admin_pauses_a_plan_and_the_inspector_sees_the_days_list(
     today = await zhang.say("/today")
     assert "东岭皇冠假日酒店" in today["text"]
     assert len([d for _, d in buttons(today) if d.startswith("s:")]) == morning.added
+
+    # The hotel's button starts its inspection; submitting it ticks the hotel off.
+    msg = await zhang.press(today, data_where(today, lambda text, _d: HOTEL in text))
+    assert msg["text"].startswith(header(hotel_standard, 1))
+    for _ in hotel_standard.items:
+        msg = await zhang.press(msg, data_where(msg, verdict("c")))
+    await zhang.press(msg, data_where(msg, action("submit")))
+    today = await zhang.say("/today")
+    assert f"{t(ZH, 'plans.mark.done')} {HOTEL}" in today["text"]
+    assert not [text for text, _ in buttons(today) if HOTEL in text]
+    async with deps.uow.read() as uow:
+        rows = await uow.plans.of_day(clock.now.astimezone(SHANGHAI).date())
+    assert [r.status for r in rows if r.site_name == HOTEL] == ["done"]
 
     # Residents are told the role it takes, for both commands.
     refused = await resident.say("/plans")
