@@ -281,10 +281,11 @@ async def plans_overview(uow: UnitOfWork, person: Person, day: dt.date, lang: st
 
 async def missed_for_digest(uow: UnitOfWork, day: dt.date, lang: str) -> list[str]:
     """The digest's lines on `day`'s occurrences not done on that day (missed, or done late
-    since); none when everything due that day was done (or nothing was)."""
-    rows = [r for r in await uow.plans.of_day(day) if r.status != DONE]
-    if not rows:
-        return []
+    since); a line saying none were when all were done, nothing when nothing was due."""
+    everything = await uow.plans.of_day(day)
+    if not everything:
+        return []  # no plans, no draw: nothing to say
+    rows = [r for r in everything if r.status != DONE]
     names = await plan_names(uow)
     who = await uow.people.first_names(r.inspector_id for r in rows
                                        if r.inspector_id is not None)

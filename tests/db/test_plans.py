@@ -190,7 +190,7 @@ async def test_an_inspection_ticks_off_the_day_missed_and_late_follow(
     assert t("zh-hans", "plans.digest.missed", count=len(rows) - 1) in digest
     async with sessions() as s:
         late_name = await s.scalar(select(Site.name).where(Site.id == late_site))
-    assert f"• {late_name}(" in digest
+    assert f"• {late_name}（" in digest
     # An inspection on Wednesday is allowed: Monday's round is marked late.
     await inspect(sessions, late_site, 10001, local(TUESDAY + dt.timedelta(days=1), 10))
     by_site = {r.site_id: r for r in await occurrences(sessions, MONDAY)}

@@ -73,5 +73,5 @@ async def test_the_morning_list_a_button_a_tick_and_a_missed_round_in_the_digest
     await sb.advance_clock(seconds=tuesday.timestamp() - clock["now"])
     missed = shown(t(ZH, "plans.digest.missed", count=len(sites) - 1))
     digest = await bot_says(sb, OFFICE_GROUP, before, missed, timeout=30)
-    assert f"• {site_name}(" not in body(digest)
+    assert f"• {site_name}（" not in body(digest)
     assert "张督查" in body(digest)
