@@ -265,3 +265,45 @@ async def test_the_weekly_bulletin_shows_plan_completion_per_unit(
     assert t("zh-hans", "plans.bulletin.completion_row", unit=liaison_1.name_zh, done=1,
              due=3) in text
     assert render_png(office.view)[:4] == b"\x89PNG"
+
+
+BERLIN_PLANS = """
+morning: "07:30"
+plans:
+  - code: commerce_weekly
+    name: {zh: 商场宾馆每周排查, en: Weekly commerce round}
+    rrule: FREQ=WEEKLY;BYDAY=MO
+    start: 2026-03-02
+    target: {site_types: [mall, hotel]}
+    crew: {people: [10001]}
+"""
+
+
+async def test_the_lists_go_out_at_the_local_morning_across_daylight_saving(
+    sessions: Sessions, city: dict[str, int], tmp_path: Path
+) -> None:
+    """Berlin moves its clocks on Sunday 2026-03-29: the lists go out at 07:30 on the wall
+    clock on the Mondays either side (06:30 UTC before, 05:30 UTC after)."""
+    berlin = ZoneInfo("Europe/Berlin")
+    config = parse_plans(BERLIN_PLANS)
+    async with UnitOfWorkFactory(sessions)() as uow:
+        await service.import_plans(uow, config, dt.datetime(2026, 3, 1, tzinfo=dt.UTC))
+        await uow.commit(mark_update_handled=False)
+    clock = FakeClock(dt.datetime(2026, 3, 22, 12, tzinfo=dt.UTC))
+    scheduler = Scheduler(UnitOfWorkFactory(sessions), parse_schedule(""),
+                          timezone="Europe/Berlin", language="zh-hans",
+                          media_dir=tmp_path / "media", clock=clock,
+                          plans_morning=config.morning)
+    await scheduler.tick()  # a fresh database: its first tick
+    for monday, utc_hour in ((dt.date(2026, 3, 23), 6), (dt.date(2026, 3, 30), 5)):
+        clock.now = dt.datetime.combine(monday, dt.time(utc_hour, 29), dt.UTC)
+        assert (await scheduler.tick()).lists == 0, monday
+        clock.now += dt.timedelta(minutes=2)
+        assert clock.now.astimezone(berlin).time() == dt.time(7, 31)
+        ran = await scheduler.tick()
+        assert ran.lists == 1 and f"plans:{monday.isoformat()}" in ran.ran
+        assert {r.day for r in await occurrences(sessions, monday)} == {monday}
+    # Tuesday 31 March: no round, nothing sent.
+    clock.now = dt.datetime(2026, 3, 31, 5, 31, tzinfo=dt.UTC)
+    assert (await scheduler.tick()).lists == 0
+    assert await occurrences(sessions, dt.date(2026, 3, 31)) == []
