@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -164,3 +165,19 @@ def test_assignment_balances_the_load_and_prefers_the_sites_own_inspector() -> N
     out = assign([Job(1, (1, 2)), Job(2, (1,))], load={2: 5})
     assert out == {2: 1, 1: 1}
     assert assign([Job(1, ())]) == {}
+
+
+def test_wenming_plans_check_lists_every_problem_with_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot.cli import main
+
+    bad = tmp_path / "plans.yaml"
+    bad.write_text(BAD, encoding="utf-8")
+    assert main(["plans", "check", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert f"{bad}:2: morning must be a time" in err
+    assert f"{bad}:16: plan 'a': code appears twice" in err
+    assert err.rstrip().endswith(f"problem(s) in {bad}")
+    assert main(["plans", "check", str(DEFAULTS_DIR / "plans.yaml")]) == 0
+    assert "2 plan(s) OK" in capsys.readouterr().out
