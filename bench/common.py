@@ -8,6 +8,7 @@ migrated and seeded with the demo city plus any number of extra inspectors.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import dataclasses
 import os
@@ -146,6 +147,15 @@ class BotOutputWaiter:
 
 
 # ------------------------------------------------------------------------------ databases
+
+
+def backends_parser(doc: str | None) -> argparse.ArgumentParser:
+    """A benchmark's command line: its docstring as help, and --backends (both by default)."""
+    parser = argparse.ArgumentParser(description=doc,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backends", default="sqlite,postgresql",
+                        help="comma-separated: sqlite, postgresql")
+    return parser
 
 
 def inspector_ids(count: int, first: int = 600_000) -> list[int]:

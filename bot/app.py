@@ -22,7 +22,7 @@ from bot.domain.reports import load_reporting
 from bot.media.store import MediaStore
 from bot.observability.metrics import Metrics
 from bot.observability.scope import ERROR, REFUSED, note_outcome
-from bot.services import tasks
+from bot.services import plans, tasks
 from bot.services.assessment import AssessmentSetup, load_setup
 from bot.services.catalog import StandardCatalog
 from bot.services.events import EventBus
@@ -102,6 +102,9 @@ def build_core(settings: Settings) -> Core:
                             settings.default_language)
     # Residents hear what happens to the task their report became, in the task's transaction.
     events.subscribe("task.changed", functools.partial(followup.on_task_changed, reports))
+    # A submitted inspection ticks its site off the day's supervision lists.
+    events.subscribe("inspection.submitted",
+                     functools.partial(plans.on_inspection_submitted, tz=settings.tz))
     # Replicas may share a PostgreSQL database: people are not cached across transactions
     # there (db/caches.py). Inspections' snapshots are, when one replica handles all updates
     # (polling: one poller), as their writes are guarded by the row's version; in webhook
@@ -252,6 +255,7 @@ class Wenming:
         # Reminders, escalation, the weekly bulletin and the daily digest: due work is polled
         # from the database each tick (schedule.yaml, validated here so a bad schedule
         # stops the bot at start-up with the line and the problem).
+        from bot.domain.plans import load_plans
         from bot.domain.schedule import load_schedule
         from scheduler.runner import Scheduler
 
@@ -261,6 +265,7 @@ class Wenming:
             clock=deps.clock, on_queued=self.outbox.wake, cjk_font=settings.cjk_font,
             retention_days=settings.retention_days,
             metrics=self.metrics, assessment=deps.assessment,
+            plans_morning=load_plans(settings.plans_file).morning,
         )
         application.bot_data["scheduler"] = self.scheduler
         self._polling_role: asyncio.Task[None] | None = None

@@ -146,6 +146,43 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_plans(args: argparse.Namespace, settings: Settings) -> int:
+    """`wenming plans check [FILE]` validates a plans file offline (every problem, with its
+    line); `wenming plans import [FILE]` makes the database's plans the file's (paused ones
+    stay paused; plans not in the file are removed)."""
+    from bot.domain.plans import PlansConfig, PlansConfigError, check_plans
+    from bot.domain.yamlfile import read_text
+
+    path = Path(args.file) if args.file else settings.plans_file
+    checked: PlansConfig | list[PlansConfigError]
+    try:
+        checked = check_plans(read_text(path, PlansConfigError), str(path))
+    except PlansConfigError as exc:
+        checked = [exc]
+    if not isinstance(checked, PlansConfig):
+        for problem in checked:
+            print(problem, file=sys.stderr)
+        print(f"{len(checked)} problem(s) in {path}", file=sys.stderr)
+        return 1
+    if args.plans_command == "check":
+        print(f"{path}: {len(checked.plans)} plan(s) OK; lists go out at "
+              f"{checked.morning:%H:%M} ({settings.timezone})")
+        return 0
+
+    async def go() -> tuple[int, int, int]:
+        from bot.services.plans import import_plans
+        from db.types import utcnow
+
+        async with _core(settings) as core, core.uow() as uow:
+            summary = await import_plans(uow, checked, utcnow())
+            await uow.commit(mark_update_handled=False)
+        return summary
+
+    added, updated, removed = asyncio.run(go())
+    print(f"plans imported from {path}: {added} added, {updated} updated, {removed} removed")
+    return 0
+
+
 def cmd_invite(args: argparse.Namespace, settings: Settings) -> int:
     """Create an invite from the command line (as the first admin, or nobody)."""
     from bot.domain.roles import Role, parse_role
@@ -279,6 +316,12 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("files", nargs="*")
     imp = sub.add_parser("import", help="import units, sites, people and groups from YAML")
     imp.add_argument("file")
+    pl = sub.add_parser("plans", help="supervision plans (plans.yaml)")
+    pls = pl.add_subparsers(dest="plans_command", required=True)
+    for name, what in (("check", "validate a plans file offline"),
+                       ("import", "replace the database's plans with a file's")):
+        pls.add_parser(name, help=what).add_argument(
+            "file", nargs="?", help="default: the configured plans.yaml")
     inv = sub.add_parser("invite", help="create an invite code")
     inv.add_argument("role", choices=["inspector", "unit_member", "admin"])
     inv.add_argument("--unit", help="unit code or name (for unit_member)")
@@ -306,7 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 COMMANDS = {"run": cmd_run, "sandbox": cmd_sandbox, "db": cmd_db, "standards": cmd_standards,
             "import": cmd_import, "invite": cmd_invite, "bulletin": cmd_bulletin,
-            "assessment": cmd_assessment}
+            "assessment": cmd_assessment, "plans": cmd_plans}
 
 
 def main(argv: list[str] | None = None) -> int:

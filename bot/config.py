@@ -24,7 +24,8 @@ DEFAULTS_DIR = Path(__file__).resolve().parent / "defaults"
 DEFAULT_LISTEN = "127.0.0.1:8080"
 DEFAULT_RETENTION_DAYS = 90
 # What a city may keep in WENMING_CONFIG_DIR.
-CONFIG_FILES = ("reporting.yaml", "schedule.yaml", "assessment.yaml", "special_actions.yaml")
+CONFIG_FILES = ("reporting.yaml", "schedule.yaml", "assessment.yaml", "special_actions.yaml",
+                "plans.yaml")
 DEMO_CITY = DEFAULTS_DIR / "demo-city.yaml"
 # The demo city's external test scores (国测、省测、市测), imported by the sandbox.
 DEMO_SCORES = DEFAULTS_DIR / "demo-scores.csv"
@@ -246,6 +247,12 @@ class Settings:
     def special_actions_file(self) -> Path:
         """The special actions (专项行动): lead, responsible units, categories, dates."""
         return self.config_file("special_actions.yaml")
+
+    @property
+    def plans_file(self) -> Path:
+        """Supervision plans (bot/domain/plans.py): the morning hour of the daily lists, and
+        what `wenming sandbox` imports for the demo city."""
+        return self.config_file("plans.yaml")
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Date,
     Float,
     ForeignKey,
     Index,
@@ -506,3 +507,39 @@ class ExternalScore(Base):
     score: Mapped[float] = mapped_column(Float)
     imported_at: Mapped[datetime] = mapped_column(default=utcnow)
     imported_by: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class SupervisionPlan(Base):
+    """A supervision plan (督查计划): a recurring round over a target by a crew, imported from
+    plans.yaml (bot/domain/plans.py reads `body`); an admin may pause it in the bot."""
+
+    __tablename__ = "plans"
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name_zh: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str] = mapped_column(String(200), default="")
+    body: Mapped[dict[str, object]] = mapped_column(JSON)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PlanOccurrence(Base):
+    """One site due on one local day: a plan's round, or a spot check or re-check of the
+    day's draw (plan ""). The record of what was due, who had it, and what fulfilled it; the
+    unique key makes a day's creation idempotent across replicas."""
+
+    __tablename__ = "plan_occurrences"
+    __table_args__ = (UniqueConstraint("day", "kind", "plan", "site_id"),
+                      Index("ix_plan_occurrences_site_day", "site_id", "day"),
+                      Index("ix_plan_occurrences_inspector_day", "inspector_id", "day"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[date] = mapped_column(Date)
+    kind: Mapped[str] = mapped_column(String(16))  # round | spot | recheck
+    plan: Mapped[str] = mapped_column(String(64), default="")  # "" for the draw's kinds
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id"))  # a re-check's task
+    inspector_id: Mapped[int | None] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16), default="due", index=True)
+    inspection_id: Mapped[int | None] = mapped_column(ForeignKey("inspections.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    assigned_at: Mapped[datetime | None]
+    done_at: Mapped[datetime | None]

@@ -32,6 +32,8 @@ LAYOUTS: dict[str, str] = {
     # The weekly or monthly bulletin and digest: period, chat.
     "bulletin": "bulletin:{}:{}",
     "digest": "digest:{}:{}",
+    # An inspector's supervision list for a day: the local day, the inspector.
+    "plans": "plans:{}:{}",
     # A handler's reply handed over to the outbox: a fresh token (each is its own message).
     "reply": "reply:{}",
     # The admins told that a group was lost: chat, the outbox row, admin chat.

@@ -23,6 +23,7 @@ from db.repositories.jobs import JobRunRepository
 from db.repositories.org import OrgRepository
 from db.repositories.outbox import OutboxRepository
 from db.repositories.people import PeopleRepository
+from db.repositories.plans import PlanRepository
 from db.repositories.reports import ReportRepository
 from db.repositories.retention import RetentionRepository
 from db.repositories.sites import SiteRepository
@@ -179,6 +180,7 @@ class UnitOfWork:
     retention = _Repository(RetentionRepository)  # pruning handled updates, sent messages
     assessment = _Repository(AssessmentRepository)  # external test scores, special actions
     evidence = _Repository(EvidenceRepository)  # near-duplicate photos, where photos are used
+    plans = _Repository(PlanRepository)  # supervision plans and their daily occurrences
 
     async def __aenter__(self) -> UnitOfWork:
         if self._lock is not None:

@@ -13,6 +13,7 @@ from handlers import (
     gatekeeper,
     inputs,
     inspect,
+    plans,
     reports,
     start,
     tasks,
@@ -34,6 +35,7 @@ def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     application.add_handlers(assessment.HANDLERS, group=0)
     application.add_handlers(inspect.HANDLERS, group=0)
     application.add_handlers(tasks.HANDLERS, group=0)
+    application.add_handlers(plans.HANDLERS, group=0)
     # 0, then: free input in private chats, routed to whichever feature is waiting for it.
     application.add_handlers(inputs.HANDLERS, group=0)
     # 0, last: whatever no feature wanted gets a helpful answer.

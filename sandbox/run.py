@@ -89,7 +89,9 @@ async def start_demo_bot(
     from sqlalchemy import delete
 
     from bot.app import Wenming, build_application
+    from bot.domain.plans import load_plans
     from bot.services.org_import import import_org
+    from bot.services.plans import import_plans
     from db.migrate import upgrade_async
     from db.models import IntakeState
 
@@ -114,6 +116,11 @@ async def start_demo_bot(
     sessions = bot.deps.uow.sessions
     await import_org(bot.deps.uow, org)
     await import_demo_scores(bot)
+    # The demo city's supervision plans (plans.yaml): each inspector's list every morning.
+    async with bot.deps.uow() as uow:
+        await import_plans(uow, load_plans(sandbox_settings.plans_file),
+                           server.state.clock.now())
+        await uow.commit(mark_update_handled=False)
     # The sandbox forgets its chats on restart but the bot's database remembers; the updates
     # offset must start again from zero with the new emulator.
     async with sessions() as s, s.begin():

@@ -55,6 +55,7 @@ from bot.render.i18n import t
 from bot.services.assessment import AssessmentSetup
 from bot.services.bulletins import build_bulletins, digest_text
 from bot.services.deadlines import Escalate, remind_and_escalate
+from bot.services.plans import PLANS_JOB, run_morning
 from db.outbox_keys import dedup_key
 from db.uow import UnitOfWorkFactory
 
@@ -75,12 +76,13 @@ class TickResult:
     reminders: int = 0
     bulletins: int = 0
     digests: int = 0
+    lists: int = 0  # inspectors' lists for the day (plans)
     ran: list[str] = field(default_factory=list)  # "bulletin:2026-W48", "digest:2026-11-23"
     skipped: list[str] = field(default_factory=list)  # periods recorded as skipped
 
     @property
     def queued(self) -> int:
-        return self.reminders + self.bulletins + self.digests
+        return self.reminders + self.bulletins + self.digests + self.lists
 
 
 def store_png(media_dir: Path, png: bytes) -> str:
@@ -119,9 +121,12 @@ class Scheduler:
         retention_days: int = 0,
         metrics: Metrics | None = None,
         assessment: AssessmentSetup | None = None,
+        plans_morning: dt.time | None = None,
     ) -> None:
         self._uow = uow
         self.assessment = assessment  # the bulletin's combined assessment, special actions
+        # plans.yaml's morning: when each inspector's list for the day goes out (None: never).
+        self.plans_morning = plans_morning
         self._metrics = metrics
         self.config = config
         self.tz = ZoneInfo(timezone)
@@ -201,6 +206,13 @@ class Scheduler:
             if sent is not None:
                 result.digests = sent
                 result.ran.append(f"{DIGEST}:{digest.period}")
+        if self.plans_morning is not None:
+            morning = latest_digest(now, self.plans_morning, self.tz)
+            if await self._runnable(PLANS_JOB, morning, now, digest_still_timely, result):
+                sent = await self._counted(PLANS_JOB, self.run_plans(morning, now))
+                if sent is not None:
+                    result.lists = sent
+                    result.ran.append(f"{PLANS_JOB}:{morning.period}")
         try:
             if await self.prune(now):
                 self._count(RETENTION, "ok")
@@ -351,3 +363,21 @@ class Scheduler:
                     queued += 1
             await uow.commit(mark_update_handled=False)
         return queued
+
+    # ---- each inspector's day (plans) -------------------------------------------------------
+
+    async def run_plans(self, due: Due, now: dt.datetime) -> int | None:
+        """The morning's lists for `due.issue_date`: what was not done before is missed, the
+        day's rounds are expanded and shared out, and each inspector's list is queued; None
+        when it had already run."""
+        if await self._has_run(PLANS_JOB, due.period):
+            return None
+        async with self._uow() as uow:
+            if not await uow.jobs.record(PLANS_JOB, due.period, now, {}):
+                return None
+            morning = await run_morning(uow, due.issue_date, self.tz, now, self.lang)
+            await uow.commit(mark_update_handled=False)
+        log.info("plans %s: %d missed before, %d new, %d assigned (%d with nobody), "
+                 "%d list(s) queued", due.period, morning.missed, morning.added,
+                 morning.assigned, morning.unassigned, morning.lists)
+        return morning.lists

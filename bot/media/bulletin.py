@@ -22,7 +22,7 @@ from PIL import Image, ImageDraw, ImageFont
 from bot.domain.ranking import RankedRow
 from bot.media.fonts import find_cjk_font, load_font
 from bot.render.assessment import formula
-from bot.render.bulletin import BulletinView, format_date, num, pct, phase_line
+from bot.render.bulletin import BulletinView, format_date, num, pct, phase_line, plan_tag
 from bot.render.i18n import t
 
 WIDTH = 1080
@@ -285,6 +285,8 @@ def _draw_row(draw: ImageDraw.ImageDraw, view: BulletinView, row: RankedRow, y: 
                overdue=f.overdue, rework=pct(lang, f.rework_rate), reports=f.reports,
                inspections=f.inspections)
     detail = _combined(view, f.unit_id) + detail
+    if tag := plan_tag(view, f.unit_id):  # supervision plans: rounds done on time / due
+        detail = f"{_tp(lang, 'plans.bulletin.tag', rounds=tag)}  {detail}"
     detail_font = font(22)
     draw.text((x_name, y + 94), _fit(draw, detail, detail_font, WIDTH - MARGIN - x_name),
               fill=GREY, font=detail_font)

@@ -5,11 +5,11 @@ figures and lines the picture shows (catalogue text; `bot.media.bulletin` draws 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.domain.ranking import Ranking
 from bot.render.assessment import ActionLine, AssessmentBlock, bulletin_lines
-from bot.render.i18n import t
+from bot.render.i18n import Html, t
 
 CAPTION_LIMIT = 1024
 
@@ -33,6 +33,8 @@ class BulletinView:
     # The combined assessment (考评) and the special actions' week (bot/render/assessment.py).
     assessment: AssessmentBlock | None = None
     actions: tuple[ActionLine, ...] = ()
+    # Supervision plans (issue 14): per unit id, (rounds done on their day, rounds due).
+    plans: dict[int, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def year_and_number(self) -> tuple[int, int]:
@@ -91,10 +93,33 @@ def caption(view: BulletinView, *, max_named: int = 8) -> str:
                        count=len(unranked)))
     lines += bulletin_lines(lang, view.assessment, view.actions,
                             max_units=min(3, max_named), max_lagging=max_named // 2)
+    completion = plans_line(view)
+    if completion:
+        lines.append(completion)
     text = "\n".join(lines)
     if len(text) > CAPTION_LIMIT and max_named > 0:
         return caption(view, max_named=max_named - 2 if max_named > 2 else 0)
     return text
+
+
+def plan_tag(view: BulletinView, unit_id: int) -> str:
+    """A unit's plan rounds done on time / due this week ("" when none were due)."""
+    done, due = view.plans.get(unit_id, (0, 0))
+    return t(view.lang, "plans.bulletin.completion_row", unit="", done=done, due=due).strip() \
+        if due else ""
+
+
+def plans_line(view: BulletinView, most: int = 6) -> str:
+    """The caption's line on plan completion: the units with rounds due, weakest first."""
+    names = {r.figures.unit_id: r.figures.name
+             for r in (*view.ranking.ranked, *view.ranking.unranked)}
+    rows = sorted(((names[u], done, due) for u, (done, due) in view.plans.items()
+                   if due and u in names), key=lambda r: (r[1] / r[2], r[0]))[:most]
+    if not rows:
+        return ""
+    return t(view.lang, "plans.bulletin.completion", rows=Html("; ".join(
+        t(view.lang, "plans.bulletin.completion_row", unit=unit, done=done, due=due)
+        for unit, done, due in rows)))
 
 
 def phase_line(view: BulletinView) -> str:

@@ -46,6 +46,7 @@ DISCARD_CHOICES = ("yes", "no")
 RESIDENT = "rp"
 GROUP = "rg"
 TASK = "t"
+PLAN = "pl"  # :p|r:<plan code>, an admin pauses or resumes a supervision plan
 
 VERDICT_CODES = {
     Verdict.COMPLIANT: "c", Verdict.BASIC: "b", Verdict.NONCOMPLIANT: "n", Verdict.NA: "a",
@@ -133,6 +134,18 @@ def parse_site(data: str) -> tuple[int, bool]:
     if parts[1].isdigit() and (len(parts) == 2 or parts[2] == SITE_ANYWAY):
         return int(parts[1]), len(parts) == 3
     raise StaleAction(STALE)
+
+
+def plan(code: str, pause: bool) -> str:
+    return pack(PLAN, "p" if pause else "r", code)
+
+
+def parse_plan(data: str) -> tuple[str, bool]:
+    """(plan code, True to pause / False to resume)."""
+    parts = _parts(data, PLAN, 3)
+    if parts[1] not in ("p", "r") or not parts[2]:
+        raise StaleAction(STALE)
+    return parts[2], parts[1] == "p"
 
 
 def find(mode: str) -> str:

@@ -18,6 +18,7 @@ from bot.render.assessment import AssessmentBlock
 from bot.render.bulletin import BulletinView, PhaseInfo, format_date
 from bot.render.i18n import t
 from bot.services.assessment import AssessmentSetup, action_weeks, weekly_assessment
+from bot.services.plans import missed_for_digest
 from db.repositories.stats import UnitTree
 from db.uow import UnitOfWork
 
@@ -79,6 +80,7 @@ async def build_bulletins(
         combined = await weekly_assessment(uow, assessment.config, week, names, current,
                                            cfg.bulletin.min_inspections)
         actions = await action_weeks(uow, assessment, tree, week, tz, lang)
+    completion = await uow.plans.completion_by_unit(week.first, week.last)  # plans (issue 14)
     out = []
     for g in groups:
         units = covered_units(tree, g.unit_id, site_counts, current)
@@ -90,7 +92,8 @@ async def build_bulletins(
         if unit_name and unit_name not in audience:
             audience = f"{audience} · {unit_name}" if audience else unit_name
         view = BulletinView(lang, week.key, week.first, week.last, audience, phase, ranking,
-                            cfg.bulletin.min_inspections)
+                            cfg.bulletin.min_inspections,
+                            plans={u: completion[u] for u in units if u in completion})
         if combined is not None and actions is not None:
             mine = set(tree.subtree(g.unit_id))
             view = replace(view, assessment=AssessmentBlock(combined.weights, tuple(
@@ -151,4 +154,5 @@ async def digest_text(
                            days=max(1, (now - oldest) // dt.timedelta(days=1))))
     else:
         lines.append(t(lang, "scheduler.digest.overdue_none"))
+    lines.extend(await missed_for_digest(uow, day, lang))  # 一日一督查: rounds not done
     return "\n".join(lines)

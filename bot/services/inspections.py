@@ -17,6 +17,7 @@ from bot.domain.tasks import DEFAULT_RELAPSE_WEEKS, DEFAULT_TZ
 from bot.media.phash import signed64
 from bot.render.inspection import HeldBy, OpenInspection
 from bot.services.catalog import StandardCatalog
+from bot.services.events import publish
 from bot.services.tasks import create_task, record_site_items
 from db.models import Answer, Inspection, Person, Photo, Site, Task
 from db.repositories import InspectionRepository
@@ -272,6 +273,9 @@ class InspectionService:
         if tasks:
             people = uow.people
             groups = len(await people.active_groups_of_unit(insp.site.unit_id))
+        # The day's supervision list ticks this site off (bot/services/plans.py listens).
+        await publish(uow, "inspection.submitted", site_id=insp.site_id, inspection_id=insp.id,
+                      inspector_id=person.id, now=now)
         return Submitted(await self._view(uow, insp), tasks, groups)
 
     async def discard(

@@ -19,9 +19,10 @@ from bot.render.i18n import t
 COMMANDS: dict[Role, tuple[str, ...]] = {
     Role.RESIDENT: ("report", "myreports", "help", "lang", "cancel"),
     Role.UNIT_MEMBER: ("tasks", "report", "myreports", "help", "lang", "cancel"),
-    Role.INSPECTOR: ("inspect", "tasks", "task", "report", "myreports", "help", "lang", "cancel"),
-    Role.ADMIN: ("inspect", "tasks", "task", "invite", "block", "unblock", "reroute",
-                 "assessment", "help", "lang", "cancel"),
+    Role.INSPECTOR: ("inspect", "today", "tasks", "task", "report", "myreports", "help", "lang",
+                     "cancel"),
+    Role.ADMIN: ("inspect", "today", "plans", "tasks", "task", "invite", "block", "unblock",
+                 "reroute", "assessment", "help", "lang", "cancel"),
 }
 GROUP_COMMANDS = ("tasks", "bind", "help")
 TELEGRAM_LANGS = {"zh-hans": "zh", "en": "en"}

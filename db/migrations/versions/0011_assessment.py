@@ -1,7 +1,7 @@
 """External test scores (国测、省测、市季度测评) per unit and period, for the assessment.
 
 Revision ID: 0011_assessment
-Revises: 0008_evidence
+Revises: 0009_plans
 Create Date: 2026-12-06 01:00:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import db.types
 
 revision = '0011_assessment'
-down_revision = '0008_evidence'
+down_revision = '0009_plans'
 branch_labels = None
 depends_on = None
 

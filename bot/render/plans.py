@@ -1,0 +1,123 @@
+"""Texts and buttons of supervision plans: an inspector's list for the day, the admins' plan
+screen, the digest's missed rounds. Plain data in, (html, button rows) out."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from bot.domain.plans import ROUND, SPOT, Text
+from bot.render import callbacks as cb
+from bot.render.bulletin import format_date
+from bot.render.buttons import Button, Rows, Screen
+from bot.render.i18n import Html, local_name, t
+
+MAX_ROWS = 40  # a list longer than this says "and N more" (Telegram's 4096 characters)
+MAX_BUTTONS = 30
+MARKS = {"due": "plans.mark.due", "done": "plans.mark.done", "late": "plans.mark.late",
+         "missed": "plans.mark.missed"}
+
+
+@dataclass(frozen=True)
+class ListRow:
+    site_id: int
+    site: str
+    site_en: str
+    kind: str
+    plan: str
+    status: str
+
+
+def what(lang: str, kind: str, plan: str, names: Mapping[str, Text]) -> str:
+    """What an occurrence is: its plan's name, or the draw's kind."""
+    if kind == ROUND:
+        name = names.get(plan)
+        return name.get(lang) if name else plan
+    return t(lang, "plans.kind.spot" if kind == SPOT else "plans.kind.recheck")
+
+
+def day_list(lang: str, day: dt.date, rows: Sequence[ListRow],
+             names: Mapping[str, Text]) -> Screen:
+    """An inspector's list for the day: each site with its mark; one button per site still
+    to do, which starts (or resumes) its inspection like /inspect's site buttons."""
+    lines = [t(lang, "plans.list.title", date=format_date(lang, day))]
+    if not rows:
+        lines.append(t(lang, "plans.list.empty"))
+        return "\n".join(lines), []
+    for row in rows[:MAX_ROWS]:
+        lines.append(t(lang, "plans.list.row", mark=Html(t(lang, MARKS[row.status])),
+                       site=local_name(lang, row.site, row.site_en),
+                       what=what(lang, row.kind, row.plan, names)))
+    if len(rows) > MAX_ROWS:
+        lines.append(t(lang, "plans.list.more", count=len(rows) - MAX_ROWS))
+    buttons: Rows = []
+    seen: set[int] = set()
+    for row in rows:
+        if row.status in ("due", "missed") and row.site_id not in seen:
+            seen.add(row.site_id)
+            buttons.append([Button(t(lang, "plans.list.button",
+                                     site=local_name(lang, row.site, row.site_en)),
+                                   cb.site(row.site_id))])
+    if buttons:
+        lines.append("")
+        lines.append(t(lang, "plans.list.hint"))
+    return "\n".join(lines), buttons[:MAX_BUTTONS]
+
+
+@dataclass(frozen=True)
+class PlanLine:
+    code: str
+    name: Text
+    rule: str
+    target: str
+    paused: bool
+    due: int
+    done: int
+
+
+def plans_screen(lang: str, day: dt.date, plans: Sequence[PlanLine], draw: tuple[int, int],
+                 unassigned: int) -> Screen:
+    """The admins' screen: each plan, its state and today's progress; pause/resume buttons."""
+    lines = [t(lang, "plans.admin.title", date=format_date(lang, day))]
+    if not plans:
+        lines.append(t(lang, "plans.admin.none"))
+    buttons: Rows = []
+    for p in plans:
+        lines.append(t(lang, "plans.admin.row",
+                       state=Html(t(lang, "plans.admin.paused" if p.paused
+                                    else "plans.admin.active")),
+                       name=p.name.get(lang), code=p.code, rule=p.rule, target=p.target,
+                       done=p.done, due=p.due))
+        key = "plans.admin.resume" if p.paused else "plans.admin.pause"
+        buttons.append([Button(t(lang, key, code=p.code), cb.plan(p.code, not p.paused))])
+    if draw[1]:
+        lines.append(t(lang, "plans.admin.draw", done=draw[0], due=draw[1]))
+    if unassigned:
+        lines.append(t(lang, "plans.admin.unassigned", count=unassigned))
+    return "\n".join(lines), buttons
+
+
+@dataclass(frozen=True)
+class MissedRow:
+    site: str
+    site_en: str
+    kind: str
+    plan: str
+    who: str | None
+
+
+def missed_lines(lang: str, rows: Sequence[MissedRow], names: Mapping[str, Text],
+                 max_rows: int = 10) -> list[str]:
+    """The digest's lines on yesterday's rounds that were not done on their day."""
+    if not rows:
+        return [t(lang, "plans.digest.missed_none")]
+    out = [t(lang, "plans.digest.missed", count=len(rows))]
+    for r in rows[:max_rows]:
+        out.append(t(lang, "plans.digest.missed_row", site=local_name(lang, r.site, r.site_en),
+                     what=what(lang, r.kind, r.plan, names),
+                     who=r.who or t(lang, "plans.digest.nobody")))
+    if len(rows) > max_rows:
+        out.append(t(lang, "plans.list.more", count=len(rows) - max_rows))
+    return out
+

@@ -1,0 +1,295 @@
+"""Supervision plans (督查计划) and each inspector's day (一日一督查).
+
+Every morning (plans.yaml `morning`), `run_morning`:
+
+1. marks what was still due on earlier days as missed;
+2. expands the active plans' rounds due today into occurrences (one row per site, plan and
+   day: idempotent across replicas by the table's unique key);
+3. takes what the day's draw added through `add_occurrences` (spot checks, re-checks);
+4. shares out whatever has no inspector yet, balancing the load among the inspectors
+   available (not blocked, inspector or admin, in the plan's crew);
+5. queues each inspector's list (outbox, one dedup key per inspector and day) with a button
+   per site that starts its inspection.
+
+An inspection submitted at a site ticks off that site's occurrences of the day (done) or, if
+none is due today, the latest one of the last week not done (late). Any inspector's
+inspection counts: the visit was made.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from bot.domain.errors import NotFound
+from bot.domain.plans import (
+    DONE,
+    DUE,
+    KINDS,
+    LATE,
+    ROUND,
+    Job,
+    Plan,
+    PlansConfig,
+    Text,
+    assign,
+)
+from bot.domain.roles import Role, require, role_of
+from bot.render.buttons import Screen, keyboard_json
+from bot.render.i18n import normalize_language
+from bot.render.plans import ListRow, MissedRow, PlanLine, day_list, missed_lines, plans_screen
+from db.models import Person, SupervisionPlan
+from db.outbox_keys import dedup_key
+from db.repositories.plans import InspectorRef, OccurrenceRow, SiteRef
+from db.repositories.stats import UnitTree
+from db.uow import UnitOfWork
+
+LATE_WITHIN_DAYS = 7  # an inspection ticks off a missed occurrence of up to a week before
+PLANS_JOB = "plans"  # the JobRun name of the morning's lists
+
+
+@dataclass(frozen=True)
+class Morning:
+    missed: int  # earlier occurrences marked missed
+    added: int  # new occurrences today
+    assigned: int
+    unassigned: int
+    lists: int  # outbox rows queued
+
+
+# ---- plans in the database -----------------------------------------------------------------
+
+
+async def import_plans(uow: UnitOfWork, config: PlansConfig, now: dt.datetime
+                       ) -> tuple[int, int, int]:
+    """The database's plans become the file's (by code); paused ones stay paused.
+    (added, updated, removed)."""
+    rows = [SupervisionPlan(code=p.code, name_zh=p.name.zh, name_en=p.name.en,
+                            body=p.to_json(), paused=False) for p in config.plans]
+    return await uow.plans.replace_plans(rows, now)
+
+
+async def active_plans(uow: UnitOfWork) -> list[Plan]:
+    return [Plan.from_json(p.code, p.body) for p in await uow.plans.plans() if not p.paused]
+
+
+async def plan_names(uow: UnitOfWork) -> dict[str, Text]:
+    return {p.code: Text(p.name_zh, p.name_en) for p in await uow.plans.plans()}
+
+
+async def set_paused(uow: UnitOfWork, person: Person, code: str, paused: bool) -> None:
+    """An admin pauses or resumes a plan (today's occurrences stay; tomorrow's follow)."""
+    require(role_of(person), Role.ADMIN)
+    plan = await uow.plans.plan(code)
+    if plan is None:
+        raise NotFound("plans.admin.unknown", code=code)
+    plan.paused = paused
+
+
+# ---- resolving targets and crews ------------------------------------------------------------
+
+
+def _units_below(tree: UnitTree, codes: Iterable[str]) -> set[int]:
+    by_code = {n.code: n.id for n in tree.nodes.values()}
+    out: set[int] = set()
+    for code in codes:
+        if code in by_code:
+            out.update(tree.subtree(by_code[code]))
+    return out
+
+
+def target_sites(plan: Plan, sites: Sequence[SiteRef], tree: UnitTree) -> list[int]:
+    """The sites a plan's round covers: those matching every field of its target."""
+    types = set(plan.target.site_types)
+    codes = set(plan.target.sites)
+    units = _units_below(tree, plan.target.units) if plan.target.units else None
+    return [s.id for s in sites
+            if (not types or s.site_type in types) and (not codes or s.code in codes)
+            and (units is None or s.unit_id in units)]
+
+
+def crew_of(plan: Plan, inspectors: Sequence[InspectorRef], tree: UnitTree) -> list[int]:
+    """Who may do a plan's rounds: its named people (inspectors or admins) and the inspectors
+    of its units and the units below them."""
+    named = set(plan.crew.people)
+    units = _units_below(tree, plan.crew.units)
+    return [p.id for p in inspectors
+            if p.id in named or (p.role == "inspector" and p.unit_id in units)]
+
+
+# ---- the morning -----------------------------------------------------------------------------
+
+
+async def expand_day(uow: UnitOfWork, day: dt.date, tz: ZoneInfo, now: dt.datetime) -> int:
+    """Insert the active plans' rounds due on `day`; how many were new."""
+    plans = [p for p in await active_plans(uow) if p.due_on(day, tz)]
+    if not plans:
+        return 0
+    sites = await uow.plans.sites()
+    tree = await uow.stats.unit_tree()
+    rows = [{"day": day, "kind": ROUND, "plan": p.code, "site_id": site_id, "task_id": None,
+             "status": DUE, "created_at": now}
+            for p in plans for site_id in target_sites(p, sites, tree)]
+    return await uow.plans.add_occurrences(rows)
+
+
+async def add_occurrences(uow: UnitOfWork, day: dt.date,
+                          items: Iterable[tuple[int, str, int | None]],
+                          now: dt.datetime) -> int:
+    """The draw's entry point: (site id, kind "spot" | "recheck", task id or None) due on
+    `day`, added before the day's share-out (call it before `assign_day`, or let
+    `run_morning` pick them up). Idempotent: a site's spot check is added once a day."""
+    rows = []
+    for site_id, kind, task_id in items:
+        if kind not in KINDS or kind == ROUND:
+            raise ValueError(f"add_occurrences takes spot or recheck, not {kind!r}")
+        rows.append({"day": day, "kind": kind, "plan": "", "site_id": site_id,
+                     "task_id": task_id, "status": DUE, "created_at": now})
+    return await uow.plans.add_occurrences(rows)
+
+
+async def assign_day(uow: UnitOfWork, day: dt.date, now: dt.datetime) -> tuple[int, int]:
+    """Give every occurrence of `day` without an inspector to one, balancing the load
+    (what each already has today counts). (assigned, left without anyone available)."""
+    repo = uow.plans
+    rows = await repo.of_day(day)
+    todo = [r for r in rows if r.inspector_id is None and r.status == DUE]
+    if not todo:
+        return 0, 0
+    inspectors = await repo.inspectors()
+    tree = await uow.stats.unit_tree()
+    plans = {p.code: p for p in await active_plans(uow)}
+    everyone = [p.id for p in inspectors if p.role == "inspector"] or [p.id for p in inspectors]
+    crews = {code: crew_of(p, inspectors, tree) for code, p in plans.items()}
+    own = await repo.site_inspectors(r.site_id for r in todo)
+    load: dict[int, int] = {}
+    for r in rows:
+        if r.inspector_id is not None:
+            load[r.inspector_id] = load.get(r.inspector_id, 0) + 1
+    jobs = [Job(r.id, crews.get(r.plan, []) if r.kind == ROUND else everyone,
+                frozenset(own.get(r.site_id, ()))) for r in todo]
+    assigned = assign(jobs, load)
+    await repo.set_inspectors(day, assigned, now)
+    return len(assigned), len(todo) - len(assigned)
+
+
+async def queue_lists(uow: UnitOfWork, day: dt.date, default_lang: str) -> int:
+    """Queue each inspector's list for `day` in private (once per inspector and day)."""
+    rows = await uow.plans.of_day(day)
+    names = await plan_names(uow)
+    by_person: dict[int, list[OccurrenceRow]] = {}
+    for r in rows:
+        if r.inspector_id is not None:
+            by_person.setdefault(r.inspector_id, []).append(r)
+    queued = 0
+    people = await uow.plans.people(by_person)
+    for person_id, mine in sorted(by_person.items()):
+        person = people.get(person_id)
+        if person is None or person.blocked:
+            continue
+        lang = person.language or normalize_language(person.telegram_language, default_lang)
+        text, buttons = day_list(lang, day, _list_rows(mine), names)
+        params: dict[str, object] = {"text": text, "parse_mode": "HTML"}
+        markup = keyboard_json(buttons)
+        if markup is not None:
+            params["reply_markup"] = markup
+        if await uow.outbox.enqueue(dedup_key(PLANS_JOB, day.isoformat(), person_id),
+                                    person_id, "sendMessage", params, purpose="plans"):
+            queued += 1
+    return queued
+
+
+async def run_morning(uow: UnitOfWork, day: dt.date, tz: ZoneInfo, now: dt.datetime,
+                      default_lang: str) -> Morning:
+    """The morning's work for `day` in the caller's transaction (see the module's doc)."""
+    missed = await uow.plans.mark_missed(day)
+    added = await expand_day(uow, day, tz, now)
+    assigned, unassigned = await assign_day(uow, day, now)
+    lists = await queue_lists(uow, day, default_lang)
+    return Morning(missed, added, assigned, unassigned, lists)
+
+
+def _list_rows(rows: Iterable[OccurrenceRow]) -> list[ListRow]:
+    return [ListRow(r.site_id, r.site_name, r.site_name_en, r.kind, r.plan, r.status)
+            for r in rows]
+
+
+# ---- ticking off -----------------------------------------------------------------------------
+
+
+async def tick_off(uow: UnitOfWork, site_id: int, inspection_id: int, now: dt.datetime,
+                   tz: ZoneInfo) -> int:
+    """An inspection at `site_id` was submitted: today's occurrences there are done; if none
+    is due today, the latest not done in the last week is late. How many were ticked."""
+    today = now.astimezone(tz).date()
+    pending = await uow.plans.open_at_site(site_id, today - dt.timedelta(days=LATE_WITHIN_DAYS),
+                                           today)
+    todays = [o for o in pending if o.day == today]
+    if todays:
+        chosen, status = todays, DONE
+    elif pending:
+        latest = pending[0].day
+        chosen, status = [o for o in pending if o.day == latest], LATE
+    else:
+        return 0
+    for occ in chosen:
+        occ.status = status
+        occ.inspection_id = inspection_id
+        occ.done_at = now
+    return len(chosen)
+
+
+async def on_inspection_submitted(uow: UnitOfWork, *, tz: ZoneInfo, site_id: int,
+                                  inspection_id: int, now: dt.datetime, **_: object) -> None:
+    """The "inspection.submitted" subscriber (bot/app.py wires it)."""
+    await tick_off(uow, site_id, inspection_id, now, tz)
+
+
+# ---- what people see -------------------------------------------------------------------------
+
+
+async def today_screen(uow: UnitOfWork, person: Person, day: dt.date, lang: str
+                       ) -> Screen:
+    """/today: this inspector's list for the day, with what is done ticked."""
+    require(role_of(person), Role.INSPECTOR)
+    rows = await uow.plans.of_day(day, inspector_id=person.id)
+    return day_list(lang, day, _list_rows(rows), await plan_names(uow))
+
+
+async def plans_overview(uow: UnitOfWork, person: Person, day: dt.date, lang: str
+                         ) -> Screen:
+    """/plans for admins: every plan, paused or not, and today's occurrences done / due."""
+    require(role_of(person), Role.ADMIN)
+    rows = await uow.plans.of_day(day)
+    counts: dict[str, list[int]] = {}
+    for r in rows:
+        c = counts.setdefault(r.plan if r.kind == ROUND else "", [0, 0])
+        c[1] += 1
+        c[0] += r.status in (DONE, LATE)
+    lines = []
+    for stored in await uow.plans.plans():
+        plan = Plan.from_json(stored.code, stored.body)
+        done, due = counts.get(plan.code, [0, 0])
+        lines.append(PlanLine(plan.code, plan.name, plan.rule, plan.target.describe(),
+                              stored.paused, due, done))
+    draw = counts.get("", [0, 0])
+    unassigned = sum(1 for r in rows if r.inspector_id is None and r.status == DUE)
+    return plans_screen(lang, day, lines, (draw[0], draw[1]), unassigned)
+
+
+async def missed_for_digest(uow: UnitOfWork, day: dt.date, lang: str) -> list[str]:
+    """The digest's lines on `day`'s occurrences not done on that day (missed, or done late
+    since); a line saying none were when all were done, nothing when nothing was due."""
+    everything = await uow.plans.of_day(day)
+    if not everything:
+        return []  # no plans, no draw: nothing to say
+    rows = [r for r in everything if r.status != DONE]
+    names = await plan_names(uow)
+    who = await uow.people.first_names(r.inspector_id for r in rows
+                                       if r.inspector_id is not None)
+    missed = [MissedRow(r.site_name, r.site_name_en, r.kind, r.plan,
+                        who.get(r.inspector_id) if r.inspector_id is not None else None)
+              for r in rows]
+    return missed_lines(lang, missed, names)

@@ -1,0 +1,56 @@
+"""Supervision plans in the bot: /today (an inspector's list for the day, with ticks) and
+/plans (admins: the plans, today's progress, pause and resume). Thin: bot/services/plans.py."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from telegram import Update
+from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, filters
+
+from bot.render import callbacks as cb
+from bot.services import plans
+from bot.services.people import attached
+from bot.telegram.context import WenmingContext
+from handlers.common import answer_query, reply, show
+
+
+def _day(context: WenmingContext) -> dt.date:
+    """Today, in the bot's time zone."""
+    return context.deps.clock().astimezone(context.deps.settings.tz).date()
+
+
+async def today(update: Update, context: WenmingContext) -> None:
+    """/today: my list for the day; a button per site still to do starts its inspection."""
+    async with context.deps.uow.read() as uow:
+        screen = await plans.today_screen(uow, context.me, _day(context), context.lang)
+    await reply(update, *screen)
+
+
+async def overview(update: Update, context: WenmingContext) -> None:
+    """/plans (admins): every plan, paused or not, and today's occurrences done / due."""
+    async with context.deps.uow.read() as uow:
+        screen = await plans.plans_overview(uow, context.me, _day(context), context.lang)
+    await reply(update, *screen)
+
+
+async def on_toggle(update: Update, context: WenmingContext) -> None:
+    """Pause or resume a plan; the screen is shown again with its new state."""
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    code, pause = cb.parse_plan(query.data)
+    async with context.deps.uow() as uow:
+        person = await attached(uow, context.me)
+        await plans.set_paused(uow, person, code, pause)
+        screen = await plans.plans_overview(uow, person, _day(context), context.lang)
+        await uow.commit()
+    await answer_query(update, context.t(
+        "plans.admin.paused_toast" if pause else "plans.admin.resumed_toast", code=code))
+    await show(update, *screen)
+
+
+HANDLERS: list[BaseHandler[Update, WenmingContext, None]] = [
+    CommandHandler("today", today, filters=filters.ChatType.PRIVATE),
+    CommandHandler("plans", overview, filters=filters.ChatType.PRIVATE),
+    CallbackQueryHandler(on_toggle, pattern=rf"^{cb.PLAN}:"),
+]

@@ -1,0 +1,309 @@
+"""Supervision plans against a real database (SQLite, and PostgreSQL): the day's occurrences
+are created once however often (and by however many replicas) the morning runs, shared out
+evenly, ticked off by inspections, and missed or late when not done on their day."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.config import DEFAULTS_DIR
+from bot.domain.org import load_org_file
+from bot.domain.plans import load_plans, parse_plans
+from bot.domain.schedule import parse_schedule
+from bot.domain.standards import load_standards
+from bot.render.i18n import t
+from bot.services import plans as service
+from bot.services.bulletins import digest_text
+from bot.services.org_import import import_org
+from db.models import (
+    Inspection,
+    OutboxMessage,
+    Person,
+    PlanOccurrence,
+    Site,
+    StandardVersion,
+    Unit,
+)
+from db.uow import UnitOfWorkFactory
+from scheduler.runner import Scheduler
+from tests.conftest import DEMO_CITY, ROOT, FakeClock
+
+Sessions = async_sessionmaker[AsyncSession]
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+MONDAY = dt.date(2026, 12, 7)
+TUESDAY = MONDAY + dt.timedelta(days=1)
+# Extra inspectors of two liaison groups (the commerce plan's crew units) and a blocked one.
+LIAISON_INSPECTORS = (20001, 20002)
+BLOCKED = 20003
+
+
+def local(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(hour, minute), SHANGHAI).astimezone(dt.UTC)
+
+
+@pytest.fixture
+async def city(sessions: Sessions) -> dict[str, int]:
+    async with sessions() as s, s.begin():
+        for pid, name in ((10000, "王管理"), (10001, "张督查"), (10002, "李测评")):
+            s.add(Person(id=pid, first_name=name, telegram_language="zh-hans"))
+    org = load_org_file(DEMO_CITY, set(load_standards(ROOT / "standards")))
+    await import_org(UnitOfWorkFactory(sessions), org)
+    async with sessions() as s, s.begin():
+        units = {u.code: u.id for u in (await s.scalars(select(Unit))).all()}
+        for pid, unit in zip(LIAISON_INSPECTORS, ("liaison_1", "liaison_3"), strict=True):
+            s.add(Person(id=pid, first_name=f"联络{pid}", role="inspector", unit_id=units[unit]))
+        s.add(Person(id=BLOCKED, first_name="停用", role="inspector", blocked=True,
+                     unit_id=units["liaison_2"]))
+        s.add(StandardVersion(content_hash="h" * 64, standard_id="mall", body={}))
+        sites = {x.code: x.id for x in (await s.scalars(select(Site))).all()}
+    uow = UnitOfWorkFactory(sessions)
+    async with uow() as u:
+        await service.import_plans(u, load_plans(DEFAULTS_DIR / "plans.yaml"), local(MONDAY, 0))
+        await u.commit(mark_update_handled=False)
+    return sites
+
+
+async def occurrences(sessions: Sessions, day: dt.date | None = None) -> list[PlanOccurrence]:
+    async with sessions() as s:
+        stmt = select(PlanOccurrence).order_by(PlanOccurrence.id)
+        if day is not None:
+            stmt = stmt.where(PlanOccurrence.day == day)
+        return list((await s.scalars(stmt)).all())
+
+
+async def morning(sessions: Sessions, day: dt.date) -> service.Morning:
+    async with UnitOfWorkFactory(sessions)() as uow:
+        result = await service.run_morning(uow, day, SHANGHAI, local(day, 7, 30), "zh-hans")
+        await uow.commit(mark_update_handled=False)
+    return result
+
+
+async def inspect(sessions: Sessions, site_id: int, inspector: int, at: dt.datetime) -> int:
+    async with sessions() as s, s.begin():
+        insp = Inspection(site_id=site_id, inspector_id=inspector, standard_id="mall",
+                          standard_hash="h" * 64, status="submitted", submitted_at=at)
+        s.add(insp)
+        await s.flush()
+        inspection_id = insp.id
+    async with UnitOfWorkFactory(sessions)() as uow:
+        await service.tick_off(uow, site_id, inspection_id, at, SHANGHAI)
+        await uow.commit(mark_update_handled=False)
+    return inspection_id
+
+
+async def test_a_mondays_rounds_are_created_once_however_often_the_morning_runs(
+    sessions: Sessions, city: dict[str, int]
+) -> None:
+    first = await morning(sessions, MONDAY)
+    # Every mall and hotel of the demo city, door to door (seed line 169).
+    async with sessions() as s:
+        commerce = set((await s.scalars(
+            select(Site.id).where(Site.site_type.in_(("mall", "hotel"))))).all())
+    rows = await occurrences(sessions, MONDAY)
+    assert {r.site_id for r in rows} == commerce and len(rows) == len(commerce) == first.added
+    assert {r.plan for r in rows} == {"commerce_weekly"} and {r.kind for r in rows} == {"round"}
+    # Two replicas at once, and a third run: nothing new, no list twice.
+    again = await asyncio.gather(morning(sessions, MONDAY), morning(sessions, MONDAY))
+    assert [m.added for m in again] == [0, 0] and sum(m.lists for m in again) == 0
+    assert len(await occurrences(sessions, MONDAY)) == len(commerce)
+    # The community patrol is due Tuesday, not Monday.
+    tuesday = await morning(sessions, TUESDAY)
+    patrol = await occurrences(sessions, TUESDAY)
+    assert tuesday.added == len(patrol) > 0 and {r.plan for r in patrol} == {"community_patrol"}
+
+
+async def test_rounds_are_shared_evenly_among_the_crew_available(
+    sessions: Sessions, city: dict[str, int]
+) -> None:
+    result = await morning(sessions, MONDAY)
+    rows = await occurrences(sessions, MONDAY)
+    load: dict[int | None, int] = {}
+    for r in rows:
+        load[r.inspector_id] = load.get(r.inspector_id, 0) + 1
+    # 张督查 (named in the plan) and the two liaison groups' inspectors; not the blocked one,
+    # not 李测评 (not in this plan's crew), nobody left without an inspector.
+    assert set(load) == {10001, *LIAISON_INSPECTORS}
+    assert max(load.values()) - min(load.values()) <= 1
+    assert result.unassigned == 0 and result.assigned == len(rows)
+    # 张督查 is given his own sites first (his assignments in the organisation file).
+    async with sessions() as s:
+        own = set((await s.scalars(select(Site.id).where(Site.code.in_(
+            ("crowne_plaza", "yintai", "rt_mart", "haitang_holiday"))))).all())
+    mine = {r.site_id for r in rows if r.inspector_id == 10001}
+    assert len(mine & own) >= len(mine) - 1
+    # Each inspector's list is queued in private, once, with a button per site.
+    async with sessions() as s:
+        lists = (await s.scalars(select(OutboxMessage).where(
+            OutboxMessage.purpose == "plans"))).all()
+    assert sorted(m.chat_id for m in lists) == sorted(k for k in load if k is not None)
+    zhang = next(m for m in lists if m.chat_id == 10001)
+    markup = zhang.params["reply_markup"]
+    assert isinstance(markup, dict)
+    assert len(markup["inline_keyboard"]) == load[10001]
+    assert str(zhang.params["text"]).startswith(
+        t("zh-hans", "plans.list.title", date="12/7").split("12/7")[0])
+
+
+async def test_the_draw_adds_its_sites_before_the_share_out(
+    sessions: Sessions, city: dict[str, int]
+) -> None:
+    async with UnitOfWorkFactory(sessions)() as uow:
+        added = await service.add_occurrences(
+            uow, TUESDAY, [(city["qunzhonglu_noodles"], "spot", None),
+                           (city["qunzhonglu_noodles"], "spot", None)], local(TUESDAY, 0))
+        await uow.commit(mark_update_handled=False)
+    assert added == 1
+    await morning(sessions, TUESDAY)
+    spot = [r for r in await occurrences(sessions, TUESDAY) if r.kind == "spot"]
+    assert len(spot) == 1 and spot[0].inspector_id is not None and spot[0].plan == ""
+
+
+async def test_an_inspection_ticks_off_the_day_missed_and_late_follow(
+    sessions: Sessions, city: dict[str, int]
+) -> None:
+    await morning(sessions, MONDAY)
+    rows = await occurrences(sessions, MONDAY)
+    async with UnitOfWorkFactory(sessions).read() as uow:
+        listed = await uow.plans.of_day(MONDAY)  # in the order the digest lists them
+    done_site, late_site = listed[-1].site_id, listed[0].site_id
+    # Any inspector's inspection there on the day ticks it off.
+    inspection = await inspect(sessions, done_site, LIAISON_INSPECTORS[0], local(MONDAY, 15))
+    by_site = {r.site_id: r for r in await occurrences(sessions, MONDAY)}
+    assert by_site[done_site].status == "done"
+    assert by_site[done_site].inspection_id == inspection
+    # The next morning, what was not done on Monday is missed ...
+    result = await morning(sessions, TUESDAY)
+    by_site = {r.site_id: r for r in await occurrences(sessions, MONDAY)}
+    assert result.missed == len(rows) - 1
+    assert by_site[late_site].status == "missed" and by_site[done_site].status == "done"
+    # ... and shows in Tuesday's digest, by site and inspector.
+    async with UnitOfWorkFactory(sessions)() as uow:
+        digest = await digest_text(uow, parse_schedule(""), SHANGHAI, "zh-hans", TUESDAY,
+                                   local(TUESDAY, 8, 30))
+    assert t("zh-hans", "plans.digest.missed", count=len(rows) - 1) in digest
+    async with sessions() as s:
+        late_name = await s.scalar(select(Site.name).where(Site.id == late_site))
+    assert f"• {late_name}（" in digest
+    # An inspection on Wednesday is allowed: Monday's round is marked late.
+    await inspect(sessions, late_site, 10001, local(TUESDAY + dt.timedelta(days=1), 10))
+    by_site = {r.site_id: r for r in await occurrences(sessions, MONDAY)}
+    assert by_site[late_site].status == "late"
+    # The week's completion per unit counts rounds done on their day only.
+    async with UnitOfWorkFactory(sessions)() as uow:
+        completion = await uow.plans.completion_by_unit(MONDAY, MONDAY + dt.timedelta(days=6))
+    assert sum(d for d, _ in completion.values()) == 1
+    tuesday = await occurrences(sessions, TUESDAY)
+    assert sum(n for _, n in completion.values()) == len(rows) + len(tuesday)
+
+
+async def test_a_paused_plan_adds_no_rounds_and_import_keeps_it_paused(
+    sessions: Sessions, city: dict[str, int]
+) -> None:
+    async with UnitOfWorkFactory(sessions)() as uow:
+        admin = await uow.people.get(10000)
+        assert admin is not None
+        await service.set_paused(uow, admin, "commerce_weekly", True)
+        await uow.commit(mark_update_handled=False)
+    async with UnitOfWorkFactory(sessions)() as uow:
+        summary = await service.import_plans(uow, load_plans(DEFAULTS_DIR / "plans.yaml"),
+                                             local(MONDAY, 1))
+        await uow.commit(mark_update_handled=False)
+    assert summary == (0, 0, 0)
+    assert (await morning(sessions, MONDAY)).added == 0
+    # A file without the plan removes it.
+    async with UnitOfWorkFactory(sessions)() as uow:
+        summary = await service.import_plans(uow, parse_plans("plans: []"), local(MONDAY, 2))
+        await uow.commit(mark_update_handled=False)
+        assert await uow.plans.plans() == []
+    assert summary == (0, 0, 2)
+
+
+async def test_the_scheduler_sends_the_lists_once_at_the_morning_hour(
+    sessions: Sessions, city: dict[str, int], tmp_path: Path
+) -> None:
+    clock = FakeClock(local(MONDAY, 6))
+    scheduler = Scheduler(UnitOfWorkFactory(sessions), parse_schedule(""),
+                          timezone="Asia/Shanghai", language="zh-hans",
+                          media_dir=tmp_path / "media", clock=clock,
+                          plans_morning=dt.time(7, 30))
+    await scheduler.tick()  # a fresh database: nothing before the scheduler started
+    assert await occurrences(sessions) == []
+    clock.now = local(MONDAY, 7, 31)
+    first = await scheduler.tick()
+    assert f"plans:{MONDAY.isoformat()}" in first.ran and first.lists == 3
+    assert (await scheduler.tick()).lists == 0
+    async with sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(OutboxMessage).where(
+            OutboxMessage.purpose == "plans")) == 3
+
+
+async def test_the_weekly_bulletin_shows_plan_completion_per_unit(
+    sessions: Sessions, city: dict[str, int]
+) -> None:
+    from bot.media.bulletin import render_png
+    from bot.render.bulletin import caption
+    from bot.services.bulletins import build_bulletins
+
+    await morning(sessions, MONDAY)
+    await inspect(sessions, city["crowne_plaza"], 10001, local(MONDAY, 10))
+    async with UnitOfWorkFactory(sessions).read() as uow:
+        bulletins = await build_bulletins(uow, parse_schedule(""), SHANGHAI, "zh-hans",
+                                          "2026-W50")
+        liaison_1 = (await uow.stats.unit_tree()).office("liaison_1")
+    assert liaison_1 is not None
+    office = next(b for b in bulletins if b.chat_id == -1001001)
+    # 第1联络小组 has three malls and hotels (东岭皇冠假日酒店 done on Monday).
+    assert office.view.plans[liaison_1.id] == (1, 3)
+    text = caption(office.view)
+    assert t("zh-hans", "plans.bulletin.completion_row", unit=liaison_1.name_zh, done=1,
+             due=3) in text
+    assert render_png(office.view)[:4] == b"\x89PNG"
+
+
+BERLIN_PLANS = """
+morning: "07:30"
+plans:
+  - code: commerce_weekly
+    name: {zh: 商场宾馆每周排查, en: Weekly commerce round}
+    rrule: FREQ=WEEKLY;BYDAY=MO
+    start: 2026-03-02
+    target: {site_types: [mall, hotel]}
+    crew: {people: [10001]}
+"""
+
+
+async def test_the_lists_go_out_at_the_local_morning_across_daylight_saving(
+    sessions: Sessions, city: dict[str, int], tmp_path: Path
+) -> None:
+    """Berlin moves its clocks on Sunday 2026-03-29: the lists go out at 07:30 on the wall
+    clock on the Mondays either side (06:30 UTC before, 05:30 UTC after)."""
+    berlin = ZoneInfo("Europe/Berlin")
+    config = parse_plans(BERLIN_PLANS)
+    async with UnitOfWorkFactory(sessions)() as uow:
+        await service.import_plans(uow, config, dt.datetime(2026, 3, 1, tzinfo=dt.UTC))
+        await uow.commit(mark_update_handled=False)
+    clock = FakeClock(dt.datetime(2026, 3, 22, 12, tzinfo=dt.UTC))
+    scheduler = Scheduler(UnitOfWorkFactory(sessions), parse_schedule(""),
+                          timezone="Europe/Berlin", language="zh-hans",
+                          media_dir=tmp_path / "media", clock=clock,
+                          plans_morning=config.morning)
+    await scheduler.tick()  # a fresh database: its first tick
+    for monday, utc_hour in ((dt.date(2026, 3, 23), 6), (dt.date(2026, 3, 30), 5)):
+        clock.now = dt.datetime.combine(monday, dt.time(utc_hour, 29), dt.UTC)
+        assert (await scheduler.tick()).lists == 0, monday
+        clock.now += dt.timedelta(minutes=2)
+        assert clock.now.astimezone(berlin).time() == dt.time(7, 31)
+        ran = await scheduler.tick()
+        assert ran.lists == 1 and f"plans:{monday.isoformat()}" in ran.ran
+        assert {r.day for r in await occurrences(sessions, monday)} == {monday}
+    # Tuesday 31 March: no round, nothing sent.
+    clock.now = dt.datetime(2026, 3, 31, 5, 31, tzinfo=dt.UTC)
+    assert (await scheduler.tick()).lists == 0
+    assert await occurrences(sessions, dt.date(2026, 3, 31)) == []

@@ -1,0 +1,77 @@
+"""Issue 14, each inspector's day, through `wenming sandbox` and its clock: on Monday morning
+张督查's list of the weekly door-to-door round (seed line 169) arrives in his private chat; a
+site's button starts its inspection; submitting it ticks the site off (/today); the rounds
+left undone become missed and are named in Tuesday's digest in the campaign office's group."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.render.i18n import t
+from sandbox.client import SandboxClient
+from tests.e2e.chat import Chat, body, buttons, data_where, shown
+from tests.e2e.test_sandbox_clock import bot_says, last_id, sandbox
+
+pytestmark = pytest.mark.e2e
+__all__ = ["sandbox"]  # the fixture, shared with test_sandbox_clock
+
+INSPECTOR = 10001  # 张督查, named in the commerce plan's crew
+OFFICE_GROUP = -1001001  # 区创文办工作群: the daily digest
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+ZH = "zh-hans"
+
+
+def next_local(now: float, weekday: int, wall: dt.time) -> dt.datetime:
+    """The next local `weekday` at `wall` after `now` (unix seconds)."""
+    local = dt.datetime.fromtimestamp(now, SHANGHAI)
+    day = local.date() + dt.timedelta(days=(weekday - local.weekday()) % 7 or 7)
+    return dt.datetime.combine(day, wall, SHANGHAI)
+
+
+async def test_the_morning_list_a_button_a_tick_and_a_missed_round_in_the_digest(
+    sandbox: SandboxClient,
+) -> None:
+    sb = sandbox
+    zhang = Chat(sb, INSPECTOR)
+    await zhang.say("/start", timeout=30)  # he meets the bot: his inspector role applies
+
+    # To next Monday, just after the lists go out (plans.yaml: 07:30).
+    clock = await sb.clock()
+    monday = next_local(clock["now"], 0, dt.time(7, 31))
+    before = await zhang.last_id()
+    await sb.advance_clock(seconds=monday.timestamp() - clock["now"])
+    title = shown(t(ZH, "plans.list.title", date=f"{monday.month}月{monday.day}日"))
+    listed = await bot_says(sb, INSPECTOR, before, title, timeout=30)
+    assert "商场超市、宾馆酒店每周逐户排查" in body(listed)
+    sites = [(text, data) for text, data in buttons(listed) if data.startswith("s:")]
+    assert sites, body(listed)
+
+    # A site's button starts its inspection; every item compliant, then submit.
+    site_name = sites[0][0].removeprefix("▶ ")
+    msg = await zhang.press(listed, sites[0][1])
+    assert "第 1/" in body(msg) and site_name in body(msg), body(msg)
+    while "督查汇总" not in body(msg):
+        msg = await zhang.press(msg, data_where(
+            msg, lambda _t, d: d.startswith("v:") and d.endswith(":c")))
+    msg = await zhang.press(msg, data_where(
+        msg, lambda _t, d: d.startswith("i:") and d.split(":")[3] == "submit"))
+    assert "督查结果已提交" in body(msg)
+
+    # /today: that site is ticked off, the others still to do, with their buttons.
+    today = await zhang.say("/today")
+    assert f"✅ {site_name}" in body(today)
+    assert f"⬜ {site_name}" not in body(today)
+    assert len([b for b in buttons(today) if b[1].startswith("s:")]) == len(sites) - 1
+
+    # Tuesday after the digest: Monday's undone rounds are missed, and the office reads so.
+    clock = await sb.clock()
+    tuesday = next_local(clock["now"], 1, dt.time(8, 31))
+    before = await last_id(sb, OFFICE_GROUP)
+    await sb.advance_clock(seconds=tuesday.timestamp() - clock["now"])
+    missed = shown(t(ZH, "plans.digest.missed", count=len(sites) - 1))
+    digest = await bot_says(sb, OFFICE_GROUP, before, missed, timeout=30)
+    assert f"• {site_name}（" not in body(digest)
+    assert "张督查" in body(digest)

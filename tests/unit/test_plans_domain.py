@@ -1,0 +1,183 @@
+"""The planner: plans.yaml's rules, rounds expanded into local days, a balanced share-out."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.config import DEFAULTS_DIR
+from bot.domain.plans import (
+    Crew,
+    Job,
+    Plan,
+    PlansConfigError,
+    Target,
+    Text,
+    assign,
+    check_plans,
+    load_plans,
+    parse_plans,
+)
+
+BERLIN = ZoneInfo("Europe/Berlin")
+NEW_YORK = ZoneInfo("America/New_York")
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def plan(rule: str, start: dt.date = dt.date(2026, 3, 2), until: dt.date | None = None) -> Plan:
+    return Plan("p", Text("计划", "Plan"), rule, start, Target(site_types=("mall",)),
+                Crew(people=(1,)), until)
+
+
+def test_weekly_rounds_fall_on_their_weekday_week_after_week() -> None:
+    p = plan("FREQ=WEEKLY;BYDAY=MO")
+    days = p.days(dt.date(2026, 3, 1), dt.date(2026, 3, 31), SHANGHAI)
+    assert days == [dt.date(2026, 3, 2), dt.date(2026, 3, 9), dt.date(2026, 3, 16),
+                    dt.date(2026, 3, 23), dt.date(2026, 3, 30)]
+    assert all(d.weekday() == 0 for d in days)
+
+
+def test_which_weekdays_and_every_other_week() -> None:
+    p = plan("FREQ=WEEKLY;BYDAY=TU,FR")
+    assert p.days(dt.date(2026, 3, 2), dt.date(2026, 3, 8), SHANGHAI) == [
+        dt.date(2026, 3, 3), dt.date(2026, 3, 6)]
+    fortnightly = plan("FREQ=WEEKLY;INTERVAL=2;BYDAY=WE")
+    assert fortnightly.days(dt.date(2026, 3, 1), dt.date(2026, 3, 31), SHANGHAI) == [
+        dt.date(2026, 3, 4), dt.date(2026, 3, 18)]
+
+
+def test_daily_on_working_days_and_monthly_rounds() -> None:
+    weekdays = plan("FREQ=DAILY;BYDAY=MO,TU,WE,TH,FR")
+    days = weekdays.days(dt.date(2026, 3, 2), dt.date(2026, 3, 15), SHANGHAI)
+    assert len(days) == 10 and all(d.weekday() < 5 for d in days)
+    first_monday = plan("FREQ=MONTHLY;BYDAY=1MO")
+    assert first_monday.days(dt.date(2026, 3, 1), dt.date(2026, 6, 30), SHANGHAI) == [
+        dt.date(2026, 3, 2), dt.date(2026, 4, 6), dt.date(2026, 5, 4), dt.date(2026, 6, 1)]
+    last_day = plan("FREQ=MONTHLY;BYMONTHDAY=-1", start=dt.date(2026, 1, 1))
+    assert last_day.days(dt.date(2026, 1, 1), dt.date(2026, 4, 30), SHANGHAI) == [
+        dt.date(2026, 1, 31), dt.date(2026, 2, 28), dt.date(2026, 3, 31), dt.date(2026, 4, 30)]
+
+
+@pytest.mark.parametrize("tz, change", [
+    (BERLIN, dt.date(2026, 3, 29)),  # clocks go forward: the day has 23 hours
+    (BERLIN, dt.date(2026, 10, 25)),  # back: 25 hours
+    (NEW_YORK, dt.date(2026, 3, 8)),
+    (NEW_YORK, dt.date(2026, 11, 1)),
+])
+def test_daylight_saving_changes_neither_skip_nor_double_a_day(tz: ZoneInfo,
+                                                               change: dt.date) -> None:
+    daily = plan("FREQ=DAILY", start=change - dt.timedelta(days=10))
+    days = daily.days(change - dt.timedelta(days=3), change + dt.timedelta(days=3), tz)
+    assert days == [change + dt.timedelta(days=n) for n in range(-3, 4)]
+    # A weekly round keeps its weekday across the change (the change is on a Sunday).
+    weekly = plan("FREQ=WEEKLY;BYDAY=SU,MO", start=change - dt.timedelta(days=14))
+    around = weekly.days(change - dt.timedelta(days=7), change + dt.timedelta(days=8), tz)
+    assert around == [change - dt.timedelta(days=7), change - dt.timedelta(days=6), change,
+                      change + dt.timedelta(days=1), change + dt.timedelta(days=7),
+                      change + dt.timedelta(days=8)]
+    # The occurrence itself is local midnight, on the wall clock, before and after.
+    times = list(daily.recurrence(tz).between(
+        dt.datetime.combine(change - dt.timedelta(days=1), dt.time(), tz),
+        dt.datetime.combine(change + dt.timedelta(days=1), dt.time(), tz), inc=True))
+    assert [t.time() for t in times] == [dt.time()] * 3
+    assert len({t.utcoffset() for t in times}) == 2
+
+
+def test_start_and_until_bound_the_rounds() -> None:
+    p = plan("FREQ=DAILY", start=dt.date(2026, 5, 10), until=dt.date(2026, 5, 12))
+    assert p.days(dt.date(2026, 5, 1), dt.date(2026, 5, 31), SHANGHAI) == [
+        dt.date(2026, 5, 10), dt.date(2026, 5, 11), dt.date(2026, 5, 12)]
+    assert not p.due_on(dt.date(2026, 5, 13), SHANGHAI)
+    assert p.due_on(dt.date(2026, 5, 11), SHANGHAI)
+
+
+def test_a_plan_survives_its_trip_through_the_database() -> None:
+    p = plan("FREQ=WEEKLY;BYDAY=MO", until=dt.date(2026, 12, 31))
+    assert Plan.from_json(p.code, p.to_json()) == p
+
+
+def test_the_demo_city_ships_the_seeds_weekly_commerce_round() -> None:
+    cfg = load_plans(DEFAULTS_DIR / "plans.yaml")
+    commerce = next(p for p in cfg.plans if p.code == "commerce_weekly")
+    assert set(commerce.target.site_types) == {"mall", "hotel"}
+    assert "liaison_1" in commerce.crew.units
+    assert commerce.due_on(dt.date(2026, 12, 7), SHANGHAI)  # a Monday
+    assert not commerce.due_on(dt.date(2026, 12, 8), SHANGHAI)
+    assert cfg.morning == dt.time(7, 30)
+    assert any(p.code == "community_patrol" for p in cfg.plans)
+
+
+BAD = """\
+schema: 1
+morning: "7h"
+plans:
+  - code: a
+    name: {zh: 甲}
+    rrule: FREQ=HOURLY
+    start: 2026-01-01
+    target: {site_types: [mall]}
+    crew: {people: [1]}
+  - code: b
+    name: {zh: 乙}
+    rrule: FREQ=WEEKLY;BYDAY=XX
+    start: 2026-13-01
+    target: {}
+    crew: {units: [office]}
+  - code: a
+    name: {zh: 丙}
+"""
+
+
+def test_every_problem_names_file_line_and_plan() -> None:
+    errors = check_plans(BAD, "plans.yaml")
+    assert isinstance(errors, list)
+    text = [str(e) for e in errors]
+    assert text[0].startswith("plans.yaml:2: morning must be a time")
+    assert any(t.startswith("plans.yaml:6: plan 'a': rrule 'FREQ=HOURLY'") for t in text)
+    assert any(t.startswith("plans.yaml:12: plan 'b': rrule") for t in text)
+    assert any(t.startswith("plans.yaml:13: plan 'b': start must be a date") for t in text)
+    assert any(t.startswith("plans.yaml:14: plan 'b': target needs") for t in text)
+    assert any(t.startswith("plans.yaml:16: plan 'a': code appears twice (first at line 4)")
+               for t in text)
+    with pytest.raises(PlansConfigError) as raised:
+        parse_plans(BAD, "plans.yaml")
+    assert str(raised.value) == text[0]
+
+
+def test_unknown_keys_are_named_with_a_hint() -> None:
+    errors = check_plans("plans:\n  - code: x\n    rule: FREQ=DAILY\n", "p.yaml")
+    assert isinstance(errors, list)
+    assert any(str(e).startswith("p.yaml:3: a plan: unknown key \"rule\" (did you mean "
+                                 "\"rrule\"?)") for e in errors), errors
+
+
+def test_assignment_balances_the_load_and_prefers_the_sites_own_inspector() -> None:
+    jobs = [Job(k, (1, 2, 3)) for k in range(9)]
+    out = assign(jobs)
+    counts = {p: list(out.values()).count(p) for p in (1, 2, 3)}
+    assert counts == {1: 3, 2: 3, 3: 3}
+    # The site's own inspector gets it when loads are equal.
+    assert assign([Job(1, (1, 2), frozenset({2}))]) == {1: 2}
+    # What someone already has that day counts; the constrained job is placed first.
+    out = assign([Job(1, (1, 2)), Job(2, (1,))], load={2: 5})
+    assert out == {2: 1, 1: 1}
+    assert assign([Job(1, ())]) == {}
+
+
+def test_wenming_plans_check_lists_every_problem_with_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot.cli import main
+
+    bad = tmp_path / "plans.yaml"
+    bad.write_text(BAD, encoding="utf-8")
+    assert main(["plans", "check", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert f"{bad}:2: morning must be a time" in err
+    assert f"{bad}:16: plan 'a': code appears twice" in err
+    assert err.rstrip().endswith(f"problem(s) in {bad}")
+    assert main(["plans", "check", str(DEFAULTS_DIR / "plans.yaml")]) == 0
+    assert "2 plan(s) OK" in capsys.readouterr().out
