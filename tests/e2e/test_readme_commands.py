@@ -38,6 +38,10 @@ PLACEHOLDERS = {
     " [FILE]": "",
     "wenming import FILE.yaml":
         "DATABASE_URL=sqlite+aiosqlite:///var/org.db wenming import bot/defaults/demo-city.yaml",
+    # The demo city's test scores into that database (its units are there).
+    "wenming assessment import FILE":
+        "DATABASE_URL=sqlite+aiosqlite:///var/org.db wenming assessment import"
+        " examples/assessment-scores.xlsx",
     # A backup of that database, to a new file.
     "wenming db backup FILE":
         "DATABASE_URL=sqlite+aiosqlite:///var/org.db wenming db backup var/org-backup.db",
