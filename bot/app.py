@@ -243,6 +243,7 @@ class Wenming:
         # Reminders, escalation, the weekly bulletin and the daily digest: due work is polled
         # from the database each tick (schedule.yaml, validated here so a bad schedule
         # stops the bot at start-up with the line and the problem).
+        from bot.domain.draws_config import load_draws
         from bot.domain.schedule import load_schedule
         from scheduler.runner import Scheduler
 
@@ -251,7 +252,7 @@ class Wenming:
             language=settings.default_language, media_dir=settings.media_dir,
             clock=deps.clock, on_queued=self.outbox.wake, cjk_font=settings.cjk_font,
             retention_days=settings.retention_days,
-            metrics=self.metrics,
+            metrics=self.metrics, draws=load_draws(settings.draws_file),
         )
         application.bot_data["scheduler"] = self.scheduler
         self._polling_role: asyncio.Task[None] | None = None

@@ -1,4 +1,4 @@
-"""The `wenming` command: run, sandbox, db, standards, import, invite, bulletin."""
+"""The `wenming` command: run, sandbox, db, standards, import, invite, bulletin, draw."""
 
 from __future__ import annotations
 
@@ -220,6 +220,54 @@ def cmd_bulletin(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_draw(args: argparse.Namespace, settings: Settings) -> int:
+    """Re-run a day's spot-check draw from its stored seed and candidates, and print it.
+
+    An operator's command, run on the server: before the day's seed is revealed it shows the
+    unannounced list, which only the inspectors who must go may see. It says so, and prints
+    nothing to share until then. With --seed (a revealed seed, given by hand) anyone holding
+    the stored candidates can check the draw."""
+    import datetime as dt
+
+    try:
+        day = dt.date.fromisoformat(args.date)
+    except ValueError:
+        print(f"--date must be a date like 2026-12-07, got {args.date!r}", file=sys.stderr)
+        return 2
+    seed: bytes | None = None
+    if args.seed is not None:
+        try:
+            seed = bytes.fromhex(args.seed.strip())
+        except ValueError:
+            print("--seed must be the revealed seed in hex", file=sys.stderr)
+            return 2
+
+    async def go() -> object:
+        from bot.services.draws import rerun
+
+        async with _core(settings) as core, core.uow.read() as uow:
+            return await rerun(uow, day, seed)
+
+    from bot.services.draws import Rerun
+
+    found = asyncio.run(go())
+    if not isinstance(found, Rerun):
+        print(f"no draw was made for {day.isoformat()}", file=sys.stderr)
+        return 1
+    if not found.revealed:
+        print(f"NOT YET REVEALED: the draw for {day.isoformat()} is unannounced; it is for "
+              "the operator and the inspectors who must go only. Do not share it before the "
+              "seed is revealed.", file=sys.stderr)
+    print(f"draw {day.isoformat()}: seed {'matches' if found.seed_ok else 'DOES NOT MATCH'} "
+          "the hash announced before the day")
+    for d in found.drawn:
+        task = f" (re-check of task #{d.task_id})" if d.task_id is not None else ""
+        print(f"{d.kind:8} {d.stratum:40} {d.site_code:24} weight {d.weight:g}{task}")
+    print(f"{len(found.drawn)} site(s); the stored draw "
+          f"{'is the same' if found.matches else 'DIFFERS'}")
+    return 0 if found.seed_ok and found.matches else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wenming", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -255,11 +303,16 @@ def build_parser() -> argparse.ArgumentParser:
     bul.add_argument("--schedule", help="schedule file (default: the configured one)")
     bul.add_argument("--check-config", action="store_true",
                      help="only validate the schedule file")
+    drw = sub.add_parser("draw", help="re-run a day's random spot-check draw (operators)")
+    drw.add_argument("--date", required=True, help="the local day, e.g. 2026-12-07")
+    drw.add_argument("--seed", help="a revealed seed (hex) to re-run from, instead of the "
+                                    "stored one")
     return parser
 
 
 COMMANDS = {"run": cmd_run, "sandbox": cmd_sandbox, "db": cmd_db, "standards": cmd_standards,
-            "import": cmd_import, "invite": cmd_invite, "bulletin": cmd_bulletin}
+            "import": cmd_import, "invite": cmd_invite, "bulletin": cmd_bulletin,
+            "draw": cmd_draw}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -32,6 +32,9 @@ LAYOUTS: dict[str, str] = {
     # The weekly or monthly bulletin and digest: period, chat.
     "bulletin": "bulletin:{}:{}",
     "digest": "digest:{}:{}",
+    # The random spot checks' seed: its hash told the day before, the seed after; day, chat.
+    "draw_commit": "draw:{}:commit:{}",
+    "draw_reveal": "draw:{}:reveal:{}",
     # A handler's reply handed over to the outbox: a fresh token (each is its own message).
     "reply": "reply:{}",
     # The admins told that a group was lost: chat, the outbox row, admin chat.

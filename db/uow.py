@@ -16,6 +16,7 @@ from sqlalchemy.sql import Executable
 
 from db.models import InboxUpdate
 from db.repositories.cards import TaskCardRepository
+from db.repositories.draws import DrawRepository
 from db.repositories.inspections import InspectionRepository
 from db.repositories.jobs import JobRunRepository
 from db.repositories.org import OrgRepository
@@ -175,6 +176,7 @@ class UnitOfWork:
     stats = _Repository(StatsRepository)
     jobs = _Repository(JobRunRepository)  # scheduled jobs' runs
     retention = _Repository(RetentionRepository)  # pruning handled updates, sent messages
+    draws = _Repository(DrawRepository)  # the day's random spot checks (draws, draw_entries)
 
     async def __aenter__(self) -> UnitOfWork:
         if self._lock is not None:

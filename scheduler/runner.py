@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
+from bot.domain.draws_config import DrawConfig
 from bot.domain.periods import (
     Due,
     bulletin_still_timely,
@@ -54,14 +55,16 @@ from bot.render.bulletin import caption
 from bot.render.i18n import t
 from bot.services.bulletins import build_bulletins, digest_text
 from bot.services.deadlines import Escalate, remind_and_escalate
+from bot.services.draws import commit_and_reveal
 from db.outbox_keys import dedup_key
-from db.uow import UnitOfWorkFactory
+from db.uow import UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 
 BULLETIN = "bulletin"
 DIGEST = "digest"
 RETENTION = "retention"
+DRAW_SEEDS = "draw_seeds"  # the spot checks' seed: tomorrow's hash told, yesterday's revealed
 BULLETIN_DIR = "bulletins"
 REMINDERS = "reminders"
 STALE = "stale"
@@ -74,12 +77,13 @@ class TickResult:
     reminders: int = 0
     bulletins: int = 0
     digests: int = 0
+    draw_messages: int = 0
     ran: list[str] = field(default_factory=list)  # "bulletin:2026-W48", "digest:2026-11-23"
     skipped: list[str] = field(default_factory=list)  # periods recorded as skipped
 
     @property
     def queued(self) -> int:
-        return self.reminders + self.bulletins + self.digests
+        return self.reminders + self.bulletins + self.digests + self.draw_messages
 
 
 def store_png(media_dir: Path, png: bytes) -> str:
@@ -117,8 +121,10 @@ class Scheduler:
         tick_seconds: float | None = None,
         retention_days: int = 0,
         metrics: Metrics | None = None,
+        draws: DrawConfig | None = None,
     ) -> None:
         self._uow = uow
+        self.draws = draws  # draws.yaml; None: no spot-check seeds are committed or revealed
         self._metrics = metrics
         self.config = config
         self.tz = ZoneInfo(timezone)
@@ -198,6 +204,13 @@ class Scheduler:
             if sent is not None:
                 result.digests = sent
                 result.ran.append(f"{DIGEST}:{digest.period}")
+        if self.draws is not None:
+            seeds = latest_digest(now, self.draws.announce_time, self.tz)
+            if await self._runnable(DRAW_SEEDS, seeds, now, digest_still_timely, result):
+                sent = await self._counted(DRAW_SEEDS, self.run_draw_seeds(seeds, now))
+                if sent is not None:
+                    result.draw_messages = sent
+                    result.ran.append(f"{DRAW_SEEDS}:{seeds.period}")
         try:
             if await self.prune(now):
                 self._count(RETENTION, "ok")
@@ -327,14 +340,17 @@ class Scheduler:
 
     # ---- the daily digest ------------------------------------------------------------------
 
+    async def _office_chats(self, uow: UnitOfWork) -> list[int]:
+        """The campaign office's bound groups (the digest's, the draw seeds')."""
+        office = (await uow.stats.unit_tree()).office(self.config.office_unit)
+        return [] if office is None else sorted(
+            g.chat_id for g in await uow.people.active_groups_of_unit(office.id))
+
     async def run_digest(self, due: Due, now: dt.datetime) -> int | None:
         if await self._has_run(DIGEST, due.period):
             return None
         async with self._uow() as uow:
-            stats = uow.stats
-            office = (await stats.unit_tree()).office(self.config.office_unit)
-            chats = [] if office is None else sorted(
-                g.chat_id for g in await uow.people.active_groups_of_unit(office.id))
+            chats = await self._office_chats(uow)
             text = await digest_text(uow, self.config, self.tz, self.lang,
                                      due.issue_date, now)
             if not await uow.jobs.record(DIGEST, due.period, now, {"groups": len(chats)}):
@@ -345,5 +361,21 @@ class Scheduler:
                 if await outbox.enqueue(dedup_key("digest", due.period, chat), chat, "sendMessage",
                                         {"text": text, "parse_mode": "HTML"}, purpose="digest"):
                     queued += 1
+            await uow.commit(mark_update_handled=False)
+        return queued
+
+    # ---- the spot checks' seeds (commit and reveal) ------------------------------------------
+
+    async def run_draw_seeds(self, due: Due, now: dt.datetime) -> int | None:
+        """On day T at draws.yaml's announce_time: T+1's seed made and its SHA-256 told to the
+        campaign office's groups, T-1's seed revealed there (bot/services/draws.py). Once per
+        day: the JobRun, and each message's dedup key. None when it had run."""
+        if await self._has_run(DRAW_SEEDS, due.period):
+            return None
+        async with self._uow() as uow:
+            chats = await self._office_chats(uow)
+            if not await uow.jobs.record(DRAW_SEEDS, due.period, now, {"groups": len(chats)}):
+                return None
+            queued = await commit_and_reveal(uow, due.issue_date, now, chats, self.lang)
             await uow.commit(mark_update_handled=False)
         return queued
