@@ -18,6 +18,7 @@ from db.models import InboxUpdate
 from db.repositories.cards import TaskCardRepository
 from db.repositories.draws import DrawRepository
 from db.repositories.inspections import InspectionRepository
+from db.repositories.inspector_stats import InspectorStatsRepository
 from db.repositories.jobs import JobRunRepository
 from db.repositories.org import OrgRepository
 from db.repositories.outbox import OutboxRepository
@@ -177,6 +178,7 @@ class UnitOfWork:
     jobs = _Repository(JobRunRepository)  # scheduled jobs' runs
     retention = _Repository(RetentionRepository)  # pruning handled updates, sent messages
     draws = _Repository(DrawRepository)  # the day's random spot checks (draws, draw_entries)
+    inspector_stats = _Repository(InspectorStatsRepository)  # inspectors' own figures
 
     async def __aenter__(self) -> UnitOfWork:
         if self._lock is not None:

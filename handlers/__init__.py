@@ -6,7 +6,7 @@ from typing import Any
 
 from telegram.ext import Application
 
-from handlers import admin, fallback, gatekeeper, inputs, inspect, reports, start, tasks
+from handlers import admin, fallback, gatekeeper, inputs, inspect, reports, start, stats, tasks
 from handlers.errors import on_error
 
 
@@ -20,6 +20,7 @@ def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     application.add_handlers([tasks.START_HANDLER], group=0)
     application.add_handlers(start.HANDLERS, group=0)
     application.add_handlers(admin.HANDLERS, group=0)
+    application.add_handlers(stats.HANDLERS, group=0)
     application.add_handlers(inspect.HANDLERS, group=0)
     application.add_handlers(tasks.HANDLERS, group=0)
     # 0, then: free input in private chats, routed to whichever feature is waiting for it.

@@ -16,6 +16,7 @@ from bot.domain.ranking import UnitFigures, rank_units
 from bot.domain.schedule import ScheduleConfig
 from bot.render.bulletin import BulletinView, PhaseInfo, format_date
 from bot.render.i18n import t
+from bot.services.inspector_stats import figure_lines, inspector_figures
 from db.repositories.stats import UnitTree
 from db.uow import UnitOfWork
 
@@ -124,6 +125,12 @@ async def digest_text(
     lines.append(t(lang, "scheduler.digest.new", tasks=figures.new_tasks,
                    reports=figures.new_reports))
     lines.append(t(lang, "scheduler.digest.closed", count=figures.closed))
+    # Inspectors' own figures for the day (bot/services/inspector_stats.py; "done against
+    # plan" once the supervision plans' occurrences are passed there as `planned`).
+    inspectors, names = await inspector_figures(uow, start, end)
+    if inspectors:
+        lines.append(t(lang, "draw.stats.digest_title"))
+        lines += figure_lines(lang, inspectors, names, limit=max_rows)
     overdue = await stats.overdue_by_unit(now)
     total = sum(n for _, n, _ in overdue)
     if total:

@@ -20,8 +20,8 @@ COMMANDS: dict[Role, tuple[str, ...]] = {
     Role.RESIDENT: ("report", "myreports", "help", "lang", "cancel"),
     Role.UNIT_MEMBER: ("tasks", "report", "myreports", "help", "lang", "cancel"),
     Role.INSPECTOR: ("inspect", "tasks", "task", "report", "myreports", "help", "lang", "cancel"),
-    Role.ADMIN: ("inspect", "tasks", "task", "invite", "block", "unblock", "reroute", "help",
-                 "lang", "cancel"),
+    Role.ADMIN: ("inspect", "tasks", "task", "invite", "block", "unblock", "reroute", "stats",
+                 "help", "lang", "cancel"),
 }
 GROUP_COMMANDS = ("tasks", "bind", "help")
 TELEGRAM_LANGS = {"zh-hans": "zh", "en": "en"}

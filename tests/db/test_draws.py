@@ -192,3 +192,30 @@ async def test_a_failed_recheck_is_a_relapse_of_the_closed_task(
     assert new["9"].relapse_of_id is None  # another item: a new problem
     assert entry.inspection_id == view.inspection_id  # the re-check is done
 
+
+
+async def test_the_daily_digest_shows_each_inspectors_figures(
+    sessions: Sessions, city: dict[str, int], tmp_path: Path
+) -> None:
+    from db.models import Answer, Inspection
+
+    start = at(2026, 11, 24, 2)  # Tuesday 24th, 10:00 Shanghai
+    async with sessions() as s, s.begin():
+        insp = Inspection(site_id=city["site:crowne_plaza"], inspector_id=10002,
+                          standard_id="community", standard_hash="h" * 64, status="submitted",
+                          step=2, started_at=start, updated_at=start,
+                          submitted_at=start + dt.timedelta(minutes=3))
+        s.add(insp)
+        await s.flush()
+        s.add_all([Answer(inspection_id=insp.id, item_key="1", verdict="compliant",
+                          answered_at=start + dt.timedelta(seconds=30)),
+                   Answer(inspection_id=insp.id, item_key="2", verdict="noncompliant",
+                          answered_at=start + dt.timedelta(seconds=120))])
+    clock = FakeClock(at(2026, 11, 25, 0, 30))  # Wednesday 08:30: the digest of Tuesday
+    await make_scheduler(sessions, clock, tmp_path).tick()
+    [(chat, text)] = [m for m in await scheduling.messages(sessions, "digest")]
+    assert chat == OFFICE
+    lang = "zh-hans"
+    assert t(lang, "draw.stats.digest_title") in text
+    assert t(lang, "draw.stats.row", name="李测评", done=t(lang, "draw.stats.done", done=1),
+             seconds="60", failed="50%", disagreed=0, rechecked=0) in text
