@@ -209,6 +209,8 @@ async def commit_and_reveal(uow: UnitOfWork, today: dt.date, now: dt.datetime,
             count = len(await uow.draws.entries(done.day))
             text = t(lang, "draw.reveal", day=done.day, seed=done.seed, hash=done.seed_hash,
                      snapshot=done.snapshot_hash or "", count=count)
+        if done.announced_at is None:  # the bot was down the evening before: say so
+            text += "\n" + t(lang, "draw.not_announced")
         queued += await _tell(uow, "draw_reveal", done.day, chats, text)
         await uow.draws.mark(done.day, "revealed_at", now)
     tomorrow = today + dt.timedelta(days=1)

@@ -219,3 +219,20 @@ async def test_the_daily_digest_shows_each_inspectors_figures(
     assert t(lang, "draw.stats.digest_title") in text
     assert t(lang, "draw.stats.row", name="李测评", done=t(lang, "draw.stats.done", done=1),
              seconds="60", failed="50%", disagreed=0, rechecked=0) in text
+
+
+async def test_a_seed_never_announced_is_revealed_saying_so(
+    sessions: Sessions, city: dict[str, int]
+) -> None:
+    from bot.services.draws import commit_and_reveal
+
+    # The bot was down on the 6th's evening: the 7th's seed is made when the 7th is drawn.
+    await draw_on(sessions, DAY, at(2026, 12, 6, 23))
+    async with UnitOfWorkFactory(sessions)() as uow:
+        await commit_and_reveal(uow, dt.date(2026, 12, 8), at(2026, 12, 8, 12), [OFFICE],
+                                "en")
+        await uow.commit()
+    reveal = (await draw_messages(sessions))[0][1]
+    assert reveal.startswith(t("en", "draw.reveal", day="2026-12-07", seed="", hash="",
+                               snapshot="", count=0)[:30])
+    assert reveal.endswith(t("en", "draw.not_announced"))
