@@ -127,14 +127,9 @@ async def ensure_seed(uow: UnitOfWork, day: dt.date, now: dt.datetime,
     return await uow.draws.add_seed(day.isoformat(), seed.hex(), seed_digest(seed), now)
 
 
-def stored(row: Draw, entries: Iterable[DrawEntry]) -> list[Drawn]:
-    codes: dict[int, str] = {}
-    if row.snapshot is not None:
-        sites, rechecks, _ = from_snapshot(row.snapshot)
-        codes = {c.site_id: c.code for c in sites} | {r.site_id: r.code for r in rechecks}
-    return [Drawn(e.site_id, codes.get(e.site_id, str(e.site_id)),
-                  RECHECK if e.kind == RECHECK else SPOT, e.stratum, e.weight, e.task_id)
-            for e in entries]
+def stored(entries: Iterable[tuple[DrawEntry, str]]) -> list[Drawn]:
+    return [Drawn(e.site_id, code, RECHECK if e.kind == RECHECK else SPOT, e.stratum, e.weight,
+                  e.task_id) for e, code in entries]
 
 
 async def day_draw(uow: UnitOfWork, day: dt.date, cfg: DrawConfig, now: dt.datetime,
@@ -156,7 +151,7 @@ async def day_draw(uow: UnitOfWork, day: dt.date, cfg: DrawConfig, now: dt.datet
                   for i, d in enumerate(drawn)))
         await uow.flush()
         return drawn
-    return stored(row, await repo.entries(row.day))
+    return stored(await repo.entries(row.day))
 
 
 @dataclass(frozen=True)
@@ -179,7 +174,7 @@ async def rerun(uow: UnitOfWork, day: dt.date, seed: bytes | None = None) -> Rer
     use = bytes.fromhex(row.seed) if seed is None else seed
     sites, rechecks, params = from_snapshot(row.snapshot)
     again = draw(use, day, sites, rechecks, params)
-    kept = stored(row, await uow.draws.entries(row.day))
+    kept = stored(await uow.draws.entries(row.day))
     return Rerun(day, seed_digest(use) == row.seed_hash, row.revealed_at is not None, again,
                  again == kept)
 

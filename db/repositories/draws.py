@@ -72,9 +72,12 @@ class DrawRepository:
             .values(drawn_at=now).execution_options(synchronize_session=False))
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    async def entries(self, day: str) -> list[DrawEntry]:
-        return list((await self.session.scalars(
-            select(DrawEntry).where(DrawEntry.day == day).order_by(DrawEntry.rank))).all())
+    async def entries(self, day: str) -> list[tuple[DrawEntry, str]]:
+        """The day's sites drawn, in the draw's order, with each site's code."""
+        rows = await self.session.execute(
+            select(DrawEntry, Site.code).join(Site, Site.id == DrawEntry.site_id)
+            .where(DrawEntry.day == day).order_by(DrawEntry.rank))
+        return [(entry, code) for entry, code in rows.all()]
 
     async def mark(self, day: str, column: str, now: datetime) -> bool:
         """Set announced_at or revealed_at once; False when it was set already."""
