@@ -236,3 +236,20 @@ async def test_a_seed_never_announced_is_revealed_saying_so(
     assert reveal.startswith(t("en", "draw.reveal", day="2026-12-07", seed="", hash="",
                                snapshot="", count=0)[:30])
     assert reveal.endswith(t("en", "draw.not_announced"))
+
+
+async def test_two_replicas_drawing_at_once_store_one_draw(
+    sessions: Sessions, city: dict[str, int], database_url: str
+) -> None:
+    factory = UnitOfWorkFactory(sessions, serialize_writes=database_url.startswith("sqlite"))
+
+    async def one(seed: bytes) -> list[Drawn]:
+        async with factory() as uow:
+            drawn = await day_draw(uow, DAY, CONFIG, at(2026, 12, 6, 23), make_seed=seeds(seed))
+            await uow.commit()
+        return drawn
+
+    first, second = await asyncio.gather(one(b"\x03" * 32), one(b"\x04" * 32))
+    assert first == second
+    async with sessions() as s:
+        assert len((await s.scalars(select(DrawEntry))).all()) == len(first)
