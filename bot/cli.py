@@ -39,6 +39,18 @@ def _check_standards(settings: Settings) -> bool:
     return not problems
 
 
+def _check_draws(settings: Settings) -> bool:
+    """draws.yaml, validated before the bot starts: its error names the file, line and field."""
+    from bot.domain.draws_config import DrawConfigError, load_draws
+
+    try:
+        load_draws(settings.draws_file)
+    except DrawConfigError as exc:
+        print(f"draws: {exc}", file=sys.stderr)
+        return False
+    return True
+
+
 @contextlib.asynccontextmanager
 async def _core(settings: Settings) -> AsyncIterator[Core]:
     """The migrated database and the app's core, wired as the bot wires it (bot/app.py)."""
@@ -70,6 +82,9 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     if not _check_standards(settings):
         print("refusing to start with an invalid standard", file=sys.stderr)
+        return 2
+    if not _check_draws(settings):
+        print("refusing to start with an invalid draws.yaml", file=sys.stderr)
         return 2
     from db.single_process import DatabaseInUse
 
@@ -229,6 +244,13 @@ def cmd_draw(args: argparse.Namespace, settings: Settings) -> int:
     the stored candidates can check the draw."""
     import datetime as dt
 
+    if args.check_config:
+        ok = _check_draws(settings)
+        print(f"{settings.draws_file}: OK" if ok else "", end="\n" if ok else "")
+        return 0 if ok else 2
+    if not args.date:
+        print("--date is required (or --check-config)", file=sys.stderr)
+        return 2
     try:
         day = dt.date.fromisoformat(args.date)
     except ValueError:
@@ -304,9 +326,10 @@ def build_parser() -> argparse.ArgumentParser:
     bul.add_argument("--check-config", action="store_true",
                      help="only validate the schedule file")
     drw = sub.add_parser("draw", help="re-run a day's random spot-check draw (operators)")
-    drw.add_argument("--date", required=True, help="the local day, e.g. 2026-12-07")
+    drw.add_argument("--date", help="the local day, e.g. 2026-12-07")
     drw.add_argument("--seed", help="a revealed seed (hex) to re-run from, instead of the "
                                     "stored one")
+    drw.add_argument("--check-config", action="store_true", help="only validate draws.yaml")
     return parser
 
 

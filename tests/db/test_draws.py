@@ -253,3 +253,4 @@ async def test_two_replicas_drawing_at_once_store_one_draw(
     assert first == second
     async with sessions() as s:
         assert len((await s.scalars(select(DrawEntry))).all()) == len(first)
+

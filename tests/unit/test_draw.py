@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -170,3 +171,19 @@ def test_draws_yaml_defaults_and_errors_name_line_and_field() -> None:
     with pytest.raises(DrawConfigError) as exc:
         parse_draws("per_subdistrct: 2\n")
     assert "did you mean" in str(exc.value)
+
+
+def test_a_bad_draws_yaml_stops_the_bot_naming_line_and_field(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot.cli import main
+
+    (tmp_path / "draws.yaml").write_text("schema: 1\nper_subdistrict: many\n", encoding="utf-8")
+    monkeypatch.setenv("WENMING_CONFIG_DIR", str(tmp_path))
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123456:not-a-real-token")
+    assert main(["draw", "--check-config"]) == 2
+    assert f"{tmp_path / 'draws.yaml'}:2: per_subdistrict:" in capsys.readouterr().err
+    assert main(["run"]) == 2
+    assert "refusing to start with an invalid draws.yaml" in capsys.readouterr().err
+    (tmp_path / "draws.yaml").write_text("per_subdistrict: 3\n", encoding="utf-8")
+    assert main(["draw", "--check-config"]) == 0
