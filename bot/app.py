@@ -255,6 +255,7 @@ class Wenming:
         # Reminders, escalation, the weekly bulletin and the daily digest: due work is polled
         # from the database each tick (schedule.yaml, validated here so a bad schedule
         # stops the bot at start-up with the line and the problem).
+        from bot.domain.draws_config import load_draws
         from bot.domain.plans import load_plans
         from bot.domain.schedule import load_schedule
         from scheduler.runner import Scheduler
@@ -266,6 +267,7 @@ class Wenming:
             retention_days=settings.retention_days,
             metrics=self.metrics, assessment=deps.assessment,
             plans_morning=load_plans(settings.plans_file).morning,
+            draws=load_draws(settings.draws_file),
         )
         application.bot_data["scheduler"] = self.scheduler
         self._polling_role: asyncio.Task[None] | None = None

@@ -1,4 +1,4 @@
-"""The `wenming` command: run, sandbox, db, standards, import, invite, bulletin."""
+"""The `wenming` command: run, sandbox, db, standards, import, invite, bulletin, draw."""
 
 from __future__ import annotations
 
@@ -39,6 +39,18 @@ def _check_standards(settings: Settings) -> bool:
     return not problems
 
 
+def _check_draws(settings: Settings) -> bool:
+    """draws.yaml, validated before the bot starts: its error names the file, line and field."""
+    from bot.domain.draws_config import DrawConfigError, load_draws
+
+    try:
+        load_draws(settings.draws_file)
+    except DrawConfigError as exc:
+        print(f"draws: {exc}", file=sys.stderr)
+        return False
+    return True
+
+
 @contextlib.asynccontextmanager
 async def _core(settings: Settings) -> AsyncIterator[Core]:
     """The migrated database and the app's core, wired as the bot wires it (bot/app.py)."""
@@ -70,6 +82,9 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     if not _check_standards(settings):
         print("refusing to start with an invalid standard", file=sys.stderr)
+        return 2
+    if not _check_draws(settings):
+        print("refusing to start with an invalid draws.yaml", file=sys.stderr)
         return 2
     from db.single_process import DatabaseInUse
 
@@ -294,6 +309,61 @@ def cmd_assessment(args: argparse.Namespace, settings: Settings) -> int:
     return code
 
 
+def cmd_draw(args: argparse.Namespace, settings: Settings) -> int:
+    """Re-run a day's spot-check draw from its stored seed and candidates, and print it.
+
+    An operator's command, run on the server: before the day's seed is revealed it shows the
+    unannounced list, which only the inspectors who must go may see. It says so, and prints
+    nothing to share until then. With --seed (a revealed seed, given by hand) anyone holding
+    the stored candidates can check the draw."""
+    import datetime as dt
+
+    if args.check_config:
+        ok = _check_draws(settings)
+        print(f"{settings.draws_file}: OK" if ok else "", end="\n" if ok else "")
+        return 0 if ok else 2
+    if not args.date:
+        print("--date is required (or --check-config)", file=sys.stderr)
+        return 2
+    try:
+        day = dt.date.fromisoformat(args.date)
+    except ValueError:
+        print(f"--date must be a date like 2026-12-07, got {args.date!r}", file=sys.stderr)
+        return 2
+    seed: bytes | None = None
+    if args.seed is not None:
+        try:
+            seed = bytes.fromhex(args.seed.strip())
+        except ValueError:
+            print("--seed must be the revealed seed in hex", file=sys.stderr)
+            return 2
+
+    async def go() -> object:
+        from bot.services.draws import rerun
+
+        async with _core(settings) as core, core.uow.read() as uow:
+            return await rerun(uow, day, seed)
+
+    from bot.services.draws import Rerun
+
+    found = asyncio.run(go())
+    if not isinstance(found, Rerun):
+        print(f"no draw was made for {day.isoformat()}", file=sys.stderr)
+        return 1
+    if not found.revealed:
+        print(f"NOT YET REVEALED: the draw for {day.isoformat()} is unannounced; it is for "
+              "the operator and the inspectors who must go only. Do not share it before the "
+              "seed is revealed.", file=sys.stderr)
+    print(f"draw {day.isoformat()}: seed {'matches' if found.seed_ok else 'DOES NOT MATCH'} "
+          "the hash announced before the day")
+    for d in found.drawn:
+        task = f" (re-check of task #{d.task_id})" if d.task_id is not None else ""
+        print(f"{d.kind:8} {d.stratum:40} {d.site_code:24} weight {d.weight:g}{task}")
+    print(f"{len(found.drawn)} site(s); the stored draw "
+          f"{'is the same' if found.matches else 'DIFFERS'}")
+    return 0 if found.seed_ok and found.matches else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wenming", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -344,12 +414,17 @@ def build_parser() -> argparse.ArgumentParser:
     ashow.add_argument("--year", type=int)
     for p in (aimp, ashow):
         p.add_argument("--lang", choices=["zh-hans", "en"], help="default: the bot's language")
+    drw = sub.add_parser("draw", help="re-run a day's random spot-check draw (operators)")
+    drw.add_argument("--date", help="the local day, e.g. 2026-12-07")
+    drw.add_argument("--seed", help="a revealed seed (hex) to re-run from, instead of the "
+                                    "stored one")
+    drw.add_argument("--check-config", action="store_true", help="only validate draws.yaml")
     return parser
 
 
 COMMANDS = {"run": cmd_run, "sandbox": cmd_sandbox, "db": cmd_db, "standards": cmd_standards,
             "import": cmd_import, "invite": cmd_invite, "bulletin": cmd_bulletin,
-            "assessment": cmd_assessment, "plans": cmd_plans}
+            "assessment": cmd_assessment, "plans": cmd_plans, "draw": cmd_draw}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,7 +25,7 @@ DEFAULT_LISTEN = "127.0.0.1:8080"
 DEFAULT_RETENTION_DAYS = 90
 # What a city may keep in WENMING_CONFIG_DIR.
 CONFIG_FILES = ("reporting.yaml", "schedule.yaml", "assessment.yaml", "special_actions.yaml",
-                "plans.yaml")
+                "plans.yaml", "draws.yaml")
 DEMO_CITY = DEFAULTS_DIR / "demo-city.yaml"
 # The demo city's external test scores (国测、省测、市测), imported by the sandbox.
 DEMO_SCORES = DEFAULTS_DIR / "demo-scores.csv"
@@ -253,6 +253,11 @@ class Settings:
         """Supervision plans (bot/domain/plans.py): the morning hour of the daily lists, and
         what `wenming sandbox` imports for the demo city."""
         return self.config_file("plans.yaml")
+
+    @property
+    def draws_file(self) -> Path:
+        """draws.yaml: the random spot checks (bot/domain/draws_config.py)."""
+        return self.config_file("draws.yaml")
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]

@@ -543,3 +543,38 @@ class PlanOccurrence(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     assigned_at: Mapped[datetime | None]
     done_at: Mapped[datetime | None]
+
+
+class Draw(Base):
+    """A day's random spot-check draw (bot/domain/draw.py): its seed, fixed in advance and
+    committed by its SHA-256 (announced the day before), the candidates it was drawn from
+    (snapshot, so a re-run after the data changed gives the same sites), and when the hash
+    was announced and the seed revealed. `day` is the local date, ISO."""
+
+    __tablename__ = "draws"
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    seed: Mapped[str] = mapped_column(String(64))  # hex; secret until revealed_at
+    seed_hash: Mapped[str] = mapped_column(String(64))  # sha256(seed), hex
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    drawn_at: Mapped[datetime | None]
+    snapshot: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    snapshot_hash: Mapped[str | None] = mapped_column(String(64))
+    announced_at: Mapped[datetime | None]
+    revealed_at: Mapped[datetime | None]
+
+
+class DrawEntry(Base):
+    """One site drawn on a day: a spot check, or a re-check of a closed task. `inspection_id`:
+    the inspection submitted there for it (a failed re-check of the task's item is a relapse)."""
+
+    __tablename__ = "draw_entries"
+    __table_args__ = (UniqueConstraint("day", "site_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[str] = mapped_column(ForeignKey("draws.day", ondelete="CASCADE"), index=True)
+    rank: Mapped[int] = mapped_column(Integer)  # the order the draw gave
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))  # spot | recheck
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id"))
+    stratum: Mapped[str] = mapped_column(String(200))
+    weight: Mapped[float] = mapped_column(Float)
+    inspection_id: Mapped[int | None] = mapped_column(ForeignKey("inspections.id"))

@@ -34,6 +34,9 @@ LAYOUTS: dict[str, str] = {
     "digest": "digest:{}:{}",
     # An inspector's supervision list for a day: the local day, the inspector.
     "plans": "plans:{}:{}",
+    # The random spot checks' seed: its hash told the day before, the seed after; day, chat.
+    "draw_commit": "draw:{}:commit:{}",
+    "draw_reveal": "draw:{}:reveal:{}",
     # A handler's reply handed over to the outbox: a fresh token (each is its own message).
     "reply": "reply:{}",
     # The admins told that a group was lost: chat, the outbox row, admin chat.

@@ -17,8 +17,10 @@ from sqlalchemy.sql import Executable
 from db.models import InboxUpdate
 from db.repositories.assessment import AssessmentRepository
 from db.repositories.cards import TaskCardRepository
+from db.repositories.draws import DrawRepository
 from db.repositories.evidence import EvidenceRepository
 from db.repositories.inspections import InspectionRepository
+from db.repositories.inspector_stats import InspectorStatsRepository
 from db.repositories.jobs import JobRunRepository
 from db.repositories.org import OrgRepository
 from db.repositories.outbox import OutboxRepository
@@ -181,6 +183,8 @@ class UnitOfWork:
     assessment = _Repository(AssessmentRepository)  # external test scores, special actions
     evidence = _Repository(EvidenceRepository)  # near-duplicate photos, where photos are used
     plans = _Repository(PlanRepository)  # supervision plans and their daily occurrences
+    draws = _Repository(DrawRepository)  # the day's random spot checks (draws, draw_entries)
+    inspector_stats = _Repository(InspectorStatsRepository)  # inspectors' own figures
 
     async def __aenter__(self) -> UnitOfWork:
         if self._lock is not None:

@@ -16,6 +16,7 @@ from handlers import (
     plans,
     reports,
     start,
+    stats,
     tasks,
 )
 from handlers.errors import on_error
@@ -33,6 +34,7 @@ def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     application.add_handlers(admin.HANDLERS, group=0)
     # An admin's spreadsheet of test scores, before the inputs take it for a photo.
     application.add_handlers(assessment.HANDLERS, group=0)
+    application.add_handlers(stats.HANDLERS, group=0)
     application.add_handlers(inspect.HANDLERS, group=0)
     application.add_handlers(tasks.HANDLERS, group=0)
     application.add_handlers(plans.HANDLERS, group=0)

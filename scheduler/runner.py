@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
+from bot.domain.draws_config import DrawConfig
 from bot.domain.periods import (
     Due,
     bulletin_still_timely,
@@ -55,15 +56,17 @@ from bot.render.i18n import t
 from bot.services.assessment import AssessmentSetup
 from bot.services.bulletins import build_bulletins, digest_text
 from bot.services.deadlines import Escalate, remind_and_escalate
+from bot.services.draws import commit_and_reveal, day_draw
 from bot.services.plans import PLANS_JOB, run_morning
 from db.outbox_keys import dedup_key
-from db.uow import UnitOfWorkFactory
+from db.uow import UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 
 BULLETIN = "bulletin"
 DIGEST = "digest"
 RETENTION = "retention"
+DRAW_SEEDS = "draw_seeds"  # the spot checks' seed: tomorrow's hash told, yesterday's revealed
 BULLETIN_DIR = "bulletins"
 REMINDERS = "reminders"
 STALE = "stale"
@@ -77,12 +80,13 @@ class TickResult:
     bulletins: int = 0
     digests: int = 0
     lists: int = 0  # inspectors' lists for the day (plans)
+    draw_messages: int = 0
     ran: list[str] = field(default_factory=list)  # "bulletin:2026-W48", "digest:2026-11-23"
     skipped: list[str] = field(default_factory=list)  # periods recorded as skipped
 
     @property
     def queued(self) -> int:
-        return self.reminders + self.bulletins + self.digests + self.lists
+        return self.reminders + self.bulletins + self.digests + self.lists + self.draw_messages
 
 
 def store_png(media_dir: Path, png: bytes) -> str:
@@ -122,11 +126,13 @@ class Scheduler:
         metrics: Metrics | None = None,
         assessment: AssessmentSetup | None = None,
         plans_morning: dt.time | None = None,
+        draws: DrawConfig | None = None,
     ) -> None:
         self._uow = uow
         self.assessment = assessment  # the bulletin's combined assessment, special actions
         # plans.yaml's morning: when each inspector's list for the day goes out (None: never).
         self.plans_morning = plans_morning
+        self.draws = draws  # draws.yaml; None: no spot-check seeds are committed or revealed
         self._metrics = metrics
         self.config = config
         self.tz = ZoneInfo(timezone)
@@ -213,6 +219,13 @@ class Scheduler:
                 if sent is not None:
                     result.lists = sent
                     result.ran.append(f"{PLANS_JOB}:{morning.period}")
+        if self.draws is not None:
+            seeds = latest_digest(now, self.draws.announce_time, self.tz)
+            if await self._runnable(DRAW_SEEDS, seeds, now, digest_still_timely, result):
+                sent = await self._counted(DRAW_SEEDS, self.run_draw_seeds(seeds, now))
+                if sent is not None:
+                    result.draw_messages = sent
+                    result.ran.append(f"{DRAW_SEEDS}:{seeds.period}")
         try:
             if await self.prune(now):
                 self._count(RETENTION, "ok")
@@ -343,14 +356,17 @@ class Scheduler:
 
     # ---- the daily digest ------------------------------------------------------------------
 
+    async def _office_chats(self, uow: UnitOfWork) -> list[int]:
+        """The campaign office's bound groups (the digest's, the draw seeds')."""
+        office = (await uow.stats.unit_tree()).office(self.config.office_unit)
+        return [] if office is None else sorted(
+            g.chat_id for g in await uow.people.active_groups_of_unit(office.id))
+
     async def run_digest(self, due: Due, now: dt.datetime) -> int | None:
         if await self._has_run(DIGEST, due.period):
             return None
         async with self._uow() as uow:
-            stats = uow.stats
-            office = (await stats.unit_tree()).office(self.config.office_unit)
-            chats = [] if office is None else sorted(
-                g.chat_id for g in await uow.people.active_groups_of_unit(office.id))
+            chats = await self._office_chats(uow)
             text = await digest_text(uow, self.config, self.tz, self.lang,
                                      due.issue_date, now)
             if not await uow.jobs.record(DIGEST, due.period, now, {"groups": len(chats)}):
@@ -375,9 +391,29 @@ class Scheduler:
         async with self._uow() as uow:
             if not await uow.jobs.record(PLANS_JOB, due.period, now, {}):
                 return None
-            morning = await run_morning(uow, due.issue_date, self.tz, now, self.lang)
+            # The day's random spot checks and re-checks join the rounds' share-out: the
+            # unannounced list reaches only the inspectors who must go, in their own lists.
+            drawn = [] if self.draws is None else await day_draw(uow, due.issue_date,
+                                                                  self.draws, now)
+            morning = await run_morning(uow, due.issue_date, self.tz, now, self.lang, drawn)
             await uow.commit(mark_update_handled=False)
         log.info("plans %s: %d missed before, %d new, %d assigned (%d with nobody), "
                  "%d list(s) queued", due.period, morning.missed, morning.added,
                  morning.assigned, morning.unassigned, morning.lists)
         return morning.lists
+
+    # ---- the spot checks' seeds (commit and reveal) ------------------------------------------
+
+    async def run_draw_seeds(self, due: Due, now: dt.datetime) -> int | None:
+        """On day T at draws.yaml's announce_time: T+1's seed made and its SHA-256 told to the
+        campaign office's groups, T-1's seed revealed there (bot/services/draws.py). Once per
+        day: the JobRun, and each message's dedup key. None when it had run."""
+        if await self._has_run(DRAW_SEEDS, due.period):
+            return None
+        async with self._uow() as uow:
+            chats = await self._office_chats(uow)
+            if not await uow.jobs.record(DRAW_SEEDS, due.period, now, {"groups": len(chats)}):
+                return None
+            queued = await commit_and_reveal(uow, due.issue_date, now, chats, self.lang)
+            await uow.commit(mark_update_handled=False)
+        return queued

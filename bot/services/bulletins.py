@@ -18,6 +18,7 @@ from bot.render.assessment import AssessmentBlock
 from bot.render.bulletin import BulletinView, PhaseInfo, format_date
 from bot.render.i18n import t
 from bot.services.assessment import AssessmentSetup, action_weeks, weekly_assessment
+from bot.services.inspector_stats import figure_lines, inspector_figures
 from bot.services.plans import missed_for_digest
 from db.repositories.stats import UnitTree
 from db.uow import UnitOfWork
@@ -142,6 +143,11 @@ async def digest_text(
     lines.append(t(lang, "scheduler.digest.new", tasks=figures.new_tasks,
                    reports=figures.new_reports))
     lines.append(t(lang, "scheduler.digest.closed", count=figures.closed))
+    # Inspectors' own figures for the day, against their plan (bot/services/inspector_stats.py).
+    inspectors, names = await inspector_figures(uow, start, end, tz=tz)
+    if inspectors:
+        lines.append(t(lang, "draw.stats.digest_title"))
+        lines += figure_lines(lang, inspectors, names, limit=max_rows)
     overdue = await stats.overdue_by_unit(now)
     total = sum(n for _, n, _ in overdue)
     if total:

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from bot.domain import checklist
 from bot.domain.checklist import Awaiting, ItemState, Progress
 from bot.domain.errors import DomainError, NotFound, StaleAction
+from bot.domain.periods import local_date
 from bot.domain.roles import Role, parse_role, require
 from bot.domain.scoring import Score, compute_score
 from bot.domain.standards import Standard, Verdict
@@ -17,6 +18,7 @@ from bot.domain.tasks import DEFAULT_RELAPSE_WEEKS, DEFAULT_TZ
 from bot.media.phash import signed64
 from bot.render.inspection import HeldBy, OpenInspection
 from bot.services.catalog import StandardCatalog
+from bot.services.draws import mark_done, recheck_items
 from bot.services.events import publish
 from bot.services.tasks import create_task, record_site_items
 from db.models import Answer, Inspection, Person, Photo, Site, Task
@@ -250,6 +252,10 @@ class InspectionService:
             standard_hash=view.standard.content_hash, verdicts=answered, source="inspection",
             source_id=insp.id, now=now)
         evidence = await repo.evidence_photos(insp.id)
+        # A re-check drawn for a closed task (随机抽查 复查) that fails the task's item again is
+        # a relapse (反弹) of that task, however long ago it was closed.
+        today = local_date(now, self.tz)
+        rechecked = await recheck_items(uow, insp.site_id, today)
         tasks = []
         for item in view.standard.items:
             if answered.get(item.key) is not Verdict.NONCOMPLIANT:
@@ -268,7 +274,9 @@ class InspectionService:
                 latitude=insp.site.latitude, longitude=insp.site.longitude,
                 before_photo_ids=[p.id for p in evidence.get(item.key, [])],
                 relapse_weeks=self.relapse_weeks, tz=self.tz, now=now,
+                relapse_of_id=rechecked.get(item.key),
             ))
+        await mark_done(uow, insp.site_id, today, insp.id)
         groups = 0
         if tasks:
             people = uow.people

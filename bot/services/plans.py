@@ -23,6 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from bot.domain.draw import Drawn
 from bot.domain.errors import NotFound
 from bot.domain.plans import (
     DONE,
@@ -202,10 +203,14 @@ async def queue_lists(uow: UnitOfWork, day: dt.date, default_lang: str) -> int:
 
 
 async def run_morning(uow: UnitOfWork, day: dt.date, tz: ZoneInfo, now: dt.datetime,
-                      default_lang: str) -> Morning:
-    """The morning's work for `day` in the caller's transaction (see the module's doc)."""
+                      default_lang: str, drawn: Iterable[Drawn] = ()) -> Morning:
+    """The morning's work for `day` in the caller's transaction (see the module's doc); the
+    day's random spot checks and re-checks (`drawn`, bot/services/draws.day_draw) join the
+    plans' rounds in the same share-out and the same lists."""
     missed = await uow.plans.mark_missed(day)
     added = await expand_day(uow, day, tz, now)
+    added += await add_occurrences(uow, day, [(d.site_id, d.kind, d.task_id) for d in drawn],
+                                   now)
     assigned, unassigned = await assign_day(uow, day, now)
     lists = await queue_lists(uow, day, default_lang)
     return Morning(missed, added, assigned, unassigned, lists)

@@ -178,6 +178,17 @@ class PlanRepository:
                    PlanOccurrence.status.in_(("due", "missed")))
             .order_by(PlanOccurrence.day.desc(), PlanOccurrence.id)))
 
+    async def per_inspector(self, first: date, last: date) -> dict[int, tuple[int, int]]:
+        """Per inspector: (occurrences done, on time or late; occurrences assigned) whose day
+        is from first to last (rounds, spot checks and re-checks alike)."""
+        done = func.sum(case((PlanOccurrence.status.in_(("done", "late")), 1), else_=0))
+        rows = await self.session.execute(
+            select(PlanOccurrence.inspector_id, done, func.count())
+            .where(PlanOccurrence.day >= first, PlanOccurrence.day <= last,
+                   PlanOccurrence.inspector_id.is_not(None))
+            .group_by(PlanOccurrence.inspector_id))
+        return {int(pid): (int(d or 0), int(n)) for pid, d, n in rows.all()}
+
     async def completion_by_unit(self, first: date, last: date) -> dict[int, tuple[int, int]]:
         """Per unit of the sites: (rounds done on their day, rounds due) from first to last."""
         done = func.sum(case((PlanOccurrence.status == "done", 1), else_=0))

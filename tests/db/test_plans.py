@@ -307,3 +307,50 @@ async def test_the_lists_go_out_at_the_local_morning_across_daylight_saving(
     clock.now = dt.datetime(2026, 3, 31, 5, 31, tzinfo=dt.UTC)
     assert (await scheduler.tick()).lists == 0
     assert await occurrences(sessions, dt.date(2026, 3, 31)) == []
+
+
+async def test_the_days_draw_reaches_only_the_inspectors_lists(
+    sessions: Sessions, city: dict[str, int], tmp_path: Path
+) -> None:
+    """The morning's share-out takes the day's random spot checks with the plans' rounds:
+    each drawn site is in one inspector's private list, and no group hears of it."""
+    from bot.domain.draws_config import DrawConfig
+    from db.models import DrawEntry
+
+    clock = FakeClock(local(MONDAY, 6))
+    scheduler = Scheduler(UnitOfWorkFactory(sessions), parse_schedule(""),
+                          timezone="Asia/Shanghai", language="zh-hans",
+                          media_dir=tmp_path / "media", clock=clock,
+                          plans_morning=dt.time(7, 30),
+                          draws=DrawConfig(per_subdistrict=2, recheck_share=0.0))
+    await scheduler.tick()
+    clock.now = local(MONDAY, 7, 31)
+    assert f"plans:{MONDAY.isoformat()}" in (await scheduler.tick()).ran
+    async with sessions() as s:
+        drawn = set((await s.scalars(select(DrawEntry.site_id).where(
+            DrawEntry.day == MONDAY.isoformat()))).all())
+        names = {x.id: x.name for x in (await s.scalars(select(Site))).all()}
+        sent = (await s.scalars(select(OutboxMessage))).all()
+    spot = [r for r in await occurrences(sessions, MONDAY) if r.kind == "spot"]
+    assert drawn and {r.site_id for r in spot} == drawn
+    assert all(r.inspector_id is not None for r in spot)
+    lists = {m.chat_id: str(m.params.get("text", "")) for m in sent if m.purpose == "plans"}
+    for r in spot:
+        assert names[r.site_id] in lists[r.inspector_id]
+    groups = " ".join(str(m.params.get("text", "")) + str(m.params.get("caption", ""))
+                      for m in sent if m.chat_id < 0)
+    assert not any(names[site] in groups for site in drawn)
+
+
+async def test_the_digest_counts_each_inspectors_rounds_against_their_plan(
+    sessions: Sessions, city: dict[str, int]
+) -> None:
+    """An inspector given rounds who did none is in the morning digest, at 0 of their plan."""
+    await morning(sessions, MONDAY)
+    assigned = [r for r in await occurrences(sessions, MONDAY) if r.inspector_id == 10001]
+    assert assigned
+    async with UnitOfWorkFactory(sessions)() as uow:
+        text = await digest_text(uow, parse_schedule(""), SHANGHAI, "zh-hans", TUESDAY,
+                                 local(TUESDAY, 8, 30))
+    line = next(x for x in text.splitlines() if "张督查" in x and "计划" in x)
+    assert f"计划完成 0/{len(assigned)}" in line

@@ -39,11 +39,13 @@ async def create_task(
     relapse_weeks: int = RELAPSE_WEEKS_DEFAULT,
     tz: ZoneInfo = DEFAULT_TZ,
     now: datetime,
+    relapse_of_id: int | None = None,
 ) -> Task:
     """A new open task: its "created" event, relapse check, card queued, "task.changed".
 
     A task for an inspection item (site_id and item_key) is linked to the same item's task
-    closed within `relapse_weeks` (Settings.relapse_weeks; 0: never).
+    closed within `relapse_weeks` (Settings.relapse_weeks; 0: never), or to `relapse_of_id`
+    when the caller knows it (a failed re-check of that closed task: bot/services/draws.py).
 
     A deadline is a day: `due_at` is moved to the end (23:59:59) of its local day in the
     campaign's time zone (`tz`: Settings.tz), whatever the caller computed."""
@@ -51,7 +53,9 @@ async def create_task(
     if await uow.people.unit(unit_id) is None:
         raise NotFound("task.unit_not_found")
     relapse = None
-    if site_id is not None and item_key is not None:
+    if relapse_of_id is not None:
+        relapse = await uow.tasks.get(relapse_of_id)
+    if relapse is None and site_id is not None and item_key is not None:
         relapse = await _relapse_of(uow, site_id, item_key, now, relapse_weeks)
     task = Task(
         source=source, inspection_id=inspection_id, item_key=item_key, report_id=report_id,

@@ -1,7 +1,7 @@
 """External test scores (国测、省测、市季度测评) per unit and period, for the assessment.
 
 Revision ID: 0011_assessment
-Revises: 0009_plans
+Revises: 0010_draws
 Create Date: 2026-12-06 01:00:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import db.types
 
 revision = '0011_assessment'
-down_revision = '0009_plans'
+down_revision = '0010_draws'
 branch_labels = None
 depends_on = None
 
