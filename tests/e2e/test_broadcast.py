@@ -123,6 +123,26 @@ async def bulletins_per_group(sb: SandboxClient,
     return counts
 
 
+async def accepted_sends_recorded(database_url: str, delivered: list[object]) -> None:
+    """Wait until every bulletin Telegram accepted is recorded as sent in the outbox: a kill
+    after that cannot fall inside the one window no bot can close (Telegram accepted the
+    message and the bot died before recording it, bot/telegram/outbox.py). A fixed pause was
+    not enough on a loaded machine (CI: a group got its bulletin twice)."""
+    engine = create_engine(database_url)
+    sessions = create_sessionmaker(engine)
+
+    async def recorded() -> bool:
+        async with sessions() as s:
+            sent = await s.scalar(select(func.count()).select_from(OutboxMessage).where(
+                OutboxMessage.purpose == "bulletin", OutboxMessage.status == "sent"))
+        return (sent or 0) >= len(delivered)
+
+    try:
+        await wait_until(recorded, timeout=60, interval=0.05)
+    finally:
+        await engine.dispose()
+
+
 async def assert_digest_and_bulletin_done_once(sb: SandboxClient, database_url: str) -> set[str]:
     """The office got one digest; both jobs ran once and every bulletin row is sent. Returns
     the replicas that sent the bulletin rows."""
@@ -167,11 +187,12 @@ async def test_kill_mid_broadcast_every_group_gets_its_bulletin_once(
         await wait_until(lambda: len(delivered) >= 15, timeout=120, interval=0.005)
         # From now on the "network" drops every send before Telegram sees it, so that the kill
         # cannot land inside the one window no bot can close (Telegram accepted a message and
-        # the bot died before recording it, see bot/telegram/outbox.py). Sends already accepted get
-        # half a second to be recorded; then the process dies with the broadcast half done.
+        # the bot died before recording it, see bot/telegram/outbox.py). Sends already accepted are
+        # recorded first; then the process dies with the broadcast half done.
         await sb.inject_fault("sendPhoto", count=100_000, drop=True)
         await sb.inject_fault("sendDocument", count=100_000, drop=True)
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(0.2)  # a send on its way when the faults went in is answered
+        await accepted_sends_recorded(database_url, delivered)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
         await sb.clear_faults()
