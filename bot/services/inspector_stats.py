@@ -42,9 +42,11 @@ def figure_lines(lang: str, found: list[InspectorFigures], names: Mapping[int, s
                  limit: int | None = None) -> list[str]:
     lines = []
     for f in found[:limit]:
-        done = (t(lang, "draw.stats.done_of_plan", done=f.inspections, plan_done=f.planned[0],
-                  planned=f.planned[1])
-                if f.planned is not None and f.planned[1] else t(lang, "draw.stats.done", done=f.inspections))
+        if f.planned is not None and f.planned[1]:  # rounds were assigned to them
+            done = t(lang, "draw.stats.done_of_plan", done=f.inspections,
+                     plan_done=f.planned[0], planned=f.planned[1])
+        else:
+            done = t(lang, "draw.stats.done", done=f.inspections)
         seconds = "—" if f.median_item_seconds is None else f"{f.median_item_seconds:.0f}"
         failed = "—" if f.failed_share is None else f"{100 * f.failed_share:.0f}%"
         lines.append(t(lang, "draw.stats.row", name=names.get(f.inspector_id, f.inspector_id),
