@@ -44,6 +44,7 @@ async def sandbox(tmp_path: Path) -> AsyncIterator[SandboxClient]:
     """`wenming sandbox` as a newcomer starts it (a fresh sandbox database under tmp_path)."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("WENMING_", "TELEGRAM_")) and k != "DATABASE_URL"}
+    env["WENMING_HTTP_LISTEN"] = "127.0.0.1:0"  # another run here may hold the default 8080
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot.cli", "sandbox", "--port", "0", "--fresh",
         "--data-dir", str(tmp_path / "sandbox"), cwd=ROOT, env=env,
