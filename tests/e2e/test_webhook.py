@@ -47,9 +47,17 @@ async def post(url: str, *, data: bytes | None = None, json: Any = None,
 
 async def settled(h: Harness) -> None:
     """The sandbox has delivered everything and the bot handled it (the seeding's updates)."""
+    last = [-1]
+
     async def quiet() -> bool:
-        return sb_state(h).pending_count() == 0 and await inbox_unhandled(h) == 0
-    await wait_until(quiet, timeout=15)
+        # Quiet, and no new row since the last look (half a second ago): a loaded machine
+        # may still be queuing the seeding's updates when the first look finds none pending.
+        rows = await inbox_rows(h)
+        calm = (sb_state(h).pending_count() == 0 and await inbox_unhandled(h) == 0
+                and rows == last[0])
+        last[0] = rows
+        return calm
+    await wait_until(quiet, timeout=30, interval=0.5)
 
 
 async def inbox_rows(h: Harness) -> int:
