@@ -342,8 +342,9 @@ def cmd_draw(args: argparse.Namespace, settings: Settings) -> int:
         from bot.services.draws import rerun
 
         async with _core(settings) as core, core.uow.read() as uow:
-            return await rerun(uow, day, seed)
+            return await rerun(uow, day, settings.tz, seed)
 
+    from bot.domain.draw import stratum_label
     from bot.services.draws import Rerun
 
     found = asyncio.run(go())
@@ -355,10 +356,18 @@ def cmd_draw(args: argparse.Namespace, settings: Settings) -> int:
               "the operator and the inspectors who must go only. Do not share it before the "
               "seed is revealed.", file=sys.stderr)
     print(f"draw {day.isoformat()}: seed {'matches' if found.seed_ok else 'DOES NOT MATCH'} "
-          "the hash announced before the day")
+          "the hash stored for the day")
+    if found.announced_before and found.announced_at is not None:
+        told = found.announced_at.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M")
+        print(f"that hash was announced before the day ({told} {settings.timezone})")
+    else:
+        print("that hash was NOT announced before the day (the bot was not running, or the "
+              "clock skipped the announcement): the draw cannot be proven to have been fixed "
+              "in advance")
     for d in found.drawn:
         task = f" (re-check of task #{d.task_id})" if d.task_id is not None else ""
-        print(f"{d.kind:8} {d.stratum:40} {d.site_code:24} weight {d.weight:g}{task}")
+        print(f"{d.kind:8} {stratum_label(d.stratum):40} {d.site_code:24} weight "
+              f"{d.weight:g}{task}")
     print(f"{len(found.drawn)} site(s); the stored draw "
           f"{'is the same' if found.matches else 'DIFFERS'}")
     return 0 if found.seed_ok and found.matches else 1

@@ -405,8 +405,9 @@ class Scheduler:
     # ---- the spot checks' seeds (commit and reveal) ------------------------------------------
 
     async def run_draw_seeds(self, due: Due, now: dt.datetime) -> int | None:
-        """On day T at draws.yaml's announce_time: T+1's seed made and its SHA-256 told to the
-        campaign office's groups, T-1's seed revealed there (bot/services/draws.py). Once per
+        """On day T at draws.yaml's announce_time: every past day's seed not revealed yet (T-1,
+        and any a stopped bot or a clock jump skipped) revealed to the campaign office's
+        groups, T+1's seed made and its SHA-256 told there (bot/services/draws.py). Once per
         day: the JobRun, and each message's dedup key. None when it had run."""
         if await self._has_run(DRAW_SEEDS, due.period):
             return None
@@ -414,6 +415,8 @@ class Scheduler:
             chats = await self._office_chats(uow)
             if not await uow.jobs.record(DRAW_SEEDS, due.period, now, {"groups": len(chats)}):
                 return None
-            queued = await commit_and_reveal(uow, due.issue_date, now, chats, self.lang)
+            announce = self.draws.announce_time if self.draws is not None else dt.time(20, 0)
+            queued = await commit_and_reveal(uow, due.issue_date, now, chats, self.lang,
+                                             tz=self.tz, announce_time=announce)
             await uow.commit(mark_update_handled=False)
         return queued

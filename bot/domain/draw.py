@@ -54,11 +54,32 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Literal
+from zoneinfo import ZoneInfo
+
+from bot.domain.periods import at_local
 
 Kind = Literal["spot", "recheck"]
 SPOT: Kind = "spot"
 RECHECK: Kind = "recheck"
 NO_SUBDISTRICT = "-"  # prefix of a stratum outside every sub-district (see db's candidates)
+
+
+def stratum_label(stratum: str) -> str:
+    """A stratum as people read it: "-district_commerce/hotel" (a department under no
+    sub-district, drawn as if it were one) is "district_commerce (no sub-district)/hotel".
+    Only what is printed: the stratum string itself is part of the draw's labels (HMAC)."""
+    if not stratum.startswith(NO_SUBDISTRICT):
+        return stratum
+    sub, sep, rest = stratum[len(NO_SUBDISTRICT):].partition("/")
+    return f"{sub} (no sub-district){sep}{rest}"
+
+
+def announced_in_advance(announced_at: dt.datetime | None, day: dt.date,
+                         tz: ZoneInfo) -> bool:
+    """The seed's hash was told before the day began (local): only then does the reveal
+    prove the draw was fixed in advance. A hash told late (the bot was down, the clock
+    jumped past the announcement) proves nothing."""
+    return announced_at is not None and announced_at < at_local(day, dt.time(), tz)
 
 
 def seed_digest(seed: bytes) -> str:

@@ -4,9 +4,11 @@
   candidates with their weights, the sites drawn); a second call returns the stored draw. The
   caller commits. The list is for the inspectors who must go (the daily lists), never for the
   units' groups: nothing here queues a message about the sites drawn.
-* `commit_and_reveal(uow, today, now, chats, lang)`: the scheduled job's work on day T at
-  draws.yaml's announce_time: the seed of T+1 is made (if not yet) and its SHA-256 told to
-  the campaign office's group; the seed of T-1 (ended at midnight) is revealed there.
+* `commit_and_reveal(uow, today, now, chats, lang, tz=...)`: the scheduled job's work on day
+  T at draws.yaml's announce_time: the seed of every day before T not revealed yet (T-1, and
+  any the bot missed while down) is revealed to the campaign office's group with the sites
+  drawn and whether its hash was told before the day; the seed of T+1 is made (if not yet)
+  and its SHA-256 told there.
 * `recheck_relapses(uow, site_id, day)`: the closed tasks a re-check drawn for the site is
   for, by item; a failed re-check of that item is a relapse (bot/services/inspections.py).
 
@@ -25,6 +27,7 @@ import math
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from bot.domain.draw import (
     NO_SUBDISTRICT,
@@ -34,6 +37,7 @@ from bot.domain.draw import (
     Drawn,
     RecheckCandidate,
     RiskFeatures,
+    announced_in_advance,
     draw,
     from_snapshot,
     risk_weight,
@@ -42,7 +46,7 @@ from bot.domain.draw import (
     snapshot_digest,
 )
 from bot.domain.draws_config import DrawConfig
-from bot.render.i18n import t
+from bot.render.draws import DrawnSite, commit_text, reveal_text
 from db.models import Draw, DrawEntry
 from db.outbox_keys import dedup_key
 from db.repositories.draws import Risks
@@ -159,13 +163,16 @@ class Rerun:
     """`wenming draw`: the stored draw re-run from its stored candidates."""
 
     day: dt.date
-    seed_ok: bool  # sha256(seed) is the hash committed before the day
+    seed_ok: bool  # sha256(seed) is the hash stored for the day
+    announced_at: dt.datetime | None  # when that hash was told to the office's group
+    announced_before: bool  # ... and that was before the day began (local)
     revealed: bool
     drawn: list[Drawn]  # from the re-run
     matches: bool  # the re-run gives the stored sites
 
 
-async def rerun(uow: UnitOfWork, day: dt.date, seed: bytes | None = None) -> Rerun | None:
+async def rerun(uow: UnitOfWork, day: dt.date, tz: ZoneInfo,
+                seed: bytes | None = None) -> Rerun | None:
     """Re-run the day's stored draw from its stored candidates: with the stored seed, or
     with `seed` (a revealed one, given by hand). None when no draw was made that day."""
     row = await uow.draws.get(day.isoformat())
@@ -175,8 +182,9 @@ async def rerun(uow: UnitOfWork, day: dt.date, seed: bytes | None = None) -> Rer
     sites, rechecks, params = from_snapshot(row.snapshot)
     again = draw(use, day, sites, rechecks, params)
     kept = stored(await uow.draws.entries(row.day))
-    return Rerun(day, seed_digest(use) == row.seed_hash, row.revealed_at is not None, again,
-                 again == kept)
+    return Rerun(day, seed_digest(use) == row.seed_hash, row.announced_at,
+                 announced_in_advance(row.announced_at, day, tz), row.revealed_at is not None,
+                 again, again == kept)
 
 
 async def _tell(uow: UnitOfWork, kind: str, day: str, chats: list[int], text: str) -> int:
@@ -189,31 +197,41 @@ async def _tell(uow: UnitOfWork, kind: str, day: str, chats: list[int], text: st
 
 
 async def commit_and_reveal(uow: UnitOfWork, today: dt.date, now: dt.datetime,
-                            chats: list[int], lang: str, *,
+                            chats: list[int], lang: str, *, tz: ZoneInfo,
+                            announce_time: dt.time = dt.time(20, 0),
                             make_seed: Callable[[int], bytes] = secrets.token_bytes) -> int:
-    """Tell the campaign office's group tomorrow's seed hash and yesterday's seed; the
-    number of messages queued (each once: the outbox's dedup keys)."""
+    """Reveal to the campaign office's group the seed of every past day not revealed yet
+    (not only yesterday's: after the bot was down or the clock jumped, each is told once),
+    then tell tomorrow's seed hash; the number of messages queued (each once: the outbox's
+    dedup keys). `today` is the job's day; a run late (the clock jumped) works from the
+    local date of `now`, so a hash is never told after its day began."""
     queued = 0
-    yesterday = today - dt.timedelta(days=1)
-    done = await uow.draws.get(yesterday.isoformat())
-    if done is not None:  # yesterday ended at midnight (local): its seed may be told
-        if done.snapshot is None:
-            text = t(lang, "draw.reveal_undrawn", day=done.day, seed=done.seed,
-                     hash=done.seed_hash)
-        else:
-            count = len(await uow.draws.entries(done.day))
-            text = t(lang, "draw.reveal", day=done.day, seed=done.seed, hash=done.seed_hash,
-                     snapshot=done.snapshot_hash or "", count=count)
-        if done.announced_at is None:  # the bot was down the evening before: say so
-            text += "\n" + t(lang, "draw.not_announced")
-        queued += await _tell(uow, "draw_reveal", done.day, chats, text)
+    local_today = max(today, now.astimezone(tz).date())
+    for done in await uow.draws.unrevealed_before(local_today.isoformat()):
+        queued += await _tell(uow, "draw_reveal", done.day, chats,
+                              await _reveal_text(uow, done, tz, lang))
         await uow.draws.mark(done.day, "revealed_at", now)
-    tomorrow = today + dt.timedelta(days=1)
+    tomorrow = local_today + dt.timedelta(days=1)
     row = await ensure_seed(uow, tomorrow, now, make_seed)
-    text = t(lang, "draw.commit", day=tomorrow.isoformat(), hash=row.seed_hash)
-    queued += await _tell(uow, "draw_commit", row.day, chats, text)
-    await uow.draws.mark(row.day, "announced_at", now)
+    if row.drawn_at is None:  # (a day drawn already is not announced: too late to prove)
+        reveal_at = dt.datetime.combine(tomorrow + dt.timedelta(days=1), announce_time)
+        text = commit_text(lang, tomorrow, row.seed_hash, reveal_at)
+        queued += await _tell(uow, "draw_commit", row.day, chats, text)
+        await uow.draws.mark(row.day, "announced_at", now)
     return queued
+
+
+async def _reveal_text(uow: UnitOfWork, row: Draw, tz: ZoneInfo, lang: str) -> str:
+    """The day's seed, whether its hash was told before the day, and the sites drawn (the day
+    is over: they are no longer unannounced; this goes to the office's group only)."""
+    day = dt.date.fromisoformat(row.day)
+    told = row.announced_at.astimezone(tz) if (
+        row.announced_at is not None and announced_in_advance(row.announced_at, day, tz)
+    ) else None
+    sites = None if row.snapshot is None else [
+        DrawnSite(kind, name, name_en, task)
+        for kind, name, name_en, task in await uow.draws.drawn_sites(row.day)]
+    return reveal_text(lang, row.day, row.seed, row.seed_hash, told, row.snapshot_hash, sites)
 
 
 async def recheck_items(uow: UnitOfWork, site_id: int, day: dt.date) -> dict[str, int]:

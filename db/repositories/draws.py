@@ -79,6 +79,20 @@ class DrawRepository:
             .where(DrawEntry.day == day).order_by(DrawEntry.rank))
         return [(entry, code) for entry, code in rows.all()]
 
+    async def unrevealed_before(self, day: str) -> list[Draw]:
+        """Draws of the days before `day` whose seed is not revealed yet, oldest first."""
+        return list((await self.session.scalars(
+            select(Draw).where(Draw.day < day, Draw.revealed_at.is_(None))
+            .order_by(Draw.day))).all())
+
+    async def drawn_sites(self, day: str) -> list[tuple[str, str, str, int | None]]:
+        """The day's sites drawn, in the draw's order: (kind, name, English name, task id)."""
+        rows = await self.session.execute(
+            select(DrawEntry.kind, Site.name, Site.name_en, DrawEntry.task_id)
+            .join(Site, Site.id == DrawEntry.site_id)
+            .where(DrawEntry.day == day).order_by(DrawEntry.rank))
+        return [(kind, name, name_en or "", task) for kind, name, name_en, task in rows.all()]
+
     async def mark(self, day: str, column: str, now: datetime) -> bool:
         """Set announced_at or revealed_at once; False when it was set already."""
         col = getattr(Draw, column)
@@ -161,10 +175,14 @@ class DrawRepository:
         return Risks(sorted(by_id.values(), key=lambda s: s.code), points)
 
     async def closed_since(self, since: datetime) -> list[ClosedTask]:
-        """Tasks at a site closed (销号) since `since`: re-check candidates."""
+        """Tasks at a site closed (销号) since `since` and never drawn for a re-check yet:
+        re-check candidates. A task is drawn for a re-check once: a re-check drawn and not
+        done within its grace days is not drawn again (else the same closed task came back
+        every day; its inspection, if late, still counts within the grace days)."""
+        drawn = select(DrawEntry.task_id).where(DrawEntry.task_id.is_not(None))
         rows = await self.session.execute(
             select(Task.id, Task.site_id, Task.item_key)
             .where(Task.status == "closed", Task.closed_at >= since,
-                   Task.site_id.is_not(None))
+                   Task.site_id.is_not(None), Task.id.not_in(drawn))
             .order_by(Task.id))
         return [ClosedTask(tid, sid, key) for tid, sid, key in rows.all() if sid is not None]

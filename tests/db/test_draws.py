@@ -26,7 +26,7 @@ from tests.conftest import FakeClock
 from tests.db import test_inspection_service as inspections
 from tests.db import test_scheduler as scheduling
 from tests.db.test_inspection_service import INSPECTOR, C, N, World, start, submit, walk
-from tests.db.test_scheduler import OFFICE, Sessions, at, make_scheduler
+from tests.db.test_scheduler import OFFICE, SHANGHAI, Sessions, at, make_scheduler
 
 # The neighbours' fixtures: the demo city (scheduler tests), a hotel world (inspections).
 city = scheduling.city
@@ -96,7 +96,9 @@ async def test_seed_hash_told_the_day_before_and_seed_revealed_after_once_each(
         row = await uow.draws.get("2026-12-07")
         assert row is not None
         committed = row.seed_hash
-    assert msgs == [(OFFICE, t("zh-hans", "draw.commit", day="2026-12-07", hash=committed))]
+    # The seed is told the evening after the day, at the announce time (not "after the day").
+    assert msgs == [(OFFICE, t("zh-hans", "draw.commit", day="2026-12-07", hash=committed,
+                               reveal="2026-12-08 20:00"))]
     # The 7th: the draw is made (the daily lists ask for it) from the committed seed.
     drawn = await draw_on(sessions, DAY, at(2026, 12, 6, 23))
     assert drawn
@@ -111,15 +113,25 @@ async def test_seed_hash_told_the_day_before_and_seed_revealed_after_once_each(
         assert seventh is not None and seventh.revealed_at is not None
         seed, snap = seventh.seed, seventh.snapshot_hash
     assert hashlib.sha256(bytes.fromhex(seed)).hexdigest() == committed
-    assert msgs[1][1] == t("zh-hans", "draw.reveal", day="2026-12-07", seed=seed,
-                           hash=committed, snapshot=snap, count=len(drawn))
+    lang = "zh-hans"
+    reveal = msgs[1][1]
+    assert reveal.startswith("\n".join([
+        t(lang, "draw.reveal", day="2026-12-07", seed=seed),
+        t(lang, "draw.hash_announced", hash=committed, when="2026-12-06 20:05"),
+        t(lang, "draw.snapshot", snapshot=snap),
+        t(lang, "draw.sites", count=len(drawn))]))
     assert msgs[2][1].startswith(t("zh-hans", "draw.commit", day="2026-12-09",
-                                   hash="")[:10])
-    # The drawn sites' names never go to a group.
+                                   hash="", reveal="")[:10])
+    # The drawn sites' names: only after the day (the reveal), only in the office's group.
+    names = await site_names(sessions, [d.site_id for d in drawn])
+    assert all(name in reveal for name in names)
+    assert not any(name in text for _, text in msgs[:1] + msgs[2:] for name in names)
+
+
+async def site_names(sessions: Sessions, site_ids: list[int]) -> list[str]:
     async with sessions() as s:
-        names = [n for (n,) in (await s.execute(
-            select(Site.name).where(Site.id.in_([d.site_id for d in drawn])))).all()]
-    assert not any(name in text for _, text in msgs for name in names)
+        return [n for (n,) in (await s.execute(
+            select(Site.name).where(Site.id.in_(site_ids)))).all()]
 
 
 async def draw_messages(sessions: Sessions) -> list[tuple[int, str]]:
@@ -147,8 +159,13 @@ async def test_wenming_draw_reruns_the_stored_draw_even_after_the_data_changed(
     out = capsys.readouterr()
     assert "NOT YET REVEALED" in out.err  # an operator's command: it says so
     assert "seed matches" in out.out and "the stored draw is the same" in out.out
+    # Drawn by hand (no announcement): the command says the hash was not told in advance.
+    assert "NOT announced before the day" in out.out
     for d in drawn:
         assert d.site_code in out.out
+    # A department under no sub-district reads as such, without the stored "-" prefix.
+    assert "district_commerce (no sub-district)/" in out.out
+    assert " -district_commerce" not in out.out
     # A seed given by hand: the right one re-runs the same draw, another does not match.
     assert await asyncio.to_thread(main, ["draw", "--date", "2026-12-07",
                                           "--seed", seed.hex()]) == 0
@@ -159,11 +176,8 @@ async def test_wenming_draw_reruns_the_stored_draw_even_after_the_data_changed(
     assert await asyncio.to_thread(main, ["draw", "--date", "12/07"]) == 2
 
 
-async def test_a_failed_recheck_is_a_relapse_of_the_closed_task(
-    sessions: Sessions, world: World, clock: FakeClock, catalog: StandardCatalog
-) -> None:
-    # The relapse window is off: only the re-check links the new task to the closed one.
-    service = InspectionService(catalog, relapse_weeks=0)
+async def add_closed_task(sessions: Sessions, world: World, clock: FakeClock) -> int:
+    """A task about item 3 at the hotel, closed two days ago: a re-check candidate."""
     async with sessions() as s, s.begin():
         closed = Task(source="inspection", unit_id=world.unit_id, site_id=world.hotel_id,
                       item_key="3", title="3 旧问题", status="closed",
@@ -172,7 +186,15 @@ async def test_a_failed_recheck_is_a_relapse_of_the_closed_task(
                       closed_at=clock.now - dt.timedelta(days=2))
         s.add(closed)
         await s.flush()
-        closed_id = closed.id
+        return closed.id
+
+
+async def test_a_failed_recheck_is_a_relapse_of_the_closed_task(
+    sessions: Sessions, world: World, clock: FakeClock, catalog: StandardCatalog
+) -> None:
+    # The relapse window is off: only the re-check links the new task to the closed one.
+    service = InspectionService(catalog, relapse_weeks=0)
+    closed_id = await add_closed_task(sessions, world, clock)
     day = clock.now.astimezone(dt.timezone(dt.timedelta(hours=8))).date()
     drawn = await draw_on(sessions, day, clock.now,
                           DrawConfig(per_subdistrict=0, recheck_share=1.0))
@@ -230,12 +252,16 @@ async def test_a_seed_never_announced_is_revealed_saying_so(
     await draw_on(sessions, DAY, at(2026, 12, 6, 23))
     async with UnitOfWorkFactory(sessions)() as uow:
         await commit_and_reveal(uow, dt.date(2026, 12, 8), at(2026, 12, 8, 12), [OFFICE],
-                                "en")
+                                "en", tz=SHANGHAI)
         await uow.commit()
     reveal = (await draw_messages(sessions))[0][1]
-    assert reveal.startswith(t("en", "draw.reveal", day="2026-12-07", seed="", hash="",
-                               snapshot="", count=0)[:30])
-    assert reveal.endswith(t("en", "draw.not_announced"))
+    async with UnitOfWorkFactory(sessions)() as uow:
+        row = await uow.draws.get("2026-12-07")
+        assert row is not None
+    assert reveal.startswith("\n".join([
+        t("en", "draw.reveal", day="2026-12-07", seed=row.seed),
+        t("en", "draw.hash_not_announced", hash=row.seed_hash)]))
+    assert "announced here on" not in reveal
 
 
 async def test_two_replicas_drawing_at_once_store_one_draw(
@@ -254,3 +280,98 @@ async def test_two_replicas_drawing_at_once_store_one_draw(
     async with sessions() as s:
         assert len((await s.scalars(select(DrawEntry))).all()) == len(first)
 
+
+
+# ---- what the tryout found (issue 14) -------------------------------------------------------
+
+async def office_scheduler(sessions: Sessions, clock: FakeClock, tmp_path: Path,
+                           city: dict[str, int]):  # type: ignore[no-untyped-def]
+    """A scheduler started at `clock.now` (its first tick: nothing before it is stale)."""
+    scheduler = make_scheduler(sessions, clock, tmp_path)
+    scheduler.draws = parse_draws('announce_time: "20:00"\n')
+    await scheduler.tick()
+    return scheduler
+
+
+def reveals(msgs: list[tuple[int, str]], day: str) -> list[str]:
+    head = t("zh-hans", "draw.reveal", day=day, seed="")
+    return [text for _, text in msgs if text.startswith(head[:head.index("<code>")])]
+
+
+async def test_a_hash_told_after_the_day_began_is_never_called_announced_before(
+    sessions: Sessions, city: dict[str, int], tmp_path: Path, database_url: str,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The clock jumps to the 14th, 09:00: the 14th is drawn (its seed made now, with the
+    # lists) and the evening job, late, runs after it. Nothing was told before the 14th.
+    clock = FakeClock(at(2026, 12, 12, 11, 55))  # running on the 12th, before 20:00
+    scheduler = await office_scheduler(sessions, clock, tmp_path, city)
+    clock.now = at(2026, 12, 14, 1)
+    drawn = await draw_on(sessions, dt.date(2026, 12, 14), clock.now)
+    await scheduler.tick()
+    msgs = await draw_messages(sessions)
+    # No "sealed" message for a day already begun (and drawn): it would prove nothing.
+    assert not any("2026-12-14" in text for _, text in msgs)
+    clock.now = at(2026, 12, 15, 12, 5)  # the 15th, 20:05: the 14th revealed
+    await scheduler.tick()
+    [reveal] = reveals(await draw_messages(sessions), "2026-12-14")
+    async with UnitOfWorkFactory(sessions)() as uow:
+        row = await uow.draws.get("2026-12-14")
+        assert row is not None
+    assert t("zh-hans", "draw.hash_not_announced", hash=row.seed_hash) in reveal
+    assert "事前" not in reveal and "之前在本群公布" not in reveal
+    assert all(name in reveal for name in await site_names(sessions,
+                                                          [d.site_id for d in drawn]))
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    assert await asyncio.to_thread(main, ["draw", "--date", "2026-12-14"]) == 0
+    out = capsys.readouterr().out
+    assert "NOT announced before the day" in out
+    assert "that hash was announced" not in out
+
+
+async def test_every_past_days_seed_is_revealed_once_after_the_bot_was_down(
+    sessions: Sessions, city: dict[str, int], tmp_path: Path, database_url: str,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    clock = FakeClock(at(2026, 12, 7, 11, 55))
+    scheduler = await office_scheduler(sessions, clock, tmp_path, city)
+    clock.now = at(2026, 12, 7, 12, 5)  # the 7th, 20:05: the 8th's hash told
+    await scheduler.tick()
+    eighth = await draw_on(sessions, dt.date(2026, 12, 8), at(2026, 12, 8, 1))
+    # Down from the 8th to the 14th, 09:00 (or the sandbox's clock jumped): the evening job
+    # runs late, and the 8th is over.
+    clock.now = at(2026, 12, 14, 1)
+    await scheduler.tick()
+    clock.now = at(2026, 12, 14, 12, 5)
+    await scheduler.tick()
+    clock.now = at(2026, 12, 15, 12, 5)
+    await scheduler.tick()
+    msgs = await draw_messages(sessions)
+    [reveal] = reveals(msgs, "2026-12-08")  # once
+    async with UnitOfWorkFactory(sessions)() as uow:
+        row = await uow.draws.get("2026-12-08")
+        assert row is not None and row.revealed_at is not None
+    assert t("zh-hans", "draw.hash_announced", hash=row.seed_hash,
+             when="2026-12-07 20:05") in reveal
+    assert all(name in reveal for name in await site_names(sessions,
+                                                          [d.site_id for d in eighth]))
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    assert await asyncio.to_thread(main, ["draw", "--date", "2026-12-08"]) == 0
+    out = capsys.readouterr()
+    assert "NOT YET REVEALED" not in out.err
+    assert "that hash was announced before the day (2026-12-07 20:05" in out.out
+
+
+async def test_a_closed_task_is_drawn_for_a_recheck_once(
+    sessions: Sessions, world: World, clock: FakeClock
+) -> None:
+    closed_id = await add_closed_task(sessions, world, clock)
+    cfg = DrawConfig(per_subdistrict=0, recheck_share=1.0)
+    day = clock.now.astimezone(SHANGHAI).date()
+    first = await draw_on(sessions, day, clock.now, cfg)
+    assert [(d.kind, d.task_id) for d in first] == [(RECHECK, closed_id)]
+    # Not done, and the next days: the same closed task is not drawn again (nor after the
+    # re-check's grace days: a task is drawn for a re-check once).
+    for later in (1, 2, 9):
+        when = clock.now + dt.timedelta(days=later)
+        assert await draw_on(sessions, day + dt.timedelta(days=later), when, cfg) == []

@@ -187,3 +187,10 @@ def test_a_bad_draws_yaml_stops_the_bot_naming_line_and_field(
     assert "refusing to start with an invalid draws.yaml" in capsys.readouterr().err
     (tmp_path / "draws.yaml").write_text("per_subdistrict: 3\n", encoding="utf-8")
     assert main(["draw", "--check-config"]) == 0
+
+
+def test_a_stratum_under_no_subdistrict_is_printed_without_the_stored_dash() -> None:
+    from bot.domain.draw import stratum_label
+
+    assert stratum_label("-district_commerce/hotel") == "district_commerce (no sub-district)/hotel"
+    assert stratum_label("wolongsi/community") == "wolongsi/community"
