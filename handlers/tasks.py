@@ -213,9 +213,11 @@ async def _press(update: Update, context: WenmingContext, press: cb.TaskPress) -
     if press.code == cb.TASK_CANCEL:
         async with deps.uow() as uow:
             person = await attached(uow, context.me)
-            person.pending = None
-            await svc.drop_drafts(uow, press.task_id, person.id)  # only this person's
+            cancelled = await svc.cancel_input(uow, person, press.task_id)
             await uow.commit()
+        if not cancelled:  # an old prompt: nothing of it is waiting any more
+            await answer_query(update, context.t(cb.STALE), alert=True)
+            return
         await answer_query(update)
         await _edit_pressed(update, context.t("task.cancelled"))
         return

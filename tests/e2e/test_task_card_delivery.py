@@ -162,13 +162,15 @@ async def test_two_members_writing_a_fix_keep_their_own_photos(harness: Harness)
     for chat in (first, second):
         await start_private(harness, chat.user_id)
 
-    async def begin(chat: Chat) -> None:
+    async def begin(chat: Chat) -> dict[str, object]:
         last = await chat.last_id()
         await press(harness, chat.user_id, LIAISON_GROUP, card, "f")
-        await harness.sb.wait_for_bot_message(chat.user_id, after_message_id=last)
+        prompt: dict[str, object] = await harness.sb.wait_for_bot_message(
+            chat.user_id, after_message_id=last)
+        return prompt
 
     # 陈联络 starts the fix and sends a photo; 周组员 starts it too, sends two, then cancels.
-    await begin(first)
+    asked = await begin(first)
     mine = await first.send_photo(jpeg_with_gps(640, 480, "#30a050"))
     assert body(mine) == shown(t(ZH, "task.fix_photo", count=1))
     await begin(second)
@@ -188,6 +190,14 @@ async def test_two_members_writing_a_fix_keep_their_own_photos(harness: Harness)
         photo_ids = list(event.data["photos"])  # type: ignore[call-overload]
         owners = set(await s.scalars(select(Photo.uploaded_by).where(Photo.id.in_(photo_ids))))
     assert len(photo_ids) == 1 and owners == {LIAISON_MEMBER}
+
+    # 陈联络's first prompt's 取消, pressed after the fix was submitted: refused as stale, not
+    # "cancelled" (nothing was waiting any more; it said 已取消 before), and the task still
+    # awaits its check.
+    answer = await first.press_expect_alert(asked, data_where(asked, code("q")))
+    assert answer.get("text") == t(ZH, "error.stale_button"), answer
+    async with harness.sessions() as s:
+        assert (await s.get(Task, tid)).status == "fix_submitted"  # type: ignore[union-attr]
 
 
 async def test_numbers_typed_with_circled_digits_or_too_many_digits(harness: Harness) -> None:

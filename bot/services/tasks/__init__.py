@@ -27,6 +27,7 @@ from bot.services.tasks.inputs import (
     add_draft_photo,
     add_note,
     begin_input,
+    cancel_input,
     drafts,
     drop_drafts,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "add_note",
     "add_photo",
     "begin_input",
+    "cancel_input",
     "card_delivered",
     "chats_with_queued_edits",
     "check",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.domain.expectation import TaskInput, encode_pending
+from bot.domain.expectation import TaskInput, decode_pending, encode_pending
 from bot.domain.tasks import NOTE, Action
 from bot.services.evidence import refuse_same_as_before
 from bot.services.tasks.constants import DRAFT
@@ -58,6 +58,18 @@ async def add_note(uow: UnitOfWork, person: Person, task_id: int, text: str,
 async def drafts(uow: UnitOfWork, task_id: int, person_id: int) -> list[int]:
     """The after-photos this person has sent for the fix they are writing."""
     return await uow.tasks.photo_ids_by(task_id, DRAFT, person_id)
+
+
+async def cancel_input(uow: UnitOfWork, person: Person, task_id: int) -> bool:
+    """Leave the input this person was asked for on `task_id` (its drafts forgotten). False,
+    and nothing touched, when they are not writing for that task any more: an old prompt's
+    取消 pressed after the fix was submitted, or while they write something else."""
+    pending = decode_pending(person.pending)
+    if not isinstance(pending, TaskInput) or pending.task_id != task_id:
+        return False
+    person.pending = None
+    await drop_drafts(uow, task_id, person.id)  # only this person's
+    return True
 
 
 async def drop_drafts(uow: UnitOfWork, task_id: int, person_id: int) -> None:
