@@ -118,9 +118,13 @@ def bulletin_lines(lang: str, block: AssessmentBlock | None,
     if block is not None and block.units:
         lines.append(formula(lang, block.weights))
         for u in block.units[:max_units]:
-            lines.append("• " + t(lang, "assessment.bulletin.unit", unit=u.name,
-                                  total=score(lang, u.combined.total),
-                                  supervision=score(lang, u.combined.part("supervision"))))
+            # How the total was made, with the weights as renormalised for this unit: a
+            # supervision score left out (too few inspections in the week) shows by its
+            # absence and is said, rather than as a bare "督查 —".
+            key = ("assessment.bulletin.unit" if u.combined.part("supervision") is not None
+                   else "assessment.bulletin.unit_without_supervision")
+            lines.append("• " + t(lang, key, unit=u.name, total=score(lang, u.combined.total),
+                                  made_of=made_of(lang, u.combined)))
     if actions:
         found = sum(a.week.found for a in actions)
         closed = sum(a.week.closed for a in actions)

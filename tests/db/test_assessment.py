@@ -14,7 +14,7 @@ from bot.cli import main
 from bot.config import DEFAULTS_DIR, DEMO_SCORES, sqlite_url
 from bot.domain.assessment import load_assessment
 from bot.domain.special_actions import parse_special_actions
-from bot.render.assessment import formula
+from bot.render.assessment import formula, made_of
 from bot.render.i18n import t
 from bot.services.assessment import AssessmentSetup, annual_assessment, import_scores
 from bot.services.bulletins import build_bulletins
@@ -156,8 +156,10 @@ async def test_the_weekly_bulletin_shows_the_combined_assessment_and_a_lagging_a
     assert formula("zh-hans", CONFIG.weights) == \
         "考评 = 督查 50% + 国测 20% + 省测 15% + 市测 15%"
     assert formula("zh-hans", CONFIG.weights) in caption
+    made = made_of("zh-hans", by_name["龙泉巷社区"])
+    assert made == "督查 95.0×77% + 市测 90.0×23%"  # the weights as renormalised for it
     assert "• " + t("zh-hans", "assessment.bulletin.unit", unit="龙泉巷社区",
-                    total="93.8", supervision="95.0") in caption
+                    total="93.8", made_of=made) in caption
     # The special actions' week (23-29 November): found 2 (the parking problem of the 24th,
     # the traffic one; the three of the 20th were found the week before), closed 1, overdue 3.
     # 停车秩序 lags (3 of 3 open overdue) and its lead is named; 交通秩序 does not.

@@ -274,3 +274,23 @@ def test_a_caption_with_every_action_lagging_stays_within_telegrams_limit() -> N
     text = caption(view)
     assert len(text) <= CAPTION_LIMIT
     assert "考评 = 督查 50%" in text and "专项行动 23 项" in text
+
+
+def test_a_bulletin_line_says_how_the_total_was_made_and_why_supervision_is_missing() -> None:
+    """The tryout read "后祁街社区：考评 88.3（督查 —）" beside a week with one inspection: the
+    line now shows the parts and weights that made the total, and says when supervision was
+    left out (fewer inspections than the ranking needs)."""
+    from bot.domain.assessment import Combined
+    from bot.render.assessment import AssessmentBlock, UnitAssessment, bulletin_lines
+
+    weights = {"supervision": 0.5, "national": 0.2, "provincial": 0.15, "municipal": 0.15}
+    tests_only = Combined(88.3, (("national", 90.0, 0.4), ("provincial", 85.0, 0.3),
+                                 ("municipal", 90.0, 0.3)))
+    both = Combined(92.0, (("supervision", 95.0, 0.5), ("national", 89.0, 0.5)))
+    block = AssessmentBlock(weights, (UnitAssessment(1, "后祁街社区", tests_only),
+                                      UnitAssessment(2, "龙泉巷社区", both)))
+    lines = bulletin_lines("zh-hans", block, ())
+    assert "• 后祁街社区：考评 88.3 = 国测 90.0×40% + 省测 85.0×30% + 市测 90.0×30%" \
+        "（本周督查次数不足，未计入督查）" in lines
+    assert "• 龙泉巷社区：考评 92.0 = 督查 95.0×50% + 国测 89.0×50%" in lines
+    assert not any("—" in line for line in lines)
