@@ -47,7 +47,8 @@ def figure_lines(lang: str, found: list[InspectorFigures], names: Mapping[int, s
                      plan_done=f.planned[0], planned=f.planned[1])
         else:
             done = t(lang, "draw.stats.done", done=f.inspections)
-        seconds = "—" if f.median_item_seconds is None else f"{f.median_item_seconds:.0f}"
+        seconds = ("—" if f.median_item_seconds is None
+                   else t(lang, "draw.stats.seconds", seconds=f"{f.median_item_seconds:.0f}"))
         failed = "—" if f.failed_share is None else f"{100 * f.failed_share:.0f}%"
         lines.append(t(lang, "draw.stats.row", name=names.get(f.inspector_id, f.inspector_id),
                        done=done, seconds=seconds, failed=failed, disagreed=f.disagreed,

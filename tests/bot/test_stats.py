@@ -49,7 +49,8 @@ async def test_an_admin_sees_each_inspectors_figures(
     assert reply["text"] == "\n".join([
         t(ZH, "draw.stats.title", days=7, recheck_days=14),
         t(ZH, "draw.stats.row", name=ZHANG.first_name, done=t(ZH, "draw.stats.done", done=1),
-          seconds="40", failed="33%", disagreed=0, rechecked=0)])
+          seconds=t(ZH, "draw.stats.seconds", seconds="40"), failed="33%", disagreed=0,
+          rechecked=0)])
     assert (await admin.say("/stats 400"))["text"] == t(ZH, "draw.stats.usage")
 
 

@@ -240,7 +240,8 @@ async def test_the_daily_digest_shows_each_inspectors_figures(
     lang = "zh-hans"
     assert t(lang, "draw.stats.digest_title") in text
     assert t(lang, "draw.stats.row", name="李测评", done=t(lang, "draw.stats.done", done=1),
-             seconds="60", failed="50%", disagreed=0, rechecked=0) in text
+             seconds=t(lang, "draw.stats.seconds", seconds="60"), failed="50%",
+             disagreed=0, rechecked=0) in text
 
 
 async def test_a_seed_never_announced_is_revealed_saying_so(

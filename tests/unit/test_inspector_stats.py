@@ -46,3 +46,15 @@ def test_figures_by_hand() -> None:
     assert two.planned == (0, 0)
     assert [f.inspector_id for f in figures(period, later, 14)] == [1, 2]
     assert figures(period, later, 14)[0].planned is None
+
+
+def test_an_inspector_with_nothing_timed_reads_without_a_dangling_unit() -> None:
+    """The tryout read "每项 — 秒" for an inspector with rounds and no inspection."""
+    from bot.domain.inspector_stats import InspectorFigures
+    from bot.services.inspector_stats import figure_lines
+
+    idle = InspectorFigures(7, 0, None, 0, 0, 0, 0, planned=(0, 4))
+    [line] = figure_lines("zh-hans", [idle], {7: "张督查"})
+    assert "每项 — ·" in line and "— 秒" not in line and "计划完成 0/4" in line
+    [line] = figure_lines("en", [idle], {7: "Zhang"})
+    assert "— per item" in line and "— s" not in line
