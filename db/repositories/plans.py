@@ -13,7 +13,7 @@ from sqlalchemy import Table, case, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import Assignment, Person, PlanOccurrence, Site, SupervisionPlan
+from db.models import Assignment, Inspection, Person, PlanOccurrence, Site, SupervisionPlan
 
 
 @dataclass(frozen=True)
@@ -179,15 +179,25 @@ class PlanRepository:
             .order_by(PlanOccurrence.day.desc(), PlanOccurrence.id)))
 
     async def per_inspector(self, first: date, last: date) -> dict[int, tuple[int, int]]:
-        """Per inspector: (occurrences done, on time or late; occurrences assigned) whose day
-        is from first to last (rounds, spot checks and re-checks alike)."""
-        done = func.sum(case((PlanOccurrence.status.in_(("done", "late")), 1), else_=0))
-        rows = await self.session.execute(
-            select(PlanOccurrence.inspector_id, done, func.count())
-            .where(PlanOccurrence.day >= first, PlanOccurrence.day <= last,
-                   PlanOccurrence.inspector_id.is_not(None))
+        """Per inspector: (occurrences their own inspections fulfilled, on time or late;
+        occurrences assigned to them) whose day is from first to last (rounds, spot checks and
+        re-checks alike). A round one inspector had and another did counts as done for the
+        one who did it, not for the one who had it (tryout 14, defect 10)."""
+        span = (PlanOccurrence.day >= first, PlanOccurrence.day <= last)
+        assigned = await self.session.execute(
+            select(PlanOccurrence.inspector_id, func.count())
+            .where(*span, PlanOccurrence.inspector_id.is_not(None))
             .group_by(PlanOccurrence.inspector_id))
-        return {int(pid): (int(d or 0), int(n)) for pid, d, n in rows.all()}
+        done = await self.session.execute(
+            select(Inspection.inspector_id, func.count())
+            .select_from(PlanOccurrence)
+            .join(Inspection, Inspection.id == PlanOccurrence.inspection_id)
+            .where(*span, PlanOccurrence.status.in_(("done", "late")))
+            .group_by(Inspection.inspector_id))
+        out = {int(pid or 0): (0, int(n)) for pid, n in assigned.all()}
+        for pid, n in done.all():
+            out[int(pid)] = (int(n), out.get(int(pid), (0, 0))[1])
+        return out
 
     async def completion_by_unit(self, first: date, last: date) -> dict[int, tuple[int, int]]:
         """Per unit of the sites: (rounds done on their day, rounds due) from first to last."""

@@ -354,3 +354,23 @@ async def test_the_digest_counts_each_inspectors_rounds_against_their_plan(
                                  local(TUESDAY, 8, 30))
     line = next(x for x in text.splitlines() if "张督查" in x and "计划" in x)
     assert f"计划完成 0/{len(assigned)}" in line
+
+
+async def test_a_round_done_by_another_inspector_counts_for_the_one_who_did_it(
+    sessions: Sessions, city: dict[str, int]
+) -> None:
+    """Tryout 14, defect 10: 李测评 inspected a site on 张督查's list; /stats and the digest
+    credit 李测评 with it, and 张督查 stays at 0 of his rounds."""
+    await morning(sessions, MONDAY)
+    mine = [r for r in await occurrences(sessions, MONDAY) if r.inspector_id == 10001]
+    assert mine
+    await inspect(sessions, mine[0].site_id, 10002, local(MONDAY, 11))
+    async with UnitOfWorkFactory(sessions).read() as uow:
+        counts = await uow.plans.per_inspector(MONDAY, MONDAY)
+    assert counts[10001] == (0, len(mine))
+    assert counts[10002][0] == 1
+    async with UnitOfWorkFactory(sessions)() as uow:
+        text = await digest_text(uow, parse_schedule(""), SHANGHAI, "zh-hans", TUESDAY,
+                                 local(TUESDAY, 8, 30))
+    line = next(x for x in text.splitlines() if "张督查" in x and "计划" in x)
+    assert f"计划完成 0/{len(mine)}" in line
