@@ -39,7 +39,7 @@ from bot.domain.plans import (
 )
 from bot.domain.roles import Role, require, role_of
 from bot.render.buttons import Screen, keyboard_json
-from bot.render.i18n import normalize_language
+from bot.render.i18n import normalize_language, t
 from bot.render.plans import ListRow, MissedRow, PlanLine, day_list, missed_lines, plans_screen
 from db.models import Person, SupervisionPlan
 from db.outbox_keys import dedup_key
@@ -48,6 +48,9 @@ from db.repositories.stats import UnitTree
 from db.uow import UnitOfWork
 
 LATE_WITHIN_DAYS = 7  # an inspection ticks off a missed occurrence of up to a week before
+# Days the morning did not run (bot down, a clock jump) get their rounds recorded as missed at
+# the next morning, back this many days at most.
+BACKFILL_DAYS = 14
 PLANS_JOB = "plans"  # the JobRun name of the morning's lists
 
 
@@ -58,6 +61,7 @@ class Morning:
     assigned: int
     unassigned: int
     lists: int  # outbox rows queued
+    backfilled: int = 0  # rounds of earlier days the morning did not run, recorded as missed
 
 
 # ---- plans in the database -----------------------------------------------------------------
@@ -202,18 +206,42 @@ async def queue_lists(uow: UnitOfWork, day: dt.date, default_lang: str) -> int:
     return queued
 
 
+async def skipped_days(uow: UnitOfWork, day: dt.date) -> list[dt.date]:
+    """The days before `day` whose morning did not run (no JobRun, or one recorded as skipped)
+    since the last morning that did, at most BACKFILL_DAYS back. None on a database where no
+    morning ever ran (a fresh install: nothing was due before it)."""
+    last = await uow.jobs.last_ran(PLANS_JOB, day.isoformat())
+    if last is None:
+        return []
+    first = max(dt.date.fromisoformat(last) + dt.timedelta(days=1),
+                day - dt.timedelta(days=BACKFILL_DAYS))
+    return [first + dt.timedelta(days=i) for i in range((day - first).days)]
+
+
+async def backfill(uow: UnitOfWork, day: dt.date, tz: ZoneInfo, now: dt.datetime) -> int:
+    """Record the rounds of the days the morning did not run (`skipped_days`) as due, so the
+    next step marks them missed: they count in the digest's and the bulletin's completion
+    though no list went out for them. Idempotent (the occurrences' unique key)."""
+    added = 0
+    for skipped in await skipped_days(uow, day):
+        added += await expand_day(uow, skipped, tz, now)
+    return added
+
+
 async def run_morning(uow: UnitOfWork, day: dt.date, tz: ZoneInfo, now: dt.datetime,
                       default_lang: str, drawn: Iterable[Drawn] = ()) -> Morning:
     """The morning's work for `day` in the caller's transaction (see the module's doc); the
     day's random spot checks and re-checks (`drawn`, bot/services/draws.day_draw) join the
-    plans' rounds in the same share-out and the same lists."""
+    plans' rounds in the same share-out and the same lists. Rounds of days the morning did
+    not run are recorded first and marked missed with the rest (no list for a past day)."""
+    backfilled = await backfill(uow, day, tz, now)
     missed = await uow.plans.mark_missed(day)
     added = await expand_day(uow, day, tz, now)
     added += await add_occurrences(uow, day, [(d.site_id, d.kind, d.task_id) for d in drawn],
                                    now)
     assigned, unassigned = await assign_day(uow, day, now)
     lists = await queue_lists(uow, day, default_lang)
-    return Morning(missed, added, assigned, unassigned, lists)
+    return Morning(missed, added, assigned, unassigned, lists, backfilled)
 
 
 def _list_rows(rows: Iterable[OccurrenceRow]) -> list[ListRow]:
@@ -284,7 +312,8 @@ async def plans_overview(uow: UnitOfWork, person: Person, day: dt.date, lang: st
     return plans_screen(lang, day, lines, (draw[0], draw[1]), unassigned)
 
 
-async def missed_for_digest(uow: UnitOfWork, day: dt.date, lang: str) -> list[str]:
+async def missed_for_digest(uow: UnitOfWork, day: dt.date, lang: str,
+                            tz: ZoneInfo | None = None) -> list[str]:
     """The digest's lines on `day`'s occurrences not done on that day (missed, or done late
     since); a line saying none were when all were done, nothing when nothing was due."""
     everything = await uow.plans.of_day(day)
@@ -294,7 +323,17 @@ async def missed_for_digest(uow: UnitOfWork, day: dt.date, lang: str) -> list[st
     names = await plan_names(uow)
     who = await uow.people.first_names(r.inspector_id for r in rows
                                        if r.inspector_id is not None)
-    missed = [MissedRow(r.site_name, r.site_name_en, r.kind, r.plan,
-                        who.get(r.inspector_id) if r.inspector_id is not None else None)
-              for r in rows]
+    def whose(r: OccurrenceRow) -> str | None:
+        if r.inspector_id is not None:
+            return who.get(r.inspector_id)
+        if tz and r.created_at and _aware(r.created_at).astimezone(tz).date() > day:
+            return t(lang, "plans.digest.not_sent")  # its morning did not run: no list
+        return None
+
+    missed = [MissedRow(r.site_name, r.site_name_en, r.kind, r.plan, whose(r)) for r in rows]
     return missed_lines(lang, missed, names)
+
+
+def _aware(at: dt.datetime) -> dt.datetime:
+    """A stored time (SQLite gives it back naive, in UTC) as an aware one."""
+    return at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)

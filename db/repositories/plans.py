@@ -45,6 +45,7 @@ class OccurrenceRow:
     unit_id: int
     inspector_id: int | None
     status: str
+    created_at: datetime | None = None  # after its day ended: recorded for a skipped morning
 
 
 class PlanRepository:
@@ -138,7 +139,8 @@ class PlanRepository:
                      ) -> list[OccurrenceRow]:
         stmt = (select(PlanOccurrence.id, PlanOccurrence.day, PlanOccurrence.kind,
                        PlanOccurrence.plan, PlanOccurrence.site_id, Site.name, Site.name_en,
-                       Site.unit_id, PlanOccurrence.inspector_id, PlanOccurrence.status)
+                       Site.unit_id, PlanOccurrence.inspector_id, PlanOccurrence.status,
+                       PlanOccurrence.created_at)
                 .join(Site, Site.id == PlanOccurrence.site_id)
                 .where(PlanOccurrence.day == day)
                 .order_by(PlanOccurrence.kind.desc(), Site.name, PlanOccurrence.id))
