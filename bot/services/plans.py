@@ -76,6 +76,41 @@ async def import_plans(uow: UnitOfWork, config: PlansConfig, now: dt.datetime
     return await uow.plans.replace_plans(rows, now)
 
 
+@dataclass(frozen=True)
+class Unknown:
+    """A plan's reference the database does not know (`wenming plans import`)."""
+
+    plan: str
+    line: int
+    problem: str  # "target.units: 'x' is not a unit code in the database"
+    fatal: bool  # an error (nothing imported), or a warning
+
+
+async def unknown_references(uow: UnitOfWork, config: PlansConfig) -> list[Unknown]:
+    """What the plans name that the database does not know: unit and site codes are errors
+    (a round over them would cover nothing, or less than meant); people are warnings (a
+    Telegram id becomes known when its owner first writes to the bot, and until then they
+    simply get no rounds)."""
+    units = {n.code for n in (await uow.stats.unit_tree()).nodes.values()}
+    sites = {s.code for s in await uow.plans.sites()}
+    people = await uow.plans.people(p for plan in config.plans for p in plan.crew.people)
+    out: list[Unknown] = []
+    for plan in config.plans:
+        for where, codes in (("target.units", plan.target.units),
+                             ("crew.units", plan.crew.units)):
+            out += [Unknown(plan.code, plan.line, f"{where}: {c!r} is not a unit code in the "
+                                                  "database (wenming import ORG_FILE)", True)
+                    for c in codes if c not in units]
+        out += [Unknown(plan.code, plan.line, f"target.sites: {c!r} is not a site code in "
+                                              "the database", True)
+                for c in plan.target.sites if c not in sites]
+        out += [Unknown(plan.code, plan.line, f"crew.people: {p} has not written to the bot "
+                                              "yet; they get rounds once they are an "
+                                              "inspector", False)
+                for p in plan.crew.people if p not in people]
+    return out
+
+
 async def active_plans(uow: UnitOfWork) -> list[Plan]:
     return [Plan.from_json(p.code, p.body) for p in await uow.plans.plans() if not p.paused]
 

@@ -420,3 +420,37 @@ async def test_days_the_morning_did_not_run_are_recorded_as_missed(
         text = await digest_text(u, parse_schedule(""), SHANGHAI, "zh-hans", friday
                                  + dt.timedelta(days=1), local(next_monday, 9))
     assert t("zh-hans", "plans.digest.not_sent") in text
+
+
+async def test_import_refuses_units_and_sites_the_database_does_not_know(
+    sessions: Sessions, city: dict[str, int], database_url: str, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Tryout 14, defect 14: a plan over `units: [nosuchunit]` for `people: [99999]` was
+    imported and listed. Unknown unit and site codes are errors (nothing is imported),
+    an unknown person is a warning."""
+    from bot.cli import main
+
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    path = tmp_path / "plans.yaml"
+    path.write_text("""\
+plans:
+  - code: x
+    name: 测试
+    rrule: FREQ=WEEKLY;BYDAY=MO
+    start: 2026-12-07
+    target: {units: [nosuchunit], sites: [nosite]}
+    crew: {people: [99999]}
+""", encoding="utf-8")
+    assert await asyncio.to_thread(main, ["plans", "import", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert f"{path}:2: plan 'x': target.units: 'nosuchunit' is not a unit code" in err
+    assert f"{path}:2: plan 'x': target.sites: 'nosite' is not a site code" in err
+    assert f"{path}:2: plan 'x': warning: crew.people: 99999" in err
+    async with UnitOfWorkFactory(sessions).read() as uow:
+        assert "x" not in {p.code for p in await uow.plans.plans()}
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        "{units: [nosuchunit], sites: [nosite]}", "{units: [wolongsi]}"), encoding="utf-8")
+    assert await asyncio.to_thread(main, ["plans", "import", str(path)]) == 0
+    out = capsys.readouterr()
+    assert "warning: crew.people: 99999" in out.err and "1 added" in out.out

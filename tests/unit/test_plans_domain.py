@@ -181,3 +181,34 @@ def test_wenming_plans_check_lists_every_problem_with_its_line(
     assert err.rstrip().endswith(f"problem(s) in {bad}")
     assert main(["plans", "check", str(DEFAULTS_DIR / "plans.yaml")]) == 0
     assert "2 plan(s) OK" in capsys.readouterr().out
+
+
+ODD = """\
+plans:
+  - code: x
+    name: 测试
+    rrule: FREQ=WEEKLY;BYDAY=MO
+    start: 2026-12-07
+    target:
+      site_types: [mall, casino]
+    crew: {people: [1]}
+"""
+
+
+def test_a_site_type_without_a_standard_is_an_error_and_a_plain_name_is_chinese(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Tryout 14, defect 14: `site_types: [casino]` passed the check, and a plain-string
+    name (as the org file allows) was refused."""
+    from bot.cli import main
+
+    errors = check_plans(ODD, "p.yaml", {"mall", "hotel"})
+    assert isinstance(errors, list) and len(errors) == 1
+    assert str(errors[0]).startswith("p.yaml:7: plan 'x': target.site_types: 'casino' is not "
+                                     "a site type with a standard")
+    fine = parse_plans(ODD.replace(", casino", ""), "p.yaml", {"mall"})
+    assert fine.plans[0].name == Text("测试", "测试")
+    bad = tmp_path / "plans.yaml"
+    bad.write_text(ODD, encoding="utf-8")
+    assert main(["plans", "check", str(bad)]) == 1
+    assert f"{bad}:7: plan 'x': target.site_types: 'casino'" in capsys.readouterr().err
