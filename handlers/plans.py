@@ -8,6 +8,8 @@ import datetime as dt
 from telegram import Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, filters
 
+from bot.domain.errors import DomainError
+from bot.domain.roles import Role, require, role_of
 from bot.render import callbacks as cb
 from bot.services import plans
 from bot.services.people import attached
@@ -28,7 +30,11 @@ async def today(update: Update, context: WenmingContext) -> None:
 
 
 async def overview(update: Update, context: WenmingContext) -> None:
-    """/plans (admins): every plan, paused or not, and today's occurrences done / due."""
+    """/plans (admins): every plan, paused or not, and today's occurrences done / due. It
+    takes no arguments (pausing is by the screen's buttons): with some, a usage line."""
+    if context.args:
+        require(role_of(context.me), Role.ADMIN)
+        raise DomainError("plans.admin.usage")
     async with context.deps.uow.read() as uow:
         screen = await plans.plans_overview(uow, context.me, _day(context), context.lang)
     await reply(update, *screen)
@@ -49,8 +55,16 @@ async def on_toggle(update: Update, context: WenmingContext) -> None:
     await show(update, *screen)
 
 
+async def in_group(update: Update, context: WenmingContext) -> None:
+    """/today and /plans name sites and people's lists: in private only, and a group is told
+    so rather than left without an answer."""
+    await reply(update, context.t("plans.private_only"))
+
+
+PRIVATE = filters.ChatType.PRIVATE
 HANDLERS: list[BaseHandler[Update, WenmingContext, None]] = [
-    CommandHandler("today", today, filters=filters.ChatType.PRIVATE),
-    CommandHandler("plans", overview, filters=filters.ChatType.PRIVATE),
+    CommandHandler("today", today, filters=PRIVATE),
+    CommandHandler("plans", overview, filters=PRIVATE),
+    CommandHandler(["today", "plans"], in_group, filters=~PRIVATE),
     CallbackQueryHandler(on_toggle, pattern=rf"^{cb.PLAN}:"),
 ]
