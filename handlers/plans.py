@@ -22,6 +22,11 @@ def _day(context: WenmingContext) -> dt.date:
     return context.deps.clock().astimezone(context.deps.settings.tz).date()
 
 
+def _type_names(context: WenmingContext) -> dict[str, str]:
+    """The site types' names in the reader's language (the standards' names)."""
+    return {code: s.name.get(context.lang) for code, s in context.deps.catalog.current.items()}
+
+
 async def today(update: Update, context: WenmingContext) -> None:
     """/today: my list for the day; a button per site still to do starts its inspection."""
     async with context.deps.uow.read() as uow:
@@ -36,7 +41,8 @@ async def overview(update: Update, context: WenmingContext) -> None:
         require(role_of(context.me), Role.ADMIN)
         raise DomainError("plans.admin.usage")
     async with context.deps.uow.read() as uow:
-        screen = await plans.plans_overview(uow, context.me, _day(context), context.lang)
+        screen = await plans.plans_overview(uow, context.me, _day(context), context.lang,
+                                            _type_names(context))
     await reply(update, *screen)
 
 
@@ -48,7 +54,8 @@ async def on_toggle(update: Update, context: WenmingContext) -> None:
     async with context.deps.uow() as uow:
         person = await attached(uow, context.me)
         await plans.set_paused(uow, person, code, pause)
-        screen = await plans.plans_overview(uow, person, _day(context), context.lang)
+        screen = await plans.plans_overview(uow, person, _day(context), context.lang,
+                                            _type_names(context))
         await uow.commit()
     await answer_query(update, context.t(
         "plans.admin.paused_toast" if pause else "plans.admin.resumed_toast", code=code))

@@ -60,10 +60,6 @@ class Target:
     sites: tuple[str, ...] = ()  # site codes
     units: tuple[str, ...] = ()  # unit codes: their sites and those of the units below
 
-    def describe(self) -> str:
-        parts = [", ".join(v) for v in (self.site_types, self.sites, self.units) if v]
-        return " · ".join(parts)
-
 
 @dataclass(frozen=True)
 class Crew:

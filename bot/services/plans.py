@@ -19,7 +19,7 @@ inspection counts: the visit was made.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -39,8 +39,16 @@ from bot.domain.plans import (
 )
 from bot.domain.roles import Role, require, role_of
 from bot.render.buttons import Screen, keyboard_json
-from bot.render.i18n import normalize_language, t
-from bot.render.plans import ListRow, MissedRow, PlanLine, day_list, missed_lines, plans_screen
+from bot.render.i18n import local_name, normalize_language, t
+from bot.render.plans import (
+    ListRow,
+    MissedRow,
+    PlanLine,
+    day_list,
+    missed_lines,
+    plans_screen,
+    target_words,
+)
 from db.models import Person, SupervisionPlan
 from db.outbox_keys import dedup_key
 from db.repositories.plans import InspectorRef, OccurrenceRow, SiteRef
@@ -326,9 +334,11 @@ async def today_screen(uow: UnitOfWork, person: Person, day: dt.date, lang: str
     return day_list(lang, day, _list_rows(rows), await plan_names(uow))
 
 
-async def plans_overview(uow: UnitOfWork, person: Person, day: dt.date, lang: str
-                         ) -> Screen:
-    """/plans for admins: every plan, paused or not, and today's occurrences done / due."""
+async def plans_overview(uow: UnitOfWork, person: Person, day: dt.date, lang: str,
+                         type_names: Mapping[str, str] | None = None) -> Screen:
+    """/plans for admins: every plan, paused or not, its recurrence and target in words
+    (`type_names`: the site types' names, from the standards), and today's occurrences
+    done / due."""
     require(role_of(person), Role.ADMIN)
     rows = await uow.plans.of_day(day)
     counts: dict[str, list[int]] = {}
@@ -336,12 +346,21 @@ async def plans_overview(uow: UnitOfWork, person: Person, day: dt.date, lang: st
         c = counts.setdefault(r.plan if r.kind == ROUND else "", [0, 0])
         c[1] += 1
         c[0] += r.status in (DONE, LATE)
+    stored_plans = await uow.plans.plans()
+    parsed = [(s, Plan.from_json(s.code, s.body)) for s in stored_plans]
+    tree = await uow.stats.unit_tree()
+    units = {n.code: n.name(lang) for n in tree.nodes.values()}
+    sites = {code: local_name(lang, zh, en) for code, (zh, en) in (await uow.plans.site_names(
+        c for _, p in parsed for c in p.target.sites)).items()}
+    names = type_names or {}
     lines = []
-    for stored in await uow.plans.plans():
-        plan = Plan.from_json(stored.code, stored.body)
+    for stored, plan in parsed:
         done, due = counts.get(plan.code, [0, 0])
-        lines.append(PlanLine(plan.code, plan.name, plan.rule, plan.target.describe(),
-                              stored.paused, due, done))
+        target = target_words(lang, [names.get(x, x) for x in plan.target.site_types],
+                              [sites.get(x, x) for x in plan.target.sites],
+                              [units.get(x, x) for x in plan.target.units])
+        lines.append(PlanLine(plan.code, plan.name, plan.rule, target, stored.paused, due,
+                              done, plan.start))
     draw = counts.get("", [0, 0])
     unassigned = sum(1 for r in rows if r.inspector_id is None and r.status == DUE)
     return plans_screen(lang, day, lines, (draw[0], draw[1]), unassigned)

@@ -89,6 +89,15 @@ class PlanRepository:
             select(Site.id, Site.code, Site.site_type, Site.unit_id).order_by(Site.id))
         return [SiteRef(*r) for r in rows.all()]
 
+    async def site_names(self, codes: Iterable[str]) -> dict[str, tuple[str, str]]:
+        """Sites' (zh, en) names by code."""
+        wanted = list(set(codes))
+        if not wanted:
+            return {}
+        rows = await self.session.execute(
+            select(Site.code, Site.name, Site.name_en).where(Site.code.in_(wanted)))
+        return {code: (zh, en) for code, zh, en in rows.all()}
+
     async def inspectors(self) -> list[InspectorRef]:
         """People who may be given rounds: inspectors and admins, not blocked."""
         rows = await self.session.execute(

@@ -54,6 +54,10 @@ async def test_an_admin_pauses_a_plan_and_the_inspector_sees_the_days_list(
     screen = await admin.say("/plans")
     assert "商场超市、宾馆酒店每周逐户排查" in screen["text"]
     assert "社区划片包干定期巡查" in screen["text"]
+    # The recurrence and the target in words, not codes (tryout 14, defect 17).
+    assert "每周二、五" in screen["text"] and "BYDAY" not in screen["text"]
+    assert "社区综合文化服务中心" in screen["text"] and "wolongsi" not in screen["text"]
+    assert "卧龙寺" in screen["text"]
     pause = data_where(screen, lambda text, data: "community_patrol" in data)
     after = await admin.press(screen, pause)
     assert admin.answer()["text"] == t(ZH, "plans.admin.paused_toast", code="community_patrol")

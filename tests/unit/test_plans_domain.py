@@ -212,3 +212,35 @@ def test_a_site_type_without_a_standard_is_an_error_and_a_plain_name_is_chinese(
     bad.write_text(ODD, encoding="utf-8")
     assert main(["plans", "check", str(bad)]) == 1
     assert f"{bad}:7: plan 'x': target.site_types: 'casino'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("rule", "zh", "en"), [
+    ("FREQ=WEEKLY;BYDAY=TU,FR", "每周二、五", "Tue and Fri weekly"),
+    ("FREQ=WEEKLY;BYDAY=MO", "每周一", "Mon weekly"),
+    ("FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,WE,FR", "每2周的周一、三、五",
+     "Mon, Wed and Fri every 2 weeks"),
+    ("FREQ=DAILY", "每天", "daily"),
+    ("FREQ=DAILY;BYDAY=MO,TU,WE,TH,FR", "每周一、二、三、四、五",
+     "Mon, Tue, Wed, Thu and Fri weekly"),
+    ("FREQ=MONTHLY;BYDAY=1MO", "每月第1个周一", "the 1st Mon of each month"),
+    ("FREQ=MONTHLY;BYDAY=-1FR", "每月最后一个周五", "the last Fri of each month"),
+    ("FREQ=MONTHLY;BYMONTHDAY=15", "每月15日", "day 15 of each month"),
+    ("FREQ=YEARLY;BYMONTH=3", "FREQ=YEARLY;BYMONTH=3", "FREQ=YEARLY;BYMONTH=3"),
+])
+def test_a_recurrence_reads_in_words(rule: str, zh: str, en: str) -> None:
+    """Tryout 14, defect 17: /plans showed "FREQ=WEEKLY;BYDAY=TU,FR"."""
+    from bot.render.plans import rule_words
+
+    assert rule_words("zh-hans", rule, dt.date(2026, 12, 7)) == zh
+    assert rule_words("en", rule, dt.date(2026, 12, 7)) == en
+
+
+def test_dates_in_the_plans_texts_cannot_be_read_the_wrong_way_round() -> None:
+    """Tryout 14, defect 21: "Supervision plans (7/12)", "your list for 15/12"."""
+    from bot.render.plans import ListRow, day_list, format_date
+
+    assert format_date("en", dt.date(2026, 12, 7)) == "7 Dec"
+    assert format_date("zh-hans", dt.date(2026, 12, 7)) == "12月7日"
+    text, _ = day_list("en", dt.date(2026, 12, 15),
+                       [ListRow(1, "酒店", "Hotel", "spot", "", "due")], {})
+    assert "15 Dec" in text and "15/12" not in text
