@@ -244,3 +244,31 @@ def test_dates_in_the_plans_texts_cannot_be_read_the_wrong_way_round() -> None:
     text, _ = day_list("en", dt.date(2026, 12, 15),
                        [ListRow(1, "酒店", "Hotel", "spot", "", "due")], {})
     assert "15 Dec" in text and "15/12" not in text
+
+
+def test_the_bulletin_names_every_unit_with_rounds_due_worst_first() -> None:
+    """Tryout 14, defect 7: the office's caption listed six units at 0 done and left out
+    第1网络包抓联络小组 at 1/3; every unit with rounds due is named, worst first, and a
+    caption too long for them all says how many are left out."""
+    from bot.domain.ranking import UnitFigures, rank_units
+    from bot.render.bulletin import CAPTION_LIMIT, BulletinView, caption
+
+    names = {i: f"第{i}社区" for i in range(1, 9)}
+    names[9] = "第1网络包抓联络小组"
+    figures = [UnitFigures(i, name, 3, 80.0) for i, name in names.items()]
+    plans = {i: (0, 1 + i % 3) for i in range(1, 9)} | {9: (1, 3)}
+    view = BulletinView("zh-hans", "2026-W50", dt.date(2026, 12, 7), dt.date(2026, 12, 13),
+                        "区创文办", None, rank_units(figures, figures), 2, plans=plans)
+    text = caption(view)
+    line = next(x for x in text.splitlines() if x.startswith("计划督查按时完成"))
+    for name in names.values():
+        assert name in line, name
+    assert line.index("第1网络包抓联络小组 1/3") > line.index("第5社区 0/3")
+    # Long names: as many as fit, and the rest counted.
+    long = {i: f"很长很长很长的单位名称第{i}号社区居民委员会" for i in range(1, 60)}
+    figures = [UnitFigures(i, name, 3, 80.0) for i, name in long.items()]
+    view = BulletinView("zh-hans", "2026-W50", dt.date(2026, 12, 7), dt.date(2026, 12, 13),
+                        "区创文办", None, rank_units(figures, figures), 2,
+                        plans={i: (i % 2, 2) for i in long})
+    text = caption(view)
+    assert len(text) <= CAPTION_LIMIT and "……另有" in text and "计划督查按时完成" in text
