@@ -167,11 +167,13 @@ def cmd_plans(args: argparse.Namespace, settings: Settings) -> int:
     stay paused; plans not in the file are removed)."""
     from bot.domain.plans import PlansConfig, PlansConfigError, check_plans
     from bot.domain.yamlfile import read_text
+    from bot.services.plans import Unknown
 
     path = Path(args.file) if args.file else settings.plans_file
+    known = set(load_standards(settings.standards_dir))
     checked: PlansConfig | list[PlansConfigError]
     try:
-        checked = check_plans(read_text(path, PlansConfigError), str(path))
+        checked = check_plans(read_text(path, PlansConfigError), str(path), known)
     except PlansConfigError as exc:
         checked = [exc]
     if not isinstance(checked, PlansConfig):
@@ -183,17 +185,29 @@ def cmd_plans(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{path}: {len(checked.plans)} plan(s) OK; lists go out at "
               f"{checked.morning:%H:%M} ({settings.timezone})")
         return 0
+    config = checked
 
-    async def go() -> tuple[int, int, int]:
-        from bot.services.plans import import_plans
+    async def go() -> tuple[list[Unknown], tuple[int, int, int] | None]:
+        from bot.services.plans import import_plans, unknown_references
         from db.types import utcnow
 
         async with _core(settings) as core, core.uow() as uow:
-            summary = await import_plans(uow, checked, utcnow())
+            unknown = await unknown_references(uow, config)
+            if any(u.fatal for u in unknown):
+                return unknown, None
+            summary = await import_plans(uow, config, utcnow())
             await uow.commit(mark_update_handled=False)
-        return summary
+        return unknown, summary
 
-    added, updated, removed = asyncio.run(go())
+    unknown, done = asyncio.run(go())
+    for u in unknown:
+        print(f"{path}:{u.line}: plan {u.plan!r}: {'' if u.fatal else 'warning: '}{u.problem}",
+              file=sys.stderr)
+    if done is None:
+        print(f"{sum(u.fatal for u in unknown)} problem(s) in {path}; nothing imported",
+              file=sys.stderr)
+        return 1
+    added, updated, removed = done
     print(f"plans imported from {path}: {added} added, {updated} updated, {removed} removed")
     return 0
 

@@ -397,9 +397,10 @@ class Scheduler:
                                                                   self.draws, now)
             morning = await run_morning(uow, due.issue_date, self.tz, now, self.lang, drawn)
             await uow.commit(mark_update_handled=False)
-        log.info("plans %s: %d missed before, %d new, %d assigned (%d with nobody), "
-                 "%d list(s) queued", due.period, morning.missed, morning.added,
-                 morning.assigned, morning.unassigned, morning.lists)
+        log.info("plans %s: %d missed before (%d of days the morning did not run), %d new, "
+                 "%d assigned (%d with nobody), %d list(s) queued", due.period, morning.missed,
+                 morning.backfilled, morning.added, morning.assigned, morning.unassigned,
+                 morning.lists)
         return morning.lists
 
     # ---- the spot checks' seeds (commit and reveal) ------------------------------------------

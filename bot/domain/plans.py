@@ -14,14 +14,15 @@ the record of what is due and what was done; bot/services/plans.py writes it.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Sequence, Set
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from dateutil.rrule import rrule, rrulestr
-from yaml.nodes import Node
+from yaml.nodes import Node, ScalarNode
 
+from bot.domain import yamlfile
 from bot.domain.yamlfile import Fields, YamlFileError, YamlReader, compose, line_of, read_text
 
 ROUND = "round"  # a plan's round
@@ -58,10 +59,6 @@ class Target:
     site_types: tuple[str, ...] = ()
     sites: tuple[str, ...] = ()  # site codes
     units: tuple[str, ...] = ()  # unit codes: their sites and those of the units below
-
-    def describe(self) -> str:
-        parts = [", ".join(v) for v in (self.site_types, self.sites, self.units) if v]
-        return " · ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -187,17 +184,21 @@ class _Reader(YamlReader[PlansConfigError]):
             return None
 
 
-def parse_plans(text: str, file: str = "plans.yaml") -> PlansConfig:
+def parse_plans(text: str, file: str = "plans.yaml",
+                known_site_types: Set[str] | None = None) -> PlansConfig:
     """Validate plans YAML text; raises the first PlansConfigError (in file order) after
     reading the whole file, so one run shows every problem's line in `errors`."""
-    errors = check_plans(text, file)
+    errors = check_plans(text, file, known_site_types)
     if isinstance(errors, PlansConfig):
         return errors
     raise errors[0]
 
 
-def check_plans(text: str, file: str = "plans.yaml") -> PlansConfig | list[PlansConfigError]:
-    """The plans, or every problem found in file order."""
+def check_plans(text: str, file: str = "plans.yaml", known_site_types: Set[str] | None = None
+                ) -> PlansConfig | list[PlansConfigError]:
+    """The plans, or every problem found in file order. Given `known_site_types` (the
+    standards' site types, as the org import checks them), a target's site type outside them
+    is a problem: a round over a type no site can have covers nothing."""
     r = _Reader(file, PlansConfigError)
     try:
         root = compose(text, file, PlansConfigError)
@@ -222,7 +223,7 @@ def check_plans(text: str, file: str = "plans.yaml") -> PlansConfig | list[Plans
     plans: list[Plan] = []
     seen: dict[str, int] = {}
     for node in (r.sequence(top["plans"], None, "plans") or []) if "plans" in top else []:
-        plan = _plan(r, node, seen)
+        plan = _plan(r, node, seen, known_site_types)
         if plan is not None:
             plans.append(plan)
     if r.errors:
@@ -230,7 +231,8 @@ def check_plans(text: str, file: str = "plans.yaml") -> PlansConfig | list[Plans
     return PlansConfig(morning, tuple(plans))
 
 
-def _plan(r: _Reader, node: Node, seen: dict[str, int]) -> Plan | None:
+def _plan(r: _Reader, node: Node, seen: dict[str, int],
+          known_site_types: Set[str] | None) -> Plan | None:
     at = line_of(node)
     m = r.fields(node, None, "a plan", _PLAN, ("code",))
     if m is None or "code" not in m:
@@ -250,7 +252,11 @@ def _plan(r: _Reader, node: Node, seen: dict[str, int]) -> Plan | None:
         if key not in m:
             r.problem(node, field, f"needs {key}")
     name = Text(code, code)
-    if "name" in m:
+    if "name" in m and isinstance(m["name"], ScalarNode) and not yamlfile.is_null(m["name"]):
+        # A plain string is the Chinese name, as in the org file (en falls back to it).
+        zh = (r.string(m["name"], field, "name") or "").strip()
+        name = Text(zh, zh) if zh else name
+    elif "name" in m:
         n = r.fields(m["name"], field, "name", ("zh", "en"), ("zh",))
         if n is not None and "zh" in n:
             zh = (r.string(n["zh"], field, "name.zh") or "").strip()
@@ -276,6 +282,8 @@ def _plan(r: _Reader, node: Node, seen: dict[str, int]) -> Plan | None:
                               for k in _TARGET))
             if not any((target.site_types, target.sites, target.units)):
                 r.problem(m["target"], field, "target needs site_types, sites or units")
+            if known_site_types is not None and "site_types" in t:
+                _check_site_types(r, t["site_types"], field, known_site_types)
     crew = Crew()
     if "crew" in m:
         c = r.fields(m["crew"], field, "crew", _CREW)
@@ -295,9 +303,18 @@ def _plan(r: _Reader, node: Node, seen: dict[str, int]) -> Plan | None:
     return Plan(code, name, rule, start, target, crew, until, at)
 
 
-def load_plans(path: Path) -> PlansConfig:
+def _check_site_types(r: _Reader, node: Node, field: str, known: Set[str]) -> None:
+    for item in r.sequence(node, field, "target.site_types") or ():
+        value = r.string(item, field, "target.site_types")
+        if value is not None and value.strip() and value.strip() not in known:
+            shown = ", ".join(sorted(known)) or "(no standards loaded)"
+            r.problem(item, field, f"target.site_types: {value.strip()!r} is not a site type "
+                                   f"with a standard (known: {shown})")
+
+
+def load_plans(path: Path, known_site_types: Set[str] | None = None) -> PlansConfig:
     """The plans from `path` (Settings.plans_file)."""
-    return parse_plans(read_text(path, PlansConfigError), str(path))
+    return parse_plans(read_text(path, PlansConfigError), str(path), known_site_types)
 
 
 # ---- a day's share-out ----------------------------------------------------------------------

@@ -93,10 +93,12 @@ def caption(view: BulletinView, *, max_named: int = 8) -> str:
                        count=len(unranked)))
     lines += bulletin_lines(lang, view.assessment, view.actions,
                             max_units=min(3, max_named), max_lagging=max_named // 2)
-    completion = plans_line(view)
-    if completion:
-        lines.append(completion)
     text = "\n".join(lines)
+    completion = plans_line(view, CAPTION_LIMIT - len(text) - 1)
+    if completion is None and max_named > 0:  # no room for a single unit: name fewer
+        return caption(view, max_named=max_named - 2 if max_named > 2 else 0)
+    if completion:
+        text += "\n" + completion
     if len(text) > CAPTION_LIMIT and max_named > 0:
         return caption(view, max_named=max_named - 2 if max_named > 2 else 0)
     return text
@@ -109,17 +111,26 @@ def plan_tag(view: BulletinView, unit_id: int) -> str:
         if due else ""
 
 
-def plans_line(view: BulletinView, most: int = 6) -> str:
-    """The caption's line on plan completion: the units with rounds due, weakest first."""
+def plans_line(view: BulletinView, budget: int | None = None) -> str | None:
+    """The caption's line on plan completion: every unit with rounds due, weakest first (the
+    share done, then the most due), as many as fit in `budget` characters with "and N more"
+    for the rest. "" when no round was due; None when not even one unit fits."""
     names = {r.figures.unit_id: r.figures.name
              for r in (*view.ranking.ranked, *view.ranking.unranked)}
     rows = sorted(((names[u], done, due) for u, (done, due) in view.plans.items()
-                   if due and u in names), key=lambda r: (r[1] / r[2], r[0]))[:most]
+                   if due and u in names), key=lambda r: (r[1] / r[2], -r[2], r[0]))
     if not rows:
         return ""
-    return t(view.lang, "plans.bulletin.completion", rows=Html("; ".join(
-        t(view.lang, "plans.bulletin.completion_row", unit=unit, done=done, due=due)
-        for unit, done, due in rows)))
+    parts = [t(view.lang, "plans.bulletin.completion_row", unit=unit, done=done, due=due)
+             for unit, done, due in rows]
+    for shown in range(len(parts), 0, -1):
+        listed = "; ".join(parts[:shown])
+        if shown < len(parts):
+            listed += t(view.lang, "plans.bulletin.more", count=len(parts) - shown)
+        line = t(view.lang, "plans.bulletin.completion", rows=Html(listed))
+        if budget is None or len(line) <= budget:
+            return line
+    return None
 
 
 def phase_line(view: BulletinView) -> str:

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 from bot.domain.plans import ROUND, SPOT, Text
 from bot.render import callbacks as cb
-from bot.render.bulletin import format_date
 from bot.render.buttons import Button, Rows, Screen
 from bot.render.i18n import Html, local_name, t
 
@@ -27,6 +26,81 @@ class ListRow:
     kind: str
     plan: str
     status: str
+
+
+_WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+
+
+def format_date(lang: str, day: dt.date) -> str:
+    """A date no reader can take the wrong way round: "12月7日", "7 Dec"."""
+    months = t(lang, "plans.months").split()
+    return t(lang, "plans.date", day=day.day,
+             month_name=months[day.month - 1] if len(months) == 12 else day.month)
+
+
+def _join(lang: str, words: Sequence[str]) -> str:
+    if len(words) < 2:
+        return "".join(words)
+    return t(lang, "plans.rule.sep").join(words[:-1]) + t(lang, "plans.rule.last_sep") + \
+        words[-1]
+
+
+def rule_words(lang: str, rule: str, start: dt.date) -> str:
+    """An RRULE in words: "每周二、五" / "Tue and Fri weekly", "每月第1个周一"; the rule itself
+    when it says more than these words can (BYSETPOS, BYMONTH, yearly, ...)."""
+    parts: dict[str, str] = {}
+    for part in rule.strip().removeprefix("RRULE:").split(";"):
+        key, _, value = part.partition("=")
+        if key:
+            parts[key.upper()] = value.upper()
+    freq = parts.pop("FREQ", "")
+    every = parts.pop("INTERVAL", "1")
+    parts.pop("WKST", None)
+    parts.pop("UNTIL", None)
+    parts.pop("COUNT", None)
+    names = t(lang, "plans.rule.weekdays").split()
+    if not every.isdigit() or int(every) < 1 or len(names) != 7:
+        return rule
+    n = int(every)
+    days = [d for d in parts.pop("BYDAY", "").split(",") if d]
+    monthday = parts.pop("BYMONTHDAY", "")
+    if parts:
+        return rule
+    if freq in ("DAILY", "WEEKLY") and not monthday:
+        if freq == "WEEKLY" and not days:
+            days = [_WEEKDAYS[start.weekday()]]
+        if any(d not in _WEEKDAYS for d in days):
+            return rule
+        listed = _join(lang, [names[_WEEKDAYS.index(d)] for d in
+                              sorted(days, key=_WEEKDAYS.index)])
+        if freq == "DAILY" and not days:
+            return t(lang, "plans.rule.daily") if n == 1 else \
+                t(lang, "plans.rule.every_days", n=n)
+        if freq == "DAILY" and n > 1:
+            return rule
+        return t(lang, "plans.rule.weekly", days=listed) if n == 1 else \
+            t(lang, "plans.rule.every_weeks", days=listed, n=n)
+    if freq == "MONTHLY" and n == 1:
+        if monthday and not days and monthday.lstrip("-").isdigit():
+            return t(lang, "plans.rule.monthly_day", day=monthday) if int(monthday) > 0 \
+                else rule
+        if len(days) == 1 and not monthday and days[0][-2:] in _WEEKDAYS:
+            nth, weekday = days[0][:-2], names[_WEEKDAYS.index(days[0][-2:])]
+            if nth == "-1":
+                return t(lang, "plans.rule.monthly_last", weekday=weekday)
+            if nth.isdigit() and 1 <= int(nth) <= 5:
+                return t(lang, "plans.rule.monthly_nth", weekday=weekday,
+                         nth=t(lang, "plans.rule.ordinals").split()[int(nth) - 1])
+        if not days and not monthday:
+            return t(lang, "plans.rule.monthly_day", day=start.day)
+    return rule
+
+
+def target_words(lang: str, site_types: Sequence[str], sites: Sequence[str],
+                 units: Sequence[str]) -> str:
+    """A plan's target in names (already looked up): "社区、社区综合文化服务中心 · 卧龙寺街道"."""
+    sep = t(lang, "plans.rule.sep")
+    return " · ".join(sep.join(v) for v in (site_types, sites, units) if v)
 
 
 def what(lang: str, kind: str, plan: str, names: Mapping[str, Text]) -> str:
@@ -70,10 +144,11 @@ class PlanLine:
     code: str
     name: Text
     rule: str
-    target: str
+    target: str  # in words (target_words)
     paused: bool
     due: int
     done: int
+    start: dt.date = dt.date(2026, 1, 1)  # a weekly rule without BYDAY falls on its weekday
 
 
 def plans_screen(lang: str, day: dt.date, plans: Sequence[PlanLine], draw: tuple[int, int],
@@ -87,7 +162,8 @@ def plans_screen(lang: str, day: dt.date, plans: Sequence[PlanLine], draw: tuple
         lines.append(t(lang, "plans.admin.row",
                        state=Html(t(lang, "plans.admin.paused" if p.paused
                                     else "plans.admin.active")),
-                       name=p.name.get(lang), code=p.code, rule=p.rule, target=p.target,
+                       name=p.name.get(lang), code=p.code,
+                       rule=rule_words(lang, p.rule, p.start), target=p.target,
                        done=p.done, due=p.due))
         key = "plans.admin.resume" if p.paused else "plans.admin.pause"
         buttons.append([Button(t(lang, key, code=p.code), cb.plan(p.code, not p.paused))])

@@ -160,5 +160,5 @@ async def digest_text(
                            days=max(1, (now - oldest) // dt.timedelta(days=1))))
     else:
         lines.append(t(lang, "scheduler.digest.overdue_none"))
-    lines.extend(await missed_for_digest(uow, day, lang))  # 一日一督查: rounds not done
+    lines.extend(await missed_for_digest(uow, day, lang, tz))  # 一日一督查: rounds not done
     return "\n".join(lines)

@@ -19,7 +19,7 @@ inspection counts: the visit was made.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -39,8 +39,16 @@ from bot.domain.plans import (
 )
 from bot.domain.roles import Role, require, role_of
 from bot.render.buttons import Screen, keyboard_json
-from bot.render.i18n import normalize_language
-from bot.render.plans import ListRow, MissedRow, PlanLine, day_list, missed_lines, plans_screen
+from bot.render.i18n import local_name, normalize_language, t
+from bot.render.plans import (
+    ListRow,
+    MissedRow,
+    PlanLine,
+    day_list,
+    missed_lines,
+    plans_screen,
+    target_words,
+)
 from db.models import Person, SupervisionPlan
 from db.outbox_keys import dedup_key
 from db.repositories.plans import InspectorRef, OccurrenceRow, SiteRef
@@ -48,6 +56,9 @@ from db.repositories.stats import UnitTree
 from db.uow import UnitOfWork
 
 LATE_WITHIN_DAYS = 7  # an inspection ticks off a missed occurrence of up to a week before
+# Days the morning did not run (bot down, a clock jump) get their rounds recorded as missed at
+# the next morning, back this many days at most.
+BACKFILL_DAYS = 14
 PLANS_JOB = "plans"  # the JobRun name of the morning's lists
 
 
@@ -58,6 +69,7 @@ class Morning:
     assigned: int
     unassigned: int
     lists: int  # outbox rows queued
+    backfilled: int = 0  # rounds of earlier days the morning did not run, recorded as missed
 
 
 # ---- plans in the database -----------------------------------------------------------------
@@ -70,6 +82,41 @@ async def import_plans(uow: UnitOfWork, config: PlansConfig, now: dt.datetime
     rows = [SupervisionPlan(code=p.code, name_zh=p.name.zh, name_en=p.name.en,
                             body=p.to_json(), paused=False) for p in config.plans]
     return await uow.plans.replace_plans(rows, now)
+
+
+@dataclass(frozen=True)
+class Unknown:
+    """A plan's reference the database does not know (`wenming plans import`)."""
+
+    plan: str
+    line: int
+    problem: str  # "target.units: 'x' is not a unit code in the database"
+    fatal: bool  # an error (nothing imported), or a warning
+
+
+async def unknown_references(uow: UnitOfWork, config: PlansConfig) -> list[Unknown]:
+    """What the plans name that the database does not know: unit and site codes are errors
+    (a round over them would cover nothing, or less than meant); people are warnings (a
+    Telegram id becomes known when its owner first writes to the bot, and until then they
+    simply get no rounds)."""
+    units = {n.code for n in (await uow.stats.unit_tree()).nodes.values()}
+    sites = {s.code for s in await uow.plans.sites()}
+    people = await uow.plans.people(p for plan in config.plans for p in plan.crew.people)
+    out: list[Unknown] = []
+    for plan in config.plans:
+        for where, codes in (("target.units", plan.target.units),
+                             ("crew.units", plan.crew.units)):
+            out += [Unknown(plan.code, plan.line, f"{where}: {c!r} is not a unit code in the "
+                                                  "database (wenming import ORG_FILE)", True)
+                    for c in codes if c not in units]
+        out += [Unknown(plan.code, plan.line, f"target.sites: {c!r} is not a site code in "
+                                              "the database", True)
+                for c in plan.target.sites if c not in sites]
+        out += [Unknown(plan.code, plan.line, f"crew.people: {p} has not written to the bot "
+                                              "yet; they get rounds once they are an "
+                                              "inspector", False)
+                for p in plan.crew.people if p not in people]
+    return out
 
 
 async def active_plans(uow: UnitOfWork) -> list[Plan]:
@@ -202,18 +249,42 @@ async def queue_lists(uow: UnitOfWork, day: dt.date, default_lang: str) -> int:
     return queued
 
 
+async def skipped_days(uow: UnitOfWork, day: dt.date) -> list[dt.date]:
+    """The days before `day` whose morning did not run (no JobRun, or one recorded as skipped)
+    since the last morning that did, at most BACKFILL_DAYS back. None on a database where no
+    morning ever ran (a fresh install: nothing was due before it)."""
+    last = await uow.jobs.last_ran(PLANS_JOB, day.isoformat())
+    if last is None:
+        return []
+    first = max(dt.date.fromisoformat(last) + dt.timedelta(days=1),
+                day - dt.timedelta(days=BACKFILL_DAYS))
+    return [first + dt.timedelta(days=i) for i in range((day - first).days)]
+
+
+async def backfill(uow: UnitOfWork, day: dt.date, tz: ZoneInfo, now: dt.datetime) -> int:
+    """Record the rounds of the days the morning did not run (`skipped_days`) as due, so the
+    next step marks them missed: they count in the digest's and the bulletin's completion
+    though no list went out for them. Idempotent (the occurrences' unique key)."""
+    added = 0
+    for skipped in await skipped_days(uow, day):
+        added += await expand_day(uow, skipped, tz, now)
+    return added
+
+
 async def run_morning(uow: UnitOfWork, day: dt.date, tz: ZoneInfo, now: dt.datetime,
                       default_lang: str, drawn: Iterable[Drawn] = ()) -> Morning:
     """The morning's work for `day` in the caller's transaction (see the module's doc); the
     day's random spot checks and re-checks (`drawn`, bot/services/draws.day_draw) join the
-    plans' rounds in the same share-out and the same lists."""
+    plans' rounds in the same share-out and the same lists. Rounds of days the morning did
+    not run are recorded first and marked missed with the rest (no list for a past day)."""
+    backfilled = await backfill(uow, day, tz, now)
     missed = await uow.plans.mark_missed(day)
     added = await expand_day(uow, day, tz, now)
     added += await add_occurrences(uow, day, [(d.site_id, d.kind, d.task_id) for d in drawn],
                                    now)
     assigned, unassigned = await assign_day(uow, day, now)
     lists = await queue_lists(uow, day, default_lang)
-    return Morning(missed, added, assigned, unassigned, lists)
+    return Morning(missed, added, assigned, unassigned, lists, backfilled)
 
 
 def _list_rows(rows: Iterable[OccurrenceRow]) -> list[ListRow]:
@@ -263,9 +334,11 @@ async def today_screen(uow: UnitOfWork, person: Person, day: dt.date, lang: str
     return day_list(lang, day, _list_rows(rows), await plan_names(uow))
 
 
-async def plans_overview(uow: UnitOfWork, person: Person, day: dt.date, lang: str
-                         ) -> Screen:
-    """/plans for admins: every plan, paused or not, and today's occurrences done / due."""
+async def plans_overview(uow: UnitOfWork, person: Person, day: dt.date, lang: str,
+                         type_names: Mapping[str, str] | None = None) -> Screen:
+    """/plans for admins: every plan, paused or not, its recurrence and target in words
+    (`type_names`: the site types' names, from the standards), and today's occurrences
+    done / due."""
     require(role_of(person), Role.ADMIN)
     rows = await uow.plans.of_day(day)
     counts: dict[str, list[int]] = {}
@@ -273,18 +346,28 @@ async def plans_overview(uow: UnitOfWork, person: Person, day: dt.date, lang: st
         c = counts.setdefault(r.plan if r.kind == ROUND else "", [0, 0])
         c[1] += 1
         c[0] += r.status in (DONE, LATE)
+    stored_plans = await uow.plans.plans()
+    parsed = [(s, Plan.from_json(s.code, s.body)) for s in stored_plans]
+    tree = await uow.stats.unit_tree()
+    units = {n.code: n.name(lang) for n in tree.nodes.values()}
+    sites = {code: local_name(lang, zh, en) for code, (zh, en) in (await uow.plans.site_names(
+        c for _, p in parsed for c in p.target.sites)).items()}
+    names = type_names or {}
     lines = []
-    for stored in await uow.plans.plans():
-        plan = Plan.from_json(stored.code, stored.body)
+    for stored, plan in parsed:
         done, due = counts.get(plan.code, [0, 0])
-        lines.append(PlanLine(plan.code, plan.name, plan.rule, plan.target.describe(),
-                              stored.paused, due, done))
+        target = target_words(lang, [names.get(x, x) for x in plan.target.site_types],
+                              [sites.get(x, x) for x in plan.target.sites],
+                              [units.get(x, x) for x in plan.target.units])
+        lines.append(PlanLine(plan.code, plan.name, plan.rule, target, stored.paused, due,
+                              done, plan.start))
     draw = counts.get("", [0, 0])
     unassigned = sum(1 for r in rows if r.inspector_id is None and r.status == DUE)
     return plans_screen(lang, day, lines, (draw[0], draw[1]), unassigned)
 
 
-async def missed_for_digest(uow: UnitOfWork, day: dt.date, lang: str) -> list[str]:
+async def missed_for_digest(uow: UnitOfWork, day: dt.date, lang: str,
+                            tz: ZoneInfo | None = None) -> list[str]:
     """The digest's lines on `day`'s occurrences not done on that day (missed, or done late
     since); a line saying none were when all were done, nothing when nothing was due."""
     everything = await uow.plans.of_day(day)
@@ -294,7 +377,17 @@ async def missed_for_digest(uow: UnitOfWork, day: dt.date, lang: str) -> list[st
     names = await plan_names(uow)
     who = await uow.people.first_names(r.inspector_id for r in rows
                                        if r.inspector_id is not None)
-    missed = [MissedRow(r.site_name, r.site_name_en, r.kind, r.plan,
-                        who.get(r.inspector_id) if r.inspector_id is not None else None)
-              for r in rows]
+    def whose(r: OccurrenceRow) -> str | None:
+        if r.inspector_id is not None:
+            return who.get(r.inspector_id)
+        if tz and r.created_at and _aware(r.created_at).astimezone(tz).date() > day:
+            return t(lang, "plans.digest.not_sent")  # its morning did not run: no list
+        return None
+
+    missed = [MissedRow(r.site_name, r.site_name_en, r.kind, r.plan, whose(r)) for r in rows]
     return missed_lines(lang, missed, names)
+
+
+def _aware(at: dt.datetime) -> dt.datetime:
+    """A stored time (SQLite gives it back naive, in UTC) as an aware one."""
+    return at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)

@@ -22,6 +22,18 @@ class JobRunRepository:
     async def has_run(self, name: str, period: str) -> bool:
         return await self.session.get(JobRun, (name, period)) is not None
 
+    async def last_ran(self, name: str, before: str, *, limit: int = 60) -> str | None:
+        """The latest period before `before` (periods sort as text: ISO dates) in which the
+        job really ran (not recorded as skipped), among its last `limit` records."""
+        rows = await self.session.execute(
+            select(JobRun.period, JobRun.detail)
+            .where(JobRun.name == name, JobRun.period < before)
+            .order_by(JobRun.period.desc()).limit(limit))
+        for period, detail in rows.all():
+            if not (isinstance(detail, dict) and detail.get("skipped")):
+                return str(period)
+        return None
+
     async def record(self, name: str, period: str, now: datetime,
                      detail: dict[str, object]) -> bool:
         """Record the job's run for the period; False when another runner recorded it first."""

@@ -13,7 +13,7 @@ from sqlalchemy import Table, case, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import Assignment, Person, PlanOccurrence, Site, SupervisionPlan
+from db.models import Assignment, Inspection, Person, PlanOccurrence, Site, SupervisionPlan
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,7 @@ class OccurrenceRow:
     unit_id: int
     inspector_id: int | None
     status: str
+    created_at: datetime | None = None  # after its day ended: recorded for a skipped morning
 
 
 class PlanRepository:
@@ -87,6 +88,15 @@ class PlanRepository:
         rows = await self.session.execute(
             select(Site.id, Site.code, Site.site_type, Site.unit_id).order_by(Site.id))
         return [SiteRef(*r) for r in rows.all()]
+
+    async def site_names(self, codes: Iterable[str]) -> dict[str, tuple[str, str]]:
+        """Sites' (zh, en) names by code."""
+        wanted = list(set(codes))
+        if not wanted:
+            return {}
+        rows = await self.session.execute(
+            select(Site.code, Site.name, Site.name_en).where(Site.code.in_(wanted)))
+        return {code: (zh, en) for code, zh, en in rows.all()}
 
     async def inspectors(self) -> list[InspectorRef]:
         """People who may be given rounds: inspectors and admins, not blocked."""
@@ -138,7 +148,8 @@ class PlanRepository:
                      ) -> list[OccurrenceRow]:
         stmt = (select(PlanOccurrence.id, PlanOccurrence.day, PlanOccurrence.kind,
                        PlanOccurrence.plan, PlanOccurrence.site_id, Site.name, Site.name_en,
-                       Site.unit_id, PlanOccurrence.inspector_id, PlanOccurrence.status)
+                       Site.unit_id, PlanOccurrence.inspector_id, PlanOccurrence.status,
+                       PlanOccurrence.created_at)
                 .join(Site, Site.id == PlanOccurrence.site_id)
                 .where(PlanOccurrence.day == day)
                 .order_by(PlanOccurrence.kind.desc(), Site.name, PlanOccurrence.id))
@@ -179,15 +190,25 @@ class PlanRepository:
             .order_by(PlanOccurrence.day.desc(), PlanOccurrence.id)))
 
     async def per_inspector(self, first: date, last: date) -> dict[int, tuple[int, int]]:
-        """Per inspector: (occurrences done, on time or late; occurrences assigned) whose day
-        is from first to last (rounds, spot checks and re-checks alike)."""
-        done = func.sum(case((PlanOccurrence.status.in_(("done", "late")), 1), else_=0))
-        rows = await self.session.execute(
-            select(PlanOccurrence.inspector_id, done, func.count())
-            .where(PlanOccurrence.day >= first, PlanOccurrence.day <= last,
-                   PlanOccurrence.inspector_id.is_not(None))
+        """Per inspector: (occurrences their own inspections fulfilled, on time or late;
+        occurrences assigned to them) whose day is from first to last (rounds, spot checks and
+        re-checks alike). A round one inspector had and another did counts as done for the
+        one who did it, not for the one who had it (tryout 14, defect 10)."""
+        span = (PlanOccurrence.day >= first, PlanOccurrence.day <= last)
+        assigned = await self.session.execute(
+            select(PlanOccurrence.inspector_id, func.count())
+            .where(*span, PlanOccurrence.inspector_id.is_not(None))
             .group_by(PlanOccurrence.inspector_id))
-        return {int(pid): (int(d or 0), int(n)) for pid, d, n in rows.all()}
+        done = await self.session.execute(
+            select(Inspection.inspector_id, func.count())
+            .select_from(PlanOccurrence)
+            .join(Inspection, Inspection.id == PlanOccurrence.inspection_id)
+            .where(*span, PlanOccurrence.status.in_(("done", "late")))
+            .group_by(Inspection.inspector_id))
+        out = {int(pid or 0): (0, int(n)) for pid, n in assigned.all()}
+        for pid, n in done.all():
+            out[int(pid)] = (int(n), out.get(int(pid), (0, 0))[1])
+        return out
 
     async def completion_by_unit(self, first: date, last: date) -> dict[int, tuple[int, int]]:
         """Per unit of the sites: (rounds done on their day, rounds due) from first to last."""

@@ -9,6 +9,8 @@ import datetime as dt
 from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
+from telegram import Update
+
 from bot.config import DEFAULTS_DIR
 from bot.domain.plans import load_plans
 from bot.domain.standards import Standard
@@ -19,7 +21,9 @@ from tests.bot.conftest import (
     HOTEL,
     ZH,
     Chat,
+    Feed,
     TgUser,
+    UpdateFactory,
     action,
     buttons,
     data_where,
@@ -27,6 +31,7 @@ from tests.bot.conftest import (
     header,
     verdict,
 )
+from tests.bot.fakes import FakeBotAPI
 from tests.conftest import FakeClock
 
 ADMIN = TgUser(10000, "王管理")
@@ -49,6 +54,10 @@ async def test_an_admin_pauses_a_plan_and_the_inspector_sees_the_days_list(
     screen = await admin.say("/plans")
     assert "商场超市、宾馆酒店每周逐户排查" in screen["text"]
     assert "社区划片包干定期巡查" in screen["text"]
+    # The recurrence and the target in words, not codes (tryout 14, defect 17).
+    assert "每周二、五" in screen["text"] and "BYDAY" not in screen["text"]
+    assert "社区综合文化服务中心" in screen["text"] and "wolongsi" not in screen["text"]
+    assert "卧龙寺" in screen["text"]
     pause = data_where(screen, lambda text, data: "community_patrol" in data)
     after = await admin.press(screen, pause)
     assert admin.answer()["text"] == t(ZH, "plans.admin.paused_toast", code="community_patrol")
@@ -86,3 +95,26 @@ async def test_an_admin_pauses_a_plan_and_the_inspector_sees_the_days_list(
     assert refused["text"] == t(ZH, "error.role_required", role=t(ZH, "role.admin"))
     refused = await resident.say("/today")
     assert refused["text"] == t(ZH, "error.role_required", role=t(ZH, "role.inspector"))
+
+
+async def test_groups_are_told_to_ask_in_private_and_arguments_get_a_usage_line(
+    chat_with: Callable[[TgUser], Chat], updates: UpdateFactory, api: FakeBotAPI, feed: Feed
+) -> None:
+    """Tryout 14, defects 18 and 16: /plans and /today in a group got no answer at all,
+    `/plans pause nosuch` silently showed the list, and the admin's help left out /stats,
+    /assessment and the score file."""
+    admin = chat_with(ADMIN)
+    help_text = (await admin.say("/help"))["text"]
+    for command in ("/today", "/plans", "/stats", "/assessment", ".xlsx"):
+        assert command in help_text, command
+    group = -1001001
+    for n, command in enumerate(("/today", "/plans")):
+        update = Update.de_json({"update_id": 990 + n, "message": {
+            "message_id": 1 + n, "from": ADMIN.as_dict(), "date": api.now(), "text": command,
+            "chat": {"id": group, "type": "supergroup", "title": "区创文办"},
+            "entities": [{"type": "bot_command", "offset": 0, "length": len(command)}]}},
+            updates.bot)
+        assert update is not None
+        await feed(update)
+        assert api.last(group)["text"] == t(ZH, "plans.private_only"), command
+    assert (await admin.say("/plans pause nosuch"))["text"] == t(ZH, "plans.admin.usage")

@@ -342,6 +342,14 @@ async def test_the_days_draw_reaches_only_the_inspectors_lists(
     assert not any(names[site] in groups for site in drawn)
 
 
+async def digest_line(sessions: Sessions, name: str) -> str:
+    """The line of Tuesday's digest on `name`'s plan."""
+    async with UnitOfWorkFactory(sessions)() as uow:
+        text = await digest_text(uow, parse_schedule(""), SHANGHAI, "zh-hans", TUESDAY,
+                                 local(TUESDAY, 8, 30))
+    return next(x for x in text.splitlines() if name in x and "计划" in x)
+
+
 async def test_the_digest_counts_each_inspectors_rounds_against_their_plan(
     sessions: Sessions, city: dict[str, int]
 ) -> None:
@@ -349,8 +357,100 @@ async def test_the_digest_counts_each_inspectors_rounds_against_their_plan(
     await morning(sessions, MONDAY)
     assigned = [r for r in await occurrences(sessions, MONDAY) if r.inspector_id == 10001]
     assert assigned
-    async with UnitOfWorkFactory(sessions)() as uow:
-        text = await digest_text(uow, parse_schedule(""), SHANGHAI, "zh-hans", TUESDAY,
-                                 local(TUESDAY, 8, 30))
-    line = next(x for x in text.splitlines() if "张督查" in x and "计划" in x)
+    line = await digest_line(sessions, "张督查")
     assert f"计划完成 0/{len(assigned)}" in line
+
+
+async def test_a_round_done_by_another_inspector_counts_for_the_one_who_did_it(
+    sessions: Sessions, city: dict[str, int]
+) -> None:
+    """Tryout 14, defect 10: 李测评 inspected a site on 张督查's list; /stats and the digest
+    credit 李测评 with it, and 张督查 stays at 0 of his rounds."""
+    await morning(sessions, MONDAY)
+    mine = [r for r in await occurrences(sessions, MONDAY) if r.inspector_id == 10001]
+    assert mine
+    await inspect(sessions, mine[0].site_id, 10002, local(MONDAY, 11))
+    async with UnitOfWorkFactory(sessions).read() as uow:
+        counts = await uow.plans.per_inspector(MONDAY, MONDAY)
+    assert counts[10001] == (0, len(mine))
+    assert counts[10002][0] == 1
+    line = await digest_line(sessions, "张督查")
+    assert f"计划完成 0/{len(mine)}" in line
+
+
+async def test_days_the_morning_did_not_run_are_recorded_as_missed(
+    sessions: Sessions, city: dict[str, int], tmp_path: Path
+) -> None:
+    """Tryout 14, defect 6: the bot ran on Monday 7 Dec, then not until Monday 14 Dec 09:00
+    (down, or the sandbox clock jumped). The Tuesday and Friday patrols between are recorded
+    as missed, count in the week's completion and the digest, and no list goes out for them."""
+    clock = FakeClock(local(MONDAY, 6))
+    uow = UnitOfWorkFactory(sessions)
+    scheduler = Scheduler(uow, parse_schedule(""), timezone="Asia/Shanghai",
+                          language="zh-hans", media_dir=tmp_path / "media", clock=clock,
+                          plans_morning=dt.time(7, 30))
+    await scheduler.tick()
+    clock.now = local(MONDAY, 7, 31)
+    assert (await scheduler.tick()).lists == 3
+    next_monday = MONDAY + dt.timedelta(days=7)
+    clock.now = local(next_monday, 9)
+    ran = await scheduler.tick()
+    assert f"plans:{next_monday.isoformat()}" in ran.ran
+    friday = MONDAY + dt.timedelta(days=4)
+    patrol = await occurrences(sessions, TUESDAY)
+    assert patrol and {r.status for r in patrol} == {"missed"}
+    assert {r.plan for r in patrol} == {"community_patrol"}
+    assert {r.status for r in await occurrences(sessions, friday)} == {"missed"}
+    assert all(r.inspector_id is None for r in patrol)  # nobody had a list for them
+    # A second replica's morning (or tick) adds nothing twice.
+    async with uow() as u:
+        again = await service.run_morning(u, next_monday, SHANGHAI, clock.now, "zh-hans")
+        await u.commit(mark_update_handled=False)
+    assert again.backfilled == 0 and again.added == 0
+    async with sessions() as s:
+        lists = (await s.scalars(select(OutboxMessage).where(
+            OutboxMessage.purpose == "plans"))).all()
+    assert not any(TUESDAY.isoformat() in str(m.dedup_key) for m in lists)
+    async with uow.read() as u:
+        week = await u.plans.completion_by_unit(MONDAY, MONDAY + dt.timedelta(days=6))
+    assert sum(n for _, n in week.values()) == len(await occurrences(sessions, MONDAY)) + \
+        2 * len(patrol)
+    # The Saturday's digest (had it gone out) would say Friday's rounds were not listed.
+    async with uow() as u:
+        text = await digest_text(u, parse_schedule(""), SHANGHAI, "zh-hans", friday
+                                 + dt.timedelta(days=1), local(next_monday, 9))
+    assert t("zh-hans", "plans.digest.not_sent") in text
+
+
+async def test_import_refuses_units_and_sites_the_database_does_not_know(
+    sessions: Sessions, city: dict[str, int], database_url: str, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Tryout 14, defect 14: a plan over `units: [nosuchunit]` for `people: [99999]` was
+    imported and listed. Unknown unit and site codes are errors (nothing is imported),
+    an unknown person is a warning."""
+    from bot.cli import main
+
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    path = tmp_path / "plans.yaml"
+    path.write_text("""\
+plans:
+  - code: x
+    name: 测试
+    rrule: FREQ=WEEKLY;BYDAY=MO
+    start: 2026-12-07
+    target: {units: [nosuchunit], sites: [nosite]}
+    crew: {people: [99999]}
+""", encoding="utf-8")
+    assert await asyncio.to_thread(main, ["plans", "import", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert f"{path}:2: plan 'x': target.units: 'nosuchunit' is not a unit code" in err
+    assert f"{path}:2: plan 'x': target.sites: 'nosite' is not a site code" in err
+    assert f"{path}:2: plan 'x': warning: crew.people: 99999" in err
+    async with UnitOfWorkFactory(sessions).read() as uow:
+        assert "x" not in {p.code for p in await uow.plans.plans()}
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        "{units: [nosuchunit], sites: [nosite]}", "{units: [wolongsi]}"), encoding="utf-8")
+    assert await asyncio.to_thread(main, ["plans", "import", str(path)]) == 0
+    out = capsys.readouterr()
+    assert "warning: crew.people: 99999" in out.err and "1 added" in out.out

@@ -181,3 +181,94 @@ def test_wenming_plans_check_lists_every_problem_with_its_line(
     assert err.rstrip().endswith(f"problem(s) in {bad}")
     assert main(["plans", "check", str(DEFAULTS_DIR / "plans.yaml")]) == 0
     assert "2 plan(s) OK" in capsys.readouterr().out
+
+
+ODD = """\
+plans:
+  - code: x
+    name: 测试
+    rrule: FREQ=WEEKLY;BYDAY=MO
+    start: 2026-12-07
+    target:
+      site_types: [mall, casino]
+    crew: {people: [1]}
+"""
+
+
+def test_a_site_type_without_a_standard_is_an_error_and_a_plain_name_is_chinese(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Tryout 14, defect 14: `site_types: [casino]` passed the check, and a plain-string
+    name (as the org file allows) was refused."""
+    from bot.cli import main
+
+    errors = check_plans(ODD, "p.yaml", {"mall", "hotel"})
+    assert isinstance(errors, list) and len(errors) == 1
+    assert str(errors[0]).startswith("p.yaml:7: plan 'x': target.site_types: 'casino' is not "
+                                     "a site type with a standard")
+    fine = parse_plans(ODD.replace(", casino", ""), "p.yaml", {"mall"})
+    assert fine.plans[0].name == Text("测试", "测试")
+    bad = tmp_path / "plans.yaml"
+    bad.write_text(ODD, encoding="utf-8")
+    assert main(["plans", "check", str(bad)]) == 1
+    assert f"{bad}:7: plan 'x': target.site_types: 'casino'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("rule", "zh", "en"), [
+    ("FREQ=WEEKLY;BYDAY=TU,FR", "每周二、五", "Tue and Fri weekly"),
+    ("FREQ=WEEKLY;BYDAY=MO", "每周一", "Mon weekly"),
+    ("FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,WE,FR", "每2周的周一、三、五",
+     "Mon, Wed and Fri every 2 weeks"),
+    ("FREQ=DAILY", "每天", "daily"),
+    ("FREQ=DAILY;BYDAY=MO,TU,WE,TH,FR", "每周一、二、三、四、五",
+     "Mon, Tue, Wed, Thu and Fri weekly"),
+    ("FREQ=MONTHLY;BYDAY=1MO", "每月第1个周一", "the 1st Mon of each month"),
+    ("FREQ=MONTHLY;BYDAY=-1FR", "每月最后一个周五", "the last Fri of each month"),
+    ("FREQ=MONTHLY;BYMONTHDAY=15", "每月15日", "day 15 of each month"),
+    ("FREQ=YEARLY;BYMONTH=3", "FREQ=YEARLY;BYMONTH=3", "FREQ=YEARLY;BYMONTH=3"),
+])
+def test_a_recurrence_reads_in_words(rule: str, zh: str, en: str) -> None:
+    """Tryout 14, defect 17: /plans showed "FREQ=WEEKLY;BYDAY=TU,FR"."""
+    from bot.render.plans import rule_words
+
+    assert rule_words("zh-hans", rule, dt.date(2026, 12, 7)) == zh
+    assert rule_words("en", rule, dt.date(2026, 12, 7)) == en
+
+
+def test_dates_in_the_plans_texts_cannot_be_read_the_wrong_way_round() -> None:
+    """Tryout 14, defect 21: "Supervision plans (7/12)", "your list for 15/12"."""
+    from bot.render.plans import ListRow, day_list, format_date
+
+    assert format_date("en", dt.date(2026, 12, 7)) == "7 Dec"
+    assert format_date("zh-hans", dt.date(2026, 12, 7)) == "12月7日"
+    text, _ = day_list("en", dt.date(2026, 12, 15),
+                       [ListRow(1, "酒店", "Hotel", "spot", "", "due")], {})
+    assert "15 Dec" in text and "15/12" not in text
+
+
+def test_the_bulletin_names_every_unit_with_rounds_due_worst_first() -> None:
+    """Tryout 14, defect 7: the office's caption listed six units at 0 done and left out
+    第1网络包抓联络小组 at 1/3; every unit with rounds due is named, worst first, and a
+    caption too long for them all says how many are left out."""
+    from bot.domain.ranking import UnitFigures, rank_units
+    from bot.render.bulletin import CAPTION_LIMIT, BulletinView, caption
+
+    names = {i: f"第{i}社区" for i in range(1, 9)}
+    names[9] = "第1网络包抓联络小组"
+    figures = [UnitFigures(i, name, 3, 80.0) for i, name in names.items()]
+    plans = {i: (0, 1 + i % 3) for i in range(1, 9)} | {9: (1, 3)}
+    view = BulletinView("zh-hans", "2026-W50", dt.date(2026, 12, 7), dt.date(2026, 12, 13),
+                        "区创文办", None, rank_units(figures, figures), 2, plans=plans)
+    text = caption(view)
+    line = next(x for x in text.splitlines() if x.startswith("计划督查按时完成"))
+    for name in names.values():
+        assert name in line, name
+    assert line.index("第1网络包抓联络小组 1/3") > line.index("第5社区 0/3")
+    # Long names: as many as fit, and the rest counted.
+    long = {i: f"很长很长很长的单位名称第{i}号社区居民委员会" for i in range(1, 60)}
+    figures = [UnitFigures(i, name, 3, 80.0) for i, name in long.items()]
+    view = BulletinView("zh-hans", "2026-W50", dt.date(2026, 12, 7), dt.date(2026, 12, 13),
+                        "区创文办", None, rank_units(figures, figures), 2,
+                        plans={i: (i % 2, 2) for i in long})
+    text = caption(view)
+    assert len(text) <= CAPTION_LIMIT and "……另有" in text and "计划督查按时完成" in text
