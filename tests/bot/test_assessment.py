@@ -82,3 +82,19 @@ async def test_someone_elses_spreadsheet_is_not_imported(
     assert api.last(zhang.id)["text"] == t(ZH, "image.not_an_image")
     await feed(updates.text(zhang.user, "/assessment"))
     assert api.last(zhang.id)["text"] == t(ZH, "error.role_required", role=t(ZH, "role.admin"))
+
+
+async def test_an_admins_text_file_of_scores_is_answered_with_the_formats_imported(
+    feed: Feed, updates: UpdateFactory, api: FakeBotAPI, db: Sessions, zhang: Chat,
+) -> None:
+    """Tryout 14, defect 13: a .txt of csv text from an admin was answered "not an image"."""
+    text = "单位,测评级别,期间,成绩\n新建路社区,省测,2026,81\n".encode()
+    await feed(updates.document(ADMIN, text, "成绩.txt", "text/plain"))
+    answer = str(api.last(ADMIN.id)["text"])
+    assert answer.startswith(t(ZH, "assessment.import.not_a_table")), answer
+    assert t(ZH, "assessment.import.layout") in answer
+    assert t(ZH, "image.not_an_image") not in answer
+    assert await count(db) == 0
+    # Anyone else's text file is still not a photo, as before.
+    await feed(updates.document(zhang.user, text, "成绩.txt", "text/plain"))
+    assert api.last(zhang.id)["text"] == t(ZH, "image.not_an_image")
