@@ -307,7 +307,8 @@ def cmd_assessment(args: argparse.Namespace, settings: Settings) -> int:
                 if not outcome.problems:
                     await uow.commit()
             return (1 if outcome.problems else 0,
-                    import_answer(lang, outcome.imported, outcome.periods, outcome.problems))
+                    import_answer(lang, outcome.imported, outcome.periods, outcome.problems,
+                                  outcome.replaced))
 
     code, text = asyncio.run(go())
     print(plain(text), file=sys.stderr if code else sys.stdout)

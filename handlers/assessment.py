@@ -43,7 +43,7 @@ async def on_table(update: Update, context: WenmingContext) -> None:
         if not outcome.problems:
             await uow.commit()
     await reply(update, import_answer(context.lang, outcome.imported, outcome.periods,
-                                      outcome.problems))
+                                      outcome.problems, outcome.replaced))
 
 
 async def on_other_file(update: Update, context: WenmingContext) -> None:

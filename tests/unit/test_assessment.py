@@ -274,3 +274,12 @@ def test_a_caption_with_every_action_lagging_stays_within_telegrams_limit() -> N
     text = caption(view)
     assert len(text) <= CAPTION_LIMIT
     assert "考评 = 督查 50%" in text and "专项行动 23 项" in text
+
+
+def test_the_answer_to_an_import_names_what_each_replaced_period_lost() -> None:
+    from bot.domain.assessment import ReplacedPeriod
+
+    text = import_answer("en", 1, [("provincial", "2026")], (),
+                         [ReplacedPeriod("provincial", "2026", 3, 2)])
+    assert text.splitlines()[1] == ("↺ Replaced Provincial 2026: 3 earlier score(s) removed "
+                                    "(2 unit(s) no longer in the file now have no score for it).")
