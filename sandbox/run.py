@@ -24,6 +24,7 @@ from sandbox.client import SandboxClient
 from sandbox.clock import SandboxClock
 from sandbox.memory import SandboxMemory
 from sandbox.server import SandboxServer
+from sandbox.updates import UpdateQueue
 
 if TYPE_CHECKING:
     from bot.app import Wenming
@@ -141,7 +142,7 @@ async def start_demo_bot(
     # The sandbox never touches the real database: it has its own, seeded with the demo city.
     db_url = sqlite_url(db_path)
     await upgrade_async(db_url)
-    await continue_above_handled_updates(server, db_url)
+    await continue_above_handled_updates(server.state.updates, db_url)
     org = load_org_file(DEMO_CITY, set(load_standards(settings.standards_dir)))
     sandbox_settings = settings.with_(
         bot_token=Secret(SANDBOX_TOKEN), api_base_url=server.api_base_url,
@@ -173,7 +174,7 @@ async def start_demo_bot(
     return bot
 
 
-async def continue_above_handled_updates(server: SandboxServer, db_url: str) -> None:
+async def continue_above_handled_updates(updates: UpdateQueue, db_url: str) -> None:
     """A data directory from before the sandbox kept its update numbering (or whose state
     file was lost) still holds the bot's inbox: number new updates above every id in it,
     or the bot ignores them as delivered again."""
@@ -189,7 +190,7 @@ async def continue_above_handled_updates(server: SandboxServer, db_url: str) -> 
     finally:
         await engine.dispose()
     if highest is not None:
-        server.state.updates.continue_from(int(highest) + 1)
+        updates.continue_from(int(highest) + 1)
 
 
 async def import_demo_scores(bot: Wenming) -> None:
