@@ -99,10 +99,15 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_sandbox(args: argparse.Namespace, settings: Settings) -> int:
     if not _check_standards(settings):
         return 2
-    from sandbox.run import run_sandbox
+    from db.single_process import DatabaseInUse
+    from sandbox.run import SandboxInUse, run_sandbox
 
-    asyncio.run(run_sandbox(settings, host=args.host, port=args.port, web_port=None,
-                            data_dir=Path(args.data_dir), fresh=args.fresh))
+    try:
+        asyncio.run(run_sandbox(settings, host=args.host, port=args.port, web_port=None,
+                                data_dir=Path(args.data_dir), fresh=args.fresh))
+    except (SandboxInUse, DatabaseInUse) as exc:
+        print(f"refusing to start: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -316,7 +321,8 @@ def cmd_assessment(args: argparse.Namespace, settings: Settings) -> int:
                 if not outcome.problems:
                     await uow.commit()
             return (1 if outcome.problems else 0,
-                    import_answer(lang, outcome.imported, outcome.periods, outcome.problems))
+                    import_answer(lang, outcome.imported, outcome.periods, outcome.problems,
+                                  outcome.replaced))
 
     code, text = asyncio.run(go())
     print(plain(text), file=sys.stderr if code else sys.stdout)

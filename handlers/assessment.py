@@ -13,6 +13,7 @@ from bot.domain.errors import DomainError
 from bot.domain.roles import Role, require, role_of
 from bot.render.assessment import annual_table, import_answer
 from bot.services.assessment import MAX_BYTES, annual_assessment, import_scores
+from bot.services.expectation import waits_for_file
 from bot.telegram.context import WenmingContext
 from handlers import inputs
 from handlers.common import reply
@@ -42,7 +43,23 @@ async def on_table(update: Update, context: WenmingContext) -> None:
         if not outcome.problems:
             await uow.commit()
     await reply(update, import_answer(context.lang, outcome.imported, outcome.periods,
-                                      outcome.problems))
+                                      outcome.problems, outcome.replaced))
+
+
+async def on_other_file(update: Update, context: WenmingContext) -> None:
+    """A file that is neither a spreadsheet nor an image, in a private chat: from an admin
+    whom nothing else asked for a file, most likely scores in the wrong format (a .txt of
+    csv text), so they are told which files are imported; anyone else's file goes where any
+    other file goes."""
+    me, deps = context.me, context.deps
+    if me is not None and role_of(me) >= Role.ADMIN and deps.assessment is not None:
+        async with deps.uow.read() as uow:
+            busy = await waits_for_file(uow, me)
+        if not busy:
+            await reply(update, "\n".join((context.t("assessment.import.not_a_table"),
+                                           context.t("assessment.import.layout"))))
+            return
+    await inputs.on_photo(update, context)
 
 
 async def show_assessment(update: Update, context: WenmingContext) -> None:
@@ -65,4 +82,7 @@ TABLES = filters.Document.FileExtension("xlsx") | filters.Document.FileExtension
 HANDLERS: list[BaseHandler[Update, WenmingContext, None]] = [
     CommandHandler("assessment", show_assessment, filters=PRIVATE),
     MessageHandler(PRIVATE & TABLES, on_table),
+    # Images sent as files are photos (handlers/inputs.py); any other file may be an admin's
+    # scores in a format not imported.
+    MessageHandler(PRIVATE & filters.Document.ALL & ~filters.Document.IMAGE, on_other_file),
 ]

@@ -11,6 +11,7 @@ import contextlib
 import logging
 import signal
 import socket
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,9 +19,12 @@ from typing import TYPE_CHECKING
 from bot.config import DEMO_CITY, DEMO_SCORES, Secret, Settings, sqlite_url
 from bot.domain.org import OrgFile, load_org_file
 from bot.domain.standards import load_standards
+from db.single_process import ProcessLock
 from sandbox.client import SandboxClient
 from sandbox.clock import SandboxClock
+from sandbox.memory import SandboxMemory
 from sandbox.server import SandboxServer
+from sandbox.updates import UpdateQueue
 
 if TYPE_CHECKING:
     from bot.app import Wenming
@@ -29,6 +33,37 @@ log = logging.getLogger(__name__)
 SANDBOX_TOKEN = "7000000001:WenmingSandboxLocalToken"
 # A few residents who are in no import file, so the demo has people to report problems.
 DEMO_RESIDENTS = ((20001, "赵居民"), (20002, "Alice"))
+# A sandbox stopping on the same data directory (Ctrl-C, then `bin/run` again at once) is
+# waited for; one still running is not, beyond a short grace for a stop just begun.
+WAIT_FOR_STOPPING_S = 60.0
+GRACE_S = 3.0
+
+
+class SandboxInUse(RuntimeError):
+    """Another `wenming sandbox` runs on this data directory."""
+
+
+async def claim_data_dir(data_dir: Path) -> ProcessLock:
+    """This process's hold on data_dir for its whole run: one sandbox per directory, and a new
+    one starts only after the previous one has finished writing there."""
+    lock = ProcessLock(data_dir / "sandbox.lock")
+    started = time.monotonic()
+    told = False
+    while (holder := lock.try_acquire()) is not None:
+        waited = time.monotonic() - started
+        stopping = holder.endswith("(stopping)")
+        if waited >= (WAIT_FOR_STOPPING_S if stopping else GRACE_S):
+            state = "is still stopping" if stopping else "is running"
+            raise SandboxInUse(
+                f"another wenming sandbox ({holder.removesuffix(' (stopping)')}) {state} on "
+                f"{data_dir}. Stop it first (Ctrl-C in its terminal), or give this one another "
+                "directory with --data-dir.")
+        if not told:
+            print(f"waiting for the sandbox already on {data_dir} ({holder}) to stop…",
+                  flush=True)
+            told = True
+        await asyncio.sleep(0.2)
+    return lock
 
 
 def free_port(host: str, preferred: int) -> int:
@@ -97,12 +132,17 @@ async def start_demo_bot(
 
     data_dir.mkdir(parents=True, exist_ok=True)
     db_path = data_dir / "sandbox.db"
+    memory = SandboxMemory(data_dir, server.state)
     if fresh:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+        memory.forget()
+    # Update ids and the clock continue where the last run on this directory left them.
+    memory.restore()
     # The sandbox never touches the real database: it has its own, seeded with the demo city.
     db_url = sqlite_url(db_path)
     await upgrade_async(db_url)
+    await continue_above_handled_updates(server.state.updates, db_url)
     org = load_org_file(DEMO_CITY, set(load_standards(settings.standards_dir)))
     sandbox_settings = settings.with_(
         bot_token=Secret(SANDBOX_TOKEN), api_base_url=server.api_base_url,
@@ -121,15 +161,36 @@ async def start_demo_bot(
         await import_plans(uow, load_plans(sandbox_settings.plans_file),
                            server.state.clock.now())
         await uow.commit(mark_update_handled=False)
-    # The sandbox forgets its chats on restart but the bot's database remembers; the updates
-    # offset must start again from zero with the new emulator.
+    # The sandbox forgets its chats and pending updates on restart (it keeps only its update
+    # numbering and clock, sandbox/memory.py); the bot's stored offset goes, so that polling
+    # takes whatever comes next and never skips ids below an offset only the bot remembers.
     async with sessions() as s, s.begin():
         await s.execute(delete(IntakeState))
     async with SandboxClient(server.url) as client:
         await seed_sandbox(client, org)
     follow_sandbox_clock(server.state.clock, bot)
+    memory.attach()
     await bot.start()
     return bot
+
+
+async def continue_above_handled_updates(updates: UpdateQueue, db_url: str) -> None:
+    """A data directory from before the sandbox kept its update numbering (or whose state
+    file was lost) still holds the bot's inbox: number new updates above every id in it,
+    or the bot ignores them as delivered again."""
+    from sqlalchemy import func, select
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from db.models import InboxUpdate
+
+    engine = create_async_engine(db_url)
+    try:
+        async with engine.connect() as conn:
+            highest = await conn.scalar(select(func.max(InboxUpdate.update_id)))
+    finally:
+        await engine.dispose()
+    if highest is not None:
+        updates.continue_from(int(highest) + 1)
 
 
 async def import_demo_scores(bot: Wenming) -> None:
@@ -150,6 +211,7 @@ async def run_sandbox(
     settings: Settings, *, host: str, port: int, web_port: int | None, data_dir: Path,
     fresh: bool = False,
 ) -> None:
+    lock = await claim_data_dir(data_dir)
     server = SandboxServer(host, free_port(host, port))
     await server.start()
     try:
@@ -174,6 +236,8 @@ async def run_sandbox(
             await stop.wait()
         finally:
             print("stopping…", flush=True)
+            lock.mark_stopping()
             await bot.stop()
     finally:
         await server.stop()
+        lock.release()

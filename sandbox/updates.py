@@ -74,6 +74,15 @@ class UpdateQueue:
         self._notify()
         return update
 
+    @property
+    def next_id(self) -> int:
+        return self._next_id
+
+    def continue_from(self, next_id: int) -> None:
+        """Number the next update `next_id` or above: ids never go back (Telegram's keep
+        growing, so a bot that remembers the ones it handled ignores a repeated one)."""
+        self._next_id = max(self._next_id, next_id)
+
     def pending_count(self) -> int:
         return len(self._pending)
 

@@ -295,6 +295,33 @@ class ScoreRecord:
 
 
 @dataclass(frozen=True)
+class ReplacedPeriod:
+    """A (level, period) an import replaced as a whole: how many scores it held before, and
+    how many of their units the new file left out (their scores are gone, not kept)."""
+
+    level: str
+    period: str
+    removed: int
+    dropped_units: int
+
+
+def replaced_periods(old: Iterable[tuple[int, str, str]], new: Sequence[ScoreRecord]
+                     ) -> tuple[ReplacedPeriod, ...]:
+    """What replacing the periods of `new` did to the `old` (unit, level, period) scores:
+    one entry per period that had any, in the order of `new`'s periods."""
+    kept: dict[tuple[str, str], set[int]] = {}
+    for r in new:
+        kept.setdefault((r.level.value, r.period.key), set()).add(r.unit_id)
+    before: dict[tuple[str, str], list[int]] = {}
+    for unit_id, level, period in old:
+        if (level, period) in kept:
+            before.setdefault((level, period), []).append(unit_id)
+    return tuple(
+        ReplacedPeriod(level, period, len(units), len(set(units) - kept[(level, period)]))
+        for (level, period) in kept if (units := before.get((level, period))))
+
+
+@dataclass(frozen=True)
 class RowProblem:
     """One problem in an imported table: the row (1-based as a spreadsheet shows it; 0 for
     the file itself), the column's header, a problem code (a catalogue key's last part) and

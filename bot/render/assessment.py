@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from bot.domain.assessment import COMPONENTS, Combined, RowProblem
+from bot.domain.assessment import COMPONENTS, Combined, ReplacedPeriod, RowProblem
 from bot.domain.special_actions import ActionWeek
 from bot.render.i18n import t
 
@@ -57,8 +57,10 @@ def problem_line(lang: str, p: RowProblem) -> str:
 
 
 def import_answer(lang: str, imported: int, periods: Sequence[tuple[str, str]],
-                  problems: Sequence[RowProblem]) -> str:
-    """The answer to an import: how many scores of which periods, or the problems."""
+                  problems: Sequence[RowProblem],
+                  replaced: Sequence[ReplacedPeriod] = ()) -> str:
+    """The answer to an import: how many scores of which periods, and what each period held
+    before that is now gone (an import replaces its periods whole); or the problems."""
     if problems:
         lines = [t(lang, "assessment.import.refused", count=len(problems))]
         lines += ["• " + problem_line(lang, p) for p in problems[:MAX_PROBLEMS]]
@@ -66,8 +68,15 @@ def import_answer(lang: str, imported: int, periods: Sequence[tuple[str, str]],
             lines.append(t(lang, "assessment.import.more", count=len(problems) - MAX_PROBLEMS))
         lines.append(t(lang, "assessment.import.layout"))
         return "\n".join(lines)
-    return t(lang, "assessment.import.done", count=imported,
-             periods=", ".join(f"{component(lang, level)} {period}" for level, period in periods))
+    lines = [t(lang, "assessment.import.done", count=imported,
+               periods=", ".join(f"{component(lang, level)} {period}"
+                                 for level, period in periods))]
+    for r in replaced:
+        name = f"{component(lang, r.level)} {r.period}"
+        lines.append(t(lang, "assessment.import.replaced_dropped", period=name,
+                       count=r.removed, dropped=r.dropped_units) if r.dropped_units
+                     else t(lang, "assessment.import.replaced", period=name, count=r.removed))
+    return "\n".join(lines)
 
 
 @dataclass(frozen=True)

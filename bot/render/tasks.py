@@ -247,7 +247,11 @@ def event_line(lang: str, e: EventLine, tz: ZoneInfo, *, reason_chars: int = 60)
         # The catalogue carries its own spacing: "（1 张照片）" takes no space before it.
         line += t(lang, "task.card.photos_short", count=len(photos))
     line += evidence.history_suffix(lang, e.data)
-    if e.reason:
+    if e.reason and e.action == EVENTS[Action.SUBMIT_FIX]:
+        # The unit's note about its fix, on its own labelled line: after the evidence hints'
+        # count it read as their content (tryout 14, defect 19).
+        line += "\n" + t(lang, "task.card.fix_note", note=user(clip(e.reason, reason_chars)))
+    elif e.reason:
         line += t(lang, "task.card.reason", reason=user(clip(e.reason, reason_chars)))
     return line
 

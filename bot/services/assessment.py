@@ -23,11 +23,13 @@ from bot.domain.assessment import (
     AssessmentConfig,
     Combined,
     Level,
+    ReplacedPeriod,
     RowProblem,
     check_rows,
     combine,
     latest_scores,
     load_assessment,
+    replaced_periods,
     year_scores,
 )
 from bot.domain.periods import Week, day_bounds
@@ -140,6 +142,7 @@ class ImportOutcome:
     imported: int
     periods: tuple[tuple[str, str], ...]  # (level, period) replaced
     problems: tuple[RowProblem, ...]
+    replaced: tuple[ReplacedPeriod, ...] = ()  # the periods that held scores before
 
 
 def unit_lookup(tree: UnitTree) -> dict[str, int]:
@@ -166,10 +169,12 @@ async def import_scores(
     records, problems = check_rows(rows, unit_lookup(await uow.stats.unit_tree()))
     if problems:
         return ImportOutcome(0, (), tuple(problems))
-    await uow.assessment.replace(records, now, by)
+    removed = await uow.assessment.replace(records, now, by)
     periods = sorted({(r.level.value, r.period.key) for r in records},
                      key=lambda p: (p[1], list(Level).index(Level(p[0]))))
-    return ImportOutcome(len(records), tuple(periods), ())
+    replaced = sorted(replaced_periods(removed, records),
+                      key=lambda r: periods.index((r.level, r.period)))
+    return ImportOutcome(len(records), tuple(periods), (), tuple(replaced))
 
 
 def _block(config: AssessmentConfig, names: dict[int, str], unit_ids: Iterable[int],

@@ -27,3 +27,10 @@ async def expected(uow: UnitOfWork, person: Person, kind: Input) -> tuple[Taker,
         if report is not None:
             facts = replace(facts, draft_id=report.id, draft_step=report.step)
     return facts.taker(kind), facts
+
+
+async def waits_for_file(uow: UnitOfWork, person: Person) -> bool:
+    """Whether something this person is doing takes the file they send now: an inspection's
+    evidence, a finding's or a fix's photos, the report they are writing."""
+    taker, _ = await expected(uow, person, Input.PHOTO)
+    return taker is not Taker.REPORT or await draft(uow, person) is not None

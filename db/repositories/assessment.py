@@ -31,17 +31,19 @@ class AssessmentRepository:
         self.session = session
 
     async def replace(self, records: Sequence[ScoreRecord], now: datetime,
-                      by: int | None) -> int:
+                      by: int | None) -> list[tuple[int, str, str]]:
         """Store the records; every (level, period) they cover is replaced as a whole (a unit
         left out of the new table loses its old score), so importing a file again changes
-        nothing. Returns how many scores were removed."""
+        nothing. Returns the (unit, level, period) of the scores removed."""
         covered = sorted({(r.level.value, r.period.key) for r in records})
-        removed = 0
+        removed: list[tuple[int, str, str]] = []
         if covered:
-            result = await self.session.execute(
-                delete(ExternalScore).where(
-                    tuple_(ExternalScore.level, ExternalScore.period).in_(covered)))
-            removed = int(getattr(result, "rowcount", 0) or 0)
+            of_covered = tuple_(ExternalScore.level, ExternalScore.period).in_(covered)
+            rows = await self.session.execute(
+                select(scores_t.c.unit_id, scores_t.c.level, scores_t.c.period)
+                .where(of_covered).order_by(scores_t.c.id))
+            removed = [(int(u), str(lv), str(p)) for u, lv, p in rows.all()]
+            await self.session.execute(delete(ExternalScore).where(of_covered))
         self.session.add_all(
             ExternalScore(unit_id=r.unit_id, level=r.level.value, period=r.period.key,
                           year=r.period.year, score=r.score, imported_at=now, imported_by=by)

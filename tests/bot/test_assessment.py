@@ -39,7 +39,22 @@ async def test_an_admin_sends_the_scores_and_is_told_what_was_imported(
     assert answer == t(ZH, "assessment.import.done", count=13,
                        periods="国测 2026, 省测 2026, 市测 2026-Q3")
     assert await count(db) == 13
-    # Sent again: replaced, not doubled.
+    # Sent again: replaced, not doubled, and the answer says what each period held before.
+    answer = await send(feed, updates, api, ADMIN, example, "assessment-scores.xlsx")
+    assert answer.splitlines()[1:] == [
+        t(ZH, "assessment.import.replaced", period="国测 2026", count=3),
+        t(ZH, "assessment.import.replaced", period="省测 2026", count=3),
+        t(ZH, "assessment.import.replaced", period="市测 2026-Q3", count=7)]
+    assert await count(db) == 13
+
+    # Tryout 14, defect 11: one row of 省测 2026 replaces the whole period; the answer says
+    # that its 3 earlier scores went, 2 of them of units no longer in the file.
+    one = "单位,测评级别,期间,成绩\n新建路社区,省测,2026,81\n".encode()
+    answer = await send(feed, updates, api, ADMIN, one, "成绩.csv")
+    assert answer.splitlines() == [
+        t(ZH, "assessment.import.done", count=1, periods="省测 2026"),
+        t(ZH, "assessment.import.replaced_dropped", period="省测 2026", count=3, dropped=2)]
+    assert await count(db) == 11
     await send(feed, updates, api, ADMIN, example, "assessment-scores.xlsx")
     assert await count(db) == 13
 
@@ -82,3 +97,19 @@ async def test_someone_elses_spreadsheet_is_not_imported(
     assert api.last(zhang.id)["text"] == t(ZH, "image.not_an_image")
     await feed(updates.text(zhang.user, "/assessment"))
     assert api.last(zhang.id)["text"] == t(ZH, "error.role_required", role=t(ZH, "role.admin"))
+
+
+async def test_an_admins_text_file_of_scores_is_answered_with_the_formats_imported(
+    feed: Feed, updates: UpdateFactory, api: FakeBotAPI, db: Sessions, zhang: Chat,
+) -> None:
+    """Tryout 14, defect 13: a .txt of csv text from an admin was answered "not an image"."""
+    text = "单位,测评级别,期间,成绩\n新建路社区,省测,2026,81\n".encode()
+    await feed(updates.document(ADMIN, text, "成绩.txt", "text/plain"))
+    answer = str(api.last(ADMIN.id)["text"])
+    assert answer.startswith(t(ZH, "assessment.import.not_a_table")), answer
+    assert t(ZH, "assessment.import.layout") in answer
+    assert t(ZH, "image.not_an_image") not in answer
+    assert await count(db) == 0
+    # Anyone else's text file is still not a photo, as before.
+    await feed(updates.document(zhang.user, text, "成绩.txt", "text/plain"))
+    assert api.last(zhang.id)["text"] == t(ZH, "image.not_an_image")

@@ -177,3 +177,50 @@ async def test_events_keep_flags_as_plain_json(sessions: Sessions, world: World,
         data = (await s.scalars(select(TaskEvent.data).where(
             TaskEvent.task_id == task_id, TaskEvent.action == "fix_submitted"))).one()
     assert data["evidence"][0]["flag"] == "old"
+
+
+async def test_the_units_note_stands_apart_from_the_evidence_hints(
+        sessions: Sessions, world: World, clock: FakeClock) -> None:
+    """Tryout 14, defect 19: "提交整改（2 张照片） 🔎 证据提示 2 条：已清理烟头…" read the unit's
+    note as the hints' content, and a notice with no note ended "… 已提交整改："."""
+    now = clock.now
+    # An earlier task's photo, which the after-photo nearly repeats: the hints to show.
+    await new_task(sessions, world, now - timedelta(days=30),
+                   before_photo_ids=[await add_photo(sessions, INSPECTOR, 50, FAR)])
+    task_id = await accepted_task(sessions, world, now,
+                                  [await add_photo(sessions, INSPECTOR, 51, BEFORE_HASH)])
+    await draft(sessions, task_id, 52, FAR ^ 0b11, now - timedelta(days=7))
+    note = "已清理烟头，张贴禁烟标识"
+    async with UnitOfWork(sessions) as uow:
+        member = await uow.session.get(Person, MEMBER)
+        assert member is not None
+        await svc.add_note(uow, member, task_id, note, now)
+        await uow.commit()
+    await do(sessions, MEMBER, task_id, Action.SUBMIT_FIX, now + timedelta(hours=2))
+    async with UnitOfWork(sessions) as uow:
+        data = await svc.task_data(uow, task_id)
+    shown = card(data, now + timedelta(hours=2), default_tz()).text.splitlines()
+    hints = t(GROUP_LANG, "evidence.history.flags", count=2).strip()
+    fix_line = next(i for i, line in enumerate(shown) if hints in line)
+    assert note not in shown[fix_line] and shown[fix_line].endswith(hints)
+    assert shown[fix_line + 1] == t(GROUP_LANG, "task.card.fix_note", note=note)
+
+    async def notice(task: int) -> list[str]:
+        async with sessions() as s:
+            sent = (await s.scalars(select(OutboxMessage).where(
+                OutboxMessage.chat_id == INSPECTOR, OutboxMessage.ref_id == task))).all()
+        return next(str(n.params["text"]) for n in sent
+                    if "/tasks" in str(n.params.get("text"))).splitlines()
+
+    lines = await notice(task_id)
+    assert t("zh-hans", "task.notify.fix_note", note=note) in lines
+    assert not any(line.endswith("：") and "已提交整改" in line for line in lines)
+    assert lines.index(t("zh-hans", "task.notify.fix_note", note=note)) < lines.index(
+        t("zh-hans", "evidence.card.title"))
+    # No note: the unit's line ends with a full stop, not a colon waiting for words.
+    plain = await accepted_task(sessions, world, now,
+                                [await add_photo(sessions, INSPECTOR, 53, BEFORE_HASH ^ FAR)])
+    await draft(sessions, plain, 54, 0x1234_5678_9ABC_DEF0, now + timedelta(hours=1))
+    await do(sessions, MEMBER, plain, Action.SUBMIT_FIX, now + timedelta(hours=2))
+    said = next(line for line in await notice(plain) if "已提交整改" in line)
+    assert said.endswith("已提交整改。"), said

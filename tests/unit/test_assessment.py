@@ -294,3 +294,12 @@ def test_a_bulletin_line_says_how_the_total_was_made_and_why_supervision_is_miss
         "（本周督查次数不足，未计入督查）" in lines
     assert "• 龙泉巷社区：考评 92.0 = 督查 95.0×50% + 国测 89.0×50%" in lines
     assert not any("—" in line for line in lines)
+
+
+def test_the_answer_to_an_import_names_what_each_replaced_period_lost() -> None:
+    from bot.domain.assessment import ReplacedPeriod
+
+    text = import_answer("en", 1, [("provincial", "2026")], (),
+                         [ReplacedPeriod("provincial", "2026", 3, 2)])
+    assert text.splitlines()[1] == ("↺ Replaced Provincial 2026: 3 earlier score(s) removed "
+                                    "(2 unit(s) no longer in the file now have no score for it).")

@@ -432,7 +432,8 @@ def test_card_history_reads_cleanly() -> None:
     text = tv.card(_events_task(events), now, tz).text
     # The fix note once, no space before the full-width parenthesis, 派发 kept.
     assert text.count("东侧也清理了") == 1
-    assert "提交整改（1 张照片）：东侧也清理了" in text
+    assert "提交整改（1 张照片）\n" + t("zh-hans", "task.card.fix_note", note="东侧也清理了") \
+        in text
     assert t("zh-hans", "task.action.created") in text
     history = tv.history_text("zh-hans", _events_task(events), now, tz)
     assert history.count("东侧也清理了") == 1

@@ -27,7 +27,7 @@ async def _notify(uow: UnitOfWork, task: Task, action: Action, event: TaskEvent,
     from bot.render import evidence
     from bot.render.buttons import Button, keyboard_json
     from bot.render.callbacks import task_action
-    from bot.render.i18n import local_name, normalize_language, t
+    from bot.render.i18n import Html, local_name, normalize_language, t
     from bot.render.tasks import BUTTON_KEYS
 
     people: list[Person] = []
@@ -54,7 +54,11 @@ async def _notify(uow: UnitOfWork, task: Task, action: Action, event: TaskEvent,
         lang = person.language or normalize_language(person.telegram_language)
         # An extension request says how long: the days asked and the deadline they lead to.
         until = event.data.get("until")
-        text = t(lang, key, id=task.id, title=local_name(lang, task.title, task.title_en)[:200],
+        # A fix's note, if any, on its own labelled line (nothing dangles when there is none).
+        note = Html("\n" + t(lang, "task.notify.fix_note", note=(event.reason or "")[:300])
+                    if event.reason else "")
+        text = t(lang, key, note=note, id=task.id,
+                 title=local_name(lang, task.title, task.title_en)[:200],
                  unit=local_name(lang, unit.name_zh, unit.name_en) if unit else "—",
                  reason=(event.reason or "")[:300],
                  days=event.data.get("days", "—"),
