@@ -77,10 +77,16 @@ async def show_assessment(update: Update, context: WenmingContext) -> None:
     await reply(update, annual_table(context.lang, year, block))
 
 
+async def assessment_in_group(update: Update, context: WenmingContext) -> None:
+    """/assessment in a group: the table ranks units by name, so it is asked for in private."""
+    await reply(update, context.t("assessment.annual.private_only"))
+
+
 PRIVATE = filters.ChatType.PRIVATE
 TABLES = filters.Document.FileExtension("xlsx") | filters.Document.FileExtension("csv")
 HANDLERS: list[BaseHandler[Update, WenmingContext, None]] = [
     CommandHandler("assessment", show_assessment, filters=PRIVATE),
+    CommandHandler("assessment", assessment_in_group, filters=~PRIVATE),
     MessageHandler(PRIVATE & TABLES, on_table),
     # Images sent as files are photos (handlers/inputs.py); any other file may be an admin's
     # scores in a format not imported.

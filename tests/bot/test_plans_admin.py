@@ -108,7 +108,9 @@ async def test_groups_are_told_to_ask_in_private_and_arguments_get_a_usage_line(
     for command in ("/today", "/plans", "/stats", "/assessment", ".xlsx"):
         assert command in help_text, command
     group = -1001001
-    for n, command in enumerate(("/today", "/plans")):
+    private_only = {"/today": "plans.private_only", "/plans": "plans.private_only",
+                    "/assessment": "assessment.annual.private_only"}
+    for n, command in enumerate(("/today", "/plans", "/assessment")):
         update = Update.de_json({"update_id": 990 + n, "message": {
             "message_id": 1 + n, "from": ADMIN.as_dict(), "date": api.now(), "text": command,
             "chat": {"id": group, "type": "supergroup", "title": "区创文办"},
@@ -116,5 +118,5 @@ async def test_groups_are_told_to_ask_in_private_and_arguments_get_a_usage_line(
             updates.bot)
         assert update is not None
         await feed(update)
-        assert api.last(group)["text"] == t(ZH, "plans.private_only"), command
+        assert api.last(group)["text"] == t(ZH, private_only[command]), command
     assert (await admin.say("/plans pause nosuch"))["text"] == t(ZH, "plans.admin.usage")
