@@ -345,9 +345,12 @@ class OutboxSender:
         if budget is None:  # the migration adds it; a table emptied by hand gets it back
             budget = SendBudget(id=1, tokens=0.0, refilled_at=now)
             session.add(budget)
+        # A replica that read its clock before waiting for this row's lock may come after one
+        # that read a later time: refilled_at never goes back, or the time between the two
+        # readings would be refilled twice (57 sends in two seconds where 55 were allowed).
         elapsed = max((now - budget.refilled_at).total_seconds(), 0.0)
         budget.tokens = min(BUDGET_BURST, budget.tokens + elapsed * BUDGET_RATE)
-        budget.refilled_at = now
+        budget.refilled_at = max(budget.refilled_at, now)
         return budget
 
     async def _keep_claims(self) -> None:

@@ -234,6 +234,33 @@ async def test_two_replicas_stay_within_30_a_second_from_a_full_bucket(
     assert peak <= 56, f"{peak} messages in two seconds"
 
 
+async def test_a_claim_that_read_its_clock_earlier_never_refills_the_bucket_twice(
+    database_url: str, sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """Replica A reads the time, then waits for the bucket's lock while replica B (which read
+    a later time) refills it; A must not set the refill time back, or the next claim is
+    granted the same stretch of time again."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("one process on SQLite: its rate limiter is the budget")
+    from db.models import SendBudget
+
+    t0 = utcnow()
+    async with sessions() as session, session.begin():
+        await session.execute(update(SendBudget).values(tokens=0.0, refilled_at=t0))
+    later, earlier = t0 + timedelta(seconds=0.1), t0 + timedelta(seconds=0.05)
+    async with sessions() as session, session.begin():  # B, with the later reading
+        b = await OutboxSender._budget(session, later)
+        b.tokens -= int(b.tokens)
+    async with sessions() as session, session.begin():  # A, with the earlier one
+        a = await OutboxSender._budget(session, earlier)
+        a.tokens -= int(a.tokens)
+    async with sessions() as session, session.begin():  # the next claim, at `later` again
+        c = await OutboxSender._budget(session, later)
+        # 0.1 s at the rate is all there ever was to hand out: 2.6 tokens, 2 taken by B.
+        assert c.tokens < 1.0, c.tokens
+        assert c.refilled_at >= later
+
+
 def text_update_budget(tokens: float = 0.0) -> Any:
     from db.models import SendBudget
 
