@@ -38,6 +38,10 @@ PLACEHOLDERS = {
     " [FILE]": "",
     "wenming import FILE.yaml":
         "DATABASE_URL=sqlite+aiosqlite:///var/org.db wenming import bot/defaults/demo-city.yaml",
+    # The demo city's plans into that database (their units are there: an import into a
+    # database without them is refused, naming each unknown unit).
+    "wenming plans import":
+        "DATABASE_URL=sqlite+aiosqlite:///var/org.db wenming plans import",
     # The demo city's test scores into that database (its units are there).
     "wenming assessment import FILE":
         "DATABASE_URL=sqlite+aiosqlite:///var/org.db wenming assessment import"
