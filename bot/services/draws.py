@@ -50,6 +50,7 @@ from bot.render.draws import DrawnSite, commit_text, reveal_text
 from db.models import Draw, DrawEntry
 from db.outbox_keys import dedup_key
 from db.repositories.draws import Risks
+from db.repositories.sites import distance_m
 from db.repositories.stats import UnitTree
 from db.uow import UnitOfWork
 
@@ -72,14 +73,6 @@ def stratum_of(tree: UnitTree, unit_id: int) -> str:
     return NO_SUBDISTRICT + (node.code if node is not None else str(top))
 
 
-def _metres(a: tuple[float, float], b: tuple[float, float]) -> float:
-    """Equirectangular distance: exact enough within a city."""
-    lat = math.radians((a[0] + b[0]) / 2)
-    dx = math.radians(b[1] - a[1]) * math.cos(lat)
-    dy = math.radians(b[0] - a[0])
-    return 6_371_000 * math.hypot(dx, dy)
-
-
 def nearby_counts(risks: Risks, radius_m: float) -> dict[int, int]:
     """Reports with a place (and no site named) within `radius_m` of each site."""
     if not risks.report_points or radius_m <= 0:
@@ -90,10 +83,10 @@ def nearby_counts(risks: Risks, radius_m: float) -> dict[int, int]:
     for s in risks.sites:
         if s.latitude is None or s.longitude is None:
             continue
-        here = (s.latitude, s.longitude)
         lo = bisect.bisect_left(points, (s.latitude - deg, -math.inf))
         hi = bisect.bisect_right(points, (s.latitude + deg, math.inf))
-        n = sum(1 for p in points[lo:hi] if _metres(here, p) <= radius_m)
+        n = sum(1 for lat, lon in points[lo:hi]
+                if distance_m(s.latitude, s.longitude, lat, lon) <= radius_m)
         if n:
             out[s.site_id] = n
     return out
