@@ -239,22 +239,38 @@ def mean(values: Sequence[float]) -> float | None:
     return None if not values else float(sum(Fraction(str(v)) for v in values) / len(values))
 
 
-def latest_scores(stored: Iterable[tuple[int, str, str, float]], as_of: dt.date
-                  ) -> dict[int, dict[str, float]]:
-    """Each unit's latest score of each level among the periods begun by `as_of` (the weekly
-    assessment: a week is judged with the newest external figures there are)."""
-    best: dict[tuple[int, str], tuple[tuple[dt.date, int], float]] = {}
+def _latest(stored: Iterable[tuple[int, str, str, float]], as_of: dt.date
+            ) -> dict[tuple[int, str], tuple[Period, float]]:
+    best: dict[tuple[int, str], tuple[Period, float]] = {}
     for unit_id, level, key, value in stored:
         period = Period.parse(key)
         if period.start > as_of:
             continue
         seen = best.get((unit_id, level))
-        if seen is None or period.sort_key() > seen[0]:
-            best[(unit_id, level)] = (period.sort_key(), value)
+        if seen is None or period.sort_key() > seen[0].sort_key():
+            best[(unit_id, level)] = (period, value)
+    return best
+
+
+def latest_scores(stored: Iterable[tuple[int, str, str, float]], as_of: dt.date
+                  ) -> dict[int, dict[str, float]]:
+    """Each unit's latest score of each level among the periods begun by `as_of` (the weekly
+    assessment: a week is judged with the newest external figures there are)."""
     out: dict[int, dict[str, float]] = {}
-    for (unit_id, level), (_, value) in best.items():
+    for (unit_id, level), (_, value) in _latest(stored, as_of).items():
         out.setdefault(unit_id, {})[level] = value
     return out
+
+
+def latest_periods(stored: Iterable[tuple[int, str, str, float]], as_of: dt.date
+                   ) -> dict[str, tuple[str, ...]]:
+    """Which periods of each level `latest_scores` took (newest first): what a reader of the
+    weekly assessment is told it was made of ("国测 2026、市测 2026-Q3")."""
+    used: dict[str, set[Period]] = {}
+    for (_, level), (period, _) in _latest(stored, as_of).items():
+        used.setdefault(level, set()).add(period)
+    return {level: tuple(p.key for p in sorted(ps, key=Period.sort_key, reverse=True))
+            for level, ps in used.items()}
 
 
 def year_scores(stored: Iterable[tuple[int, str, str, float]], year: int

@@ -22,7 +22,8 @@ from PIL import Image, ImageDraw, ImageFont
 from bot.domain.ranking import RankedRow
 from bot.media.fonts import find_cjk_font, load_font
 from bot.render.assessment import formula
-from bot.render.bulletin import BulletinView, format_date, num, pct, phase_line, plan_tag
+from bot.render.bulletin import BulletinView, num, pct, phase_line, plan_tag
+from bot.render.dates import format_date
 from bot.render.i18n import t
 
 WIDTH = 1080
@@ -137,7 +138,8 @@ def render_png(view: BulletinView, font_path: Path | None = None) -> bytes:
     footer_lines = _wrap(probe, _tp(lang, "scheduler.bulletin.footer"), footer_font,
                          WIDTH - 2 * MARGIN)
     if view.assessment is not None and view.assessment.units:  # how the combined was made
-        footer_lines[:0] = _wrap(probe, _plain(formula(lang, view.assessment.weights)),
+        made = formula(lang, view.assessment.weights, view.assessment.periods)
+        footer_lines[:0] = _wrap(probe, _plain(made),
                                  footer_font, WIDTH - 2 * MARGIN)
     ranked, unranked = view.ranking.ranked, view.ranking.unranked
     header_h = 250

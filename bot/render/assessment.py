@@ -8,7 +8,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.domain.assessment import COMPONENTS, Combined, ReplacedPeriod, RowProblem
 from bot.domain.special_actions import ActionWeek
@@ -27,12 +27,22 @@ def component(lang: str, name: str) -> str:
     return t(lang, f"assessment.component.{name}")
 
 
-def formula(lang: str, weights: Mapping[str, float]) -> str:
-    """'综合 = 督查 50% + 国测 20% + 省测 15% + 市测 15%' (the configured weights, normalised)."""
+def formula(lang: str, weights: Mapping[str, float],
+            periods: Mapping[str, Sequence[str]] | None = None) -> str:
+    """'考评 = 督查 50% + 国测 20% + 省测 15% + 市测 15%' (the configured weights, normalised);
+    with `periods`, each external test names the periods its figures come from ('国测 20%
+    (2026)', '市测 15% (2026-Q3)'), so a weekly total says which tests it folds in."""
     total = sum(w for w in weights.values() if w > 0)
-    parts = [t(lang, "assessment.formula_part", name=component(lang, c),
-               weight=f"{weights[c] / total * 100:.0f}")
-             for c in COMPONENTS if weights.get(c, 0) > 0 and total > 0]
+    parts = []
+    for c in COMPONENTS:
+        if weights.get(c, 0) <= 0 or total <= 0:
+            continue
+        part = t(lang, "assessment.formula_part", name=component(lang, c),
+                 weight=f"{weights[c] / total * 100:.0f}")
+        if periods and periods.get(c):
+            part = t(lang, "assessment.formula_period", part=part,
+                     periods=t(lang, "assessment.period_sep").join(periods[c]))
+        parts.append(part)
     return t(lang, "assessment.formula", parts=" + ".join(parts))
 
 
@@ -92,6 +102,8 @@ class AssessmentBlock:
 
     weights: Mapping[str, float]
     units: tuple[UnitAssessment, ...]  # best first; units with no figure left out
+    # The weekly assessment's external periods by level (the newest begun by the week's end).
+    periods: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def of(self, unit_id: int) -> Combined | None:
         return next((u.combined for u in self.units if u.unit_id == unit_id), None)
@@ -125,7 +137,7 @@ def bulletin_lines(lang: str, block: AssessmentBlock | None,
     at most `max_lagging` of them: a caption holds 1,024 characters)."""
     lines: list[str] = []
     if block is not None and block.units:
-        lines.append(formula(lang, block.weights))
+        lines.append(formula(lang, block.weights, block.periods))
         for u in block.units[:max_units]:
             # How the total was made, with the weights as renormalised for this unit: a
             # supervision score left out (too few inspections in the week) shows by its

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from bot.domain.ranking import Ranking
 from bot.render.assessment import ActionLine, AssessmentBlock, bulletin_lines
+from bot.render.dates import format_date
 from bot.render.i18n import Html, t
 
 CAPTION_LIMIT = 1024
@@ -40,10 +41,6 @@ class BulletinView:
     def year_and_number(self) -> tuple[int, int]:
         year, number = self.week.split("-W")
         return int(year), int(number)
-
-
-def format_date(lang: str, day: dt.date) -> str:
-    return t(lang, "scheduler.date", month=day.month, day=day.day)
 
 
 def num(lang: str, value: float | None) -> str:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from bot.domain.plans import ROUND, SPOT, Text
 from bot.render import callbacks as cb
 from bot.render.buttons import Button, Rows, Screen
+from bot.render.dates import format_date
 from bot.render.i18n import Html, local_name, t
 
 MAX_ROWS = 40  # a list longer than this says "and N more" (Telegram's 4096 characters)
@@ -29,13 +30,6 @@ class ListRow:
 
 
 _WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
-
-
-def format_date(lang: str, day: dt.date) -> str:
-    """A date no reader can take the wrong way round: "12月7日", "7 Dec"."""
-    months = t(lang, "plans.months").split()
-    return t(lang, "plans.date", day=day.day,
-             month_name=months[day.month - 1] if len(months) == 12 else day.month)
 
 
 def _join(lang: str, words: Sequence[str]) -> str:

@@ -14,7 +14,7 @@ import datetime as dt
 import io
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -27,6 +27,7 @@ from bot.domain.assessment import (
     RowProblem,
     check_rows,
     combine,
+    latest_periods,
     latest_scores,
     load_assessment,
     replaced_periods,
@@ -199,11 +200,12 @@ async def weekly_assessment(
     than `min_inspections` inspections) has no supervision component this week: one lucky
     inspection must not carry half its assessment."""
     stored = await uow.assessment.scores(up_to_year=week.last.year)
-    external = latest_scores(((s.unit_id, s.level, s.period, s.score) for s in stored),
-                             week.last)
+    rows = [(s.unit_id, s.level, s.period, s.score) for s in stored]
+    external = latest_scores(rows, week.last)
     supervision = {uid: f.score for uid, f in figures.items()
                    if f.inspections >= max(1, min_inspections)}
-    return _block(config, names, sorted(set(figures) | set(external)), supervision, external)
+    block = _block(config, names, sorted(set(figures) | set(external)), supervision, external)
+    return replace(block, periods=latest_periods(rows, week.last))
 
 
 async def annual_assessment(

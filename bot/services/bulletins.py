@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 from bot.domain.periods import Week, bulletin_issue_date, day_bounds
 from bot.domain.ranking import UnitFigures, rank_units
 from bot.domain.schedule import ScheduleConfig
-from bot.render.assessment import AssessmentBlock
-from bot.render.bulletin import BulletinView, PhaseInfo, format_date
+from bot.render.bulletin import BulletinView, PhaseInfo
+from bot.render.dates import format_date
 from bot.render.i18n import t
 from bot.services.assessment import AssessmentSetup, action_weeks, weekly_assessment
 from bot.services.inspector_stats import figure_lines, inspector_figures
@@ -97,7 +97,7 @@ async def build_bulletins(
                             plans={u: completion[u] for u in units if u in completion})
         if combined is not None and actions is not None:
             mine = set(tree.subtree(g.unit_id))
-            view = replace(view, assessment=AssessmentBlock(combined.weights, tuple(
+            view = replace(view, assessment=replace(combined, units=tuple(
                 u for u in combined.units if u.unit_id in units)),
                 actions=tuple(a for a in actions if a.unit_ids & mine))
         out.append(GroupBulletin(g.chat_id, g.unit_id, view))

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 from bot.domain.escalation import Deadline, decide, overdue_days
 from bot.domain.periods import day_bounds, latest_slot, local_date
 from bot.domain.schedule import ScheduleConfig
+from bot.render.dates import format_datetime
 from bot.render.i18n import t
 from bot.render.tasks import card
 from bot.services.tasks import escalate as task_service_escalate
@@ -137,7 +138,7 @@ async def remind_one(
     outbox = uow.outbox
     site = await uow.sites.get(task.site_id) if task.site_id else None
     unit_name = routing.name(task.unit_id, lang)
-    due_text = _when(task.due_at, tz, lang)
+    due_text = format_datetime(lang, task.due_at, tz)
     days = overdue_days(task.due_at, now)
     queued = 0
     # The period in the key: one "before"/"due" per deadline (an extension moves it), one
@@ -243,9 +244,4 @@ async def queue_card_edits_for_notice(uow: UnitOfWork, task_id: int, version: in
             queued += 1
     return queued
 
-
-def _when(instant: dt.datetime, tz: ZoneInfo, lang: str) -> str:
-    local = instant.astimezone(tz)
-    return t(lang, "scheduler.datetime", month=local.month, day=local.day,
-             time=local.strftime("%H:%M"))
 

@@ -155,7 +155,9 @@ async def test_the_weekly_bulletin_shows_the_combined_assessment_and_a_lagging_a
     # The caption: how the total is made, then each leader's combined beside its supervision.
     assert formula("zh-hans", CONFIG.weights) == \
         "考评 = 督查 50% + 国测 20% + 省测 15% + 市测 15%"
-    assert formula("zh-hans", CONFIG.weights) in caption
+    # ... and which tests' periods the week folds in: each test's newest period begun by the
+    # week's Sunday (the tryout could not tell which quarter a weekly total was made with).
+    assert "考评 = 督查 50% + 国测 20%（2026） + 省测 15% + 市测 15%（2026-Q3）" in caption
     made = made_of("zh-hans", by_name["龙泉巷社区"])
     assert made == "督查 95.0×77% + 市测 90.0×23%"  # the weights as renormalised for it
     assert "• " + t("zh-hans", "assessment.bulletin.unit", unit="龙泉巷社区",

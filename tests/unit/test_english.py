@@ -76,3 +76,23 @@ def test_an_escalated_task_names_the_unit_above_in_english() -> None:
                           "escalation_unit_en": "District commerce bureau"})
     lines = tv.card_header(EN, task, now, tv.default_tz())
     assert t(EN, "task.card.escalated", level=1, unit="District commerce bureau") in lines
+
+
+def test_english_dates_name_the_month_in_bulletins_digests_and_reminders() -> None:
+    """Issue 14 tryout: the bulletin and the digest wrote "7/12", which a reader in most of
+    the world takes for 12 July; every date now names its month ("7 Dec"), one formatter for
+    lists, plans, bulletins, digests and reminders."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from bot.domain.ranking import rank_units
+    from bot.render.bulletin import BulletinView, caption
+    from bot.render.dates import format_date, format_datetime
+
+    view = BulletinView(EN, "2026-W48", dt.date(2026, 11, 23), dt.date(2026, 11, 29), "Office",
+                        None, rank_units([]), 2)
+    assert "(23 Nov – 29 Nov)" in caption(view).splitlines()[0]
+    assert format_date("zh-hans", dt.date(2026, 12, 7)) == "12月7日"
+    at = datetime(2026, 12, 7, 1, 30, tzinfo=UTC)
+    assert format_datetime(EN, at, ZoneInfo("Asia/Shanghai")) == "7 Dec 09:30"
+    assert format_datetime("zh-hans", at, ZoneInfo("Asia/Shanghai")) == "12月7日 09:30"

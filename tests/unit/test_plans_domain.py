@@ -237,7 +237,8 @@ def test_a_recurrence_reads_in_words(rule: str, zh: str, en: str) -> None:
 
 def test_dates_in_the_plans_texts_cannot_be_read_the_wrong_way_round() -> None:
     """Tryout 14, defect 21: "Supervision plans (7/12)", "your list for 15/12"."""
-    from bot.render.plans import ListRow, day_list, format_date
+    from bot.render.dates import format_date
+    from bot.render.plans import ListRow, day_list
 
     assert format_date("en", dt.date(2026, 12, 7)) == "7 Dec"
     assert format_date("zh-hans", dt.date(2026, 12, 7)) == "12月7日"
