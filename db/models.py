@@ -104,6 +104,7 @@ class PendingAssignment(Base):
     role: Mapped[str] = mapped_column(String(16))
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
     site_codes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    name: Mapped[str] = mapped_column(String(200), default="", server_default="")
 
 
 class GroupBinding(Base):

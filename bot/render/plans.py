@@ -146,7 +146,7 @@ class PlanLine:
 
 
 def plans_screen(lang: str, day: dt.date, plans: Sequence[PlanLine], draw: tuple[int, int],
-                 unassigned: int) -> Screen:
+                 unassigned: int, waiting: Sequence[str] = ()) -> Screen:
     """The admins' screen: each plan, its state and today's progress; pause/resume buttons."""
     lines = [t(lang, "plans.admin.title", date=format_date(lang, day))]
     if not plans:
@@ -165,6 +165,7 @@ def plans_screen(lang: str, day: dt.date, plans: Sequence[PlanLine], draw: tuple
         lines.append(t(lang, "plans.admin.draw", done=draw[0], due=draw[1]))
     if unassigned:
         lines.append(t(lang, "plans.admin.unassigned", count=unassigned))
+    lines += waiting_lines(lang, waiting)
     return "\n".join(lines), buttons
 
 
@@ -175,6 +176,17 @@ class MissedRow:
     kind: str
     plan: str
     who: str | None
+
+
+def waiting_lines(lang: str, names: Sequence[str], max_names: int = 8) -> list[str]:
+    """The inspectors named in the organisation file who have never written to the bot: a
+    bot may not start a chat, so they get no list and no rounds until they send it /start."""
+    if not names:
+        return []
+    shown = t(lang, "plans.rule.sep").join(names[:max_names])
+    if len(names) > max_names:
+        shown += t(lang, "plans.waiting_more", count=len(names) - max_names)
+    return [t(lang, "plans.waiting", count=len(names), names=shown)]
 
 
 def missed_lines(lang: str, rows: Sequence[MissedRow], names: Mapping[str, Text],

@@ -255,10 +255,10 @@ async def _import_people(
         codes = list(spec.sites)
         if row is None:
             repo.add(PendingAssignment(telegram_id=spec.telegram_id, role=spec.role,
-                                    unit_id=unit_id, site_codes=codes))
+                                       unit_id=unit_id, site_codes=codes, name=spec.name))
             summary.pending.add(created=True, changed=True)
         else:
-            changed = _assign(row, role=spec.role, unit_id=unit_id)
+            changed = _assign(row, role=spec.role, unit_id=unit_id, name=spec.name)
             if list(row.site_codes) != codes:
                 # A fresh list, not an in-place edit: plain JSON columns do not track mutation.
                 row.site_codes = codes

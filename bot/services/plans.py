@@ -48,6 +48,7 @@ from bot.render.plans import (
     missed_lines,
     plans_screen,
     target_words,
+    waiting_lines,
 )
 from db.models import Person, SupervisionPlan
 from db.outbox_keys import dedup_key
@@ -363,7 +364,8 @@ async def plans_overview(uow: UnitOfWork, person: Person, day: dt.date, lang: st
                               done, plan.start))
     draw = counts.get("", [0, 0])
     unassigned = sum(1 for r in rows if r.inspector_id is None and r.status == DUE)
-    return plans_screen(lang, day, lines, (draw[0], draw[1]), unassigned)
+    return plans_screen(lang, day, lines, (draw[0], draw[1]), unassigned,
+                        await uow.plans.waiting_inspectors())
 
 
 async def missed_for_digest(uow: UnitOfWork, day: dt.date, lang: str,
@@ -385,7 +387,8 @@ async def missed_for_digest(uow: UnitOfWork, day: dt.date, lang: str,
         return None
 
     missed = [MissedRow(r.site_name, r.site_name_en, r.kind, r.plan, whose(r)) for r in rows]
-    return missed_lines(lang, missed, names)
+    return missed_lines(lang, missed, names) + waiting_lines(
+        lang, await uow.plans.waiting_inspectors())
 
 
 def _aware(at: dt.datetime) -> dt.datetime:

@@ -13,7 +13,15 @@ from sqlalchemy import Table, case, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import Assignment, Inspection, Person, PlanOccurrence, Site, SupervisionPlan
+from db.models import (
+    Assignment,
+    Inspection,
+    PendingAssignment,
+    Person,
+    PlanOccurrence,
+    Site,
+    SupervisionPlan,
+)
 
 
 @dataclass(frozen=True)
@@ -105,6 +113,15 @@ class PlanRepository:
             .where(Person.role.in_(("inspector", "admin")), Person.blocked.is_(False))
             .order_by(Person.id))
         return [InspectorRef(*r) for r in rows.all()]
+
+    async def waiting_inspectors(self) -> list[str]:
+        """The inspectors the organisation file names who have not yet met the bot (it may
+        not write to them first): their names, or their Telegram ids where the file gives none."""
+        rows = await self.session.execute(
+            select(PendingAssignment.telegram_id, PendingAssignment.name)
+            .where(PendingAssignment.role == "inspector")
+            .order_by(PendingAssignment.name, PendingAssignment.telegram_id))
+        return [name or str(telegram_id) for telegram_id, name in rows.all()]
 
     async def people(self, ids: Iterable[int]) -> dict[int, Person]:
         """People by id (the inspectors a day's lists go to), in one query."""

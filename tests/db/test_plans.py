@@ -454,3 +454,40 @@ plans:
     assert await asyncio.to_thread(main, ["plans", "import", str(path)]) == 0
     out = capsys.readouterr()
     assert "warning: crew.people: 99999" in out.err and "1 added" in out.out
+
+
+async def test_the_office_is_told_which_inspectors_have_not_started_the_bot(
+    sessions: Sessions, city: dict[str, int]
+) -> None:
+    """Tryout 14: an inspector the organisation file names gets no list and no rounds until
+    they first write to the bot (a bot may not start a chat), and nobody was told. The
+    digest and /plans now name them, from the file's names, until they /start."""
+    import dataclasses
+
+    from bot.domain.org import PersonSpec
+    from bot.services.org_import import apply_pending
+
+    org = load_org_file(DEMO_CITY, set(load_standards(ROOT / "standards")))
+    newcomer = PersonSpec(20099, "赵新人", "inspector", "liaison_1", (), 1)
+    await import_org(UnitOfWorkFactory(sessions), dataclasses.replace(
+        org, people=(*org.people, newcomer)))
+    await morning(sessions, MONDAY)
+    uow = UnitOfWorkFactory(sessions)
+    says = t("zh-hans", "plans.waiting", count=1, names="赵新人")
+    async with uow() as u:
+        digest = await digest_text(u, parse_schedule(""), SHANGHAI, "zh-hans", TUESDAY,
+                                   local(TUESDAY, 9))
+        admin = await u.people.get(10000)
+        assert admin is not None
+        screen, _ = await service.plans_overview(u, admin, MONDAY, "en")
+    assert says in digest
+    assert "1 inspector(s) have not started the bot yet: 赵新人" in screen
+    # Once they write to the bot, the import's role applies and they are no longer named.
+    async with uow() as u:
+        person, _ = await u.people.add(Person(id=20099, first_name="赵", role="resident"))
+        assert await apply_pending(u, person)
+        await u.commit(mark_update_handled=False)
+    async with uow() as u:
+        digest = await digest_text(u, parse_schedule(""), SHANGHAI, "zh-hans", TUESDAY,
+                                   local(TUESDAY, 9))
+    assert "未启动机器人" not in digest
