@@ -32,7 +32,7 @@ from typing import Any
 
 from sqlalchemy import insert, select, text
 
-from bench.common import create_database, drop_database
+from bench.common import city_rows, create_database, drop_database
 from bot.domain.ranking import rank_units
 from db.migrate import upgrade_async
 from db.models import (
@@ -81,15 +81,9 @@ async def seed(url: str) -> None:
     engine = create_engine(url)
     rnd = random.Random(48)
     async with engine.begin() as conn:
-        await conn.execute(insert(Unit), [dict(id=1, code="office", name_zh="区创文办",
-                                               name_en="Office", kind="office",
-                                               parent_id=None)]
-                           + [dict(id=10 + u, code=f"sd{u}", name_zh=f"第{u + 1}街道",
-                                   name_en=f"Sub-district {u + 1}", kind="subdistrict",
-                                   parent_id=1) for u in range(UNITS)])
-        await conn.execute(insert(Site), [dict(id=s + 1, code=f"site{s}", name=f"点位{s}",
-                                               site_type="community", address="",
-                                               unit_id=10 + s % UNITS) for s in range(SITES)])
+        unit_rows, site_rows = city_rows(UNITS, SITES)
+        await conn.execute(insert(Unit), unit_rows)
+        await conn.execute(insert(Site), site_rows)
         await conn.execute(insert(Person), [dict(id=9, first_name="督查", role="inspector",
                                                  blocked=False,
                                                  created_at=WEEK_START)])

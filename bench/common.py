@@ -158,6 +158,22 @@ def backends_parser(doc: str | None) -> argparse.ArgumentParser:
     return parser
 
 
+def city_rows(units: int, sites: int, site_types: tuple[str, ...] = ("community",)
+              ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A synthetic district for the data benchmarks (bulletin, draw, plans): the office (id 1)
+    over `units` sub-districts (ids 10...), and `sites` sites dealt round them and round the
+    site types. (unit rows, site rows), to insert with SQLAlchemy Core."""
+    unit_rows = [dict(id=1, code="office", name_zh="区创文办", name_en="Office",
+                      kind="office", parent_id=None)]
+    unit_rows += [dict(id=10 + u, code=f"sd{u}", name_zh=f"第{u + 1}街道",
+                       name_en=f"Sub-district {u + 1}", kind="subdistrict", parent_id=1)
+                  for u in range(units)]
+    site_rows = [dict(id=s + 1, code=f"site{s}", name=f"点位{s}", name_en="",
+                      site_type=site_types[s % len(site_types)], address="",
+                      unit_id=10 + s % units) for s in range(sites)]
+    return unit_rows, site_rows
+
+
 def inspector_ids(count: int, first: int = 600_000) -> list[int]:
     """Telegram ids for benchmark inspectors (clear of the demo city's 10000-20002)."""
     return list(range(first, first + count))

@@ -33,7 +33,13 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, insert, select
 
-from bench.common import backends_parser, create_database, drop_database, inspector_ids
+from bench.common import (
+    backends_parser,
+    city_rows,
+    create_database,
+    drop_database,
+    inspector_ids,
+)
 from bot.domain.plans import Crew, Plan, PlansConfig, Target, Text
 from bot.services.plans import import_plans, run_morning
 from db.migrate import upgrade_async
@@ -67,16 +73,9 @@ async def seed(url: str) -> None:
     engine = create_engine(url)
     try:
         async with engine.begin() as conn:
-            await conn.execute(insert(Unit), [dict(id=1, code="office", name_zh="区创文办",
-                                                   name_en="Office", kind="office",
-                                                   parent_id=None)]
-                               + [dict(id=10 + u, code=f"sd{u}", name_zh=f"第{u + 1}街道",
-                                       name_en=f"Sub-district {u + 1}", kind="subdistrict",
-                                       parent_id=1) for u in range(UNITS)])
-            await conn.execute(insert(Site), [dict(
-                id=s + 1, code=f"site{s}", name=f"点位{s}", name_en="",
-                site_type=TYPES[s % len(TYPES)], address="", unit_id=10 + s % UNITS)
-                for s in range(SITES)])
+            unit_rows, site_rows = city_rows(UNITS, SITES, TYPES)
+            await conn.execute(insert(Unit), unit_rows)
+            await conn.execute(insert(Site), site_rows)
             ids = inspector_ids(INSPECTORS)
             await conn.execute(insert(Person), [dict(
                 id=pid, first_name=f"督查{k}", role="inspector", blocked=False,
