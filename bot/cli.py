@@ -170,50 +170,47 @@ def cmd_plans(args: argparse.Namespace, settings: Settings) -> int:
     """`wenming plans check [FILE]` validates a plans file offline (every problem, with its
     line); `wenming plans import [FILE]` makes the database's plans the file's (paused ones
     stay paused; plans not in the file are removed)."""
-    from bot.domain.plans import PlansConfig, PlansConfigError, check_plans
+    from bot.domain.plans import PlansConfigError, PlansImport
     from bot.domain.yamlfile import read_text
-    from bot.services.plans import Unknown
+    from bot.services.plan_files import check_text, import_text
 
     path = Path(args.file) if args.file else settings.plans_file
     known = set(load_standards(settings.standards_dir))
-    checked: PlansConfig | list[PlansConfigError]
     try:
-        checked = check_plans(read_text(path, PlansConfigError), str(path), known)
+        text = read_text(path, PlansConfigError)
     except PlansConfigError as exc:
-        checked = [exc]
-    if not isinstance(checked, PlansConfig):
-        for problem in checked:
-            print(problem, file=sys.stderr)
-        print(f"{len(checked)} problem(s) in {path}", file=sys.stderr)
+        print(exc, file=sys.stderr)
+        print(f"1 problem(s) in {path}", file=sys.stderr)
         return 1
     if args.plans_command == "check":
+        checked = check_text(text, str(path), known)
+        if isinstance(checked, PlansImport):
+            print("\n".join(checked.problems), file=sys.stderr)
+            print(f"{len(checked.problems)} problem(s) in {path}", file=sys.stderr)
+            return 1
         print(f"{path}: {len(checked.plans)} plan(s) OK; lists go out at "
               f"{checked.morning:%H:%M} ({settings.timezone})")
         return 0
-    config = checked
 
-    async def go() -> tuple[list[Unknown], tuple[int, int, int] | None]:
-        from bot.services.plans import import_plans, unknown_references
+    async def go() -> PlansImport:
         from db.types import utcnow
 
         async with _core(settings) as core, core.uow() as uow:
-            unknown = await unknown_references(uow, config)
-            if any(u.fatal for u in unknown):
-                return unknown, None
-            summary = await import_plans(uow, config, utcnow())
-            await uow.commit(mark_update_handled=False)
-        return unknown, summary
+            outcome = await import_text(uow, text, str(path), known, utcnow())
+            if not outcome.problems:
+                await uow.commit(mark_update_handled=False)
+        return outcome
 
-    unknown, done = asyncio.run(go())
-    for u in unknown:
-        print(f"{path}:{u.line}: plan {u.plan!r}: {'' if u.fatal else 'warning: '}{u.problem}",
-              file=sys.stderr)
-    if done is None:
-        print(f"{sum(u.fatal for u in unknown)} problem(s) in {path}; nothing imported",
-              file=sys.stderr)
+    outcome = asyncio.run(go())
+    for line in outcome.problems:
+        print(line, file=sys.stderr)
+    for line in outcome.warnings:
+        print(line, file=sys.stderr)
+    if outcome.problems:
+        print(f"{len(outcome.problems)} problem(s) in {path}; nothing imported", file=sys.stderr)
         return 1
-    added, updated, removed = done
-    print(f"plans imported from {path}: {added} added, {updated} updated, {removed} removed")
+    print(f"plans imported from {path}: {outcome.added} added, {outcome.updated} updated, "
+          f"{outcome.removed} removed")
     return 0
 
 

@@ -13,6 +13,7 @@ from handlers import (
     gatekeeper,
     inputs,
     inspect,
+    plan_files,
     plans,
     reports,
     start,
@@ -32,7 +33,9 @@ def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     application.add_handlers([tasks.START_HANDLER], group=0)
     application.add_handlers(start.HANDLERS, group=0)
     application.add_handlers(admin.HANDLERS, group=0)
-    # An admin's spreadsheet of test scores, before the inputs take it for a photo.
+    # An admin's plans file, then spreadsheet of test scores, before the inputs take either
+    # for a photo (and before the assessment answers any other file with its table layout).
+    application.add_handlers(plan_files.HANDLERS, group=0)
     application.add_handlers(assessment.HANDLERS, group=0)
     application.add_handlers(stats.HANDLERS, group=0)
     application.add_handlers(inspect.HANDLERS, group=0)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 
 from telegram import Update
-from telegram.error import TelegramError
 from telegram.ext import BaseHandler, CommandHandler, MessageHandler, filters
 
 from bot.domain.errors import DomainError
@@ -16,7 +15,7 @@ from bot.services.assessment import MAX_BYTES, annual_assessment, import_scores
 from bot.services.expectation import waits_for_file
 from bot.telegram.context import WenmingContext
 from handlers import inputs
-from handlers.common import reply
+from handlers.common import download_file, reply
 
 
 async def on_table(update: Update, context: WenmingContext) -> None:
@@ -29,13 +28,9 @@ async def on_table(update: Update, context: WenmingContext) -> None:
         await inputs.on_photo(update, context)
         return
     doc = msg.document
-    if doc.file_size is not None and doc.file_size > MAX_BYTES:
-        await reply(update, context.t("assessment.problem.too_large"))
-        return
-    try:
-        data = bytes(await (await doc.get_file()).download_as_bytearray())
-    except TelegramError:
-        await reply(update, context.t("assessment.problem.unreadable"))
+    data = await download_file(update, context, doc, MAX_BYTES, "assessment.problem.too_large",
+                               "assessment.problem.unreadable")
+    if data is None:
         return
     async with deps.uow() as uow:
         outcome = await import_scores(uow, data, doc.file_name or "", deps.assessment.config,

@@ -6,9 +6,9 @@ import contextlib
 from collections.abc import Awaitable
 from typing import TypeVar
 
-from telegram import Message, Update
+from telegram import Document, Message, Update
 from telegram.constants import ParseMode
-from telegram.error import BadRequest
+from telegram.error import BadRequest, TelegramError
 
 from bot.render.buttons import Rows
 from bot.telegram.context import WenmingContext
@@ -67,3 +67,21 @@ async def answer_query(update: Update, text: str | None = None, alert: bool = Fa
     if update.callback_query is not None:
         with contextlib.suppress(BadRequest):
             await update.callback_query.answer(text, show_alert=alert)
+
+
+async def download_file(update: Update, context: WenmingContext, doc: Document, max_bytes: int,
+                        too_large: str, unreadable: str) -> bytes | None:
+    """A sent file's bytes, or None once the sender was told it is over `max_bytes` or could
+    not be downloaded (`too_large`, `unreadable`: catalogue keys)."""
+    if doc.file_size is not None and doc.file_size > max_bytes:
+        await reply(update, context.t(too_large))
+        return None
+    try:
+        data = bytes(await (await doc.get_file()).download_as_bytearray())
+    except TelegramError:
+        await reply(update, context.t(unreadable))
+        return None
+    if len(data) > max_bytes:
+        await reply(update, context.t(too_large))
+        return None
+    return data

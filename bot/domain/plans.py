@@ -348,3 +348,16 @@ def assign(jobs: Iterable[Job], load: dict[int, int] | None = None) -> dict[int,
         out[job.key] = who
         load[who] = load.get(who, 0) + 1
     return out
+
+
+@dataclass(frozen=True)
+class PlansImport:
+    """What became of a plans file. `problems`: nothing was imported."""
+
+    problems: tuple[str, ...] = ()  # "plans.yaml:12: plan 'x': rule: ..." in file order
+    warnings: tuple[str, ...] = ()
+    plans: int = 0
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    morning: dt.time | None = None  # the file's hour for the daily lists

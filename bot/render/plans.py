@@ -166,6 +166,8 @@ def plans_screen(lang: str, day: dt.date, plans: Sequence[PlanLine], draw: tuple
     if unassigned:
         lines.append(t(lang, "plans.admin.unassigned", count=unassigned))
     lines += waiting_lines(lang, waiting)
+    if plans:
+        lines.append(t(lang, "plans.admin.file_hint"))
     return "\n".join(lines), buttons
 
 

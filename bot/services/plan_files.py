@@ -1,0 +1,50 @@
+"""A plans file (plans.yaml) checked and imported, all or nothing: by `wenming plans import` on
+the server and by an admin sending the file to the bot in private. The file is checked as the
+standards' site types and the database know them; unit and site codes the database does not
+know are errors, people it does not know yet are warnings (see `unknown_references`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Set
+
+from bot.domain.plans import PlansConfig, PlansConfigError, PlansImport, check_plans
+from bot.services.plans import import_plans, unknown_references
+from db.uow import UnitOfWork
+
+
+def check_text(text: str, file: str, known_site_types: Set[str]
+               ) -> PlansConfig | PlansImport:
+    """The file's plans, or what is wrong with it (offline: no database)."""
+    checked = check_plans(text, file, known_site_types)
+    if isinstance(checked, PlansConfig):
+        return checked
+    return PlansImport(problems=tuple(str(p) for p in checked))
+
+
+def decode(data: bytes, file: str) -> str | PlansImport:
+    """A sent file's text (UTF-8, a Windows editor's BOM dropped), or the problem."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return PlansImport(problems=(str(PlansConfigError(
+            file, None, None, f"not UTF-8 text (byte {exc.start}); save as UTF-8")),))
+
+
+async def import_text(uow: UnitOfWork, text: str, file: str, known_site_types: Set[str],
+                      now: dt.datetime) -> PlansImport:
+    """Check the file and, when nothing in it is wrong, make the database's plans the file's
+    (paused ones stay paused; plans not in the file are removed). The caller commits."""
+    checked = check_text(text, file, known_site_types)
+    if isinstance(checked, PlansImport):
+        return checked
+    unknown = await unknown_references(uow, checked)
+    said = [(u.fatal, f"{file}:{u.line}: plan {u.plan!r}: {'' if u.fatal else 'warning: '}"
+                      f"{u.problem}") for u in unknown]
+    problems = tuple(line for fatal, line in said if fatal)
+    warnings = tuple(line for fatal, line in said if not fatal)
+    if problems:
+        return PlansImport(problems=problems, warnings=warnings)
+    added, updated, removed = await import_plans(uow, checked, now)
+    return PlansImport((), warnings, len(checked.plans), added, updated, removed,
+                       checked.morning)

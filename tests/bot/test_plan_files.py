@@ -1,0 +1,78 @@
+"""Issue 14: plans are "manageable by admins in the bot". An admin sends a plans file
+(plans.yaml) to the bot in private and is told what was imported; a wrong file is refused
+with every problem by line, and the plans stay as they were; anyone else's .yaml is not
+imported."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.config import DEFAULTS_DIR
+from bot.render.i18n import t
+from db.models import SupervisionPlan
+from tests.bot.conftest import ZH, Feed, TgUser, UpdateFactory
+from tests.bot.fakes import FakeBotAPI
+
+ADMIN = TgUser(10000, "王管理")
+INSPECTOR = TgUser(10001, "张督查")
+YAML = "application/x-yaml"
+Sessions = async_sessionmaker[AsyncSession]
+SHIPPED = (DEFAULTS_DIR / "plans.yaml").read_text(encoding="utf-8")
+
+
+async def send(feed: Feed, updates: UpdateFactory, api: FakeBotAPI, user: TgUser,
+               data: bytes, name: str = "plans.yaml") -> str:
+    await feed(updates.document(user, data, name, YAML))
+    return str(api.last(user.id)["text"])
+
+
+async def stored(db: Sessions) -> dict[str, bool]:
+    async with db() as s:
+        return {p.code: p.paused for p in (await s.scalars(select(SupervisionPlan))).all()}
+
+
+async def test_an_admin_sends_a_plans_file_and_a_wrong_one_changes_nothing(
+    feed: Feed, updates: UpdateFactory, api: FakeBotAPI, db: Sessions,
+) -> None:
+    before = await stored(db)
+    answer = await send(feed, updates, api, ADMIN, SHIPPED.encode())
+    assert answer.startswith("✅ 已从 plans.yaml 导入督查计划 2 项"), answer
+    assert await stored(db) == {"commerce_weekly": False, "community_patrol": False}
+    assert before in ({}, await stored(db))
+
+    # One plan dropped, one changed to daily at 08:00: the answer counts them, and says the
+    # lists' hour is the server's, not the file's.
+    weekly = SHIPPED[:SHIPPED.index("  - code: community_patrol")].replace(
+        'morning: "07:30"', 'morning: "08:00"').replace("BYDAY=MO", "BYDAY=MO,TH")
+    answer = await send(feed, updates, api, ADMIN, weekly.encode())
+    assert "新增 0，更新 1，删除 1" in answer, answer
+    assert "08:00" in answer and "07:30" in answer
+    assert await stored(db) == {"commerce_weekly": False}
+
+    # A wrong file: every problem with its line, nothing imported.
+    wrong = weekly.replace("FREQ=WEEKLY;BYDAY=MO,TH", "FREQ=HOURLY").replace(
+        "liaison_5]", "liaison_9]")
+    answer = await send(feed, updates, api, ADMIN, wrong.encode(), "计划.yml")
+    assert answer.splitlines() == [
+        t(ZH, "plans.file.refused", file="计划.yml", count=1),
+        "<code>计划.yml:19: plan 'commerce_weekly': rrule 'FREQ=HOURLY' is not a recurrence "
+        "a daily list can follow: FREQ must be one of DAILY, WEEKLY, MONTHLY, YEARLY</code>"]
+    assert await stored(db) == {"commerce_weekly": False}
+    # A unit the database does not know: refused by line, nothing imported.
+    unknown = weekly.replace("liaison_5]", "liaison_9]")
+    answer = await send(feed, updates, api, ADMIN, unknown.encode())
+    assert answer.startswith("❌") and "liaison_9" in answer and "plans.yaml:" in answer
+    # Not text at all: told so, nothing imported.
+    answer = await send(feed, updates, api, ADMIN, b"\xff\xfe\x00garbage")
+    assert answer.startswith("❌") and "UTF-8" in answer
+    assert await stored(db) == {"commerce_weekly": False}
+
+
+async def test_an_inspectors_plans_file_is_not_imported(
+    feed: Feed, updates: UpdateFactory, api: FakeBotAPI, db: Sessions,
+) -> None:
+    before = await stored(db)
+    answer = await send(feed, updates, api, INSPECTOR, SHIPPED.encode())
+    assert answer == "这个文件不是图片。请发送照片。"  # what any other file gets
+    assert await stored(db) == before
