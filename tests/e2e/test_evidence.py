@@ -84,8 +84,11 @@ async def test_a_recycled_before_photo_is_refused_and_an_old_photo_is_flagged_on
 async def test_the_same_old_photo_sent_as_a_photo_arrives_without_capture_time_and_says_so(
         harness: Harness) -> None:
     """Telegram re-encodes a photo sent as a photo, dropping its EXIF: the bot cannot tell it
-    is old, and the checker is told the photo carries no capture time."""
-    card, member, _, _ = await open_fix(harness)
+    is old, and the checker is told the photo carries no capture time (the unit was told, in
+    the prompt, that a photo sent as a file keeps it)."""
+    card, member, tid, prompt = await open_fix(harness)
+    tip = shown(t(ZH, "task.ask.fix", id=tid, title="")).splitlines()[-1]
+    assert "文件" in tip and tip in body(prompt)
 
     reply = await member.send_photo(old_camera_photo())  # as a photo: Telegram strips EXIF
     assert body(reply) == shown(t(ZH, "task.fix_photo", count=1))
