@@ -275,7 +275,14 @@ class SandboxClient:
             await asyncio.sleep(0.02)
 
     async def file_bytes(self, file_id: str) -> bytes:
+        """A file as Telegram serves it (a photo re-encoded without metadata)."""
         result: bytes = await self.request("GET", f"/_sandbox/files/{file_id}")
+        return result
+
+    async def uploaded_bytes(self, file_id: str) -> bytes:
+        """A photo as its sender uploaded it, before Telegram's re-encoding: what the bot
+        itself sent. For a document, the same as file_bytes."""
+        result: bytes = await self.request("GET", f"/_sandbox/files/{file_id}/upload")
         return result
 
     async def pending_updates(self) -> list[JSON]:

@@ -1,14 +1,22 @@
-"""Stored files: ids, relative download paths, and photo-size generation with Pillow."""
+"""Stored files: ids, relative download paths, and photo-size generation with Pillow.
+
+A photo sent as a *photo* (sendPhoto, sendMediaGroup, editMessageMedia, or a user's compressed
+photo) is re-encoded as Telegram re-encodes it: every PhotoSize, the largest included, is a fresh
+JPEG made from the pixels only, so no EXIF (capture time, GPS, camera), XMP, ICC profile or
+comment survives, and a photo the camera turned by an EXIF Orientation tag is stored upright.
+A *document* keeps its exact bytes, metadata included, as Telegram keeps a file.
+"""
 
 from __future__ import annotations
 
 import io
 import mimetypes
 import secrets
+import struct
 from dataclasses import dataclass, field
 from typing import Any
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from sandbox.validation import bad_request
 
@@ -16,8 +24,9 @@ MAX_PHOTO_BYTES = 10 * 1024 * 1024
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024
 THUMB_SIDES = (90, 320, 800)  # Telegram's s/m/x sizes, roughly
+THUMB_QUALITY = 80
+PHOTO_QUALITY = 87  # about what Telegram's own re-encoded photos measure
 
-_EXT_BY_FORMAT = {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp", "BMP": "bmp"}
 _FOLDERS = {"photo": "photos", "document": "documents", "sticker": "stickers",
             "voice": "voice", "thumbnail": "thumbnails"}
 
@@ -36,6 +45,10 @@ class StoredFile:
     # For photos: the whole PhotoSize array this file belongs to, so that re-sending by any
     # file_id of the set reproduces the set.
     photo_set: list[StoredFile] = field(default_factory=list, repr=False)
+    # For photos: the bytes as the sender uploaded them, before the re-encoding. Telegram does
+    # not keep them; the sandbox does, only for its inspection API (GET
+    # /_sandbox/files/{file_id}/upload), so a test can check what the bot put on the wire.
+    upload: bytes | None = field(default=None, repr=False)
 
     @property
     def size(self) -> int:
@@ -85,40 +98,38 @@ class FileStore:
     # ------------------------------------------------------------------------------ photos
 
     def add_photo(self, data: bytes, *, strict: bool) -> list[StoredFile]:
-        """Store a photo and its resized variants; returns PhotoSizes smallest first.
+        """Store a photo as Telegram does; returns PhotoSizes smallest first.
 
-        strict applies Telegram's sendPhoto limits (size, w+h, ratio) to bot uploads.
+        Every size, the largest (the image's own dimensions) included, is re-encoded as a JPEG
+        without metadata (see the module docstring). strict applies Telegram's sendPhoto limits
+        (size, w+h, ratio) to bot uploads.
         """
         if strict and len(data) > MAX_PHOTO_BYTES:
             raise bad_request("PHOTO_SAVE_FILE_INVALID")
         try:
             with Image.open(io.BytesIO(data)) as img:
                 img.load()
-                width, height = img.size
-                fmt = img.format or "JPEG"
-                variants: list[tuple[bytes, int, int]] = []
-                longest = max(width, height)
-                for side in THUMB_SIDES:
-                    if side >= longest:
-                        break
-                    scale = side / longest
-                    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-                    small = img.convert("RGB").resize(size)
-                    buf = io.BytesIO()
-                    small.save(buf, "JPEG", quality=80)
-                    variants.append((buf.getvalue(), size[0], size[1]))
-        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+                upright = _pixels_only(img)
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError,
+                Image.DecompressionBombError) as exc:
             raise bad_request("IMAGE_PROCESS_FAILED") from exc
+        width, height = upright.size
         if strict and (width + height > 10000 or max(width, height) > 20 * min(width, height)):
             raise bad_request("PHOTO_INVALID_DIMENSIONS")
+        variants: list[tuple[bytes, int, int]] = []
+        longest = max(width, height)
+        for side in THUMB_SIDES:
+            if side >= longest:
+                break
+            scale = side / longest
+            size = (max(1, round(width * scale)), max(1, round(height * scale)))
+            variants.append((_jpeg(upright.resize(size), THUMB_QUALITY), size[0], size[1]))
+        variants.append((_jpeg(upright, PHOTO_QUALITY), width, height))
         sizes = [self.add("photo", blob, "image/jpeg", "jpg", width=w, height=h)
                  for blob, w, h in variants]
-        ext = _EXT_BY_FORMAT.get(fmt, "jpg")
-        mime = Image.MIME.get(fmt, "image/jpeg")
-        # The largest size keeps the exact original bytes so downloads round-trip in tests.
-        sizes.append(self.add("photo", data, mime, ext, width=width, height=height))
         for s in sizes:
             s.photo_set = sizes
+            s.upload = data
         return sizes
 
     def add_document(self, data: bytes, file_name: str | None, content_type: str | None
@@ -131,6 +142,30 @@ class FileStore:
             mime = guessed or "application/octet-stream"
         ext = (file_name or "").rsplit(".", 1)[-1] if file_name and "." in file_name else "bin"
         return self.add("document", data, mime, ext[:8] or "bin", file_name=file_name)
+
+
+def _pixels_only(img: Image.Image) -> Image.Image:
+    """The picture upright, as RGB on white (a transparent PNG's background), with nothing of
+    the original file's metadata: a new image holds only pixels."""
+    try:
+        turned = ImageOps.exif_transpose(img) or img
+    except (SyntaxError, ValueError, OSError, KeyError, TypeError, struct.error):
+        turned = img  # unreadable EXIF: shown as stored, like a phone that ignores it
+    if turned.mode in ("RGBA", "LA", "PA") or (turned.mode == "P"
+                                                 and "transparency" in turned.info):
+        rgba = turned.convert("RGBA")
+        flat = Image.new("RGB", rgba.size, (255, 255, 255))
+        flat.paste(rgba, mask=rgba.getchannel("A"))
+        return flat
+    out = turned.convert("RGB")
+    out.info.clear()
+    return out
+
+
+def _jpeg(img: Image.Image, quality: int) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=quality)  # no exif=, icc_profile=, comment=: none is written
+    return buf.getvalue()
 
 
 def document_dict(f: StoredFile) -> dict[str, Any]:

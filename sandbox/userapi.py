@@ -433,6 +433,15 @@ class UserApi:
             raise not_found("no such file")
         return web.Response(body=stored.data, content_type=stored.mime_type)
 
+    async def upload(self, request: web.Request) -> web.StreamResponse:
+        """A photo's bytes as they were uploaded, before the re-encoding Telegram does (so a
+        test can check what the bot sent, not only what Telegram would show)."""
+        stored = self.state.files.get(request.match_info["file_id"])
+        if stored is None:
+            raise not_found("no such file")
+        data = stored.upload if stored.upload is not None else stored.data
+        return web.Response(body=data, content_type="application/octet-stream")
+
     async def updates(self, request: web.Request) -> web.StreamResponse:
         return ok(self.state.updates.pending())
 
@@ -554,6 +563,7 @@ def setup_user_routes(app: web.Application, state: SandboxState, faults: FaultIn
         ("GET", "/_sandbox/chats/{chat_id}/messages", api.transcript),
         ("GET", "/_sandbox/events", api.events),
         ("GET", "/_sandbox/files/{file_id}", api.file),
+        ("GET", "/_sandbox/files/{file_id}/upload", api.upload),
         ("GET", "/_sandbox/updates", api.updates),
         ("GET", "/_sandbox/commands", api.commands),
         ("POST", "/_sandbox/faults", api.add_fault),

@@ -6,13 +6,15 @@ import io
 import struct
 import zlib
 
-from PIL import Image, ImageDraw
+from PIL import ExifTags, Image, ImageDraw
 
 GPS_IFD = 0x8825
 
 
-def jpeg_with_gps(width: int = 1600, height: int = 1200, colour: str = "#b04030") -> bytes:
-    """A JPEG carrying GPS coordinates, camera make/model and a serial, like a phone's photo."""
+def jpeg_with_gps(width: int = 1600, height: int = 1200, colour: str = "#b04030", *,
+                  taken: str | None = None, orientation: int = 1) -> bytes:
+    """A JPEG carrying GPS coordinates, camera make/model and a serial, like a phone's photo;
+    `taken` ("2025:06:01 10:00:00", EXIF's format) adds the capture time."""
     img = Image.new("RGB", (width, height), colour)
     draw = ImageDraw.Draw(img)
     draw.rectangle((width // 4, height // 4, width // 2, height // 2), fill="#2040a0")
@@ -20,7 +22,9 @@ def jpeg_with_gps(width: int = 1600, height: int = 1200, colour: str = "#b04030"
     exif[0x010F] = "PhoneMaker"  # Make
     exif[0x0110] = "Model X"  # Model
     exif[0xA431] = "SERIAL-123456789"  # BodySerialNumber
-    exif[0x0112] = 1  # Orientation
+    exif[0x0112] = orientation
+    if taken is not None:
+        exif.get_ifd(ExifTags.IFD.Exif)[ExifTags.Base.DateTimeOriginal] = taken
     gps = exif.get_ifd(GPS_IFD)
     gps[1] = "N"
     gps[2] = (34.0, 21.0, 36.0)

@@ -64,8 +64,9 @@ async def test_full_hotel_inspection_creates_tasks_and_tells_the_unit(
     assert body(reply) == t(ZH, "image.corrupt")
     reply = await chat.send_photo(png_bomb(), as_document=True)
     assert body(reply) == t(ZH, "image.too_many_pixels")
-    # The real photo (with GPS in its EXIF) is accepted and the prompt comes back below it.
-    msg = await chat.send_photo(jpeg_with_gps(), caption="大堂有两处烟头")
+    # The real photo, sent as a file so its EXIF (GPS, camera serial) reaches the bot as
+    # Telegram keeps it, is accepted and the prompt comes back below it.
+    msg = await chat.send_photo(jpeg_with_gps(), caption="大堂有两处烟头", as_document=True)
     assert t(ZH, "inspect.ask_evidence", count=1) in body(msg)
     msg = await chat.press(msg, data_where(msg, action("done")))
     assert "第 10/17 项" in body(msg)
@@ -86,8 +87,9 @@ async def test_full_hotel_inspection_creates_tasks_and_tells_the_unit(
     assert notice.get("photo") and any(d.endswith(":a") for _, d in buttons(notice))
     assert "张督查" in body(notice)  # inspectors are named; residents never are
     # The card's photo is the stored copy: no EXIF, no GPS, no camera serial reach the group.
+    # Telegram would strip a photo's EXIF anyway, so look at what the bot itself uploaded.
     largest = max(notice["photo"], key=lambda p: p["width"] * p["height"])
-    shown = await harness.sb.file_bytes(largest["file_id"])
+    shown = await harness.sb.uploaded_bytes(largest["file_id"])
     with Image.open(io.BytesIO(shown)) as img:
         assert not img.getexif()
     assert b"SERIAL-123456789" not in shown and b"PhoneMaker" not in shown

@@ -120,13 +120,16 @@ async def test_user_photo_download_upload_and_album(server: SandboxServer,
                                        content_type="image/png")
         assert [(p["width"], p["height"]) for p in sent["photo"]] == [
             (90, 68), (320, 240), (800, 600), (1200, 900)]
-        digest = hashlib.sha256(original).hexdigest()[:16]
+        # The bot downloads the photo as Telegram re-encoded it (a JPEG), not the PNG sent.
+        served = await client.file_bytes(sent["photo"][-1]["file_id"])
+        assert served != original
+        digest = hashlib.sha256(served).hexdigest()[:16]
         reply = await client.wait_for_bot_message(user["id"])
-        assert reply["text"] == f"got {len(original)} bytes sha={digest} 1200x900"
+        assert reply["text"] == f"got {len(served)} bytes sha={digest} 1200x900"
         transcript = await client.wait_for(
             user["id"], lambda ms: sum(1 for m in ms if m.get("media_group_id")) == 2)
         echoed = next(m for m in transcript if m.get("caption") == "echo")
-        assert await client.file_bytes(echoed["photo"][-1]["file_id"]) == original
+        assert await client.uploaded_bytes(echoed["photo"][-1]["file_id"]) == served
         album = [m for m in transcript if m.get("media_group_id")]
         assert len({m["media_group_id"] for m in album}) == 1
         assert album[0]["caption"] == "first"
