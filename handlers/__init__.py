@@ -7,6 +7,7 @@ from typing import Any
 from telegram.ext import Application
 
 from handlers import (
+    actions,
     admin,
     assessment,
     fallback,
@@ -35,6 +36,7 @@ def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     # An admin's spreadsheet of test scores, before the inputs take it for a photo.
     application.add_handlers(assessment.HANDLERS, group=0)
     application.add_handlers(stats.HANDLERS, group=0)
+    application.add_handlers(actions.HANDLERS, group=0)
     application.add_handlers(inspect.HANDLERS, group=0)
     application.add_handlers(tasks.HANDLERS, group=0)
     application.add_handlers(plans.HANDLERS, group=0)
