@@ -19,6 +19,7 @@ from telegram.request import BaseRequest
 from bot.config import Settings
 from bot.domain.errors import DomainError
 from bot.domain.reports import load_reporting
+from bot.domain.schedule import ScheduleConfig, load_schedule
 from bot.media.store import MediaStore
 from bot.observability.metrics import Metrics
 from bot.observability.scope import ERROR, REFUSED, note_outcome
@@ -163,6 +164,10 @@ def build_application(
     catalog = catalog or StandardCatalog.load(settings.standards_dir)
     # Small writes of concurrent updates (presses, "handled" marks) share transactions.
     committer = GroupCommitter(engine, write_lock=uow.write_lock)
+    # Reminders, escalation, the weekly bulletin and the daily digest follow schedule.yaml
+    # (validated here so a bad schedule stops the bot at start-up with the line and the
+    # problem); its office_unit also says which groups are the campaign office's.
+    schedule = load_schedule(settings.schedule_file)
     application.bot_data["deps"] = Deps(
         settings=settings,
         uow=uow,
@@ -176,8 +181,10 @@ def build_application(
         committer=committer,
         people=core.people,
         assessment=core.assessment,
+        office_unit=schedule.office_unit,
     )
     application.bot_data["core"] = core
+    application.bot_data["schedule"] = schedule
     application.bot_data["engine"] = engine
     application.bot_data["metrics"] = metrics
     application.bot_data["api_watch"] = watch
@@ -253,15 +260,14 @@ class Wenming:
         application.bot_data["outbox"] = self.outbox
         replies.handover = self.outbox
         # Reminders, escalation, the weekly bulletin and the daily digest: due work is polled
-        # from the database each tick (schedule.yaml, validated here so a bad schedule
-        # stops the bot at start-up with the line and the problem).
+        # from the database each tick (schedule.yaml, validated by build_application).
         from bot.domain.draws_config import load_draws
         from bot.domain.plans import load_plans
-        from bot.domain.schedule import load_schedule
         from scheduler.runner import Scheduler
 
+        schedule: ScheduleConfig = application.bot_data["schedule"]
         self.scheduler = Scheduler(
-            deps.uow, load_schedule(settings.schedule_file), timezone=settings.timezone,
+            deps.uow, schedule, timezone=settings.timezone,
             language=settings.default_language, media_dir=settings.media_dir,
             clock=deps.clock, on_queued=self.outbox.wake, cjk_font=settings.cjk_font,
             retention_days=settings.retention_days,

@@ -7,6 +7,7 @@ from typing import Any
 from telegram.ext import Application
 
 from handlers import (
+    actions,
     admin,
     assessment,
     fallback,
@@ -38,6 +39,7 @@ def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     application.add_handlers(plan_files.HANDLERS, group=0)
     application.add_handlers(assessment.HANDLERS, group=0)
     application.add_handlers(stats.HANDLERS, group=0)
+    application.add_handlers(actions.HANDLERS, group=0)
     application.add_handlers(inspect.HANDLERS, group=0)
     application.add_handlers(tasks.HANDLERS, group=0)
     application.add_handlers(plans.HANDLERS, group=0)

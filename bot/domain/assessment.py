@@ -32,6 +32,7 @@ from pathlib import Path
 
 from yaml.nodes import Node
 
+from bot.domain.special_actions import LagRule
 from bot.domain.yamlfile import Fields, YamlFileError, YamlReader, compose, read_text
 
 __all__ = [
@@ -127,6 +128,15 @@ class AssessmentConfig:
     lagging_min_open: int = 3
     # An imported table may have at most this many data rows (a bigger file is refused).
     max_import_rows: int = 5000
+    # On the battle map (/actions), a running action also lags when its share closed is
+    # more than this below the share of its days gone by.
+    lagging_behind_time: float = 0.25
+
+    @property
+    def lag_rule(self) -> LagRule:
+        """When an action lags on the battle map (bot/domain/special_actions.LagRule)."""
+        return LagRule(self.lagging_overdue_share, self.lagging_min_open,
+                       self.lagging_behind_time)
 
 
 def _error(file: str, line: int | None, fld: str | None, problem: str) -> AssessmentConfigError:
@@ -134,7 +144,7 @@ def _error(file: str, line: int | None, fld: str | None, problem: str) -> Assess
 
 
 _TOP = ("schema", "weights", "special_actions", "import")
-_ACTIONS = ("lagging_overdue_share", "lagging_min_open")
+_ACTIONS = ("lagging_overdue_share", "lagging_min_open", "lagging_behind_time")
 _IMPORT = ("max_rows",)
 
 
@@ -160,6 +170,7 @@ def parse_assessment(text: str, file: str = "assessment.yaml") -> AssessmentConf
         if sum(weights.values()) <= 0:
             r.problem(top.key("weights"), "weights", "at least one weight must be above 0")
     share, min_open = defaults.lagging_overdue_share, defaults.lagging_min_open
+    behind = defaults.lagging_behind_time
     if "special_actions" in top:
         a = r.fields(top["special_actions"], "special_actions", "special_actions", _ACTIONS)
         assert a is not None
@@ -168,13 +179,16 @@ def parse_assessment(text: str, file: str = "assessment.yaml") -> AssessmentConf
                             "special_actions.lagging_overdue_share", 0.0, 1.0)
         if "lagging_min_open" in a:
             min_open = int(_whole(r, a, "lagging_min_open", "special_actions.lagging_min_open"))
+        if "lagging_behind_time" in a:
+            behind = _amount(r, a, "lagging_behind_time",
+                             "special_actions.lagging_behind_time", 0.0, 1.0)
     max_rows = defaults.max_import_rows
     if "import" in top:
         i = r.fields(top["import"], "import", "import", _IMPORT)
         assert i is not None
         if "max_rows" in i:
             max_rows = max(1, _whole(r, i, "max_rows", "import.max_rows"))
-    return AssessmentConfig(weights, share, min_open, max_rows)
+    return AssessmentConfig(weights, share, min_open, max_rows, behind)
 
 
 def _amount(r: YamlReader[AssessmentConfigError], m: Fields, key: str, name: str,

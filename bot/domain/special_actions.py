@@ -8,6 +8,10 @@ under, and its dates. Its week in the bulletin: the problems found, closed and o
 the tasks of those categories and units within its dates; an action whose overdue share of
 its open problems is above the configured threshold is lagging, and its lead is named.
 
+The battle map (挂图作战, `/actions`): each action against time on a day (`action_state`):
+the share of its days gone by and the days left to its end (倒排时序), its problems found,
+closed, open and overdue over its whole span so far, and its status (`ActionStatus`).
+
 Pure: validated from the YAML node graph like the other configuration files (file, line and
 field in every problem).
 """
@@ -15,13 +19,15 @@ field in every problem).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 from bot.domain.yamlfile import YamlFileError, YamlReader, compose, read_text
 
-__all__ = ["ActionWeek", "SpecialAction", "SpecialActionsError", "lagging",
+__all__ = ["ActionFigures", "ActionState", "ActionStatus", "ActionWeek", "LagRule",
+           "SpecialAction", "SpecialActionsError", "action_state", "battle_map", "lagging",
            "load_special_actions", "parse_special_actions"]
 
 
@@ -73,8 +79,101 @@ class ActionWeek:
 
 def lagging(week: ActionWeek, share: float, min_open: int) -> bool:
     """More than `share` of at least `min_open` open problems are overdue."""
-    ratio = week.overdue_share
-    return ratio is not None and week.open >= max(1, min_open) and ratio > share
+    return _overdue_lags(week.open, week.overdue, share, min_open)
+
+
+def _overdue_lags(still_open: int, overdue: int, share: float, min_open: int) -> bool:
+    return still_open >= max(1, min_open) and overdue / still_open > share
+
+
+# ---- the battle map (挂图作战) ------------------------------------------------------------------
+
+
+class ActionStatus(StrEnum):
+    NOT_STARTED = "not_started"
+    ON_TRACK = "on_track"
+    LAGGING = "lagging"
+    ENDED = "ended"
+
+
+@dataclass(frozen=True)
+class ActionFigures:
+    """An action's problems over its whole span up to a moment: found (tasks created since
+    it began), closed, and still open and overdue at that moment."""
+
+    found: int = 0
+    closed: int = 0
+    open: int = 0
+    overdue: int = 0
+
+
+@dataclass(frozen=True)
+class LagRule:
+    """When a running action lags (assessment.yaml's special_actions block).
+
+    - overdue: more than `overdue_share` of its open problems are overdue, with at least
+      `min_open` open (the weekly bulletin's rule, so the map and the bulletin agree);
+    - behind time: it has found at least `min_open` problems and the share of them closed
+      is more than `behind_time` below the share of its days gone by (倒排时序: every problem
+      found must be closed by its end; halfway through, at least a quarter closed).
+    """
+
+    overdue_share: float = 0.3
+    min_open: int = 3
+    behind_time: float = 0.25
+
+
+@dataclass(frozen=True)
+class ActionState:
+    """One action on the battle map, on `day`."""
+
+    action: SpecialAction
+    day: dt.date
+    figures: ActionFigures
+    status: ActionStatus
+    elapsed: float        # share of its days gone by, `day` included: 0 before, 1 after
+    days_left: int        # days after `day` up to its end (0 on its last day and after)
+    overdue_lag: bool = False  # lagging by the overdue rule
+    behind_time: bool = False  # lagging by the behind-time rule
+
+    @property
+    def days(self) -> int:
+        return (self.action.end - self.action.start).days + 1
+
+    @property
+    def closed_share(self) -> float | None:
+        """Problems closed of those found (the final closure rate once it ended)."""
+        f = self.figures
+        return f.closed / f.found if f.found else None
+
+
+def action_state(action: SpecialAction, day: dt.date, figures: ActionFigures,
+                 rule: LagRule = LagRule()) -> ActionState:
+    """Where `action` stands on `day` with `figures` (its whole span so far).
+
+    Not started before its first day; ended after its last (judged no more: its closure rate
+    is final); in between lagging by either of `rule`'s tests, else on track."""
+    gone = (day - action.start).days + 1
+    total = (action.end - action.start).days + 1
+    elapsed = min(1.0, max(0.0, gone / total))
+    days_left = max(0, (action.end - day).days)
+    if day < action.start:
+        return ActionState(action, day, figures, ActionStatus.NOT_STARTED, 0.0, days_left)
+    if day > action.end:
+        return ActionState(action, day, figures, ActionStatus.ENDED, 1.0, 0)
+    overdue = _overdue_lags(figures.open, figures.overdue, rule.overdue_share, rule.min_open)
+    share = figures.closed / figures.found if figures.found else 1.0
+    behind = figures.found >= max(1, rule.min_open) and share < elapsed - rule.behind_time
+    status = ActionStatus.LAGGING if overdue or behind else ActionStatus.ON_TRACK
+    return ActionState(action, day, figures, status, elapsed, days_left, overdue, behind)
+
+
+def battle_map(actions: Sequence[SpecialAction], day: dt.date,
+               figures: Mapping[str, ActionFigures], rule: LagRule = LagRule()
+               ) -> list[ActionState]:
+    """Every action's state on `day`, in the file's order (an action without figures has
+    found nothing)."""
+    return [action_state(a, day, figures.get(a.code, ActionFigures()), rule) for a in actions]
 
 
 _KEYS = ("code", "name", "seed", "lead", "units", "categories", "start", "end")

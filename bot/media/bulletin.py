@@ -11,20 +11,35 @@ listed apart underneath.
 
 from __future__ import annotations
 
-import html
 import io
 from collections.abc import Callable
-from functools import cache
 from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
 from bot.domain.ranking import RankedRow
-from bot.media.fonts import find_cjk_font, load_font
+from bot.media.canvas import (
+    AMBER,
+    DARK,
+    GREEN,
+    GREY,
+    LAGGARD_BG,
+    LIGHT,
+    RED,
+    WHITE,
+    Font,
+    cached_font,
+    draw_footer,
+    fit_text,
+    plain,
+    png_bytes,
+    text_width,
+    tp,
+    wrap,
+)
 from bot.render.assessment import formula
 from bot.render.bulletin import BulletinView, num, pct, phase_line, plan_tag
 from bot.render.dates import format_date
-from bot.render.i18n import t
 
 WIDTH = 1080
 MARGIN = 48
@@ -32,83 +47,7 @@ MARGIN = 48
 # out as a document so it is not scaled down to an unreadable strip.
 MAX_PHOTO_HEIGHT = 2560
 
-RED = (178, 34, 34)
-DARK = (33, 33, 33)
-GREY = (110, 110, 110)
-LIGHT = (236, 236, 236)
-WHITE = (255, 255, 255)
-GREEN = (39, 140, 74)
-AMBER = (214, 137, 16)
-LAGGARD_BG = (253, 236, 234)
 MEDALS = {1: (212, 160, 23), 2: (150, 150, 160), 3: (176, 110, 60)}
-
-
-# ---- the picture ------------------------------------------------------------------------------
-
-
-Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
-
-
-@cache
-def _font(size: int, bold: bool = False, override: Path | None = None) -> Font:
-    if bold:
-        path = find_cjk_font(override)
-        if path is not None and "Regular" in path.name:
-            bold_path = Path(str(path).replace("Regular", "Bold"))
-            if bold_path.is_file():
-                for index in range(8):
-                    try:
-                        font = ImageFont.truetype(str(bold_path), size, index=index)
-                    except OSError:
-                        break
-                    if "SC" in (font.getname()[0] or "").split():
-                        return font
-    return load_font(size, override)
-
-
-def _text_width(draw: ImageDraw.ImageDraw, text: str, font: Font) -> float:
-    return draw.textlength(text, font=font)
-
-
-def _fit(draw: ImageDraw.ImageDraw, text: str, font: Font, width: float) -> str:
-    """Shorten text with an ellipsis to fit `width` pixels."""
-    if _text_width(draw, text, font) <= width:
-        return text
-    while text and _text_width(draw, text + "…", font) > width:
-        text = text[:-1]
-    return text + "…"
-
-
-def _wrap(draw: ImageDraw.ImageDraw, text: str, font: Font, width: float) -> list[str]:
-    """Break text into lines of at most `width` pixels (character-wise: fine for Chinese,
-    and English words are kept whole when spaces allow)."""
-    lines: list[str] = []
-    current = ""
-    for token in _tokens(text):
-        if current and _text_width(draw, current + token, font) > width:
-            lines.append(current.rstrip())
-            current = token.lstrip()
-        else:
-            current += token
-    if current:
-        lines.append(current.rstrip())
-    return lines
-
-
-def _tokens(text: str) -> list[str]:
-    out: list[str] = []
-    word = ""
-    for ch in text:
-        if ch.isascii() and not ch.isspace():
-            word += ch
-            continue
-        if word:
-            out.append(word)
-            word = ""
-        out.append(ch)
-    if word:
-        out.append(word)
-    return out
 
 
 def _score_colour(score: float | None) -> tuple[int, int, int]:
@@ -130,16 +69,16 @@ def render_png(view: BulletinView, font_path: Path | None = None) -> bytes:
     `font_path` overrides the CJK font (Settings.cjk_font)."""
 
     def font(size: int, bold: bool = False) -> Font:
-        return _font(size, bold, font_path)
+        return cached_font(size, bold, font_path)
 
     lang = view.lang
     probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     footer_font = font(22)
-    footer_lines = _wrap(probe, _tp(lang, "scheduler.bulletin.footer"), footer_font,
+    footer_lines = wrap(probe, tp(lang, "scheduler.bulletin.footer"), footer_font,
                          WIDTH - 2 * MARGIN)
     if view.assessment is not None and view.assessment.units:  # how the combined was made
         made = formula(lang, view.assessment.weights, view.assessment.periods)
-        footer_lines[:0] = _wrap(probe, _plain(made),
+        footer_lines[:0] = wrap(probe, plain(made),
                                  footer_font, WIDTH - 2 * MARGIN)
     ranked, unranked = view.ranking.ranked, view.ranking.unranked
     header_h = 250
@@ -155,17 +94,17 @@ def render_png(view: BulletinView, font_path: Path | None = None) -> bytes:
 
     # Title band: the week, its dates, the campaign phase and who this ranking is for.
     draw.rectangle((0, 0, WIDTH, header_h - 20), fill=RED)
-    title = _tp(lang, "scheduler.bulletin.title", year=year, week=number)
-    draw.text((MARGIN, 34), _fit(draw, title, font(52, True), WIDTH - 2 * MARGIN), fill=WHITE,
+    title = tp(lang, "scheduler.bulletin.title", year=year, week=number)
+    draw.text((MARGIN, 34), fit_text(draw, title, font(52, True), WIDTH - 2 * MARGIN), fill=WHITE,
               font=font(52, True))
-    dates = _tp(lang, "scheduler.bulletin.range", first=format_date(lang, view.first),
+    dates = tp(lang, "scheduler.bulletin.range", first=format_date(lang, view.first),
               last=format_date(lang, view.last))
     sub = f"{dates}  ·  {view.audience}"
-    draw.text((MARGIN, 112), _fit(draw, sub, font(30), WIDTH - 2 * MARGIN), fill=WHITE,
+    draw.text((MARGIN, 112), fit_text(draw, sub, font(30), WIDTH - 2 * MARGIN), fill=WHITE,
               font=font(30))
-    phase = _plain(phase_line(view))
+    phase = plain(phase_line(view))
     pill_font = font(30, True)
-    pill_w = _text_width(draw, phase, pill_font) + 40
+    pill_w = text_width(draw, phase, pill_font) + 40
     draw.rounded_rectangle((MARGIN, 162, MARGIN + pill_w, 212), radius=25, fill=WHITE)
     draw.text((MARGIN + 20, 168), phase, fill=RED, font=pill_font)
 
@@ -174,22 +113,22 @@ def render_png(view: BulletinView, font_path: Path | None = None) -> bytes:
     head_font = font(24)
     x_name = MARGIN + 96
     x_score_right = WIDTH - MARGIN - 150
-    draw.text((MARGIN, y + 12), _tp(lang, "scheduler.bulletin.col_rank"), fill=GREY,
+    draw.text((MARGIN, y + 12), tp(lang, "scheduler.bulletin.col_rank"), fill=GREY,
               font=head_font)
-    draw.text((x_name, y + 12), _tp(lang, "scheduler.bulletin.col_unit"), fill=GREY,
+    draw.text((x_name, y + 12), tp(lang, "scheduler.bulletin.col_unit"), fill=GREY,
               font=head_font)
-    score_head = _tp(lang, "scheduler.bulletin.col_score")
-    draw.text((x_score_right - _text_width(draw, score_head, head_font), y + 12), score_head,
+    score_head = tp(lang, "scheduler.bulletin.col_score")
+    draw.text((x_score_right - text_width(draw, score_head, head_font), y + 12), score_head,
               fill=GREY, font=head_font)
-    change_head = _tp(lang, "scheduler.bulletin.col_change")
-    draw.text((WIDTH - MARGIN - _text_width(draw, change_head, head_font), y + 12),
+    change_head = tp(lang, "scheduler.bulletin.col_change")
+    draw.text((WIDTH - MARGIN - text_width(draw, change_head, head_font), y + 12),
               change_head, fill=GREY, font=head_font)
     y += table_head_h
     draw.line((MARGIN, y - 4, WIDTH - MARGIN, y - 4), fill=LIGHT, width=2)
 
     laggards = {lag.figures.unit_id for lag in view.ranking.laggards}
     if not ranked:
-        draw.text((MARGIN, y + 40), _tp(lang, "scheduler.bulletin.none_ranked"), fill=GREY,
+        draw.text((MARGIN, y + 40), tp(lang, "scheduler.bulletin.none_ranked"), fill=GREY,
                   font=font(30))
     for row in ranked:
         _draw_row(draw, view, row, y, row.figures.unit_id in laggards, font)
@@ -199,35 +138,28 @@ def render_png(view: BulletinView, font_path: Path | None = None) -> bytes:
 
     if unranked:
         y += 14
-        draw.text((MARGIN, y), _tp(lang, "scheduler.bulletin.unranked_title",
+        draw.text((MARGIN, y), tp(lang, "scheduler.bulletin.unranked_title",
                                  min=view.min_inspections), fill=DARK, font=font(30, True))
         y += 56
         for row in unranked:
             f = row.figures
             if f.unit_id in laggards:
                 draw.rectangle((0, y - 6, WIDTH, y + UNRANKED_ROW_H - 10), fill=LAGGARD_BG)
-            draw.text((MARGIN, y), _fit(draw, f.name, font(28), 560), fill=DARK,
+            draw.text((MARGIN, y), fit_text(draw, f.name, font(28), 560), fill=DARK,
                       font=font(28))
-            detail = _tp(lang, "scheduler.bulletin.unranked_row", inspections=f.inspections,
+            detail = tp(lang, "scheduler.bulletin.unranked_row", inspections=f.inspections,
                        overdue=f.overdue, reports=f.reports)
-            draw.text((MARGIN, y + 36), _fit(draw, detail, font(22), WIDTH - 2 * MARGIN),
+            draw.text((MARGIN, y + 36), fit_text(draw, detail, font(22), WIDTH - 2 * MARGIN),
                       fill=GREY, font=font(22))
             if f.escalated:
-                tag = _tp(lang, "scheduler.bulletin.escalated_tag", count=f.escalated)
-                draw.text((WIDTH - MARGIN - _text_width(draw, tag, font(24, True)), y + 2),
+                tag = tp(lang, "scheduler.bulletin.escalated_tag", count=f.escalated)
+                draw.text((WIDTH - MARGIN - text_width(draw, tag, font(24, True)), y + 2),
                           tag, fill=RED, font=font(24, True))
             y += UNRANKED_ROW_H
 
     y += 24
-    draw.line((MARGIN, y, WIDTH - MARGIN, y), fill=LIGHT, width=2)
-    y += 16
-    for line in footer_lines:
-        draw.text((MARGIN, y), line, fill=GREY, font=footer_font)
-        y += 32
-
-    out = io.BytesIO()
-    img.save(out, format="PNG", optimize=True)
-    return out.getvalue()
+    draw_footer(draw, footer_lines, y, footer_font, MARGIN, WIDTH - MARGIN)
+    return png_bytes(img)
 
 
 def _draw_row(draw: ImageDraw.ImageDraw, view: BulletinView, row: RankedRow, y: int,
@@ -243,34 +175,34 @@ def _draw_row(draw: ImageDraw.ImageDraw, view: BulletinView, row: RankedRow, y: 
     draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=colour)
     rank_text = str(rank)
     rank_font = font(30 if rank < 100 else 24, True)
-    tw = _text_width(draw, rank_text, rank_font)
+    tw = text_width(draw, rank_text, rank_font)
     draw.text((cx - tw / 2, cy - 21), rank_text, fill=WHITE, font=rank_font)
 
     x_name = MARGIN + 96
     score_font = font(40, True)
     score_text = num(lang, f.score)
     score_right = WIDTH - MARGIN - 150
-    draw.text((score_right - _text_width(draw, score_text, score_font), y + 14), score_text,
+    draw.text((score_right - text_width(draw, score_text, score_font), y + 14), score_text,
               fill=_score_colour(f.score), font=score_font)
     name_w = score_right - 130 - x_name
-    draw.text((x_name, y + 16), _fit(draw, f.name, font(34, True), name_w), fill=DARK,
+    draw.text((x_name, y + 16), fit_text(draw, f.name, font(34, True), name_w), fill=DARK,
               font=font(34, True))
 
     # Change since last week: places gained (▲ green) or lost (▼ red), or "new".
     change_font = font(28, True)
     if row.rank_change is None:
-        change, change_colour = _tp(lang, "scheduler.bulletin.new_entry"), GREY
+        change, change_colour = tp(lang, "scheduler.bulletin.new_entry"), GREY
     elif row.rank_change > 0:
         change, change_colour = f"▲{row.rank_change}", GREEN
     elif row.rank_change < 0:
         change, change_colour = f"▼{-row.rank_change}", RED
     else:
         change, change_colour = "—", GREY
-    draw.text((WIDTH - MARGIN - _text_width(draw, change, change_font), y + 18), change,
+    draw.text((WIDTH - MARGIN - text_width(draw, change, change_font), y + 18), change,
               fill=change_colour, font=change_font)
     if row.score_change is not None and row.score_change != 0:
         delta = f"{row.score_change:+.1f}"
-        draw.text((WIDTH - MARGIN - _text_width(draw, delta, font(22)), y + 56), delta,
+        draw.text((WIDTH - MARGIN - text_width(draw, delta, font(22)), y + 56), delta,
                   fill=GREEN if row.score_change > 0 else RED, font=font(22))
 
     # The bar: the score on a 0-100 scale.
@@ -282,20 +214,20 @@ def _draw_row(draw: ImageDraw.ImageDraw, view: BulletinView, row: RankedRow, y: 
         draw.rounded_rectangle((bar_x0, bar_y, max(bar_x0 + 14, filled), bar_y + 14),
                                radius=7, fill=_score_colour(f.score))
 
-    detail = _tp(lang, "scheduler.bulletin.detail", static=num(lang, f.static),
+    detail = tp(lang, "scheduler.bulletin.detail", static=num(lang, f.static),
                dynamic=num(lang, f.dynamic), on_time=pct(lang, f.on_time_rate),
                overdue=f.overdue, rework=pct(lang, f.rework_rate), reports=f.reports,
                inspections=f.inspections)
     detail = _combined(view, f.unit_id) + detail
     if tag := plan_tag(view, f.unit_id):  # supervision plans: rounds done on time / due
-        detail = f"{_tp(lang, 'plans.bulletin.tag', rounds=tag)}  {detail}"
+        detail = f"{tp(lang, 'plans.bulletin.tag', rounds=tag)}  {detail}"
     detail_font = font(22)
-    draw.text((x_name, y + 94), _fit(draw, detail, detail_font, WIDTH - MARGIN - x_name),
+    draw.text((x_name, y + 94), fit_text(draw, detail, detail_font, WIDTH - MARGIN - x_name),
               fill=GREY, font=detail_font)
     if f.escalated:
-        tag = _tp(lang, "scheduler.bulletin.escalated_tag", count=f.escalated)
+        tag = tp(lang, "scheduler.bulletin.escalated_tag", count=f.escalated)
         tag_font = font(22, True)
-        tw = _text_width(draw, tag, tag_font)
+        tw = text_width(draw, tag, tag_font)
         draw.text((score_right - 140 - tw, y + 24), tag, fill=RED, font=tag_font)
 
 
@@ -304,16 +236,7 @@ def _combined(view: BulletinView, unit_id: int) -> str:
     combined = view.assessment.of(unit_id) if view.assessment is not None else None
     if combined is None or combined.total is None:
         return ""
-    return _tp(view.lang, "assessment.bulletin.png_total", total=f"{combined.total:.1f}")
-
-
-def _plain(text: str) -> str:
-    """Catalogue text is HTML-escaped for Telegram; the picture wants the characters."""
-    return html.unescape(text)
-
-
-def _tp(lang: str, key: str, /, **values: object) -> str:
-    return html.unescape(t(lang, key, **values))
+    return tp(view.lang, "assessment.bulletin.png_total", total=f"{combined.total:.1f}")
 
 
 def is_tall(png: bytes) -> bool:

@@ -36,6 +36,8 @@ class BulletinView:
     actions: tuple[ActionLine, ...] = ()
     # Supervision plans (issue 14): per unit id, (rounds done on their day, rounds due).
     plans: dict[int, tuple[int, int]] = field(default_factory=dict)
+    # The campaign office's group: its caption points to /actions (the battle map).
+    office: bool = False
 
     @property
     def year_and_number(self) -> tuple[int, int]:
@@ -90,6 +92,8 @@ def caption(view: BulletinView, *, max_named: int = 8) -> str:
                        count=len(unranked)))
     lines += bulletin_lines(lang, view.assessment, view.actions,
                             max_units=min(3, max_named), max_lagging=max_named // 2)
+    if view.office and view.actions:
+        lines.append(t(lang, "assessment.map.bulletin_hint"))
     text = "\n".join(lines)
     completion = plans_line(view, CAPTION_LIMIT - len(text) - 1)
     if completion is None and max_named > 0:  # no room for a single unit: name fewer

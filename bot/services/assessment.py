@@ -35,8 +35,16 @@ from bot.domain.assessment import (
 )
 from bot.domain.periods import Week, day_bounds
 from bot.domain.ranking import UnitFigures
-from bot.domain.special_actions import ActionWeek, SpecialAction, lagging, load_special_actions
+from bot.domain.special_actions import (
+    ActionFigures,
+    ActionWeek,
+    SpecialAction,
+    battle_map,
+    lagging,
+    load_special_actions,
+)
 from bot.render.assessment import ActionLine, AssessmentBlock, UnitAssessment
+from bot.render.battlemap import BattleMapView, MapRow
 from db.repositories.stats import UnitTree
 from db.uow import UnitOfWork
 
@@ -255,3 +263,30 @@ async def action_weeks(
                               lagging(figures, setup.config.lagging_overdue_share,
                                       setup.config.lagging_min_open), frozenset(involved)))
     return out
+
+
+async def battle_map_view(uow: UnitOfWork, setup: AssessmentSetup, now: dt.datetime,
+                          tz: ZoneInfo, lang: str) -> BattleMapView:
+    """The battle map (挂图作战) on `now`'s local day: every action, its problems over its
+    whole span up to `now` (found since it began, closed, still open and overdue now; the
+    same tasks as its weeks in the bulletin), and where it stands (bot/domain/special_actions
+    .action_state, with assessment.yaml's thresholds)."""
+    tree = await uow.stats.unit_tree()
+    by_code = {n.code: n for n in tree.nodes.values()}
+    day = now.astimezone(tz).date()
+    figures: dict[str, ActionFigures] = {}
+    for action in setup.actions:
+        if day < action.start:
+            continue  # nothing can have been found yet
+        ids = [by_code[c].id for c in action.units if c in by_code]
+        since, _ = day_bounds(action.start, tz)
+        _, until = day_bounds(action.end, tz)
+        found, closed, still_open, overdue = await uow.assessment.action_figures(
+            ids, action.categories, since, until, since, now)
+        figures[action.code] = ActionFigures(found, closed, still_open, overdue)
+    states = battle_map(setup.actions, day, figures, setup.config.lag_rule)
+    rows = []
+    for state in states:
+        lead = by_code.get(state.action.lead)
+        rows.append(MapRow(state, lead.name(lang) if lead else state.action.lead))
+    return BattleMapView(lang, day, tuple(rows), setup.config.lag_rule)

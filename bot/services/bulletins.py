@@ -82,6 +82,7 @@ async def build_bulletins(
                                            cfg.bulletin.min_inspections)
         actions = await action_weeks(uow, assessment, tree, week, tz, lang)
     completion = await uow.plans.completion_by_unit(week.first, week.last)  # plans (issue 14)
+    office = tree.office(cfg.office_unit)
     out = []
     for g in groups:
         units = covered_units(tree, g.unit_id, site_counts, current)
@@ -94,7 +95,8 @@ async def build_bulletins(
             audience = f"{audience} · {unit_name}" if audience else unit_name
         view = BulletinView(lang, week.key, week.first, week.last, audience, phase, ranking,
                             cfg.bulletin.min_inspections,
-                            plans={u: completion[u] for u in units if u in completion})
+                            plans={u: completion[u] for u in units if u in completion},
+                            office=office is not None and g.unit_id == office.id)
         if combined is not None and actions is not None:
             mine = set(tree.subtree(g.unit_id))
             view = replace(view, assessment=replace(combined, units=tuple(

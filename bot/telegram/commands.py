@@ -22,7 +22,7 @@ COMMANDS: dict[Role, tuple[str, ...]] = {
     Role.INSPECTOR: ("inspect", "today", "tasks", "task", "report", "myreports", "help", "lang",
                      "cancel"),
     Role.ADMIN: ("inspect", "today", "plans", "tasks", "task", "invite", "block", "unblock",
-                 "reroute", "assessment", "stats", "help", "lang", "cancel"),
+                 "reroute", "assessment", "actions", "stats", "help", "lang", "cancel"),
 }
 GROUP_COMMANDS = ("tasks", "bind", "help")
 TELEGRAM_LANGS = {"zh-hans": "zh", "en": "en"}

@@ -35,8 +35,10 @@ class Deps:
     press: PressService
     committer: GroupCommitter
     people: PersonCache
-    # assessment.yaml and special_actions.yaml (imports, /assessment)
+    # assessment.yaml and special_actions.yaml (imports, /assessment, /actions)
     assessment: AssessmentSetup | None = None
+    # schedule.yaml's office_unit: the unit whose groups are the campaign office's (/actions)
+    office_unit: str | None = None
 
 
 Data = dict[Any, Any]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -174,6 +175,25 @@ async def test_the_weekly_bulletin_shows_the_combined_assessment_and_a_lagging_a
     assert "• " + t("zh-hans", "assessment.actions.lagging", action="停车秩序专项整治行动",
                     lead="综合行政执法局", overdue=3, open=3) in caption
     assert "交通秩序专项整治行动" not in caption
+
+
+async def test_the_office_groups_bulletin_points_to_the_battle_map(
+    sessions: Sessions, city: dict[str, int]
+) -> None:
+    """The campaign office's bulletin says where the special actions' battle map is
+    (/actions answers there); a unit's group, where /actions is refused, is not told."""
+    from bot.domain.schedule import parse_schedule
+    from bot.render.bulletin import caption
+    from tests.db.test_scheduler import OFFICE
+
+    setup = AssessmentSetup(CONFIG, parse_special_actions(ACTIONS))
+    async with sessions() as s:
+        views = {b.chat_id: b.view for b in await build_bulletins(
+            UnitOfWork.within(s), parse_schedule(SCHEDULE), ZoneInfo("Asia/Shanghai"),
+            "zh-hans", "2026-W48", chat_ids=[OFFICE, WOLONGSI], assessment=setup)}
+    hint = t("zh-hans", "assessment.map.bulletin_hint")
+    assert views[OFFICE].actions and hint in caption(views[OFFICE])
+    assert views[WOLONGSI].actions and hint not in caption(views[WOLONGSI])
 
 
 async def test_the_annual_assessment_folds_the_years_tests(

@@ -34,6 +34,8 @@ FAMILIES = {
     "command.", "lang.name.",
     # The assessment's components, table columns and import problems (bot/render/assessment.py).
     "assessment.component.", "assessment.column.", "assessment.problem.",
+    # The battle map's statuses (bot/render/battlemap.py, bot/media/battlemap.py).
+    "assessment.map.status.",
 }
 
 
