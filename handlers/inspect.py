@@ -178,7 +178,9 @@ async def on_planned(update: Update, context: WenmingContext) -> None:
         fresh = (await plans.today_screen(uow, context.me, occ.day, context.lang)
                  if not again and occ.status != DUE else None)
         held = await deps.inspections.held_by_others(uow, context.me, occ.site_id)
-        site = await uow.session.get(Site, occ.site_id) if held else None
+        site = await uow.session.get(Site, occ.site_id)
+    if site is None:
+        raise StaleAction(plan_views.EXPIRED)
     await answer_query(update)
     if fresh is not None:
         await show(update, *fresh)
@@ -189,11 +191,10 @@ async def on_planned(update: Update, context: WenmingContext) -> None:
         await reply(update, *plan_views.done_question(
             context.lang, occ.id, occ.site_name, occ.site_name_en, occ.day, occ.status))
         return
-    if site is not None:
-        await reply(update, *views.site_held_screen(site, held, context.lang, deps.settings.tz))
-        return
-    view = await _start(context, occ.site_id, chat_id)
-    item = next((f"{i.number} {i.text.get(context.lang)}" for i in view.standard.items
+    # The notice comes first, and stays above the inspection (whose message changes item by
+    # item) or above the question of a site someone else has open.
+    standard = deps.catalog.for_site_type(site.site_type)
+    item = next((f"{i.number} {i.text.get(context.lang)}" for i in standard.items
                  if i.key == occ.task_item_key), None)
     notice = plan_views.press_notice(
         context.lang, day=occ.day, counts_as=press.counts_as, kind=occ.kind,
@@ -201,6 +202,10 @@ async def on_planned(update: Update, context: WenmingContext) -> None:
         item=item)
     if notice is not None:
         await reply(update, notice)
+    if held:
+        await reply(update, *views.site_held_screen(site, held, context.lang, deps.settings.tz))
+        return
+    view = await _start(context, occ.site_id, chat_id)
     await _present(update, context, view, new_message=True)
 
 

@@ -101,7 +101,7 @@ async def test_the_list_stays_and_is_ticked_when_the_inspection_is_submitted(
 
 async def test_a_recheck_names_its_task_and_item_on_the_list_and_before_the_inspection(
     app: WenmingApplication, clock: FakeClock, api: FakeBotAPI, zhang: Chat,
-    hotel_standard: Standard,
+    chat_with: Callable[[TgUser], Chat], hotel_standard: Standard,
 ) -> None:
     """Defect 4: a 复查 button started a plain inspection; nothing said what it re-checks."""
     item = hotel_standard.items[2]
@@ -116,6 +116,22 @@ async def test_a_recheck_names_its_task_and_item_on_the_list_and_before_the_insp
     assert f"#{task_id}" in notice["text"] and "1.1 门前三包责任制落实" in notice["text"]
     assert f"{item.number} {item.text.zh}" in notice["text"]
     assert screen["text"].startswith(bot.header(hotel_standard, 1))
+
+    # 张督查 gives it up; with the hotel open by someone else, the notice still comes,
+    # above the question whether to go on.
+    inspection = data_where(screen, bot.verdict("c")).split(":")[1]
+    await zhang.press(screen, f"d:{inspection}:yes")
+    async with bot.deps_of(app).uow.read() as uow:
+        hotel_id = (await uow.session.scalars(select(Site.id).where(Site.name == HOTEL))).one()
+    admin = chat_with(ADMIN)
+    carrier = await admin.say("/start")
+    await admin.press(carrier, f"s:{hotel_id}")
+    assert admin.last()["text"].startswith(bot.header(hotel_standard, 1))
+    before = zhang.last()
+    await zhang.press(listed, data_where(listed, lambda text, _d: HOTEL in text))
+    notice, question = after(api, zhang, before)
+    assert f"#{task_id}" in notice["text"]
+    assert "王管理" in question["text"] and buttons(question)
 
 
 async def test_old_done_foreign_and_forged_list_buttons_say_so(
@@ -151,6 +167,17 @@ async def test_old_done_foreign_and_forged_list_buttons_say_so(
     await zhang.press(listed, late)
     notice, screen = after(api, zhang, before)
     assert notice["text"] == t(ZH, "plans.press.late", date="12月7日")
+    assert "第 1/" in screen["text"]
+
+    # Over a week later, a press on the (by now days-old) list: the inspection no longer
+    # counts for Monday's round, and the notice says so.
+    clock.now = at(MONDAY + dt.timedelta(days=9), 9)
+    other = data_where(listed, lambda text, d: d.startswith("pg:") and d != late
+                       and HOTEL not in text)
+    before = zhang.last()
+    await zhang.press_old(listed, other)
+    notice, screen = after(api, zhang, before)
+    assert notice["text"] == t(ZH, "plans.press.too_old", date="12月7日")
     assert "第 1/" in screen["text"]
 
     # Someone else pressing 张督查's button (forged: buttons are not forwarded) is refused,
