@@ -105,7 +105,8 @@ def build_core(settings: Settings) -> Core:
     events.subscribe("task.changed", functools.partial(followup.on_task_changed, reports))
     # A submitted inspection ticks its site off the day's supervision lists.
     events.subscribe("inspection.submitted",
-                     functools.partial(plans.on_inspection_submitted, tz=settings.tz))
+                     functools.partial(plans.on_inspection_submitted, tz=settings.tz,
+                                       default_lang=settings.default_language))
     # Replicas may share a PostgreSQL database: people are not cached across transactions
     # there (db/caches.py). Inspections' snapshots are, when one replica handles all updates
     # (polling: one poller), as their writes are guarded by the row's version; in webhook

@@ -34,6 +34,9 @@ LAYOUTS: dict[str, str] = {
     "digest": "digest:{}:{}",
     # An inspector's supervision list for a day: the local day, the inspector.
     "plans": "plans:{}:{}",
+    # That list edited to tick off what an inspection did: the day, the inspector, the
+    # inspection.
+    "plans_tick": "plans:{}:{}:tick:{}",
     # The random spot checks' seed: its hash told the day before, the seed after; day, chat.
     "draw_commit": "draw:{}:commit:{}",
     "draw_reveal": "draw:{}:reveal:{}",

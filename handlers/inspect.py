@@ -14,14 +14,17 @@ from bot.domain.expectation import (
     SiteSearch,
     encode_pending,
 )
+from bot.domain.plans import DUE
 from bot.domain.roles import Role, require, role_of
 from bot.media.sanitize import ImageRejected
 from bot.media.store import StoredImage
 from bot.render import callbacks as cb
 from bot.render import inspection as views
+from bot.render import plans as plan_views
 from bot.render.fit import fit, user
 from bot.render.inspection import OpenInspection
 from bot.render.refusals import explain
+from bot.services import plans
 from bot.services.evidence import captured_at
 from bot.services.inspections import InspectionView, PhotoMeta, closed_key
 from bot.services.people import attached
@@ -121,12 +124,9 @@ async def take_location(update: Update, context: WenmingContext, _: Expectation)
 
 async def on_site(update: Update, context: WenmingContext) -> None:
     """Start (or resume) an inspection at the chosen site."""
-    query = update.callback_query
-    assert query is not None and query.data is not None
-    site_id, anyway = cb.parse_site(query.data)
+    data, chat_id = _pressed(update)
+    site_id, anyway = cb.parse_site(data)
     deps = context.deps
-    chat = update.effective_chat
-    assert chat is not None
     if not anyway:
         # Two inspections of one site at once score it twice: say who has it open first.
         async with deps.uow.read() as uow:
@@ -137,13 +137,76 @@ async def on_site(update: Update, context: WenmingContext) -> None:
             await show(update, *views.site_held_screen(site, held, context.lang,
                                                        deps.settings.tz))
             return
-    async with deps.uow() as uow:
-        person = await attached(uow, context.me)
-        view = await deps.inspections.start(uow, person, site_id, chat.id, deps.clock())
-        await uow.commit()
-    deps.press.remember(view)
+    view = await _start(context, site_id, chat_id)
     await answer_query(update)
     await _present(update, context, view)
+
+
+def _pressed(update: Update) -> tuple[str, int]:
+    """The pressed button's data, and the chat it was pressed in."""
+    query, chat = update.callback_query, update.effective_chat
+    assert query is not None and query.data is not None and chat is not None
+    return query.data, chat.id
+
+
+async def _start(context: WenmingContext, site_id: int, chat_id: int) -> InspectionView:
+    """Start (or resume) this person's inspection of a site, committed and remembered."""
+    deps = context.deps
+    async with deps.uow() as uow:
+        person = await attached(uow, context.me)
+        view = await deps.inspections.start(uow, person, site_id, chat_id, deps.clock())
+        await uow.commit()
+    deps.press.remember(view)
+    return view
+
+
+async def on_planned(update: Update, context: WenmingContext) -> None:
+    """A site pressed on an inspector's list for a day (`pg:<occurrence>`): the list stays
+    where it is, and the inspection starts in a new message below it, after a notice of what
+    the inspector must know (a re-check's task and item; a past day's site counts as late).
+    A site already done asks first; a button not theirs, or unknown, is refused."""
+    data, chat_id = _pressed(update)
+    occurrence_id, again = cb.parse_planned(data)
+    deps = context.deps
+    query = update.callback_query
+    assert query is not None
+    today = deps.clock().astimezone(deps.settings.tz).date()
+    async with deps.uow.read() as uow:
+        press = await plans.planned_press(uow, context.me, occurrence_id, today)
+        occ = press.occurrence
+        # The pressed list fell behind (the site was done since, or its day passed): redraw it.
+        fresh = (await plans.today_screen(uow, context.me, occ.day, context.lang)
+                 if not again and occ.status != DUE else None)
+        held = await deps.inspections.held_by_others(uow, context.me, occ.site_id)
+        site = await uow.session.get(Site, occ.site_id)
+    if site is None:
+        raise StaleAction(plan_views.EXPIRED)
+    await answer_query(update)
+    if fresh is not None:
+        await show(update, *fresh)
+    if again and query.message is not None:
+        # The question is answered: its button must not start a second inspection.
+        await drop_keyboard(context, chat_id, query.message.message_id)
+    elif not again and press.counts_as == plan_views.AGAIN:
+        await reply(update, *plan_views.done_question(
+            context.lang, occ.id, occ.site_name, occ.site_name_en, occ.day, occ.status))
+        return
+    # The notice comes first, and stays above the inspection (whose message changes item by
+    # item) or above the question of a site someone else has open.
+    standard = deps.catalog.for_site_type(site.site_type)
+    item = next((f"{i.number} {i.text.get(context.lang)}" for i in standard.items
+                 if i.key == occ.task_item_key), None)
+    notice = plan_views.press_notice(
+        context.lang, day=occ.day, counts_as=press.counts_as, kind=occ.kind,
+        task_id=occ.task_id, task_title=occ.task_title, task_title_en=occ.task_title_en,
+        item=item)
+    if notice is not None:
+        await reply(update, notice)
+    if held:
+        await reply(update, *views.site_held_screen(site, held, context.lang, deps.settings.tz))
+        return
+    view = await _start(context, occ.site_id, chat_id)
+    await _present(update, context, view, new_message=True)
 
 
 async def on_resume(update: Update, context: WenmingContext) -> None:
@@ -357,20 +420,21 @@ async def _download_image(
 
 
 async def _present(
-    update: Update, context: WenmingContext, view: InspectionView, replace: bool = False
+    update: Update, context: WenmingContext, view: InspectionView, replace: bool = False,
+    new_message: bool = False,
 ) -> None:
     """Show the inspection's current screen and remember which message carries it.
 
-    A button press edits its own message. Typed input (a remark, a photo) pushes the
-    conversation down, so the screen is sent again below it (`replace`) and the older copy
-    loses its buttons.
+    A button press edits its own message, unless it is a day list's (`new_message`: the list
+    stays). Typed input (a remark, a photo) pushes the conversation down, so the screen is
+    sent again below it (`replace`) and the older copy loses its buttons.
     """
     text, rows = views.inspection_screen(view, context.lang)
-    if update.callback_query is not None:
+    if update.callback_query is not None and not new_message:
         sent = await show(update, text, rows)
     else:
         chat_id, message_id = view.prompt
-        if replace and chat_id is not None and message_id is not None:
+        if (replace or new_message) and chat_id is not None and message_id is not None:
             await drop_keyboard(context, chat_id, message_id)
         sent = await reply(update, text, rows)
     if sent is None or (sent.chat_id, sent.message_id) == view.prompt:
@@ -384,6 +448,7 @@ HANDLERS: list[BaseHandler[Update, WenmingContext, None]] = [
     CommandHandler("inspect", inspect, filters=PRIVATE),
     CallbackQueryHandler(on_find, pattern=rf"^{cb.FIND}:({'|'.join(cb.FIND_MODES)})$"),
     CallbackQueryHandler(on_site, pattern=rf"^{cb.SITE}:"),
+    CallbackQueryHandler(on_planned, pattern=rf"^{cb.PLANNED}:"),
     CallbackQueryHandler(on_resume, pattern=rf"^{cb.RESUME}:"),
     CallbackQueryHandler(on_discard, pattern=rf"^{cb.DISCARD}:"),
     CallbackQueryHandler(on_step, pattern=rf"^({cb.VERDICT}|{cb.STEP}):"),

@@ -16,6 +16,8 @@ The formats are those of buttons already sitting in chats, kept byte for byte:
     rp:<report>:<code>[:<arg>]                   the resident's report buttons
     rg:<report>:<code>[:<arg>]                   the unit group's report buttons
     t:<task>:<version>:<code>                    a task's buttons (card and private screens)
+    pg:<occurrence>[:go]                         a site on an inspector's day list (go: inspect
+                                                 again though it is done)
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ RESIDENT = "rp"
 GROUP = "rg"
 TASK = "t"
 PLAN = "pl"  # :p|r:<plan code>, an admin pauses or resumes a supervision plan
+PLANNED = "pg"  # :<occurrence>[:go], a site on an inspector's list for the day
+PLANNED_STALE = "plans.press.expired"
 
 VERDICT_CODES = {
     Verdict.COMPLIANT: "c", Verdict.BASIC: "b", Verdict.NONCOMPLIANT: "n", Verdict.NA: "a",
@@ -146,6 +150,20 @@ def parse_plan(data: str) -> tuple[str, bool]:
     if parts[1] not in ("p", "r") or not parts[2]:
         raise StaleAction(STALE)
     return parts[2], parts[1] == "p"
+
+
+def planned(occurrence_id: int, again: bool = False) -> str:
+    return pack(PLANNED, occurrence_id, SITE_ANYWAY) if again else pack(PLANNED, occurrence_id)
+
+
+def parse_planned(data: str) -> tuple[int, bool]:
+    """(occurrence id, whether the inspector chose to inspect again a site already done);
+    malformed: the list's "button expired"."""
+    parts = _parts(data, PLANNED, 2, 3, stale=PLANNED_STALE)
+    occurrence_id = number(parts[1])
+    if occurrence_id is not None and (len(parts) == 2 or parts[2] == SITE_ANYWAY):
+        return occurrence_id, len(parts) == 3
+    raise StaleAction(PLANNED_STALE)
 
 
 def find(mode: str) -> str:

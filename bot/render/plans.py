@@ -7,7 +7,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from bot.domain.plans import ROUND, SPOT, Text
+from bot.domain.plans import LATE, RECHECK, ROUND, SPOT, Text
 from bot.render import callbacks as cb
 from bot.render.buttons import Button, Rows, Screen
 from bot.render.dates import format_date
@@ -17,6 +17,11 @@ MAX_ROWS = 40  # a list longer than this says "and N more" (Telegram's 4096 char
 MAX_BUTTONS = 30
 MARKS = {"due": "plans.mark.due", "done": "plans.mark.done", "late": "plans.mark.late",
          "missed": "plans.mark.missed"}
+EXPIRED = cb.PLANNED_STALE  # a list's button whose occurrence is gone (or never was)
+# What an inspection started from a list counts as, besides done and late: today's
+# occurrence at the site (not the pressed one), nothing of the plans' (over a week old), or
+# a site already done inspected again.
+TODAY, NOTHING, AGAIN = "today", "nothing", "again"
 
 
 @dataclass(frozen=True)
@@ -27,6 +32,10 @@ class ListRow:
     kind: str
     plan: str
     status: str
+    occurrence_id: int = 0  # 0: a row not stored (its button is the site's, as /inspect's)
+    task_id: int | None = None  # a re-check's task
+    task_title: str = ""
+    task_title_en: str | None = None
 
 
 _WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
@@ -105,10 +114,19 @@ def what(lang: str, kind: str, plan: str, names: Mapping[str, Text]) -> str:
     return t(lang, "plans.kind.spot" if kind == SPOT else "plans.kind.recheck")
 
 
+def _row_what(lang: str, row: ListRow, names: Mapping[str, Text]) -> str:
+    """What a list's row is: a re-check names its task (number and title)."""
+    if row.kind == RECHECK and row.task_id is not None:
+        return t(lang, "plans.kind.recheck_task", id=row.task_id,
+                 title=local_name(lang, row.task_title, row.task_title_en or ""))
+    return what(lang, row.kind, row.plan, names)
+
+
 def day_list(lang: str, day: dt.date, rows: Sequence[ListRow],
              names: Mapping[str, Text]) -> Screen:
     """An inspector's list for the day: each site with its mark; one button per site still
-    to do, which starts (or resumes) its inspection like /inspect's site buttons."""
+    to do, carrying its occurrence (`pg:<id>`): pressed, it starts (or resumes) the
+    inspection in a new message below, the list staying as it is."""
     lines = [t(lang, "plans.list.title", date=format_date(lang, day))]
     if not rows:
         lines.append(t(lang, "plans.list.empty"))
@@ -116,21 +134,57 @@ def day_list(lang: str, day: dt.date, rows: Sequence[ListRow],
     for row in rows[:MAX_ROWS]:
         lines.append(t(lang, "plans.list.row", mark=Html(t(lang, MARKS[row.status])),
                        site=local_name(lang, row.site, row.site_en),
-                       what=what(lang, row.kind, row.plan, names)))
+                       what=_row_what(lang, row, names)))
     if len(rows) > MAX_ROWS:
         lines.append(t(lang, "plans.list.more", count=len(rows) - MAX_ROWS))
-    buttons: Rows = []
-    seen: set[int] = set()
+    # A site listed twice (its round and a re-check) gets one button, the re-check's: its
+    # press names the task to re-check, and the inspection ticks both off.
+    todo: dict[int, ListRow] = {}
     for row in rows:
-        if row.status in ("due", "missed") and row.site_id not in seen:
-            seen.add(row.site_id)
-            buttons.append([Button(t(lang, "plans.list.button",
-                                     site=local_name(lang, row.site, row.site_en)),
-                                   cb.site(row.site_id))])
+        if row.status in ("due", "missed") and (
+                row.site_id not in todo or (row.kind == RECHECK
+                                            and todo[row.site_id].kind != RECHECK)):
+            todo[row.site_id] = row
+    buttons: Rows = []
+    for row in todo.values():
+        buttons.append([Button(t(lang, "plans.list.button",
+                                 site=local_name(lang, row.site, row.site_en)),
+                               cb.planned(row.occurrence_id) if row.occurrence_id
+                               else cb.site(row.site_id))])
     if buttons:
         lines.append("")
         lines.append(t(lang, "plans.list.hint"))
     return "\n".join(lines), buttons[:MAX_BUTTONS]
+
+
+def press_notice(lang: str, *, day: dt.date, counts_as: str, kind: str,
+                 task_id: int | None = None, task_title: str = "",
+                 task_title_en: str | None = None, item: str | None = None) -> str | None:
+    """What an inspector must know before an inspection started from a list: which task a
+    re-check is for and its item; that a past day's site counts as late (or for today's
+    list, or not at all). None when there is nothing to say."""
+    lines = []
+    if kind == RECHECK and task_id is not None:
+        lines.append(t(lang, "plans.press.recheck", id=task_id,
+                       title=local_name(lang, task_title, task_title_en or "")))
+        if item:
+            lines.append(t(lang, "plans.press.recheck_item", item=item))
+    date = format_date(lang, day)
+    if counts_as == LATE:
+        lines.append(t(lang, "plans.press.late", date=date))
+    elif counts_as == TODAY:
+        lines.append(t(lang, "plans.press.for_today", date=date))
+    elif counts_as == NOTHING:
+        lines.append(t(lang, "plans.press.too_old", date=date))
+    return "\n".join(lines) or None
+
+
+def done_question(lang: str, occurrence_id: int, site: str, site_en: str, day: dt.date,
+                  status: str) -> Screen:
+    """A list's site already done: say so, and offer to inspect it again anyway."""
+    key = "plans.press.done_late" if status == LATE else "plans.press.done"
+    return (t(lang, key, site=local_name(lang, site, site_en), date=format_date(lang, day)),
+            [[Button(t(lang, "plans.press.again"), cb.planned(occurrence_id, again=True))]])
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,12 @@ Every morning (plans.yaml `morning`), `run_morning`:
 
 An inspection submitted at a site ticks off that site's occurrences of the day (done) or, if
 none is due today, the latest one of the last week not done (late). Any inspector's
-inspection counts: the visit was made.
+inspection counts: the visit was made. The morning list that named a ticked occurrence is
+edited to show its tick (`refresh_lists`).
+
+A list's buttons carry their occurrence (`pg:<id>`): `planned_press` says what a press is
+about, for whom, and what the inspection it starts will tick (`counts_as`), so the inspector
+is told before starting that it is late, or done already, or a re-check of which task.
 """
 
 from __future__ import annotations
@@ -24,12 +29,13 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from bot.domain.draw import Drawn
-from bot.domain.errors import NotFound
+from bot.domain.errors import NotAllowed, NotFound, StaleAction
 from bot.domain.plans import (
     DONE,
     DUE,
     KINDS,
     LATE,
+    MISSED,
     ROUND,
     Job,
     Plan,
@@ -41,6 +47,10 @@ from bot.domain.roles import Role, require, role_of
 from bot.render.buttons import Screen, keyboard_json
 from bot.render.i18n import local_name, normalize_language, t
 from bot.render.plans import (
+    AGAIN,
+    EXPIRED,
+    NOTHING,
+    TODAY,
     ListRow,
     MissedRow,
     PlanLine,
@@ -50,7 +60,7 @@ from bot.render.plans import (
     target_words,
     waiting_lines,
 )
-from db.models import Person, SupervisionPlan
+from db.models import Person, PlanOccurrence, SupervisionPlan
 from db.outbox_keys import dedup_key
 from db.repositories.plans import InspectorRef, OccurrenceRow, SiteRef
 from db.repositories.stats import UnitTree
@@ -238,16 +248,23 @@ async def queue_lists(uow: UnitOfWork, day: dt.date, default_lang: str) -> int:
         person = people.get(person_id)
         if person is None or person.blocked:
             continue
-        lang = person.language or normalize_language(person.telegram_language, default_lang)
-        text, buttons = day_list(lang, day, _list_rows(mine), names)
-        params: dict[str, object] = {"text": text, "parse_mode": "HTML"}
-        markup = keyboard_json(buttons)
-        if markup is not None:
-            params["reply_markup"] = markup
+        params = _list_params(person, day, mine, names, default_lang)
         if await uow.outbox.enqueue(dedup_key(PLANS_JOB, day.isoformat(), person_id),
                                     person_id, "sendMessage", params, purpose="plans"):
             queued += 1
     return queued
+
+
+def _list_params(person: Person, day: dt.date, rows: Iterable[OccurrenceRow],
+                 names: Mapping[str, Text], default_lang: str) -> dict[str, object]:
+    """An inspector's list for `day` as sendMessage (or editMessageText) parameters."""
+    lang = person.language or normalize_language(person.telegram_language, default_lang)
+    text, buttons = day_list(lang, day, _list_rows(rows), names)
+    params: dict[str, object] = {"text": text, "parse_mode": "HTML"}
+    markup = keyboard_json(buttons)
+    if markup is not None:
+        params["reply_markup"] = markup
+    return params
 
 
 async def skipped_days(uow: UnitOfWork, day: dt.date) -> list[dt.date]:
@@ -289,39 +306,127 @@ async def run_morning(uow: UnitOfWork, day: dt.date, tz: ZoneInfo, now: dt.datet
 
 
 def _list_rows(rows: Iterable[OccurrenceRow]) -> list[ListRow]:
-    return [ListRow(r.site_id, r.site_name, r.site_name_en, r.kind, r.plan, r.status)
+    return [ListRow(r.site_id, r.site_name, r.site_name_en, r.kind, r.plan, r.status, r.id,
+                    r.task_id, r.task_title, r.task_title_en)
             for r in rows]
 
 
 # ---- ticking off -----------------------------------------------------------------------------
 
 
-async def tick_off(uow: UnitOfWork, site_id: int, inspection_id: int, now: dt.datetime,
-                   tz: ZoneInfo) -> int:
-    """An inspection at `site_id` was submitted: today's occurrences there are done; if none
-    is due today, the latest not done in the last week is late. How many were ticked."""
-    today = now.astimezone(tz).date()
+async def _to_tick(uow: UnitOfWork, site_id: int, today: dt.date
+                   ) -> tuple[list[PlanOccurrence], str]:
+    """What an inspection submitted at `site_id` today ticks off, and as what: today's
+    occurrences there (done); if none is due today, the latest not done in the last week
+    (late); else nothing."""
     pending = await uow.plans.open_at_site(site_id, today - dt.timedelta(days=LATE_WITHIN_DAYS),
                                            today)
     todays = [o for o in pending if o.day == today]
     if todays:
-        chosen, status = todays, DONE
-    elif pending:
+        return todays, DONE
+    if pending:
         latest = pending[0].day
-        chosen, status = [o for o in pending if o.day == latest], LATE
-    else:
-        return 0
+        return [o for o in pending if o.day == latest], LATE
+    return [], DONE
+
+
+async def tick(uow: UnitOfWork, site_id: int, inspection_id: int, now: dt.datetime,
+               tz: ZoneInfo) -> list[PlanOccurrence]:
+    """An inspection at `site_id` was submitted: tick off what it fulfils (`_to_tick`)."""
+    chosen, status = await _to_tick(uow, site_id, now.astimezone(tz).date())
     for occ in chosen:
         occ.status = status
         occ.inspection_id = inspection_id
         occ.done_at = now
-    return len(chosen)
+    return chosen
+
+
+async def tick_off(uow: UnitOfWork, site_id: int, inspection_id: int, now: dt.datetime,
+                   tz: ZoneInfo) -> int:
+    """`tick`: how many were ticked."""
+    return len(await tick(uow, site_id, inspection_id, now, tz))
+
+
+async def refresh_lists(uow: UnitOfWork, ticked: Iterable[PlanOccurrence], inspection_id: int,
+                        default_lang: str) -> int:
+    """The morning lists that named these occurrences show their ticks: a list still waiting
+    in the outbox is rewritten, a delivered one is edited (through the outbox, after the
+    commit). Lists sent by /today are not tracked; their buttons stay valid (a press on a
+    site done says so). How many lists were touched."""
+    wanted = {(o.day, o.inspector_id) for o in ticked if o.inspector_id is not None}
+    keys = {dedup_key(PLANS_JOB, day.isoformat(), person_id): (day, person_id)
+            for day, person_id in wanted}
+    sent = await uow.outbox.by_keys(keys)
+    if not sent:
+        return 0
+    await uow.session.flush()  # the ticks, for the lists read below
+    names = await plan_names(uow)
+    people = await uow.plans.people(keys[key][1] for key in sent)
+    touched = 0
+    for key, row in sent.items():
+        day, person_id = keys[key]
+        person = people.get(person_id)
+        if person is None or person.blocked:
+            continue
+        params = _list_params(person, day, await uow.plans.of_day(day, inspector_id=person_id),
+                              names, default_lang)
+        if row.status == "pending":
+            row.params = params
+        elif row.status == "sent" and row.sent_message_id is not None:
+            await uow.outbox.enqueue(
+                dedup_key("plans_tick", day.isoformat(), person_id, inspection_id), person_id,
+                "editMessageText", {"message_id": row.sent_message_id, **params},
+                purpose="plans")
+        else:
+            continue
+        touched += 1
+    return touched
 
 
 async def on_inspection_submitted(uow: UnitOfWork, *, tz: ZoneInfo, site_id: int,
-                                  inspection_id: int, now: dt.datetime, **_: object) -> None:
-    """The "inspection.submitted" subscriber (bot/app.py wires it)."""
-    await tick_off(uow, site_id, inspection_id, now, tz)
+                                  inspection_id: int, now: dt.datetime,
+                                  default_lang: str = "zh-hans", **_: object) -> None:
+    """The "inspection.submitted" subscriber (bot/app.py wires it): the ticks, and the lists
+    that show them."""
+    ticked = await tick(uow, site_id, inspection_id, now, tz)
+    await refresh_lists(uow, ticked, inspection_id, default_lang)
+
+
+# ---- a press on a list's button --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlannedPress:
+    """A press on a site of an inspector's list: the occurrence, and what an inspection
+    started now would tick: DONE or LATE (this occurrence), TODAY (today's occurrence at the
+    site, not this one), NOTHING (this one is more than a week old), AGAIN (it is done
+    already)."""
+
+    occurrence: OccurrenceRow
+    counts_as: str
+
+
+async def planned_press(uow: UnitOfWork, person: Person, occurrence_id: int, today: dt.date
+                        ) -> PlannedPress:
+    """What a press on a list's button is about. Only the inspector the list was sent to
+    may use it: a spot check is unannounced, and a button that told anyone else what was
+    drawn would tell it (an unknown or forged id is an expired button)."""
+    require(role_of(person), Role.INSPECTOR)
+    occ = await uow.plans.occurrence(occurrence_id)
+    if occ is None:
+        raise StaleAction(EXPIRED)
+    if occ.inspector_id != person.id:
+        raise NotAllowed("plans.press.not_yours")
+    chosen, status = await _to_tick(uow, occ.site_id, today)
+    if occ.status not in (DUE, MISSED):
+        counts_as = AGAIN
+    elif any(o.id == occ.id for o in chosen):
+        counts_as = status
+    elif chosen and status == DONE:
+        counts_as = TODAY
+    else:
+        counts_as = NOTHING
+    return PlannedPress(occ, counts_as)
 
 
 # ---- what people see -------------------------------------------------------------------------
@@ -329,7 +434,8 @@ async def on_inspection_submitted(uow: UnitOfWork, *, tz: ZoneInfo, site_id: int
 
 async def today_screen(uow: UnitOfWork, person: Person, day: dt.date, lang: str
                        ) -> Screen:
-    """/today: this inspector's list for the day, with what is done ticked."""
+    """/today: this inspector's list for the day, with what is done ticked (also an older
+    day's list, redrawn when one of its buttons is pressed)."""
     require(role_of(person), Role.INSPECTOR)
     rows = await uow.plans.of_day(day, inspector_id=person.id)
     return day_list(lang, day, _list_rows(rows), await plan_names(uow))

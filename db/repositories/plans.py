@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Table, case, func, select, update
+from sqlalchemy import Select, Table, case, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,6 +21,7 @@ from db.models import (
     PlanOccurrence,
     Site,
     SupervisionPlan,
+    Task,
 )
 
 
@@ -54,6 +55,11 @@ class OccurrenceRow:
     inspector_id: int | None
     status: str
     created_at: datetime | None = None  # after its day ended: recorded for a skipped morning
+    # A re-check's task: its id, title (zh, en) and checklist item (an inspection's task).
+    task_id: int | None = None
+    task_title: str = ""
+    task_title_en: str | None = None
+    task_item_key: str | None = None
 
 
 class PlanRepository:
@@ -161,19 +167,30 @@ class PlanRepository:
             added += len(result.all())  # RETURNING: the rows that were new
         return added
 
-    async def of_day(self, day: date, *, inspector_id: int | None = None
-                     ) -> list[OccurrenceRow]:
-        stmt = (select(PlanOccurrence.id, PlanOccurrence.day, PlanOccurrence.kind,
+    @staticmethod
+    def _rows() -> Select[*tuple[Any, ...]]:
+        return (select(PlanOccurrence.id, PlanOccurrence.day, PlanOccurrence.kind,
                        PlanOccurrence.plan, PlanOccurrence.site_id, Site.name, Site.name_en,
                        Site.unit_id, PlanOccurrence.inspector_id, PlanOccurrence.status,
-                       PlanOccurrence.created_at)
+                       PlanOccurrence.created_at, PlanOccurrence.task_id,
+                       func.coalesce(Task.title, ""), Task.title_en, Task.item_key)
                 .join(Site, Site.id == PlanOccurrence.site_id)
-                .where(PlanOccurrence.day == day)
+                .outerjoin(Task, Task.id == PlanOccurrence.task_id))
+
+    async def of_day(self, day: date, *, inspector_id: int | None = None
+                     ) -> list[OccurrenceRow]:
+        stmt = (self._rows().where(PlanOccurrence.day == day)
                 .order_by(PlanOccurrence.kind.desc(), Site.name, PlanOccurrence.id))
         if inspector_id is not None:
             stmt = stmt.where(PlanOccurrence.inspector_id == inspector_id)
         rows: list[tuple[Any, ...]] = list((await self.session.execute(stmt)).all())
         return [OccurrenceRow(*r) for r in rows]
+
+    async def occurrence(self, occurrence_id: int) -> OccurrenceRow | None:
+        """One occurrence with its site's names (a list's button names it)."""
+        row = (await self.session.execute(
+            self._rows().where(PlanOccurrence.id == occurrence_id))).first()
+        return OccurrenceRow(*row) if row is not None else None
 
     async def set_inspectors(self, day: date, assigned: dict[int, int], now: datetime) -> None:
         by_person: dict[int, list[int]] = {}

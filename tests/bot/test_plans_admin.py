@@ -75,10 +75,12 @@ async def test_an_admin_pauses_a_plan_and_the_inspector_sees_the_days_list(
     assert morning.added > 0 and morning.unassigned == 0
     today = await zhang.say("/today")
     assert "东岭皇冠假日酒店" in today["text"]
-    assert len([d for _, d in buttons(today) if d.startswith("s:")]) == morning.added
+    assert len([d for _, d in buttons(today) if d.startswith("pg:")]) == morning.added
 
-    # The hotel's button starts its inspection; submitting it ticks the hotel off.
-    msg = await zhang.press(today, data_where(today, lambda text, _d: HOTEL in text))
+    # The hotel's button starts its inspection below the list; submitting it ticks the hotel
+    # off.
+    await zhang.press(today, data_where(today, lambda text, _d: HOTEL in text))
+    msg = zhang.last()
     assert msg["text"].startswith(header(hotel_standard, 1))
     for _ in hotel_standard.items:
         msg = await zhang.press(msg, data_where(msg, verdict("c")))

@@ -46,12 +46,14 @@ async def test_the_morning_list_a_button_a_tick_and_a_missed_round_in_the_digest
     title = shown(t(ZH, "plans.list.title", date=f"{monday.month}月{monday.day}日"))
     listed = await bot_says(sb, INSPECTOR, before, title, timeout=30)
     assert "商场超市、宾馆酒店每周逐户排查" in body(listed)
-    sites = [(text, data) for text, data in buttons(listed) if data.startswith("s:")]
+    sites = [(text, data) for text, data in buttons(listed) if data.startswith("pg:")]
     assert sites, body(listed)
 
-    # A site's button starts its inspection; every item compliant, then submit.
+    # A site's button starts its inspection in a new message below the list, which stays;
+    # every item compliant, then submit.
     site_name = sites[0][0].removeprefix("▶ ")
     msg = await zhang.press(listed, sites[0][1])
+    assert msg["message_id"] > listed["message_id"]
     assert "第 1/" in body(msg) and site_name in body(msg), body(msg)
     while "督查汇总" not in body(msg):
         msg = await zhang.press(msg, data_where(
@@ -60,6 +62,11 @@ async def test_the_morning_list_a_button_a_tick_and_a_missed_round_in_the_digest
         msg, lambda _t, d: d.startswith("i:") and d.split(":")[3] == "submit"))
     assert "督查结果已提交" in body(msg)
 
+    # The morning list itself ticks the site off (edited through the outbox).
+    ticked = f"✅ {site_name} ·"
+    await sb.wait_for(INSPECTOR, lambda ms: any(
+        m["message_id"] == listed["message_id"] and ticked in body(m) for m in ms), 30)
+
     # /today: that site is ticked off, the others still to do, with their buttons.
     today = await zhang.say("/today")
     # (" ·" ends the name: one site's name may begin another's, 后祁街社区 and
@@ -67,7 +74,7 @@ async def test_the_morning_list_a_button_a_tick_and_a_missed_round_in_the_digest
     assert f"✅ {site_name} ·" in body(today)
     assert f"⬜ {site_name} ·" not in body(today)
     undone = body(today).count("⬜")  # the rounds and the day's draw still to do
-    assert undone >= len([b for b in buttons(today) if b[1].startswith("s:")]) > 0
+    assert undone >= len([b for b in buttons(today) if b[1].startswith("pg:")]) > 0
 
     # Tuesday after the digest: Monday's undone rounds are missed, and the office reads so.
     clock = await sb.clock()

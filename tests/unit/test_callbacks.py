@@ -142,6 +142,9 @@ def test_every_prefix_round_trips() -> None:
     assert cb.parse_find(cb.find("search")) == "search"
     assert cb.parse_language(cb.language("zh-hans")) == "zh-hans"
     assert cb.parse_discard(cb.discard(BIG_ID, "no")) == (BIG_ID, "no")
+    assert fits(cb.planned(BIG_ID, again=True))
+    assert cb.parse_planned(cb.planned(BIG_ID)) == (BIG_ID, False)
+    assert cb.parse_planned(cb.planned(BIG_ID, again=True)) == (BIG_ID, True)
     for press in cb.ReportPress:
         data = cb.resident(BIG_ID, press, BIG_ID)
         assert cb.parse_resident(data) == (BIG_ID, press, str(BIG_ID))
@@ -166,6 +169,9 @@ def test_every_prefix_round_trips() -> None:
         (cb.parse_group, "rg:③:acc", "error.stale_button"),
         (cb.parse_task, "t:1:2:zz", "task.stale"),
         (cb.parse_task, "rp:1:2:a", "task.stale"),
+        (cb.parse_planned, "pg:③", "plans.press.expired"),
+        (cb.parse_planned, "pg:1:again", "plans.press.expired"),
+        (cb.parse_planned, "s:1", "plans.press.expired"),
     ],
 )
 def test_foreign_or_unknown_data_is_stale(parse: Callable[[str], object], data: str,

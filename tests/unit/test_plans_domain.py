@@ -247,6 +247,30 @@ def test_dates_in_the_plans_texts_cannot_be_read_the_wrong_way_round() -> None:
     assert "15 Dec" in text and "15/12" not in text
 
 
+def test_a_list_press_notice_names_the_recheck_and_the_late_day_in_english_too() -> None:
+    """Tryout 14, defects 4 and 9, for English readers: a re-check's task and item, and a
+    past day's site counted as late (or not at all, or for today's list)."""
+    from bot.render.plans import NOTHING, TODAY, ListRow, day_list, press_notice
+
+    monday = dt.date(2026, 12, 7)
+    notice = press_notice("en", day=monday, counts_as="late", kind="recheck", task_id=12,
+                          task_title="1.1 门前三包", task_title_en="1.1 Frontage",
+                          item="1.1 Frontage duties")
+    assert notice is not None
+    assert "#12" in notice and "1.1 Frontage" in notice and "门前三包" not in notice
+    assert "Frontage duties" in notice and "7 Dec" in notice and "late" in notice
+    assert "7 Dec" in (press_notice("en", day=monday, counts_as=TODAY, kind="round") or "")
+    assert "more than a week" in (press_notice("en", day=monday, counts_as=NOTHING,
+                                               kind="spot") or "")
+    assert press_notice("en", day=monday, counts_as="done", kind="round") is None
+    rows = [ListRow(1, "酒店", "Hotel", "round", "p", "due", 5),
+            ListRow(1, "酒店", "Hotel", "recheck", "", "due", 6, 12, "1.1 门前三包",
+                    "1.1 Frontage")]
+    text, buttons = day_list("en", monday, rows, {})
+    assert "re-check of task #12 1.1 Frontage" in text
+    assert [b.data for row in buttons for b in row] == ["pg:6"]  # one per site: the re-check's
+
+
 def test_the_bulletin_names_every_unit_with_rounds_due_worst_first() -> None:
     """Tryout 14, defect 7: the office's caption listed six units at 0 done and left out
     第1网络包抓联络小组 at 1/3; every unit with rounds due is named, worst first, and a
