@@ -172,7 +172,7 @@ def cmd_plans(args: argparse.Namespace, settings: Settings) -> int:
     stay paused; plans not in the file are removed)."""
     from bot.domain.plans import PlansConfigError, PlansImport
     from bot.domain.yamlfile import read_text
-    from bot.services.plan_files import check_text, import_text
+    from bot.services.plan_files import check_text, import_checked
 
     path = Path(args.file) if args.file else settings.plans_file
     known = set(load_standards(settings.standards_dir))
@@ -182,21 +182,22 @@ def cmd_plans(args: argparse.Namespace, settings: Settings) -> int:
         print(exc, file=sys.stderr)
         print(f"1 problem(s) in {path}", file=sys.stderr)
         return 1
+    checked = check_text(text, str(path), known, allow_empty=True)
+    if isinstance(checked, PlansImport):
+        print("\n".join(checked.problems), file=sys.stderr)
+        print(f"{len(checked.problems)} problem(s) in {path}", file=sys.stderr)
+        return 1
     if args.plans_command == "check":
-        checked = check_text(text, str(path), known)
-        if isinstance(checked, PlansImport):
-            print("\n".join(checked.problems), file=sys.stderr)
-            print(f"{len(checked.problems)} problem(s) in {path}", file=sys.stderr)
-            return 1
         print(f"{path}: {len(checked.plans)} plan(s) OK; lists go out at "
               f"{checked.morning:%H:%M} ({settings.timezone})")
         return 0
+    config = checked
 
     async def go() -> PlansImport:
         from db.types import utcnow
 
         async with _core(settings) as core, core.uow() as uow:
-            outcome = await import_text(uow, text, str(path), known, utcnow())
+            outcome = await import_checked(uow, config, str(path), utcnow())
             if not outcome.problems:
                 await uow.commit(mark_update_handled=False)
         return outcome

@@ -199,7 +199,7 @@ async def on_planned(update: Update, context: WenmingContext) -> None:
     notice = plan_views.press_notice(
         context.lang, day=occ.day, counts_as=press.counts_as, kind=occ.kind,
         task_id=occ.task_id, task_title=occ.task_title, task_title_en=occ.task_title_en,
-        item=item)
+        item=item, counts_for=press.counts_for)
     if notice is not None:
         await reply(update, notice)
     if held:

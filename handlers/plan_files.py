@@ -10,7 +10,7 @@ import datetime as dt
 from telegram import Update
 from telegram.ext import BaseHandler, MessageHandler, filters
 
-from bot.domain.plans import PlansConfigError, load_plans
+from bot.domain.plans import PlansConfig, PlansConfigError, load_plans
 from bot.domain.roles import Role, role_of
 from bot.render.plan_files import import_answer
 from bot.services import plan_files
@@ -35,14 +35,13 @@ async def on_plans_file(update: Update, context: WenmingContext) -> None:
     if data is None:
         return
     text = plan_files.decode(data, name)
-    if isinstance(text, str):
+    outcome = text if not isinstance(text, str) else await asyncio.to_thread(
+        plan_files.check_text, text, name, set(deps.catalog.current))
+    if isinstance(outcome, PlansConfig):
         async with deps.uow() as uow:
-            outcome = await plan_files.import_text(uow, text, name, set(deps.catalog.current),
-                                                   deps.clock())
+            outcome = await plan_files.import_checked(uow, outcome, name, deps.clock())
             if not outcome.problems:
                 await uow.commit()
-    else:
-        outcome = text
     await reply(update, import_answer(context.lang, name, outcome, await _server_morning(context)))
 
 

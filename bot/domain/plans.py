@@ -147,6 +147,16 @@ def rule_of(text: str, start: dt.date, tz: ZoneInfo) -> rrule:
     return rule
 
 
+def first_day(rule: rrule, start: dt.datetime) -> dt.date | None:
+    """The first day within a year of `start` (the rule's own) of a rule (None: no day
+    then, or ever). A rule with no day at all (FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30) costs
+    dateutil seconds, as it searches every year up to 9999: such a rule is refused here, once,
+    so no morning ever computes it."""
+    found = rule.replace(count=None, until=start + dt.timedelta(days=366)).after(
+        start, inc=True)
+    return None if found is None else found.date()
+
+
 @dataclass(frozen=True)
 class PlansConfig:
     morning: dt.time = DEFAULT_MORNING  # when each inspector's list for the day goes out
@@ -155,6 +165,7 @@ class PlansConfig:
 
 # ---- loading with line numbers --------------------------------------------------------------
 
+MAX_NAME = 200  # plans.name_zh / name_en
 _TOP = ("schema", "morning", "plans")
 _PLAN = ("code", "name", "rrule", "start", "until", "target", "crew")
 _TARGET = ("site_types", "sites", "units")
@@ -262,6 +273,8 @@ def _plan(r: _Reader, node: Node, seen: dict[str, int],
             zh = (r.string(n["zh"], field, "name.zh") or "").strip()
             en = (r.string(n["en"], field, "name.en") or "").strip() if "en" in n else ""
             name = Text(zh, en or zh)
+    if max(len(name.zh), len(name.en)) > MAX_NAME:
+        r.problem(m["name"], field, f"name is longer than {MAX_NAME} characters")
     start = r.date(m, "start", field) if "start" in m else None
     until = r.date(m, "until", field) if "until" in m else None
     if start is not None and until is not None and until < start:
@@ -270,10 +283,15 @@ def _plan(r: _Reader, node: Node, seen: dict[str, int],
     if "rrule" in m:
         rule = (r.string(m["rrule"], field, "rrule") or "").strip()
         try:
-            rule_of(rule, start or dt.date(2026, 1, 1), ZoneInfo("UTC"))
+            parsed = rule_of(rule, start or dt.date(2026, 1, 1), ZoneInfo("UTC"))
         except ValueError as exc:
             r.problem(m["rrule"], field, f"rrule {rule!r} is not a recurrence a daily list "
                                          f"can follow: {exc}")
+        else:
+            anchor = dt.datetime.combine(start or dt.date(2026, 1, 1), dt.time(), ZoneInfo("UTC"))
+            if first_day(parsed, anchor) is None:
+                r.problem(m["rrule"], field, f"rrule {rule!r} falls on no day in the year "
+                                             "after start")
     target = Target()
     if "target" in m:
         t = r.fields(m["target"], field, "target", _TARGET)

@@ -57,7 +57,9 @@ VERDICT_CODES = {
 }
 CODE_VERDICTS = {code: v for v, code in VERDICT_CODES.items()}
 
-ID_RE = re.compile(r"[0-9]{1,16}")
+# Ids and step numbers: ASCII digits, at most 9 of them, so every one fits the database's
+# 32-bit integer columns (a forged 16-digit id reached PostgreSQL and failed there).
+ID_RE = re.compile(r"[0-9]{1,9}")
 
 
 def pack(*parts: object) -> str:
@@ -76,8 +78,16 @@ def _parts(data: str, prefix: str, *counts: int, stale: str = STALE) -> list[str
 
 
 def number(text: str | None) -> int | None:
-    """An id carried in callback data: ASCII digits only (never "③"), at most 16 of them."""
+    """An id carried in callback data: ASCII digits only (never "③" or "٣"), at most 9."""
     return int(text) if text is not None and ID_RE.fullmatch(text) else None
+
+
+def _id(text: str) -> int:
+    """`number`, or a stale button (ValueError, which the parsers turn into one)."""
+    value = number(text)
+    if value is None:
+        raise ValueError(text)
+    return value
 
 
 # ---- inspections ------------------------------------------------------------------------------
@@ -107,10 +117,10 @@ def parse_step(data: str) -> StepPress:
     parts = data.split(":")
     try:
         if parts[0] == VERDICT and len(parts) == 4:
-            return StepPress(int(parts[1]), int(parts[2]), "verdict", CODE_VERDICTS[parts[3]])
+            return StepPress(_id(parts[1]), _id(parts[2]), "verdict", CODE_VERDICTS[parts[3]])
         if parts[0] == STEP and len(parts) in (4, 5):
-            target = int(parts[4]) if len(parts) == 5 else None
-            return StepPress(int(parts[1]), int(parts[2]), parts[3], None, target)
+            target = _id(parts[4]) if len(parts) == 5 else None
+            return StepPress(_id(parts[1]), _id(parts[2]), parts[3], None, target)
     except (ValueError, KeyError):
         pass
     raise StaleAction(STALE)
@@ -123,7 +133,7 @@ def resume(inspection_id: int) -> str:
 def parse_int(data: str, prefix: str) -> int:
     parts = _parts(data, prefix, 2)
     try:
-        return int(parts[1])
+        return _id(parts[1])
     except ValueError:
         raise StaleAction(STALE) from None
 
@@ -135,8 +145,9 @@ def site(site_id: int, anyway: bool = False) -> str:
 def parse_site(data: str) -> tuple[int, bool]:
     """(site id, whether the inspector chose to go on though someone else has it open)."""
     parts = _parts(data, SITE, 2, 3)
-    if parts[1].isdigit() and (len(parts) == 2 or parts[2] == SITE_ANYWAY):
-        return int(parts[1]), len(parts) == 3
+    site_id = number(parts[1])
+    if site_id is not None and (len(parts) == 2 or parts[2] == SITE_ANYWAY):
+        return site_id, len(parts) == 3
     raise StaleAction(STALE)
 
 
@@ -191,10 +202,9 @@ def parse_discard(data: str) -> tuple[int, str | None]:
     parts = _parts(data, DISCARD, 2, 3)
     choice = parts[2] if len(parts) == 3 else None
     if choice is None or choice in DISCARD_CHOICES:
-        try:
-            return int(parts[1]), choice
-        except ValueError:
-            pass
+        inspection_id = number(parts[1])
+        if inspection_id is not None:
+            return inspection_id, choice
     raise StaleAction(STALE)
 
 

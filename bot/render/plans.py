@@ -11,17 +11,20 @@ from bot.domain.plans import LATE, RECHECK, ROUND, SPOT, Text
 from bot.render import callbacks as cb
 from bot.render.buttons import Button, Rows, Screen
 from bot.render.dates import format_date
-from bot.render.i18n import Html, local_name, t
+from bot.render.fit import fit, user
+from bot.render.i18n import Html, h, local_name, t
+from bot.render.tasks import clip
 
 MAX_ROWS = 40  # a list longer than this says "and N more" (Telegram's 4096 characters)
 MAX_BUTTONS = 30
+TITLE_CHARS = 60  # a re-check's task title on a list row (the press's notice has it whole)
 MARKS = {"due": "plans.mark.due", "done": "plans.mark.done", "late": "plans.mark.late",
          "missed": "plans.mark.missed"}
 EXPIRED = cb.PLANNED_STALE  # a list's button whose occurrence is gone (or never was)
 # What an inspection started from a list counts as, besides done and late: today's
 # occurrence at the site (not the pressed one), nothing of the plans' (over a week old), or
 # a site already done inspected again.
-TODAY, NOTHING, AGAIN = "today", "nothing", "again"
+TODAY, LATER, NOTHING, AGAIN = "today", "later", "nothing", "again"
 
 
 @dataclass(frozen=True)
@@ -114,12 +117,16 @@ def what(lang: str, kind: str, plan: str, names: Mapping[str, Text]) -> str:
     return t(lang, "plans.kind.spot" if kind == SPOT else "plans.kind.recheck")
 
 
-def _row_what(lang: str, row: ListRow, names: Mapping[str, Text]) -> str:
-    """What a list's row is: a re-check names its task (number and title)."""
+def _row_what(lang: str, row: ListRow, names: Mapping[str, Text]) -> Html:
+    """What a list's row is, as HTML with its free texts marked for `fit`: a re-check names
+    its task (number and title, clipped: the press's notice gives it whole), a round its
+    plan (a name an admin wrote)."""
     if row.kind == RECHECK and row.task_id is not None:
-        return t(lang, "plans.kind.recheck_task", id=row.task_id,
-                 title=local_name(lang, row.task_title, row.task_title_en or ""))
-    return what(lang, row.kind, row.plan, names)
+        title = clip(local_name(lang, row.task_title, row.task_title_en or ""), TITLE_CHARS)
+        return Html(t(lang, "plans.kind.recheck_task", id=row.task_id, title=user(title)))
+    if row.kind == ROUND:
+        return user(what(lang, row.kind, row.plan, names))
+    return h(what(lang, row.kind, row.plan, names))
 
 
 def day_list(lang: str, day: dt.date, rows: Sequence[ListRow],
@@ -154,12 +161,13 @@ def day_list(lang: str, day: dt.date, rows: Sequence[ListRow],
     if buttons:
         lines.append("")
         lines.append(t(lang, "plans.list.hint"))
-    return "\n".join(lines), buttons[:MAX_BUTTONS]
+    return fit("\n".join(lines)), buttons[:MAX_BUTTONS]
 
 
 def press_notice(lang: str, *, day: dt.date, counts_as: str, kind: str,
                  task_id: int | None = None, task_title: str = "",
-                 task_title_en: str | None = None, item: str | None = None) -> str | None:
+                 task_title_en: str | None = None, item: str | None = None,
+                 counts_for: dt.date | None = None) -> str | None:
     """What an inspector must know before an inspection started from a list: which task a
     re-check is for and its item; that a past day's site counts as late (or for today's
     list, or not at all). None when there is nothing to say."""
@@ -172,6 +180,9 @@ def press_notice(lang: str, *, day: dt.date, counts_as: str, kind: str,
     date = format_date(lang, day)
     if counts_as == LATE:
         lines.append(t(lang, "plans.press.late", date=date))
+    elif counts_as == LATER and counts_for is not None:
+        lines.append(t(lang, "plans.press.for_later", date=date,
+                       later=format_date(lang, counts_for)))
     elif counts_as == TODAY:
         lines.append(t(lang, "plans.press.for_today", date=date))
     elif counts_as == NOTHING:
@@ -210,8 +221,8 @@ def plans_screen(lang: str, day: dt.date, plans: Sequence[PlanLine], draw: tuple
         lines.append(t(lang, "plans.admin.row",
                        state=Html(t(lang, "plans.admin.paused" if p.paused
                                     else "plans.admin.active")),
-                       name=p.name.get(lang), code=p.code,
-                       rule=rule_words(lang, p.rule, p.start), target=p.target,
+                       name=user(p.name.get(lang)), code=p.code,
+                       rule=rule_words(lang, p.rule, p.start), target=user(p.target),
                        done=p.done, due=p.due))
         key = "plans.admin.resume" if p.paused else "plans.admin.pause"
         buttons.append([Button(t(lang, key, code=p.code), cb.plan(p.code, not p.paused))])
@@ -222,7 +233,7 @@ def plans_screen(lang: str, day: dt.date, plans: Sequence[PlanLine], draw: tuple
     lines += waiting_lines(lang, waiting)
     if plans:
         lines.append(t(lang, "plans.admin.file_hint"))
-    return "\n".join(lines), buttons
+    return fit("\n".join(lines)), buttons
 
 
 @dataclass(frozen=True)
@@ -236,13 +247,17 @@ class MissedRow:
 
 def waiting_lines(lang: str, names: Sequence[str], max_names: int = 8) -> list[str]:
     """The inspectors named in the organisation file who have never written to the bot: a
-    bot may not start a chat, so they get no list and no rounds until they send it /start."""
+    bot may not start a chat, so they get no list and no rounds until they send it /start.
+    `names`: one per person, "" where the file gives no name (counted, never shown by id)."""
     if not names:
         return []
-    shown = t(lang, "plans.rule.sep").join(names[:max_names])
-    if len(names) > max_names:
-        shown += t(lang, "plans.waiting_more", count=len(names) - max_names)
-    return [t(lang, "plans.waiting", count=len(names), names=shown)]
+    named = [n for n in names if n][:max_names]
+    if not named:
+        return [t(lang, "plans.waiting_unnamed", count=len(names))]
+    shown = t(lang, "plans.rule.sep").join(user(n) for n in named)
+    if len(names) > len(named):
+        shown += t(lang, "plans.waiting_more", count=len(names) - len(named))
+    return [t(lang, "plans.waiting", count=len(names), names=Html(shown))]
 
 
 def missed_lines(lang: str, rows: Sequence[MissedRow], names: Mapping[str, Text],

@@ -16,6 +16,7 @@ from bot.domain.ranking import UnitFigures, rank_units
 from bot.domain.schedule import ScheduleConfig
 from bot.render.bulletin import BulletinView, PhaseInfo
 from bot.render.dates import format_date
+from bot.render.fit import fit
 from bot.render.i18n import t
 from bot.services.assessment import AssessmentSetup, action_weeks, weekly_assessment
 from bot.services.inspector_stats import figure_lines, inspector_figures
@@ -163,4 +164,4 @@ async def digest_text(
     else:
         lines.append(t(lang, "scheduler.digest.overdue_none"))
     lines.extend(await missed_for_digest(uow, day, lang, tz))  # 一日一督查: rounds not done
-    return "\n".join(lines)
+    return fit("\n".join(lines))  # names (plans, people) shortened if it would pass 4,096

@@ -13,13 +13,20 @@ from bot.services.plans import import_plans, unknown_references
 from db.uow import UnitOfWork
 
 
-def check_text(text: str, file: str, known_site_types: Set[str]
+def check_text(text: str, file: str, known_site_types: Set[str], *, allow_empty: bool = False
                ) -> PlansConfig | PlansImport:
-    """The file's plans, or what is wrong with it (offline: no database)."""
+    """The file's plans, or what is wrong with it (offline: no database; pure Python YAML
+    parsing and recurrences, seconds for a hostile file: callers on the event loop run it in
+    a thread). A file with no plans would remove every plan, and lose which were paused: it
+    is refused unless `allow_empty` (the operator's `wenming plans import`)."""
     checked = check_plans(text, file, known_site_types)
-    if isinstance(checked, PlansConfig):
-        return checked
-    return PlansImport(problems=tuple(str(p) for p in checked))
+    if not isinstance(checked, PlansConfig):
+        return PlansImport(problems=tuple(str(p) for p in checked))
+    if not checked.plans and not allow_empty:
+        return PlansImport(problems=(str(PlansConfigError(
+            file, None, None, "the file has no plans; importing it would remove every plan "
+            "(pause plans with /plans instead)")),))
+    return checked
 
 
 def decode(data: bytes, file: str) -> str | PlansImport:
@@ -31,13 +38,11 @@ def decode(data: bytes, file: str) -> str | PlansImport:
             file, None, None, f"not UTF-8 text (byte {exc.start}); save as UTF-8")),))
 
 
-async def import_text(uow: UnitOfWork, text: str, file: str, known_site_types: Set[str],
-                      now: dt.datetime) -> PlansImport:
-    """Check the file and, when nothing in it is wrong, make the database's plans the file's
-    (paused ones stay paused; plans not in the file are removed). The caller commits."""
-    checked = check_text(text, file, known_site_types)
-    if isinstance(checked, PlansImport):
-        return checked
+async def import_checked(uow: UnitOfWork, checked: PlansConfig, file: str, now: dt.datetime
+                         ) -> PlansImport:
+    """A checked file's plans against the database, and when nothing in them is wrong, the
+    database's plans become the file's (paused ones stay paused; plans not in the file are
+    removed). The caller commits."""
     unknown = await unknown_references(uow, checked)
     said = [(u.fatal, f"{file}:{u.line}: plan {u.plan!r}: {'' if u.fatal else 'warning: '}"
                       f"{u.problem}") for u in unknown]

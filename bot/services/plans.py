@@ -49,6 +49,7 @@ from bot.render.i18n import local_name, normalize_language, t
 from bot.render.plans import (
     AGAIN,
     EXPIRED,
+    LATER,
     NOTHING,
     TODAY,
     ListRow,
@@ -359,7 +360,7 @@ async def refresh_lists(uow: UnitOfWork, ticked: Iterable[PlanOccurrence], inspe
     sent = await uow.outbox.by_keys(keys)
     if not sent:
         return 0
-    await uow.session.flush()  # the ticks, for the lists read below
+    await uow.flush()  # the ticks, for the lists read below
     names = await plan_names(uow)
     people = await uow.plans.people(keys[key][1] for key in sent)
     touched = 0
@@ -399,11 +400,13 @@ async def on_inspection_submitted(uow: UnitOfWork, *, tz: ZoneInfo, site_id: int
 class PlannedPress:
     """A press on a site of an inspector's list: the occurrence, and what an inspection
     started now would tick: DONE or LATE (this occurrence), TODAY (today's occurrence at the
-    site, not this one), NOTHING (this one is more than a week old), AGAIN (it is done
-    already)."""
+    site, not this one), LATER (a later missed occurrence at the site, on `counts_for`: the
+    latest missed is the one ticked late), NOTHING (this one is more than a week old), AGAIN
+    (it is done already)."""
 
     occurrence: OccurrenceRow
     counts_as: str
+    counts_for: dt.date | None = None
 
 
 async def planned_press(uow: UnitOfWork, person: Person, occurrence_id: int, today: dt.date
@@ -424,6 +427,8 @@ async def planned_press(uow: UnitOfWork, person: Person, occurrence_id: int, tod
         counts_as = status
     elif chosen and status == DONE:
         counts_as = TODAY
+    elif chosen:
+        return PlannedPress(occ, LATER, chosen[0].day)
     else:
         counts_as = NOTHING
     return PlannedPress(occ, counts_as)

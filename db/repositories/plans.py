@@ -122,12 +122,13 @@ class PlanRepository:
 
     async def waiting_inspectors(self) -> list[str]:
         """The inspectors the organisation file names who have not yet met the bot (it may
-        not write to them first): their names, or their Telegram ids where the file gives none."""
+        not write to them first): their names ("" where the file gives none: a Telegram id is
+        not for the office's group)."""
         rows = await self.session.execute(
             select(PendingAssignment.telegram_id, PendingAssignment.name)
             .where(PendingAssignment.role == "inspector")
             .order_by(PendingAssignment.name, PendingAssignment.telegram_id))
-        return [name or str(telegram_id) for telegram_id, name in rows.all()]
+        return [name for _, name in rows.all()]
 
     async def people(self, ids: Iterable[int]) -> dict[int, Person]:
         """People by id (the inspectors a day's lists go to), in one query."""

@@ -76,3 +76,23 @@ async def test_an_inspectors_plans_file_is_not_imported(
     answer = await send(feed, updates, api, INSPECTOR, SHIPPED.encode())
     assert answer == "这个文件不是图片。请发送照片。"  # what any other file gets
     assert await stored(db) == before
+
+
+async def test_a_plans_file_that_would_remove_every_plan_or_cannot_be_stored_is_refused(
+    feed: Feed, updates: UpdateFactory, api: FakeBotAPI, db: Sessions,
+) -> None:
+    """Review of issue 14: a file of comments only (or `schema: 1`) passed the check and
+    removed every plan, forgetting which were paused; a 300-character name passed and then
+    failed to store on PostgreSQL; a rule with no day at all cost seconds every morning."""
+    await send(feed, updates, api, ADMIN, SHIPPED.encode())
+    plans = await stored(db)
+    for empty in (b"# nothing yet\n", b"schema: 1\n", b"schema: 1\nplans: []\n"):
+        answer = await send(feed, updates, api, ADMIN, empty)
+        assert answer.startswith("❌") and "would remove every plan" in answer, answer
+    long_name = SHIPPED.replace("商场超市、宾馆酒店每周逐户排查", "很长" * 150)
+    answer = await send(feed, updates, api, ADMIN, long_name.encode())
+    assert answer.startswith("❌") and "longer than 200 characters" in answer, answer
+    never = SHIPPED.replace("FREQ=WEEKLY;BYDAY=MO", "FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30")
+    answer = await send(feed, updates, api, ADMIN, never.encode())
+    assert answer.startswith("❌") and "falls on no day in the year after start" in answer
+    assert await stored(db) == plans

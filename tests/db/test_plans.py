@@ -491,3 +491,34 @@ async def test_the_office_is_told_which_inspectors_have_not_started_the_bot(
         digest = await digest_text(u, parse_schedule(""), SHANGHAI, "zh-hans", TUESDAY,
                                    local(TUESDAY, 9))
     assert "未启动机器人" not in digest
+
+
+async def test_an_older_lists_button_says_which_later_missed_day_the_inspection_counts_for(
+    sessions: Sessions, city: dict[str, int]
+) -> None:
+    """Review of issue 14: the Tuesday and Friday patrols both missed, Tuesday's button
+    pressed on Saturday was told "planned over a week ago, no longer counts", though the
+    inspection counts, late, for Friday's round (the latest missed is the one ticked)."""
+    from bot.render.plans import LATER, press_notice
+
+    friday = MONDAY + dt.timedelta(days=4)
+    saturday = friday + dt.timedelta(days=1)
+    for day in (MONDAY, TUESDAY, friday, saturday):
+        await morning(sessions, day)
+    tuesdays = [r for r in await occurrences(sessions, TUESDAY)
+                if r.plan == "community_patrol" and r.inspector_id == 10002]
+    assert tuesdays and tuesdays[0].status == "missed"
+    occ = tuesdays[0]
+    async with UnitOfWorkFactory(sessions).read() as u:
+        li = await u.people.get(10002)
+        assert li is not None
+        press = await service.planned_press(u, li, occ.id, saturday)
+    assert (press.counts_as, press.counts_for) == (LATER, friday)
+    notice = press_notice("zh-hans", day=TUESDAY, counts_as=press.counts_as, kind="round",
+                          counts_for=press.counts_for)
+    assert notice == t("zh-hans", "plans.press.for_later", date="12月8日", later="12月11日")
+    # And so it is: the inspection ticks Friday's round late, Tuesday's stays missed.
+    await inspect(sessions, occ.site_id, 10002, local(saturday, 10))
+    by_day = {r.day: r.status for r in await occurrences(sessions)
+              if r.site_id == occ.site_id and r.plan == "community_patrol"}
+    assert (by_day[TUESDAY], by_day[friday]) == ("missed", "late")

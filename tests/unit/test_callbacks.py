@@ -12,7 +12,7 @@ from bot.domain.tasks import Action
 from bot.render import callbacks as cb
 from bot.services.inspections import ACTIONS
 
-BIG_ID = 10**12
+BIG_ID = 999_999_999  # the largest id a button carries (a 32-bit column holds it)
 BIG_STEP = 999
 
 
@@ -179,3 +179,22 @@ def test_foreign_or_unknown_data_is_stale(parse: Callable[[str], object], data: 
     with pytest.raises(StaleAction) as exc:
         parse(data)
     assert exc.value.key == key
+
+
+@pytest.mark.parametrize("data", [
+    "s:9999999999", "v:12345678901:1:c", "v:1:99999999999:c", "i:1:2:goto:12345678901",
+    "r:99999999999", "d:99999999999:yes", "pg:9999999999999999", "rp:99999999999:c",
+    "s:٣", "r:٣", "v:٣:1:c", "pg:+5", "r: 5",
+])
+def test_ids_that_no_database_column_can_hold_are_stale_buttons(data: str) -> None:
+    """Review of issue 14: a forged `pg:9999999999999999` (16 digits passed) reached
+    PostgreSQL's 32-bit id column and failed there as an unhandled error instead of "button
+    expired"; int() also took other scripts' digits and signs. Every id in a button is now
+    one to nine ASCII digits."""
+    parsers: dict[str, Callable[[str], object]] = {
+        "s": cb.parse_site, "v": cb.parse_step, "i": cb.parse_step,
+        "r": lambda d: cb.parse_int(d, cb.RESUME), "d": cb.parse_discard,
+        "pg": cb.parse_planned, "rp": lambda d: cb.parse_report(d, "rp"),
+    }
+    with pytest.raises(StaleAction):
+        parsers[data.split(":")[0]](data)

@@ -297,3 +297,44 @@ def test_the_bulletin_names_every_unit_with_rounds_due_worst_first() -> None:
                         plans={i: (i % 2, 2) for i in long})
     text = caption(view)
     assert len(text) <= CAPTION_LIMIT and "……另有" in text and "计划督查按时完成" in text
+
+
+def test_lists_and_the_plans_screen_fit_telegrams_limit_whatever_the_names() -> None:
+    """Review of issue 14: a re-check row carries its task's title (an English checklist
+    item runs to 1,199 characters), plan names come from files admins upload, and waiting
+    inspectors are named: the list, /plans and the digest could pass 4,096 characters, and
+    Telegram would refuse the inspector's whole list. Titles are clipped on the row, names
+    shortened to fit, and an "&" is escaped once."""
+    from bot.domain.plans import ROUND, Text
+    from bot.render.fit import TEXT_LIMIT, shown_length
+    from bot.render.plans import ListRow, PlanLine, day_list, plans_screen
+
+    day = dt.date(2026, 12, 7)
+    rows = [ListRow(i, f"点位{i}", f"Site {i}", "recheck", "", "due", i, 100 + i,
+                    "整改" * 600, "Keep the floor & walls clean " * 40) for i in range(1, 21)]
+    rows += [ListRow(i, f"点位{i}", f"Site {i}", ROUND, "p", "due", i) for i in range(21, 41)]
+    names = {"p": Text("很长的计划名" * 33, "A long plan name & more " * 8)}
+    for lang in ("zh-hans", "en"):
+        text, buttons = day_list(lang, day, rows, names)
+        assert shown_length(text) <= TEXT_LIMIT and "\ufff9" not in text
+        assert len(buttons) == 30
+    text, _ = day_list("en", day, rows[:1], names)
+    assert "Keep the floor &amp; walls clean Keep" in text and "&amp;amp;" not in text
+    assert len(text) < 400  # the title clipped on the row
+    plans = [PlanLine(f"p{i}", Text("计划" * 100, "Plan " * 40), "FREQ=DAILY", "目标" * 100,
+                      False, 3, 1) for i in range(30)]
+    text, _ = plans_screen("zh-hans", day, plans, (0, 0), 0, ["督查员" * 66] * 12)
+    assert shown_length(text) <= TEXT_LIMIT and "\ufff9" not in text
+
+
+def test_inspectors_not_started_are_named_never_shown_by_their_telegram_id() -> None:
+    """Review of issue 14: a pending inspector without a name in the organisation file (all
+    of them, before migration 0012) was shown by Telegram id in the office's digest."""
+    from bot.render.fit import unmark
+    from bot.render.i18n import t
+    from bot.render.plans import waiting_lines
+
+    assert waiting_lines("zh-hans", ["", ""]) == [t("zh-hans", "plans.waiting_unnamed", count=2)]
+    assert [unmark(x) for x in waiting_lines("zh-hans", ["赵新人", ""])] == [
+        t("zh-hans", "plans.waiting", count=2, names="赵新人等 1 人")]
+    assert waiting_lines("en", []) == []
