@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from PIL import Image, ImageOps, UnidentifiedImageError
+from pillow_heif import register_heif_opener
 
 from sandbox.validation import bad_request
 
@@ -29,6 +30,8 @@ PHOTO_QUALITY = 87  # about what Telegram's own re-encoded photos measure
 
 _FOLDERS = {"photo": "photos", "document": "documents", "sticker": "stickers",
             "voice": "voice", "thumbnail": "thumbnails"}
+
+register_heif_opener()  # Telegram takes an iPhone's HEIC as a photo and stores a JPEG
 
 
 @dataclass

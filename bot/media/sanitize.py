@@ -59,6 +59,9 @@ class ImageLimits:
 DEFAULT_LIMITS: Final = ImageLimits()
 
 _PNG_MAGIC: Final = b"\x89PNG\r\n\x1a\n"
+# The ISO base media file's major brands of HEIC stills and sequences (ISO/IEC 23008-12).
+_HEIC_BRANDS: Final = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1",
+                                 b"msf1"})
 
 
 def _sniff_format(raw: bytes) -> str | None:
@@ -69,6 +72,8 @@ def _sniff_format(raw: bytes) -> str | None:
         return "PNG"
     if len(raw) >= 12 and raw[:4] == b"RIFF" and raw[8:12] == b"WEBP":
         return "WEBP"
+    if len(raw) >= 12 and raw[4:8] == b"ftyp" and raw[8:12] in _HEIC_BRANDS:
+        return "HEIF"  # an iPhone's photo sent as a file
     return None
 
 
@@ -87,7 +92,7 @@ def _open_verified(raw: bytes, limits: ImageLimits) -> ImageFile.ImageFile:
         raise ImageRejected("too_large", f"{len(raw)} bytes > {limits.max_bytes}")
     fmt = _sniff_format(raw)
     if fmt is None:
-        raise ImageRejected("unsupported", f"magic bytes {raw[:12].hex()} not JPEG/PNG/WebP")
+        raise ImageRejected("unsupported", f"magic bytes {raw[:12].hex()} not JPEG/PNG/WebP/HEIC")
     try:
         # formats=[fmt] stops Pillow from falling back to any of its ~40 other decoders
         # (a big attack surface) should the sniffed plugin refuse the data.

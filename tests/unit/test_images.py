@@ -656,3 +656,24 @@ def test_refuses_to_run_with_load_truncated_images(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
     with pytest.raises(RuntimeError):
         normalize(encode(scene(), "JPEG"))
+
+
+def test_an_iphones_heic_sent_as_a_file_is_read_with_its_capture_time_and_stored_clean(
+) -> None:
+    """Review of issue 14: the after-photo prompt now says a photo sent as a file keeps its
+    capture time, and an iPhone sends its photos as files in HEIC, which the bot refused as
+    unsupported. It is read (through libheif): the capture time comes from its EXIF, and what
+    is stored is a JPEG with none of it (no GPS, no serial number)."""
+    from bot.media.capture import capture_time
+
+    exif = gps_exif(1)
+    exif.get_ifd(ExifTags.IFD.Exif)[ExifTags.Base.DateTimeOriginal] = "2026:11:30 08:15:00"
+    raw = encode(scene((640, 480)), "HEIF", exif=exif.tobytes(), quality=80)
+    assert raw[4:12] == b"ftypheic" and SERIAL.encode() in raw
+    taken = capture_time(raw)
+    assert taken is not None and str(taken.local) == "2026-11-30 08:15:00"
+    out, w, h = normalize(raw)
+    assert (w, h) == (640, 480)
+    img = Image.open(io.BytesIO(out))
+    assert img.format == "JPEG" and dict(img.getexif()) == {}
+    assert SERIAL.encode() not in out and MAKE.encode() not in out
