@@ -136,6 +136,8 @@ async def test_moving_the_sandbox_clock_brings_reminder_escalation_and_bulletin(
     assert bulletin.get("photo") or bulletin.get("document")
     # The combined assessment (考评): how it is made, and the liaison group's, folding in the
     # demo city's municipal test (bot/defaults/demo-scores.csv: liaison_1, 2026-Q3, 82).
-    assert "考评 = 督查 50% + 国测 20% + 省测 15% + 市测 15%" in body(bulletin), body(bulletin)
+    # Each test names the period its figures come from (bot/defaults/demo-scores.csv).
+    assert "考评 = 督查 50% + 国测 20%（2026） + 省测 15%（2026） + 市测 15%（2026-Q3）" in \
+        body(bulletin), body(bulletin)
     assert "第1网络包抓联络小组：考评 82.0" in body(bulletin), body(bulletin)
 
