@@ -193,9 +193,11 @@ async def on_planned(update: Update, context: WenmingContext) -> None:
         return
     # The notice comes first, and stays above the inspection (whose message changes item by
     # item) or above the question of a site someone else has open.
-    standard = deps.catalog.for_site_type(site.site_type)
-    item = next((f"{i.number} {i.text.get(context.lang)}" for i in standard.items
-                 if i.key == occ.task_item_key), None)
+    item = (press.item[1] if context.lang == "en" else press.item[0]) if press.item else None
+    if item is None and occ.task_item_key:  # a task not from an inspection: today's standard
+        standard = deps.catalog.for_site_type(site.site_type)
+        item = next((f"{i.number} {i.text.get(context.lang)}" for i in standard.items
+                     if i.key == occ.task_item_key), None)
     notice = plan_views.press_notice(
         context.lang, day=occ.day, counts_as=press.counts_as, kind=occ.kind,
         task_id=occ.task_id, task_title=occ.task_title, task_title_en=occ.task_title_en,

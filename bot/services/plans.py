@@ -29,13 +29,14 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from bot.domain.draw import Drawn
-from bot.domain.errors import NotAllowed, NotFound, StaleAction
+from bot.domain.errors import DomainError, NotAllowed, NotFound, StaleAction
 from bot.domain.plans import (
     DONE,
     DUE,
     KINDS,
     LATE,
     MISSED,
+    RECHECK,
     ROUND,
     Job,
     Plan,
@@ -61,6 +62,7 @@ from bot.render.plans import (
     target_words,
     waiting_lines,
 )
+from bot.services.tasks.site_items import standard_of
 from db.models import Person, PlanOccurrence, SupervisionPlan
 from db.outbox_keys import dedup_key
 from db.repositories.plans import InspectorRef, OccurrenceRow, SiteRef
@@ -407,6 +409,9 @@ class PlannedPress:
     occurrence: OccurrenceRow
     counts_as: str
     counts_for: dt.date | None = None
+    # A re-check's checklist item as the task's inspection knew it (its pinned standard
+    # version: a renumbered standard must not name another item), (zh, en); None without one.
+    item: tuple[str, str] | None = None
 
 
 async def planned_press(uow: UnitOfWork, person: Person, occurrence_id: int, today: dt.date
@@ -421,17 +426,32 @@ async def planned_press(uow: UnitOfWork, person: Person, occurrence_id: int, tod
     if occ.inspector_id != person.id:
         raise NotAllowed("plans.press.not_yours")
     chosen, status = await _to_tick(uow, occ.site_id, today)
+    item = await _recheck_item(uow, occ.task_id) if occ.kind == RECHECK else None
     if occ.status not in (DUE, MISSED):
-        counts_as = AGAIN
-    elif any(o.id == occ.id for o in chosen):
-        counts_as = status
-    elif chosen and status == DONE:
-        counts_as = TODAY
-    elif chosen:
-        return PlannedPress(occ, LATER, chosen[0].day)
-    else:
-        counts_as = NOTHING
-    return PlannedPress(occ, counts_as)
+        return PlannedPress(occ, AGAIN, item=item)
+    if any(o.id == occ.id for o in chosen):
+        return PlannedPress(occ, status, item=item)
+    if chosen and status == DONE:
+        return PlannedPress(occ, TODAY, item=item)
+    if chosen:
+        return PlannedPress(occ, LATER, chosen[0].day, item)
+    return PlannedPress(occ, NOTHING, item=item)
+
+
+async def _recheck_item(uow: UnitOfWork, task_id: int | None) -> tuple[str, str] | None:
+    """A re-checked task's item, "number text" in zh and en, from the standard version its
+    inspection was made with (None: no task, no item, or a task not from an inspection)."""
+    task = await uow.tasks.get(task_id) if task_id is not None else None
+    if task is None or not task.item_key or task.inspection_id is None:
+        return None
+    inspection = await uow.inspections.get(task.inspection_id)
+    if inspection is None:
+        return None
+    try:
+        found = (await standard_of(uow, inspection.standard_hash)).item(task.item_key)
+    except (KeyError, DomainError):
+        return None
+    return f"{found.number} {found.text.zh}", f"{found.number} {found.text.en}"
 
 
 # ---- what people see -------------------------------------------------------------------------

@@ -190,3 +190,34 @@ async def test_old_done_foreign_and_forged_list_buttons_say_so(
     for forged in ("pg:99999999", "pg:x", "pg:1:2:3", f"{late}:nope"):
         await zhang.press(listed, forged)
         assert zhang.answer()["text"] == t(ZH, "plans.press.expired"), forged
+
+
+async def test_a_recheck_names_the_item_as_the_tasks_inspection_knew_it(
+    app: WenmingApplication, clock: FakeClock, api: FakeBotAPI, zhang: Chat,
+    hotel_standard: Standard,
+) -> None:
+    """Review of issue 14: the re-checked item was looked up in today's standard; after the
+    standard is renumbered it could name another item. It comes from the version the task's
+    inspection was made with (its pinned snapshot)."""
+    from db.models import Inspection, StandardVersion
+
+    item = hotel_standard.items[2]
+    listed, _ = await morning(app, clock, api, zhang, recheck_item=item.key)
+    body = hotel_standard.to_dict()
+    old = next(i for i in body["items"] if i["key"] == item.key)
+    old["number"], old["text"] = "9", {"zh": "旧版第九条：大堂整洁", "en": "Old item 9"}
+    async with bot.deps_of(app).uow() as uow:
+        hotel = (await uow.session.scalars(select(Site).where(Site.name == HOTEL))).one()
+        uow.session.add(StandardVersion(content_hash="p" * 64, standard_id=hotel_standard.id,
+                                        body=body))
+        await uow.session.flush()
+        inspection = Inspection(site_id=hotel.id, inspector_id=zhang.id, status="submitted",
+                                standard_id=hotel_standard.id, standard_hash="p" * 64)
+        uow.session.add(inspection)
+        await uow.session.flush()
+        await uow.session.execute(update(Task).values(inspection_id=inspection.id))
+        await uow.commit(mark_update_handled=False)
+    await zhang.press(listed, data_where(listed, lambda text, _d: HOTEL in text))
+    notice = after(api, zhang, listed)[0]
+    assert "9 旧版第九条：大堂整洁" in notice["text"], notice["text"]
+    assert item.text.zh not in notice["text"]
