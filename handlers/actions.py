@@ -14,6 +14,7 @@ from bot.media.bulletin import is_tall
 from bot.media.jobs import run_image_job
 from bot.render.battlemap import caption
 from bot.services.assessment import battle_map_view
+from bot.services.bulletins import office_chats
 from bot.telegram.context import WenmingContext
 from handlers.common import queued, reply
 
@@ -25,13 +26,10 @@ async def show_actions(update: Update, context: WenmingContext) -> None:
     if chat.type == ChatType.PRIVATE:
         require(role_of(context.me), Role.ADMIN)
     async with deps.uow.read() as uow:
-        if chat.type != ChatType.PRIVATE:
-            office = (await uow.stats.unit_tree()).office(deps.office_unit)
-            binding = await uow.people.group(chat.id)
-            if office is None or binding is None or not binding.active \
-                    or binding.unit_id != office.id:
-                await reply(update, context.t("assessment.map.not_here"))
-                return
+        if chat.type != ChatType.PRIVATE and chat.id not in await office_chats(
+                uow, deps.office_unit):
+            await reply(update, context.t("assessment.map.not_here"))
+            return
         if deps.assessment is None or not deps.assessment.actions:
             await reply(update, context.t("assessment.map.none"))
             return

@@ -54,7 +54,7 @@ from bot.observability.metrics import Metrics
 from bot.render.bulletin import caption
 from bot.render.i18n import t
 from bot.services.assessment import AssessmentSetup
-from bot.services.bulletins import build_bulletins, digest_text
+from bot.services.bulletins import build_bulletins, digest_text, office_chats
 from bot.services.deadlines import Escalate, remind_and_escalate
 from bot.services.draws import commit_and_reveal, day_draw
 from bot.services.plans import PLANS_JOB, run_morning
@@ -357,10 +357,7 @@ class Scheduler:
     # ---- the daily digest ------------------------------------------------------------------
 
     async def _office_chats(self, uow: UnitOfWork) -> list[int]:
-        """The campaign office's bound groups (the digest's, the draw seeds')."""
-        office = (await uow.stats.unit_tree()).office(self.config.office_unit)
-        return [] if office is None else sorted(
-            g.chat_id for g in await uow.people.active_groups_of_unit(office.id))
+        return await office_chats(uow, self.config.office_unit)
 
     async def run_digest(self, due: Due, now: dt.datetime) -> int | None:
         if await self._has_run(DIGEST, due.period):

@@ -112,6 +112,13 @@ WEEKDAY_KEYS = ("scheduler.weekday.0", "scheduler.weekday.1", "scheduler.weekday
                 "scheduler.weekday.6")
 
 
+async def office_chats(uow: UnitOfWork, office_unit: str | None) -> list[int]:
+    """The campaign office's active bound groups (the digest's, the draw seeds', /actions')."""
+    office = (await uow.stats.unit_tree()).office(office_unit)
+    return [] if office is None else sorted(
+        g.chat_id for g in await uow.people.active_groups_of_unit(office.id))
+
+
 async def digest_text(
     uow: UnitOfWork, cfg: ScheduleConfig, tz: ZoneInfo, lang: str, issue: dt.date,
     now: dt.datetime, *, max_rows: int = 10,
