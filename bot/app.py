@@ -18,6 +18,7 @@ from telegram.request import BaseRequest
 
 from bot.config import Settings
 from bot.domain.errors import DomainError
+from bot.domain.plans import load_plans
 from bot.domain.reports import load_reporting
 from bot.domain.schedule import ScheduleConfig, load_schedule
 from bot.media.store import MediaStore
@@ -183,6 +184,7 @@ def build_application(
         people=core.people,
         assessment=core.assessment,
         office_unit=schedule.office_unit,
+        plans_morning=load_plans(settings.plans_file).morning,
     )
     application.bot_data["core"] = core
     application.bot_data["schedule"] = schedule
@@ -263,7 +265,6 @@ class Wenming:
         # Reminders, escalation, the weekly bulletin and the daily digest: due work is polled
         # from the database each tick (schedule.yaml, validated by build_application).
         from bot.domain.draws_config import load_draws
-        from bot.domain.plans import load_plans
         from scheduler.runner import Scheduler
 
         schedule: ScheduleConfig = application.bot_data["schedule"]
@@ -273,7 +274,7 @@ class Wenming:
             clock=deps.clock, on_queued=self.outbox.wake, cjk_font=settings.cjk_font,
             retention_days=settings.retention_days,
             metrics=self.metrics, assessment=deps.assessment,
-            plans_morning=load_plans(settings.plans_file).morning,
+            plans_morning=deps.plans_morning,
             draws=load_draws(settings.draws_file),
         )
         application.bot_data["scheduler"] = self.scheduler

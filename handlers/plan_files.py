@@ -5,12 +5,11 @@ Thin: bot/services/plan_files.py, bot/render/plan_files.py."""
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 
 from telegram import Update
 from telegram.ext import BaseHandler, MessageHandler, filters
 
-from bot.domain.plans import PlansConfig, PlansConfigError, load_plans
+from bot.domain.plans import PlansConfig
 from bot.domain.roles import Role, role_of
 from bot.render.plan_files import import_answer
 from bot.services import plan_files
@@ -42,15 +41,7 @@ async def on_plans_file(update: Update, context: WenmingContext) -> None:
             outcome = await plan_files.import_checked(uow, outcome, name, deps.clock())
             if not outcome.problems:
                 await uow.commit()
-    await reply(update, import_answer(context.lang, name, outcome, await _server_morning(context)))
-
-
-async def _server_morning(context: WenmingContext) -> dt.time | None:
-    """The hour the server's own plans.yaml gives the daily lists (the scheduler's)."""
-    try:
-        return (await asyncio.to_thread(load_plans, context.deps.settings.plans_file)).morning
-    except PlansConfigError:
-        return None
+    await reply(update, import_answer(context.lang, name, outcome, deps.plans_morning))
 
 
 PRIVATE = filters.ChatType.PRIVATE

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,6 +40,8 @@ class Deps:
     assessment: AssessmentSetup | None = None
     # schedule.yaml's office_unit: the unit whose groups are the campaign office's (/actions)
     office_unit: str | None = None
+    # plans.yaml's hour for the daily lists (the scheduler's; an uploaded file cannot move it)
+    plans_morning: dt.time | None = None
 
 
 Data = dict[Any, Any]
