@@ -96,3 +96,15 @@ async def test_a_plans_file_that_would_remove_every_plan_or_cannot_be_stored_is_
     answer = await send(feed, updates, api, ADMIN, never.encode())
     assert answer.startswith("❌") and "falls on no day in the year after start" in answer
     assert await stored(db) == plans
+
+
+async def test_a_huge_or_broken_plans_file_is_refused_with_a_reason(
+    feed: Feed, updates: UpdateFactory, api: FakeBotAPI, db: Sessions,
+) -> None:
+    await send(feed, updates, api, ADMIN, SHIPPED.encode())
+    plans = await stored(db)
+    huge = SHIPPED.encode() + b"#" * (300 * 1024)
+    assert await send(feed, updates, api, ADMIN, huge) == t(ZH, "plans.file.too_large")
+    answer = await send(feed, updates, api, ADMIN, b"plans: [unclosed\n  - code: x\n")
+    assert answer.startswith("❌") and "plans.yaml:" in answer, answer
+    assert await stored(db) == plans
