@@ -4,6 +4,12 @@ Units and sites are matched on their codes, group bindings on chat ids, people o
 so importing the same file twice changes nothing. Nothing the file no longer lists is deleted:
 tasks, inspections and bindings made in chat point at those rows, and a file that forgot a unit
 must not take its history with it. The summary says how many such rows remain instead.
+
+The one exception is a pending assignment (a role waiting for someone who has not met the bot
+yet): it holds nothing but the file's word, and a file that no longer names the person has
+withdrawn it. Kept, it would grant a role the office took back on that person's first contact,
+and the digest would go on naming them as an inspector who has not started. (A file that lists
+no people at all withdraws nothing: it is read as a file about units and sites.)
 """
 
 from __future__ import annotations
@@ -52,10 +58,11 @@ class ImportSummary:
     units_not_in_file: int = 0
     sites_not_in_file: int = 0
     groups_not_in_file: int = 0  # active bindings only; admins also bind groups in chat
+    pending_withdrawn: int = 0  # pending assignments of people the file no longer names
 
     @property
     def changed(self) -> bool:
-        return any(c.created or c.updated for c in self._kinds())
+        return any(c.created or c.updated for c in self._kinds()) or self.pending_withdrawn > 0
 
     def _kinds(self) -> tuple[Counts, ...]:
         return (self.units, self.sites, self.people, self.pending, self.groups)
@@ -75,6 +82,11 @@ class ImportSummary:
                 f"{zh} {en}: 新建 created {c.created} · 更新 updated {c.updated}"
                 f" · 未变 unchanged {c.unchanged}"
             )
+        if self.pending_withdrawn:
+            n = self.pending_withdrawn
+            en = ("1 pending assignment was" if n == 1 else f"{n} pending assignments were")
+            out.append(f"已撤销 {n} 项待生效分配（此文件不再列出其人员）。 "
+                       f"{en} withdrawn (this file no longer names the person).")
         if not self.changed:
             out.append("无变化。 Nothing changed.")
         leftovers = (
@@ -264,4 +276,6 @@ async def _import_people(
                 row.site_codes = codes
                 changed = True
             summary.pending.add(created=False, changed=changed)
+    if ids:  # a file with no people at all is about units and sites; it leaves them alone
+        summary.pending_withdrawn = await repo.withdraw_pending_except(ids)
 

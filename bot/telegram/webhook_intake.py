@@ -54,6 +54,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import weakref
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import timedelta
@@ -153,7 +154,10 @@ class WebhookIntake(UpdateIntake):
         # Replicas on PostgreSQL: a chat is handled where its lock is held (module docstring).
         self._locks = chat_locks
         self._replica, self._lease, self._sweep_every = replica, lease, sweep_every
-        self._gates: dict[int, asyncio.Lock] = {}
+        # Weak: a chat's turn lives while someone holds or awaits it, then goes (a process
+        # that has met a million chats keeps no lock for each).
+        self._gates: weakref.WeakValueDictionary[int, asyncio.Lock] = (
+            weakref.WeakValueDictionary())
         self._chores: list[asyncio.Task[None]] = []  # sweeping, renewing claims
         self._retakes: set[asyncio.Task[None]] = set()
         self._claimed = False  # whether this replica ever claimed a row (to give back)

@@ -39,6 +39,15 @@ class OrgRepository:
             select(PendingAssignment).where(PendingAssignment.telegram_id.in_(
                 list(telegram_ids))))}
 
+    async def withdraw_pending_except(self, telegram_ids: Collection[int]) -> int:
+        """Delete the pending assignments of everyone not in `telegram_ids`; how many went."""
+        keep = set(telegram_ids)
+        gone = [p for p in await self.session.scalars(select(PendingAssignment))
+                if p.telegram_id not in keep]
+        for row in gone:
+            await self.session.delete(row)
+        return len(gone)
+
     async def pending_of(self, telegram_id: int) -> PendingAssignment | None:
         return await self.session.get(PendingAssignment, telegram_id)
 

@@ -310,3 +310,30 @@ def test_summary_lines_read_in_both_languages() -> None:
     assert lines[1] == "单位 Units: 新建 created 1 · 更新 updated 0 · 未变 unchanged 0"
     assert lines[-1] == ("数据库中有 3 个点位不在此文件中（未删除）。 3 sites in the database are "
                          "not in this file (nothing was deleted).")
+
+
+async def test_a_pending_assignment_the_file_no_longer_names_is_withdrawn(
+    sessions: Sessions, demo: OrgFile
+) -> None:
+    """Someone dropped from the file before they ever wrote to the bot gets no role when they
+    do, and stops being named as an inspector who has not started; a file with no people
+    withdraws nothing."""
+    await import_org(UnitOfWorkFactory(sessions), demo)  # 10002 is pending
+    people = tuple(p for p in demo.people if p.telegram_id != 10002)
+    summary = await import_org(UnitOfWorkFactory(sessions),
+                               dataclasses.replace(demo, people=people))
+
+    assert summary.pending_withdrawn == 1 and summary.changed
+    assert ("已撤销 1 项待生效分配（此文件不再列出其人员）。 1 pending assignment was withdrawn "
+            "(this file no longer names the person).") in summary.lines()
+    async with sessions() as s, s.begin():
+        assert await s.get(PendingAssignment, 10002) is None
+        assert await s.get(PendingAssignment, 10001) is not None  # still named: kept
+        newcomer = Person(id=10002, first_name="李测评", created_at=utcnow())
+        s.add(newcomer)
+        assert await apply_pending(UnitOfWork.within(s), newcomer) is False
+        assert newcomer.role == "resident"
+
+    again = await import_org(UnitOfWorkFactory(sessions), dataclasses.replace(demo, people=()))
+    assert again.pending_withdrawn == 0
+    assert await count(sessions, PendingAssignment) == len(people)

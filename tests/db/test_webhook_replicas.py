@@ -130,3 +130,14 @@ async def test_a_dead_replicas_chat_is_taken_over_in_order(pg: Sessions) -> None
     await wait_until(lambda: app_a.seen == [30, 31, 32, 33], 5)
     assert await rows(pg) == [(30, True), (31, True), (32, True), (33, True)]
     await a.stop()
+
+
+async def test_a_replica_keeps_no_turn_for_chats_it_is_done_with(pg: Sessions) -> None:
+    """A replica's per-chat turn (deciding to take, queue to or give back a chat) goes once
+    nobody waits for it: a bot that has met a million chats does not keep a lock for each."""
+    app, a = await replica(pg, "a")
+    chats = range(700_001, 700_201)
+    await asyncio.gather(*(a.receive(message(i, chat=chat)) for i, chat in enumerate(chats, 1)))
+    await wait_until(lambda: len(app.seen) == len(chats), 10)
+    await wait_until(lambda: not a._gates, 5)  # the chats are given back after their updates
+    await a.stop()
