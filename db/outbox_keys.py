@@ -40,6 +40,9 @@ LAYOUTS: dict[str, str] = {
     # The random spot checks' seed: its hash told the day before, the seed after; day, chat.
     "draw_commit": "draw:{}:commit:{}",
     "draw_reveal": "draw:{}:reveal:{}",
+    # A text row rewritten while its send was in flight, edited to what it says now: the
+    # row.
+    "rewritten": "outbox:{}:rewritten",
     # A handler's reply handed over to the outbox: a fresh token (each is its own message).
     "reply": "reply:{}",
     # The admins told that a group was lost: chat, the outbox row, admin chat.

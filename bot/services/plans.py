@@ -359,7 +359,10 @@ async def refresh_lists(uow: UnitOfWork, ticked: Iterable[PlanOccurrence], inspe
     wanted = {(o.day, o.inspector_id) for o in ticked if o.inspector_id is not None}
     keys = {dedup_key(PLANS_JOB, day.isoformat(), person_id): (day, person_id)
             for day, person_id in wanted}
-    sent = await uow.outbox.by_keys(keys)
+    # Locked: the outbox records a list as sent under the same lock (bot/telegram/outbox.py),
+    # so a list is either still pending here (rewritten; if its send is in flight, the
+    # outbox follows it with an edit) or sent with its message id (edited).
+    sent = await uow.outbox.by_keys(keys, lock=True)
     if not sent:
         return 0
     await uow.flush()  # the ticks, for the lists read below

@@ -126,6 +126,25 @@ class _Row:
     params: dict[str, Any]
 
 
+# What editMessageText takes of a sendMessage's parameters.
+EDITABLE_TEXT = ("text", "parse_mode", "entities", "link_preview_options", "reply_markup")
+
+
+async def _follow_rewrite(session: AsyncSession, stored: OutboxMessage,
+                          sent_params: dict[str, Any]) -> None:
+    """A text row rewritten while its send was in flight (a morning list ticked in the
+    seconds it was being sent: bot/services/plans.refresh_lists rewrites a list still in the
+    outbox) went out as it was claimed; the rewrite follows it as an edit, so the chat ends up
+    showing what the row says."""
+    if stored.method != "sendMessage" or stored.params == sent_params \
+            or stored.sent_message_id is None:
+        return
+    edit = {k: stored.params[k] for k in EDITABLE_TEXT if k in stored.params}
+    await OutboxRepository(session).enqueue(
+        dedup_key("rewritten", stored.id), stored.chat_id, "editMessageText",
+        {"message_id": stored.sent_message_id, **edit}, purpose=stored.purpose)
+
+
 class OutboxSender:
     def __init__(
         self,
@@ -483,13 +502,15 @@ class OutboxSender:
         the seconds until the chat may be written to again."""
         async with self._sessions() as session, session.begin():
             ready_in = await self._pace(session, row.chat_id, outcome)
-            stored = await session.get(OutboxMessage, row.id)
+            # Locked, so a rewrite of the row (refresh_lists locks it too) is either seen
+            # here, and followed by an edit, or comes after and sees the row sent.
+            stored = await session.get(OutboxMessage, row.id, with_for_update=True)
             if stored is None or stored.status != "pending":
                 return ready_in
             if not outcome.delivered and stored.claimed_by != self.replica:
                 return ready_in  # our lease ran out and another replica has the row now
             stored.claimed_until = None  # released; claimed_by stays: who sent it
-            await self._apply(session, stored, outcome)
+            await self._apply(session, stored, outcome, sent_params=row.params)
             return ready_in
 
     async def _pace(self, session: AsyncSession, chat_id: int, outcome: _Outcome) -> float:
@@ -515,7 +536,7 @@ class OutboxSender:
         return max((pace.ready_at - now).total_seconds(), 0.0)
 
     async def _apply(self, session: AsyncSession, stored: OutboxMessage,
-                     outcome: _Outcome) -> None:
+                     outcome: _Outcome, *, sent_params: dict[str, Any]) -> None:
         now = self._clock()
         stored.attempts += 1
         if outcome.delivered:
@@ -526,6 +547,7 @@ class OutboxSender:
                 if hook is not None and stored.ref_id is not None:
                     await hook(session, stored, outcome.message.chat_id,
                                outcome.message.message_id)
+                await _follow_rewrite(session, stored, sent_params)
             return
         stored.last_error = outcome.error
         if outcome.migrated_to is not None:

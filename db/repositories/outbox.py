@@ -61,12 +61,16 @@ class OutboxRepository:
         return [(row_id, int(chat_id), int(message_id))
                 for row_id, chat_id, message_id in rows.all() if message_id is not None]
 
-    async def by_keys(self, keys: Collection[str]) -> dict[str, OutboxMessage]:
-        """The rows queued under these dedup keys, by key."""
+    async def by_keys(self, keys: Collection[str], *, lock: bool = False
+                      ) -> dict[str, OutboxMessage]:
+        """The rows queued under these dedup keys, by key; `lock`: locked until the commit
+        (a row about to be rewritten must not be recorded as sent meanwhile unseen)."""
         if not keys:
             return {}
-        rows = await self.session.scalars(
-            select(OutboxMessage).where(OutboxMessage.dedup_key.in_(list(keys))))
+        query = select(OutboxMessage).where(OutboxMessage.dedup_key.in_(list(keys)))
+        if lock:
+            query = query.order_by(OutboxMessage.id).with_for_update()
+        rows = await self.session.scalars(query)
         return {row.dedup_key: row for row in rows.all()}
 
     async def backlog(self, now: datetime) -> tuple[int, datetime | None]:

@@ -7,11 +7,13 @@ an unknown or a forged one is refused."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
+from telegram.request import RequestData
 
 from bot.app import WenmingApplication
 from bot.config import DEFAULTS_DIR
@@ -20,7 +22,8 @@ from bot.domain.standards import Standard
 from bot.render.i18n import t
 from bot.services import plans
 from bot.telegram.outbox import OutboxSender
-from db.models import PlanOccurrence, Site, Task
+from db.models import OutboxMessage, PlanOccurrence, Site, Task
+from db.outbox_keys import dedup_key
 from tests.bot import conftest as bot
 from tests.bot.conftest import HOTEL, ZH, Chat, TgUser, buttons, data_where
 from tests.bot.fakes import JSON, FakeBotAPI
@@ -221,3 +224,57 @@ async def test_a_recheck_names_the_item_as_the_tasks_inspection_knew_it(
     notice = after(api, zhang, listed)[0]
     assert "9 旧版第九条：大堂整洁" in notice["text"], notice["text"]
     assert item.text.zh not in notice["text"]
+
+
+async def test_a_list_ticked_in_the_seconds_it_is_being_sent_shows_the_tick(
+    app: WenmingApplication, clock: FakeClock, api: FakeBotAPI, zhang: Chat,
+    hotel_standard: Standard,
+) -> None:
+    """The morning list is in flight (claimed by the outbox, not yet answered) when an
+    inspection of one of its sites is submitted: the list goes out as it was claimed, and
+    the tick follows it as an edit (it used to be lost: the row was rewritten, the message
+    was not)."""
+    deps = bot.deps_of(app)
+    clock.now = at(MONDAY, 7)
+    await zhang.say("/start")
+    async with deps.uow() as uow:
+        await plans.import_plans(uow, load_plans(DEFAULTS_DIR / "plans.yaml"), clock.now)
+        await plans.run_morning(uow, MONDAY, SHANGHAI, clock.now, ZH)
+        await uow.commit(mark_update_handled=False)
+    clock.now = at(MONDAY, 7) + dt.timedelta(minutes=30)
+    title = t(ZH, "plans.list.title", date="12月7日")
+    today = await zhang.say("/today")  # his other way to the same sites
+    assert today["text"].startswith(title)
+
+    in_flight, answer = asyncio.Event(), asyncio.Event()
+    send = api.do_request
+
+    async def held(url: str, method: str, request_data: RequestData | None = None,
+                   *args: object, **kwargs: object) -> tuple[int, bytes]:
+        text = request_data.parameters.get("text") if request_data is not None else None
+        if url.endswith("/sendMessage") and str(text).startswith(title) \
+                and not in_flight.is_set():
+            in_flight.set()
+            await answer.wait()
+        return await send(url, method, request_data, *args, **kwargs)  # type: ignore[arg-type]
+
+    api.do_request = held  # type: ignore[method-assign]
+    sender = OutboxSender(app.bot, deps.uow.sessions, deps.clock, chat_interval=0)
+    sending = asyncio.create_task(sender.drain_once())
+    await asyncio.wait_for(in_flight.wait(), 10)
+
+    await zhang.press(today, data_where(today, lambda text, _d: HOTEL in text))
+    await inspect_all_compliant(zhang, zhang.last(), hotel_standard)
+    answer.set()
+    await sending
+    async with deps.uow.read() as uow:
+        row = (await uow.session.scalars(select(OutboxMessage).where(
+            OutboxMessage.dedup_key == dedup_key("plans", MONDAY.isoformat(), zhang.id)))).one()
+    assert row.status == "sent" and row.sent_message_id is not None
+    listed = api.message(zhang.id, row.sent_message_id)
+    assert f"{t(ZH, 'plans.mark.done')} {HOTEL}" not in listed["text"]  # sent as claimed
+
+    await sender.drain_once()
+    ticked = api.message(zhang.id, row.sent_message_id)
+    assert f"{t(ZH, 'plans.mark.done')} {HOTEL}" in ticked["text"]
+    assert not [text for text, _ in buttons(ticked) if HOTEL in text]

@@ -25,6 +25,7 @@ KEYS = [
     (("plans_tick", "2026-12-07", 10001, 42), "plans:2026-12-07:10001:tick:42"),
     (("draw_commit", "2026-12-07", -1001001), "draw:2026-12-07:commit:-1001001"),
     (("draw_reveal", "2026-12-07", -1001001), "draw:2026-12-07:reveal:-1001001"),
+    (("rewritten", 812), "outbox:812:rewritten"),
     (("reply", "0f3a"), "reply:0f3a"),
     (("group_lost", -1001, 40, 505), "group_lost:-1001:40:505"),
     (("group_moved", -1001, -1009, 505), "group_moved:-1001:-1009:505"),
