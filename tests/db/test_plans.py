@@ -522,3 +522,54 @@ async def test_an_older_lists_button_says_which_later_missed_day_the_inspection_
     by_day = {r.day: r.status for r in await occurrences(sessions)
               if r.site_id == occ.site_id and r.plan == "community_patrol"}
     assert (by_day[TUESDAY], by_day[friday]) == ("missed", "late")
+
+
+async def test_two_inspections_submitted_at_once_both_show_on_the_list(
+    sessions: Sessions, city: dict[str, int]
+) -> None:
+    """Two inspections of sites on one inspector's delivered list, submitted in parallel
+    transactions: the list's last edit shows both ticks (each edit used to be drawn from its
+    own transaction's view, and the later one wiped the other's tick). SQLite runs one writer
+    at a time, so the race is PostgreSQL's; the test runs on both."""
+    await morning(sessions, MONDAY)
+    async with sessions() as s:
+        mine = list((await s.scalars(select(PlanOccurrence).where(
+            PlanOccurrence.day == MONDAY, PlanOccurrence.inspector_id == 10001))).all())
+        names = dict((await s.execute(select(Site.id, Site.name))).all())
+    first, second = mine[0].site_id, mine[1].site_id
+    async with sessions() as s, s.begin():
+        listed = (await s.scalars(select(OutboxMessage).where(
+            OutboxMessage.purpose == "plans", OutboxMessage.chat_id == 10001))).one()
+        listed.status, listed.sent_message_id = "sent", 500  # delivered this morning
+
+    async def submit(site_id: int, hold: asyncio.Event | None) -> None:
+        at = local(MONDAY, 10)
+        async with sessions() as s, s.begin():
+            insp = Inspection(site_id=site_id, inspector_id=10001, standard_id="mall",
+                              standard_hash="h" * 64, status="submitted", submitted_at=at)
+            s.add(insp)
+            await s.flush()
+            inspection_id = insp.id
+        async with UnitOfWorkFactory(sessions)() as uow:
+            await service.on_inspection_submitted(uow, tz=SHANGHAI, site_id=site_id,
+                                                  inspection_id=inspection_id, now=at)
+            if hold is not None:
+                await hold.wait()
+            await uow.commit(mark_update_handled=False)
+
+    hold = asyncio.Event()
+    one = asyncio.create_task(submit(first, hold))
+    await asyncio.sleep(0.3)  # the first holds its transaction open, the list's row read
+    two = asyncio.create_task(submit(second, None))
+    await asyncio.sleep(0.3)
+    hold.set()
+    await asyncio.gather(one, two)
+
+    async with sessions() as s:
+        edits = list((await s.scalars(select(OutboxMessage).where(
+            OutboxMessage.method == "editMessageText", OutboxMessage.chat_id == 10001)
+            .order_by(OutboxMessage.id))).all())
+    assert len(edits) == 2 and edits[-1].params["message_id"] == 500
+    done = t("zh-hans", "plans.mark.done")
+    assert f"{done} {names[first]}" in edits[-1].params["text"]
+    assert f"{done} {names[second]}" in edits[-1].params["text"]
