@@ -204,6 +204,8 @@ class UpdateIntake:
             self._poll_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._poll_task
+            log.info("stopped taking updates; finishing the %d in hand",
+                     self._dispatcher.pending)
         if not await self._dispatcher.wait_idle(grace):
             log.warning("stopping with %d updates unhandled; they run on the next start",
                         self._dispatcher.pending)
