@@ -140,6 +140,9 @@ async def _follow_rewrite(session: AsyncSession, stored: OutboxMessage,
             or stored.sent_message_id is None:
         return
     edit = {k: stored.params[k] for k in EDITABLE_TEXT if k in stored.params}
+    markup = edit.get("reply_markup")
+    if not (isinstance(markup, dict) and "inline_keyboard" in markup):
+        edit.pop("reply_markup", None)  # an edit takes only an inline keyboard
     await OutboxRepository(session).enqueue(
         dedup_key("rewritten", stored.id), stored.chat_id, "editMessageText",
         {"message_id": stored.sent_message_id, **edit}, purpose=stored.purpose)
