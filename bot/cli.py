@@ -184,7 +184,7 @@ def cmd_plans(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     checked = check_text(text, str(path), known, allow_empty=True)
     if isinstance(checked, PlansImport):
-        print("\n".join(checked.problems), file=sys.stderr)
+        print("\n".join(map(str, checked.problems)), file=sys.stderr)
         print(f"{len(checked.problems)} problem(s) in {path}", file=sys.stderr)
         return 1
     if args.plans_command == "check":

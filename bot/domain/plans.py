@@ -23,7 +23,15 @@ from dateutil.rrule import rrule, rrulestr
 from yaml.nodes import Node, ScalarNode
 
 from bot.domain import yamlfile
-from bot.domain.yamlfile import Fields, YamlFileError, YamlReader, compose, line_of, read_text
+from bot.domain.yamlfile import (
+    Fields,
+    FileProblem,
+    YamlFileError,
+    YamlReader,
+    compose,
+    line_of,
+    read_text,
+)
 
 ROUND = "round"  # a plan's round
 SPOT = "spot"  # a random spot check (随机抽查), added by the draw
@@ -129,19 +137,29 @@ class Plan:
                              strs(crew, "units")))
 
 
+class RuleError(ValueError):
+    """An RRULE a daily list cannot follow, for one of our own reasons (`code`: dtstart,
+    frequency, time); dateutil's own ValueErrors say what it could not parse."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 def rule_of(text: str, start: dt.date, tz: ZoneInfo) -> rrule:
     """An RRULE's dateutil rule from local midnight of `start`; ValueError when it is not one
     a daily list can follow."""
     body = text.strip().removeprefix("RRULE:")
     parts = {p.split("=", 1)[0].upper() for p in body.split(";") if p}
     if "DTSTART" in parts:
-        raise ValueError("write the first day as start:, not DTSTART in the rule")
+        raise RuleError("dtstart", "write the first day as start:, not DTSTART in the rule")
     freq = next((p.split("=", 1)[1].upper() for p in body.split(";")
                  if p.upper().startswith("FREQ=")), None)
     if freq not in _FREQUENCIES:
-        raise ValueError(f"FREQ must be one of {', '.join(_FREQUENCIES)}")
+        raise RuleError("frequency", f"FREQ must be one of {', '.join(_FREQUENCIES)}")
     if parts & {"BYHOUR", "BYMINUTE", "BYSECOND"}:
-        raise ValueError("a plan is due on days: BYHOUR, BYMINUTE and BYSECOND do not apply")
+        raise RuleError("time", "a plan is due on days: BYHOUR, BYMINUTE and BYSECOND do not "
+                                "apply")
     rule = rrulestr(f"RRULE:{body}", dtstart=dt.datetime.combine(start, dt.time(), tz))
     assert isinstance(rule, rrule)
     return rule
@@ -181,7 +199,8 @@ class _Reader(YamlReader[PlansConfigError]):
             if value is not None and value.strip():
                 out.append(value.strip())
             elif value is not None:
-                self.problem(item, field, f"{what}: an empty entry")
+                self.problem(item, field, f"{what}: an empty entry", "plans.problem.empty_entry",
+                             what=what)
         return tuple(out)
 
     def date(self, m: Fields, key: str, field: str | None) -> dt.date | None:
@@ -191,7 +210,8 @@ class _Reader(YamlReader[PlansConfigError]):
         try:
             return dt.date.fromisoformat(value.strip())
         except ValueError:
-            self.problem(m[key], field, f"{key} must be a date like 2026-04-13, got {value!r}")
+            self.problem(m[key], field, f"{key} must be a date like 2026-04-13, got {value!r}",
+                         "plans.problem.bad_date", key=key, value=repr(value))
             return None
 
 
@@ -221,7 +241,7 @@ def check_plans(text: str, file: str = "plans.yaml", known_site_types: Set[str] 
     if top is None:
         return r.sorted_errors()
     if "schema" in top and r.whole(top["schema"], None, "schema") not in (1, None):
-        r.problem(top["schema"], None, "schema must be 1")
+        r.problem(top["schema"], None, "schema must be 1", "plans.problem.schema")
     morning = DEFAULT_MORNING
     if "morning" in top:
         value = r.string(top["morning"], None, "morning") or ""
@@ -230,7 +250,8 @@ def check_plans(text: str, file: str = "plans.yaml", known_site_types: Set[str] 
             morning = dt.time(int(hour), int(minute))
         except ValueError:
             r.problem(top["morning"], None, f"morning must be a time like \"07:30\", "
-                                            f"got {value!r}")
+                                            f"got {value!r}", "plans.problem.bad_morning",
+                      value=repr(value))
     plans: list[Plan] = []
     seen: dict[str, int] = {}
     for node in (r.sequence(top["plans"], None, "plans") or []) if "plans" in top else []:
@@ -252,16 +273,17 @@ def _plan(r: _Reader, node: Node, seen: dict[str, int],
     field = repr(code)
     if not code or len(code) > 48 or not code.replace("_", "").replace("-", "").isalnum():
         r.problem(m["code"], field, "code must be a word of letters, digits, _ or - "
-                                    "(at most 48)")
+                                    "(at most 48)", "plans.problem.bad_code")
         return None
     if code in seen:
-        r.problem(m["code"], field, f"code appears twice (first at line {seen[code]})")
+        r.problem(m["code"], field, f"code appears twice (first at line {seen[code]})",
+                  "plans.problem.code_twice", first=seen[code])
         return None
     seen[code] = at
     before = len(r.errors)
     for key in ("name", "rrule", "start", "target", "crew"):
         if key not in m:
-            r.problem(node, field, f"needs {key}")
+            r.problem(node, field, f"needs {key}", "plans.problem.needs", key=key)
     name = Text(code, code)
     if "name" in m and isinstance(m["name"], ScalarNode) and not yamlfile.is_null(m["name"]):
         # A plain string is the Chinese name, as in the org file (en falls back to it).
@@ -274,24 +296,31 @@ def _plan(r: _Reader, node: Node, seen: dict[str, int],
             en = (r.string(n["en"], field, "name.en") or "").strip() if "en" in n else ""
             name = Text(zh, en or zh)
     if max(len(name.zh), len(name.en)) > MAX_NAME:
-        r.problem(m["name"], field, f"name is longer than {MAX_NAME} characters")
+        r.problem(m["name"], field, f"name is longer than {MAX_NAME} characters",
+                  "plans.problem.name_too_long", max=MAX_NAME)
     start = r.date(m, "start", field) if "start" in m else None
     until = r.date(m, "until", field) if "until" in m else None
     if start is not None and until is not None and until < start:
-        r.problem(m["until"], field, f"until ({until}) is before start ({start})")
+        r.problem(m["until"], field, f"until ({until}) is before start ({start})",
+                  "plans.problem.until_before_start", until=until.isoformat(),
+                  start=start.isoformat())
     rule = ""
     if "rrule" in m:
         rule = (r.string(m["rrule"], field, "rrule") or "").strip()
         try:
             parsed = rule_of(rule, start or dt.date(2026, 1, 1), ZoneInfo("UTC"))
         except ValueError as exc:
+            reason = exc.code if isinstance(exc, RuleError) else None
             r.problem(m["rrule"], field, f"rrule {rule!r} is not a recurrence a daily list "
-                                         f"can follow: {exc}")
+                                         f"can follow: {exc}",
+                      f"plans.problem.rrule_{reason}" if reason else "plans.problem.rrule",
+                      rule=repr(rule), detail=str(exc), frequencies=", ".join(_FREQUENCIES))
         else:
             anchor = dt.datetime.combine(start or dt.date(2026, 1, 1), dt.time(), ZoneInfo("UTC"))
             if first_day(parsed, anchor) is None:
                 r.problem(m["rrule"], field, f"rrule {rule!r} falls on no day in the year "
-                                             "after start")
+                                             "after start", "plans.problem.no_day",
+                          rule=repr(rule))
     target = Target()
     if "target" in m:
         t = r.fields(m["target"], field, "target", _TARGET)
@@ -299,7 +328,8 @@ def _plan(r: _Reader, node: Node, seen: dict[str, int],
             target = Target(*(r.words(t[k], field, f"target.{k}") if k in t else ()
                               for k in _TARGET))
             if not any((target.site_types, target.sites, target.units)):
-                r.problem(m["target"], field, "target needs site_types, sites or units")
+                r.problem(m["target"], field, "target needs site_types, sites or units",
+                          "plans.problem.target_empty")
             if known_site_types is not None and "site_types" in t:
                 _check_site_types(r, t["site_types"], field, known_site_types)
     crew = Crew()
@@ -315,7 +345,8 @@ def _plan(r: _Reader, node: Node, seen: dict[str, int],
             crew = Crew(tuple(people), r.words(c["units"], field, "crew.units")
                         if "units" in c else ())
             if not crew.people and not crew.units:
-                r.problem(m["crew"], field, "crew needs people or units")
+                r.problem(m["crew"], field, "crew needs people or units",
+                          "plans.problem.crew_empty")
     if len(r.errors) > before or start is None:
         return None
     return Plan(code, name, rule, start, target, crew, until, at)
@@ -327,7 +358,8 @@ def _check_site_types(r: _Reader, node: Node, field: str, known: Set[str]) -> No
         if value is not None and value.strip() and value.strip() not in known:
             shown = ", ".join(sorted(known)) or "(no standards loaded)"
             r.problem(item, field, f"target.site_types: {value.strip()!r} is not a site type "
-                                   f"with a standard (known: {shown})")
+                                   f"with a standard (known: {shown})",
+                      "plans.problem.site_type", value=repr(value.strip()), known=shown)
 
 
 def load_plans(path: Path, known_site_types: Set[str] | None = None) -> PlansConfig:
@@ -372,8 +404,9 @@ def assign(jobs: Iterable[Job], load: dict[int, int] | None = None) -> dict[int,
 class PlansImport:
     """What became of a plans file. `problems`: nothing was imported."""
 
-    problems: tuple[str, ...] = ()  # "plans.yaml:12: plan 'x': rule: ..." in file order
-    warnings: tuple[str, ...] = ()
+    # In file order; str() of each is the line "plans.yaml:12: plan 'x': rrule ...".
+    problems: tuple[FileProblem, ...] = ()
+    warnings: tuple[FileProblem, ...] = ()
     plans: int = 0
     added: int = 0
     updated: int = 0

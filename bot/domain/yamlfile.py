@@ -12,15 +12,20 @@ A `YamlReader` collects the problems of one file (or, built with ``first_only``,
 first). Each loader keeps its own rules and words for values; the reader owns the shape: files,
 syntax, mappings, lists, scalars, and the wording of those problems.
 
+Each problem is an English line (what ``wenming … check`` prints) and, where the checker gives
+one, a message code with its values (`YamlFileError.code`, `.params`), so that a file sent to
+the bot is answered in the sender's language (bot/render/file_problems.py).
+
 Pure: PyYAML and the standard library only.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import json
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import ClassVar, Generic, TypeVar
 
@@ -29,6 +34,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 __all__ = [
     "Fields",
+    "FileProblem",
     "YamlFileError",
     "YamlReader",
     "compose",
@@ -54,11 +60,41 @@ class YamlFileError(Exception):
         self.line = line  # 1-based, or None when the problem has no place (unreadable file)
         self.field = field
         self.problem = problem
+        # The problem as a message code and its values, when the checker gave one (else the
+        # English `problem` is all there is).
+        self.code: str | None = None
+        self.params: dict[str, object] = {}
+
+    def coded(self, code: str | None, **params: object) -> YamlFileError:
+        self.code, self.params = code, dict(params)
+        return self
 
     def __str__(self) -> str:
         where = self.file if self.line is None else f"{self.file}:{self.line}"
         field = "" if self.field is None else f"{self.field_prefix}{self.field}: "
         return f"{where}: {field}{self.problem}"
+
+    def said(self, *, warning: bool = False) -> FileProblem:
+        return FileProblem(str(self), self.file, self.line, self.field, self.code,
+                           dict(self.params), warning)
+
+
+@dataclasses.dataclass(frozen=True)
+class FileProblem:
+    """One problem of a file as its sender is told it: the English line (``str()``, what the
+    command line prints), where it is, and the message code and values, if any, for an answer
+    in the sender's language."""
+
+    text: str
+    file: str
+    line: int | None = None
+    field: str | None = None  # the entry, without its kind ("'mall_weekly'", not "plan …")
+    code: str | None = None
+    params: Mapping[str, object] = dataclasses.field(default_factory=dict)
+    warning: bool = False
+
+    def __str__(self) -> str:
+        return self.text
 
 
 ErrorType = Callable[[str, int | None, str | None, str], YamlFileError]
@@ -106,9 +142,11 @@ def compose(text: str, file: str, error: ErrorType = YamlFileError) -> Node | No
             if exc.context_mark is not None and exc.context_mark.line + 1 != line:
                 context += f" that starts at line {exc.context_mark.line + 1}"
             problem = f"{problem} (in {context})"
-        raise error(file, line, None, f"YAML syntax error: {problem}") from None
+        raise error(file, line, None, f"YAML syntax error: {problem}").coded(
+            "yaml.syntax", detail=problem) from None
     except yaml.YAMLError as exc:
-        raise error(file, None, None, f"YAML error: {exc}") from None
+        raise error(file, None, None, f"YAML error: {exc}").coded(
+            "yaml.error", detail=str(exc)) from None
 
 
 E = TypeVar("E", bound=YamlFileError)
@@ -140,10 +178,13 @@ class YamlReader(Generic[E]):
         # Builds Python values of scalar nodes exactly as yaml.safe_load would.
         self._constructor = yaml.SafeLoader("")
 
-    def problem(self, at: Node | int | None, field: str | None, problem: str) -> None:
-        """Record a problem at a node (or a line); with ``first_only``, raise it."""
+    def problem(self, at: Node | int | None, field: str | None, problem: str,
+                code: str | None = None, **params: object) -> None:
+        """Record a problem at a node (or a line), with its message code and values if it has
+        them; with ``first_only``, raise it."""
         line = at if isinstance(at, int) or at is None else line_of(at)
         error = self._error(self.file, line, field, problem)
+        error.coded(code, **params)
         if self._first_only:
             raise error
         self.errors.append(error)
@@ -163,6 +204,22 @@ class YamlReader(Generic[E]):
             return "nothing"
         return quote(node.value)
 
+    @staticmethod
+    def shape(node: Node) -> dict[str, object]:
+        """`kind` as message values: {"kind": mapping|list|nothing|value, "value": …}."""
+        if isinstance(node, MappingNode):
+            return {"kind": "mapping", "value": ""}
+        if isinstance(node, SequenceNode):
+            return {"kind": "list", "value": ""}
+        if is_null(node):
+            return {"kind": "nothing", "value": ""}
+        return {"kind": "value", "value": quote(node.value)}
+
+    def _not(self, node: Node, field: str | None, what: str, expected: str, words: str
+             ) -> None:
+        self.problem(node, field, f"{what} must be {words}, not {self.kind(node)}",
+                     "yaml.not", what=what, expected=expected, **self.shape(node))
+
     # -- structures ----------------------------------------------------------------------
 
     def fields(
@@ -180,36 +237,47 @@ class YamlReader(Generic[E]):
         with `what` when `named` (an entry named by `field` needs no second name) and it is
         not one of `unnamed` (the file)."""
         if not isinstance(node, MappingNode):
-            self.problem(node, field, f"{what} must be a mapping, not {self.kind(node)}")
+            self._not(node, field, what, "mapping", "a mapping")
             return None
         allowed = tuple(allowed)
         named = named and what not in self.unnamed
         prefix = f"{what}: " if named else ""
+        where = what if named else ""
         seen = Fields()
         for key_node, value_node in node.value:
             if not isinstance(key_node, ScalarNode) or is_null(key_node):
-                self.problem(key_node, field, f"{prefix}keys must be plain words")
+                self.problem(key_node, field, f"{prefix}keys must be plain words",
+                             "yaml.key_word", what=where)
                 continue
             key = str(key_node.value)
             if key in seen:
                 first = line_of(seen.key(key))
                 self.problem(key_node, field,
-                             f"{prefix}key {quote(key)} appears twice (first at line {first})")
+                             f"{prefix}key {quote(key)} appears twice (first at line {first})",
+                             "yaml.key_twice", what=where, key=quote(key), first=first)
                 continue
             if key not in allowed:
-                self.problem(key_node, field, f"{prefix}{_unknown(key, allowed)}")
+                if key == "<<":
+                    self.problem(key_node, field, f"{prefix}{_unknown(key, allowed)}",
+                                 "yaml.merge_key", what=where)
+                    continue
+                close = difflib.get_close_matches(key, allowed, n=1)
+                self.problem(key_node, field, f"{prefix}{_unknown(key, allowed)}",
+                             "yaml.unknown_key" if close else "yaml.unknown_key_no_hint",
+                             what=where, key=quote(key), hint=quote(close[0]) if close else "",
+                             allowed=", ".join(allowed))
                 continue
             seen[key] = value_node
             seen.key_nodes[key] = key_node
         for key in required:
             if key not in seen:
                 missing = f"{what} needs {quote(key)}" if named else f"missing {quote(key)}"
-                self.problem(node, field, missing)
+                self.problem(node, field, missing, "yaml.missing", what=where, key=quote(key))
         return seen
 
     def sequence(self, node: Node, field: str | None, what: str) -> list[Node] | None:
         if not isinstance(node, SequenceNode):
-            self.problem(node, field, f"{what} must be a list, not {self.kind(node)}")
+            self._not(node, field, what, "list", "a list")
             return None
         return list(node.value)
 
@@ -219,18 +287,19 @@ class YamlReader(Generic[E]):
         """(True, the value yaml.safe_load would give) for a scalar; (False, None) after
         reporting anything else."""
         if not isinstance(node, ScalarNode):
-            self.problem(node, field, f"{what} must be a single value, not {self.kind(node)}")
+            self._not(node, field, what, "single", "a single value")
             return False, None
         try:
             return True, self._constructor.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
-            self.problem(node, field, f"{what}: {exc}")
+            self.problem(node, field, f"{what}: {exc}", "yaml.value", what=what,
+                         detail=str(exc))
             return False, None
 
     def string(self, node: Node, field: str | None, what: str) -> str | None:
         """Any scalar, as written (so ``en: No`` stays the word No, not False)."""
         if not isinstance(node, ScalarNode):
-            self.problem(node, field, f"{what} must be text, not {self.kind(node)}")
+            self._not(node, field, what, "text", "text")
             return None
         return "" if is_null(node) else str(node.value)
 
@@ -239,19 +308,19 @@ class YamlReader(Generic[E]):
             value = float(self._constructor.construct_object(node, deep=True))
             if math.isfinite(value):
                 return value
-        self.problem(node, field, f"{what} must be a number, not {self.kind(node)}")
+        self._not(node, field, what, "number", "a number")
         return None
 
     def whole(self, node: Node, field: str | None, what: str) -> int | None:
         if isinstance(node, ScalarNode) and node.tag.endswith(":int"):
             return int(self._constructor.construct_object(node, deep=True))
-        self.problem(node, field, f"{what} must be a whole number, not {self.kind(node)}")
+        self._not(node, field, what, "whole", "a whole number")
         return None
 
     def boolean(self, node: Node, field: str | None, what: str) -> bool | None:
         if isinstance(node, ScalarNode) and node.tag.endswith(":bool"):
             return bool(self._constructor.construct_object(node, deep=True))
-        self.problem(node, field, f"{what} must be true or false, not {self.kind(node)}")
+        self._not(node, field, what, "boolean", "true or false")
         return None
 
 

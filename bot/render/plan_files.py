@@ -1,7 +1,8 @@
 """The answer to an admin who sent a plans file (plans.yaml) to the bot: what was imported, or
 every problem by line (nothing imported), the warnings, and a word when the file's hour for the
-daily lists differs from the server's. The problems themselves are the checker's own lines, the
-same as `wenming plans check` prints (file:line: field: problem), shown as code."""
+daily lists differs from the server's. Each problem is told by line and plan in the admin's
+language (bot/render/file_problems.py); one the checker gave no message code is its English
+line, as `wenming plans check` prints it, shown as code."""
 
 from __future__ import annotations
 
@@ -9,16 +10,18 @@ import datetime as dt
 from collections.abc import Sequence
 
 from bot.domain.plans import PlansImport
+from bot.domain.yamlfile import FileProblem
+from bot.render.file_problems import problem_line
 from bot.render.fit import TEXT_LIMIT, shown_length
 from bot.render.i18n import Html, t
 
 MAX_LINES = 20  # a wrong indentation makes every later line wrong: the first ones say enough
 
 
-def _code_lines(lang: str, lines: Sequence[str], budget: int) -> list[str]:
+def _code_lines(lang: str, lines: Sequence[FileProblem], budget: int) -> list[str]:
     out: list[str] = []
     for i, line in enumerate(lines[:MAX_LINES]):
-        row = t(lang, "plans.file.line", line=line)
+        row = problem_line(lang, line)
         if shown_length("\n".join([*out, row])) > budget:
             out.append(t(lang, "plans.file.more", count=len(lines) - i))
             return out

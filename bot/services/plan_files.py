@@ -9,6 +9,7 @@ import datetime as dt
 from collections.abc import Set
 
 from bot.domain.plans import PlansConfig, PlansConfigError, PlansImport, check_plans
+from bot.domain.yamlfile import FileProblem
 from bot.services.plans import import_plans, unknown_references
 from db.uow import UnitOfWork
 
@@ -21,11 +22,11 @@ def check_text(text: str, file: str, known_site_types: Set[str], *, allow_empty:
     is refused unless `allow_empty` (the operator's `wenming plans import`)."""
     checked = check_plans(text, file, known_site_types)
     if not isinstance(checked, PlansConfig):
-        return PlansImport(problems=tuple(str(p) for p in checked))
+        return PlansImport(problems=tuple(p.said() for p in checked))
     if not checked.plans and not allow_empty:
-        return PlansImport(problems=(str(PlansConfigError(
+        return PlansImport(problems=(PlansConfigError(
             file, None, None, "the file has no plans; importing it would remove every plan "
-            "(pause plans with /plans instead)")),))
+            "(pause plans with /plans instead)").coded("plans.problem.no_plans").said(),))
     return checked
 
 
@@ -34,8 +35,9 @@ def decode(data: bytes, file: str) -> str | PlansImport:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        return PlansImport(problems=(str(PlansConfigError(
-            file, None, None, f"not UTF-8 text (byte {exc.start}); save as UTF-8")),))
+        return PlansImport(problems=(PlansConfigError(
+            file, None, None, f"not UTF-8 text (byte {exc.start}); save as UTF-8").coded(
+            "plans.problem.not_utf8", byte=exc.start).said(),))
 
 
 async def import_checked(uow: UnitOfWork, checked: PlansConfig, file: str, now: dt.datetime
@@ -44,10 +46,11 @@ async def import_checked(uow: UnitOfWork, checked: PlansConfig, file: str, now: 
     database's plans become the file's (paused ones stay paused; plans not in the file are
     removed). The caller commits."""
     unknown = await unknown_references(uow, checked)
-    said = [(u.fatal, f"{file}:{u.line}: plan {u.plan!r}: {'' if u.fatal else 'warning: '}"
-                      f"{u.problem}") for u in unknown]
-    problems = tuple(line for fatal, line in said if fatal)
-    warnings = tuple(line for fatal, line in said if not fatal)
+    said = [FileProblem(f"{file}:{u.line}: plan {u.plan!r}: {'' if u.fatal else 'warning: '}"
+                        f"{u.problem}", file, u.line, repr(u.plan), u.code or None,
+                        dict(u.params), warning=not u.fatal) for u in unknown]
+    problems = tuple(p for p in said if not p.warning)
+    warnings = tuple(p for p in said if p.warning)
     if problems:
         return PlansImport(problems=problems, warnings=warnings)
     added, updated, removed = await import_plans(uow, checked, now)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from bot.domain.draw import Drawn
@@ -106,6 +106,8 @@ class Unknown:
     line: int
     problem: str  # "target.units: 'x' is not a unit code in the database"
     fatal: bool  # an error (nothing imported), or a warning
+    code: str = ""  # the message code (plans.problem.*) and its values, for the bot's answer
+    params: Mapping[str, object] = field(default_factory=dict)
 
 
 async def unknown_references(uow: UnitOfWork, config: PlansConfig) -> list[Unknown]:
@@ -121,14 +123,17 @@ async def unknown_references(uow: UnitOfWork, config: PlansConfig) -> list[Unkno
         for where, codes in (("target.units", plan.target.units),
                              ("crew.units", plan.crew.units)):
             out += [Unknown(plan.code, plan.line, f"{where}: {c!r} is not a unit code in the "
-                                                  "database (wenming import ORG_FILE)", True)
+                                                  "database (wenming import ORG_FILE)", True,
+                            "plans.problem.unknown_unit", {"where": where, "value": repr(c)})
                     for c in codes if c not in units]
         out += [Unknown(plan.code, plan.line, f"target.sites: {c!r} is not a site code in "
-                                              "the database", True)
+                                              "the database", True,
+                        "plans.problem.unknown_site", {"value": repr(c)})
                 for c in plan.target.sites if c not in sites]
         out += [Unknown(plan.code, plan.line, f"crew.people: {p} has not written to the bot "
                                               "yet; they get rounds once they are an "
-                                              "inspector", False)
+                                              "inspector", False,
+                        "plans.problem.not_started", {"value": p})
                 for p in plan.crew.people if p not in people]
     return out
 

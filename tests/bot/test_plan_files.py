@@ -50,22 +50,25 @@ async def test_an_admin_sends_a_plans_file_and_a_wrong_one_changes_nothing(
     assert "08:00" in answer and "07:30" in answer
     assert await stored(db) == {"commerce_weekly": False}
 
-    # A wrong file: every problem with its line, nothing imported.
+    # A wrong file: every problem with its line and plan, in the admin's language; nothing
+    # imported.
     wrong = weekly.replace("FREQ=WEEKLY;BYDAY=MO,TH", "FREQ=HOURLY").replace(
         "liaison_5]", "liaison_9]")
     answer = await send(feed, updates, api, ADMIN, wrong.encode(), "计划.yml")
     assert answer.splitlines() == [
         t(ZH, "plans.file.refused", file="计划.yml", count=1),
-        "<code>计划.yml:19: plan 'commerce_weekly': rrule 'FREQ=HOURLY' is not a recurrence "
-        "a daily list can follow: FREQ must be one of DAILY, WEEKLY, MONTHLY, YEARLY</code>"]
+        "• 第 19 行，计划 <code>commerce_weekly</code>：重复规则 rrule 'FREQ=HOURLY' 的 FREQ "
+        "只能是 DAILY, WEEKLY, MONTHLY, YEARLY 之一（每日清单按天派发）。"]
     assert await stored(db) == {"commerce_weekly": False}
     # A unit the database does not know: refused by line, nothing imported.
     unknown = weekly.replace("liaison_5]", "liaison_9]")
     answer = await send(feed, updates, api, ADMIN, unknown.encode())
-    assert answer.startswith("❌") and "liaison_9" in answer and "plans.yaml:" in answer
+    assert answer.splitlines()[1:] == [
+        "• 第 17 行，计划 <code>commerce_weekly</code>：<code>crew.units</code>：数据库中没有单位"
+        "代码 'liaison_9'（先用 wenming import 导入组织文件）。"]
     # Not text at all: told so, nothing imported.
     answer = await send(feed, updates, api, ADMIN, b"\xff\xfe\x00garbage")
-    assert answer.startswith("❌") and "UTF-8" in answer
+    assert answer.splitlines()[1:] == ["• 不是 UTF-8 文本（第 0 字节）；请另存为 UTF-8。"]
     assert await stored(db) == {"commerce_weekly": False}
 
 
@@ -88,13 +91,13 @@ async def test_a_plans_file_that_would_remove_every_plan_or_cannot_be_stored_is_
     plans = await stored(db)
     for empty in (b"# nothing yet\n", b"schema: 1\n", b"schema: 1\nplans: []\n"):
         answer = await send(feed, updates, api, ADMIN, empty)
-        assert answer.startswith("❌") and "would remove every plan" in answer, answer
+        assert answer.startswith("❌") and "导入它会删除全部计划" in answer, answer
     long_name = SHIPPED.replace("商场超市、宾馆酒店每周逐户排查", "很长" * 150)
     answer = await send(feed, updates, api, ADMIN, long_name.encode())
-    assert answer.startswith("❌") and "longer than 200 characters" in answer, answer
+    assert answer.startswith("❌") and "名称超过 200 个字符" in answer, answer
     never = SHIPPED.replace("FREQ=WEEKLY;BYDAY=MO", "FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30")
     answer = await send(feed, updates, api, ADMIN, never.encode())
-    assert answer.startswith("❌") and "falls on no day in the year after start" in answer
+    assert answer.startswith("❌") and "在开始日期后的一年内没有任何一天" in answer
     assert await stored(db) == plans
 
 
@@ -106,5 +109,5 @@ async def test_a_huge_or_broken_plans_file_is_refused_with_a_reason(
     huge = SHIPPED.encode() + b"#" * (300 * 1024)
     assert await send(feed, updates, api, ADMIN, huge) == t(ZH, "plans.file.too_large")
     answer = await send(feed, updates, api, ADMIN, b"plans: [unclosed\n  - code: x\n")
-    assert answer.startswith("❌") and "plans.yaml:" in answer, answer
+    assert answer.startswith("❌") and "• 第 2 行：YAML 语法错误：" in answer, answer
     assert await stored(db) == plans

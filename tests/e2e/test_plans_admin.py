@@ -45,9 +45,9 @@ async def test_plans_by_file_and_the_battle_map(sandbox: SandboxClient) -> None:
     wrong = weekly.replace("FREQ=WEEKLY;BYDAY=MO", "FREQ=HOURLY")
     answer = await send_file(sb, ADMIN, wrong.encode(), "plans.yaml")
     assert answer.startswith(shown(t(ZH, "plans.file.refused", file="plans.yaml", count=1)))
-    assert "plans.yaml:19: plan 'commerce_weekly': rrule 'FREQ=HOURLY'" in answer, answer
+    assert "第 19 行，计划 commerce_weekly：重复规则 rrule 'FREQ=HOURLY'" in answer, answer
     answer = await send_file(sb, ADMIN, b"schema: 1\n", "plans.yaml")
-    assert answer.startswith("❌") and "would remove every plan" in answer
+    assert answer.startswith("❌") and "导入它会删除全部计划" in answer
     assert "commerce_weekly" in body(await admin.say("/plans"))
 
     # An inspector's .yaml is no plans file: it is answered as any other file is.

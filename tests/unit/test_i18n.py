@@ -36,6 +36,8 @@ FAMILIES = {
     "assessment.component.", "assessment.column.", "assessment.problem.",
     # The battle map's statuses (bot/render/battlemap.py, bot/media/battlemap.py).
     "assessment.map.status.",
+    # A YAML file's problems as the sender is told them (bot/render/file_problems.py).
+    "yaml.expected.", "yaml.kind.",
 }
 
 
