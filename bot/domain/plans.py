@@ -359,7 +359,8 @@ def _check_site_types(r: _Reader, node: Node, field: str, known: Set[str]) -> No
             shown = ", ".join(sorted(known)) or "(no standards loaded)"
             r.problem(item, field, f"target.site_types: {value.strip()!r} is not a site type "
                                    f"with a standard (known: {shown})",
-                      "plans.problem.site_type", value=repr(value.strip()), known=shown)
+                      "plans.problem.site_type" if known else "plans.problem.site_type_none",
+                      value=repr(value.strip()), known=shown)
 
 
 def load_plans(path: Path, known_site_types: Set[str] | None = None) -> PlansConfig:

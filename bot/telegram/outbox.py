@@ -136,10 +136,11 @@ async def _follow_rewrite(session: AsyncSession, stored: OutboxMessage,
     seconds it was being sent: bot/services/plans.refresh_lists rewrites a list still in the
     outbox) went out as it was claimed; the rewrite follows it as an edit, so the chat ends up
     showing what the row says."""
-    if stored.method != "sendMessage" or stored.params == sent_params \
-            or stored.sent_message_id is None:
+    if stored.method != "sendMessage" or stored.sent_message_id is None:
         return
     edit = {k: stored.params[k] for k in EDITABLE_TEXT if k in stored.params}
+    if edit == {k: sent_params[k] for k in EDITABLE_TEXT if k in sent_params}:
+        return  # not rewritten, or not in anything an edit can show
     markup = edit.get("reply_markup")
     if not (isinstance(markup, dict) and "inline_keyboard" in markup):
         edit.pop("reply_markup", None)  # an edit takes only an inline keyboard
@@ -246,11 +247,16 @@ class OutboxSender:
         """Give back this replica's claims on rows not sent (another replica or the next start
         takes them at once rather than when the lease runs out), and the shared budget's
         tokens they took: they were never spent on a send."""
+        # Rows are locked in id order, as every writer that locks several takes them
+        # (refresh_lists' list rows): two such transactions cannot deadlock.
+        mine = (select(OutboxMessage.id)
+                .where(OutboxMessage.claimed_by == self.replica,
+                       OutboxMessage.status == "pending")
+                .order_by(OutboxMessage.id).with_for_update())
         async with self._sessions() as session, session.begin():
             released = (await session.execute(
                 update(OutboxMessage)
-                .where(OutboxMessage.claimed_by == self.replica,
-                       OutboxMessage.status == "pending")
+                .where(OutboxMessage.id.in_(mine))
                 .values(claimed_by=None, claimed_until=None)
                 .returning(OutboxMessage.id)
                 .execution_options(synchronize_session=False))).all()
@@ -381,13 +387,19 @@ class OutboxSender:
         loop_now = asyncio.get_running_loop().time()
         if self._in_flight_rows and loop_now - self._renewed_at >= self._lease / 3:
             self._renewed_at = loop_now
+            # A row another transaction holds (a list being ticked) is skipped, not waited
+            # for: the next renewal, a third of a lease later, takes it. In id order, and
+            # never waiting, the renewal can deadlock with no one.
+            renewed = (select(OutboxMessage.id)
+                       .where(OutboxMessage.id.in_(list(self._in_flight_rows.values())),
+                              OutboxMessage.claimed_by == self.replica,
+                              OutboxMessage.claimed_until.is_not(None),  # not recorded yet
+                              OutboxMessage.status == "pending")
+                       .order_by(OutboxMessage.id).with_for_update(skip_locked=True))
             async with self._sessions() as session, session.begin():
                 await session.execute(
                     update(OutboxMessage)
-                    .where(OutboxMessage.id.in_(list(self._in_flight_rows.values())),
-                           OutboxMessage.claimed_by == self.replica,
-                           OutboxMessage.claimed_until.is_not(None),  # not recorded yet
-                           OutboxMessage.status == "pending")
+                    .where(OutboxMessage.id.in_(renewed))
                     .values(claimed_until=utcnow() + timedelta(seconds=self._lease))
                     .execution_options(synchronize_session=False))
         if self._handed:

@@ -68,8 +68,9 @@ class OutboxRepository:
         if not keys:
             return {}
         query = select(OutboxMessage).where(OutboxMessage.dedup_key.in_(list(keys)))
-        if lock:
-            query = query.order_by(OutboxMessage.id).with_for_update()
+        if lock:  # in id order; and read anew, not from rows this session loaded before
+            query = (query.order_by(OutboxMessage.id).with_for_update()
+                     .execution_options(populate_existing=True))
         rows = await self.session.scalars(query)
         return {row.dedup_key: row for row in rows.all()}
 

@@ -118,3 +118,13 @@ def test_a_file_that_is_not_utf8_or_yaml_is_told_so_in_the_senders_language() ->
     broken = check_text("plans: [unclosed\n  - code: x\n", "plans.yaml", {"mall"})
     line = problem_line("en", broken.problems[0])  # type: ignore[union-attr]
     assert line.startswith("• Line 2: YAML syntax error: "), line
+
+
+def test_a_site_type_with_no_standards_loaded_is_told_so() -> None:
+    text = BAD.split("  - code: mall_weekly\n  - code: f")[0]
+    checked = check_text(text, "plans.yaml", set())
+    coded = [p for p in checked.problems  # type: ignore[union-attr]
+             if p.code == "plans.problem.site_type_none"]
+    assert [problem_line("zh-hans", p) for p in coded] == [
+        "• 第 10 行，计划 <code>mall_weekly</code>：点位类型 'mal' 没有对应的检查标准"
+        "（尚未加载任何检查标准）。"]
