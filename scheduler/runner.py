@@ -199,33 +199,29 @@ class Scheduler:
         result.reminders = await self._counted(REMINDERS, remind_and_escalate(
             self._uow, self.config, self.tz, self.lang, now, escalate=self._escalate))
         await self._check_fresh()
-        bulletin = latest_bulletin(now, self.config.bulletin.weekday, self.config.bulletin.time,
-                                   self.tz)
-        if await self._runnable(BULLETIN, bulletin, now, bulletin_still_timely, result):
-            sent = await self._counted(BULLETIN, self.run_bulletin(bulletin, now))
-            if sent is not None:
-                result.bulletins = sent
-                result.ran.append(f"{BULLETIN}:{bulletin.period}")
-        digest = latest_digest(now, self.config.digest.time, self.tz)
-        if await self._runnable(DIGEST, digest, now, digest_still_timely, result):
-            sent = await self._counted(DIGEST, self.run_digest(digest, now))
-            if sent is not None:
-                result.digests = sent
-                result.ran.append(f"{DIGEST}:{digest.period}")
+        # The day's jobs in the order they fell due: after the clock jumps (a stopped bot, the
+        # sandbox's clock), the morning's rounds and lists come before the digest that counts
+        # them, and the digest before the bulletin, as on an ordinary day.
+        jobs: list[tuple[Due, str, Callable[[Due, dt.datetime], Awaitable[int | None]],
+                         Callable[[Due, dt.datetime, ZoneInfo], bool], str]] = [
+            (latest_bulletin(now, self.config.bulletin.weekday, self.config.bulletin.time,
+                             self.tz), BULLETIN, self.run_bulletin, bulletin_still_timely,
+             "bulletins"),
+            (latest_digest(now, self.config.digest.time, self.tz), DIGEST, self.run_digest,
+             digest_still_timely, "digests"),
+        ]
         if self.plans_morning is not None:
-            morning = latest_digest(now, self.plans_morning, self.tz)
-            if await self._runnable(PLANS_JOB, morning, now, digest_still_timely, result):
-                sent = await self._counted(PLANS_JOB, self.run_plans(morning, now))
-                if sent is not None:
-                    result.lists = sent
-                    result.ran.append(f"{PLANS_JOB}:{morning.period}")
+            jobs.append((latest_digest(now, self.plans_morning, self.tz), PLANS_JOB,
+                         self.run_plans, digest_still_timely, "lists"))
         if self.draws is not None:
-            seeds = latest_digest(now, self.draws.announce_time, self.tz)
-            if await self._runnable(DRAW_SEEDS, seeds, now, digest_still_timely, result):
-                sent = await self._counted(DRAW_SEEDS, self.run_draw_seeds(seeds, now))
+            jobs.append((latest_digest(now, self.draws.announce_time, self.tz), DRAW_SEEDS,
+                         self.run_draw_seeds, digest_still_timely, "draw_messages"))
+        for due, name, run, timely, counted in sorted(jobs, key=lambda j: j[0].due_at):
+            if await self._runnable(name, due, now, timely, result):
+                sent = await self._counted(name, run(due, now))
                 if sent is not None:
-                    result.draw_messages = sent
-                    result.ran.append(f"{DRAW_SEEDS}:{seeds.period}")
+                    setattr(result, counted, sent)
+                    result.ran.append(f"{name}:{due.period}")
         try:
             if await self.prune(now):
                 self._count(RETENTION, "ok")

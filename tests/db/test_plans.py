@@ -573,3 +573,27 @@ async def test_two_inspections_submitted_at_once_both_show_on_the_list(
     done = t("zh-hans", "plans.mark.done")
     assert f"{done} {names[first]}" in edits[-1].params["text"]
     assert f"{done} {names[second]}" in edits[-1].params["text"]
+
+
+async def test_after_a_jump_the_days_jobs_run_in_the_order_they_fell_due(
+    sessions: Sessions, city: dict[str, int], tmp_path: Path
+) -> None:
+    """Tryout: the clock jumped from Wednesday to the next Monday 09:00 (a stopped bot, the
+    sandbox's clock): the bulletin went out first, counting only the rounds created before
+    the jump, and the digest after it. Now the morning's rounds and lists come first (days
+    the morning never ran recorded as missed), then the digest, then the bulletin."""
+    clock = FakeClock(local(MONDAY, 6))
+    scheduler = Scheduler(UnitOfWorkFactory(sessions), parse_schedule(""),
+                          timezone="Asia/Shanghai", language="zh-hans",
+                          media_dir=tmp_path / "media", clock=clock,
+                          plans_morning=dt.time(7, 30))
+    await scheduler.tick()  # a fresh database: nothing before the scheduler started
+    clock.now = local(MONDAY, 7, 31)
+    await scheduler.tick()
+    next_monday = MONDAY + dt.timedelta(days=7)
+    clock.now = local(next_monday, 9, 1)
+    ran = (await scheduler.tick()).ran
+    assert [r.split(":")[0] for r in ran] == ["plans", "digest", "bulletin"], ran
+    # The week's rounds were all there when the bulletin counted them: Friday's patrol too.
+    friday = await occurrences(sessions, MONDAY + dt.timedelta(days=4))
+    assert friday and {o.status for o in friday} == {"missed"}

@@ -726,7 +726,7 @@ async def test_a_fresh_install_sends_nothing_stale_and_digest_and_bulletin_agree
 
     clock.now = at(2026, 11, 30, 1)  # Monday 09:00: digest (08:30) and bulletin together
     result = await sched.tick()
-    assert result.ran == ["bulletin:2026-W48", "digest:2026-11-30"]
+    assert result.ran == ["digest:2026-11-30", "bulletin:2026-W48"]  # in the order they fell due
     digest = (await messages(sessions, "digest"))[-1][1]
     bulletin = next(text for chat, text in await messages(sessions, "bulletin")
                     if chat == OFFICE)
