@@ -37,6 +37,9 @@ LAYOUTS: dict[str, str] = {
     # That list edited to tick off what an inspection did: the day, the inspector, the
     # inspection.
     "plans_tick": "plans:{}:{}:tick:{}",
+    # That list edited when a plan was paused and its rounds withdrawn: the day, the
+    # inspector, the plan, when (unix seconds).
+    "plans_withdrawn": "plans:{}:{}:withdrawn:{}:{}",
     # The random spot checks' seed: its hash told the day before, the seed after; day, chat.
     "draw_commit": "draw:{}:commit:{}",
     "draw_reveal": "draw:{}:reveal:{}",

@@ -53,12 +53,19 @@ async def on_toggle(update: Update, context: WenmingContext) -> None:
     code, pause = cb.parse_plan(query.data)
     async with context.deps.uow() as uow:
         person = await attached(uow, context.me)
-        await plans.set_paused(uow, person, code, pause)
+        withdrawn = await plans.set_paused(
+            uow, person, code, pause, _day(context), context.deps.clock(),
+            context.deps.settings.default_language)
         screen = await plans.plans_overview(uow, person, _day(context), context.lang,
                                             _type_names(context))
         await uow.commit()
-    await answer_query(update, context.t(
-        "plans.admin.paused_toast" if pause else "plans.admin.resumed_toast", code=code))
+    if not pause:
+        toast = context.t("plans.admin.resumed_toast", code=code)
+    elif withdrawn:
+        toast = context.t("plans.admin.paused_withdrawn_toast", code=code, count=withdrawn)
+    else:
+        toast = context.t("plans.admin.paused_toast", code=code)
+    await answer_query(update, toast)
     await show(update, *screen)
 
 

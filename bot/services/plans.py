@@ -24,7 +24,7 @@ is told before starting that it is late, or done already, or a re-check of which
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -146,13 +146,26 @@ async def plan_names(uow: UnitOfWork) -> dict[str, Text]:
     return {p.code: Text(p.name_zh, p.name_en) for p in await uow.plans.plans()}
 
 
-async def set_paused(uow: UnitOfWork, person: Person, code: str, paused: bool) -> None:
-    """An admin pauses or resumes a plan (today's occurrences stay; tomorrow's follow)."""
+async def set_paused(uow: UnitOfWork, person: Person, code: str, paused: bool,
+                     today: dt.date, now: dt.datetime, default_lang: str = "zh-hans") -> int:
+    """An admin pauses or resumes a plan. Pausing withdraws its rounds of today not done yet:
+    they are asked of nobody any more, so the digest must not call them missed; the morning
+    lists that named them are redrawn without them. A round done stays done. Resuming adds
+    rounds from the next morning on. How many rounds were withdrawn."""
     require(role_of(person), Role.ADMIN)
     plan = await uow.plans.plan(code)
     if plan is None:
         raise NotFound("plans.admin.unknown", code=code)
     plan.paused = paused
+    if not paused:
+        return 0
+    withdrawn = await uow.plans.withdraw_due(code, today)
+    stamp = int(now.timestamp())
+    await _redraw_lists(
+        uow, {(day, who) for day, who in withdrawn if who is not None},
+        lambda day, who: dedup_key("plans_withdrawn", day.isoformat(), who, code, stamp),
+        default_lang)
+    return len(withdrawn)
 
 
 # ---- resolving targets and crews ------------------------------------------------------------
@@ -361,7 +374,16 @@ async def refresh_lists(uow: UnitOfWork, ticked: Iterable[PlanOccurrence], inspe
     in the outbox is rewritten, a delivered one is edited (through the outbox, after the
     commit). Lists sent by /today are not tracked; their buttons stay valid (a press on a
     site done says so). How many lists were touched."""
-    wanted = {(o.day, o.inspector_id) for o in ticked if o.inspector_id is not None}
+    return await _redraw_lists(
+        uow, {(o.day, o.inspector_id) for o in ticked if o.inspector_id is not None},
+        lambda day, who: dedup_key("plans_tick", day.isoformat(), who, inspection_id),
+        default_lang)
+
+
+async def _redraw_lists(uow: UnitOfWork, wanted: set[tuple[dt.date, int]],
+                        edit_key: Callable[[dt.date, int], str], default_lang: str) -> int:
+    """The morning lists of these (day, inspector) drawn again from the day's occurrences:
+    rewritten while queued, else edited through the outbox under `edit_key`."""
     keys = {dedup_key(PLANS_JOB, day.isoformat(), person_id): (day, person_id)
             for day, person_id in wanted}
     # Locked: the outbox records a list as sent under the same lock (bot/telegram/outbox.py),
@@ -370,7 +392,7 @@ async def refresh_lists(uow: UnitOfWork, ticked: Iterable[PlanOccurrence], inspe
     sent = await uow.outbox.by_keys(keys, lock=True)
     if not sent:
         return 0
-    await uow.flush()  # the ticks, for the lists read below
+    await uow.flush()  # the ticks (or withdrawals), for the lists read below
     names = await plan_names(uow)
     people = await uow.plans.people(keys[key][1] for key in sent)
     touched = 0
@@ -385,9 +407,8 @@ async def refresh_lists(uow: UnitOfWork, ticked: Iterable[PlanOccurrence], inspe
             row.params = params
         elif row.status == "sent" and row.sent_message_id is not None:
             await uow.outbox.enqueue(
-                dedup_key("plans_tick", day.isoformat(), person_id, inspection_id), person_id,
-                "editMessageText", {"message_id": row.sent_message_id, **params},
-                purpose="plans")
+                edit_key(day, person_id), person_id, "editMessageText",
+                {"message_id": row.sent_message_id, **params}, purpose="plans")
         else:
             continue
         touched += 1

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, Table, case, func, select, update
+from sqlalchemy import Select, Table, case, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -205,6 +205,17 @@ class PlanRepository:
                            PlanOccurrence.day == day, PlanOccurrence.inspector_id.is_(None))
                     .values(inspector_id=person, assigned_at=now)
                     .execution_options(synchronize_session=False))
+
+    async def withdraw_due(self, plan: str, since: date) -> list[tuple[date, int | None]]:
+        """Delete the plan's rounds from `since` on that are still due (a paused plan asks
+        them of nobody any more); the (day, inspector) of each, for their lists."""
+        rows = (await self.session.execute(
+            delete(PlanOccurrence)
+            .where(PlanOccurrence.plan == plan, PlanOccurrence.kind == "round",
+                   PlanOccurrence.status == "due", PlanOccurrence.day >= since)
+            .returning(PlanOccurrence.day, PlanOccurrence.inspector_id)
+            .execution_options(synchronize_session=False))).all()
+        return [(day, inspector) for day, inspector in rows]
 
     async def mark_missed(self, before: date) -> int:
         """Occurrences still due on a day before `before` become missed; how many."""

@@ -278,3 +278,37 @@ async def test_a_list_ticked_in_the_seconds_it_is_being_sent_shows_the_tick(
     ticked = api.message(zhang.id, row.sent_message_id)
     assert f"{t(ZH, 'plans.mark.done')} {HOTEL}" in ticked["text"]
     assert not [text for text, _ in buttons(ticked) if HOTEL in text]
+
+
+async def test_pausing_a_plan_takes_its_rounds_not_done_today_off_the_lists(
+    app: WenmingApplication, clock: FakeClock, api: FakeBotAPI, zhang: Chat,
+    chat_with: Callable[[TgUser], Chat], hotel_standard: Standard,
+) -> None:
+    """Tryout: a plan paused at 07:40 kept its rounds on the day's lists, and the next
+    morning's digest called every one of them missed. Now pausing withdraws the rounds not
+    done yet (a done one stays), the delivered list is redrawn without them, and the admin is
+    told how many."""
+    listed, sender = await morning(app, clock, api, zhang)
+    hotel = data_where(listed, lambda text, _d: HOTEL in text)
+    await zhang.press(listed, hotel)
+    await inspect_all_compliant(zhang, after(api, zhang, listed)[0], hotel_standard)
+    await sender.drain_once()
+    async with bot.deps_of(app).uow.read() as uow:
+        due = [o for o in await uow.plans.of_day(MONDAY) if o.plan == "commerce_weekly"]
+    undone = [o for o in due if o.status == "due"]
+    assert undone and len(undone) < len(due)
+
+    admin = chat_with(ADMIN)
+    await admin.say("/start")
+    screen = await admin.say("/plans")
+    await admin.press(screen, data_where(screen, lambda _t, data: data.endswith(
+        "commerce_weekly")))
+    assert admin.answer()["text"] == t(ZH, "plans.admin.paused_withdrawn_toast",
+                                       code="commerce_weekly", count=len(undone))
+    await sender.drain_once()
+    redrawn = api.message(zhang.id, listed["message_id"])
+    assert f"{t(ZH, 'plans.mark.done')} {HOTEL}" in redrawn["text"]  # done stays done
+    assert buttons(redrawn) == []  # nothing of the paused plan is asked of him any more
+    async with bot.deps_of(app).uow.read() as uow:
+        left = [o for o in await uow.plans.of_day(MONDAY) if o.plan == "commerce_weekly"]
+    assert [o.status for o in left] == ["done"]

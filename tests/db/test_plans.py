@@ -209,7 +209,7 @@ async def test_a_paused_plan_adds_no_rounds_and_import_keeps_it_paused(
     async with UnitOfWorkFactory(sessions)() as uow:
         admin = await uow.people.get(10000)
         assert admin is not None
-        await service.set_paused(uow, admin, "commerce_weekly", True)
+        await service.set_paused(uow, admin, "commerce_weekly", True, MONDAY, local(MONDAY, 0))
         await uow.commit(mark_update_handled=False)
     async with UnitOfWorkFactory(sessions)() as uow:
         summary = await service.import_plans(uow, load_plans(DEFAULTS_DIR / "plans.yaml"),
