@@ -57,7 +57,7 @@ from bot.services.assessment import AssessmentSetup
 from bot.services.bulletins import build_bulletins, digest_text, office_chats
 from bot.services.deadlines import Escalate, remind_and_escalate
 from bot.services.draws import commit_and_reveal, day_draw
-from bot.services.plans import PLANS_JOB, run_morning
+from bot.services.plans import PLANS_JOB, day_rounds, run_morning
 from db.outbox_keys import dedup_key
 from db.uow import UnitOfWork, UnitOfWorkFactory
 
@@ -386,8 +386,10 @@ class Scheduler:
                 return None
             # The day's random spot checks and re-checks join the rounds' share-out: the
             # unannounced list reaches only the inspectors who must go, in their own lists.
-            drawn = [] if self.draws is None else await day_draw(uow, due.issue_date,
-                                                                  self.draws, now)
+            # A site a round is due at that day is inspected anyway: no spot check there.
+            drawn = [] if self.draws is None else await day_draw(
+                uow, due.issue_date, self.draws, now, due_anyway={
+                    site for _, site in await day_rounds(uow, due.issue_date, self.tz)})
             morning = await run_morning(uow, due.issue_date, self.tz, now, self.lang, drawn)
             await uow.commit(mark_update_handled=False)
         log.info("plans %s: %d missed before (%d of days the morning did not run), %d new, "

@@ -26,6 +26,7 @@ import datetime as dt
 import math
 import secrets
 from collections.abc import Callable, Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -130,14 +131,19 @@ def stored(entries: Iterable[tuple[DrawEntry, str]]) -> list[Drawn]:
 
 
 async def day_draw(uow: UnitOfWork, day: dt.date, cfg: DrawConfig, now: dt.datetime,
-                   *, make_seed: Callable[[int], bytes] = secrets.token_bytes) -> list[Drawn]:
+                   *, make_seed: Callable[[int], bytes] = secrets.token_bytes,
+                   due_anyway: AbstractSet[int] = frozenset()) -> list[Drawn]:
     """The day's draw: made at the first call (from the seed committed the day before, or one
-    made now when none was) and stored; every later call returns what was stored. The
-    caller commits."""
+    made now when none was) and stored; every later call returns what was stored. Sites in
+    `due_anyway` (a plan's round is due there that day) are no candidates for a spot check:
+    they are inspected that day anyway, and a spot check there would send a second
+    inspector. They are left out before the candidates are stored, so a re-run from the
+    stored candidates gives the same sites. The caller commits."""
     row = await ensure_seed(uow, day, now, make_seed)
     repo = uow.draws
     if row.drawn_at is None and await repo.claim_drawing(row.day, now):
         sites, rechecks = await candidates(uow, cfg, now)
+        sites = [c for c in sites if c.site_id not in due_anyway]
         snap = snapshot(sites, rechecks, cfg.params)
         drawn = draw(bytes.fromhex(row.seed), day, sites, rechecks, cfg.params)
         row.drawn_at = now

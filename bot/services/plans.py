@@ -202,17 +202,22 @@ def crew_of(plan: Plan, inspectors: Sequence[InspectorRef], tree: UnitTree) -> l
 # ---- the morning -----------------------------------------------------------------------------
 
 
-async def expand_day(uow: UnitOfWork, day: dt.date, tz: ZoneInfo, now: dt.datetime) -> int:
-    """Insert the active plans' rounds due on `day`; how many were new."""
+async def day_rounds(uow: UnitOfWork, day: dt.date, tz: ZoneInfo) -> list[tuple[str, int]]:
+    """The active plans' rounds due on `day`: (plan, site id)."""
     plans = [p for p in await active_plans(uow) if p.due_on(day, tz)]
     if not plans:
-        return 0
+        return []
     sites = await uow.plans.sites()
     tree = await uow.stats.unit_tree()
-    rows = [{"day": day, "kind": ROUND, "plan": p.code, "site_id": site_id, "task_id": None,
+    return [(p.code, site_id) for p in plans for site_id in target_sites(p, sites, tree)]
+
+
+async def expand_day(uow: UnitOfWork, day: dt.date, tz: ZoneInfo, now: dt.datetime) -> int:
+    """Insert the active plans' rounds due on `day`; how many were new."""
+    rows = [{"day": day, "kind": ROUND, "plan": plan, "site_id": site_id, "task_id": None,
              "status": DUE, "created_at": now}
-            for p in plans for site_id in target_sites(p, sites, tree)]
-    return await uow.plans.add_occurrences(rows)
+            for plan, site_id in await day_rounds(uow, day, tz)]
+    return await uow.plans.add_occurrences(rows) if rows else 0
 
 
 async def add_occurrences(uow: UnitOfWork, day: dt.date,

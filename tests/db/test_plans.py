@@ -597,3 +597,34 @@ async def test_after_a_jump_the_days_jobs_run_in_the_order_they_fell_due(
     # The week's rounds were all there when the bulletin counted them: Friday's patrol too.
     friday = await occurrences(sessions, MONDAY + dt.timedelta(days=4))
     assert friday and {o.status for o in friday} == {"missed"}
+
+
+async def test_no_spot_check_is_drawn_at_a_site_a_round_is_due_at_that_day(
+    sessions: Sessions, city: dict[str, int], tmp_path: Path
+) -> None:
+    """Tryout: on Monday the weekly mall and hotel round had 华润万家超市 for one inspector
+    and the draw sent another there as a spot check; one inspection ticked both. A site a
+    round is due at is inspected that day anyway: it is no candidate (the draw here takes
+    every candidate, so a round's site would surely be drawn), and a re-run of the stored
+    draw gives the same sites."""
+    from bot.domain.draws_config import DrawConfig
+    from bot.services.draws import rerun
+
+    clock = FakeClock(local(MONDAY, 6))
+    scheduler = Scheduler(UnitOfWorkFactory(sessions), parse_schedule(""),
+                          timezone="Asia/Shanghai", language="zh-hans",
+                          media_dir=tmp_path / "media", clock=clock,
+                          plans_morning=dt.time(7, 30),
+                          draws=DrawConfig(per_subdistrict=1000, recheck_share=0.0))
+    await scheduler.tick()
+    clock.now = local(MONDAY, 7, 31)
+    await scheduler.tick()
+    monday = await occurrences(sessions, MONDAY)
+    rounds = {o.site_id for o in monday if o.kind == "round"}
+    spots = {o.site_id for o in monday if o.kind == "spot"}
+    assert rounds and spots  # the malls and hotels; every other site
+    assert not rounds & spots
+    assert rounds | spots == set(city.values())
+    async with UnitOfWorkFactory(sessions).read() as uow:
+        again = await rerun(uow, MONDAY, SHANGHAI)
+    assert again is not None and again.matches
