@@ -201,7 +201,7 @@ async def on_planned(update: Update, context: WenmingContext) -> None:
     notice = plan_views.press_notice(
         context.lang, day=occ.day, counts_as=press.counts_as, kind=occ.kind,
         task_id=occ.task_id, task_title=occ.task_title, task_title_en=occ.task_title_en,
-        item=item, counts_for=press.counts_for)
+        item=item, counts_for=press.counts_for, for_whom=press.for_whom)
     if notice is not None:
         await reply(update, notice)
     if held:

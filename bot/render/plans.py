@@ -167,10 +167,12 @@ def day_list(lang: str, day: dt.date, rows: Sequence[ListRow],
 def press_notice(lang: str, *, day: dt.date, counts_as: str, kind: str,
                  task_id: int | None = None, task_title: str = "",
                  task_title_en: str | None = None, item: str | None = None,
-                 counts_for: dt.date | None = None) -> str | None:
+                 counts_for: dt.date | None = None, for_whom: str | None = None
+                 ) -> str | None:
     """What an inspector must know before an inspection started from a list: which task a
     re-check is for and its item; that a past day's site counts as late (or for today's
-    list, or not at all). None when there is nothing to say."""
+    list, or not at all; `for_whom`: for another inspector's occurrence, while this one stays
+    missed). None when there is nothing to say."""
     lines = []
     if kind == RECHECK and task_id is not None:
         lines.append(t(lang, "plans.press.recheck", id=task_id,
@@ -180,9 +182,14 @@ def press_notice(lang: str, *, day: dt.date, counts_as: str, kind: str,
     date = format_date(lang, day)
     if counts_as == LATE:
         lines.append(t(lang, "plans.press.late", date=date))
+    elif counts_as == LATER and counts_for is not None and for_whom:
+        lines.append(t(lang, "plans.press.for_later_other", date=date, who=for_whom,
+                       later=format_date(lang, counts_for)))
     elif counts_as == LATER and counts_for is not None:
         lines.append(t(lang, "plans.press.for_later", date=date,
                        later=format_date(lang, counts_for)))
+    elif counts_as == TODAY and for_whom:
+        lines.append(t(lang, "plans.press.for_today_other", date=date, who=for_whom))
     elif counts_as == TODAY:
         lines.append(t(lang, "plans.press.for_today", date=date))
     elif counts_as == NOTHING:

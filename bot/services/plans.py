@@ -446,6 +446,9 @@ class PlannedPress:
     # A re-check's checklist item as the task's inspection knew it (its pinned standard
     # version: a renumbered standard must not name another item), (zh, en); None without one.
     item: tuple[str, str] | None = None
+    # TODAY or LATER on another inspector's list: their name (the inspection counts for their
+    # occurrence; this one stays missed). None when it is the presser's own.
+    for_whom: str | None = None
 
 
 async def planned_press(uow: UnitOfWork, person: Person, occurrence_id: int, today: dt.date
@@ -465,10 +468,14 @@ async def planned_press(uow: UnitOfWork, person: Person, occurrence_id: int, tod
         return PlannedPress(occ, AGAIN, item=item)
     if any(o.id == occ.id for o in chosen):
         return PlannedPress(occ, status, item=item)
+    other = chosen[0].inspector_id if chosen else None
+    whom = None
+    if other is not None and other != person.id:
+        whom = (await uow.people.first_names([other])).get(other) or None
     if chosen and status == DONE:
-        return PlannedPress(occ, TODAY, item=item)
+        return PlannedPress(occ, TODAY, item=item, for_whom=whom)
     if chosen:
-        return PlannedPress(occ, LATER, chosen[0].day, item)
+        return PlannedPress(occ, LATER, chosen[0].day, item, for_whom=whom)
     return PlannedPress(occ, NOTHING, item=item)
 
 

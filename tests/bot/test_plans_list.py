@@ -312,3 +312,31 @@ async def test_pausing_a_plan_takes_its_rounds_not_done_today_off_the_lists(
     async with bot.deps_of(app).uow.read() as uow:
         left = [o for o in await uow.plans.of_day(MONDAY) if o.plan == "commerce_weekly"]
     assert [o.status for o in left] == ["done"]
+
+
+async def test_an_old_buttons_site_on_a_colleagues_list_today_says_whose_round_it_counts_for(
+    app: WenmingApplication, clock: FakeClock, api: FakeBotAPI, zhang: Chat,
+    chat_with: Callable[[TgUser], Chat],
+) -> None:
+    """Tryout: 李测评 pressed a site of his Monday list on Tuesday, when the site was on
+    张督查's list: "the site is on today's list too, and this inspection counts for today's".
+    It was not on his list; the inspection counts for his colleague's round, and his own
+    Monday round stays missed. The notice now says so, by name."""
+    listed, _ = await morning(app, clock, api, zhang)
+    hotel = data_where(listed, lambda text, _d: HOTEL in text)
+    li = chat_with(TgUser(10002, "李测评"))
+    await li.say("/start")
+    tuesday = MONDAY + dt.timedelta(days=1)
+    clock.now = at(tuesday, 9)
+    deps = bot.deps_of(app)
+    async with deps.uow() as uow:
+        hotel_id = (await uow.session.scalars(select(Site.id).where(Site.name == HOTEL))).one()
+        await plans.add_occurrences(uow, tuesday, [(hotel_id, "spot", None)], clock.now)
+        await uow.session.execute(update(PlanOccurrence).where(
+            PlanOccurrence.day == tuesday, PlanOccurrence.site_id == hotel_id)
+            .values(inspector_id=li.id))
+        await uow.commit(mark_update_handled=False)
+    before = zhang.last()
+    await zhang.press(listed, hotel)
+    notice = after(api, zhang, before)[0]
+    assert notice["text"] == t(ZH, "plans.press.for_today_other", date="12月7日", who="李测评")
