@@ -79,8 +79,8 @@ def import_answer(lang: str, imported: int, periods: Sequence[tuple[str, str]],
         lines.append(t(lang, "assessment.import.layout"))
         return "\n".join(lines)
     lines = [t(lang, "assessment.import.done", count=imported,
-               periods=", ".join(f"{component(lang, level)} {period}"
-                                 for level, period in periods))]
+               periods=t(lang, "list_separator").join(f"{component(lang, level)} {period}"
+                                                      for level, period in periods))]
     for r in replaced:
         name = f"{component(lang, r.level)} {r.period}"
         lines.append(t(lang, "assessment.import.replaced_dropped", period=name,

@@ -125,7 +125,7 @@ def plans_line(view: BulletinView, budget: int | None = None) -> str | None:
     parts = [t(view.lang, "plans.bulletin.completion_row", unit=unit, done=done, due=due)
              for unit, done, due in rows]
     for shown in range(len(parts), 0, -1):
-        listed = "; ".join(parts[:shown])
+        listed = t(view.lang, "plans.bulletin.separator").join(parts[:shown])
         if shown < len(parts):
             listed += t(view.lang, "plans.bulletin.more", count=len(parts) - shown)
         line = t(view.lang, "plans.bulletin.completion", rows=Html(listed))

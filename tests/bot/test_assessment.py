@@ -37,7 +37,7 @@ async def test_an_admin_sends_the_scores_and_is_told_what_was_imported(
     example = (ROOT / "examples" / "assessment-scores.xlsx").read_bytes()
     answer = await send(feed, updates, api, ADMIN, example, "assessment-scores.xlsx")
     assert answer == t(ZH, "assessment.import.done", count=13,
-                       periods="国测 2026, 省测 2026, 市测 2026-Q3")
+                       periods="国测 2026、省测 2026、市测 2026-Q3")
     assert await count(db) == 13
     # Sent again: replaced, not doubled, and the answer says what each period held before.
     answer = await send(feed, updates, api, ADMIN, example, "assessment-scores.xlsx")

@@ -251,7 +251,7 @@ def test_file_problems_read_as_one_line() -> None:
     assert import_answer("en", 0, (), [RowProblem(0, "", "unreadable")]).splitlines()[1] == \
         "• The file cannot be read (not a valid xlsx or csv file)."
     assert import_answer("zh-hans", 3, [("national", "2026"), ("municipal", "2026-Q3")], ()) \
-        .startswith("✅ 已导入 3 条外部测评成绩（国测 2026, 市测 2026-Q3）")
+        .startswith("✅ 已导入 3 条外部测评成绩（国测 2026、市测 2026-Q3）")
 
 
 def test_a_caption_with_every_action_lagging_stays_within_telegrams_limit() -> None:

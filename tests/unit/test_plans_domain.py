@@ -289,6 +289,8 @@ def test_the_bulletin_names_every_unit_with_rounds_due_worst_first() -> None:
     for name in names.values():
         assert name in line, name
     assert line.index("第1网络包抓联络小组 1/3") > line.index("第5社区 0/3")
+    # Chinese punctuation between the units (tryout: "0/4; 第2…" in a Chinese caption).
+    assert "第5社区 0/3；" in line and "; " not in line
     # Long names: as many as fit, and the rest counted.
     long = {i: f"很长很长很长的单位名称第{i}号社区居民委员会" for i in range(1, 60)}
     figures = [UnitFigures(i, name, 3, 80.0) for i, name in long.items()]
