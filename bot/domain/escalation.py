@@ -83,3 +83,12 @@ def decide(task: Deadline, now: dt.datetime, cfg: ScheduleConfig, tz: ZoneInfo) 
 def overdue_days(due_at: dt.datetime, now: dt.datetime) -> int:
     """Whole days overdue, at least 1 once the deadline has passed."""
     return max(1, (now - due_at) // dt.timedelta(days=1))
+
+
+def overdue_span(due_at: dt.datetime, now: dt.datetime) -> tuple[int, str]:
+    """How long past its deadline, as a person would say it: whole days, or under a day
+    whole hours (at least 1): (8, "hours") for a task due at 23:59 seen at 08:34."""
+    late = now - due_at
+    if late >= dt.timedelta(days=1):
+        return late // dt.timedelta(days=1), "days"
+    return max(1, late // dt.timedelta(hours=1)), "hours"

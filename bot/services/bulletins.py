@@ -11,6 +11,7 @@ import datetime as dt
 from dataclasses import dataclass, replace
 from zoneinfo import ZoneInfo
 
+from bot.domain.escalation import overdue_span
 from bot.domain.periods import Week, bulletin_issue_date, day_bounds
 from bot.domain.ranking import UnitFigures, rank_units
 from bot.domain.schedule import ScheduleConfig
@@ -165,9 +166,12 @@ async def digest_text(
         lines.append(t(lang, "scheduler.digest.overdue", count=total))
         for uid, n, oldest in overdue[:max_rows]:
             node = tree.nodes.get(uid)
-            lines.append(t(lang, "scheduler.digest.overdue_row",
-                           unit=node.name(lang) if node else uid, count=n,
-                           days=max(1, (now - oldest) // dt.timedelta(days=1))))
+            late, unit = overdue_span(oldest, now)
+            key = ("scheduler.digest.overdue_row" if unit == "days"
+                   else "scheduler.digest.overdue_row_hours")
+            lines.append(t(lang, key,
+                           unit=node.name(lang) if node else uid, count=n, days=late,
+                           hours=late))
     else:
         lines.append(t(lang, "scheduler.digest.overdue_none"))
     lines.extend(await missed_for_digest(uow, day, lang, tz))  # 一日一督查: rounds not done

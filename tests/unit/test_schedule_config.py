@@ -155,3 +155,18 @@ def test_a_missed_digest_is_timely_only_on_its_day_and_a_bulletin_only_in_its_we
     late = dt.datetime(2026, 11, 30, 0, tzinfo=UTC)
     assert latest_bulletin(late, 0, dt.time(9), SHANGHAI).period == "2026-W47"
     assert not bulletin_still_timely(bulletin, late, SHANGHAI)
+
+
+def test_the_digest_says_how_long_overdue_as_a_person_would() -> None:
+    """Tryout: a task due at 23:59 seen in the 08:34 digest was "最早已逾期 1 天"; it was
+    8 hours late. Under a day it is told in whole hours (at least 1), else in whole days."""
+    from bot.domain.escalation import overdue_span
+    from bot.render.i18n import t
+
+    due = dt.datetime(2026, 12, 8, 15, 59, tzinfo=dt.UTC)  # 23:59 in Shanghai
+    assert overdue_span(due, due + dt.timedelta(hours=8, minutes=35)) == (8, "hours")
+    assert overdue_span(due, due + dt.timedelta(minutes=5)) == (1, "hours")
+    assert overdue_span(due, due + dt.timedelta(days=1)) == (1, "days")
+    assert overdue_span(due, due + dt.timedelta(days=3, hours=23)) == (3, "days")
+    assert t("zh-hans", "scheduler.digest.overdue_row_hours", unit="第1网络包抓联络小组",
+             count=1, hours=8) == "• 第1网络包抓联络小组：1 件，最早已逾期 8 小时"
