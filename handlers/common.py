@@ -57,6 +57,14 @@ async def show(update: Update, text: str, rows: Rows | None = None) -> Message |
     return await reply(update, text, rows)
 
 
+async def edit_shown(context: WenmingContext, chat_id: int, message_id: int, text: str) -> None:
+    """Redraw an earlier screen (not the one pressed) as `text`, without buttons; a screen
+    Telegram no longer has, or one not changed, is left as it is."""
+    with contextlib.suppress(BadRequest, ReplyQueued):
+        await context.bot.edit_message_text(text, chat_id=chat_id, message_id=message_id,
+                                            parse_mode=ParseMode.HTML, reply_markup=None)
+
+
 async def drop_keyboard(context: WenmingContext, chat_id: int, message_id: int) -> None:
     """Take the buttons off an older prompt so only the newest one can be pressed."""
     with contextlib.suppress(BadRequest, ReplyQueued):

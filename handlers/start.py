@@ -15,7 +15,7 @@ from bot.services.reports import drafts
 from bot.telegram.commands import publish_for
 from bot.telegram.context import WenmingContext
 from db.models import Unit
-from handlers.common import answer_query, reply, show
+from handlers.common import answer_query, edit_shown, reply, show
 
 
 async def start(update: Update, context: WenmingContext) -> None:
@@ -110,14 +110,21 @@ async def cancel(update: Update, context: WenmingContext) -> None:
         dropped = await drafts.cancel_draft(uow, person)
         insp = await deps.inspections.active(uow, person)
         paused = insp is not None
+        screen_at = None
         if insp is not None:
             view = await deps.inspections.view(uow, person, insp.id)
             if view.progress.awaiting is not None and not view.progress.in_review:
-                await deps.inspections.act(uow, person, insp.id, view.step, "cancel",
-                                           now=deps.clock())
+                view = await deps.inspections.act(uow, person, insp.id, view.step, "cancel",
+                                                  now=deps.clock())
             person.active_inspection_id = None
+            if insp.chat_id is not None and insp.message_id is not None:
+                screen_at = (insp.chat_id, insp.message_id)
         await uow.commit()
     if paused:
+        if screen_at is not None:
+            # The inspection's screen asked for a note, a reason or a photo: it shows the
+            # pause now, so no prompt is left on it that the bot no longer listens to.
+            await edit_shown(context, *screen_at, views.paused_screen(view, context.lang))
         await reply(update, context.t("cancel.paused"))
     else:
         await reply(update, context.t("cancel.report_dropped" if dropped else "cancel.done"))

@@ -183,10 +183,15 @@ async def test_cancel_while_a_remark_is_awaited_withdraws_the_verdict_and_pauses
 ) -> None:
     na_at = first_index(hotel_standard, lambda item: Verdict.NA in item.verdicts)
     msg = await answer_compliant_until(zhang, await open_hotel(zhang), hotel_standard, na_at)
-    await zhang.press(msg, data_where(msg, verdict("a")))
+    asking = await zhang.press(msg, data_where(msg, verdict("a")))
 
     reply = await zhang.say("/cancel")
     assert reply["text"] == t(ZH, "cancel.paused")
+    # The screen that asked for the reason shows the pause, with no prompt or button left
+    # on it that the bot no longer listens to (tryout: "📝 Type a note…" stayed).
+    screen = zhang.api.message(zhang.id, asking["message_id"])
+    assert screen["text"].startswith("⏸ 已暂停") and f"{na_at}/" in screen["text"], screen
+    assert "reply_markup" not in screen
     # Paused: text is no longer taken as the remark.
     reply = await zhang.say("本店无餐厅")
     assert reply["text"] == t(ZH, "inspect.text_unexpected")
