@@ -5,7 +5,9 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, MessageHandler, filters
 
+from bot.domain.expectation import Input, Taker
 from bot.domain.roles import role_of
+from bot.services.expectation import expected
 from bot.telegram.context import WenmingContext
 from handlers.common import answer_query, reply
 
@@ -17,8 +19,14 @@ async def unknown_command(update: Update, context: WenmingContext) -> None:
 
 
 async def unsupported(update: Update, context: WenmingContext) -> None:
-    """Stickers, voice, video, contacts… in a private chat."""
-    await reply(update, context.t("error.unsupported_message"))
+    """Stickers, voice, video, contacts… in a private chat. When a photo is awaited (an
+    inspection's evidence, a fix's after-photos, a finding's photos), the answer says that a
+    photo is what is waited for, not the generic list of what the bot takes."""
+    async with context.deps.uow.read() as uow:
+        taker, _ = await expected(uow, context.me, Input.PHOTO)
+    awaited = taker in (Taker.INSPECTION, Taker.TASK_INPUT, Taker.FINDING)
+    await reply(update, context.t("error.photo_awaited" if awaited
+                                  else "error.unsupported_message"))
 
 
 async def stale_button(update: Update, context: WenmingContext) -> None:

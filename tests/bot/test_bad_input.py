@@ -130,3 +130,18 @@ async def test_editing_an_earlier_remark_is_not_taken_as_the_next_items_remark(
     assert rec.answers[previous.key].remark == "本店无餐厅"
     assert rec.answers[this.key].remark is None
     assert rec.inspection.step == na_at + 1 and rec.inspection.awaiting == "remark"
+
+
+async def test_a_sticker_when_a_photo_is_awaited_says_a_photo_is_needed(
+    zhang: Chat, db: Sessions, hotel_standard: Standard
+) -> None:
+    """Tryout: after 不符合 asked for evidence, a sticker or a voice message got "暂不支持这种
+    消息。请发送文字、照片或位置。", the generic list; it now says a photo is what is waited for,
+    and the item still waits for it."""
+    dyn = first_index(hotel_standard, lambda item: item.photo_on_fail)
+    msg = await answer_compliant_until(zhang, await open_hotel(zhang), hotel_standard, dyn)
+    await zhang.press(msg, data_where(msg, verdict("n")))
+    reply = await zhang.send_sticker()
+    assert reply["text"] == t(ZH, "error.photo_awaited")
+    rec = await record(db)
+    assert rec.inspection.awaiting == "photo" and rec.inspection.step == dyn
