@@ -360,8 +360,12 @@ class Scheduler:
             return None
         async with self._uow() as uow:
             chats = await self._office_chats(uow)
+            # The last digest that went out covered the day before its own; days after that
+            # and before this one's (the bot down, the clock jumped) had none.
+            last = await uow.jobs.last_ran(DIGEST, due.period)
             text = await digest_text(uow, self.config, self.tz, self.lang,
-                                     due.issue_date, now)
+                                     due.issue_date, now, unreported_from=None
+                                     if last is None else dt.date.fromisoformat(last))
             if not await uow.jobs.record(DIGEST, due.period, now, {"groups": len(chats)}):
                 return None
             outbox = uow.outbox

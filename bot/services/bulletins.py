@@ -122,7 +122,7 @@ async def office_chats(uow: UnitOfWork, office_unit: str | None) -> list[int]:
 
 async def digest_text(
     uow: UnitOfWork, cfg: ScheduleConfig, tz: ZoneInfo, lang: str, issue: dt.date,
-    now: dt.datetime, *, max_rows: int = 10,
+    now: dt.datetime, *, max_rows: int = 10, unreported_from: dt.date | None = None,
 ) -> str:
     """The morning digest for the office: the day before `issue` (the digest's period, the
     local day it is sent on: the scheduler sends it on no other day, so "yesterday" holds),
@@ -174,5 +174,6 @@ async def digest_text(
                            hours=late))
     else:
         lines.append(t(lang, "scheduler.digest.overdue_none"))
-    lines.extend(await missed_for_digest(uow, day, lang, tz))  # 一日一督查: rounds not done
+    # 一日一督查: rounds not done (and those of days no digest told of, see missed_for_digest).
+    lines.extend(await missed_for_digest(uow, day, lang, tz, unreported_from))
     return fit("\n".join(lines))  # names (plans, people) shortened if it would pass 4,096

@@ -46,6 +46,7 @@ from bot.domain.plans import (
 )
 from bot.domain.roles import Role, require, role_of
 from bot.render.buttons import Screen, keyboard_json
+from bot.render.dates import format_date
 from bot.render.i18n import local_name, normalize_language, t
 from bot.render.plans import (
     AGAIN,
@@ -541,12 +542,24 @@ async def plans_overview(uow: UnitOfWork, person: Person, day: dt.date, lang: st
 
 
 async def missed_for_digest(uow: UnitOfWork, day: dt.date, lang: str,
-                            tz: ZoneInfo | None = None) -> list[str]:
+                            tz: ZoneInfo | None = None,
+                            unreported_from: dt.date | None = None) -> list[str]:
     """The digest's lines on `day`'s occurrences not done on that day (missed, or done late
-    since); a line saying none were when all were done, nothing when nothing was due."""
+    since); a line saying none were when all were done, nothing when nothing was due. With
+    `unreported_from` (the first day no digest told of: the bot was down, or the clock
+    jumped), a line first counts the rounds not done on the days from then to the day before
+    `day`, so they are not lost from sight."""
+    earlier: list[str] = []
+    if unreported_from is not None and unreported_from < day:
+        last = day - dt.timedelta(days=1)
+        count = await uow.plans.not_done_between(unreported_from, last)
+        if count:
+            earlier.append(t(lang, "plans.digest.unreported", count=count,
+                             first=format_date(lang, unreported_from),
+                             last=format_date(lang, last)))
     everything = await uow.plans.of_day(day)
     if not everything:
-        return []  # no plans, no draw: nothing to say
+        return earlier  # no plans, no draw: nothing more to say
     rows = [r for r in everything if r.status != DONE]
     names = await plan_names(uow)
     who = await uow.people.first_names(r.inspector_id for r in rows
@@ -559,7 +572,7 @@ async def missed_for_digest(uow: UnitOfWork, day: dt.date, lang: str,
         return None
 
     missed = [MissedRow(r.site_name, r.site_name_en, r.kind, r.plan, whose(r)) for r in rows]
-    return missed_lines(lang, missed, names) + waiting_lines(
+    return earlier + missed_lines(lang, missed, names) + waiting_lines(
         lang, await uow.plans.waiting_inspectors())
 
 

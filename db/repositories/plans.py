@@ -225,6 +225,13 @@ class PlanRepository:
             .values(status="missed").execution_options(synchronize_session=False))
         return max(result.rowcount or 0, 0)  # type: ignore[attr-defined]
 
+    async def not_done_between(self, first: date, last: date) -> int:
+        """How many occurrences from `first` to `last` were not done on their day."""
+        return int(await self.session.scalar(
+            select(func.count()).select_from(PlanOccurrence)
+            .where(PlanOccurrence.day >= first, PlanOccurrence.day <= last,
+                   PlanOccurrence.status != "done")) or 0)
+
     async def open_at_site(self, site_id: int, since: date, until: date
                            ) -> list[PlanOccurrence]:
         """The site's occurrences from `since` to `until` not yet fulfilled, newest first."""

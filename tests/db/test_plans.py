@@ -588,7 +588,7 @@ async def test_after_a_jump_the_days_jobs_run_in_the_order_they_fell_due(
                           media_dir=tmp_path / "media", clock=clock,
                           plans_morning=dt.time(7, 30))
     await scheduler.tick()  # a fresh database: nothing before the scheduler started
-    clock.now = local(MONDAY, 7, 31)
+    clock.now = local(MONDAY, 8, 31)  # Monday's lists and digest go out
     await scheduler.tick()
     next_monday = MONDAY + dt.timedelta(days=7)
     clock.now = local(next_monday, 9, 1)
@@ -597,6 +597,17 @@ async def test_after_a_jump_the_days_jobs_run_in_the_order_they_fell_due(
     # The week's rounds were all there when the bulletin counted them: Friday's patrol too.
     friday = await occurrences(sessions, MONDAY + dt.timedelta(days=4))
     assert friday and {o.status for o in friday} == {"missed"}
+    # No digest went out from Tuesday to Sunday: this one says how many rounds were not done
+    # on those days (Monday to Saturday; Sunday's are its own "yesterday"), so they are not
+    # lost from sight.
+    week = [o for day in range(6)
+            for o in await occurrences(sessions, MONDAY + dt.timedelta(days=day))]
+    async with sessions() as s:
+        digest = (await s.scalars(select(OutboxMessage).where(
+            OutboxMessage.purpose == "digest").order_by(OutboxMessage.id.desc()))).first()
+    assert digest is not None
+    assert t("zh-hans", "plans.digest.unreported", count=len(week), first="12月7日",
+             last="12月12日") in digest.params["text"]
 
 
 async def test_no_spot_check_is_drawn_at_a_site_a_round_is_due_at_that_day(
