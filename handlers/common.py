@@ -58,9 +58,10 @@ async def show(update: Update, text: str, rows: Rows | None = None) -> Message |
 
 
 async def edit_shown(context: WenmingContext, chat_id: int, message_id: int, text: str) -> None:
-    """Redraw an earlier screen (not the one pressed) as `text`, without buttons; a screen
-    Telegram no longer has, or one not changed, is left as it is."""
-    with contextlib.suppress(BadRequest, ReplyQueued):
+    """Redraw an earlier screen (not the one pressed) as `text`, without buttons. It is a
+    courtesy: a screen Telegram no longer has, one not changed, or Telegram failing leaves it
+    as it is, and whatever the handler answers next still goes."""
+    with contextlib.suppress(TelegramError):
         await context.bot.edit_message_text(text, chat_id=chat_id, message_id=message_id,
                                             parse_mode=ParseMode.HTML, reply_markup=None)
 

@@ -20,11 +20,11 @@ async def unknown_command(update: Update, context: WenmingContext) -> None:
 
 async def unsupported(update: Update, context: WenmingContext) -> None:
     """Stickers, voice, video, contacts… in a private chat. When a photo is awaited (an
-    inspection's evidence, a fix's after-photos, a finding's photos), the answer says that a
-    photo is what is waited for, not the generic list of what the bot takes."""
+    inspection's evidence, a fix's after-photos), the answer says that a photo is what is
+    waited for, not the generic list of what the bot takes."""
     async with context.deps.uow.read() as uow:
         taker, _ = await expected(uow, context.me, Input.PHOTO)
-    awaited = taker in (Taker.INSPECTION, Taker.TASK_INPUT, Taker.FINDING)
+    awaited = taker in (Taker.INSPECTION, Taker.TASK_INPUT)
     await reply(update, context.t("error.photo_awaited" if awaited
                                   else "error.unsupported_message"))
 

@@ -122,8 +122,8 @@ async def cancel(update: Update, context: WenmingContext) -> None:
         await uow.commit()
     if paused:
         if screen_at is not None:
-            # The inspection's screen asked for a note, a reason or a photo: it shows the
-            # pause now, so no prompt is left on it that the bot no longer listens to.
+            # The inspection's screen shows the pause, as the pause button leaves it: no
+            # prompt (a note, a reason, a photo) is left on it that the bot no longer takes.
             await edit_shown(context, *screen_at, views.paused_screen(view, context.lang))
         await reply(update, context.t("cancel.paused"))
     else:

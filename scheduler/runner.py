@@ -199,24 +199,26 @@ class Scheduler:
         result.reminders = await self._counted(REMINDERS, remind_and_escalate(
             self._uow, self.config, self.tz, self.lang, now, escalate=self._escalate))
         await self._check_fresh()
-        # The day's jobs in the order they fell due: after the clock jumps (a stopped bot, the
-        # sandbox's clock), the morning's rounds and lists come before the digest that counts
-        # them, and the digest before the bulletin, as on an ordinary day.
+        # The jobs in the order one depends on another, whatever fell due first: after the
+        # clock jumps (a stopped bot, the sandbox's clock; a bulletin may still go out days
+        # after its Monday) the morning's rounds and lists, backfilling the days it missed, come
+        # before the digest and the bulletin that count them, the digest before the bulletin
+        # as on an ordinary day, and the evening's seeds last (a seed job still due when a
+        # morning runs would be yesterday's, and is skipped as stale by then).
         jobs: list[tuple[Due, str, Callable[[Due, dt.datetime], Awaitable[int | None]],
-                         Callable[[Due, dt.datetime, ZoneInfo], bool], str]] = [
-            (latest_bulletin(now, self.config.bulletin.weekday, self.config.bulletin.time,
-                             self.tz), BULLETIN, self.run_bulletin, bulletin_still_timely,
-             "bulletins"),
-            (latest_digest(now, self.config.digest.time, self.tz), DIGEST, self.run_digest,
-             digest_still_timely, "digests"),
-        ]
+                         Callable[[Due, dt.datetime, ZoneInfo], bool], str]] = []
         if self.plans_morning is not None:
             jobs.append((latest_digest(now, self.plans_morning, self.tz), PLANS_JOB,
                          self.run_plans, digest_still_timely, "lists"))
+        jobs.append((latest_digest(now, self.config.digest.time, self.tz), DIGEST,
+                     self.run_digest, digest_still_timely, "digests"))
+        jobs.append((latest_bulletin(now, self.config.bulletin.weekday,
+                                     self.config.bulletin.time, self.tz),
+                     BULLETIN, self.run_bulletin, bulletin_still_timely, "bulletins"))
         if self.draws is not None:
             jobs.append((latest_digest(now, self.draws.announce_time, self.tz), DRAW_SEEDS,
                          self.run_draw_seeds, digest_still_timely, "draw_messages"))
-        for due, name, run, timely, counted in sorted(jobs, key=lambda j: j[0].due_at):
+        for due, name, run, timely, counted in jobs:
             if await self._runnable(name, due, now, timely, result):
                 sent = await self._counted(name, run(due, now))
                 if sent is not None:

@@ -185,11 +185,16 @@ def press_notice(lang: str, *, day: dt.date, counts_as: str, kind: str,
     elif counts_as == LATER and counts_for is not None and for_whom:
         lines.append(t(lang, "plans.press.for_later_other", date=date, who=for_whom,
                        later=format_date(lang, counts_for)))
+    elif counts_as == LATER and counts_for is not None and for_whom == "":
+        lines.append(t(lang, "plans.press.for_later_unlisted", date=date,
+                       later=format_date(lang, counts_for)))
     elif counts_as == LATER and counts_for is not None:
         lines.append(t(lang, "plans.press.for_later", date=date,
                        later=format_date(lang, counts_for)))
     elif counts_as == TODAY and for_whom:
         lines.append(t(lang, "plans.press.for_today_other", date=date, who=for_whom))
+    elif counts_as == TODAY and for_whom == "":
+        lines.append(t(lang, "plans.press.for_today_unlisted", date=date))
     elif counts_as == TODAY:
         lines.append(t(lang, "plans.press.for_today", date=date))
     elif counts_as == NOTHING:

@@ -257,6 +257,16 @@ async def assign_day(uow: UnitOfWork, day: dt.date, now: dt.datetime) -> tuple[i
     jobs = [Job(r.id, crews.get(r.plan, []) if r.kind == ROUND else everyone,
                 frozenset(own.get(r.site_id, ()))) for r in todo]
     assigned = assign(jobs, load)
+    # A spot check or re-check at a site a round is due at goes to whoever has the round:
+    # one visit, not two inspectors at one door.
+    with_round: dict[int, int] = {}
+    for r in rows:
+        who = r.inspector_id if r.inspector_id is not None else assigned.get(r.id)
+        if r.kind == ROUND and who is not None:
+            with_round.setdefault(r.site_id, who)
+    for r in todo:
+        if r.kind != ROUND and with_round.get(r.site_id) in everyone:
+            assigned[r.id] = with_round[r.site_id]
     await repo.set_inspectors(day, assigned, now)
     return len(assigned), len(todo) - len(assigned)
 
@@ -341,13 +351,15 @@ def _list_rows(rows: Iterable[OccurrenceRow]) -> list[ListRow]:
 # ---- ticking off -----------------------------------------------------------------------------
 
 
-async def _to_tick(uow: UnitOfWork, site_id: int, today: dt.date
+async def _to_tick(uow: UnitOfWork, site_id: int, today: dt.date, *, lock: bool = False
                    ) -> tuple[list[PlanOccurrence], str]:
     """What an inspection submitted at `site_id` today ticks off, and as what: today's
     occurrences there (done); if none is due today, the latest not done in the last week
-    (late); else nothing."""
+    (late); else nothing. `lock`: the rows are locked for the tick (a plan paused meanwhile
+    deletes its rounds not done: either the tick waits and does not see them, or the pause
+    waits and finds them done)."""
     pending = await uow.plans.open_at_site(site_id, today - dt.timedelta(days=LATE_WITHIN_DAYS),
-                                           today)
+                                           today, lock=lock)
     todays = [o for o in pending if o.day == today]
     if todays:
         return todays, DONE
@@ -360,7 +372,7 @@ async def _to_tick(uow: UnitOfWork, site_id: int, today: dt.date
 async def tick(uow: UnitOfWork, site_id: int, inspection_id: int, now: dt.datetime,
                tz: ZoneInfo) -> list[PlanOccurrence]:
     """An inspection at `site_id` was submitted: tick off what it fulfils (`_to_tick`)."""
-    chosen, status = await _to_tick(uow, site_id, now.astimezone(tz).date())
+    chosen, status = await _to_tick(uow, site_id, now.astimezone(tz).date(), lock=True)
     for occ in chosen:
         occ.status = status
         occ.inspection_id = inspection_id
@@ -448,7 +460,8 @@ class PlannedPress:
     # version: a renumbered standard must not name another item), (zh, en); None without one.
     item: tuple[str, str] | None = None
     # TODAY or LATER on another inspector's list: their name (the inspection counts for their
-    # occurrence; this one stays missed). None when it is the presser's own.
+    # occurrence; this one stays missed), "" when on nobody's list yet. None when it is the
+    # presser's own.
     for_whom: str | None = None
 
 
@@ -469,10 +482,13 @@ async def planned_press(uow: UnitOfWork, person: Person, occurrence_id: int, tod
         return PlannedPress(occ, AGAIN, item=item)
     if any(o.id == occ.id for o in chosen):
         return PlannedPress(occ, status, item=item)
-    other = chosen[0].inspector_id if chosen else None
+    # Whose occurrence it counts for, when none of those ticked is the presser's own: a
+    # colleague's (named), or nobody's yet (unassigned: "").
     whom = None
-    if other is not None and other != person.id:
-        whom = (await uow.people.first_names([other])).get(other) or None
+    if chosen and not any(o.inspector_id == person.id for o in chosen):
+        others = [o.inspector_id for o in chosen if o.inspector_id is not None]
+        whom = ((await uow.people.first_names(others[:1])).get(others[0]) or "—"
+                if others else "")
     if chosen and status == DONE:
         return PlannedPress(occ, TODAY, item=item, for_whom=whom)
     if chosen:

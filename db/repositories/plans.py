@@ -232,15 +232,18 @@ class PlanRepository:
             .where(PlanOccurrence.day >= first, PlanOccurrence.day <= last,
                    PlanOccurrence.status != "done")) or 0)
 
-    async def open_at_site(self, site_id: int, since: date, until: date
+    async def open_at_site(self, site_id: int, since: date, until: date, *, lock: bool = False
                            ) -> list[PlanOccurrence]:
-        """The site's occurrences from `since` to `until` not yet fulfilled, newest first."""
-        return list(await self.session.scalars(
-            select(PlanOccurrence)
-            .where(PlanOccurrence.site_id == site_id, PlanOccurrence.day >= since,
-                   PlanOccurrence.day <= until,
-                   PlanOccurrence.status.in_(("due", "missed")))
-            .order_by(PlanOccurrence.day.desc(), PlanOccurrence.id)))
+        """The site's occurrences from `since` to `until` not yet fulfilled, newest first;
+        `lock`: locked until the commit (for ticking them off)."""
+        query = (select(PlanOccurrence)
+                 .where(PlanOccurrence.site_id == site_id, PlanOccurrence.day >= since,
+                        PlanOccurrence.day <= until,
+                        PlanOccurrence.status.in_(("due", "missed")))
+                 .order_by(PlanOccurrence.day.desc(), PlanOccurrence.id))
+        if lock:
+            query = query.with_for_update().execution_options(populate_existing=True)
+        return list(await self.session.scalars(query))
 
     async def per_inspector(self, first: date, last: date) -> dict[int, tuple[int, int]]:
         """Per inspector: (occurrences their own inspections fulfilled, on time or late;

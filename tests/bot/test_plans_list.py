@@ -340,3 +340,15 @@ async def test_an_old_buttons_site_on_a_colleagues_list_today_says_whose_round_i
     await zhang.press(listed, hotel)
     notice = after(api, zhang, before)[0]
     assert notice["text"] == t(ZH, "plans.press.for_today_other", date="12月7日", who="李测评")
+
+    # Review: on nobody's list yet, it says so (not "on today's list too").
+    await zhang.say("/cancel")
+    async with deps.uow() as uow:
+        await uow.session.execute(update(PlanOccurrence).where(
+            PlanOccurrence.day == tuesday, PlanOccurrence.site_id == hotel_id)
+            .values(inspector_id=None))
+        await uow.commit(mark_update_handled=False)
+    before = zhang.last()
+    await zhang.press(listed, hotel)
+    notice = after(api, zhang, before)[0]
+    assert notice["text"] == t(ZH, "plans.press.for_today_unlisted", date="12月7日")

@@ -575,13 +575,16 @@ async def test_two_inspections_submitted_at_once_both_show_on_the_list(
     assert f"{done} {names[second]}" in edits[-1].params["text"]
 
 
-async def test_after_a_jump_the_days_jobs_run_in_the_order_they_fell_due(
-    sessions: Sessions, city: dict[str, int], tmp_path: Path
+@pytest.mark.parametrize("days", [7, 8])
+async def test_after_a_jump_the_morning_runs_before_the_digest_and_the_bulletin(
+    sessions: Sessions, city: dict[str, int], tmp_path: Path, days: int
 ) -> None:
     """Tryout: the clock jumped from Wednesday to the next Monday 09:00 (a stopped bot, the
     sandbox's clock): the bulletin went out first, counting only the rounds created before
     the jump, and the digest after it. Now the morning's rounds and lists come first (days
-    the morning never ran recorded as missed), then the digest, then the bulletin."""
+    the morning never ran recorded as missed), then the digest, then the bulletin: also when
+    the bot comes back on Tuesday, when Monday's bulletin is still due (review: a sort by due
+    time put it before Tuesday's morning)."""
     clock = FakeClock(local(MONDAY, 6))
     scheduler = Scheduler(UnitOfWorkFactory(sessions), parse_schedule(""),
                           timezone="Asia/Shanghai", language="zh-hans",
@@ -590,24 +593,45 @@ async def test_after_a_jump_the_days_jobs_run_in_the_order_they_fell_due(
     await scheduler.tick()  # a fresh database: nothing before the scheduler started
     clock.now = local(MONDAY, 8, 31)  # Monday's lists and digest go out
     await scheduler.tick()
-    next_monday = MONDAY + dt.timedelta(days=7)
-    clock.now = local(next_monday, 9, 1)
+    back = MONDAY + dt.timedelta(days=days)
+    clock.now = local(back, 9, 1)
     ran = (await scheduler.tick()).ran
     assert [r.split(":")[0] for r in ran] == ["plans", "digest", "bulletin"], ran
     # The week's rounds were all there when the bulletin counted them: Friday's patrol too.
     friday = await occurrences(sessions, MONDAY + dt.timedelta(days=4))
     assert friday and {o.status for o in friday} == {"missed"}
-    # No digest went out from Tuesday to Sunday: this one says how many rounds were not done
-    # on those days (Monday to Saturday; Sunday's are its own "yesterday"), so they are not
+    # No digest went out after Monday's: this one says how many rounds were not done on the
+    # days none told of (from Monday to the day before its own "yesterday"), so they are not
     # lost from sight.
-    week = [o for day in range(6)
-            for o in await occurrences(sessions, MONDAY + dt.timedelta(days=day))]
+    untold = [o for day in range(days - 1)
+              for o in await occurrences(sessions, MONDAY + dt.timedelta(days=day))]
     async with sessions() as s:
         digest = (await s.scalars(select(OutboxMessage).where(
             OutboxMessage.purpose == "digest").order_by(OutboxMessage.id.desc()))).first()
     assert digest is not None
-    assert t("zh-hans", "plans.digest.unreported", count=len(week), first="12月7日",
-             last="12月12日") in digest.params["text"]
+    assert t("zh-hans", "plans.digest.unreported", count=len(untold), first="12月7日",
+             last=f"12月{7 + days - 2}日") in digest.params["text"]
+
+
+async def test_a_spot_check_or_recheck_at_a_site_with_a_round_goes_to_the_rounds_inspector(
+    sessions: Sessions, city: dict[str, int]
+) -> None:
+    """Review: a re-check drawn at a site a round is due at was shared out on its own, so a
+    second inspector could be sent to the same door. It goes with the round."""
+    async with UnitOfWorkFactory(sessions)() as uow:
+        await service.expand_day(uow, MONDAY, SHANGHAI, local(MONDAY, 7))
+        await uow.commit(mark_update_handled=False)
+    rounds = {o.site_id for o in await occurrences(sessions, MONDAY) if o.kind == "round"}
+    sites = sorted(rounds)[:4]
+    async with UnitOfWorkFactory(sessions)() as uow:
+        await service.add_occurrences(uow, MONDAY, [(s, "recheck", None) for s in sites],
+                                      local(MONDAY, 7))
+        await service.assign_day(uow, MONDAY, local(MONDAY, 7, 30))
+        await uow.commit(mark_update_handled=False)
+    who: dict[tuple[int, str], int | None] = {
+        (o.site_id, o.kind): o.inspector_id for o in await occurrences(sessions, MONDAY)}
+    for site in sites:
+        assert who[(site, "recheck")] == who[(site, "round")] is not None
 
 
 async def test_no_spot_check_is_drawn_at_a_site_a_round_is_due_at_that_day(

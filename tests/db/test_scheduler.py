@@ -310,7 +310,7 @@ async def test_weekly_bulletin_ranks_compares_and_names(
     # A fresh install backfills nothing that fell due before it started (week 47's bulletin,
     # this morning's digest): both are recorded as skipped; week 48's is not due yet.
     assert result.ran == []
-    assert result.skipped == ["bulletin:2026-W47", "digest:2026-11-30"]
+    assert result.skipped == ["digest:2026-11-30", "bulletin:2026-W47"]
     clock.now = at(2026, 11, 30, 1, 0)
     result = await sched.tick()
     assert "bulletin:2026-W48" in result.ran
@@ -709,7 +709,7 @@ async def test_a_fresh_install_sends_nothing_stale_and_digest_and_bulletin_agree
     sched = make_scheduler(sessions, clock, tmp_path)
     result = await sched.tick()
     assert result.ran == [] and result.queued == 0
-    assert result.skipped == ["bulletin:2026-W47", "digest:2026-11-28"]
+    assert result.skipped == ["digest:2026-11-28", "bulletin:2026-W47"]
     assert await messages(sessions, "digest", "bulletin") == []
     runs = await job_runs(sessions)
     assert runs["digest:2026-11-28"]["skipped"] == "before_first_start"
@@ -726,7 +726,7 @@ async def test_a_fresh_install_sends_nothing_stale_and_digest_and_bulletin_agree
 
     clock.now = at(2026, 11, 30, 1)  # Monday 09:00: digest (08:30) and bulletin together
     result = await sched.tick()
-    assert result.ran == ["digest:2026-11-30", "bulletin:2026-W48"]  # in the order they fell due
+    assert result.ran == ["digest:2026-11-30", "bulletin:2026-W48"]  # the digest first
     digest = (await messages(sessions, "digest"))[-1][1]
     bulletin = next(text for chat, text in await messages(sessions, "bulletin")
                     if chat == OFFICE)
