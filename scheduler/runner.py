@@ -393,10 +393,11 @@ class Scheduler:
             # The day's random spot checks and re-checks join the rounds' share-out: the
             # unannounced list reaches only the inspectors who must go, in their own lists.
             # A site a round is due at that day is inspected anyway: no spot check there.
+            rounds = await day_rounds(uow, due.issue_date, self.tz)
             drawn = [] if self.draws is None else await day_draw(
-                uow, due.issue_date, self.draws, now, due_anyway={
-                    site for _, site in await day_rounds(uow, due.issue_date, self.tz)})
-            morning = await run_morning(uow, due.issue_date, self.tz, now, self.lang, drawn)
+                uow, due.issue_date, self.draws, now, due_anyway={site for _, site in rounds})
+            morning = await run_morning(uow, due.issue_date, self.tz, now, self.lang, drawn,
+                                        rounds)
             await uow.commit(mark_update_handled=False)
         log.info("plans %s: %d missed before (%d of days the morning did not run), %d new, "
                  "%d assigned (%d with nobody), %d list(s) queued", due.period, morning.missed,

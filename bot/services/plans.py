@@ -213,11 +213,15 @@ async def day_rounds(uow: UnitOfWork, day: dt.date, tz: ZoneInfo) -> list[tuple[
     return [(p.code, site_id) for p in plans for site_id in target_sites(p, sites, tree)]
 
 
-async def expand_day(uow: UnitOfWork, day: dt.date, tz: ZoneInfo, now: dt.datetime) -> int:
-    """Insert the active plans' rounds due on `day`; how many were new."""
+async def expand_day(uow: UnitOfWork, day: dt.date, tz: ZoneInfo, now: dt.datetime,
+                     rounds: Sequence[tuple[str, int]] | None = None) -> int:
+    """Insert the active plans' rounds due on `day` (`rounds`: `day_rounds`, when the caller
+    has them already); how many were new."""
+    if rounds is None:
+        rounds = await day_rounds(uow, day, tz)
     rows = [{"day": day, "kind": ROUND, "plan": plan, "site_id": site_id, "task_id": None,
              "status": DUE, "created_at": now}
-            for plan, site_id in await day_rounds(uow, day, tz)]
+            for plan, site_id in rounds]
     return await uow.plans.add_occurrences(rows) if rows else 0
 
 
@@ -327,14 +331,16 @@ async def backfill(uow: UnitOfWork, day: dt.date, tz: ZoneInfo, now: dt.datetime
 
 
 async def run_morning(uow: UnitOfWork, day: dt.date, tz: ZoneInfo, now: dt.datetime,
-                      default_lang: str, drawn: Iterable[Drawn] = ()) -> Morning:
+                      default_lang: str, drawn: Iterable[Drawn] = (),
+                      rounds: Sequence[tuple[str, int]] | None = None) -> Morning:
     """The morning's work for `day` in the caller's transaction (see the module's doc); the
     day's random spot checks and re-checks (`drawn`, bot/services/draws.day_draw) join the
     plans' rounds in the same share-out and the same lists. Rounds of days the morning did
-    not run are recorded first and marked missed with the rest (no list for a past day)."""
+    not run are recorded first and marked missed with the rest (no list for a past day).
+    `rounds`: the day's `day_rounds`, when the caller computed them (for the draw)."""
     backfilled = await backfill(uow, day, tz, now)
     missed = await uow.plans.mark_missed(day)
-    added = await expand_day(uow, day, tz, now)
+    added = await expand_day(uow, day, tz, now, rounds)
     added += await add_occurrences(uow, day, [(d.site_id, d.kind, d.task_id) for d in drawn],
                                    now)
     assigned, unassigned = await assign_day(uow, day, now)

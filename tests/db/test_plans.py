@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import DEFAULTS_DIR
+from bot.domain.draws_config import DrawConfig
 from bot.domain.org import load_org_file
 from bot.domain.plans import load_plans, parse_plans
 from bot.domain.schedule import parse_schedule
@@ -68,6 +69,14 @@ async def city(sessions: Sessions) -> dict[str, int]:
         await service.import_plans(u, load_plans(DEFAULTS_DIR / "plans.yaml"), local(MONDAY, 0))
         await u.commit(mark_update_handled=False)
     return sites
+
+
+def shanghai_scheduler(sessions: Sessions, clock: FakeClock, tmp_path: Path,
+                       draws: DrawConfig | None = None) -> Scheduler:
+    """The scheduler as the demo city runs it: Shanghai, lists at 07:30, `draws` if given."""
+    return Scheduler(UnitOfWorkFactory(sessions), parse_schedule(""), timezone="Asia/Shanghai",
+                     language="zh-hans", media_dir=tmp_path / "media", clock=clock,
+                     plans_morning=dt.time(7, 30), draws=draws)
 
 
 async def occurrences(sessions: Sessions, day: dt.date | None = None) -> list[PlanOccurrence]:
@@ -229,10 +238,7 @@ async def test_the_scheduler_sends_the_lists_once_at_the_morning_hour(
     sessions: Sessions, city: dict[str, int], tmp_path: Path
 ) -> None:
     clock = FakeClock(local(MONDAY, 6))
-    scheduler = Scheduler(UnitOfWorkFactory(sessions), parse_schedule(""),
-                          timezone="Asia/Shanghai", language="zh-hans",
-                          media_dir=tmp_path / "media", clock=clock,
-                          plans_morning=dt.time(7, 30))
+    scheduler = shanghai_scheduler(sessions, clock, tmp_path)
     await scheduler.tick()  # a fresh database: nothing before the scheduler started
     assert await occurrences(sessions) == []
     clock.now = local(MONDAY, 7, 31)
@@ -314,15 +320,11 @@ async def test_the_days_draw_reaches_only_the_inspectors_lists(
 ) -> None:
     """The morning's share-out takes the day's random spot checks with the plans' rounds:
     each drawn site is in one inspector's private list, and no group hears of it."""
-    from bot.domain.draws_config import DrawConfig
     from db.models import DrawEntry
 
     clock = FakeClock(local(MONDAY, 6))
-    scheduler = Scheduler(UnitOfWorkFactory(sessions), parse_schedule(""),
-                          timezone="Asia/Shanghai", language="zh-hans",
-                          media_dir=tmp_path / "media", clock=clock,
-                          plans_morning=dt.time(7, 30),
-                          draws=DrawConfig(per_subdistrict=2, recheck_share=0.0))
+    scheduler = shanghai_scheduler(sessions, clock, tmp_path,
+                                   DrawConfig(per_subdistrict=2, recheck_share=0.0))
     await scheduler.tick()
     clock.now = local(MONDAY, 7, 31)
     assert f"plans:{MONDAY.isoformat()}" in (await scheduler.tick()).ran
@@ -386,9 +388,7 @@ async def test_days_the_morning_did_not_run_are_recorded_as_missed(
     as missed, count in the week's completion and the digest, and no list goes out for them."""
     clock = FakeClock(local(MONDAY, 6))
     uow = UnitOfWorkFactory(sessions)
-    scheduler = Scheduler(uow, parse_schedule(""), timezone="Asia/Shanghai",
-                          language="zh-hans", media_dir=tmp_path / "media", clock=clock,
-                          plans_morning=dt.time(7, 30))
+    scheduler = shanghai_scheduler(sessions, clock, tmp_path)
     await scheduler.tick()
     clock.now = local(MONDAY, 7, 31)
     assert (await scheduler.tick()).lists == 3
@@ -586,10 +586,7 @@ async def test_after_a_jump_the_morning_runs_before_the_digest_and_the_bulletin(
     the bot comes back on Tuesday, when Monday's bulletin is still due (review: a sort by due
     time put it before Tuesday's morning)."""
     clock = FakeClock(local(MONDAY, 6))
-    scheduler = Scheduler(UnitOfWorkFactory(sessions), parse_schedule(""),
-                          timezone="Asia/Shanghai", language="zh-hans",
-                          media_dir=tmp_path / "media", clock=clock,
-                          plans_morning=dt.time(7, 30))
+    scheduler = shanghai_scheduler(sessions, clock, tmp_path)
     await scheduler.tick()  # a fresh database: nothing before the scheduler started
     clock.now = local(MONDAY, 8, 31)  # Monday's lists and digest go out
     await scheduler.tick()
@@ -642,15 +639,11 @@ async def test_no_spot_check_is_drawn_at_a_site_a_round_is_due_at_that_day(
     round is due at is inspected that day anyway: it is no candidate (the draw here takes
     every candidate, so a round's site would surely be drawn), and a re-run of the stored
     draw gives the same sites."""
-    from bot.domain.draws_config import DrawConfig
     from bot.services.draws import rerun
 
     clock = FakeClock(local(MONDAY, 6))
-    scheduler = Scheduler(UnitOfWorkFactory(sessions), parse_schedule(""),
-                          timezone="Asia/Shanghai", language="zh-hans",
-                          media_dir=tmp_path / "media", clock=clock,
-                          plans_morning=dt.time(7, 30),
-                          draws=DrawConfig(per_subdistrict=1000, recheck_share=0.0))
+    scheduler = shanghai_scheduler(sessions, clock, tmp_path,
+                                   DrawConfig(per_subdistrict=1000, recheck_share=0.0))
     await scheduler.tick()
     clock.now = local(MONDAY, 7, 31)
     await scheduler.tick()
