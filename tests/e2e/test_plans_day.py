@@ -85,3 +85,29 @@ async def test_the_morning_list_a_button_a_tick_and_a_missed_round_in_the_digest
     digest = await bot_says(sb, OFFICE_GROUP, before, missed, timeout=30)
     assert f"• {site_name}（" not in body(digest)
     assert "张督查" in body(digest)
+
+
+async def test_a_plan_paused_after_the_lists_went_out_leaves_them(sandbox: SandboxClient) -> None:
+    """Tryout: a plan paused at 07:40 kept its rounds on the delivered lists, and the next
+    digest called them missed. Through the sandbox: the admin pauses the weekly round from
+    /plans after the Monday lists went out; 张督查's list is edited to leave its rounds out."""
+    sb = sandbox
+    zhang, admin = Chat(sb, INSPECTOR), Chat(sb, 10000)
+    await zhang.say("/start", timeout=30)
+    await admin.say("/start")
+    clock = await sb.clock()
+    monday = next_local(clock["now"], 0, dt.time(7, 31))
+    before = await zhang.last_id()
+    await sb.advance_clock(seconds=monday.timestamp() - clock["now"])
+    title = shown(t(ZH, "plans.list.title", date=f"{monday.month}月{monday.day}日"))
+    listed = await bot_says(sb, INSPECTOR, before, title, timeout=30)
+    assert "商场超市、宾馆酒店每周逐户排查" in body(listed)
+
+    screen = await admin.say("/plans")
+    after = await admin.press(screen, data_where(
+        screen, lambda _t, d: d.endswith(":commerce_weekly")))
+    assert any(d.endswith(":commerce_weekly") and d.startswith("pl:r") for _t, d in
+               buttons(after)), buttons(after)
+    await sb.wait_for(INSPECTOR, lambda ms: any(
+        m["message_id"] == listed["message_id"]
+        and "商场超市、宾馆酒店每周逐户排查" not in body(m) for m in ms), 30)
