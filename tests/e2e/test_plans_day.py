@@ -12,7 +12,7 @@ import pytest
 
 from bot.render.i18n import t
 from sandbox.client import SandboxClient
-from tests.e2e.chat import Chat, body, buttons, data_where, shown
+from tests.e2e.chat import JSON, Chat, body, buttons, data_where, shown
 from tests.e2e.test_sandbox_clock import bot_says, last_id, sandbox
 
 pytestmark = pytest.mark.e2e
@@ -31,14 +31,8 @@ def next_local(now: float, weekday: int, wall: dt.time) -> dt.datetime:
     return dt.datetime.combine(day, wall, SHANGHAI)
 
 
-async def test_the_morning_list_a_button_a_tick_and_a_missed_round_in_the_digest(
-    sandbox: SandboxClient,
-) -> None:
-    sb = sandbox
-    zhang = Chat(sb, INSPECTOR)
-    await zhang.say("/start", timeout=30)  # he meets the bot: his inspector role applies
-
-    # To next Monday, just after the lists go out (plans.yaml: 07:30).
+async def monday_list(sb: SandboxClient, zhang: Chat) -> JSON:
+    """To next Monday, just after the lists go out (plans.yaml: 07:30): 张督查's list."""
     clock = await sb.clock()
     monday = next_local(clock["now"], 0, dt.time(7, 31))
     before = await zhang.last_id()
@@ -46,6 +40,17 @@ async def test_the_morning_list_a_button_a_tick_and_a_missed_round_in_the_digest
     title = shown(t(ZH, "plans.list.title", date=f"{monday.month}月{monday.day}日"))
     listed = await bot_says(sb, INSPECTOR, before, title, timeout=30)
     assert "商场超市、宾馆酒店每周逐户排查" in body(listed)
+    return listed
+
+
+async def test_the_morning_list_a_button_a_tick_and_a_missed_round_in_the_digest(
+    sandbox: SandboxClient,
+) -> None:
+    sb = sandbox
+    zhang = Chat(sb, INSPECTOR)
+    await zhang.say("/start", timeout=30)  # he meets the bot: his inspector role applies
+
+    listed = await monday_list(sb, zhang)
     sites = [(text, data) for text, data in buttons(listed) if data.startswith("pg:")]
     assert sites, body(listed)
 
@@ -95,13 +100,7 @@ async def test_a_plan_paused_after_the_lists_went_out_leaves_them(sandbox: Sandb
     zhang, admin = Chat(sb, INSPECTOR), Chat(sb, 10000)
     await zhang.say("/start", timeout=30)
     await admin.say("/start")
-    clock = await sb.clock()
-    monday = next_local(clock["now"], 0, dt.time(7, 31))
-    before = await zhang.last_id()
-    await sb.advance_clock(seconds=monday.timestamp() - clock["now"])
-    title = shown(t(ZH, "plans.list.title", date=f"{monday.month}月{monday.day}日"))
-    listed = await bot_says(sb, INSPECTOR, before, title, timeout=30)
-    assert "商场超市、宾馆酒店每周逐户排查" in body(listed)
+    listed = await monday_list(sb, zhang)
 
     screen = await admin.say("/plans")
     after = await admin.press(screen, data_where(
